@@ -1,0 +1,5 @@
+import sys
+
+from twolayer.cli import main
+
+sys.exit(main())

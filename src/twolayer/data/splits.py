@@ -1,0 +1,51 @@
+"""Train / validation / test splits, carved deterministically.
+
+A source's own test split is used as the test split; otherwise `test_size`
+rows are carved from the training split, then `val_size` more for
+validation. A size is a count (an int >= 1) or a fraction (a float in
+(0, 1)). The carve depends only on `split_seed`, not on the training seed, so
+every run on a dataset sees the same validation and test images.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from twolayer.data import Dataset
+from twolayer.errors import ConfigError
+
+Split = tuple[np.ndarray, np.ndarray]
+
+
+def resolve_size(size: float, n: int, name: str) -> int:
+    """A count from a count or a fraction of n."""
+    if isinstance(size, float) and 0 < size < 1:
+        return max(1, round(size * n))
+    if size >= 0 and int(size) == size:
+        return int(size)
+    raise ConfigError(f"{name} must be a count >= 0 or a fraction in (0, 1), got {size!r}")
+
+
+def carve(dataset: Dataset, val_size: float, test_size: float, split_seed: int = 0) -> dict[str, Split]:
+    """{"train", "val", "test"} -> (images, labels); val or test may be empty."""
+    images, labels = dataset.splits["train"]
+    n = len(images)
+    order = np.random.default_rng(split_seed).permutation(n)
+    has_test = "test" in dataset.splits
+    n_test = 0 if has_test else resolve_size(test_size, n, "test size")
+    n_val = resolve_size(val_size, n, "validation size")
+    if n_val + n_test >= n:
+        raise ConfigError(
+            f"validation ({n_val}) and test ({n_test}) sizes leave no training images out of {n}"
+        )
+
+    def take(rows: np.ndarray) -> Split:
+        rows = np.sort(rows)  # keep the source's order within each split
+        return images[rows], labels[rows]
+
+    splits = {
+        "test": dataset.splits["test"] if has_test else take(order[:n_test]),
+        "val": take(order[n_test : n_test + n_val]),
+        "train": take(order[n_test + n_val :]),
+    }
+    return splits

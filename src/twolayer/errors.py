@@ -1,0 +1,22 @@
+"""The package's own error types.
+
+Every error a user can cause (bad options, missing or broken files) is a
+TwolayerError with a one-line message saying what was wrong and what to do;
+the command line prints that line and exits non-zero, never a traceback.
+"""
+
+
+class TwolayerError(Exception):
+    """Base class: a problem the user can act on."""
+
+
+class ConfigError(TwolayerError, ValueError):
+    """An option or hyperparameter is out of range or of the wrong kind."""
+
+
+class DataError(TwolayerError):
+    """A dataset is missing, unknown, malformed or inconsistent."""
+
+
+class BundleError(TwolayerError):
+    """A model file is missing, truncated, altered or not a twolayer bundle."""

@@ -1,0 +1,186 @@
+"""Model bundles and run folders.
+
+A bundle (model.npz) is everything needed to use a model on raw images:
+weights, the fitted preprocessing, class names, input shape, the training
+config and a format version, plus a SHA-256 checksum of all of its arrays.
+It holds only plain arrays and one JSON string and is read with
+allow_pickle=False: loading a model never runs code.
+
+Every file here is written atomically (a temporary file in the same folder,
+flushed, then renamed over the target), so a crash never leaves a
+half-written file that looks complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import io
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from twolayer.data.preprocess import Preprocessor
+from twolayer.errors import BundleError, TwolayerError
+from twolayer.model import PARAM_NAMES, TwoLayerNet
+
+FORMAT = "twolayer-bundle"
+FORMAT_VERSION = 1
+MODEL_FILE = "model.npz"
+
+
+@dataclass
+class Bundle:
+    net: TwoLayerNet
+    preprocessor: Preprocessor
+    class_names: list[str]
+    image_shape: tuple[int, ...]  # (H, W, C) of the raw images
+    config: dict[str, Any]
+
+
+# -- atomic files ------------------------------------------------------------
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, allow_nan=True) + "\n")
+
+
+# -- bundles ------------------------------------------------------------------
+
+
+def checksum(arrays: dict[str, np.ndarray]) -> str:
+    """SHA-256 over each array's name, dtype, shape and bytes, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+        digest.update(a.tobytes())
+    return digest.hexdigest()
+
+
+def save_bundle(path: str | Path, bundle: Bundle) -> None:
+    arrays = {f"param.{k}": np.asarray(bundle.net.params[k]) for k in PARAM_NAMES}
+    arrays.update({f"pre.{k}": v for k, v in bundle.preprocessor.to_arrays().items()})
+    meta = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "class_names": list(bundle.class_names),
+        "image_shape": list(bundle.image_shape),
+        "preprocess": bundle.preprocessor.kind,
+        "config": bundle.config,
+        "checksum": checksum(arrays),
+    }
+    buffer = io.BytesIO()
+    np.savez(buffer, meta=np.array(json.dumps(meta)), **arrays)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def resolve_model_path(path: str | Path) -> Path:
+    """A run folder or its model.npz -> the model.npz path."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / MODEL_FILE
+    if not path.is_file():
+        raise BundleError(f"no model at {path}: give a run folder or its {MODEL_FILE}")
+    return path
+
+
+def load_bundle(path: str | Path) -> Bundle:
+    """Read and verify a bundle; BundleError for anything that is not one."""
+    path = resolve_model_path(path)
+    with open(path, "rb") as f:
+        if f.read(4) != b"PK\x03\x04":  # every .npz is a zip archive
+            raise BundleError(f"{path} is not a twolayer model bundle (not an .npz archive)")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+    except Exception as e:  # zip, npy-header and decompression errors of every kind
+        raise BundleError(f"{path} is not a twolayer model bundle ({type(e).__name__}: {e})") from None
+    try:
+        meta = json.loads(str(arrays.pop("meta")))
+        if meta.get("format") != FORMAT:
+            raise ValueError("wrong format tag")
+    except (KeyError, ValueError, TypeError, AttributeError):
+        raise BundleError(f"{path} is not a twolayer model bundle (no valid metadata)") from None
+    if meta.get("version") != FORMAT_VERSION:
+        raise BundleError(
+            f"{path} has bundle format version {meta.get('version')!r}; this twolayer reads version "
+            f"{FORMAT_VERSION}"
+        )
+    if checksum(arrays) != meta.get("checksum"):
+        raise BundleError(f"{path} is damaged or was altered: its arrays do not match their checksum")
+    try:
+        params = {k: arrays[f"param.{k}"] for k in PARAM_NAMES}
+        pre = {k[len("pre.") :]: v for k, v in arrays.items() if k.startswith("pre.")}
+        net = TwoLayerNet.from_params(params)
+        preprocessor = Preprocessor.from_arrays(meta["preprocess"], pre)
+        return Bundle(net, preprocessor, list(meta["class_names"]), tuple(meta["image_shape"]), meta["config"])
+    except (KeyError, ValueError, TwolayerError) as e:
+        raise BundleError(f"{path} is an inconsistent model bundle ({e})") from None
+
+
+# -- run folders ----------------------------------------------------------------
+
+
+def new_run_dir(root: str | Path, dataset: str) -> Path:
+    """A fresh folder runs/YYYYmmdd-HHMMSS-<dataset>[-N]."""
+    stem = time.strftime("%Y%m%d-%H%M%S") + "-" + "".join(c if c.isalnum() else "-" for c in dataset)[:40]
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    for n in range(1000):
+        path = root / (stem if n == 0 else f"{stem}-{n}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise TwolayerError(f"could not make a new run folder under {root}")
+
+
+def check_run_dir(path: str | Path, force: bool = False) -> Path:
+    """Check, before any work, that `path` may become a run folder: new or
+    empty, unless force. Creates nothing."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise TwolayerError(f"{path} exists and is not a folder")
+    if path.is_dir() and any(path.iterdir()) and not force:
+        raise TwolayerError(f"{path} already holds a run; choose another --out or pass --force to overwrite it")
+    return path
+
+
+def write_history_csv(path: str | Path, history) -> None:
+    """One row per iteration; train_acc and val_acc filled where an epoch ended."""
+    evals = dict(zip(history.eval_iteration, zip(history.train_acc, history.val_acc, strict=True), strict=True))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["iteration", "lr", "loss", "train_acc", "val_acc"])
+    for i, (loss, lr) in enumerate(zip(history.loss, history.lr, strict=True), start=1):
+        train_acc, val_acc = evals.get(i, ("", ""))
+        writer.writerow([i, f"{lr:.6g}", f"{loss:.6f}", train_acc, val_acc])
+    atomic_write_text(path, out.getvalue())

@@ -1,0 +1,178 @@
+"""TwoLayerNet: input -> affine -> ReLU -> affine -> softmax loss, with L2.
+
+The interface is the classic course assignment's, so code written for it
+runs unchanged: `params` is a dict with W1, b1, W2, b2; `loss(X, y, reg)`
+returns scores or (loss, grads); `train(...)` returns the histories;
+`predict(X)` returns labels.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from twolayer.backend import array_module
+from twolayer.errors import ConfigError
+from twolayer.layers import (
+    affine_backward,
+    affine_backward_params,
+    affine_forward,
+    relu_backward,
+    relu_forward,
+    softmax_loss,
+)
+
+PARAM_NAMES = ("W1", "b1", "W2", "b2")
+
+
+class TwoLayerNet:
+    """A fully-connected network with one hidden ReLU layer.
+
+    Shapes: W1 (D, H), b1 (H,), W2 (H, C), b2 (C,).
+
+    Weights start as `std * standard normal` and biases as zeros. With
+    `seed=None` the draws come from NumPy's global state, exactly as in the
+    assignment (so `np.random.seed(0)` before construction reproduces its toy
+    model); pass a seed or a `numpy.random.Generator` for an independent
+    stream. `dtype` defaults to float64 like the assignment, which its exact
+    reference checks need; the trainer and command line use float32.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        output_size: int,
+        std: float = 1e-4,
+        seed: int | np.random.Generator | None = None,
+        dtype: Any = np.float64,
+    ) -> None:
+        for name, value in (
+            ("input_size", input_size),
+            ("hidden_size", hidden_size),
+            ("output_size", output_size),
+        ):
+            if int(value) != value or value < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        if not std > 0:
+            raise ConfigError(f"std must be > 0, got {std!r}")
+        if seed is None:
+            normal = np.random.randn
+        else:
+            rng = np.random.default_rng(seed)
+            normal = lambda *shape: rng.standard_normal(shape)  # noqa: E731
+        self.params: dict[str, Any] = {
+            "W1": (std * normal(input_size, hidden_size)).astype(dtype),
+            "b1": np.zeros(hidden_size, dtype=dtype),
+            "W2": (std * normal(hidden_size, output_size)).astype(dtype),
+            "b2": np.zeros(output_size, dtype=dtype),
+        }
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> TwoLayerNet:
+        """A net holding the given arrays (W1, b1, W2, b2), shapes checked."""
+        d, h = params["W1"].shape
+        c = params["W2"].shape[1]
+        expected = {"W1": (d, h), "b1": (h,), "W2": (h, c), "b2": (c,)}
+        for key, shape in expected.items():
+            if params[key].shape != shape:
+                raise ConfigError(f"{key} has shape {params[key].shape}, expected {shape}")
+        net = cls.__new__(cls)
+        net.params = {k: params[k] for k in PARAM_NAMES}
+        return net
+
+    @property
+    def dtype(self) -> Any:
+        return self.params["W1"].dtype
+
+    @property
+    def sizes(self) -> tuple[int, int, int]:
+        """(D, H, C)."""
+        d, h = self.params["W1"].shape
+        return d, h, self.params["W2"].shape[1]
+
+    def loss(self, X: Any, y: Any = None, reg: float = 0.0) -> Any:
+        """Scores (N, C) when y is None, else (loss, grads).
+
+        loss = mean softmax cross-entropy + reg * (sum(W1**2) + sum(W2**2)),
+        so each weight gradient carries 2 * reg * W. Biases are not
+        regularized.
+        """
+        p = self.params
+        X = X.astype(p["W1"].dtype, copy=False)
+        hidden_in, cache1 = affine_forward(X, p["W1"], p["b1"])
+        hidden, relu_cache = relu_forward(hidden_in)
+        scores, cache2 = affine_forward(hidden, p["W2"], p["b2"])
+        if y is None:
+            return scores
+
+        data_loss, dscores = softmax_loss(scores, y)
+        xp = array_module(p["W1"])
+        loss = data_loss + reg * float(xp.vdot(p["W1"], p["W1"]) + xp.vdot(p["W2"], p["W2"]))
+
+        dhidden, dW2, db2 = affine_backward(dscores, cache2)
+        dhidden_in = relu_backward(dhidden, relu_cache)
+        dW1, db1 = affine_backward_params(dhidden_in, cache1)
+        if reg:
+            dW1 += 2 * reg * p["W1"]
+            dW2 += 2 * reg * p["W2"]
+        return loss, {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}
+
+    def predict(self, X: Any, batch_size: int = 10_000) -> Any:
+        """Labels (N,): the argmax of the scores, computed in chunks so that
+        a large split never needs an (N, H) matrix all at once."""
+        xp = array_module(self.params["W1"])
+        out = xp.empty(X.shape[0], dtype=np.int64)
+        for start in range(0, X.shape[0], batch_size):
+            out[start : start + batch_size] = self.loss(X[start : start + batch_size]).argmax(axis=1)
+        return out
+
+    def train(
+        self,
+        X: Any,
+        y: Any,
+        X_val: Any,
+        y_val: Any,
+        learning_rate: float = 1e-3,
+        learning_rate_decay: float = 0.95,
+        reg: float = 5e-6,
+        num_iters: int = 100,
+        batch_size: int = 200,
+        verbose: bool = False,
+        seed: int | None = None,
+    ) -> dict[str, list[float]]:
+        """Minibatch SGD, the assignment's signature; returns loss_history,
+        train_acc_history and val_acc_history.
+
+        A thin wrapper over `twolayer.trainer.fit`, which does the work (and
+        keeps the parameters of the best validation epoch). Without a seed the
+        batches come from NumPy's global state, like the assignment's.
+        """
+        from twolayer.trainer import fit  # trainer imports this module
+
+        if seed is None:
+            seed = int(np.random.randint(2**31))
+        history = fit(
+            self,
+            X,
+            y,
+            X_val,
+            y_val,
+            lr=learning_rate,
+            lr_decay=learning_rate_decay,
+            reg=reg,
+            num_iters=num_iters,
+            batch_size=batch_size,
+            seed=seed,
+            on_iteration=_print_every(100) if verbose else None,
+        )
+        return history.classic()
+
+
+def _print_every(n: int):
+    def report(iteration: int, num_iters: int, loss: float, lr: float) -> None:
+        if iteration % n == 0:
+            print(f"iteration {iteration} / {num_iters}: loss {loss:f}")
+
+    return report

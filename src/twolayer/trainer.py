@@ -1,0 +1,193 @@
+"""The fit loop: minibatch SGD with a learning-rate schedule, per-epoch
+evaluation, the best validation epoch's parameters kept, and a guard that
+stops a diverging run.
+
+Everything that defines where a run is (iteration, batch order, random
+generator, optimizer state, history, best parameters) lives in one
+TrainState, so a run can be checkpointed at an epoch boundary and resumed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from twolayer.backend import array_module
+from twolayer.errors import ConfigError
+from twolayer.model import TwoLayerNet
+from twolayer.optim import make_optimizer
+from twolayer.schedules import SCHEDULES
+
+# A loss this many times the first iteration's loss counts as exploding.
+EXPLODE_FACTOR = 100.0
+
+
+@dataclass
+class History:
+    """What happened: one entry per iteration (loss, lr) and one per
+    evaluation (end of each epoch, and the end of a last partial one)."""
+
+    loss: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    eval_iteration: list[int] = field(default_factory=list)
+    train_acc: list[float] = field(default_factory=list)
+    val_acc: list[float] = field(default_factory=list)
+    best_index: int | None = None
+    stop_reason: str | None = None
+
+    @property
+    def best_val_acc(self) -> float | None:
+        return None if self.best_index is None else self.val_acc[self.best_index]
+
+    def classic(self) -> dict[str, list[float]]:
+        """The assignment's dict of histories."""
+        return {
+            "loss_history": self.loss,
+            "train_acc_history": self.train_acc,
+            "val_acc_history": self.val_acc,
+        }
+
+
+@dataclass
+class TrainState:
+    """Where a run is; enough to continue it exactly."""
+
+    iteration: int
+    rng: np.random.Generator  # draws each epoch's batch order
+    order: Any  # this epoch's permutation of the training rows
+    optimizer: Any
+    eval_rows: Any  # fixed training rows on which train accuracy is measured
+    history: History = field(default_factory=History)
+    best_params: dict[str, Any] | None = None
+    first_loss: float | None = None
+
+
+def accuracy(net: TwoLayerNet, X: Any, y: Any) -> float:
+    return float((net.predict(X) == y).mean())
+
+
+def new_state(n_train: int, seed: int, optimizer: str = "sgd", eval_size: int = 1000) -> TrainState:
+    """A fresh run's state; everything random in it derives from `seed`."""
+    eval_rng = np.random.default_rng([seed, 2])
+    eval_rows = np.sort(eval_rng.permutation(n_train)[: min(eval_size, n_train)])
+    return TrainState(
+        iteration=0,
+        rng=np.random.default_rng([seed, 1]),
+        order=None,
+        optimizer=make_optimizer(optimizer),
+        eval_rows=eval_rows,
+    )
+
+
+def fit(
+    net: TwoLayerNet,
+    X: Any,
+    y: Any,
+    X_val: Any = None,
+    y_val: Any = None,
+    *,
+    lr: float = 1e-3,
+    lr_decay: float = 0.95,
+    reg: float = 0.0,
+    num_iters: int = 1000,
+    batch_size: int = 200,
+    seed: int = 0,
+    schedule: str = "step",
+    optimizer: str = "sgd",
+    eval_size: int = 1000,
+    restore_best: bool = True,
+    state: TrainState | None = None,
+    on_iteration: Callable[[int, int, float, float], None] | None = None,
+    on_epoch_end: Callable[[TrainState], None] | None = None,
+) -> History:
+    """Train `net` in place and return its History.
+
+    X: (N, D) rows, y: (N,) labels; X_val, y_val likewise (optional). An
+    epoch is N // batch_size batches drawn without replacement from a fresh
+    permutation; the learning rate for each iteration comes from the named
+    schedule. After every epoch, train accuracy (on a fixed sample of
+    `eval_size` training rows, never the current batch) and validation
+    accuracy are recorded; at the end the parameters of the best validation
+    epoch are restored (unless restore_best is False or there is no
+    validation data). Pass `state` to continue an earlier run.
+    """
+    _check(lr=lr, lr_decay=lr_decay, reg=reg, num_iters=num_iters, batch_size=batch_size)
+    if schedule not in SCHEDULES:
+        raise ConfigError(f"unknown schedule {schedule!r}; choose from {', '.join(SCHEDULES)}")
+    lr_at = SCHEDULES[schedule]
+    n = X.shape[0]
+    if n != y.shape[0]:
+        raise ConfigError(f"X has {n} rows but y has {y.shape[0]} labels")
+    batch_size = min(batch_size, n)
+    iters_per_epoch = max(n // batch_size, 1)
+    has_val = X_val is not None and len(X_val) > 0
+    if state is None:
+        state = new_state(n, seed, optimizer, eval_size)
+    history = state.history
+
+    while state.iteration < num_iters:
+        it = state.iteration
+        step = it % iters_per_epoch
+        if step == 0 or state.order is None:
+            state.order = state.rng.permutation(n)
+        # Sorted rows make the gather read memory in order; the batch's
+        # contents, and so the gradient, are the same.
+        rows = np.sort(state.order[step * batch_size : (step + 1) * batch_size])
+        rate = lr_at(it, lr, iters_per_epoch, num_iters, lr_decay)
+
+        loss, grads = net.loss(X[rows], y[rows], reg=reg)
+        if state.first_loss is None:
+            state.first_loss = loss
+        if not math.isfinite(loss) or loss > EXPLODE_FACTOR * max(state.first_loss, 1e-12):
+            history.stop_reason = (
+                f"loss {'exploded' if math.isfinite(loss) else 'became ' + str(loss)} "
+                f"({loss:.4g}) at iteration {it + 1}; try a lower learning rate than {rate:g}"
+            )
+            break
+        state.optimizer.update(net.params, grads, rate)
+        state.iteration = it + 1
+        history.loss.append(loss)
+        history.lr.append(rate)
+        if on_iteration is not None:
+            on_iteration(state.iteration, num_iters, loss, rate)
+
+        if state.iteration % iters_per_epoch == 0 or state.iteration == num_iters:
+            _evaluate(net, state, X, y, X_val, y_val, has_val)
+            if on_epoch_end is not None:
+                on_epoch_end(state)
+
+    if restore_best and state.best_params is not None:
+        for key, value in state.best_params.items():
+            net.params[key][...] = value
+    return history
+
+
+def _evaluate(net, state: TrainState, X, y, X_val, y_val, has_val: bool) -> None:
+    history = state.history
+    rows = state.eval_rows
+    history.eval_iteration.append(state.iteration)
+    history.train_acc.append(accuracy(net, X[rows], y[rows]))
+    history.val_acc.append(accuracy(net, X_val, y_val) if has_val else float("nan"))
+    if has_val and (history.best_index is None or history.val_acc[-1] > history.val_acc[history.best_index]):
+        history.best_index = len(history.val_acc) - 1
+        xp = array_module(net.params["W1"])
+        state.best_params = {k: xp.array(v, copy=True) for k, v in net.params.items()}
+
+
+def _check(**values: float) -> None:
+    """One-line errors for out-of-range hyperparameters."""
+    rules = {
+        "lr": (lambda v: v > 0, "> 0"),
+        "lr_decay": (lambda v: 0 < v <= 1, "in (0, 1]"),
+        "reg": (lambda v: v >= 0, ">= 0"),
+        "num_iters": (lambda v: v >= 1 and int(v) == v, "a positive integer"),
+        "batch_size": (lambda v: v >= 1 and int(v) == v, "a positive integer"),
+    }
+    for name, value in values.items():
+        ok, expected = rules[name]
+        if not (isinstance(value, (int, float, np.number)) and math.isfinite(value) and ok(value)):
+            raise ConfigError(f"{name} must be {expected}, got {value!r}")

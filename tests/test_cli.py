@@ -1,0 +1,112 @@
+"""The command line end to end on the built-in digits data."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from twolayer.cli import main
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """One default `twolayer train`, shared by the tests that read its output."""
+    out = tmp_path_factory.mktemp("runs") / "digits"
+    assert main(["train", "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+def test_default_train_writes_a_complete_run(run_dir):
+    assert sorted(p.name for p in run_dir.iterdir()) == ["config.json", "history.csv", "metrics.json", "model.npz"]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["test_accuracy"] >= 0.95  # the issue's bar for the default run
+    assert metrics["n_test"] == 180 and metrics["n_val"] == 180
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["dataset"] == "digits" and config["dtype"] == "float32"
+    lines = (run_dir / "history.csv").read_text().splitlines()
+    assert lines[0] == "iteration,lr,loss,train_acc,val_acc"
+    assert len(lines) == 1 + metrics["iterations"]
+
+
+def test_evaluate_reproduces_the_runs_test_accuracy(run_dir, capsys):
+    assert main(["evaluate", str(run_dir), "--dataset", "digits", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert result["n"] == 180
+    assert result["accuracy"] == pytest.approx(metrics["test_accuracy"])
+    assert main(["evaluate", str(run_dir / "model.npz"), "--dataset", "digits", "--split", "val"]) == 0
+    assert "val accuracy" in capsys.readouterr().out
+
+
+def test_predict_reads_image_files(run_dir, tmp_path, capsys):
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    paths = []
+    for i in range(10):
+        path = tmp_path / f"digit{i}.png"
+        pixels = np.rint(digits.images[i] * 255 / 16).astype(np.uint8)
+        Image.fromarray(pixels).resize((32, 32)).convert("RGB").save(path)  # any size and mode
+        paths.append(str(path))
+    assert main(["predict", str(run_dir), *paths, "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["path"] for r in rows] == paths
+    predicted = [int(r["class"]) for r in rows]
+    assert sum(p == t for p, t in zip(predicted, digits.target[:10], strict=True)) >= 8
+
+
+def test_same_seed_same_model(tmp_path, run_dir):
+    assert main(["train", "--out", str(tmp_path / "again"), "--quiet"]) == 0
+    with np.load(run_dir / "model.npz") as a, np.load(tmp_path / "again" / "model.npz") as b:
+        np.testing.assert_array_equal(a["param.W1"], b["param.W1"])
+
+
+def test_existing_run_is_not_overwritten_without_force(run_dir, capsys):
+    before = (run_dir / "model.npz").read_bytes()
+    assert main(["train", "--out", str(run_dir), "--quiet", "--epochs", "1"]) == 1
+    assert "--force" in capsys.readouterr().err
+    assert (run_dir / "model.npz").read_bytes() == before
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["train", "--lr", "-1"], "lr must be > 0, got -1.0"),
+    (["train", "--batch-size", "0"], "batch-size must be a positive integer, got 0"),
+    (["train", "--dataset", "nope"], "unknown dataset 'nope'"),
+    (["train", "--val-size", "x"], "expected a count or a fraction"),
+    (["train", "--iters", "5", "--epochs", "2"], "not allowed with"),
+    (["evaluate", "/no/such/run", "--dataset", "digits"], "no model at /no/such/run"),
+    (["predict", "/no/such/run", "x.png"], "no model at"),
+])
+def test_bad_input_gives_one_line_and_nonzero_exit(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    try:
+        code = main(argv)
+    except SystemExit as e:  # argparse exits for malformed options
+        code = e.code
+    err = capsys.readouterr().err
+    assert code != 0
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "runs").exists()  # nothing written
+
+
+def test_broken_model_and_image_files(run_dir, tmp_path, capsys):
+    (tmp_path / "model.npz").write_bytes(b"PK\x03\x04 not really")
+    assert main(["evaluate", str(tmp_path / "model.npz"), "--dataset", "digits"]) == 1
+    assert "not a twolayer model bundle" in capsys.readouterr().err
+    (tmp_path / "pic.png").write_text("not a picture")
+    assert main(["predict", str(run_dir), str(tmp_path / "pic.png")]) == 1
+    assert "cannot read image" in capsys.readouterr().err
+
+
+def test_console_script_help_and_error_have_no_traceback(tmp_path):
+    exe = [sys.executable, "-m", "twolayer"]
+    for command in ([], ["train"], ["evaluate"], ["predict"]):
+        result = subprocess.run([*exe, *command, "--help"], capture_output=True, text=True)
+        assert result.returncode == 0 and "usage:" in result.stdout
+    result = subprocess.run([*exe, "evaluate", str(tmp_path), "--dataset", "digits"], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and result.stderr.startswith("twolayer evaluate: error:")

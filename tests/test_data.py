@@ -1,0 +1,100 @@
+"""Built-in digits, split carving and preprocessing."""
+
+import numpy as np
+import pytest
+
+from twolayer.data import Dataset, load_dataset, validate
+from twolayer.data.preprocess import Preprocessor
+from twolayer.data.splits import carve
+from twolayer.errors import ConfigError, DataError
+
+
+def small_dataset(n=100, shape=(4, 4, 3), classes=5, test=False):
+    rng = np.random.default_rng(0)
+    make = lambda m: (rng.integers(0, 256, size=(m, *shape), dtype=np.uint8), rng.integers(0, classes, size=m))  # noqa: E731
+    splits = {"train": make(n)}
+    if test:
+        splits["test"] = make(20)
+    return Dataset("small", [f"c{i}" for i in range(classes)], splits)
+
+
+def test_digits_is_built_in_as_uint8_images():
+    ds = load_dataset("digits")
+    images, labels = ds.splits["train"]
+    assert images.shape == (1797, 8, 8, 1) and images.dtype == np.uint8
+    assert images.max() == 255 and labels.max() == 9
+    assert ds.class_names == [str(i) for i in range(10)]
+
+
+def test_unknown_dataset_names_the_choices():
+    with pytest.raises(DataError, match="unknown dataset 'cifar11'; choose from digits"):
+        load_dataset("cifar11")
+
+
+def test_carve_is_deterministic_disjoint_and_complete():
+    ds = small_dataset()
+    a = carve(ds, val_size=10, test_size=0.2, split_seed=3)
+    b = carve(ds, val_size=10, test_size=0.2, split_seed=3)
+    assert [len(a[s][1]) for s in ("train", "val", "test")] == [70, 10, 20]
+    for s in a:
+        np.testing.assert_array_equal(a[s][0], b[s][0])
+    # every image lands in exactly one split
+    keys = [img.tobytes() for s in a for img in a[s][0]]
+    assert sorted(keys) == sorted(img.tobytes() for img in ds.splits["train"][0])
+    c = carve(ds, val_size=10, test_size=0.2, split_seed=4)
+    assert not np.array_equal(a["val"][0], c["val"][0])
+
+
+def test_carve_keeps_a_sources_own_test_split():
+    ds = small_dataset(test=True)
+    splits = carve(ds, val_size=10, test_size=50)
+    assert splits["test"][0] is ds.splits["test"][0]
+    assert len(splits["train"][1]) == 90
+
+
+@pytest.mark.parametrize("val,test,message", [(60, 40, "leave no training images"), (-1, 0, "validation size")])
+def test_carve_rejects_impossible_sizes(val, test, message):
+    with pytest.raises(ConfigError, match=message):
+        carve(small_dataset(), val, test)
+
+
+def test_mean_preprocessing_is_fitted_on_train_only():
+    ds = small_dataset()
+    images = ds.splits["train"][0]
+    pre = Preprocessor.fit("mean", images)
+    np.testing.assert_allclose(pre.shift, images.reshape(100, -1).mean(axis=0), rtol=1e-6)
+    out = pre.transform(images)
+    assert out.dtype == np.float32 and out.shape == (100, 48)
+    np.testing.assert_allclose(out.mean(axis=0), 0, atol=1e-3)
+    other = np.full((2, 4, 4, 3), 7, dtype=np.uint8)
+    np.testing.assert_allclose(pre.transform(other), np.tile(7 - pre.shift, (2, 1)), rtol=1e-6)
+
+
+def test_standardize_gives_zero_mean_unit_std_per_channel():
+    images = small_dataset(n=400).splits["train"][0]
+    out = Preprocessor.fit("standardize", images).transform(images).reshape(400, 4, 4, 3)
+    np.testing.assert_allclose(out.mean(axis=(0, 1, 2)), 0, atol=1e-4)
+    np.testing.assert_allclose(out.std(axis=(0, 1, 2)), 1, atol=1e-4)
+
+
+def test_preprocessing_round_trips_through_arrays_and_checks_sizes():
+    images = small_dataset().splits["train"][0]
+    pre = Preprocessor.fit("standardize", images)
+    again = Preprocessor.from_arrays("standardize", pre.to_arrays())
+    np.testing.assert_array_equal(again.transform(images), pre.transform(images))
+    with pytest.raises(ConfigError, match="expects 48"):
+        pre.transform(np.zeros((1, 2, 2, 3), dtype=np.uint8))
+    with pytest.raises(ConfigError, match="unknown preprocessing"):
+        Preprocessor.fit("zca2", images)
+
+
+@pytest.mark.parametrize("mutate,message", [
+    (lambda ds: ds.splits.update(train=(ds.splits["train"][0][:0], ds.splits["train"][1][:0])), "no images"),
+    (lambda ds: ds.splits.update(train=(ds.splits["train"][0], ds.splits["train"][1] + 5)), "labels must be in"),
+    (lambda ds: ds.splits.update(train=(ds.splits["train"][0], ds.splits["train"][1][:3])), "but 3 labels"),
+])
+def test_validate_reports_broken_data_plainly(mutate, message):
+    ds = small_dataset()
+    mutate(ds)
+    with pytest.raises(DataError, match=message):
+        validate(ds)

@@ -1,0 +1,121 @@
+"""The fit loop: reproducibility, epochs, histories, best-epoch restore, guards."""
+
+import math
+
+import numpy as np
+import pytest
+
+from twolayer import TwoLayerNet, fit
+from twolayer.errors import ConfigError
+from twolayer.optim import SGD, make_optimizer
+from twolayer.schedules import constant, cosine, step_decay
+from twolayer.trainer import accuracy
+
+
+def make_net(seed=0, dtype=np.float32):
+    return TwoLayerNet(20, 16, 3, std=1e-2, seed=seed, dtype=dtype)
+
+
+def test_same_seed_same_weights_bit_for_bit(blobs):
+    X, y, Xv, yv = blobs
+    nets = [make_net(), make_net()]
+    for net in nets:
+        fit(net, X, y, Xv, yv, lr=1e-2, num_iters=30, batch_size=64, seed=5)
+    for k in nets[0].params:
+        np.testing.assert_array_equal(nets[0].params[k], nets[1].params[k])
+    other = make_net()
+    fit(other, X, y, Xv, yv, lr=1e-2, num_iters=30, batch_size=64, seed=6)
+    assert not np.array_equal(other.params["W1"], nets[0].params["W1"])
+
+
+def test_learns_an_easy_problem_in_float32(blobs):
+    X, y, Xv, yv = blobs
+    net = make_net()
+    history = fit(net, X, y, Xv, yv, lr=5e-2, num_iters=100, batch_size=50, seed=0)
+    assert net.params["W1"].dtype == np.float32
+    assert accuracy(net, Xv, yv) > 0.95
+    assert history.loss[-1] < history.loss[0] / 5
+
+
+def test_epoch_bookkeeping(blobs):
+    X, y, Xv, yv = blobs  # 500 rows, batch 100: 5 iterations per epoch
+    history = fit(make_net(), X, y, Xv, yv, lr=1e-2, num_iters=12, batch_size=100, seed=0)
+    assert len(history.loss) == len(history.lr) == 12
+    # epochs end at 5 and 10, and the last partial epoch is evaluated too
+    assert history.eval_iteration == [5, 10, 12]
+    assert len(history.train_acc) == len(history.val_acc) == 3
+    # the classic decay: one factor per completed epoch
+    assert history.lr[:5] == [1e-2] * 5
+    assert history.lr[5] == pytest.approx(1e-2 * 0.95)
+    assert history.lr[10] == pytest.approx(1e-2 * 0.95**2)
+
+
+def test_train_accuracy_uses_a_fixed_sample_not_the_batch(blobs):
+    X, y, Xv, yv = blobs
+    net = make_net()
+    history = fit(net, X, y, Xv, yv, lr=1e-2, num_iters=5, batch_size=100, seed=0, eval_size=200)
+    # after a single epoch the sample's accuracy is a multiple of 1/200
+    assert (history.train_acc[0] * 200) == pytest.approx(round(history.train_acc[0] * 200))
+
+
+def test_best_validation_epoch_is_restored(blobs):
+    X, y, Xv, yv = blobs
+    net = make_net()
+    snapshots = []
+    history = fit(net, X, y, Xv, yv, lr=1e-2, num_iters=40, batch_size=100, seed=0,
+                  on_epoch_end=lambda s: snapshots.append(net.params["W1"].copy()))
+    best = history.best_index
+    assert history.val_acc[best] == max(history.val_acc)
+    np.testing.assert_array_equal(net.params["W1"], snapshots[best])
+    assert accuracy(net, Xv, yv) == history.val_acc[best]
+
+
+def test_diverging_run_stops_with_a_message_and_keeps_best(blobs):
+    X, y, Xv, yv = blobs
+    net = make_net(dtype=np.float64)
+    history = fit(net, X * 1000, y, Xv * 1000, yv, lr=10.0, num_iters=500, batch_size=50, seed=0)
+    assert history.stop_reason is not None
+    assert "at iteration" in history.stop_reason and "lower learning rate" in history.stop_reason
+    assert len(history.loss) < 500
+    assert all(math.isfinite(v) for v in history.loss)
+    assert all(np.all(np.isfinite(p)) for p in net.params.values())
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"lr": -1}, "lr must be > 0, got -1"),
+    ({"batch_size": 0}, "batch_size must be a positive integer, got 0"),
+    ({"num_iters": 0}, "num_iters must be a positive integer"),
+    ({"lr_decay": 1.5}, "lr_decay must be in"),
+    ({"reg": float("nan")}, "reg must be >= 0"),
+    ({"schedule": "zigzag"}, "unknown schedule 'zigzag'"),
+    ({"optimizer": "magic"}, "unknown optimizer 'magic'"),
+])
+def test_bad_hyperparameters_are_rejected(blobs, kwargs, message):
+    X, y, Xv, yv = blobs
+    with pytest.raises(ConfigError, match=message):
+        fit(make_net(), X, y, Xv, yv, **kwargs)
+
+
+def test_batch_larger_than_data_uses_all_rows(toy):
+    net, X, y = toy
+    history = fit(net, X, y, lr=0.1, num_iters=3, batch_size=200, seed=0)
+    assert history.eval_iteration == [1, 2, 3]  # each iteration is a whole epoch
+    assert math.isnan(history.val_acc[0]) and history.best_index is None
+
+
+def test_sgd_step_is_p_minus_lr_grad():
+    params = {"w": np.array([1.0, 2.0])}
+    SGD().update(params, {"w": np.array([0.5, -1.0])}, lr=0.1)
+    np.testing.assert_allclose(params["w"], [0.95, 2.1])
+    with pytest.raises(ConfigError):
+        make_optimizer("nope")
+
+
+def test_schedules():
+    assert step_decay(9, 1.0, 10, 100, 0.5) == 1.0
+    assert step_decay(10, 1.0, 10, 100, 0.5) == 0.5
+    assert step_decay(25, 1.0, 10, 100, 0.5) == 0.25
+    assert constant(99, 0.3, 10, 100, 0.5) == 0.3
+    assert cosine(0, 1.0, 10, 100, 0.5) == 1.0
+    assert cosine(50, 1.0, 10, 100, 0.5) == pytest.approx(0.5)
+    assert cosine(100, 1.0, 10, 100, 0.5) == pytest.approx(0.0)
