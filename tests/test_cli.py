@@ -110,3 +110,35 @@ def test_console_script_help_and_error_have_no_traceback(tmp_path):
     result = subprocess.run([*exe, "evaluate", str(tmp_path), "--dataset", "digits"], capture_output=True, text=True)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr and result.stderr.startswith("twolayer evaluate: error:")
+
+
+def test_model_from_one_folder_evaluates_on_another(tmp_path, monkeypatch, capsys):
+    """Train on folder:A, evaluate on a folder holding only test/, predict a plain PNG."""
+    monkeypatch.setenv("TWOLAYER_DATA", str(tmp_path / "data"))
+    rng = np.random.default_rng(0)
+
+    def write(root, n):
+        # two easy classes: dark images and bright images
+        for label, (lo, hi) in enumerate([(0, 80), (170, 256)]):
+            (root / f"class{label}").mkdir(parents=True)
+            for i in range(n):
+                pixels = rng.integers(lo, hi, size=(6, 6, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(root / f"class{label}" / f"{i}.png")
+
+    write(tmp_path / "A", 30)
+    write(tmp_path / "B" / "test", 10)
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", f"folder:{tmp_path / 'A'}", "--out", str(run), "--quiet",
+                 "--val-size", "10", "--test-size", "10", "--epochs", "30", "--batch-size", "10"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--dataset", f"folder:{tmp_path / 'B'}", "--split", "test", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n"] == 20 and result["accuracy"] == 1.0
+    assert main(["predict", str(run), str(tmp_path / "B" / "test" / "class1" / "0.png")]) == 0
+    assert "\tclass1\t" in capsys.readouterr().out
+    # a folder with other classes is refused with a plain message
+    write(tmp_path / "C", 2)
+    (tmp_path / "C" / "class2").mkdir()
+    Image.new("RGB", (6, 6)).save(tmp_path / "C" / "class2" / "x.png")
+    assert main(["evaluate", str(run), "--dataset", f"folder:{tmp_path / 'C'}"]) == 1
+    assert "has 3 classes, the model 2" in capsys.readouterr().err

@@ -27,7 +27,8 @@ def test_digits_is_built_in_as_uint8_images():
 
 
 def test_unknown_dataset_names_the_choices():
-    with pytest.raises(DataError, match="unknown dataset 'cifar11'; choose from digits"):
+    expected = "unknown dataset 'cifar11'; choose from digits, cifar10, mnist, fashion-mnist, folder:PATH"
+    with pytest.raises(DataError, match=expected):
         load_dataset("cifar11")
 
 

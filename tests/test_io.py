@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from twolayer import TwoLayerNet, io
+from twolayer import TwoLayerNet, files, io
 from twolayer.data.preprocess import Preprocessor
 from twolayer.errors import BundleError, TwolayerError
 
@@ -112,7 +112,7 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatc
     def crash(fd):
         raise OSError("disk full")
 
-    monkeypatch.setattr(io.os, "fsync", crash)
+    monkeypatch.setattr(files.os, "fsync", crash)
     with pytest.raises(OSError, match="disk full"):
         io.write_json(path, {"ok": 2})
     assert json.loads(path.read_text()) == {"ok": 1}

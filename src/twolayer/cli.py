@@ -12,7 +12,7 @@ import sys
 
 from twolayer import __version__, workflow
 from twolayer.config import DTYPES, TrainConfig
-from twolayer.data import DATASETS
+from twolayer.data import SPEC_HELP
 from twolayer.data.preprocess import KINDS
 from twolayer.errors import TwolayerError
 from twolayer.optim import OPTIMIZERS
@@ -48,7 +48,7 @@ def build_parser() -> Parser:
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     data = t.add_argument_group("data")
     data.add_argument("--dataset", default=D.dataset, metavar="SPEC",
-                      help=f"dataset spec: {', '.join(DATASETS)}")
+                      help=f"dataset spec: {SPEC_HELP}")
     data.add_argument("--data-dir", default=D.data_dir, metavar="DIR",
                       help="where dataset files are kept (default: env TWOLAYER_DATA, else the user cache)")
     data.add_argument("--val-size", type=size, default=D.val_size, metavar="N",
@@ -83,7 +83,7 @@ def build_parser() -> Parser:
                        description="Accuracy of a saved model on a dataset split. On the dataset the model was "
                                    "trained on, 'val' and 'test' are the images its run held out.")
     e.add_argument("model", metavar="MODEL", help="a run folder or its model.npz")
-    e.add_argument("--dataset", required=True, metavar="SPEC", help=f"dataset spec: {', '.join(DATASETS)}")
+    e.add_argument("--dataset", required=True, metavar="SPEC", help=f"dataset spec: {SPEC_HELP}")
     e.add_argument("--data-dir", metavar="DIR", help="where dataset files are kept")
     e.add_argument("--split", choices=("train", "val", "test"), default="test", help="which split (default: test)")
     e.add_argument("--json", action="store_true", help="print one JSON object")

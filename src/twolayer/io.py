@@ -6,20 +6,16 @@ config and a format version, plus a SHA-256 checksum of all of its arrays.
 It holds only plain arrays and one JSON string and is read with
 allow_pickle=False: loading a model never runs code.
 
-Every file here is written atomically (a temporary file in the same folder,
-flushed, then renamed over the target), so a crash never leaves a
+Every file is written atomically (see files.py), so a crash never leaves a
 half-written file that looks complete.
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import hashlib
 import io
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +25,9 @@ import numpy as np
 
 from twolayer.data.preprocess import Preprocessor
 from twolayer.errors import BundleError, TwolayerError
+from twolayer.files import atomic_write_npz, atomic_write_text, write_json
+
+__all__ = ["Bundle", "save_bundle", "load_bundle", "atomic_write_npz", "write_json"]
 from twolayer.model import PARAM_NAMES, TwoLayerNet
 
 FORMAT = "twolayer-bundle"
@@ -43,32 +42,6 @@ class Bundle:
     class_names: list[str]
     image_shape: tuple[int, ...]  # (H, W, C) of the raw images
     config: dict[str, Any]
-
-
-# -- atomic files ------------------------------------------------------------
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def write_json(path: str | Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, allow_nan=True) + "\n")
 
 
 # -- bundles ------------------------------------------------------------------
@@ -96,9 +69,7 @@ def save_bundle(path: str | Path, bundle: Bundle) -> None:
         "config": bundle.config,
         "checksum": checksum(arrays),
     }
-    buffer = io.BytesIO()
-    np.savez(buffer, meta=np.array(json.dumps(meta)), **arrays)
-    atomic_write_bytes(path, buffer.getvalue())
+    atomic_write_npz(path, {"meta": np.array(json.dumps(meta)), **arrays})
 
 
 def resolve_model_path(path: str | Path) -> Path:

@@ -42,7 +42,7 @@ def train(config: TrainConfig, out: str | Path | None = None, force: bool = Fals
     if out is not None:
         io.check_run_dir(out, force)
     started = time.monotonic()
-    dataset = load_dataset(config.dataset, config.data_dir)
+    dataset = load_dataset(config.dataset, config.data_dir, quiet)
     raw = carve(dataset, config.val_size, config.test_size, config.split_seed)
     pre = Preprocessor.fit(config.preprocess, raw["train"][0])
     dtype = np.dtype(config.dtype)

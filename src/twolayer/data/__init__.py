@@ -1,7 +1,10 @@
 """Datasets by spec string, as uint8 images (N, H, W, C) with int labels.
 
-    load_dataset("digits")          scikit-learn's 8x8 digits (built in)
-    load_dataset("folder:PATH")     (added with the image-folder loader)
+    digits          scikit-learn's 8x8 digits (built in, the default)
+    cifar10         CIFAR-10's python batches (data/cifar10.py)
+    mnist           MNIST's IDX files (data/idx.py)
+    fashion-mnist   Fashion-MNIST's IDX files (data/idx.py)
+    folder:PATH     one sub-folder of images per class (data/folder.py)
 
 A Dataset holds the splits its source defines (always "train"; "test" when
 the source has one); `splits.carve` makes train / val / test from them.
@@ -28,23 +31,45 @@ class Dataset:
         return tuple(next(iter(self.splits.values()))[0].shape[1:])
 
 
-def _digits(data_dir: Path | None) -> Dataset:
+def _digits(root: Path, quiet: bool) -> Dataset:
     from twolayer.data.digits import load_digits
 
     return load_digits()
 
 
-# name -> loader(data_dir); the CLI lists these names in its help.
-DATASETS = {"digits": _digits}
+def _cifar10(root: Path, quiet: bool) -> Dataset:
+    from twolayer.data.cifar10 import load_cifar10
+
+    return load_cifar10(root, quiet)
 
 
-def load_dataset(spec: str, data_dir: str | Path | None = None) -> Dataset:
+def _idx(name: str):
+    def load(root: Path, quiet: bool) -> Dataset:
+        from twolayer.data.idx import load_idx_dataset
+
+        return load_idx_dataset(name, root, quiet)
+
+    return load
+
+
+# name -> loader(data directory, quiet); the CLI lists these names in its help.
+DATASETS = {"digits": _digits, "cifar10": _cifar10, "mnist": _idx("mnist"), "fashion-mnist": _idx("fashion-mnist")}
+SPEC_HELP = ", ".join(DATASETS) + ", folder:PATH"
+
+
+def load_dataset(spec: str, data_dir: str | Path | None = None, quiet: bool = True) -> Dataset:
     """The dataset a spec names; a DataError for an unknown spec."""
-    loader = DATASETS.get(spec)
-    if loader is None:
-        known = ", ".join(DATASETS)
-        raise DataError(f"unknown dataset {spec!r}; choose from {known}")
-    dataset = loader(Path(data_dir) if data_dir else None)
+    from twolayer.data.cache import data_dir as resolve_data_dir
+
+    root = resolve_data_dir(data_dir)
+    if spec.startswith("folder:"):
+        from twolayer.data.folder import load_folder
+
+        dataset = load_folder(spec[len("folder:") :], root, quiet)
+    elif spec in DATASETS:
+        dataset = DATASETS[spec](root, quiet)
+    else:
+        raise DataError(f"unknown dataset {spec!r}; choose from {SPEC_HELP}")
     validate(dataset)
     return dataset
 

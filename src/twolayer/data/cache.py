@@ -1,0 +1,50 @@
+"""Where dataset files and decoded arrays are kept, and the array cache.
+
+The data directory is `--data-dir`, else the TWOLAYER_DATA environment
+variable, else the user's cache directory ($XDG_CACHE_HOME/twolayer or
+~/.cache/twolayer). Decoded arrays go in its cache/ sub-folder as .npz files
+of plain arrays (no pickle), written atomically, named by a key that changes
+whenever the source changes.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from twolayer.files import atomic_write_npz
+
+
+def data_dir(explicit: str | Path | None = None) -> Path:
+    if explicit:
+        return Path(explicit).expanduser()
+    if os.environ.get("TWOLAYER_DATA"):
+        return Path(os.environ["TWOLAYER_DATA"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "twolayer"
+
+
+def cache_path(root: Path, name: str, key: str) -> Path:
+    return root / "cache" / f"{name}-{key[:24]}.npz"
+
+
+def load_cached(path: Path) -> dict[str, np.ndarray] | None:
+    """The cached arrays, or None when absent or unreadable (then rebuilt)."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {name: npz[name] for name in npz.files}
+    except Exception:  # a damaged cache is only a cache: decode again
+        return None
+
+
+def save_cached(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Best effort: a read-only or full disk only costs the next run time."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_npz(path, arrays)
+    except OSError:
+        pass
