@@ -18,7 +18,7 @@ train: $(STAMP)
 
 ## test: set up, then lint and run the test suite
 test: $(STAMP)
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest
 
 clean:
