@@ -77,6 +77,9 @@ def build_parser() -> Parser:
     out = t.add_argument_group("output")
     out.add_argument("--out", metavar="RUN_DIR", help="run folder (default: a new folder under runs/)")
     out.add_argument("--force", action="store_true", help="overwrite a run folder that already holds a run")
+    out.add_argument("--resume", metavar="RUN_DIR",
+                     help="continue an interrupted run from its checkpoint, with its own config "
+                          "(other training options are ignored)")
     out.add_argument("--quiet", action="store_true", help="no progress bar")
 
     e = sub.add_parser("evaluate", help="accuracy of a saved model on a dataset split",
@@ -102,8 +105,10 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
-    result = workflow.train(config, args.out, force=args.force, quiet=args.quiet)
+    if args.resume:
+        result = workflow.resume(args.resume, quiet=args.quiet)
+    else:
+        result = workflow.train(config_from_args(args), args.out, force=args.force, quiet=args.quiet)
     m = result.metrics
     print(f"run folder: {result.run_dir}")
     print(f"accuracy  train {_fmt(m['train_accuracy'])}  val {_fmt(m['val_accuracy'])}  "
@@ -146,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
+    except workflow.Interrupted as e:
+        print(f"twolayer {args.command}: {e}", file=sys.stderr)
+        return 128 + e.signum
     except TwolayerError as e:
         print(f"twolayer {args.command}: error: {e}", file=sys.stderr)
         return 1

@@ -82,30 +82,42 @@ def resolve_model_path(path: str | Path) -> Path:
     return path
 
 
-def load_bundle(path: str | Path) -> Bundle:
-    """Read and verify a bundle; BundleError for anything that is not one."""
-    path = resolve_model_path(path)
-    with open(path, "rb") as f:
-        if f.read(4) != b"PK\x03\x04":  # every .npz is a zip archive
-            raise BundleError(f"{path} is not a twolayer model bundle (not an .npz archive)")
+def read_npz(path: str | Path, fmt: str, what: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """(metadata, arrays) of a file this package wrote, its tag and checksum
+    verified; BundleError for anything else. Never unpickles."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except OSError as e:
+        raise BundleError(f"cannot read {path}: {e.strerror or e}") from None
+    if magic != b"PK\x03\x04":  # every .npz is a zip archive
+        raise BundleError(f"{path} is not a twolayer {what} (not an .npz archive)")
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
     except Exception as e:  # zip, npy-header and decompression errors of every kind
-        raise BundleError(f"{path} is not a twolayer model bundle ({type(e).__name__}: {e})") from None
+        raise BundleError(f"{path} is not a twolayer {what} ({type(e).__name__}: {e})") from None
     try:
         meta = json.loads(str(arrays.pop("meta")))
-        if meta.get("format") != FORMAT:
+        if meta.get("format") != fmt:
             raise ValueError("wrong format tag")
     except (KeyError, ValueError, TypeError, AttributeError):
-        raise BundleError(f"{path} is not a twolayer model bundle (no valid metadata)") from None
+        raise BundleError(f"{path} is not a twolayer {what} (no valid metadata)") from None
+    if checksum(arrays) != meta.get("checksum"):
+        raise BundleError(f"{path} is damaged or was altered: its arrays do not match their checksum")
+    return meta, arrays
+
+
+def load_bundle(path: str | Path) -> Bundle:
+    """Read and verify a bundle; BundleError for anything that is not one."""
+    path = resolve_model_path(path)
+    meta, arrays = read_npz(path, FORMAT, "model bundle")
     if meta.get("version") != FORMAT_VERSION:
         raise BundleError(
             f"{path} has bundle format version {meta.get('version')!r}; this twolayer reads version "
             f"{FORMAT_VERSION}"
         )
-    if checksum(arrays) != meta.get("checksum"):
-        raise BundleError(f"{path} is damaged or was altered: its arrays do not match their checksum")
     try:
         params = {k: arrays[f"param.{k}"] for k in PARAM_NAMES}
         pre = {k[len("pre.") :]: v for k, v in arrays.items() if k.startswith("pre.")}

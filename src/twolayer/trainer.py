@@ -152,13 +152,14 @@ def fit(
         state.iteration = it + 1
         history.loss.append(loss)
         history.lr.append(rate)
-        if on_iteration is not None:
-            on_iteration(state.iteration, num_iters, loss, rate)
-
         if state.iteration % iters_per_epoch == 0 or state.iteration == num_iters:
             _evaluate(net, state, X, y, X_val, y_val, has_val)
             if on_epoch_end is not None:
                 on_epoch_end(state)
+        # Called last, when the state is whole: a callback may raise (Ctrl-C,
+        # a pruned trial) and the state can still be saved and resumed.
+        if on_iteration is not None:
+            on_iteration(state.iteration, num_iters, loss, rate)
 
     if restore_best and state.best_params is not None:
         for key, value in state.best_params.items():

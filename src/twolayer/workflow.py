@@ -4,6 +4,9 @@ Python users can call: train a run folder, evaluate a model, predict images.
 
 from __future__ import annotations
 
+import json
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,15 +15,16 @@ from typing import Any
 import numpy as np
 
 from twolayer import io
+from twolayer.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from twolayer.config import TrainConfig
 from twolayer.data import Dataset, load_dataset
 from twolayer.data.images import read_image
 from twolayer.data.preprocess import Preprocessor
 from twolayer.data.splits import carve
-from twolayer.errors import DataError
+from twolayer.errors import DataError, TwolayerError
 from twolayer.model import TwoLayerNet
 from twolayer.progress import Progress
-from twolayer.trainer import History, accuracy, fit
+from twolayer.trainer import History, TrainState, accuracy, fit, new_state
 
 
 @dataclass
@@ -31,45 +35,112 @@ class TrainResult:
     bundle: io.Bundle
 
 
-def train(config: TrainConfig, out: str | Path | None = None, force: bool = False,
-          quiet: bool = False) -> TrainResult:
-    """Train per `config` and write a run folder: `out`, or a new folder
-    under runs/. It holds model.npz, config.json, history.csv, then
-    metrics.json, written last, so a folder with metrics.json is a finished
-    run. Options and the folder are checked before any work; the folder is
-    only created once training has succeeded."""
-    config.validate()
-    if out is not None:
-        io.check_run_dir(out, force)
-    started = time.monotonic()
+class Interrupted(TwolayerError):
+    """Training was stopped by a signal; a checkpoint was saved."""
+
+    def __init__(self, run_dir: Path, iteration: int, signum: int) -> None:
+        self.run_dir, self.iteration, self.signum = run_dir, iteration, signum
+        super().__init__(
+            f"interrupted at iteration {iteration}; checkpoint saved. Resume with: twolayer train --resume {run_dir}"
+        )
+
+
+@dataclass
+class Prepared:
+    dataset: Dataset
+    preprocessor: Preprocessor
+    X: dict[str, np.ndarray]  # split -> float rows (N, D)
+    y: dict[str, np.ndarray]
+
+
+def prepare(config: TrainConfig, quiet: bool = True) -> Prepared:
+    """Load, split and preprocess per `config`; deterministic, so a resumed
+    run sees exactly the arrays the original run saw."""
     dataset = load_dataset(config.dataset, config.data_dir, quiet)
     raw = carve(dataset, config.val_size, config.test_size, config.split_seed)
     pre = Preprocessor.fit(config.preprocess, raw["train"][0])
     dtype = np.dtype(config.dtype)
     X = {name: pre.transform(images).astype(dtype, copy=False) for name, (images, _) in raw.items()}
     y = {name: labels for name, (_, labels) in raw.items()}
+    return Prepared(dataset, pre, X, y)
 
-    n_train, dim = X["train"].shape
-    net = TwoLayerNet(dim, config.hidden_size, len(dataset.class_names), std=config.std,
-                      seed=np.random.default_rng([config.seed, 0]), dtype=dtype)
+
+def train(config: TrainConfig, out: str | Path | None = None, force: bool = False,
+          quiet: bool = False) -> TrainResult:
+    """Train per `config` and write a run folder: `out`, or a new folder
+    under runs/. Options and the folder are checked before any work, and
+    the folder is only made once the data has loaded. It holds config.json
+    from the start, checkpoint.npz after every epoch (removed at the end),
+    then model.npz, history.csv and, last, metrics.json: a folder with
+    metrics.json is a finished run."""
+    config.validate()
+    if out is not None:
+        io.check_run_dir(out, force)
+    data = prepare(config, quiet)
+    if out is None:
+        run_dir = io.new_run_dir("runs", config.dataset)
+    else:
+        run_dir = Path(out)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        for stale in (io.MODEL_FILE, "metrics.json", "history.csv", CHECKPOINT_FILE):
+            (run_dir / stale).unlink(missing_ok=True)  # --force: no old file may pass as new
+    io.write_json(run_dir / "config.json", config.to_dict())
+    net = TwoLayerNet(data.X["train"].shape[1], config.hidden_size, len(data.dataset.class_names),
+                      std=config.std, seed=np.random.default_rng([config.seed, 0]), dtype=np.dtype(config.dtype))
+    return _run(config, data, run_dir, net, None, quiet)
+
+
+def resume(run_dir: str | Path, quiet: bool = False) -> TrainResult:
+    """Continue an interrupted run from its checkpoint, with its own config."""
+    run_dir = Path(run_dir)
+    checkpoint = run_dir / CHECKPOINT_FILE
+    if not checkpoint.is_file():
+        done = (run_dir / "metrics.json").is_file()
+        raise TwolayerError(f"{run_dir} has {'finished' if done else 'no checkpoint to resume'}"
+                            f"{'' if done else ' (no ' + CHECKPOINT_FILE + ')'}")
+    try:
+        config = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text())).validate()
+    except (OSError, ValueError, TypeError) as e:
+        raise TwolayerError(f"cannot read {run_dir / 'config.json'}: {e}") from None
+    net, state = load_checkpoint(checkpoint)
+    return _run(config, prepare(config, quiet), run_dir, net, state, quiet)
+
+
+def _run(config: TrainConfig, data: Prepared, run_dir: Path, net: TwoLayerNet, state: TrainState | None,
+         quiet: bool) -> TrainResult:
+    started = time.monotonic()
+    X, y = data.X, data.y
+    n_train = X["train"].shape[0]
     num_iters = config.iters or config.epochs * max(n_train // min(config.batch_size, n_train), 1)
     bar = Progress(num_iters, "train", enabled=not quiet)
+    checkpoint = run_dir / CHECKPOINT_FILE
     last_val: list[float] = []
+    if state is not None:
+        last_val[:] = state.history.val_acc[-1:]
+
+    def on_epoch_end(s: TrainState) -> None:
+        last_val[:] = s.history.val_acc[-1:]
+        save_checkpoint(checkpoint, net, s)
 
     def on_iteration(it: int, total: int, loss: float, lr: float) -> None:
         val = f" val {last_val[0]:.3f}" if last_val else ""
         bar.update(it, f"loss {loss:.4f} lr {lr:.3g}{val}")
+        if stop.signum is not None:
+            save_checkpoint(checkpoint, net, fit_state[0])
+            raise Interrupted(run_dir, it, stop.signum)
 
-    def on_epoch_end(state) -> None:
-        last_val[:] = state.history.val_acc[-1:]
-
-    history = fit(
-        net, X["train"], y["train"], X["val"], y["val"],
-        lr=config.lr, lr_decay=config.lr_decay, reg=config.reg, num_iters=num_iters,
-        batch_size=config.batch_size, seed=config.seed, schedule=config.schedule,
-        optimizer=config.optimizer, on_iteration=on_iteration, on_epoch_end=on_epoch_end,
-    )
-    bar.close()
+    fit_state = [state if state is not None else new_state(n_train, config.seed, config.optimizer)]
+    with StopOnSignal() as stop:
+        try:
+            history = fit(
+                net, X["train"], y["train"], X["val"], y["val"],
+                lr=config.lr, lr_decay=config.lr_decay, reg=config.reg, num_iters=num_iters,
+                batch_size=config.batch_size, seed=config.seed, schedule=config.schedule,
+                optimizer=config.optimizer, state=fit_state[0],
+                on_iteration=on_iteration, on_epoch_end=on_epoch_end,
+            )
+        finally:
+            bar.close()
 
     metrics = {
         "dataset": config.dataset,
@@ -86,17 +157,38 @@ def train(config: TrainConfig, out: str | Path | None = None, force: bool = Fals
         "stopped_early": history.stop_reason,
         "seconds": round(time.monotonic() - started, 3),
     }
-    bundle = io.Bundle(net, pre, dataset.class_names, dataset.image_shape, config.to_dict())
-    if out is None:
-        run_dir = io.new_run_dir("runs", config.dataset)
-    else:
-        run_dir = Path(out)
-        run_dir.mkdir(parents=True, exist_ok=True)
+    bundle = io.Bundle(net, data.preprocessor, data.dataset.class_names, data.dataset.image_shape,
+                       config.to_dict())
     io.save_bundle(run_dir / io.MODEL_FILE, bundle)
-    io.write_json(run_dir / "config.json", config.to_dict())
     io.write_history_csv(run_dir / "history.csv", history)
     io.write_json(run_dir / "metrics.json", metrics)
+    checkpoint.unlink(missing_ok=True)
     return TrainResult(run_dir, metrics, history, bundle)
+
+
+class StopOnSignal:
+    """While active, SIGINT and SIGTERM only set `signum`, so the trainer can
+    stop at the next iteration boundary with a whole state to checkpoint. A
+    second signal interrupts at once. Does nothing outside the main thread."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __enter__(self) -> StopOnSignal:
+        self.signum: int | None = None
+        self.previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
 
 
 def _maybe_accuracy(net: TwoLayerNet, X: np.ndarray, y: np.ndarray) -> float | None:

@@ -1,0 +1,150 @@
+"""Property and fuzz tests: random shapes for the math, random and truncated
+bytes for every reader. Each reader may only raise the package's own errors.
+
+Every test here is listed in TESTING.md (checked by the last test)."""
+
+import gzip
+import io
+import pickle
+import re
+from pathlib import Path
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from twolayer import TwoLayerNet
+from twolayer import io as bundle_io
+from twolayer.data.cifar10 import read_batch
+from twolayer.data.idx import parse_idx, read_idx
+from twolayer.data.images import read_image
+from twolayer.data.preprocess import Preprocessor
+from twolayer.errors import BundleError, DataError
+from twolayer.gradcheck import numerical_gradient, numerical_gradient_array, rel_error
+from twolayer.layers import affine_backward, affine_forward, relu_backward, relu_forward, softmax_loss
+
+FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+dims = st.integers(min_value=1, max_value=6)
+
+
+@FUZZ
+@given(n=dims, d=dims, m=dims, seed=st.integers(0, 2**32 - 1))
+def test_layer_gradients_on_random_shapes(n, d, m, seed):
+    rng = np.random.default_rng(seed)
+    x, w, b, dout = rng.normal(size=(n, d)), rng.normal(size=(d, m)), rng.normal(size=m), rng.normal(size=(n, m))
+    dx, dw, db = affine_backward(dout, affine_forward(x, w, b)[1])
+    assert rel_error(dx, numerical_gradient_array(lambda v: affine_forward(v, w, b)[0], x, dout)) < 1e-7
+    assert rel_error(dw, numerical_gradient_array(lambda v: affine_forward(x, v, b)[0], w, dout)) < 1e-7
+    assert rel_error(db, numerical_gradient_array(lambda v: affine_forward(x, w, v)[0], b, dout)) < 1e-7
+    h = rng.normal(size=(n, m))
+    h[np.abs(h) < 1e-3] = 0.5  # away from ReLU's kink
+    dh = relu_backward(dout, relu_forward(h)[1])
+    assert rel_error(dh, numerical_gradient_array(lambda v: relu_forward(v)[0], h, dout)) < 1e-7
+    y = rng.integers(0, m, size=n)
+    _, dscores = softmax_loss(h, y)
+    assert rel_error(dscores, numerical_gradient(lambda s: softmax_loss(s, y)[0], h)) < 1e-6
+
+
+def fake_batch() -> bytes:
+    data = np.arange(2 * 3072, dtype=np.uint8).reshape(2, 3072)
+    return pickle.dumps({b"data": data, b"labels": [1, 2]}, protocol=2)
+
+
+@FUZZ
+@given(data=st.binary(max_size=400))
+def test_cifar_batch_reader_on_random_bytes(data):
+    try:
+        read_batch(data, "batch")
+    except DataError:
+        pass
+
+
+@FUZZ
+@given(cut=st.integers(0, len(fake_batch()) - 1))
+def test_cifar_batch_reader_on_truncated_batches(cut):
+    try:
+        read_batch(fake_batch()[:cut], "batch")
+    except DataError:
+        pass
+
+
+def fake_idx() -> bytes:
+    return bytes([0, 0, 8, 3]) + np.array([2, 3, 4], ">u4").tobytes() + bytes(range(24))
+
+
+@FUZZ
+@given(data=st.binary(max_size=200), ndim=st.integers(1, 3))
+def test_idx_parser_on_random_bytes(data, ndim):
+    try:
+        parse_idx(data, "file", ndim)
+    except DataError:
+        pass
+
+
+@FUZZ
+@given(cut=st.integers(0, len(fake_idx()) - 1), gz=st.booleans())
+def test_idx_reader_on_truncated_files(tmp_path, cut, gz):
+    raw = fake_idx()
+    data = gzip.compress(raw)[:cut] if gz else raw[:cut]
+    path = tmp_path / "f-idx3-ubyte"
+    path.write_bytes(data)
+    try:
+        read_idx(path, 3)
+        raise AssertionError("a truncated IDX file was accepted")
+    except DataError:
+        pass
+
+
+def fake_png() -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.arange(48, dtype=np.uint8).reshape(4, 4, 3)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@FUZZ
+@given(data=st.one_of(st.binary(max_size=300), st.integers(0, len(fake_png()) - 1).map(lambda c: fake_png()[:c])))
+def test_image_reader_on_random_and_truncated_bytes(tmp_path, data):
+    path = tmp_path / "x.png"
+    path.write_bytes(data)
+    try:
+        read_image(path, (4, 4, 3))
+    except DataError:
+        pass
+
+
+def fake_bundle(tmp_path: Path) -> bytes:
+    images = np.zeros((2, 2, 2, 1), np.uint8)
+    bundle = bundle_io.Bundle(TwoLayerNet(4, 3, 2, seed=0), Preprocessor.fit("mean", images), ["a", "b"],
+                              (2, 2, 1), {})
+    bundle_io.save_bundle(tmp_path / "good.npz", bundle)
+    return (tmp_path / "good.npz").read_bytes()
+
+
+@FUZZ
+@given(data=st.binary(max_size=300), cut=st.floats(0, 1, exclude_max=True), flip=st.integers(0, 10**6))
+def test_bundle_loader_on_random_truncated_and_flipped_bytes(tmp_path, data, cut, flip):
+    good = fake_bundle(tmp_path)
+    flipped = bytearray(good)
+    flipped[flip % len(good)] ^= 0x55
+    for i, candidate in enumerate((data, b"PK\x03\x04" + data, good[: int(cut * len(good))], bytes(flipped))):
+        path = tmp_path / f"m{i}.npz"
+        path.write_bytes(candidate)
+        try:
+            bundle_io.load_bundle(path)
+            # a flip inside zip padding or an unused header byte can leave every array intact
+            assert i == 3
+        except BundleError:
+            pass
+
+
+def test_testing_md_lists_every_hostile_test():
+    """TESTING.md's table names tests that exist, and every test here is in it."""
+    text = (Path(__file__).resolve().parents[1] / "TESTING.md").read_text()
+    named = set(re.findall(r"`(tests/test_\w+\.py)::(test_\w+)`", text))
+    this = "test_testing_md_lists_every_hostile_test"
+    here = {name for name in globals() if name.startswith("test_") and name != this}
+    assert here <= {test for file, test in named if file == "tests/test_hostile.py"}
+    root = Path(__file__).resolve().parents[1]
+    for file, test in named:
+        assert re.search(rf"^def {test}\(", (root / file).read_text(), re.M), f"{file}::{test} is not a test"

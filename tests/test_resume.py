@@ -1,0 +1,143 @@
+"""Interrupting training and resuming it gives bit-for-bit the same run."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from twolayer import workflow
+from twolayer.checkpoint import CHECKPOINT_FILE, load_checkpoint
+from twolayer.cli import main
+from twolayer.config import TrainConfig
+from twolayer.errors import BundleError, TwolayerError
+from twolayer.progress import Progress
+
+# digits with batch 50: 28 iterations per epoch; 6 epochs
+CONFIG = dict(epochs=6, hidden_size=32)
+
+
+def weights(run_dir):
+    with np.load(run_dir / "model.npz") as npz:
+        return {k: npz[k] for k in npz.files if k.startswith("param.")}
+
+
+def assert_same_run(a, b):
+    wa, wb = weights(a), weights(b)
+    for k in wa:
+        np.testing.assert_array_equal(wa[k], wb[k])
+    assert (a / "history.csv").read_text() == (b / "history.csv").read_text()
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ref") / "run"
+    workflow.train(TrainConfig(**CONFIG), out, quiet=True)
+    return out
+
+
+def interrupt_at(monkeypatch, iteration):
+    """Send this process a real SIGINT when the trainer reports `iteration`."""
+    original = Progress.update
+
+    def update(self, done, info=""):
+        if done == iteration:
+            os.kill(os.getpid(), signal.SIGINT)
+        original(self, done, info)
+
+    monkeypatch.setattr(Progress, "update", update)
+
+
+@pytest.mark.parametrize("iteration", [45, 56])  # mid-epoch, and exactly at an epoch's end
+def test_ctrl_c_saves_a_checkpoint_and_resume_is_exact(tmp_path, monkeypatch, reference, iteration, capsys):
+    out = tmp_path / "run"
+    interrupt_at(monkeypatch, iteration)
+    assert main(["train", "--out", str(out), "--epochs", "6", "--hidden-size", "32", "--quiet"]) == 130
+    err = capsys.readouterr().err
+    assert f"interrupted at iteration {iteration}" in err and f"twolayer train --resume {out}" in err
+    assert (out / CHECKPOINT_FILE).is_file() and not (out / "model.npz").exists()
+    _, state = load_checkpoint(out / CHECKPOINT_FILE)
+    assert state.iteration == iteration
+    monkeypatch.undo()
+    assert main(["train", "--resume", str(out), "--quiet"]) == 0
+    assert_same_run(out, reference)
+    assert not (out / CHECKPOINT_FILE).exists()  # a finished run keeps no checkpoint
+
+
+KILL_AFTER_THIRD_CHECKPOINT = """
+import os, signal, sys
+from twolayer import workflow
+real = workflow.save_checkpoint
+count = [0]
+def save_then_maybe_die(*args):
+    real(*args)
+    count[0] += 1
+    if count[0] == 3:
+        os.kill(os.getpid(), signal.SIGKILL)
+workflow.save_checkpoint = save_then_maybe_die
+from twolayer.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_kill_9_between_epochs_then_resume_is_exact(tmp_path, reference):
+    out = tmp_path / "run"
+    args = ["train", "--out", str(out), "--epochs", "6", "--hidden-size", "32", "--quiet"]
+    killed = subprocess.run([sys.executable, "-c", KILL_AFTER_THIRD_CHECKPOINT, *args], capture_output=True)
+    assert killed.returncode == -signal.SIGKILL
+    assert not (out / "metrics.json").exists()  # no finished-looking run
+    _, state = load_checkpoint(out / CHECKPOINT_FILE)
+    assert state.iteration == 3 * 28
+    resumed = subprocess.run([sys.executable, "-m", "twolayer", "train", "--resume", str(out), "--quiet"],
+                             capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert_same_run(out, reference)
+
+
+def test_sigterm_checkpoints_and_exits_nonzero(tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "twolayer", "train", "--out", str(out), "--epochs", "100000",
+                             "--quiet"], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (out / CHECKPOINT_FILE).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert "checkpoint saved. Resume with: twolayer train --resume" in err
+    assert "Traceback" not in err
+    net, state = load_checkpoint(out / CHECKPOINT_FILE)
+    assert state.iteration > 0 and net.params["W1"].shape == (64, 100)
+
+
+def test_resume_refuses_what_it_cannot_continue(tmp_path, reference):
+    with pytest.raises(TwolayerError, match="has finished"):
+        workflow.resume(reference)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(TwolayerError, match="no checkpoint to resume"):
+        workflow.resume(tmp_path / "empty")
+
+
+def test_damaged_checkpoint_is_refused(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    interrupt_at(monkeypatch, 30)
+    with pytest.raises(workflow.Interrupted):
+        workflow.train(TrainConfig(**CONFIG), out, quiet=True)
+    data = bytearray((out / CHECKPOINT_FILE).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (out / CHECKPOINT_FILE).write_bytes(bytes(data))
+    with pytest.raises(BundleError):
+        workflow.resume(out, quiet=True)
+
+
+def test_force_removes_the_old_runs_files_first(tmp_path, reference):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "metrics.json").write_text('{"stale": true}')
+    (out / CHECKPOINT_FILE).write_text("stale")
+    workflow.train(TrainConfig(epochs=1), out, force=True, quiet=True)
+    assert "stale" not in (out / "metrics.json").read_text()
+    assert not (out / CHECKPOINT_FILE).exists()
