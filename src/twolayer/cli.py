@@ -113,8 +113,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"run folder: {result.run_dir}")
     print(f"accuracy  train {_fmt(m['train_accuracy'])}  val {_fmt(m['val_accuracy'])}  "
           f"test {_fmt(m['test_accuracy'])}")
-    print(f"{m['iterations']} iterations in {m['seconds']:.1f} s; kept the best validation epoch "
-          f"(iteration {m['best_iteration']})")
+    kept = (f"kept the best validation epoch (iteration {m['best_iteration']})" if m["best_iteration"]
+            else "no validation epoch completed; kept the last parameters")
+    print(f"{m['iterations']} iterations in {m['seconds']:.1f} s; {kept}")
     if m["stopped_early"]:
         print(f"twolayer train: stopped early: {m['stopped_early']}", file=sys.stderr)
         return 3

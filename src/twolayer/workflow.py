@@ -151,8 +151,9 @@ def _run(config: TrainConfig, data: Prepared, run_dir: Path, net: TwoLayerNet, s
         "n_val": int(len(y["val"])),
         "n_test": int(len(y["test"])),
         "iterations": len(history.loss),
+        # None: no epoch was evaluated, so no best one was kept
         "best_iteration": (history.eval_iteration[history.best_index]
-                           if history.best_index is not None else len(history.loss)),
+                           if history.best_index is not None else None),
         "final_loss": history.loss[-1] if history.loss else None,
         "stopped_early": history.stop_reason,
         "seconds": round(time.monotonic() - started, 3),
