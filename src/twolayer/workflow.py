@@ -114,29 +114,25 @@ def _run(config: TrainConfig, data: Prepared, run_dir: Path, net: TwoLayerNet, s
     num_iters = config.iters or config.epochs * max(n_train // min(config.batch_size, n_train), 1)
     bar = Progress(num_iters, "train", enabled=not quiet)
     checkpoint = run_dir / CHECKPOINT_FILE
-    last_val: list[float] = []
-    if state is not None:
-        last_val[:] = state.history.val_acc[-1:]
+    train_state = state if state is not None else new_state(n_train, config.seed, config.optimizer)
 
     def on_epoch_end(s: TrainState) -> None:
-        last_val[:] = s.history.val_acc[-1:]
         save_checkpoint(checkpoint, net, s)
 
     def on_iteration(it: int, total: int, loss: float, lr: float) -> None:
-        val = f" val {last_val[0]:.3f}" if last_val else ""
+        val = "".join(f" val {v:.3f}" for v in train_state.history.val_acc[-1:])
         bar.update(it, f"loss {loss:.4f} lr {lr:.3g}{val}")
         if stop.signum is not None:
-            save_checkpoint(checkpoint, net, fit_state[0])
+            save_checkpoint(checkpoint, net, train_state)
             raise Interrupted(run_dir, it, stop.signum)
 
-    fit_state = [state if state is not None else new_state(n_train, config.seed, config.optimizer)]
     with StopOnSignal() as stop:
         try:
             history = fit(
                 net, X["train"], y["train"], X["val"], y["val"],
                 lr=config.lr, lr_decay=config.lr_decay, reg=config.reg, num_iters=num_iters,
                 batch_size=config.batch_size, seed=config.seed, schedule=config.schedule,
-                optimizer=config.optimizer, state=fit_state[0],
+                optimizer=config.optimizer, state=train_state,
                 on_iteration=on_iteration, on_epoch_end=on_epoch_end,
             )
         finally:
