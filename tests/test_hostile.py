@@ -34,13 +34,13 @@ def test_layer_gradients_on_random_shapes(n, d, m, seed):
     rng = np.random.default_rng(seed)
     x, w, b, dout = rng.normal(size=(n, d)), rng.normal(size=(d, m)), rng.normal(size=m), rng.normal(size=(n, m))
     dx, dw, db = affine_backward(dout, affine_forward(x, w, b)[1])
-    assert rel_error(dx, numerical_gradient_array(lambda v: affine_forward(v, w, b)[0], x, dout)) < 1e-7
-    assert rel_error(dw, numerical_gradient_array(lambda v: affine_forward(x, v, b)[0], w, dout)) < 1e-7
-    assert rel_error(db, numerical_gradient_array(lambda v: affine_forward(x, w, v)[0], b, dout)) < 1e-7
+    assert rel_error(dx, numerical_gradient_array(lambda v: affine_forward(v, w, b)[0], x, dout)) < 1e-6
+    assert rel_error(dw, numerical_gradient_array(lambda v: affine_forward(x, v, b)[0], w, dout)) < 1e-6
+    assert rel_error(db, numerical_gradient_array(lambda v: affine_forward(x, w, v)[0], b, dout)) < 1e-6
     h = rng.normal(size=(n, m))
     h[np.abs(h) < 1e-3] = 0.5  # away from ReLU's kink
     dh = relu_backward(dout, relu_forward(h)[1])
-    assert rel_error(dh, numerical_gradient_array(lambda v: relu_forward(v)[0], h, dout)) < 1e-7
+    assert rel_error(dh, numerical_gradient_array(lambda v: relu_forward(v)[0], h, dout)) < 1e-6
     y = rng.integers(0, m, size=n)
     _, dscores = softmax_loss(h, y)
     assert rel_error(dscores, numerical_gradient(lambda s: softmax_loss(s, y)[0], h)) < 1e-6

@@ -85,9 +85,7 @@ def train(config: TrainConfig, out: str | Path | None = None, force: bool = Fals
         for stale in (io.MODEL_FILE, "metrics.json", "history.csv", CHECKPOINT_FILE):
             (run_dir / stale).unlink(missing_ok=True)  # --force: no old file may pass as new
     io.write_json(run_dir / "config.json", config.to_dict())
-    net = TwoLayerNet(data.X["train"].shape[1], config.hidden_size, len(data.dataset.class_names),
-                      std=config.std, seed=np.random.default_rng([config.seed, 0]), dtype=np.dtype(config.dtype))
-    return _run(config, data, run_dir, net, None, quiet)
+    return _run(config, data, run_dir, new_net(config, data), None, quiet)
 
 
 def resume(run_dir: str | Path, quiet: bool = False) -> TrainResult:
@@ -109,10 +107,9 @@ def resume(run_dir: str | Path, quiet: bool = False) -> TrainResult:
 def _run(config: TrainConfig, data: Prepared, run_dir: Path, net: TwoLayerNet, state: TrainState | None,
          quiet: bool) -> TrainResult:
     started = time.monotonic()
-    X, y = data.X, data.y
-    n_train = X["train"].shape[0]
-    num_iters = config.iters or config.epochs * max(n_train // min(config.batch_size, n_train), 1)
-    bar = Progress(num_iters, "train", enabled=not quiet)
+    n_train = len(data.y["train"])
+    total = num_iters(config, n_train)
+    bar = Progress(total, "train", enabled=not quiet)
     checkpoint = run_dir / CHECKPOINT_FILE
     train_state = state if state is not None else new_state(n_train, config.seed, config.optimizer)
 
@@ -128,22 +125,24 @@ def _run(config: TrainConfig, data: Prepared, run_dir: Path, net: TwoLayerNet, s
 
     with StopOnSignal() as stop:
         try:
-            history = fit(
-                net, X["train"], y["train"], X["val"], y["val"],
-                lr=config.lr, lr_decay=config.lr_decay, reg=config.reg, num_iters=num_iters,
-                batch_size=config.batch_size, seed=config.seed, schedule=config.schedule,
-                optimizer=config.optimizer, state=train_state,
-                on_iteration=on_iteration, on_epoch_end=on_epoch_end,
-            )
+            history = fit_config(net, data, config, train_state, on_iteration, on_epoch_end)
         finally:
             bar.close()
 
+    return finish_run(config, data, run_dir, net, history, started)
+
+
+def finish_run(config: TrainConfig, data: Prepared, run_dir: Path, net: TwoLayerNet, history: History,
+               started: float) -> TrainResult:
+    """Write a trained net's run folder: model.npz, history.csv, then
+    metrics.json; remove the checkpoint."""
+    X, y = data.X, data.y
     metrics = {
         "dataset": config.dataset,
         "train_accuracy": accuracy(net, X["train"], y["train"]),
         "val_accuracy": _maybe_accuracy(net, X["val"], y["val"]),
         "test_accuracy": _maybe_accuracy(net, X["test"], y["test"]),
-        "n_train": int(n_train),
+        "n_train": int(len(y["train"])),
         "n_val": int(len(y["val"])),
         "n_test": int(len(y["test"])),
         "iterations": len(history.loss),
@@ -156,11 +155,36 @@ def _run(config: TrainConfig, data: Prepared, run_dir: Path, net: TwoLayerNet, s
     }
     bundle = io.Bundle(net, data.preprocessor, data.dataset.class_names, data.dataset.image_shape,
                        config.to_dict())
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not (run_dir / "config.json").exists():
+        io.write_json(run_dir / "config.json", config.to_dict())
     io.save_bundle(run_dir / io.MODEL_FILE, bundle)
     io.write_history_csv(run_dir / "history.csv", history)
     io.write_json(run_dir / "metrics.json", metrics)
-    checkpoint.unlink(missing_ok=True)
+    (run_dir / CHECKPOINT_FILE).unlink(missing_ok=True)
     return TrainResult(run_dir, metrics, history, bundle)
+
+
+def fit_config(net: TwoLayerNet, data: Prepared, config: TrainConfig, state: TrainState | None = None,
+               on_iteration=None, on_epoch_end=None) -> History:
+    """`fit` with the hyperparameters of `config` on the prepared splits."""
+    X, y = data.X, data.y
+    return fit(
+        net, X["train"], y["train"], X["val"], y["val"],
+        lr=config.lr, lr_decay=config.lr_decay, reg=config.reg, num_iters=num_iters(config, len(y["train"])),
+        batch_size=config.batch_size, seed=config.seed, schedule=config.schedule, optimizer=config.optimizer,
+        state=state, on_iteration=on_iteration, on_epoch_end=on_epoch_end,
+    )
+
+
+def new_net(config: TrainConfig, data: Prepared) -> TwoLayerNet:
+    """A freshly initialized net for `config`; the seed fixes its weights."""
+    return TwoLayerNet(data.X["train"].shape[1], config.hidden_size, len(data.dataset.class_names),
+                       std=config.std, seed=np.random.default_rng([config.seed, 0]), dtype=np.dtype(config.dtype))
+
+
+def num_iters(config: TrainConfig, n_train: int) -> int:
+    return config.iters or config.epochs * max(n_train // min(config.batch_size, n_train), 1)
 
 
 class StopOnSignal:
