@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from twolayer import __version__, workflow
 from twolayer.config import DTYPES, TrainConfig
@@ -19,6 +20,30 @@ from twolayer.optim import OPTIMIZERS
 from twolayer.schedules import SCHEDULES
 
 D = TrainConfig()  # the defaults shown in --help
+
+# Every training option: (group, TrainConfig field, metavar, choices, help). `train` takes
+# one typed value for each; `tune` also takes lists and ranges, so any of them can be searched.
+TRAIN_OPTIONS = [
+    ("data", "dataset", "SPEC", None, f"dataset spec: {SPEC_HELP}"),
+    ("data", "data_dir", "DIR", None, "where dataset files are kept (default: env TWOLAYER_DATA, else the user cache)"),
+    ("data", "val_size", "N", None, "validation images carved from train: a count or a fraction"),
+    ("data", "test_size", "N", None, "test images carved from train when the dataset has no test split"),
+    ("data", "split_seed", "N", None, "seed of the validation/test carve (kept apart from --seed)"),
+    ("data", "preprocess", None, KINDS, "preprocessing fitted on the training split"),
+    ("net", "hidden_size", "H", None, "hidden units"),
+    ("net", "std", "X", None, "initial weight scale"),
+    ("net", "lr", "X", None, "learning rate"),
+    ("net", "reg", "X", None, "L2 strength: loss += reg * sum(W**2)"),
+    ("net", "batch_size", "N", None, "minibatch size"),
+    ("net", "lr_decay", "X", None, "learning-rate factor per epoch (schedule 'step')"),
+    ("net", "schedule", None, tuple(SCHEDULES), "learning-rate schedule"),
+    ("net", "optimizer", None, tuple(OPTIMIZERS), "update rule"),
+    ("net", "iters", "N", None, "iterations (minibatches); overrides --epochs"),
+    ("net", "epochs", "N", None, "epochs, when --iters is not given"),
+    ("net", "seed", "N", None, "seed for initialization and batch order"),
+    ("net", "dtype", None, DTYPES, "float type of the computation"),
+]
+GROUPS = {"data": "data", "net": "network and training"}
 
 
 class Parser(argparse.ArgumentParser):
@@ -37,6 +62,32 @@ def size(text: str) -> float:
     return int(value) if value >= 1 and value.is_integer() else value
 
 
+def value_type(name: str):
+    if name in ("val_size", "test_size"):
+        return size
+    if name in ("dataset", "data_dir", "preprocess", "schedule", "optimizer", "dtype"):
+        return str
+    return int if name in ("hidden_size", "batch_size", "iters", "epochs", "seed", "split_seed") else float
+
+
+def add_train_options(parser: argparse.ArgumentParser, searchable: bool) -> None:
+    groups = {key: parser.add_argument_group(title) for key, title in GROUPS.items()}
+    length = groups["net"].add_mutually_exclusive_group() if not searchable else groups["net"]
+    for group, name, metavar, choices, help_text in TRAIN_OPTIONS:
+        flag = "--" + name.replace("_", "-")
+        target = length if name in ("iters", "epochs") else groups[group]
+        if searchable:
+            if name == "data_dir":
+                target.add_argument(flag, metavar=metavar, help=help_text)
+                continue
+            shown = f"{{{','.join(choices)}}}" if choices else metavar
+            target.add_argument(flag, metavar=shown, help=f"{help_text}; a value, a list a,b,c or a range "
+                                                          f"low:high[:log] (default {getattr(D, name)})")
+        else:
+            target.add_argument(flag, type=value_type(name), default=getattr(D, name), metavar=metavar,
+                                choices=choices, help=help_text)
+
+
 def build_parser() -> Parser:
     parser = Parser(prog="twolayer", description="Train and use a two-layer neural network on images, in NumPy.")
     parser.add_argument("--version", action="version", version=f"twolayer {__version__}")
@@ -46,34 +97,7 @@ def build_parser() -> Parser:
                        description="Train a two-layer network; write model.npz, config.json, history.csv "
                                    "and metrics.json into a run folder. Defaults suit the built-in digits data.",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    data = t.add_argument_group("data")
-    data.add_argument("--dataset", default=D.dataset, metavar="SPEC",
-                      help=f"dataset spec: {SPEC_HELP}")
-    data.add_argument("--data-dir", default=D.data_dir, metavar="DIR",
-                      help="where dataset files are kept (default: env TWOLAYER_DATA, else the user cache)")
-    data.add_argument("--val-size", type=size, default=D.val_size, metavar="N",
-                      help="validation images carved from train: a count or a fraction")
-    data.add_argument("--test-size", type=size, default=D.test_size, metavar="N",
-                      help="test images carved from train when the dataset has no test split")
-    data.add_argument("--split-seed", type=int, default=D.split_seed, metavar="N",
-                      help="seed of the validation/test carve (kept apart from --seed)")
-    data.add_argument("--preprocess", choices=KINDS, default=D.preprocess,
-                      help="preprocessing fitted on the training split")
-    net = t.add_argument_group("network and training")
-    net.add_argument("--hidden-size", type=int, default=D.hidden_size, metavar="H", help="hidden units")
-    net.add_argument("--std", type=float, default=D.std, help="initial weight scale")
-    net.add_argument("--lr", type=float, default=D.lr, help="learning rate")
-    net.add_argument("--reg", type=float, default=D.reg, help="L2 strength: loss += reg * sum(W**2)")
-    net.add_argument("--batch-size", type=int, default=D.batch_size, metavar="N", help="minibatch size")
-    net.add_argument("--lr-decay", type=float, default=D.lr_decay, metavar="X",
-                     help="learning-rate factor per epoch (schedule 'step')")
-    net.add_argument("--schedule", choices=list(SCHEDULES), default=D.schedule, help="learning-rate schedule")
-    net.add_argument("--optimizer", choices=list(OPTIMIZERS), default=D.optimizer, help="update rule")
-    length = net.add_mutually_exclusive_group()
-    length.add_argument("--iters", type=int, default=D.iters, metavar="N", help="iterations (minibatches)")
-    length.add_argument("--epochs", type=int, default=D.epochs, metavar="N", help="epochs, when --iters is not given")
-    net.add_argument("--seed", type=int, default=D.seed, help="seed for initialization and batch order")
-    net.add_argument("--dtype", choices=DTYPES, default=D.dtype, help="float type of the computation")
+    add_train_options(t, searchable=False)
     out = t.add_argument_group("output")
     out.add_argument("--out", metavar="RUN_DIR", help="run folder (default: a new folder under runs/)")
     out.add_argument("--force", action="store_true", help="overwrite a run folder that already holds a run")
@@ -81,6 +105,26 @@ def build_parser() -> Parser:
                      help="continue an interrupted run from its checkpoint, with its own config "
                           "(other training options are ignored)")
     out.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    u = sub.add_parser("tune", help="search hyperparameters with Optuna",
+                       description="Search training options on Optuna. Each option takes one value (fixed), a "
+                                   "list a,b,c, or a range low:high[:log]; --space FILE.toml gives the same in a "
+                                   "file. Run the same command again to continue an interrupted search.")
+    add_train_options(u, searchable=True)
+    s = u.add_argument_group("search")
+    s.add_argument("--space", metavar="FILE.toml", help="search space file; command-line values win")
+    s.add_argument("--sampler", choices=("grid", "random", "tpe"), default="grid", help="default: grid")
+    s.add_argument("--trials", type=int, metavar="N",
+                   help="trials to finish (default: the whole grid, or 20 for random/tpe)")
+    s.add_argument("--pruner", choices=("median", "hyperband", "none"), default="median",
+                   help="stops trials that lag the others (default: median)")
+    s.add_argument("--jobs", type=int, default=1, metavar="N", help="worker processes on this machine (default 1)")
+    s.add_argument("--sampler-seed", type=int, default=0, metavar="N", help="seed of the random/tpe sampler")
+    s.add_argument("--storage", metavar="URL",
+                   help="shared study database, e.g. postgresql://USER@HOST/DB (default: a journal file in --out)")
+    s.add_argument("--study", metavar="NAME", help="study name (default: twolayer-DATASET)")
+    s.add_argument("--out", metavar="DIR", help="output folder (default: runs/STUDY)")
+    s.add_argument("--quiet", action="store_true", help="no per-trial lines")
 
     e = sub.add_parser("evaluate", help="accuracy of a saved model on a dataset split",
                        description="Accuracy of a saved model on a dataset split. On the dataset the model was "
@@ -122,6 +166,58 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    from twolayer import tune
+    from twolayer.space import build_space
+
+    given = {name: getattr(args, name) for _, name, *_ in TRAIN_OPTIONS if getattr(args, name) is not None}
+    data_dir = given.pop("data_dir", None)
+    space = build_space(given, args.space)
+    if data_dir:
+        space.fixed["data_dir"] = data_dir
+    dataset = space.fixed.get("dataset", D.dataset)
+    study = args.study or "twolayer-" + "".join(c if c.isalnum() else "-" for c in str(dataset))[-60:].strip("-")
+    opts = tune.TuneOptions(space=space, out=Path(args.out or Path("runs") / study), sampler=args.sampler,
+                            trials=args.trials, jobs=args.jobs, storage=args.storage, study=study,
+                            pruner=args.pruner, seed=args.sampler_seed, quiet=args.quiet)
+    try:
+        result = tune.run(opts)
+    except tune.TuneInterrupted as e:
+        print_trials(e.result)
+        raise
+    print_trials(result)
+    if result.best:
+        shown = ", ".join(f"{n} {result.best[n]:g}" if isinstance(result.best[n], float) else f"{n} {result.best[n]}"
+                          for n in space.dimensions)
+        where = f" -> {result.best_dir}" if result.best_dir else " (its run folder is on the machine that ran it)"
+        print(f"best: trial {result.best['trial']}, validation accuracy {result.best['val_accuracy']:.4f} "
+              f"({shown}){where}")
+    print(f"{len(result.rows)} trials in {result.seconds:.1f} s; table in {result.out / 'trials.csv'}")
+    if result.interrupted:
+        print(f"twolayer tune: {result.interrupted} trial(s) failed or were interrupted; "
+              "run the same command again to retry them", file=sys.stderr)
+        return 1
+    return 0
+
+
+def print_trials(result) -> None:
+    headers = [c.replace("_accuracy", "") for c in result.columns]
+    rows = [[_cell(c, r[c]) for c in result.columns] for r in sorted(result.rows, key=lambda r: r["trial"])]
+    widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(headers)]
+    for line in [headers, *rows]:
+        print("  ".join(cell.rjust(w) for cell, w in zip(line, widths, strict=True)))
+
+
+def _cell(column: str, value) -> str:
+    if value is None:
+        return "-"
+    if column.endswith("accuracy"):
+        return f"{value:.4f}"
+    if column == "seconds":
+        return f"{value:.1f}"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     result = workflow.evaluate(args.model, args.dataset, args.split, args.data_dir)
     if args.json:
@@ -145,23 +241,19 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict}
+COMMANDS = {"train": cmd_train, "tune": cmd_tune, "evaluate": cmd_evaluate, "predict": cmd_predict}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except workflow.Interrupted as e:
-        print(f"twolayer {args.command}: {e}", file=sys.stderr)
-        return 128 + e.signum
     except TwolayerError as e:
-        print(f"twolayer {args.command}: error: {e}", file=sys.stderr)
-        return 1
+        print(f"twolayer {args.command}: {e.label}{e}", file=sys.stderr)
+        return e.exit_code
     except KeyboardInterrupt:
         print(f"twolayer {args.command}: interrupted", file=sys.stderr)
         return 130
-
 
 if __name__ == "__main__":
     sys.exit(main())

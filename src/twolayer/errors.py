@@ -9,6 +9,16 @@ the command line prints that line and exits non-zero, never a traceback.
 class TwolayerError(Exception):
     """Base class: a problem the user can act on."""
 
+    exit_code = 1  # what the command line exits with
+    label = "error: "  # what it prints before the message
+
+
+class Stopped(TwolayerError):
+    """Work was interrupted on purpose; what was done is kept."""
+
+    label = ""
+    exit_code = 130
+
 
 class ConfigError(TwolayerError, ValueError):
     """An option or hyperparameter is out of range or of the wrong kind."""

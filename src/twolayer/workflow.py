@@ -21,7 +21,7 @@ from twolayer.data import Dataset, load_dataset
 from twolayer.data.images import read_image
 from twolayer.data.preprocess import Preprocessor
 from twolayer.data.splits import carve
-from twolayer.errors import DataError, TwolayerError
+from twolayer.errors import DataError, Stopped, TwolayerError
 from twolayer.model import TwoLayerNet
 from twolayer.progress import Progress
 from twolayer.trainer import History, TrainState, accuracy, fit, new_state
@@ -35,11 +35,12 @@ class TrainResult:
     bundle: io.Bundle
 
 
-class Interrupted(TwolayerError):
+class Interrupted(Stopped):
     """Training was stopped by a signal; a checkpoint was saved."""
 
     def __init__(self, run_dir: Path, iteration: int, signum: int) -> None:
         self.run_dir, self.iteration, self.signum = run_dir, iteration, signum
+        self.exit_code = 128 + signum
         super().__init__(
             f"interrupted at iteration {iteration}; checkpoint saved. Resume with: twolayer train --resume {run_dir}"
         )

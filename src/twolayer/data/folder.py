@@ -30,7 +30,7 @@ Listing = list[tuple[str, int, int, int]]  # (path, label, size, mtime_ns)
 
 
 def load_folder(path: str | Path, cache_root: Path, quiet: bool = False) -> Dataset:
-    root = Path(path).expanduser()
+    root = Path(path).expanduser().resolve()  # one cache key however the path is spelled
     if not root.is_dir():
         raise DataError(f"no image folder at {root}: give folder:PATH with one sub-folder of images per class")
     split_dirs = {s: root / s for s in SPLIT_NAMES if (root / s).is_dir()}

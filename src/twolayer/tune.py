@@ -1,0 +1,491 @@
+"""Hyperparameter search on Optuna: many trials at once, on one machine or many.
+
+Storage. Without --storage the study lives in the output folder as Optuna's
+journal file (no server); one `tune` process at a time holds the folder's
+lock, so any trial it finds still "running" was orphaned by a killed run and
+is retried. With --storage postgresql://... any number of machines add
+workers to one study; heartbeats mark a dead worker's trial failed and
+Optuna's retry callback queues it again.
+
+Grids run each point exactly once: the process that creates the study
+enqueues every point, and the storage hands each waiting trial to exactly
+one worker. Random and TPE studies run until --trials trials have finished.
+
+Each trial trains with the package's own trainer, reports validation
+accuracy every epoch (so a pruner can stop a laggard), stops at once as
+"diverged" when its loss turns non-finite or explodes, and saves its run
+folder under trials/; the best one is copied to best/ at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import fcntl
+import io
+import multiprocessing
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from twolayer.errors import ConfigError, Stopped, TwolayerError
+from twolayer.files import atomic_write_text, write_json
+from twolayer.space import Space
+from twolayer.workflow import Prepared, finish_run, fit_config, new_net, prepare
+
+SAMPLERS = ("grid", "random", "tpe")
+PRUNERS = ("median", "hyperband", "none")
+JOURNAL = "study.journal"
+READY_TIMEOUT = 120.0  # seconds a joining worker waits for the creator to enqueue a grid
+
+
+@dataclass
+class TuneOptions:
+    space: Space
+    out: Path
+    sampler: str = "grid"
+    trials: int | None = None  # None: the grid's size, or 20 for random/tpe
+    jobs: int = 1
+    storage: str | None = None
+    study: str = "twolayer"
+    pruner: str = "median"
+    seed: int = 0
+    quiet: bool = False
+
+    def validate(self) -> TuneOptions:
+        if self.sampler not in SAMPLERS:
+            raise ConfigError(f"unknown sampler {self.sampler!r}; choose from {', '.join(SAMPLERS)}")
+        if self.pruner not in PRUNERS:
+            raise ConfigError(f"unknown pruner {self.pruner!r}; choose from {', '.join(PRUNERS)}")
+        if self.jobs < 1:
+            raise ConfigError(f"jobs must be >= 1, got {self.jobs}")
+        if self.trials is not None and self.trials < 1:
+            raise ConfigError(f"trials must be >= 1, got {self.trials}")
+        if self.sampler == "grid":
+            self.space.grid()  # raises for ranges
+        if self.storage and not re.match(r"^[a-z0-9+]+://", self.storage):
+            raise ConfigError(f"--storage must be a database URL such as postgresql://USER@HOST/DB, "
+                              f"got {mask_url(self.storage)!r}")
+        return self
+
+
+@dataclass
+class TuneResult:
+    out: Path
+    rows: list[dict[str, Any]]
+    best: dict[str, Any] | None
+    best_dir: Path | None
+    seconds: float
+    interrupted: int = 0  # trials left failed (interrupted) in this run
+    columns: list[str] = field(default_factory=list)
+
+
+# -- storage and study ------------------------------------------------------------
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password replaced by ***."""
+    return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)
+
+
+def _password(url: str | None) -> str | None:
+    match = re.search(r"://[^:/@]*:([^@]*)@", url or "")
+    return match.group(1) if match and match.group(1) else None
+
+
+def scrub(text: str, url: str | None) -> str:
+    """Remove a storage URL's password from any message."""
+    secret = _password(url)
+    return text.replace(secret, "***") if secret else text
+
+
+def make_storage(opts_storage: str | None, out: Path):
+    import optuna
+    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+    from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
+
+    if not opts_storage:
+        # A worker killed while appending leaves the journal's lock behind; the
+        # others break it after grace_period seconds (appends take milliseconds).
+        path = str(out / JOURNAL)
+        return optuna.storages.JournalStorage(JournalFileBackend(path, JournalFileSymlinkLock(path, grace_period=5)))
+    import sqlalchemy.exc
+
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    for attempt in range(5):
+        try:
+            return RDBStorage(
+                opts_storage,
+                engine_kwargs={"pool_pre_ping": True},
+                heartbeat_interval=10,
+                grace_period=30,
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
+            )
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as e:
+            # Two workers creating Optuna's tables in a new database at once: one
+            # loses the race; the tables exist when it tries again.
+            if attempt == 4:
+                raise TwolayerError(_db_error(opts_storage, e)) from None
+            time.sleep(0.2 + random.random())
+        except ModuleNotFoundError as e:
+            raise TwolayerError(f"--storage {mask_url(opts_storage)} needs a database driver ({e.name}): "
+                                "pip install 'twolayer[postgres]'") from None
+        except Exception as e:  # sqlalchemy's errors for bad URLs and unreachable servers
+            raise TwolayerError(_db_error(opts_storage, e)) from None
+
+
+def _db_error(url: str, e: Exception) -> str:
+    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return f"cannot use the database at {mask_url(url)}: {scrub(first, url)}"
+
+
+def open_study(opts: TuneOptions, storage):
+    """Create the study (and enqueue a grid) or join it; check it matches."""
+    import optuna
+
+    try:
+        study = optuna.create_study(study_name=opts.study, storage=storage, direction="maximize")
+        created = True
+    except optuna.exceptions.DuplicatedStudyError:
+        study = optuna.load_study(study_name=opts.study, storage=storage)
+        created = False
+    signature = {"space": opts.space.to_json(), "sampler": opts.sampler}
+    if created:
+        study.set_user_attr("twolayer", signature)
+        if opts.sampler == "grid":
+            for index, params in enumerate(opts.space.grid()):
+                study.enqueue_trial(params, user_attrs={"grid_index": index})
+        study.set_user_attr("ready", True)
+        return study
+    deadline = time.monotonic() + READY_TIMEOUT
+    while not study.user_attrs.get("ready"):
+        if time.monotonic() > deadline:
+            raise TwolayerError(f"study {opts.study!r} was never made ready by the process that created it")
+        time.sleep(0.5)
+        study = optuna.load_study(study_name=opts.study, storage=storage)
+    if study.user_attrs.get("twolayer") != signature:
+        raise TwolayerError(
+            f"study {opts.study!r} already holds a different search (sampler or space); "
+            "use another --study name or --out folder"
+        )
+    return study
+
+
+@contextlib.contextmanager
+def folder_lock(out: Path):
+    """Only one tune process may use a journal study at a time."""
+    with open(out / ".lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise TwolayerError(f"another twolayer tune is using {out}; wait for it or choose another --out") from None
+        yield
+
+
+def recover(study, opts: TuneOptions, all_running_orphaned: bool) -> int:
+    """Fail orphaned running trials, and queue again every failed trial whose
+    point has not run since. Returns how many trials were queued again."""
+    from optuna.trial import TrialState
+
+    host = socket.gethostname()
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        pid = t.user_attrs.get("pid")
+        dead_here = t.user_attrs.get("host") == host and pid is not None and not _alive(pid)
+        if all_running_orphaned or dead_here:
+            with contextlib.suppress(Exception):  # someone else may have finished it meanwhile
+                study.tell(t.number, state=TrialState.FAIL)
+    trials = study.get_trials(deepcopy=False)
+    live = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
+    covered = {_point(t) for t in trials if t.state in live}
+    grid = opts.space.grid() if opts.sampler == "grid" else None
+    queued = 0
+    for t in trials:
+        if t.state != TrialState.FAIL or _point(t) in covered:
+            continue
+        index = t.user_attrs.get("grid_index")
+        params = grid[index] if grid is not None and index is not None else t.params
+        if not params:
+            continue
+        attrs = {"retry_of": t.number, **({"grid_index": index} if index is not None else {})}
+        study.enqueue_trial(params, user_attrs=attrs)
+        covered.add(_point(t))
+        queued += 1
+    return queued
+
+
+def _point(t) -> Any:
+    index = t.user_attrs.get("grid_index")
+    return ("grid", index) if index is not None else tuple(sorted(t.params.items()))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# -- workers ---------------------------------------------------------------------------
+
+
+def make_sampler(opts: TuneOptions, worker: int):
+    import optuna
+
+    seed = opts.seed * 1000 + worker  # workers must not draw the same sequence
+    if opts.sampler == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    return optuna.samplers.RandomSampler(seed=seed)  # grid trials are enqueued; this only serves ranges
+
+
+def make_pruner(opts: TuneOptions):
+    import optuna
+
+    if opts.pruner == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+    if opts.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, reduction_factor=3)
+    return optuna.pruners.NopPruner()
+
+
+class Objective:
+    """Train one trial's config; the value is its best validation accuracy."""
+
+    def __init__(self, opts: TuneOptions, log) -> None:
+        self.opts = opts
+        self.log = log
+        self.data: dict[tuple, Prepared] = {}  # prepared splits, shared by trials with the same data
+
+    def prepared(self, config) -> Prepared:
+        key = (config.dataset, config.data_dir, config.val_size, config.test_size, config.split_seed,
+               config.preprocess, config.dtype)
+        if key not in self.data:
+            self.data.clear()  # one dataset in memory at a time
+            self.data[key] = prepare(config, quiet=True)
+        return self.data[key]
+
+    def __call__(self, trial) -> float:
+        import optuna
+
+        trial.set_user_attr("host", socket.gethostname())
+        trial.set_user_attr("pid", os.getpid())
+        if self.opts.sampler == "grid" and "grid_index" not in trial.user_attrs:
+            trial.set_user_attr("surplus", True)  # another worker took the last grid point
+            raise optuna.TrialPruned("no grid point left")
+        params = {name: self.suggest(trial, dim) for name, dim in self.opts.space.dimensions.items()}
+        config = self.opts.space.config(params).validate()
+        started = time.monotonic()
+        data = self.prepared(config)
+        net = new_net(config, data)
+
+        def on_epoch_end(state) -> None:
+            h = state.history
+            trial.report(h.val_acc[-1], len(h.val_acc))  # one write to the storage per epoch
+            if trial.should_prune():
+                trial.set_user_attr("train_accuracy", h.train_acc[-1])
+                trial.set_user_attr("val_accuracy", h.val_acc[-1])
+                raise optuna.TrialPruned(f"pruned after epoch {len(h.val_acc)}")
+
+        try:
+            history = fit_config(net, data, config, on_epoch_end=on_epoch_end)
+        except optuna.TrialPruned:
+            self.log(trial, "pruned", params, started)
+            raise
+        if history.stop_reason:
+            trial.set_user_attr("diverged", history.stop_reason)
+            self.log(trial, "diverged", params, started)
+            raise optuna.TrialPruned(history.stop_reason)
+        run_dir = self.opts.out / "trials" / f"{trial.number:04d}"
+        metrics = finish_run(config, data, run_dir, net, history, started).metrics
+        trial.set_user_attr("train_accuracy", metrics["train_accuracy"])
+        trial.set_user_attr("val_accuracy", metrics["val_accuracy"])
+        trial.set_user_attr("run_dir", str(run_dir.resolve()))
+        trial.set_user_attr("seconds", metrics["seconds"])
+        self.log(trial, "complete", params, started, metrics["val_accuracy"])
+        return metrics["val_accuracy"]
+
+    @staticmethod
+    def suggest(trial, dim) -> Any:
+        if dim.is_list:
+            return trial.suggest_categorical(dim.name, list(dim.values))
+        if isinstance(dim.low, int) and isinstance(dim.high, int):
+            return trial.suggest_int(dim.name, dim.low, dim.high, log=dim.log)
+        return trial.suggest_float(dim.name, float(dim.low), float(dim.high), log=dim.log)
+
+
+def remaining(study, opts: TuneOptions, target: int) -> int:
+    """Trials still to start: waiting grid points, or the target minus
+    finished and running trials."""
+    from optuna.trial import TrialState
+
+    trials = [t for t in study.get_trials(deepcopy=False) if not t.user_attrs.get("surplus")]
+    waiting = sum(t.state == TrialState.WAITING for t in trials)
+    if opts.sampler == "grid":
+        return waiting
+    started = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING) for t in trials)
+    return max(target - started, waiting)
+
+
+def work(opts: TuneOptions, worker: int, target: int) -> None:
+    """One worker: run trials until none remain."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # we report trials ourselves
+    threads = max(1, (os.cpu_count() or 1) // opts.jobs)
+    limiter = contextlib.nullcontext()
+    if opts.jobs > 1:
+        from threadpoolctl import threadpool_limits
+
+        limiter = threadpool_limits(limits=threads)  # workers x threads stays within the cores
+    storage = make_storage(opts.storage, opts.out)
+    study = optuna.load_study(study_name=opts.study, storage=storage,
+                              sampler=make_sampler(opts, worker), pruner=make_pruner(opts))
+    objective = Objective(opts, _logger(opts, target))
+    with limiter:
+        while remaining(study, opts, target) > 0:
+            study.optimize(objective, n_trials=1, catch=())
+
+
+def _worker_main(opts: TuneOptions, worker: int, target: int) -> None:
+    try:
+        work(opts, worker, target)
+    except KeyboardInterrupt:
+        os._exit(130)
+
+
+def _logger(opts: TuneOptions, target: int):
+    def log(trial, outcome: str, params: dict[str, Any], started: float, value: float | None = None) -> None:
+        if opts.quiet:
+            return
+        shown = " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+        score = f" val {value:.4f}" if value is not None else ""
+        print(f"trial {trial.number:>3} {outcome:<8}{score}  {shown}  ({time.monotonic() - started:.1f} s)",
+              flush=True)
+
+    return log
+
+
+# -- the whole search ---------------------------------------------------------------------
+
+
+def run(opts: TuneOptions) -> TuneResult:
+    """Create or join the study, run the workers, and write the results."""
+    import optuna
+
+    opts.validate()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # we report trials ourselves
+    started = time.monotonic()
+    opts.out.mkdir(parents=True, exist_ok=True)
+    with contextlib.nullcontext() if opts.storage else folder_lock(opts.out):
+        storage = make_storage(opts.storage, opts.out)
+        try:
+            study = open_study(opts, storage)
+        except TwolayerError:
+            raise
+        except Exception as e:  # the database went away, or refused the study
+            raise TwolayerError(scrub(f"cannot open study {opts.study!r}: {e}", opts.storage)) from None
+        recover(study, opts, all_running_orphaned=not opts.storage)
+        target = opts.trials or (len(opts.space.grid()) if opts.sampler == "grid" else 20)
+        interrupted = False
+        try:
+            for _ in range(3):  # a worker killed mid-trial leaves it running; retry it here
+                if opts.jobs == 1:
+                    work(opts, 0, target)
+                else:
+                    _run_processes(opts, target)
+                if opts.storage or not recover(study, opts, all_running_orphaned=True):
+                    break
+        except KeyboardInterrupt:
+            interrupted = True
+        result = summarize(study, opts, time.monotonic() - started)
+    if interrupted:
+        raise TuneInterrupted(result)
+    return result
+
+
+class TuneInterrupted(Stopped):
+    def __init__(self, result: TuneResult) -> None:
+        self.result = result
+        super().__init__("interrupted; completed trials are kept. Run the same command again to continue.")
+
+
+def _run_processes(opts: TuneOptions, target: int) -> None:
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_worker_main, args=(opts, i, target)) for i in range(opts.jobs)]
+    for w in workers:
+        w.start()
+    try:
+        for w in workers:
+            w.join()
+    except KeyboardInterrupt:
+        for w in workers:  # Ctrl-C reached them too; SIGTERM to this process did not
+            if w.is_alive():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(w.pid, signal.SIGINT)
+        for w in workers:
+            w.join(timeout=30)
+        raise
+
+
+def summarize(study, opts: TuneOptions, seconds: float) -> TuneResult:
+    """The trials table (also trials.csv) and the best trial (copied to best/)."""
+    from optuna.trial import TrialState
+
+    names = list(opts.space.dimensions)
+    rows = []
+    trials = study.get_trials(deepcopy=False)
+    finished = {_point(t) for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)}
+    # a failed trial whose point has finished since was retried; the others are owed
+    # (a running trial is owed only with the local journal: a shared database's may run elsewhere)
+    owed = (TrialState.FAIL,) if opts.storage else (TrialState.FAIL, TrialState.RUNNING)
+    failed = sum(t.state in owed and _point(t) not in finished for t in trials)
+    for t in trials:
+        if t.user_attrs.get("surplus") or t.state == TrialState.WAITING:
+            continue
+        state = t.state.name.lower()
+        if t.user_attrs.get("diverged"):
+            state = "diverged"
+        row = {"trial": t.number, "state": state, **{n: t.params.get(n) for n in names},
+               "train_accuracy": t.user_attrs.get("train_accuracy"),
+               "val_accuracy": t.user_attrs.get("val_accuracy"),
+               "seconds": t.user_attrs.get("seconds")}
+        rows.append(row)
+    columns = ["trial", "state", *names, "train_accuracy", "val_accuracy", "seconds"]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(opts.out / "trials.csv", buffer.getvalue())
+
+    best = best_dir = None
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    if complete:
+        top = max(complete, key=lambda t: (t.value, -t.number))
+        best = next(r for r in rows if r["trial"] == top.number)
+        source = Path(top.user_attrs.get("run_dir", ""))
+        if source.is_dir():
+            best_dir = _copy_best(source, opts.out / "best")
+    summary = {"study": opts.study, "storage": mask_url(opts.storage) if opts.storage else JOURNAL,
+               "sampler": opts.sampler, "pruner": opts.pruner, "space": opts.space.to_json(),
+               "best": best, "seconds": round(seconds, 3), "trials": len(rows)}
+    write_json(opts.out / "tune.json", summary)
+    return TuneResult(opts.out, rows, best, best_dir, seconds, failed, columns)
+
+
+def _copy_best(source: Path, dest: Path) -> Path:
+    tmp = dest.with_name(".best.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(source, tmp)
+    shutil.rmtree(dest, ignore_errors=True)
+    os.replace(tmp, dest)
+    return dest

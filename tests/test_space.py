@@ -1,0 +1,64 @@
+"""Search spaces from the command line and from TOML files."""
+
+import pytest
+
+from twolayer.errors import ConfigError
+from twolayer.space import Dimension, build_space
+
+
+def test_lists_ranges_and_fixed_values():
+    space = build_space({"lr": "1e-4,1e-3,1e-2", "reg": "0.1:1:log", "hidden_size": "50:500", "iters": "1000",
+                         "dataset": "folder:/data/x", "schedule": "step,cosine"})
+    assert space.dimensions["lr"] == Dimension("lr", values=(1e-4, 1e-3, 1e-2))
+    assert space.dimensions["reg"] == Dimension("reg", low=0.1, high=1.0, log=True)
+    hidden = space.dimensions["hidden_size"]
+    assert (hidden.low, hidden.high, hidden.log) == (50, 500, False) and isinstance(hidden.low, int)
+    assert space.dimensions["schedule"].values == ("step", "cosine")  # any training option can be searched
+    assert space.fixed == {"iters": 1000, "dataset": "folder:/data/x"}  # a path with ':' is one value
+    assert space.config({"lr": 1e-3, "reg": 0.5, "hidden_size": 60, "schedule": "step"}).iters == 1000
+
+
+def test_grid_is_every_combination_in_a_fixed_order():
+    space = build_space({"lr": "1e-4,1e-3,1e-2", "reg": "0.3,0.4,0.5"})
+    grid = space.grid()
+    assert len(grid) == 9 and len({tuple(p.items()) for p in grid}) == 9
+    assert grid[0] == {"lr": 1e-4, "reg": 0.3} and grid[-1] == {"lr": 1e-2, "reg": 0.5}
+    with pytest.raises(ConfigError, match="grid sampler needs lists, not ranges: reg"):
+        build_space({"lr": "1e-3,1e-2", "reg": "0.1:1"}).grid()
+
+
+def test_toml_file_and_command_line_override(tmp_path):
+    path = tmp_path / "space.toml"
+    path.write_text('lr = [1e-4, 1e-3]\nreg = {low = 0.1, high = 1.0, log = true}\niters = 500\nhidden_size = 50\n')
+    space = build_space({"iters": "1000"}, path)
+    assert space.dimensions["lr"].values == (1e-4, 1e-3)
+    assert space.dimensions["reg"].log is True
+    assert space.fixed == {"iters": 1000, "hidden_size": 50}
+
+
+@pytest.mark.parametrize("options,message", [
+    ({"lr": ","}, "--lr: empty item"),
+    ({"lr": "-1,1e-3"}, "lr must be > 0, got -1.0"),
+    ({"lr": "0:1:log"}, "log range needs low > 0"),
+    ({"reg": "1:0.5"}, "range low must be below high"),
+    ({"lr": "1e-3,1e-3"}, "repeated values"),
+    ({"hidden_size": "10.5,20"}, "expected a whole number"),
+    ({"batch_size": "0,10"}, "batch-size must be a positive integer, got 0"),
+    ({"colour": "red,blue"}, "unknown training option 'colour'"),
+    ({"iters": "100"}, "nothing to search"),
+    ({"lr": "1:2:lin"}, "LOW:HIGH or LOW:HIGH:log"),
+])
+def test_bad_spaces_are_refused_before_any_trial(options, message):
+    with pytest.raises(ConfigError, match=message):
+        build_space(options)
+
+
+def test_bad_toml_files(tmp_path):
+    with pytest.raises(ConfigError, match="no space file"):
+        build_space({}, tmp_path / "missing.toml")
+    (tmp_path / "bad.toml").write_text("lr = [1e-3,")
+    with pytest.raises(ConfigError, match="cannot read space file"):
+        build_space({}, tmp_path / "bad.toml")
+    (tmp_path / "empty.toml").write_text("lr = []")
+    with pytest.raises(ConfigError, match="lr: empty list"):
+        build_space({}, tmp_path / "empty.toml")

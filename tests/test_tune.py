@@ -1,0 +1,184 @@
+"""`twolayer tune` on Optuna: grids run once each, divergence is pruned, interrupted
+searches continue, and a PostgreSQL study is shared by several workers."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from twolayer.cli import main
+from twolayer.tune import mask_url, scrub
+
+POSTGRES = os.environ.get("TWOLAYER_TEST_POSTGRES")
+FAST = ["--dataset", "digits", "--epochs", "5", "--quiet"]
+
+
+def rows(out: Path) -> list[dict]:
+    return list(csv.DictReader(open(out / "trials.csv")))
+
+
+def journal_trials(out: Path, study: str = "twolayer-digits"):
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(out / "study.journal")))
+    return optuna.load_study(study_name=study, storage=storage).get_trials()
+
+
+def grid_points_done(trials) -> list[int]:
+    done = (TrialState.COMPLETE, TrialState.PRUNED)
+    return sorted(t.user_attrs["grid_index"] for t in trials if t.state in done and "grid_index" in t.user_attrs)
+
+
+def test_grid_runs_each_point_once_prunes_divergence_and_saves_the_best(tmp_path, capsys):
+    out = tmp_path / "tune"
+    assert main(["tune", *FAST, "--lr", "1e-2,3e-3,50", "--reg", "0.01,0.1", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    table = rows(out)
+    assert len(table) == 6
+    assert sorted((float(r["lr"]), float(r["reg"])) for r in table) == sorted(
+        (lr, reg) for lr in (1e-2, 3e-3, 50) for reg in (0.01, 0.1))
+    assert {r["state"] for r in table if float(r["lr"]) == 50} == {"diverged"}
+    finite = [r for r in table if float(r["lr"]) != 50]
+    assert {r["state"] for r in finite} <= {"complete", "pruned"}  # the median pruner may stop a laggard
+    complete = [r for r in finite if r["state"] == "complete"]
+    assert complete and all(float(r["val_accuracy"]) > 0.5 for r in complete)
+    best = max(complete, key=lambda r: float(r["val_accuracy"]))
+    assert f"best: trial {best['trial']}" in printed and "lr" in printed.splitlines()[0]
+    # the best trial's run folder works with evaluate
+    metrics = json.loads((out / "best" / "metrics.json").read_text())
+    assert metrics["val_accuracy"] == pytest.approx(float(best["val_accuracy"]))
+    assert main(["evaluate", str(out / "best"), "--dataset", "digits", "--split", "val", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["accuracy"] == pytest.approx(metrics["val_accuracy"])
+    # the same command again continues the study: nothing new to run
+    assert main(["tune", *FAST, "--lr", "1e-2,3e-3,50", "--reg", "0.01,0.1", "--out", str(out)]) == 0
+    assert len(journal_trials(out)) == 6
+
+
+def test_random_sampler_draws_from_ranges(tmp_path):
+    out = tmp_path / "tune"
+    assert main(["tune", *FAST, "--sampler", "random", "--trials", "4", "--lr", "1e-3:3e-2:log",
+                 "--hidden-size", "20:80", "--out", str(out), "--pruner", "none"]) == 0
+    table = rows(out)
+    assert len(table) == 4
+    for r in table:
+        assert 1e-3 <= float(r["lr"]) <= 3e-2 and 20 <= int(r["hidden_size"]) <= 80
+
+
+def test_two_jobs_share_one_grid(tmp_path):
+    out = tmp_path / "tune"
+    assert main(["tune", *FAST, "--lr", "1e-3,3e-3,1e-2", "--reg", "0.01,0.1", "--jobs", "2", "--out", str(out)]) == 0
+    trials = journal_trials(out)
+    assert grid_points_done(trials) == list(range(6))
+    assert len({t.user_attrs["pid"] for t in trials}) == 2  # both workers ran trials
+
+
+def completed(out: Path) -> int:
+    if not (out / "study.journal").exists():
+        return 0
+    try:
+        return sum(t.state == TrialState.COMPLETE for t in journal_trials(out))
+    except KeyError:  # the study is not in the journal yet
+        return 0
+
+
+def wait_for(predicate, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+SLOW = ["--dataset", "digits", "--epochs", "400", "--lr", "1e-3,3e-3,1e-2", "--pruner", "none"]
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "kill-9"])
+def test_interrupted_search_continues_with_the_same_command(tmp_path, how):
+    out = tmp_path / "tune"
+    command = [sys.executable, "-m", "twolayer", "tune", *SLOW, "--out", str(out)]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: completed(out) >= 1)  # one trial recorded complete, the next running
+    proc.send_signal(signal.SIGINT if how == "ctrl-c" else signal.SIGKILL)
+    _, err = proc.communicate(timeout=60)
+    if how == "ctrl-c":
+        assert proc.returncode == 130 and "Run the same command again to continue" in err
+        assert "Traceback" not in err
+    else:
+        assert proc.returncode == -signal.SIGKILL
+    first = journal_trials(out)
+    assert TrialState.COMPLETE in {t.state for t in first}
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    trials = journal_trials(out)
+    assert grid_points_done(trials) == [0, 1, 2]  # every point exactly once
+    kept = [t for t in first if t.state == TrialState.COMPLETE]
+    assert all(trials[t.number].state == TrialState.COMPLETE for t in kept)  # completed trials were kept
+    assert any(t.state == TrialState.FAIL for t in trials)  # the interrupted one was retried
+
+
+def test_killed_worker_is_retried_in_the_same_run(tmp_path):
+    out = tmp_path / "tune"
+    proc = subprocess.Popen([sys.executable, "-m", "twolayer", "tune", *SLOW, "--jobs", "2", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: completed(out) >= 1)
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    workers = [int(pid) for pid in children if "twolayer" in Path(f"/proc/{pid}/cmdline").read_text()
+               or "multiprocessing" in Path(f"/proc/{pid}/cmdline").read_text()]
+    os.kill(workers[0], signal.SIGKILL)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert grid_points_done(journal_trials(out)) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--lr", ","], "--lr: empty item"),
+    (["--lr=-1,1e-3"], "lr must be > 0, got -1.0"),
+    (["--lr", "1e-3,1e-2", "--sampler", "bogus"], "invalid choice: 'bogus'"),
+    (["--lr", "1e-3:1e-2"], "grid sampler needs lists"),
+    (["--lr", "1e-3,1e-2", "--storage", "postgresql://me:hunter2@127.0.0.1:1/db"], "cannot use the database"),
+    (["--lr", "1e-3,1e-2", "--jobs", "0"], "jobs must be >= 1"),
+])
+def test_bad_tune_input_is_one_line(tmp_path, argv, message, capsys):
+    try:
+        code = main(["tune", "--dataset", "digits", "--out", str(tmp_path / "t"), *argv])
+    except SystemExit as e:
+        code = e.code
+    err = capsys.readouterr().err
+    assert code != 0 and message in err and len(err.strip().splitlines()) == 1
+    assert "hunter2" not in err
+
+
+def test_passwords_are_masked():
+    url = "postgresql://alice:s3cr3t@db.example:5432/studies"
+    assert mask_url(url) == "postgresql://alice:***@db.example:5432/studies"
+    assert mask_url("postgresql://alice@db/studies") == "postgresql://alice@db/studies"
+    assert scrub("auth failed for s3cr3t", url) == "auth failed for ***"
+
+
+@pytest.mark.skipif(not POSTGRES, reason="needs TWOLAYER_TEST_POSTGRES (.ci/run starts PostgreSQL and sets it)")
+def test_two_workers_share_a_postgres_grid_study(tmp_path):
+    study = f"ci-{os.getpid()}-{time.time_ns()}"
+    procs = []
+    for i in range(2):
+        out = tmp_path / f"machine{i}"
+        command = [sys.executable, "-m", "twolayer", "tune", "--dataset", "digits", "--epochs", "30",
+                   "--lr", "1e-3,3e-3,1e-2", "--reg", "0.01,0.1", "--storage", POSTGRES, "--study", study,
+                   "--out", str(out)]
+        procs.append(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    trials = optuna.load_study(study_name=study, storage=POSTGRES).get_trials()
+    assert grid_points_done(trials) == list(range(6))
+    assert len({t.user_attrs["pid"] for t in trials if "pid" in t.user_attrs}) == 2
+    # the password appears nowhere: not in output, not in any file written
+    secret = POSTGRES.split(":")[2].split("@")[0]
+    for out, err in outputs:
+        assert secret not in out and secret not in err
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
