@@ -20,7 +20,9 @@ def run_dir(tmp_path_factory):
 
 
 def test_default_train_writes_a_complete_run(run_dir):
-    assert sorted(p.name for p in run_dir.iterdir()) == ["config.json", "history.csv", "metrics.json", "model.npz"]
+    assert sorted(p.name for p in run_dir.iterdir()) == [
+        "config.json", "confusion_test.png", "confusion_val.png", "history.csv", "history.png", "metrics.json",
+        "model.npz", "report.html", "weights.png"]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["test_accuracy"] >= 0.95  # the bar for the default run
     assert metrics["n_test"] == 180 and metrics["n_val"] == 180

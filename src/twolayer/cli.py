@@ -126,6 +126,12 @@ def build_parser() -> Parser:
     s.add_argument("--out", metavar="DIR", help="output folder (default: runs/STUDY)")
     s.add_argument("--quiet", action="store_true", help="no per-trial lines")
 
+    r = sub.add_parser("report", help="write report.html for a run or a search",
+                       description="Write report.html (self-contained: plots, metrics, per-class accuracy, "
+                                   "example predictions; for a search, the trials) and the PNG figures into "
+                                   "a run folder or a tuning folder. train and tune do this at the end.")
+    r.add_argument("folder", metavar="DIR", help="a run folder or a tuning folder")
+
     e = sub.add_parser("evaluate", help="accuracy of a saved model on a dataset split",
                        description="Accuracy of a saved model on a dataset split. On the dataset the model was "
                                    "trained on, 'val' and 'test' are the images its run held out.")
@@ -153,8 +159,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         result = workflow.resume(args.resume, quiet=args.quiet)
     else:
         result = workflow.train(config_from_args(args), args.out, force=args.force, quiet=args.quiet)
+    from twolayer.report import report
+
+    page = report(result.run_dir, result.data)
     m = result.metrics
-    print(f"run folder: {result.run_dir}")
+    print(f"run folder: {result.run_dir} (report: {page.name})")
     print(f"accuracy  train {_fmt(m['train_accuracy'])}  val {_fmt(m['val_accuracy'])}  "
           f"test {_fmt(m['test_accuracy'])}")
     kept = (f"kept the best validation epoch (iteration {m['best_iteration']})" if m["best_iteration"]
@@ -192,7 +201,13 @@ def cmd_tune(args: argparse.Namespace) -> int:
         where = f" -> {result.best_dir}" if result.best_dir else " (its run folder is on the machine that ran it)"
         print(f"best: trial {result.best['trial']}, validation accuracy {result.best['val_accuracy']:.4f} "
               f"({shown}){where}")
-    print(f"{len(result.rows)} trials in {result.seconds:.1f} s; table in {result.out / 'trials.csv'}")
+    from twolayer.report import report
+
+    if result.best_dir:
+        report(result.best_dir)
+    page = report(result.out)
+    print(f"{len(result.rows)} trials in {result.seconds:.1f} s; table in {result.out / 'trials.csv'}, "
+          f"report in {page}")
     if result.interrupted:
         print(f"twolayer tune: {result.interrupted} trial(s) failed or were interrupted; "
               "run the same command again to retry them", file=sys.stderr)
@@ -218,6 +233,13 @@ def _cell(column: str, value) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from twolayer.report import report
+
+    print(report(args.folder))
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     result = workflow.evaluate(args.model, args.dataset, args.split, args.data_dir)
     if args.json:
@@ -241,7 +263,8 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
-COMMANDS = {"train": cmd_train, "tune": cmd_tune, "evaluate": cmd_evaluate, "predict": cmd_predict}
+COMMANDS = {"train": cmd_train, "tune": cmd_tune, "report": cmd_report, "evaluate": cmd_evaluate,
+            "predict": cmd_predict}
 
 
 def main(argv: list[str] | None = None) -> int:

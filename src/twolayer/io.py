@@ -157,6 +157,25 @@ def check_run_dir(path: str | Path, force: bool = False) -> Path:
     return path
 
 
+def read_history_csv(path: str | Path):
+    """A History back from history.csv (accuracies where an epoch ended)."""
+    from twolayer.trainer import History
+
+    history = History()
+    try:
+        with open(path, newline="") as f:
+            for row in csv.DictReader(f):
+                history.loss.append(float(row["loss"]))
+                history.lr.append(float(row["lr"]))
+                if row["train_acc"] != "":
+                    history.eval_iteration.append(int(row["iteration"]))
+                    history.train_acc.append(float(row["train_acc"]))
+                    history.val_acc.append(float(row["val_acc"]))
+    except (OSError, KeyError, ValueError) as e:
+        raise TwolayerError(f"cannot read history {path}: {e}") from None
+    return history
+
+
 def write_history_csv(path: str | Path, history) -> None:
     """One row per iteration; train_acc and val_acc filled where an epoch ended."""
     evals = dict(zip(history.eval_iteration, zip(history.train_acc, history.val_acc, strict=True), strict=True))

@@ -20,12 +20,13 @@ class Progress:
         enabled: bool = True,
         stream: TextIO | None = None,
         log_every: float = 10.0,
+        terminal_only: bool = False,
     ) -> None:
         self.total = max(int(total), 1)
         self.desc = desc
-        self.enabled = enabled
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
+        self.enabled = enabled and (self.tty or not terminal_only)
         self.log_every = log_every
         self.start = time.monotonic()
         self.last_draw = 0.0

@@ -38,8 +38,9 @@ from typing import Any
 
 from twolayer.errors import ConfigError, Stopped, TwolayerError
 from twolayer.files import atomic_write_text, write_json
+from twolayer.progress import Progress
 from twolayer.space import Space
-from twolayer.workflow import Prepared, finish_run, fit_config, new_net, prepare
+from twolayer.workflow import Prepared, finish_run, fit_config, new_net, num_iters, prepare
 
 SAMPLERS = ("grid", "random", "tpe")
 PRUNERS = ("median", "hyperband", "none")
@@ -296,11 +297,20 @@ class Objective:
                 trial.set_user_attr("val_accuracy", h.val_acc[-1])
                 raise optuna.TrialPruned(f"pruned after epoch {len(h.val_acc)}")
 
+        # a live bar for the trial in progress: one worker, on a terminal (logs get the trial lines)
+        bar = Progress(num_iters(config, len(data.y["train"])), f"trial {trial.number}",
+                       enabled=not self.opts.quiet and self.opts.jobs == 1, terminal_only=True)
+
+        def on_iteration(it: int, total: int, loss: float, lr: float) -> None:
+            bar.update(it, f"loss {loss:.4f} lr {lr:.3g}")
+
         try:
-            history = fit_config(net, data, config, on_epoch_end=on_epoch_end)
+            history = fit_config(net, data, config, on_iteration=on_iteration, on_epoch_end=on_epoch_end)
         except optuna.TrialPruned:
+            bar.close()
             self.log(trial, "pruned", params, started)
             raise
+        bar.close()
         if history.stop_reason:
             trial.set_user_attr("diverged", history.stop_reason)
             self.log(trial, "diverged", params, started)

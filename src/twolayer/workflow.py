@@ -33,6 +33,7 @@ class TrainResult:
     metrics: dict[str, Any]
     history: History
     bundle: io.Bundle
+    data: Any = None  # the Prepared splits, for a report without reloading them
 
 
 class Interrupted(Stopped):
@@ -52,6 +53,7 @@ class Prepared:
     preprocessor: Preprocessor
     X: dict[str, np.ndarray]  # split -> float rows (N, D)
     y: dict[str, np.ndarray]
+    raw: dict[str, tuple[np.ndarray, np.ndarray]]  # split -> (uint8 images, labels), for reports
 
 
 def prepare(config: TrainConfig, quiet: bool = True) -> Prepared:
@@ -63,7 +65,7 @@ def prepare(config: TrainConfig, quiet: bool = True) -> Prepared:
     dtype = np.dtype(config.dtype)
     X = {name: pre.transform(images).astype(dtype, copy=False) for name, (images, _) in raw.items()}
     y = {name: labels for name, (_, labels) in raw.items()}
-    return Prepared(dataset, pre, X, y)
+    return Prepared(dataset, pre, X, y, raw)
 
 
 def train(config: TrainConfig, out: str | Path | None = None, force: bool = False,
@@ -163,7 +165,7 @@ def finish_run(config: TrainConfig, data: Prepared, run_dir: Path, net: TwoLayer
     io.write_history_csv(run_dir / "history.csv", history)
     io.write_json(run_dir / "metrics.json", metrics)
     (run_dir / CHECKPOINT_FILE).unlink(missing_ok=True)
-    return TrainResult(run_dir, metrics, history, bundle)
+    return TrainResult(run_dir, metrics, history, bundle, data)
 
 
 def fit_config(net: TwoLayerNet, data: Prepared, config: TrainConfig, state: TrainState | None = None,

@@ -1,0 +1,131 @@
+"""Figures from a history, a model and a study (matplotlib, no pyplot state).
+
+Each function returns a matplotlib Figure; `save_png` writes one atomically.
+Nothing in the model or the trainer imports this module.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from twolayer.files import atomic_write
+from twolayer.metrics import smooth
+
+
+def save_png(fig: Figure, path: str | Path, dpi: int = 100) -> None:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    atomic_write(path, lambda f: f.write(buffer.getvalue()))
+
+
+def history_figure(loss: list[float], eval_iteration: list[int], train_acc: list[float],
+                   val_acc: list[float]) -> Figure:
+    """Loss per iteration (raw and smoothed); train and validation accuracy per epoch."""
+    fig = Figure(figsize=(11, 4))
+    ax_loss, ax_acc = fig.subplots(1, 2)
+    iterations = np.arange(1, len(loss) + 1)
+    ax_loss.plot(iterations, loss, color="tab:blue", alpha=0.3, linewidth=0.8, label="loss")
+    window = max(1, len(loss) // 50)
+    ax_loss.plot(iterations, smooth(np.asarray(loss), window), color="tab:blue", label=f"mean of {window}")
+    ax_loss.set(title="Training loss", xlabel="iteration", ylabel="loss")
+    ax_loss.legend()
+    epochs = np.arange(1, len(eval_iteration) + 1)
+    ax_acc.plot(epochs, train_acc, marker="o", label="train (fixed sample)")
+    if not all(math.isnan(v) for v in val_acc):
+        ax_acc.plot(epochs, val_acc, marker="o", label="validation")
+    ax_acc.set(title="Accuracy per epoch", xlabel="epoch", ylabel="accuracy")
+    ax_acc.legend()
+    ax_acc.grid(alpha=0.3)
+    return fig
+
+
+def weight_images(W1: np.ndarray, image_shape: tuple[int, ...], limit: int = 100) -> np.ndarray:
+    """The first `limit` hidden units' weights as uint8 images (H, h, w, c),
+    each rescaled to 0..255 on its own, so its pattern shows whatever its scale."""
+    h, w, c = image_shape
+    units = W1[:, :limit].T.reshape(-1, h, w, c).astype(np.float64)
+    low = units.min(axis=(1, 2, 3), keepdims=True)
+    high = units.max(axis=(1, 2, 3), keepdims=True)
+    return np.rint(255 * (units - low) / np.maximum(high - low, 1e-12)).astype(np.uint8)
+
+
+def weights_figure(W1: np.ndarray, image_shape: tuple[int, ...], limit: int = 100) -> Figure:
+    """First-layer weights drawn as a grid of small images."""
+    images = weight_images(W1, image_shape, limit)
+    n = len(images)
+    cols = min(10, n)
+    rows = math.ceil(n / cols)
+    fig = Figure(figsize=(cols * 1.2, rows * 1.2 + 0.5))
+    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
+    for ax in axes:
+        ax.axis("off")
+    for ax, image in zip(axes, images, strict=False):
+        ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray", interpolation="nearest")
+    fig.suptitle(f"First-layer weights ({n} of {W1.shape[1]} hidden units)")
+    return fig
+
+
+def confusion_figure(confusion: np.ndarray, class_names: list[str], title: str) -> Figure:
+    """Confusion matrix (rows: true class) with counts in the cells."""
+    c = len(class_names)
+    size = max(4.0, 0.55 * c + 2)
+    fig = Figure(figsize=(size, size))
+    ax = fig.subplots()
+    ax.imshow(confusion, cmap="Blues")
+    ax.set(xticks=range(c), yticks=range(c), xlabel="predicted", ylabel="true", title=title)
+    ax.set_xticklabels(class_names, rotation=60, ha="right")
+    ax.set_yticklabels(class_names)
+    if c <= 20:
+        limit = confusion.max() / 2 if confusion.size else 0
+        for i in range(c):
+            for j in range(c):
+                ax.text(j, i, str(confusion[i, j]), ha="center", va="center", fontsize=8,
+                        color="white" if confusion[i, j] > limit else "black")
+    return fig
+
+
+def heatmap_figure(rows: list[dict[str, Any]], x: str, y: str) -> Figure:
+    """Validation accuracy over two searched options (the classic lr x reg plot).
+    Cells without a finished trial are left blank."""
+    xs = sorted({r[x] for r in rows if r.get(x) is not None})
+    ys = sorted({r[y] for r in rows if r.get(y) is not None})
+    grid = np.full((len(ys), len(xs)), np.nan)
+    for r in rows:
+        if r.get("val_accuracy") is not None and r.get(x) is not None and r.get(y) is not None:
+            i, j = ys.index(r[y]), xs.index(r[x])
+            grid[i, j] = max(r["val_accuracy"], np.nan_to_num(grid[i, j], nan=-1))
+    fig = Figure(figsize=(max(4, 1.1 * len(xs) + 2), max(3, 0.8 * len(ys) + 1.5)))
+    ax = fig.subplots()
+    image = ax.imshow(grid, cmap="viridis", aspect="auto", origin="lower")
+    ax.set(xticks=range(len(xs)), yticks=range(len(ys)), xlabel=x, ylabel=y,
+           title="Validation accuracy (blank: diverged or pruned early)")
+    ax.set_xticklabels([f"{v:g}" if isinstance(v, float) else str(v) for v in xs])
+    ax.set_yticklabels([f"{v:g}" if isinstance(v, float) else str(v) for v in ys])
+    for i in range(len(ys)):
+        for j in range(len(xs)):
+            if not np.isnan(grid[i, j]):
+                ax.text(j, i, f"{grid[i, j]:.3f}", ha="center", va="center", color="white", fontsize=9)
+    fig.colorbar(image, ax=ax)
+    return fig
+
+
+def tune_history_figure(rows: list[dict[str, Any]]) -> Figure:
+    """Each trial's validation accuracy in trial order, and the best so far."""
+    rows = sorted(rows, key=lambda r: r["trial"])
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
+    done = [(r["trial"], r["val_accuracy"]) for r in rows if r.get("val_accuracy") is not None]
+    if done:
+        trials, values = zip(*done, strict=True)
+        ax.plot(trials, values, "o", label="trial")
+        ax.step(trials, np.maximum.accumulate(values), where="post", label="best so far")
+        ax.legend()
+    ax.set(title="Search history", xlabel="trial", ylabel="validation accuracy")
+    ax.grid(alpha=0.3)
+    return fig

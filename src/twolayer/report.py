@@ -1,0 +1,229 @@
+"""report.html: one self-contained page (images embedded, no script, no
+external reference) that shows what a run or a search did, offline, in any
+browser. The figures are also written beside it as PNG files.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from twolayer import io as bundle_io
+from twolayer import plots
+from twolayer.config import TrainConfig
+from twolayer.errors import TwolayerError
+from twolayer.files import atomic_write_text
+from twolayer.metrics import confusion_matrix, per_class_accuracy
+from twolayer.workflow import Prepared, prepare
+
+REPORT = "report.html"
+TITLES = {"history": "Loss and accuracy", "weights": "First-layer weights",
+          "confusion_val": "Confusion matrix, validation", "confusion_test": "Confusion matrix, test",
+          "search_history": "Search history", "heatmap": "Validation accuracy by option"}
+EXAMPLES = 8  # right and wrong validation images shown
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+h1 { font-size: 1.6em; } h2 { margin-top: 1.6em; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; margin: 0.5em 0; } td, th { padding: 3px 10px; border: 1px solid #ddd; }
+th { background: #f4f4f4; text-align: left; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+img.plot { max-width: 100%; } .examples { display: flex; flex-wrap: wrap; gap: 10px; }
+figure { margin: 0; text-align: center; font-size: 0.85em; }
+figure img { width: 64px; height: 64px; image-rendering: pixelated; border: 2px solid #ccc; }
+figure.wrong img { border-color: #c33; } figure.right img { border-color: #3a3; }
+"""
+
+
+def report(path: str | Path, data: Prepared | None = None) -> Path:
+    """Write report.html for a run folder or a tuning folder; return its path."""
+    path = Path(path)
+    if (path / "tune.json").is_file():
+        return tune_report(path)
+    if (path / bundle_io.MODEL_FILE).is_file():
+        return run_report(path, data)
+    raise TwolayerError(f"{path} is neither a finished run folder (model.npz) nor a tuning folder (tune.json)")
+
+
+# -- a training run ---------------------------------------------------------------------
+
+
+def run_report(run_dir: Path, data: Prepared | None = None) -> Path:
+    bundle = bundle_io.load_bundle(run_dir)
+    metrics = _read_json(run_dir / "metrics.json", "a finished run's metrics")
+    config = TrainConfig.from_dict(bundle.config)
+    history = bundle_io.read_history_csv(run_dir / "history.csv")
+    if data is None:
+        data = prepare(config, quiet=True)
+    names = bundle.class_names
+    sections = [_table("Metrics", _metric_rows(metrics)), _table("Config", sorted(bundle.config.items()))]
+
+    figures = {"history": plots.history_figure(history.loss, history.eval_iteration, history.train_acc,
+                                               history.val_acc)}
+    W1 = np.asarray(bundle.net.params["W1"])
+    shape = tuple(bundle.image_shape)
+    if W1.shape[0] == int(np.prod(shape)) and shape[-1] in (1, 3) and len(shape) == 3:
+        figures["weights"] = plots.weights_figure(W1, shape)
+    per_class: dict[str, np.ndarray] = {}
+    predictions: dict[str, np.ndarray] = {}
+    for split in ("val", "test"):
+        images, labels = data.raw[split]
+        if len(labels) == 0:
+            continue
+        predictions[split] = bundle.net.predict(bundle.preprocessor.transform(images))
+        confusion = confusion_matrix(labels, predictions[split], len(names))
+        per_class[split] = per_class_accuracy(confusion)
+        figures[f"confusion_{split}"] = plots.confusion_figure(confusion, names, f"Confusion matrix ({split})")
+    images_html = []
+    for name, fig in figures.items():
+        plots.save_png(fig, run_dir / f"{name}.png")
+        images_html.append(f'<h2>{TITLES[name]}</h2>'
+                           f'<img class="plot" alt="{name}" src="{_data_uri(run_dir / f"{name}.png")}">')
+    if per_class:
+        rows = [[html.escape(c), *(f"{per_class[s][i]:.4f}" for s in per_class)] for i, c in enumerate(names)]
+        sections.append(_table("Per-class accuracy", rows, ["class", *per_class], raw=True))
+    if "val" in predictions:
+        sections.append(_examples(data.raw["val"], predictions["val"], names))
+    title = f"twolayer run: {run_dir.name}"
+    return _write(run_dir, title, sections[:2] + images_html + sections[2:])
+
+
+def _metric_rows(metrics: dict[str, Any]) -> list[tuple[str, Any]]:
+    return [(key, metrics[key]) for key in sorted(metrics)]
+
+
+def _examples(split: tuple[np.ndarray, np.ndarray], predicted: np.ndarray, names: list[str]) -> str:
+    images, labels = split
+    parts = ["<h2>Validation examples</h2>"]
+    for kind, mask in (("right", predicted == labels), ("wrong", predicted != labels)):
+        rows = np.flatnonzero(mask)[:EXAMPLES]
+        figures = []
+        for i in rows:
+            caption = f"predicted {names[predicted[i]]}" + ("" if kind == "right" else f"<br>true {names[labels[i]]}")
+            figures.append(f'<figure class="{kind}"><img alt="{kind} {i}" src="{_image_uri(images[i])}">'
+                           f"<figcaption>{html.escape(caption, quote=False).replace('&lt;br&gt;', '<br>')}"
+                           "</figcaption></figure>")
+        parts.append(f"<h3>{kind.capitalize()} ({int(mask.sum())} of {len(labels)})</h3>"
+                     f'<div class="examples">{"".join(figures) or "none"}</div>')
+    return "".join(parts)
+
+
+# -- a search -----------------------------------------------------------------------------------
+
+
+def tune_report(out: Path) -> Path:
+    summary = _read_json(out / "tune.json", "a search's summary")
+    rows = read_trials_csv(out / "trials.csv")
+    searched = list(summary["space"]["dimensions"])
+    numeric = [n for n in searched if all(isinstance(r.get(n), (int, float)) for r in rows if r.get(n) is not None)]
+    figures = {"search_history": plots.tune_history_figure(rows)}
+    if len(numeric) >= 2:
+        x, y = ("lr", "reg") if {"lr", "reg"} <= set(numeric) else (numeric[0], numeric[1])
+        figures["heatmap"] = plots.heatmap_figure(rows, x, y)
+    images_html = []
+    for name, fig in figures.items():
+        plots.save_png(fig, out / f"{name}.png")
+        images_html.append(f'<h2>{TITLES[name]}</h2>'
+                           f'<img class="plot" alt="{name}" src="{_data_uri(out / f"{name}.png")}">')
+    ranked = sorted(rows, key=lambda r: (r.get("val_accuracy") is None, -(r.get("val_accuracy") or 0)))
+    columns = ["trial", "state", *searched, "train_accuracy", "val_accuracy", "seconds"]
+    table = [[_cell(r.get(c), c) for c in columns] for r in ranked]
+    sections = [
+        _table("Search", [(k, summary[k]) for k in ("study", "storage", "sampler", "pruner", "trials", "seconds")]
+               + [("searched", json.dumps(summary["space"]["dimensions"])),
+                  ("fixed", json.dumps(summary["space"]["fixed"]))]),
+        _table("Best trial", sorted((summary.get("best") or {}).items())),
+        _table("Trials, best first", table, columns, raw=True),
+    ]
+    best_plot = out / "best" / "history.png"
+    if best_plot.is_file():
+        images_html.append(f'<h2>Best trial\'s training</h2><img class="plot" alt="best history" '
+                           f'src="{_data_uri(best_plot)}">')
+    return _write(out, f"twolayer search: {summary['study']}", sections[:2] + images_html + sections[2:])
+
+
+def read_trials_csv(path: Path) -> list[dict[str, Any]]:
+    with open(path, newline="") as f:
+        return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+# -- page pieces ---------------------------------------------------------------------------------
+
+
+def _table(title: str, rows, headers: list[str] | None = None, raw: bool = False) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers) if headers else ""
+    body = []
+    for row in rows:
+        cells = []
+        for i, value in enumerate(row):
+            column = headers[i] if headers else str(row[0])
+            text = value if raw else html.escape(_cell(value, column))
+            attrs = ' class="num"' if isinstance(value, (int, float)) or (raw and _is_number(value)) else ""
+            if not headers and i == 1:  # key/value tables: the value carries its key, for tests and tools
+                attrs += f' data-key="{html.escape(str(row[0]))}"'
+            cells.append(f"<td{attrs}>{text}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<h2>{html.escape(title)}</h2><table>{f'<tr>{head}</tr>' if head else ''}{''.join(body)}</table>"
+
+
+def _cell(value: Any, column: str = "") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if column == "seconds":
+            return f"{value:.1f}"
+        return f"{value:.4f}" if column.endswith("accuracy") else f"{value:g}"
+    return str(value)
+
+
+def _is_number(text: Any) -> bool:
+    try:
+        float(text)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def _number(text: str) -> Any:
+    if text == "":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _data_uri(png: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode()
+
+
+def _image_uri(image: np.ndarray) -> str:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(buffer, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def _read_json(path: Path, what: str) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise TwolayerError(f"{path} is missing: need {what}") from None
+    except (OSError, ValueError) as e:
+        raise TwolayerError(f"cannot read {path}: {e}") from None
+
+
+def _write(folder: Path, title: str, parts: list[str]) -> Path:
+    page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+            f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>{''.join(parts)}</body></html>\n")
+    atomic_write_text(folder / REPORT, page)
+    return folder / REPORT

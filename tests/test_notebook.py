@@ -1,0 +1,52 @@
+"""The walkthrough notebook runs end to end on a small subset, so it never rots."""
+
+from pathlib import Path
+
+import nbformat
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "notebooks" / "two_layer_net.ipynb"
+SHARED_CIFAR = ROOT.parent / "shared" / "data" / "cifar10-jpeg"
+
+
+def small_image_folder(root: Path) -> str:
+    """Ten classes of 32x32 colour images, each class a different mean colour."""
+    rng = np.random.default_rng(0)
+    for label in range(10):
+        (root / f"class{label}").mkdir(parents=True)
+        base = rng.integers(0, 256, size=3)
+        for i in range(40):
+            pixels = np.clip(base + rng.normal(0, 40, size=(32, 32, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(root / f"class{label}" / f"{i}.png")
+    return f"folder:{root}"
+
+
+def test_notebook_runs_end_to_end(tmp_path, monkeypatch):
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("TWOLAYER_DATA", str(tmp_path / "cache"))
+    data = f"folder:{SHARED_CIFAR}" if SHARED_CIFAR.is_dir() else small_image_folder(tmp_path / "images")
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    parameters = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    parameters.source = (f"DATA = {data!r}\nTRAIN_SIZE = 2000\nVAL_SIZE = 200\nTEST_SIZE = 200\nITERS = 60\n"
+                         f"TUNE_LR = '1e-3,1e-2'\nTUNE_REG = '0.3,0.4'\nOUT = {str(tmp_path / 'tune')!r}\n")
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+
+    outputs = {i: "".join(o.get("text", "") for o in cell.get("outputs", [])) for i, cell in enumerate(nb.cells)
+               if cell.cell_type == "code"}
+    text = "\n".join(outputs.values())
+    assert "difference in loss:" in text and "W1 max relative error" in text
+    assert "train (2000, 3072)" in text
+    assert "test accuracy of the best model:" in text
+    pictures = sum(1 for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                   if "image/png" in o.get("data", {}))
+    assert pictures >= 3  # history, weights, heatmap
+    assert (tmp_path / "tune" / "best" / "model.npz").is_file()
+
+
+def test_notebook_is_stored_without_outputs():
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
+    assert any("parameters" in c.metadata.get("tags", []) for c in nb.cells)

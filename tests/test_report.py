@@ -1,0 +1,128 @@
+"""Figures, report.html, and the page checked in a real browser (headless Chromium)."""
+
+import json
+import re
+import shutil
+
+import numpy as np
+import pytest
+
+from twolayer.cli import main
+from twolayer.metrics import confusion_matrix, per_class_accuracy, smooth
+from twolayer.plots import weight_images
+
+CHROMIUM = shutil.which("chromium")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+def test_confusion_matrix_and_per_class_accuracy_by_hand():
+    # true 0,0,1,1,2 predicted 0,1,1,1,0: class 0 half right, class 1 all right, class 2 none
+    cm = confusion_matrix(np.array([0, 0, 1, 1, 2]), np.array([0, 1, 1, 1, 0]), 4)
+    np.testing.assert_array_equal(cm, [[1, 1, 0, 0], [0, 2, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0]])
+    acc = per_class_accuracy(cm)
+    np.testing.assert_allclose(acc[:3], [0.5, 1.0, 0.0])
+    assert np.isnan(acc[3])  # a class with no images has no accuracy
+
+
+def test_smooth_is_a_trailing_mean():
+    np.testing.assert_allclose(smooth(np.array([1.0, 3, 5, 7]), 2), [1, 2, 4, 6])
+    np.testing.assert_allclose(smooth(np.array([1.0, 3]), 1), [1, 3])
+
+
+def test_weight_images_rescale_each_unit():
+    W1 = np.random.default_rng(0).normal(size=(4 * 4 * 3, 7)) * np.arange(1, 8)  # units of different scales
+    images = weight_images(W1, (4, 4, 3), limit=5)
+    assert images.shape == (5, 4, 4, 3) and images.dtype == np.uint8
+    assert (images.reshape(5, -1).min(axis=1) == 0).all() and (images.reshape(5, -1).max(axis=1) == 255).all()
+    # unit 2's weights, in image layout, keep their order
+    unit = W1[:, 2].reshape(4, 4, 3)
+    assert np.unravel_index(unit.argmax(), unit.shape) == np.unravel_index(images[2].argmax(), unit.shape)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report") / "run"
+    assert main(["train", "--out", str(out), "--quiet", "--epochs", "10"]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def tune_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report") / "tune"
+    assert main(["tune", "--dataset", "digits", "--epochs", "5", "--lr", "1e-3,1e-2,30", "--reg", "0.01,0.1",
+                 "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+def test_run_report_is_self_contained(run_dir):
+    page = (run_dir / "report.html").read_text()
+    assert not re.search(r"(src|href)=\"(?!data:)", page)  # every image is embedded
+    assert "http://" not in page and "https://" not in page and "<script" not in page
+    for name in ("history", "weights", "confusion_val", "confusion_test"):
+        assert (run_dir / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "Per-class accuracy" in page and "Validation examples" in page
+
+
+def test_report_command_and_bad_folder(run_dir, tmp_path, capsys):
+    (run_dir / "report.html").unlink()
+    assert main(["report", str(run_dir)]) == 0
+    assert (run_dir / "report.html").is_file()
+    capsys.readouterr()
+    assert main(["report", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "neither a finished run folder" in err and len(err.splitlines()) == 1
+
+
+def test_tune_report_lists_trials_best_first(tune_dir):
+    page = (tune_dir / "report.html").read_text()
+    assert (tune_dir / "heatmap.png").is_file() and (tune_dir / "search_history.png").is_file()
+    assert (tune_dir / "best" / "report.html").is_file()
+    table = page[page.index("Trials, best first"):].split("</table>")[0]
+    rows = [re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row) for row in re.findall(r"<tr>(.*?)</tr>", table)]
+    column = rows[0].index("val_accuracy")
+    shown = [float(r[column]) for r in rows[1:] if r[column] != "-"]
+    assert len(shown) >= 4 and shown == sorted(shown, reverse=True)
+    assert [r[column] for r in rows[1:]][-2:] == ["-", "-"]  # the diverged trials come last
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not (CHROMIUM and CHROMEDRIVER):
+        pytest.skip("needs Debian's chromium and chromium-driver (installed by .ci/run)")
+    from selenium import webdriver
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--host-resolver-rules=MAP * ~NOTFOUND"):  # no network: the page must need none
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+    yield driver
+    driver.quit()
+
+
+DECODED = "return Array.from(document.images).map(i => [i.alt, i.complete && i.naturalWidth > 0])"
+
+
+def test_run_report_in_a_real_browser(browser, run_dir):
+    browser.get((run_dir / "report.html").resolve().as_uri())
+    images = browser.execute_script(DECODED)
+    assert len(images) >= 4 + 2  # four figures and some example images
+    assert all(ok for _, ok in images), [alt for alt, ok in images if not ok]
+    shown = dict(browser.execute_script(
+        "return Array.from(document.querySelectorAll('td[data-key]')).map(e => [e.dataset.key, e.textContent])"))
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    for key in ("train_accuracy", "val_accuracy", "test_accuracy"):
+        assert float(shown[key]) == pytest.approx(metrics[key], abs=5e-5)
+    assert int(shown["iterations"]) == metrics["iterations"]
+    captions = browser.execute_script("return Array.from(document.querySelectorAll('figcaption'))"
+                                      ".map(e => e.textContent)")
+    assert captions and all(c.startswith("predicted ") for c in captions)
+
+
+def test_tune_report_in_a_real_browser(browser, tune_dir):
+    browser.get((tune_dir / "report.html").resolve().as_uri())
+    images = browser.execute_script(DECODED)
+    assert {alt for alt, _ in images} >= {"heatmap", "search_history", "best history"}
+    assert all(ok for _, ok in images)
