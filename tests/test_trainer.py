@@ -119,3 +119,27 @@ def test_schedules():
     assert cosine(0, 1.0, 10, 100, 0.5) == 1.0
     assert cosine(50, 1.0, 10, 100, 0.5) == pytest.approx(0.5)
     assert cosine(100, 1.0, 10, 100, 0.5) == pytest.approx(0.0)
+
+
+def test_the_fast_step_is_the_plain_gradient_step(toy):
+    """fit gathers into buffers, reuses gradient arrays and folds L2 into the
+    update; one full-batch step must equal loss(X, y, reg) and p -= lr * grad."""
+    net, X, y = toy
+    plain = {k: v.copy() for k, v in net.params.items()}
+    loss, grads = net.loss(X, y, reg=0.3)
+    for k in plain:
+        plain[k] -= 0.05 * grads[k]
+    history = fit(net, X, y, lr=0.05, reg=0.3, num_iters=1, batch_size=5, seed=0, restore_best=False)
+    assert history.loss[0] == pytest.approx(loss, rel=1e-12)
+    for k in plain:
+        np.testing.assert_allclose(net.params[k], plain[k], rtol=1e-12, atol=1e-15)
+
+
+def test_gradients_written_into_given_arrays_match_new_ones(toy):
+    net, X, y = toy
+    _, fresh = net.loss(X, y, reg=0.1)
+    out = {"W1": np.full_like(net.params["W1"], np.nan), "b1": np.full_like(net.params["b1"], np.nan)}
+    _, reused = net.loss(X, y, reg=0.1, grads_out=out)
+    assert reused["W1"] is out["W1"] and reused["b1"] is out["b1"]
+    for k in fresh:
+        np.testing.assert_allclose(reused[k], fresh[k], rtol=1e-12)

@@ -38,11 +38,13 @@ def affine_backward(dout: Array, cache: tuple) -> tuple[Array, Array, Array]:
     return dout @ w.T, dw, db
 
 
-def affine_backward_params(dout: Array, cache: tuple) -> tuple[Array, Array]:
+def affine_backward_params(dout: Array, cache: tuple, dw: Array = None, db: Array = None) -> tuple[Array, Array]:
     """Only (dw, db): the first layer needs no dx, which would cost a whole
-    (N, M) x (M, D) matrix product."""
+    (N, M) x (M, D) matrix product. Pass dw and db to have the results
+    written into those arrays instead of new ones."""
     x, _ = cache
-    return x.T @ dout, dout.sum(axis=0)
+    xp = array_module(dout)
+    return xp.matmul(x.T, dout, out=dw), xp.sum(dout, axis=0, out=db)
 
 
 def relu_forward(x: Array) -> tuple[Array, Array]:

@@ -92,12 +92,16 @@ class TwoLayerNet:
         d, h = self.params["W1"].shape
         return d, h, self.params["W2"].shape[1]
 
-    def loss(self, X: Any, y: Any = None, reg: float = 0.0) -> Any:
+    def loss(self, X: Any, y: Any = None, reg: float = 0.0, grads_out: dict[str, Any] | None = None) -> Any:
         """Scores (N, C) when y is None, else (loss, grads).
 
         loss = mean softmax cross-entropy + reg * (sum(W1**2) + sum(W2**2)),
         so each weight gradient carries 2 * reg * W. Biases are not
         regularized.
+
+        grads_out: arrays shaped like the params to write the gradients into
+        (the trainer reuses one set per run: a fresh (D, H) array every step
+        costs page faults). Without it, new arrays are returned.
         """
         p = self.params
         X = X.astype(p["W1"].dtype, copy=False)
@@ -113,7 +117,8 @@ class TwoLayerNet:
 
         dhidden, dW2, db2 = affine_backward(dscores, cache2)
         dhidden_in = relu_backward(dhidden, relu_cache)
-        dW1, db1 = affine_backward_params(dhidden_in, cache1)
+        out = grads_out or {}
+        dW1, db1 = affine_backward_params(dhidden_in, cache1, out.get("W1"), out.get("b1"))
         if reg:
             dW1 += 2 * reg * p["W1"]
             dW2 += 2 * reg * p["W2"]

@@ -20,10 +20,19 @@ class SGD:
     def __init__(self) -> None:
         self.state: dict[str, Any] = {}
 
-    def update(self, params: dict[str, Any], grads: dict[str, Any], lr: float) -> None:
+    def update(self, params: dict[str, Any], grads: dict[str, Any], lr: float,
+               decay: dict[str, float] | None = None) -> None:
+        """p <- p - lr * (grad + decay * p), in place. `decay` folds an L2
+        term's gradient into the step: L2 reg * sum(W**2) has gradient
+        2 * reg * W, so pass decay=2 * reg for W. The grads are consumed
+        (scaled in place), so the step allocates no (D, H) temporary."""
         for key, grad in grads.items():
-            # In place, so no new (D, H) array is allocated each step.
-            params[key] -= lr * grad
+            p = params[key]
+            d = decay.get(key, 0.0) if decay else 0.0
+            if d:
+                p *= 1.0 - lr * d
+            grad *= lr
+            p -= grad
 
 
 OPTIMIZERS = {"sgd": SGD}

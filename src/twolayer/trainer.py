@@ -129,6 +129,12 @@ def fit(
         state = new_state(n, seed, optimizer, eval_size)
     history = state.history
 
+    xp = array_module(X)
+    X_batch = xp.empty((batch_size, X.shape[1]), dtype=X.dtype)  # reused by every step
+    y_batch = xp.empty(batch_size, dtype=y.dtype)
+    decay = {"W1": 2 * reg, "W2": 2 * reg} if reg else None  # L2 folded into the update
+    grads_out = {"W1": xp.empty_like(net.params["W1"]), "b1": xp.empty_like(net.params["b1"])}
+
     while state.iteration < num_iters:
         it = state.iteration
         step = it % iters_per_epoch
@@ -139,7 +145,14 @@ def fit(
         rows = np.sort(state.order[step * batch_size : (step + 1) * batch_size])
         rate = lr_at(it, lr, iters_per_epoch, num_iters, lr_decay)
 
-        loss, grads = net.loss(X[rows], y[rows], reg=reg)
+        # mode="clip" lets take write straight into the buffer (the default
+        # "raise" buffers the whole gather first); the rows are always valid.
+        xp.take(X, rows, axis=0, out=X_batch, mode="clip")
+        xp.take(y, rows, axis=0, out=y_batch, mode="clip")
+        loss, grads = net.loss(X_batch, y_batch, grads_out=grads_out)  # data term; L2 is added below
+        if reg:
+            W1, W2 = net.params["W1"], net.params["W2"]
+            loss += reg * float(xp.vdot(W1, W1) + xp.vdot(W2, W2))
         if state.first_loss is None:
             state.first_loss = loss
         if not math.isfinite(loss) or loss > EXPLODE_FACTOR * max(state.first_loss, 1e-12):
@@ -148,7 +161,7 @@ def fit(
                 f"({loss:.4g}) at iteration {it + 1}; try a lower learning rate than {rate:g}"
             )
             break
-        state.optimizer.update(net.params, grads, rate)
+        state.optimizer.update(net.params, grads, rate, decay)
         state.iteration = it + 1
         history.loss.append(loss)
         history.lr.append(rate)

@@ -1,0 +1,189 @@
+"""Training speed, side by side with what users would pick instead.
+
+    .venv/bin/python benchmarks/speed.py [--hidden 50,512,4096]
+
+One run measures, on the same shapes and recipe (input 3,072, 10 classes,
+batch 200, plain SGD with L2, random CIFAR-sized float data):
+
+- twolayer: `twolayer.fit` itself (batch gather, step, schedule, update);
+- float64 NumPy: the classic assignment's straightforward loop, written here;
+- PyTorch on the CPU (nn.Linear, CrossEntropyLoss, optim.SGD), if installed
+  (`pip install torch==2.13.0`, the `bench` extra);
+- scikit-learn's MLPClassifier (solver sgd, batch 200).
+
+It prints milliseconds per iteration (the median of several timed blocks),
+each peer's time divided by twolayer's (above 1: twolayer is faster),
+twolayer's fraction of the machine's float32 matrix-multiply peak (measured
+here with a large NumPy matmul), and peak resident memory. BLAS threads are
+left at their defaults (all cores) for every library; the OpenBLAS kernel
+NumPy uses is printed, since OPENBLAS_CORETYPE may pin an older one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import time
+import warnings
+
+import numpy as np
+
+N, D, C, B = 20_000, 3072, 10, 200
+LR, REG = 1e-3, 0.1
+
+
+def median_ms(step, iters: int, blocks: int = 3) -> float:
+    step()  # warm-up
+    times = []
+    for _ in range(blocks):
+        start = time.perf_counter()
+        for _ in range(iters):
+            step()
+        times.append((time.perf_counter() - start) / iters * 1e3)
+    return statistics.median(times)
+
+
+def matmul_peak() -> float:
+    """The best GFLOP/s of large square float32 matrix products (1,024 to
+    4,096): the rate no step made of matrix products can beat for long."""
+    best = 0.0
+    for n in (1024, 2048, 3072, 4096):
+        a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
+        out = np.empty_like(a)
+        np.matmul(a, a, out=out)
+        for _ in range(3):
+            start = time.perf_counter()
+            np.matmul(a, a, out=out)
+            best = max(best, 2 * n**3 / (time.perf_counter() - start) / 1e9)
+    return best
+
+
+def twolayer_ms(X, y, hidden: int, iters: int) -> float:
+    from twolayer import TwoLayerNet, fit
+
+    net = TwoLayerNet(D, hidden, C, std=1e-4, seed=0, dtype=np.float32)
+    # N // B = 100 iterations per epoch: blocks of `iters` < 100 time the steps,
+    # and eval_size=1 keeps the end-of-block evaluation negligible.
+    return median_ms(lambda: fit(net, X, y, lr=LR, reg=REG, num_iters=iters, batch_size=B, eval_size=1), 1,
+                     blocks=3) / iters
+
+
+def float64_ms(X, y, hidden: int, iters: int) -> float:
+    """The assignment's loop as students write it: float64, new arrays every step."""
+    X64 = X.astype(np.float64)
+    rng = np.random.default_rng(0)
+    W1, b1 = 1e-4 * rng.standard_normal((D, hidden)), np.zeros(hidden)
+    W2, b2 = 1e-4 * rng.standard_normal((hidden, C)), np.zeros(C)
+
+    def step() -> None:
+        nonlocal W1, b1, W2, b2
+        idx = rng.choice(N, B)
+        Xb, yb = X64[idx], y[idx]
+        h = np.maximum(0, Xb @ W1 + b1)
+        scores = h @ W2 + b2
+        scores -= scores.max(axis=1, keepdims=True)
+        probs = np.exp(scores)
+        probs /= probs.sum(axis=1, keepdims=True)
+        dscores = probs.copy()
+        dscores[np.arange(B), yb] -= 1
+        dscores /= B
+        dW2 = h.T @ dscores + 2 * REG * W2
+        db2 = dscores.sum(axis=0)
+        dh = dscores @ W2.T
+        dh[h <= 0] = 0
+        dW1 = Xb.T @ dh + 2 * REG * W1
+        db1 = dh.sum(axis=0)
+        W1, b1, W2, b2 = W1 - LR * dW1, b1 - LR * db1, W2 - LR * dW2, b2 - LR * db2
+
+    return median_ms(step, iters)
+
+
+def torch_ms(X, y, hidden: int, iters: int) -> float | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.manual_seed(0)
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+    first, second = torch.nn.Linear(D, hidden), torch.nn.Linear(hidden, C)
+    model = torch.nn.Sequential(first, torch.nn.ReLU(), second)
+    optimizer = torch.optim.SGD([{"params": [first.weight, second.weight], "weight_decay": 2 * REG},
+                                 {"params": [first.bias, second.bias], "weight_decay": 0.0}], lr=LR)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    generator = torch.Generator().manual_seed(0)
+
+    def step() -> None:
+        idx = torch.randint(N, (B,), generator=generator)
+        optimizer.zero_grad(set_to_none=True)
+        loss_fn(model(Xt[idx]), yt[idx]).backward()
+        optimizer.step()
+
+    return median_ms(step, iters)
+
+
+def sklearn_ms(X, y, hidden: int, iters: int) -> float:
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    n = B * iters  # one epoch over n rows is `iters` minibatch steps
+    times = []
+    for _ in range(3):
+        clf = MLPClassifier(hidden_layer_sizes=(hidden,), solver="sgd", batch_size=B, learning_rate_init=LR,
+                            alpha=REG, momentum=0.0, nesterovs_momentum=False, max_iter=1, tol=0.0,
+                            shuffle=True, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            start = time.perf_counter()
+            clf.fit(X[:n], y[:n])
+        times.append((time.perf_counter() - start) / iters * 1e3)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--hidden", default="50,512,4096", help="hidden sizes (default 50,512,4096)")
+    args = parser.parse_args()
+    from threadpoolctl import threadpool_info
+
+    blas = [f"{i['internal_api']} {i.get('architecture', '?')} x{i['num_threads']}" for i in threadpool_info()
+            if i["user_api"] == "blas"]
+    print(f"cores {os.cpu_count()}; NumPy BLAS: {', '.join(blas)}; "
+          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}")
+    peak = matmul_peak()
+    print(f"float32 matmul peak (best square product, 1,024 to 4,096): {peak:.0f} GFLOP/s")
+
+    rng = np.random.default_rng(0)
+    X = (rng.standard_normal((N, D), dtype=np.float32) * 60).astype(np.float32)
+    y = rng.integers(0, C, N).astype(np.int64)
+    sizes = [int(h) for h in args.hidden.split(",")]
+
+    ours = {h: twolayer_ms(X, y, h, 60 if h < 2048 else 12) for h in sizes}
+    ours_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peers = {
+        "float64 NumPy": {h: float64_ms(X, y, h, 40 if h < 2048 else 8) for h in sizes},
+        "PyTorch CPU": {h: torch_ms(X, y, h, 60 if h < 2048 else 12) for h in sizes},
+        "scikit-learn MLP": {h: sklearn_ms(X, y, h, 20 if h < 2048 else 5) for h in sizes},
+    }
+
+    print()
+    print(f"{'ms per iteration':<18}" + "".join(f"{f'hidden {h}':>14}" for h in sizes))
+    print(f"{'twolayer':<18}" + "".join(f"{ours[h]:>14.2f}" for h in sizes))
+    for name, times in peers.items():
+        cells = "".join(f"{'-':>14}" if times[h] is None else f"{times[h]:>8.2f} ({times[h] / ours[h]:.1f}x)"
+                        for h in sizes)
+        print(f"{name:<18}" + cells)
+    print("(peer's time / twolayer's: above 1x, twolayer is faster)")
+    print()
+    for h in sizes:
+        # forward X @ W1 and h @ W2; backward dW2, dh and dW1 (no dX for the input)
+        flops = 2 * B * (2 * D * h + 3 * h * C)
+        rate = flops / (ours[h] / 1e3) / 1e9
+        print(f"twolayer, hidden {h}: {rate:.0f} GFLOP/s, {rate / peak:.0%} of the matmul peak")
+    print(f"peak resident memory: {ours_rss:.0f} MB after twolayer's runs (data {X.nbytes / 2**20:.0f} MB), "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB after all")
+
+
+if __name__ == "__main__":
+    main()
