@@ -144,3 +144,38 @@ def test_model_from_one_folder_evaluates_on_another(tmp_path, monkeypatch, capsy
     Image.new("RGB", (6, 6)).save(tmp_path / "C" / "class2" / "x.png")
     assert main(["evaluate", str(run), "--dataset", f"folder:{tmp_path / 'C'}"]) == 1
     assert "has 3 classes, the model 2" in capsys.readouterr().err
+
+
+def test_recipe_sets_options_and_given_options_win(tmp_path):
+    from twolayer.recipes import RECIPES
+
+    out = tmp_path / "classic"
+    assert main(["train", "--recipe", "classic", "--out", str(out), "--quiet", "--iters", "20"]) == 0
+    config = json.loads((out / "config.json").read_text())
+    for key, value in RECIPES["classic"].items():
+        assert config[key] == (20 if key == "iters" else value), key
+    assert config["recipe"] == "classic"
+    # --epochs given: the recipe's iteration count must not override it
+    out = tmp_path / "epochs"
+    assert main(["train", "--recipe", "classic", "--epochs", "2", "--out", str(out), "--quiet"]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["iters"] is None and config["epochs"] == 2
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--dropout-hidden", "1.5"], "dropout-hidden must be in [0, 1)"),
+    (["--crop", "-1"], "crop must be a whole number of pixels >= 0"),
+    (["--momentum", "1"], "momentum must be in [0, 1)"),
+    (["--recipe", "turbo"], "invalid choice: 'turbo'"),
+    (["--flip", "--hidden-size", "8"], ""),  # flips on digits are fine: its rows are images
+])
+def test_new_options_are_checked(argv, message, tmp_path, capsys):
+    try:
+        code = main(["train", "--out", str(tmp_path / "r"), "--quiet", "--epochs", "1", *argv])
+    except SystemExit as e:
+        code = e.code
+    err = capsys.readouterr().err
+    if message:
+        assert code != 0 and message in err and len(err.strip().splitlines()) == 1
+    else:
+        assert code == 0

@@ -141,3 +141,16 @@ def test_force_removes_the_old_runs_files_first(tmp_path, reference):
     workflow.train(TrainConfig(epochs=1), out, force=True, quiet=True)
     assert "stale" not in (out / "metrics.json").read_text()
     assert not (out / CHECKPOINT_FILE).exists()
+
+
+def test_resume_is_exact_with_momentum_dropout_and_augmentation(tmp_path, monkeypatch):
+    """Optimizer state and the dropout/augmentation generator survive a checkpoint."""
+    args = ["--epochs", "4", "--hidden-size", "32", "--optimizer", "nesterov", "--dropout-hidden", "0.3",
+            "--dropout-input", "0.1", "--flip", "--crop", "1", "--label-smoothing", "0.1", "--schedule", "onecycle",
+            "--lr", "0.02", "--std", "0.05", "--preprocess", "standardize", "--quiet"]
+    assert main(["train", "--out", str(tmp_path / "whole"), *args]) == 0
+    interrupt_at(monkeypatch, 41)
+    assert main(["train", "--out", str(tmp_path / "cut"), *args]) == 130
+    monkeypatch.undo()
+    assert main(["train", "--resume", str(tmp_path / "cut"), "--quiet"]) == 0
+    assert_same_run(tmp_path / "cut", tmp_path / "whole")

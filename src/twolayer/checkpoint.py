@@ -41,7 +41,10 @@ def save_checkpoint(path: str | Path, net: TwoLayerNet, state: TrainState) -> No
         "format": FORMAT,
         "iteration": state.iteration,
         "optimizer": state.optimizer.name,
+        "momentum": state.optimizer.momentum,
+        "weight_decay": state.optimizer.weight_decay,
         "rng": state.rng.bit_generator.state,  # plain ints and strings
+        "noise_rng": state.noise_rng.bit_generator.state,
         "first_loss": state.first_loss,
         "best_index": state.history.best_index,
         "stop_reason": state.history.stop_reason,
@@ -55,11 +58,12 @@ def load_checkpoint(path: str | Path) -> tuple[TwoLayerNet, TrainState]:
     meta, arrays = read_npz(path, FORMAT, "checkpoint")
     try:
         net = TwoLayerNet.from_params({k: arrays[f"param.{k}"] for k in PARAM_NAMES})
-        optimizer = make_optimizer(meta["optimizer"])
+        optimizer = make_optimizer(meta["optimizer"], meta["momentum"], meta["weight_decay"])
         optimizer.state = _prefixed(arrays, "opt.")
         best = _prefixed(arrays, "best.") or None
-        rng = np.random.default_rng()
+        rng, noise_rng = np.random.default_rng(), np.random.default_rng()
         rng.bit_generator.state = meta["rng"]
+        noise_rng.bit_generator.state = meta["noise_rng"]
         history = History(
             loss=arrays["history.loss"].tolist(),
             lr=arrays["history.lr"].tolist(),
@@ -75,6 +79,7 @@ def load_checkpoint(path: str | Path) -> tuple[TwoLayerNet, TrainState]:
             order=arrays.get("order"),
             optimizer=optimizer,
             eval_rows=arrays["eval_rows"],
+            noise_rng=noise_rng,
             history=history,
             best_params=best,
             first_loss=meta["first_loss"],

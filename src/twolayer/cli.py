@@ -17,6 +17,7 @@ from twolayer.data import SPEC_HELP
 from twolayer.data.preprocess import KINDS
 from twolayer.errors import TwolayerError
 from twolayer.optim import OPTIMIZERS
+from twolayer.recipes import RECIPES
 from twolayer.schedules import SCHEDULES
 
 D = TrainConfig()  # the defaults shown in --help
@@ -30,20 +31,29 @@ TRAIN_OPTIONS = [
     ("data", "test_size", "N", None, "test images carved from train when the dataset has no test split"),
     ("data", "split_seed", "N", None, "seed of the validation/test carve (kept apart from --seed)"),
     ("data", "preprocess", None, KINDS, "preprocessing fitted on the training split"),
+    ("data", "zca_epsilon", "X", None, "ZCA whitening's regularizer, in (pixel / 255)^2 units"),
     ("net", "hidden_size", "H", None, "hidden units"),
     ("net", "std", "X", None, "initial weight scale"),
     ("net", "lr", "X", None, "learning rate"),
-    ("net", "reg", "X", None, "L2 strength: loss += reg * sum(W**2)"),
     ("net", "batch_size", "N", None, "minibatch size"),
-    ("net", "lr_decay", "X", None, "learning-rate factor per epoch (schedule 'step')"),
     ("net", "schedule", None, tuple(SCHEDULES), "learning-rate schedule"),
+    ("net", "lr_decay", "X", None, "learning-rate factor per epoch (schedule 'step')"),
+    ("net", "warmup", "X", None, "fraction of the run spent warming up (cosine; onecycle uses 0.3 when 0)"),
     ("net", "optimizer", None, tuple(OPTIMIZERS), "update rule"),
+    ("net", "momentum", "X", None, "momentum (optimizers momentum and nesterov)"),
     ("net", "iters", "N", None, "iterations (minibatches); overrides --epochs"),
     ("net", "epochs", "N", None, "epochs, when --iters is not given"),
-    ("net", "seed", "N", None, "seed for initialization and batch order"),
+    ("net", "seed", "N", None, "seed for initialization, batch order, dropout and augmentation"),
     ("net", "dtype", None, DTYPES, "float type of the computation"),
+    ("reg", "reg", "X", None, "L2 strength: loss += reg * sum(W**2)"),
+    ("reg", "weight_decay", "X", None, "decoupled weight decay: W *= 1 - lr * wd each step"),
+    ("reg", "dropout_input", "P", None, "inverted dropout on the input pixels"),
+    ("reg", "dropout_hidden", "P", None, "inverted dropout on the hidden units"),
+    ("reg", "label_smoothing", "E", None, "label smoothing"),
+    ("reg", "flip", None, None, "random horizontal flips (image data)"),
+    ("reg", "crop", "PIXELS", None, "random crops of the image reflect-padded by this many pixels"),
 ]
-GROUPS = {"data": "data", "net": "network and training"}
+GROUPS = {"data": "data", "net": "network and training", "reg": "regularization and augmentation"}
 
 
 class Parser(argparse.ArgumentParser):
@@ -67,25 +77,31 @@ def value_type(name: str):
         return size
     if name in ("dataset", "data_dir", "preprocess", "schedule", "optimizer", "dtype"):
         return str
-    return int if name in ("hidden_size", "batch_size", "iters", "epochs", "seed", "split_seed") else float
+    return int if name in ("hidden_size", "batch_size", "iters", "epochs", "seed", "split_seed", "crop") else float
 
 
 def add_train_options(parser: argparse.ArgumentParser, searchable: bool) -> None:
+    """Each option's value is left unset unless given, so that a recipe's
+    values apply under the ones given (and TrainConfig's defaults under both)."""
     groups = {key: parser.add_argument_group(title) for key, title in GROUPS.items()}
     length = groups["net"].add_mutually_exclusive_group() if not searchable else groups["net"]
     for group, name, metavar, choices, help_text in TRAIN_OPTIONS:
         flag = "--" + name.replace("_", "-")
         target = length if name in ("iters", "epochs") else groups[group]
+        default = f" (default: {getattr(D, name)})"
         if searchable:
             if name == "data_dir":
-                target.add_argument(flag, metavar=metavar, help=help_text)
+                target.add_argument(flag, metavar=metavar, help=help_text, default=argparse.SUPPRESS)
                 continue
-            shown = f"{{{','.join(choices)}}}" if choices else metavar
-            target.add_argument(flag, metavar=shown, help=f"{help_text}; a value, a list a,b,c or a range "
-                                                          f"low:high[:log] (default {getattr(D, name)})")
+            shown = f"{{{','.join(choices)}}}" if choices else (metavar or "true,false")
+            target.add_argument(flag, metavar=shown, default=argparse.SUPPRESS,
+                                help=f"{help_text}; a value, a list a,b,c or a range low:high[:log]{default}")
+        elif name == "flip":
+            target.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                                help=help_text + default)
         else:
-            target.add_argument(flag, type=value_type(name), default=getattr(D, name), metavar=metavar,
-                                choices=choices, help=help_text)
+            target.add_argument(flag, type=value_type(name), default=argparse.SUPPRESS, metavar=metavar,
+                                choices=choices, help=help_text + default)
 
 
 def build_parser() -> Parser:
@@ -94,9 +110,13 @@ def build_parser() -> Parser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
 
     t = sub.add_parser("train", help="train a network and write a run folder",
-                       description="Train a two-layer network; write model.npz, config.json, history.csv "
-                                   "and metrics.json into a run folder. Defaults suit the built-in digits data.",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       description="Train a two-layer network; write model.npz, config.json, history.csv, "
+                                   "metrics.json and a report into a run folder. Defaults suit the built-in "
+                                   "digits data; --recipe starts from a named set of options.")
+    t.add_argument("--recipe", choices=list(RECIPES),
+                   help="start from a named recipe (options given here win): "
+                        "classic (the course report's), cpu (one hidden layer trained well on 2 cores), "
+                        "gpu (the same at full width, for a GPU)")
     add_train_options(t, searchable=False)
     out = t.add_argument_group("output")
     out.add_argument("--out", metavar="RUN_DIR", help="run folder (default: a new folder under runs/)")
@@ -150,8 +170,13 @@ def build_parser() -> Parser:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The recipe's values (if any), then the options given."""
     names = TrainConfig.__dataclass_fields__
-    return TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
+    given = {k: v for k, v in vars(args).items() if k in names and k != "recipe"}
+    values = dict(RECIPES[args.recipe]) if getattr(args, "recipe", None) else {}
+    if "epochs" in given and "iters" not in given:
+        values.pop("iters", None)  # --epochs given: a recipe's iteration count must not override it
+    return TrainConfig(**{**values, **given, "recipe": getattr(args, "recipe", None)})
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -179,7 +204,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from twolayer import tune
     from twolayer.space import build_space
 
-    given = {name: getattr(args, name) for _, name, *_ in TRAIN_OPTIONS if getattr(args, name) is not None}
+    given = {name: getattr(args, name) for _, name, *_ in TRAIN_OPTIONS if hasattr(args, name)}
     data_dir = given.pop("data_dir", None)
     space = build_space(given, args.space)
     if data_dir:

@@ -35,8 +35,18 @@ class TrainConfig:
     split_seed: int = 0  # fixes the carve, so all runs share validation and test images
     seed: int = 0  # fixes initialization and batch order: one seed, one run
     schedule: str = "step"  # per-epoch decay by lr_decay, the classic schedule
+    warmup: float = 0.0  # fraction of the run spent warming up (cosine; onecycle uses 0.3 when 0)
     optimizer: str = "sgd"  # plain minibatch SGD, the classic update
+    momentum: float = 0.9  # for momentum and nesterov: the usual value
+    weight_decay: float = 0.0  # decoupled decay, W *= 1 - lr * wd; reg is the classic L2 term
+    dropout_input: float = 0.0  # inverted dropout on the input pixels (training only)
+    dropout_hidden: float = 0.0  # inverted dropout on the hidden units (training only)
+    label_smoothing: float = 0.0  # target (1 - e) on the label, e / C on every class
+    flip: bool = False  # random horizontal flips (image data)
+    crop: int = 0  # random crops of the image reflect-padded by this many pixels (0: none)
+    zca_epsilon: float = 1e-2  # ZCA whitening's regularizer, in (pixel / 255)^2 units
     dtype: str = "float32"  # twice the speed of float64 and plenty of precision
+    recipe: str | None = None  # the named recipe the run started from, for the record
 
     def validate(self) -> TrainConfig:
         """Raise ConfigError naming the first bad value; return self."""
@@ -49,6 +59,14 @@ class TrainConfig:
         _require("reg", self.reg, lambda v: v >= 0, ">= 0")
         _require("lr_decay", self.lr_decay, lambda v: 0 < v <= 1, "in (0, 1]")
         _require("std", self.std, lambda v: v > 0, "> 0")
+        _require("momentum", self.momentum, lambda v: 0 <= v < 1, "in [0, 1)")
+        _require("weight_decay", self.weight_decay, lambda v: v >= 0, ">= 0")
+        for name in ("dropout_input", "dropout_hidden", "label_smoothing", "warmup"):
+            _require(name, getattr(self, name), lambda v: 0 <= v < 1, "in [0, 1)")
+        _require("crop", self.crop, lambda v: _is_int(v) and v >= 0, "a whole number of pixels >= 0")
+        _require("zca_epsilon", self.zca_epsilon, lambda v: v > 0, "> 0")
+        if not isinstance(self.flip, bool):
+            raise ConfigError(f"flip must be true or false, got {self.flip!r}")
         for name in ("val_size", "test_size"):
             _require(name, getattr(self, name), lambda v: v >= 0 and (v < 1 or _is_int(v)),
                      "a count >= 0 or a fraction in (0, 1)")

@@ -58,9 +58,25 @@ def relu_backward(dout: Array, cache: Array) -> Array:
     return dout * (cache > 0)
 
 
-def softmax_loss_forward(scores: Array, y: Array) -> tuple[float, tuple]:
+def dropout_forward(x: Array, p: float, rng: Any) -> tuple[Array, Array]:
+    """Inverted dropout: zero each unit with probability p and scale the
+    survivors by 1 / (1 - p), so the expected output equals x and nothing
+    changes at evaluation time (where no dropout is applied). rng is a
+    numpy.random.Generator (or a CuPy one for CuPy arrays)."""
+    keep = rng.random(x.shape, dtype=x.dtype) >= p
+    mask = keep * x.dtype.type(1 / (1 - p))
+    return x * mask, mask
+
+
+def dropout_backward(dout: Array, mask: Array) -> Array:
+    return dout * mask
+
+
+def softmax_loss_forward(scores: Array, y: Array, smoothing: float = 0.0) -> tuple[float, tuple]:
     """Mean softmax cross-entropy of scores (N, C) against labels y (N,).
 
+    With label smoothing e, the target is (1 - e) on the label and e / C on
+    every class: loss = (1 - e) * -log p(y) + e * mean over classes of -log p.
     Subtracting each row's max before exp keeps exp() from overflowing and
     leaves the softmax unchanged.
     """
@@ -69,24 +85,29 @@ def softmax_loss_forward(scores: Array, y: Array) -> tuple[float, tuple]:
     shifted = scores - scores.max(axis=1, keepdims=True)
     exp = xp.exp(shifted)
     sum_exp = exp.sum(axis=1, keepdims=True)
-    # log p(y_i) = shifted[i, y_i] - log(sum_j exp(shifted[i, j]))
-    loss = (xp.log(sum_exp[:, 0]) - shifted[rows, y]).mean()
+    # log p(c) = shifted[i, c] - log(sum_j exp(shifted[i, j]))
+    log_sum = xp.log(sum_exp[:, 0])
+    loss = (log_sum - shifted[rows, y]).mean()
+    if smoothing:
+        uniform = (log_sum - shifted.mean(axis=1)).mean()
+        loss = (1 - smoothing) * loss + smoothing * uniform
     probs = exp / sum_exp
-    return float(loss), (probs, y)
+    return float(loss), (probs, y, smoothing)
 
 
 def softmax_loss_backward(dloss: float, cache: tuple) -> Array:
-    """d(mean cross-entropy)/d(scores) = (probs - onehot(y)) / N, times dloss."""
-    probs, y = cache
-    n = probs.shape[0]
-    dscores = probs.copy()
-    dscores[array_module(probs).arange(n), y] -= 1
+    """d(loss)/d(scores) = (probs - target) / N, times dloss; the target is
+    onehot(y), smoothed toward uniform by the smoothing factor."""
+    probs, y, smoothing = cache
+    n, c = probs.shape
+    dscores = probs - smoothing / c if smoothing else probs.copy()
+    dscores[array_module(probs).arange(n), y] -= 1 - smoothing
     dscores *= dloss / n
     return dscores
 
 
-def softmax_loss(scores: Array, y: Array) -> tuple[float, Array]:
+def softmax_loss(scores: Array, y: Array, smoothing: float = 0.0) -> tuple[float, Array]:
     """The loss and its gradient in one call: (loss, dscores)."""
-    loss, cache = softmax_loss_forward(scores, y)
+    loss, cache = softmax_loss_forward(scores, y, smoothing)
     return loss, softmax_loss_backward(1.0, cache)
 

@@ -18,6 +18,8 @@ from twolayer.layers import (
     affine_backward,
     affine_backward_params,
     affine_forward,
+    dropout_backward,
+    dropout_forward,
     relu_backward,
     relu_forward,
     softmax_loss,
@@ -92,7 +94,9 @@ class TwoLayerNet:
         d, h = self.params["W1"].shape
         return d, h, self.params["W2"].shape[1]
 
-    def loss(self, X: Any, y: Any = None, reg: float = 0.0, grads_out: dict[str, Any] | None = None) -> Any:
+    def loss(self, X: Any, y: Any = None, reg: float = 0.0, grads_out: dict[str, Any] | None = None, *,
+             dropout_input: float = 0.0, dropout_hidden: float = 0.0, label_smoothing: float = 0.0,
+             rng: Any = None) -> Any:
         """Scores (N, C) when y is None, else (loss, grads).
 
         loss = mean softmax cross-entropy + reg * (sum(W1**2) + sum(W2**2)),
@@ -102,20 +106,31 @@ class TwoLayerNet:
         grads_out: arrays shaped like the params to write the gradients into
         (the trainer reuses one set per run: a fresh (D, H) array every step
         costs page faults). Without it, new arrays are returned.
+
+        Training only (when y is given): inverted dropout on the input and on
+        the hidden layer, drawing its masks from `rng`, and label smoothing.
+        Scores (y None) never use them.
         """
         p = self.params
         X = X.astype(p["W1"].dtype, copy=False)
+        training = y is not None
+        if training and dropout_input:
+            X, _ = dropout_forward(X, dropout_input, rng)  # no gradient flows to the input
         hidden_in, cache1 = affine_forward(X, p["W1"], p["b1"])
         hidden, relu_cache = relu_forward(hidden_in)
+        if training and dropout_hidden:
+            hidden, hidden_mask = dropout_forward(hidden, dropout_hidden, rng)
         scores, cache2 = affine_forward(hidden, p["W2"], p["b2"])
-        if y is None:
+        if not training:
             return scores
 
-        data_loss, dscores = softmax_loss(scores, y)
+        data_loss, dscores = softmax_loss(scores, y, label_smoothing)
         xp = array_module(p["W1"])
         loss = data_loss + reg * float(xp.vdot(p["W1"], p["W1"]) + xp.vdot(p["W2"], p["W2"]))
 
         dhidden, dW2, db2 = affine_backward(dscores, cache2)
+        if dropout_hidden:
+            dhidden = dropout_backward(dhidden, hidden_mask)
         dhidden_in = relu_backward(dhidden, relu_cache)
         out = grads_out or {}
         dW1, db1 = affine_backward_params(dhidden_in, cache1, out.get("W1"), out.get("b1"))
@@ -124,10 +139,12 @@ class TwoLayerNet:
             dW2 += 2 * reg * p["W2"]
         return loss, {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}
 
-    def predict(self, X: Any, batch_size: int = 10_000) -> Any:
+    def predict(self, X: Any, batch_size: int | None = None) -> Any:
         """Labels (N,): the argmax of the scores, computed in chunks so that
-        a large split never needs an (N, H) matrix all at once."""
+        a large split never needs an (N, H) matrix all at once (by default
+        chunks of about 64 MB of hidden activations)."""
         xp = array_module(self.params["W1"])
+        batch_size = batch_size or max(256, 2**24 // self.params["W1"].shape[1])
         out = xp.empty(X.shape[0], dtype=np.int64)
         for start in range(0, X.shape[0], batch_size):
             out[start : start + batch_size] = self.loss(X[start : start + batch_size]).argmax(axis=1)

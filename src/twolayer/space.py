@@ -29,9 +29,9 @@ FIELD_TYPES = {f.name: f.type for f in fields(TrainConfig)}
 
 
 def field_kind(name: str) -> type:
-    """int, float or str: the type of a TrainConfig field (data_dir excluded)."""
+    """bool, int, float or str: the type of a TrainConfig field."""
     hint = typing.get_type_hints(TrainConfig)[name]
-    for kind in (int, float, str):
+    for kind in (bool, int, float, str):
         if hint is kind or kind in typing.get_args(hint):
             return kind
     raise ConfigError(f"{name} cannot be searched")
@@ -81,6 +81,12 @@ def convert(name: str, text: Any) -> Any:
     option = "--" + name.replace("_", "-")
     if kind is str:
         return str(text)
+    if kind is bool:
+        if isinstance(text, bool):
+            return text
+        if str(text).lower() in ("true", "yes", "1", "false", "no", "0"):
+            return str(text).lower() in ("true", "yes", "1")
+        raise ConfigError(f"{option}: expected true or false, got {text!r}")
     try:
         value = float(text)
     except (TypeError, ValueError):
@@ -103,7 +109,7 @@ def parse_value(name: str, text: str) -> Dimension | Any:
         if not all(items):
             raise ConfigError(f"{option}: empty item in list {text!r}")
         return Dimension(name, values=tuple(convert(name, t) for t in items))
-    if ":" in text and field_kind(name) is not str:  # folder:PATH is a value, not a range
+    if ":" in text and field_kind(name) not in (str, bool):  # folder:PATH is a value, not a range
         parts = text.split(":")
         if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] != "log"):
             raise ConfigError(f"{option}: a range is LOW:HIGH or LOW:HIGH:log, got {text!r}")
@@ -153,8 +159,8 @@ def build_space(options: dict[str, str], toml_file: str | Path | None = None) ->
 
 
 def _check_name(name: str) -> None:
-    if name not in FIELD_TYPES or name == "data_dir":
-        searchable = ", ".join(n for n in FIELD_TYPES if n != "data_dir")
+    if name not in FIELD_TYPES or name in ("data_dir", "recipe"):
+        searchable = ", ".join(n for n in FIELD_TYPES if n not in ("data_dir", "recipe"))
         raise ConfigError(f"unknown training option {name!r}; choose from {searchable}")
 
 
@@ -169,8 +175,8 @@ def _validate(space: Space) -> None:
                 raise ConfigError(f"{option}: repeated values in {dim.describe()}")
             candidates = dim.values
         else:
-            if field_kind(dim.name) is str:
-                raise ConfigError(f"{option}: a text option takes a list, not a range")
+            if field_kind(dim.name) in (str, bool):
+                raise ConfigError(f"{option}: this option takes a list, not a range")
             if not dim.low < dim.high:
                 raise ConfigError(f"{option}: range low must be below high, got {dim.describe()}")
             if dim.log and dim.low <= 0:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from twolayer.backend import array_module
+from twolayer.data.augment import flip_and_crop
 from twolayer.errors import ConfigError
 from twolayer.model import TwoLayerNet
 from twolayer.optim import make_optimizer
@@ -61,6 +62,7 @@ class TrainState:
     order: Any  # this epoch's permutation of the training rows
     optimizer: Any
     eval_rows: Any  # fixed training rows on which train accuracy is measured
+    noise_rng: np.random.Generator  # draws dropout masks and augmentations
     history: History = field(default_factory=History)
     best_params: dict[str, Any] | None = None
     first_loss: float | None = None
@@ -70,7 +72,8 @@ def accuracy(net: TwoLayerNet, X: Any, y: Any) -> float:
     return float((net.predict(X) == y).mean())
 
 
-def new_state(n_train: int, seed: int, optimizer: str = "sgd", eval_size: int = 1000) -> TrainState:
+def new_state(n_train: int, seed: int, optimizer: str = "sgd", eval_size: int = 1000, momentum: float = 0.9,
+              weight_decay: float = 0.0) -> TrainState:
     """A fresh run's state; everything random in it derives from `seed`."""
     eval_rng = np.random.default_rng([seed, 2])
     eval_rows = np.sort(eval_rng.permutation(n_train)[: min(eval_size, n_train)])
@@ -78,8 +81,9 @@ def new_state(n_train: int, seed: int, optimizer: str = "sgd", eval_size: int = 
         iteration=0,
         rng=np.random.default_rng([seed, 1]),
         order=None,
-        optimizer=make_optimizer(optimizer),
+        optimizer=make_optimizer(optimizer, momentum, weight_decay),
         eval_rows=eval_rows,
+        noise_rng=np.random.default_rng([seed, 3]),
     )
 
 
@@ -97,7 +101,16 @@ def fit(
     batch_size: int = 200,
     seed: int = 0,
     schedule: str = "step",
+    warmup: float = 0.0,
     optimizer: str = "sgd",
+    momentum: float = 0.9,
+    weight_decay: float = 0.0,
+    dropout_input: float = 0.0,
+    dropout_hidden: float = 0.0,
+    label_smoothing: float = 0.0,
+    flip: bool = False,
+    crop: int = 0,
+    image_shape: tuple[int, int, int] | None = None,
     eval_size: int = 1000,
     restore_best: bool = True,
     state: TrainState | None = None,
@@ -114,6 +127,12 @@ def fit(
     accuracy are recorded; at the end the parameters of the best validation
     epoch are restored (unless restore_best is False or there is no
     validation data). Pass `state` to continue an earlier run.
+
+    Regularization and augmentation (all off by default): decoupled
+    weight_decay, inverted dropout on the input and hidden layer, label
+    smoothing, and per-batch random flips and reflect-padded crops (which need
+    the rows' image_shape (H, W, C)). Their randomness comes from the state's
+    own generator, so a resumed run draws the same masks and crops.
     """
     _check(lr=lr, lr_decay=lr_decay, reg=reg, num_iters=num_iters, batch_size=batch_size)
     if schedule not in SCHEDULES:
@@ -125,8 +144,11 @@ def fit(
     batch_size = min(batch_size, n)
     iters_per_epoch = max(n // batch_size, 1)
     has_val = X_val is not None and len(X_val) > 0
+    if (flip or crop) and (image_shape is None or int(np.prod(image_shape)) != X.shape[1]):
+        raise ConfigError(f"flips and crops need image rows; got {X.shape[1]} values per row and "
+                          f"image shape {image_shape}")
     if state is None:
-        state = new_state(n, seed, optimizer, eval_size)
+        state = new_state(n, seed, optimizer, eval_size, momentum, weight_decay)
     history = state.history
 
     xp = array_module(X)
@@ -143,13 +165,18 @@ def fit(
         # Sorted rows make the gather read memory in order; the batch's
         # contents, and so the gradient, are the same.
         rows = np.sort(state.order[step * batch_size : (step + 1) * batch_size])
-        rate = lr_at(it, lr, iters_per_epoch, num_iters, lr_decay)
+        rate = lr_at(it, lr, iters_per_epoch, num_iters, lr_decay, warmup)
 
         # mode="clip" lets take write straight into the buffer (the default
         # "raise" buffers the whole gather first); the rows are always valid.
         xp.take(X, rows, axis=0, out=X_batch, mode="clip")
         xp.take(y, rows, axis=0, out=y_batch, mode="clip")
-        loss, grads = net.loss(X_batch, y_batch, grads_out=grads_out)  # data term; L2 is added below
+        batch = X_batch
+        if flip or crop:
+            batch = flip_and_crop(X_batch, image_shape, state.noise_rng, flip, crop)
+        loss, grads = net.loss(batch, y_batch, grads_out=grads_out, dropout_input=dropout_input,
+                               dropout_hidden=dropout_hidden, label_smoothing=label_smoothing,
+                               rng=state.noise_rng)  # the data term; L2 is added below
         if reg:
             W1, W2 = net.params["W1"], net.params["W2"]
             loss += reg * float(xp.vdot(W1, W1) + xp.vdot(W2, W2))

@@ -61,7 +61,7 @@ def prepare(config: TrainConfig, quiet: bool = True) -> Prepared:
     run sees exactly the arrays the original run saw."""
     dataset = load_dataset(config.dataset, config.data_dir, quiet)
     raw = carve(dataset, config.val_size, config.test_size, config.split_seed)
-    pre = Preprocessor.fit(config.preprocess, raw["train"][0])
+    pre = Preprocessor.fit(config.preprocess, raw["train"][0], config.zca_epsilon)
     dtype = np.dtype(config.dtype)
     X = {name: pre.transform(images).astype(dtype, copy=False) for name, (images, _) in raw.items()}
     y = {name: labels for name, (_, labels) in raw.items()}
@@ -114,7 +114,9 @@ def _run(config: TrainConfig, data: Prepared, run_dir: Path, net: TwoLayerNet, s
     total = num_iters(config, n_train)
     bar = Progress(total, "train", enabled=not quiet)
     checkpoint = run_dir / CHECKPOINT_FILE
-    train_state = state if state is not None else new_state(n_train, config.seed, config.optimizer)
+    train_state = state if state is not None else new_state(n_train, config.seed, config.optimizer,
+                                                            momentum=config.momentum,
+                                                            weight_decay=config.weight_decay)
 
     def on_epoch_end(s: TrainState) -> None:
         save_checkpoint(checkpoint, net, s)
@@ -175,8 +177,11 @@ def fit_config(net: TwoLayerNet, data: Prepared, config: TrainConfig, state: Tra
     return fit(
         net, X["train"], y["train"], X["val"], y["val"],
         lr=config.lr, lr_decay=config.lr_decay, reg=config.reg, num_iters=num_iters(config, len(y["train"])),
-        batch_size=config.batch_size, seed=config.seed, schedule=config.schedule, optimizer=config.optimizer,
-        state=state, on_iteration=on_iteration, on_epoch_end=on_epoch_end,
+        batch_size=config.batch_size, seed=config.seed, schedule=config.schedule, warmup=config.warmup,
+        optimizer=config.optimizer, momentum=config.momentum, weight_decay=config.weight_decay,
+        dropout_input=config.dropout_input, dropout_hidden=config.dropout_hidden,
+        label_smoothing=config.label_smoothing, flip=config.flip, crop=config.crop,
+        image_shape=data.dataset.image_shape, state=state, on_iteration=on_iteration, on_epoch_end=on_epoch_end,
     )
 
 

@@ -3,6 +3,10 @@ bundle, and applied to raw uint8 images wherever the model is used.
 
     mean         subtract the mean training image (the classic choice)
     standardize  subtract each channel's mean, divide by its std
+    zca          ZCA whitening: pixels / 255, minus the mean image, times
+                 W = U diag(1 / sqrt(S + epsilon)) U^T from the eigenvectors U
+                 and eigenvalues S of the training covariance. It decorrelates
+                 the pixels while keeping the result image-like.
     none         raw pixel values
 
 The output is float32 rows (N, D), D = H * W * C.
@@ -14,20 +18,21 @@ import numpy as np
 
 from twolayer.errors import ConfigError
 
-KINDS = ("mean", "standardize", "none")
+KINDS = ("mean", "standardize", "zca", "none")
 CHUNK = 4096  # rows converted at a time, so no float64 copy of a whole split exists
 
 
 class Preprocessor:
-    def __init__(self, kind: str, shift: np.ndarray, scale: np.ndarray) -> None:
+    def __init__(self, kind: str, shift: np.ndarray, scale: np.ndarray, matrix: np.ndarray | None = None) -> None:
         if kind not in KINDS:
             raise ConfigError(f"unknown preprocessing {kind!r}; choose from {', '.join(KINDS)}")
         self.kind = kind
         self.shift = shift.astype(np.float32)  # (D,), subtracted
         self.scale = scale.astype(np.float32)  # (D,), divided by
+        self.matrix = None if matrix is None else matrix.astype(np.float32)  # (D, D), multiplied by (zca)
 
     @classmethod
-    def fit(cls, kind: str, images: np.ndarray) -> Preprocessor:
+    def fit(cls, kind: str, images: np.ndarray, zca_epsilon: float = 1e-2) -> Preprocessor:
         """Fit on training images (N, H, W, C) uint8."""
         if kind not in KINDS:
             raise ConfigError(f"unknown preprocessing {kind!r}; choose from {', '.join(KINDS)}")
@@ -38,6 +43,8 @@ class Preprocessor:
         mean_image = _mean(images)  # (H, W, C), in float64
         if kind == "mean":
             return cls(kind, mean_image.ravel(), np.ones(d))
+        if kind == "zca":
+            return cls(kind, mean_image.ravel(), np.full(d, 255.0), _zca_matrix(images, mean_image, zca_epsilon))
         channel_mean = mean_image.mean(axis=(0, 1))  # (C,)
         channel_sq = _mean(images, square=True).mean(axis=(0, 1))
         channel_std = np.sqrt(np.maximum(channel_sq - channel_mean**2, 0)) + 1e-8
@@ -57,16 +64,21 @@ class Preprocessor:
             block = out[start : start + CHUNK]
             block[...] = flat[start : start + CHUNK]
             block -= self.shift
-            if self.kind == "standardize":
+            if self.kind in ("standardize", "zca"):
                 block /= self.scale
+            if self.matrix is not None:
+                block[...] = block @ self.matrix
         return out
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        return {"shift": self.shift, "scale": self.scale}
+        arrays = {"shift": self.shift, "scale": self.scale}
+        if self.matrix is not None:
+            arrays["matrix"] = self.matrix
+        return arrays
 
     @classmethod
     def from_arrays(cls, kind: str, arrays: dict[str, np.ndarray]) -> Preprocessor:
-        return cls(kind, arrays["shift"], arrays["scale"])
+        return cls(kind, arrays["shift"], arrays["scale"], arrays.get("matrix"))
 
 
 def _mean(images: np.ndarray, square: bool = False) -> np.ndarray:
@@ -76,3 +88,20 @@ def _mean(images: np.ndarray, square: bool = False) -> np.ndarray:
         block = images[start : start + CHUNK].astype(np.float64)
         total += (block * block if square else block).sum(axis=0)
     return total / len(images)
+
+
+def _zca_matrix(images: np.ndarray, mean_image: np.ndarray, epsilon: float) -> np.ndarray:
+    """W = U diag(1 / sqrt(S + epsilon)) U^T for the covariance of the
+    training pixels scaled to 0..1 (so epsilon is in those units)."""
+    if not epsilon > 0:
+        raise ConfigError(f"zca-epsilon must be > 0, got {epsilon!r}")
+    n = len(images)
+    d = mean_image.size
+    mean = mean_image.ravel() / 255
+    covariance = np.zeros((d, d))
+    for start in range(0, n, CHUNK):  # summed in chunks: never a float64 copy of all images
+        block = images[start : start + CHUNK].reshape(-1, d) / 255 - mean
+        covariance += block.T @ block
+    covariance /= n
+    eigenvalues, eigenvectors = np.linalg.eigh(covariance)
+    return (eigenvectors / np.sqrt(np.maximum(eigenvalues, 0) + epsilon)) @ eigenvectors.T
