@@ -89,6 +89,10 @@ def test_diverging_run_stops_with_a_message_and_keeps_best(blobs):
     ({"reg": float("nan")}, "reg must be >= 0"),
     ({"schedule": "zigzag"}, "unknown schedule 'zigzag'"),
     ({"optimizer": "magic"}, "unknown optimizer 'magic'"),
+    ({"dropout_hidden": 1.0}, "dropout_hidden must be in \\[0, 1\\)"),
+    ({"momentum": -0.1}, "momentum must be in"),
+    ({"crop": 1.5}, "crop must be a whole number"),
+    ({"flip": True}, "flips and crops need image rows"),
 ])
 def test_bad_hyperparameters_are_rejected(blobs, kwargs, message):
     X, y, Xv, yv = blobs

@@ -134,7 +134,9 @@ def fit(
     the rows' image_shape (H, W, C)). Their randomness comes from the state's
     own generator, so a resumed run draws the same masks and crops.
     """
-    _check(lr=lr, lr_decay=lr_decay, reg=reg, num_iters=num_iters, batch_size=batch_size)
+    _check(lr=lr, lr_decay=lr_decay, reg=reg, num_iters=num_iters, batch_size=batch_size, momentum=momentum,
+           weight_decay=weight_decay, dropout_input=dropout_input, dropout_hidden=dropout_hidden,
+           label_smoothing=label_smoothing, warmup=warmup, crop=crop)
     if schedule not in SCHEDULES:
         raise ConfigError(f"unknown schedule {schedule!r}; choose from {', '.join(SCHEDULES)}")
     lr_at = SCHEDULES[schedule]
@@ -227,6 +229,10 @@ def _check(**values: float) -> None:
         "reg": (lambda v: v >= 0, ">= 0"),
         "num_iters": (lambda v: v >= 1 and int(v) == v, "a positive integer"),
         "batch_size": (lambda v: v >= 1 and int(v) == v, "a positive integer"),
+        "weight_decay": (lambda v: v >= 0, ">= 0"),
+        "crop": (lambda v: v >= 0 and int(v) == v, "a whole number of pixels >= 0"),
+        **{name: (lambda v: 0 <= v < 1, "in [0, 1)")
+           for name in ("momentum", "dropout_input", "dropout_hidden", "label_smoothing", "warmup")},
     }
     for name, value in values.items():
         ok, expected = rules[name]
