@@ -76,6 +76,8 @@ def test_two_jobs_share_one_grid(tmp_path):
     trials = journal_trials(out)
     assert grid_points_done(trials) == list(range(6))
     assert len({t.user_attrs["pid"] for t in trials}) == 2  # both workers ran trials
+    # workers x BLAS threads stays within the cores
+    assert {t.user_attrs["blas_threads"] for t in trials} == {max(1, (os.cpu_count() or 1) // 2)}
 
 
 def completed(out: Path) -> int:

@@ -227,6 +227,12 @@ def _point(t) -> Any:
     return ("grid", index) if index is not None else tuple(sorted(t.params.items()))
 
 
+def _blas_threads() -> int:
+    from threadpoolctl import threadpool_info
+
+    return max((i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"), default=1)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -280,6 +286,7 @@ class Objective:
 
         trial.set_user_attr("host", socket.gethostname())
         trial.set_user_attr("pid", os.getpid())
+        trial.set_user_attr("blas_threads", _blas_threads())
         if self.opts.sampler == "grid" and "grid_index" not in trial.user_attrs:
             trial.set_user_attr("surplus", True)  # another worker took the last grid point
             raise optuna.TrialPruned("no grid point left")
@@ -351,19 +358,12 @@ def work(opts: TuneOptions, worker: int, target: int) -> None:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # we report trials ourselves
-    threads = max(1, (os.cpu_count() or 1) // opts.jobs)
-    limiter = contextlib.nullcontext()
-    if opts.jobs > 1:
-        from threadpoolctl import threadpool_limits
-
-        limiter = threadpool_limits(limits=threads)  # workers x threads stays within the cores
     storage = make_storage(opts.storage, opts.out)
     study = optuna.load_study(study_name=opts.study, storage=storage,
                               sampler=make_sampler(opts, worker), pruner=make_pruner(opts))
     objective = Objective(opts, _logger(opts, target))
-    with limiter:
-        while remaining(study, opts, target) > 0:
-            study.optimize(objective, n_trials=1, catch=())
+    while remaining(study, opts, target) > 0:
+        study.optimize(objective, n_trials=1, catch=())
 
 
 def _worker_main(opts: TuneOptions, worker: int, target: int) -> None:
@@ -429,11 +429,27 @@ class TuneInterrupted(Stopped):
         super().__init__("interrupted; completed trials are kept. Run the same command again to continue.")
 
 
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def _run_processes(opts: TuneOptions, target: int) -> None:
     context = multiprocessing.get_context("spawn")
     workers = [context.Process(target=_worker_main, args=(opts, i, target)) for i in range(opts.jobs)]
-    for w in workers:
-        w.start()
+    # workers x BLAS threads stays within the cores: set in each worker's
+    # environment before it starts, so every BLAS it loads (NumPy's, SciPy's)
+    # starts with that many threads
+    threads = str(max(1, (os.cpu_count() or 1) // opts.jobs))
+    saved = {name: os.environ.get(name) for name in BLAS_THREAD_VARIABLES}
+    os.environ.update({name: threads for name in BLAS_THREAD_VARIABLES})
+    try:
+        for w in workers:
+            w.start()
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     try:
         for w in workers:
             w.join()
