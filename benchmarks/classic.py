@@ -14,12 +14,15 @@ from __future__ import annotations
 import argparse
 import resource
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from twolayer.config import TrainConfig
-from twolayer.workflow import train
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # for `reference`
+
+from twolayer.config import TrainConfig  # noqa: E402
+from twolayer.workflow import train  # noqa: E402
 
 DEFAULT_DATA = "folder:" + str(Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpeg")
 
@@ -29,6 +32,9 @@ def main() -> None:
     parser.add_argument("--data", default=DEFAULT_DATA, help="dataset spec (default: the shared CIFAR-10 JPEGs)")
     parser.add_argument("--seeds", type=int, default=3, help="training seeds per split")
     parser.add_argument("--split-seeds", type=int, default=3, help="validation/test carves")
+    parser.add_argument("--reference", action="store_true",
+                        help="train with the assignment's own float64 loop (benchmarks/reference.py) on the "
+                             "same splits, to tell the data's part from the trainer's")
     args = parser.parse_args()
 
     rows = []
@@ -40,7 +46,10 @@ def main() -> None:
                                      lr_decay=0.95, iters=1000, val_size=1000, test_size=1000,
                                      seed=seed, split_seed=split_seed)
                 started = time.monotonic()
-                m = train(config, Path(tmp) / f"{split_seed}-{seed}", quiet=True).metrics
+                if args.reference:
+                    m = reference_run(config)
+                else:
+                    m = train(config, Path(tmp) / f"{split_seed}-{seed}", quiet=True).metrics
                 seconds = time.monotonic() - started
                 rows.append((m["val_accuracy"], m["test_accuracy"]))
                 print(f"{seed:>4} {split_seed:>5} {m['val_accuracy']:6.3f} {m['test_accuracy']:6.3f} {seconds:8.1f}")
@@ -49,6 +58,20 @@ def main() -> None:
           f"mean test {statistics.mean(test):.3f} (min {min(test):.3f}, max {max(test):.3f}); report 0.475 / 0.477")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak resident memory {peak_mb:.0f} MB")
+
+
+def reference_run(config: TrainConfig) -> dict[str, float]:
+    from reference import ClassicNet
+
+    from twolayer.workflow import prepare
+
+    config.dtype = "float64"
+    data = prepare(config)
+    net = ClassicNet(data.X["train"].shape[1], config.hidden_size, 10, config.std, config.seed)
+    net.train(data.X["train"], data.y["train"], config.lr, config.lr_decay, config.reg, config.iters,
+              config.batch_size)
+    return {split + "_accuracy": float((net.predict(data.X[split]) == data.y[split]).mean())
+            for split in ("val", "test")}
 
 
 if __name__ == "__main__":
