@@ -15,7 +15,7 @@ import pytest
 from optuna.trial import TrialState
 
 from twolayer.cli import main
-from twolayer.tune import mask_url, scrub
+from twolayer.studies import mask_url, scrub
 
 POSTGRES = os.environ.get("TWOLAYER_TEST_POSTGRES")
 FAST = ["--dataset", "digits", "--epochs", "5", "--quiet"]

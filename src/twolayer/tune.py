@@ -1,37 +1,26 @@
 """Hyperparameter search on Optuna: many trials at once, on one machine or many.
 
-Storage. Without --storage the study lives in the output folder as Optuna's
-journal file (no server); one `tune` process at a time holds the folder's
-lock, so any trial it finds still "running" was orphaned by a killed run and
-is retried. With --storage postgresql://... any number of machines add
-workers to one study; heartbeats mark a dead worker's trial failed and
-Optuna's retry callback queues it again.
-
-Grids run each point exactly once: the process that creates the study
-enqueues every point, and the storage hands each waiting trial to exactly
-one worker. Random and TPE studies run until --trials trials have finished.
-
 Each trial trains with the package's own trainer, reports validation
 accuracy every epoch (so a pruner can stop a laggard), stops at once as
 "diverged" when its loss turns non-finite or explodes, and saves its run
-folder under trials/; the best one is copied to best/ at the end.
+folder under trials/; the best one is copied to best/ at the end. Grids run
+each point exactly once; random and TPE studies run until --trials trials
+have finished. Where the study lives and how it is joined and repaired:
+studies.py.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
-import fcntl
 import io
 import multiprocessing
 import os
-import random
 import re
 import shutil
 import signal
 import socket
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,12 +29,11 @@ from twolayer.errors import ConfigError, Stopped, TwolayerError
 from twolayer.files import atomic_write_text, write_json
 from twolayer.progress import Progress
 from twolayer.space import Space
+from twolayer.studies import JOURNAL, folder_lock, make_storage, mask_url, open_study, point, recover, scrub
 from twolayer.workflow import Prepared, finish_run, fit_config, new_net, num_iters, prepare
 
 SAMPLERS = ("grid", "random", "tpe")
 PRUNERS = ("median", "hyperband", "none")
-JOURNAL = "study.journal"
-READY_TIMEOUT = 120.0  # seconds a joining worker waits for the creator to enqueue a grid
 
 
 @dataclass
@@ -89,158 +77,11 @@ class TuneResult:
     columns: list[str] = field(default_factory=list)
 
 
-# -- storage and study ------------------------------------------------------------
-
-
-def mask_url(url: str) -> str:
-    """The URL with its password replaced by ***."""
-    return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)
-
-
-def _password(url: str | None) -> str | None:
-    match = re.search(r"://[^:/@]*:([^@]*)@", url or "")
-    return match.group(1) if match and match.group(1) else None
-
-
-def scrub(text: str, url: str | None) -> str:
-    """Remove a storage URL's password from any message."""
-    secret = _password(url)
-    return text.replace(secret, "***") if secret else text
-
-
-def make_storage(opts_storage: str | None, out: Path):
-    import optuna
-    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
-    from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
-
-    if not opts_storage:
-        # A worker killed while appending leaves the journal's lock behind; the
-        # others break it after grace_period seconds (appends take milliseconds).
-        path = str(out / JOURNAL)
-        return optuna.storages.JournalStorage(JournalFileBackend(path, JournalFileSymlinkLock(path, grace_period=5)))
-    import sqlalchemy.exc
-
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    for attempt in range(5):
-        try:
-            return RDBStorage(
-                opts_storage,
-                engine_kwargs={"pool_pre_ping": True},
-                heartbeat_interval=10,
-                grace_period=30,
-                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
-            )
-        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as e:
-            # Two workers creating Optuna's tables in a new database at once: one
-            # loses the race; the tables exist when it tries again.
-            if attempt == 4:
-                raise TwolayerError(_db_error(opts_storage, e)) from None
-            time.sleep(0.2 + random.random())
-        except ModuleNotFoundError as e:
-            raise TwolayerError(f"--storage {mask_url(opts_storage)} needs a database driver ({e.name}): "
-                                "pip install 'twolayer[postgres]'") from None
-        except Exception as e:  # sqlalchemy's errors for bad URLs and unreachable servers
-            raise TwolayerError(_db_error(opts_storage, e)) from None
-
-
-def _db_error(url: str, e: Exception) -> str:
-    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    return f"cannot use the database at {mask_url(url)}: {scrub(first, url)}"
-
-
-def open_study(opts: TuneOptions, storage):
-    """Create the study (and enqueue a grid) or join it; check it matches."""
-    import optuna
-
-    try:
-        study = optuna.create_study(study_name=opts.study, storage=storage, direction="maximize")
-        created = True
-    except optuna.exceptions.DuplicatedStudyError:
-        study = optuna.load_study(study_name=opts.study, storage=storage)
-        created = False
-    signature = {"space": opts.space.to_json(), "sampler": opts.sampler}
-    if created:
-        study.set_user_attr("twolayer", signature)
-        if opts.sampler == "grid":
-            for index, params in enumerate(opts.space.grid()):
-                study.enqueue_trial(params, user_attrs={"grid_index": index})
-        study.set_user_attr("ready", True)
-        return study
-    deadline = time.monotonic() + READY_TIMEOUT
-    while not study.user_attrs.get("ready"):
-        if time.monotonic() > deadline:
-            raise TwolayerError(f"study {opts.study!r} was never made ready by the process that created it")
-        time.sleep(0.5)
-        study = optuna.load_study(study_name=opts.study, storage=storage)
-    if study.user_attrs.get("twolayer") != signature:
-        raise TwolayerError(
-            f"study {opts.study!r} already holds a different search (sampler or space); "
-            "use another --study name or --out folder"
-        )
-    return study
-
-
-@contextlib.contextmanager
-def folder_lock(out: Path):
-    """Only one tune process may use a journal study at a time."""
-    with open(out / ".lock", "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise TwolayerError(f"another twolayer tune is using {out}; wait for it or choose another --out") from None
-        yield
-
-
-def recover(study, opts: TuneOptions, all_running_orphaned: bool) -> int:
-    """Fail orphaned running trials, and queue again every failed trial whose
-    point has not run since. Returns how many trials were queued again."""
-    from optuna.trial import TrialState
-
-    host = socket.gethostname()
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        pid = t.user_attrs.get("pid")
-        dead_here = t.user_attrs.get("host") == host and pid is not None and not _alive(pid)
-        if all_running_orphaned or dead_here:
-            with contextlib.suppress(Exception):  # someone else may have finished it meanwhile
-                study.tell(t.number, state=TrialState.FAIL)
-    trials = study.get_trials(deepcopy=False)
-    live = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
-    covered = {_point(t) for t in trials if t.state in live}
-    grid = opts.space.grid() if opts.sampler == "grid" else None
-    queued = 0
-    for t in trials:
-        if t.state != TrialState.FAIL or _point(t) in covered:
-            continue
-        index = t.user_attrs.get("grid_index")
-        params = grid[index] if grid is not None and index is not None else t.params
-        if not params:
-            continue
-        attrs = {"retry_of": t.number, **({"grid_index": index} if index is not None else {})}
-        study.enqueue_trial(params, user_attrs=attrs)
-        covered.add(_point(t))
-        queued += 1
-    return queued
-
-
-def _point(t) -> Any:
-    index = t.user_attrs.get("grid_index")
-    return ("grid", index) if index is not None else tuple(sorted(t.params.items()))
-
-
 def _blas_threads() -> int:
     from threadpoolctl import threadpool_info
 
     return max((i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"), default=1)
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # -- workers ---------------------------------------------------------------------------
@@ -470,11 +311,11 @@ def summarize(study, opts: TuneOptions, seconds: float) -> TuneResult:
     names = list(opts.space.dimensions)
     rows = []
     trials = study.get_trials(deepcopy=False)
-    finished = {_point(t) for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)}
+    finished = {point(t) for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)}
     # a failed trial whose point has finished since was retried; the others are owed
     # (a running trial is owed only with the local journal: a shared database's may run elsewhere)
     owed = (TrialState.FAIL,) if opts.storage else (TrialState.FAIL, TrialState.RUNNING)
-    failed = sum(t.state in owed and _point(t) not in finished for t in trials)
+    failed = sum(t.state in owed and point(t) not in finished for t in trials)
     for t in trials:
         if t.user_attrs.get("surplus") or t.state == TrialState.WAITING:
             continue
