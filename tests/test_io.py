@@ -107,13 +107,13 @@ def test_new_run_dirs_do_not_collide(tmp_path):
 
 def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatch):
     path = tmp_path / "metrics.json"
-    io.write_json(path, {"ok": 1})
+    files.write_json(path, {"ok": 1})
 
     def crash(fd):
         raise OSError("disk full")
 
     monkeypatch.setattr(files.os, "fsync", crash)
     with pytest.raises(OSError, match="disk full"):
-        io.write_json(path, {"ok": 2})
+        files.write_json(path, {"ok": 2})
     assert json.loads(path.read_text()) == {"ok": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]  # no temporary file left

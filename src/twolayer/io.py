@@ -25,9 +25,7 @@ import numpy as np
 
 from twolayer.data.preprocess import Preprocessor
 from twolayer.errors import BundleError, TwolayerError
-from twolayer.files import atomic_write_npz, atomic_write_text, write_json
-
-__all__ = ["Bundle", "save_bundle", "load_bundle", "atomic_write_npz", "write_json"]
+from twolayer.files import atomic_write_npz, atomic_write_text
 from twolayer.model import PARAM_NAMES, TwoLayerNet
 
 FORMAT = "twolayer-bundle"

@@ -59,8 +59,8 @@ def run_report(run_dir: Path, data: Prepared | None = None) -> Path:
     metrics = _read_json(run_dir / "metrics.json", "a finished run's metrics")
     config = TrainConfig.from_dict(bundle.config)
     history = bundle_io.read_history_csv(run_dir / "history.csv")
-    if data is None:
-        data = prepare(config, quiet=True)
+    if data is None:  # the model's own preprocessing, never refitted
+        data = prepare(config, quiet=True, preprocessor=bundle.preprocessor)
     names = bundle.class_names
     sections = [_table("Metrics", _metric_rows(metrics)), _table("Config", sorted(bundle.config.items()))]
 
@@ -73,10 +73,11 @@ def run_report(run_dir: Path, data: Prepared | None = None) -> Path:
     per_class: dict[str, np.ndarray] = {}
     predictions: dict[str, np.ndarray] = {}
     for split in ("val", "test"):
-        images, labels = data.raw[split]
+        labels = data.y[split]
         if len(labels) == 0:
             continue
-        predictions[split] = bundle.net.predict(bundle.preprocessor.transform(images))
+        # data.X: these images preprocessed the bundle's way (by train, or just above)
+        predictions[split] = bundle.net.predict(data.X[split])
         confusion = confusion_matrix(labels, predictions[split], len(names))
         per_class[split] = per_class_accuracy(confusion)
         figures[f"confusion_{split}"] = plots.confusion_figure(confusion, names, f"Confusion matrix ({split})")

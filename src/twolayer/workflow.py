@@ -22,6 +22,7 @@ from twolayer.data.images import read_image
 from twolayer.data.preprocess import Preprocessor
 from twolayer.data.splits import carve
 from twolayer.errors import DataError, Stopped, TwolayerError
+from twolayer.files import write_json
 from twolayer.model import TwoLayerNet
 from twolayer.progress import Progress
 from twolayer.trainer import History, TrainState, accuracy, fit, new_state
@@ -56,12 +57,13 @@ class Prepared:
     raw: dict[str, tuple[np.ndarray, np.ndarray]]  # split -> (uint8 images, labels), for reports
 
 
-def prepare(config: TrainConfig, quiet: bool = True) -> Prepared:
+def prepare(config: TrainConfig, quiet: bool = True, preprocessor: Preprocessor | None = None) -> Prepared:
     """Load, split and preprocess per `config`; deterministic, so a resumed
-    run sees exactly the arrays the original run saw."""
+    run sees exactly the arrays the original run saw. Pass a fitted
+    `preprocessor` (a model's own) to apply it instead of fitting one."""
     dataset = load_dataset(config.dataset, config.data_dir, quiet)
     raw = carve(dataset, config.val_size, config.test_size, config.split_seed)
-    pre = Preprocessor.fit(config.preprocess, raw["train"][0], config.zca_epsilon)
+    pre = preprocessor or Preprocessor.fit(config.preprocess, raw["train"][0], config.zca_epsilon)
     dtype = np.dtype(config.dtype)
     X = {name: pre.transform(images).astype(dtype, copy=False) for name, (images, _) in raw.items()}
     y = {name: labels for name, (_, labels) in raw.items()}
@@ -87,7 +89,7 @@ def train(config: TrainConfig, out: str | Path | None = None, force: bool = Fals
         run_dir.mkdir(parents=True, exist_ok=True)
         for stale in (io.MODEL_FILE, "metrics.json", "history.csv", CHECKPOINT_FILE):
             (run_dir / stale).unlink(missing_ok=True)  # --force: no old file may pass as new
-    io.write_json(run_dir / "config.json", config.to_dict())
+    write_json(run_dir / "config.json", config.to_dict())
     return _run(config, data, run_dir, new_net(config, data), None, quiet)
 
 
@@ -162,10 +164,10 @@ def finish_run(config: TrainConfig, data: Prepared, run_dir: Path, net: TwoLayer
                        config.to_dict())
     run_dir.mkdir(parents=True, exist_ok=True)
     if not (run_dir / "config.json").exists():
-        io.write_json(run_dir / "config.json", config.to_dict())
+        write_json(run_dir / "config.json", config.to_dict())
     io.save_bundle(run_dir / io.MODEL_FILE, bundle)
     io.write_history_csv(run_dir / "history.csv", history)
-    io.write_json(run_dir / "metrics.json", metrics)
+    write_json(run_dir / "metrics.json", metrics)
     (run_dir / CHECKPOINT_FILE).unlink(missing_ok=True)
     return TrainResult(run_dir, metrics, history, bundle, data)
 
@@ -271,8 +273,8 @@ def predict(model: str | Path, image_paths: list[str]) -> list[dict[str, Any]]:
     bundle = io.load_bundle(model)
     images = np.stack([read_image(p, bundle.image_shape) for p in image_paths])
     scores = bundle.net.loss(bundle.preprocessor.transform(images))
-    scores = scores - scores.max(axis=1, keepdims=True)
-    probs = np.exp(scores) / np.exp(scores).sum(axis=1, keepdims=True)
+    exp = np.exp(scores - scores.max(axis=1, keepdims=True))
+    probs = exp / exp.sum(axis=1, keepdims=True)
     labels = probs.argmax(axis=1)
     return [
         {"path": str(p), "label": int(k), "class": bundle.class_names[k], "probability": float(probs[i, k])}
