@@ -1,21 +1,82 @@
 """Which array module (NumPy or CuPy) a computation runs on.
 
-One code path serves both: functions ask `array_module(x)` for the module
-that owns their input instead of importing numpy functions directly.
+One code path serves both devices: functions ask `array_module(x)` for the
+module that owns their input instead of importing numpy functions directly,
+and the trainer moves its data to the device once (`to_device`) and its
+results back once (`to_numpy`).
 """
 
 from __future__ import annotations
 
+import sys
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
+from twolayer.errors import ConfigError
+
+DEVICES = {"cpu": "numpy", "cuda": "cupy"}  # device name -> the array module that computes on it
+CUPY_HINT = "pip install cupy-cuda12x (or cupy-cuda13x, to match the CUDA driver)"
+
 
 def array_module(x: Any) -> ModuleType:
-    """numpy for NumPy arrays and scalars, cupy for CuPy arrays."""
-    if type(x).__module__.startswith("cupy"):
-        import cupy
-
-        return cupy
+    """The module whose `ndarray` type x is (cupy for CuPy arrays); numpy
+    for NumPy arrays, NumPy scalars and plain Python numbers."""
+    root = type(x).__module__.partition(".")[0]
+    module = sys.modules.get(root)
+    if module is not None and module is not np and isinstance(x, getattr(module, "ndarray", ())):
+        return module
     return np
+
+
+def device_module(device: str) -> ModuleType:
+    """The array module for a device name; a one-line ConfigError when the
+    device can't be used here (CuPy missing, no GPU, a broken driver)."""
+    if device not in DEVICES:
+        raise ConfigError(f"unknown device {device!r}; choose from {', '.join(DEVICES)}")
+    if device == "cpu":
+        return np
+    try:
+        import cupy
+    except ImportError:
+        raise ConfigError(f"--device cuda needs CuPy, which is not installed: {CUPY_HINT}") from None
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as e:  # CUDARuntimeError and friends: no driver, no device
+        raise ConfigError(f"--device cuda: no usable CUDA GPU ({_first_line(e)})") from None
+    if count < 1:
+        raise ConfigError("--device cuda: CuPy sees no CUDA GPU")
+    return cupy
+
+
+def to_device(x: Any, xp: ModuleType) -> Any:
+    """x as an array of module xp (a no-op when it already is one); dicts are
+    converted value by value."""
+    if isinstance(x, dict):
+        return {k: to_device(v, xp) for k, v in x.items()}
+    return x if array_module(x) is xp else xp.asarray(x)
+
+
+def to_numpy(x: Any) -> Any:
+    """x as a NumPy array (copied from the device when it lives there); dicts
+    are converted value by value."""
+    if isinstance(x, dict):
+        return {k: to_numpy(v) for k, v in x.items()}
+    xp = array_module(x)
+    return x if xp is np else xp.asnumpy(x)
+
+
+def take_rows(X: Any, rows: Any, out: Any) -> Any:
+    """out[i] = X[rows[i]], written straight into `out` (rows must be valid)."""
+    xp = array_module(X)
+    if xp is np:
+        # mode="clip" lets take write straight into `out` (the default
+        # "raise" buffers the whole gather first).
+        return np.take(X, rows, axis=0, out=out, mode="clip")
+    return xp.take(X, rows, axis=0, out=out)  # CuPy's take has no mode and no such buffer
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__

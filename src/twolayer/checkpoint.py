@@ -1,7 +1,7 @@
 """Checkpoints: everything needed to continue a run exactly where it was.
 
 A checkpoint holds the weights, the optimizer's state, the iteration, this
-epoch's batch order, the random generator's state, the history and the best
+epoch's batch order, the random generator's state and the noise seed, the history and the best
 parameters so far, as plain arrays plus one JSON string, checksummed like a
 model bundle and written atomically. Resuming from it gives bit-for-bit the
 same weights as a run that was never stopped.
@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from twolayer.backend import to_numpy
 from twolayer.errors import BundleError
 from twolayer.files import atomic_write_npz
 from twolayer.io import checksum, read_npz
@@ -28,10 +29,10 @@ HISTORY_LISTS = ("loss", "lr", "eval_iteration", "train_acc", "val_acc")
 
 
 def save_checkpoint(path: str | Path, net: TwoLayerNet, state: TrainState) -> None:
-    arrays: dict[str, np.ndarray] = {f"param.{k}": np.asarray(net.params[k]) for k in PARAM_NAMES}
-    arrays.update({f"opt.{k}": np.asarray(v) for k, v in state.optimizer.state.items()})
+    arrays: dict[str, np.ndarray] = {f"param.{k}": to_numpy(net.params[k]) for k in PARAM_NAMES}
+    arrays.update({f"opt.{k}": to_numpy(v) for k, v in state.optimizer.state.items()})
     if state.best_params is not None:
-        arrays.update({f"best.{k}": np.asarray(v) for k, v in state.best_params.items()})
+        arrays.update({f"best.{k}": to_numpy(v) for k, v in state.best_params.items()})
     arrays["eval_rows"] = np.asarray(state.eval_rows)
     if state.order is not None:
         arrays["order"] = np.asarray(state.order)
@@ -44,7 +45,7 @@ def save_checkpoint(path: str | Path, net: TwoLayerNet, state: TrainState) -> No
         "momentum": state.optimizer.momentum,
         "weight_decay": state.optimizer.weight_decay,
         "rng": state.rng.bit_generator.state,  # plain ints and strings
-        "noise_rng": state.noise_rng.bit_generator.state,
+        "noise_seed": state.noise_seed,
         "first_loss": state.first_loss,
         "best_index": state.history.best_index,
         "stop_reason": state.history.stop_reason,
@@ -61,9 +62,8 @@ def load_checkpoint(path: str | Path) -> tuple[TwoLayerNet, TrainState]:
         optimizer = make_optimizer(meta["optimizer"], meta["momentum"], meta["weight_decay"])
         optimizer.state = _prefixed(arrays, "opt.")
         best = _prefixed(arrays, "best.") or None
-        rng, noise_rng = np.random.default_rng(), np.random.default_rng()
+        rng = np.random.default_rng()
         rng.bit_generator.state = meta["rng"]
-        noise_rng.bit_generator.state = meta["noise_rng"]
         history = History(
             loss=arrays["history.loss"].tolist(),
             lr=arrays["history.lr"].tolist(),
@@ -79,7 +79,7 @@ def load_checkpoint(path: str | Path) -> tuple[TwoLayerNet, TrainState]:
             order=arrays.get("order"),
             optimizer=optimizer,
             eval_rows=arrays["eval_rows"],
-            noise_rng=noise_rng,
+            noise_seed=int(meta["noise_seed"]),
             history=history,
             best_params=best,
             first_loss=meta["first_loss"],

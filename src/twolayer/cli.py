@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from twolayer import __version__, workflow
+from twolayer.backend import DEVICES
 from twolayer.config import DTYPES, TrainConfig
 from twolayer.data import SPEC_HELP
 from twolayer.data.preprocess import KINDS
@@ -45,6 +46,7 @@ TRAIN_OPTIONS = [
     ("net", "epochs", "N", None, "epochs, when --iters is not given"),
     ("net", "seed", "N", None, "seed for initialization, batch order, dropout and augmentation"),
     ("net", "dtype", None, DTYPES, "float type of the computation"),
+    ("net", "device", None, tuple(DEVICES), "where to compute: cpu (NumPy) or cuda (CuPy on an NVIDIA GPU)"),
     ("reg", "reg", "X", None, "L2 strength: loss += reg * sum(W**2)"),
     ("reg", "weight_decay", "X", None, "decoupled weight decay: W *= 1 - lr * wd each step"),
     ("reg", "dropout_input", "P", None, "inverted dropout on the input pixels"),
@@ -75,7 +77,7 @@ def size(text: str) -> float:
 def value_type(name: str):
     if name in ("val_size", "test_size"):
         return size
-    if name in ("dataset", "data_dir", "preprocess", "schedule", "optimizer", "dtype"):
+    if name in ("dataset", "data_dir", "preprocess", "schedule", "optimizer", "dtype", "device"):
         return str
     return int if name in ("hidden_size", "batch_size", "iters", "epochs", "seed", "split_seed", "crop") else float
 

@@ -10,6 +10,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from twolayer.backend import device_module
 from twolayer.errors import ConfigError
 from twolayer.optim import OPTIMIZERS
 from twolayer.schedules import SCHEDULES
@@ -46,6 +47,7 @@ class TrainConfig:
     crop: int = 0  # random crops of the image reflect-padded by this many pixels (0: none)
     zca_epsilon: float = 1e-2  # ZCA whitening's regularizer, in (pixel / 255)^2 units
     dtype: str = "float32"  # twice the speed of float64 and plenty of precision
+    device: str = "cpu"  # NumPy on the CPU; "cuda" runs the same code on CuPy arrays on a GPU
     recipe: str | None = None  # the named recipe the run started from, for the record
 
     def validate(self) -> TrainConfig:
@@ -73,6 +75,7 @@ class TrainConfig:
         _choose("schedule", self.schedule, SCHEDULES)
         _choose("optimizer", self.optimizer, OPTIMIZERS)
         _choose("dtype", self.dtype, DTYPES)
+        device_module(self.device)  # unknown device, no CuPy or no GPU: one line, before any work
         from twolayer.data.preprocess import KINDS
 
         _choose("preprocess", self.preprocess, KINDS)

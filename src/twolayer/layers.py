@@ -61,8 +61,9 @@ def relu_backward(dout: Array, cache: Array) -> Array:
 def dropout_forward(x: Array, p: float, rng: Any) -> tuple[Array, Array]:
     """Inverted dropout: zero each unit with probability p and scale the
     survivors by 1 / (1 - p), so the expected output equals x and nothing
-    changes at evaluation time (where no dropout is applied). rng is a
-    numpy.random.Generator (or a CuPy one for CuPy arrays)."""
+    changes at evaluation time (where no dropout is applied). rng: anything
+    with numpy.random.Generator's random(shape, dtype) that returns arrays
+    of x's module (the trainer passes a twolayer.noise.Noise)."""
     keep = rng.random(x.shape, dtype=x.dtype) >= p
     mask = keep * x.dtype.type(1 / (1 - p))
     return x * mask, mask
@@ -72,8 +73,12 @@ def dropout_backward(dout: Array, mask: Array) -> Array:
     return dout * mask
 
 
-def softmax_loss_forward(scores: Array, y: Array, smoothing: float = 0.0) -> tuple[float, tuple]:
+def softmax_loss_forward(scores: Array, y: Array, smoothing: float = 0.0) -> tuple[Array, tuple]:
     """Mean softmax cross-entropy of scores (N, C) against labels y (N,).
+
+    The loss comes back as a 0-d array of the scores' module (float(loss)
+    reads it; on a GPU that waits for the device, so the trainer reads it
+    only now and then).
 
     With label smoothing e, the target is (1 - e) on the label and e / C on
     every class: loss = (1 - e) * -log p(y) + e * mean over classes of -log p.
@@ -92,7 +97,7 @@ def softmax_loss_forward(scores: Array, y: Array, smoothing: float = 0.0) -> tup
         uniform = (log_sum - shifted.mean(axis=1)).mean()
         loss = (1 - smoothing) * loss + smoothing * uniform
     probs = exp / sum_exp
-    return float(loss), (probs, y, smoothing)
+    return loss, (probs, y, smoothing)
 
 
 def softmax_loss_backward(dloss: float, cache: tuple) -> Array:
@@ -106,7 +111,7 @@ def softmax_loss_backward(dloss: float, cache: tuple) -> Array:
     return dscores
 
 
-def softmax_loss(scores: Array, y: Array, smoothing: float = 0.0) -> tuple[float, Array]:
+def softmax_loss(scores: Array, y: Array, smoothing: float = 0.0) -> tuple[Array, Array]:
     """The loss and its gradient in one call: (loss, dscores)."""
     loss, cache = softmax_loss_forward(scores, y, smoothing)
     return loss, softmax_loss_backward(1.0, cache)

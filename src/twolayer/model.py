@@ -97,36 +97,52 @@ class TwoLayerNet:
     def loss(self, X: Any, y: Any = None, reg: float = 0.0, grads_out: dict[str, Any] | None = None, *,
              dropout_input: float = 0.0, dropout_hidden: float = 0.0, label_smoothing: float = 0.0,
              rng: Any = None) -> Any:
-        """Scores (N, C) when y is None, else (loss, grads).
+        """Scores (N, C) when y is None, else (loss, grads) with loss a float.
 
         loss = mean softmax cross-entropy + reg * (sum(W1**2) + sum(W2**2)),
         so each weight gradient carries 2 * reg * W. Biases are not
-        regularized.
+        regularized. The other arguments are `gradients`'.
+        """
+        if y is None:
+            return self.scores(X)
+        loss, grads = self.gradients(X, y, reg, grads_out, dropout_input=dropout_input,
+                                     dropout_hidden=dropout_hidden, label_smoothing=label_smoothing, rng=rng)
+        return float(loss), grads
+
+    def scores(self, X: Any) -> Any:
+        """Class scores (N, C), no dropout."""
+        p = self.params
+        hidden, _ = relu_forward(affine_forward(X.astype(p["W1"].dtype, copy=False), p["W1"], p["b1"])[0])
+        return affine_forward(hidden, p["W2"], p["b2"])[0]
+
+    def gradients(self, X: Any, y: Any, reg: float = 0.0, grads_out: dict[str, Any] | None = None, *,
+                  dropout_input: float = 0.0, dropout_hidden: float = 0.0, label_smoothing: float = 0.0,
+                  rng: Any = None) -> tuple[Any, dict[str, Any]]:
+        """(loss, grads) of `loss`, the loss left as a 0-d array where the
+        params live (reading it from a GPU would wait for the device).
 
         grads_out: arrays shaped like the params to write the gradients into
         (the trainer reuses one set per run: a fresh (D, H) array every step
         costs page faults). Without it, new arrays are returned.
 
-        Training only (when y is given): inverted dropout on the input and on
-        the hidden layer, drawing its masks from `rng`, and label smoothing.
-        Scores (y None) never use them.
+        Inverted dropout on the input and on the hidden layer draws its masks
+        from `rng` (a twolayer.noise.Noise or a numpy.random.Generator);
+        label smoothing mixes the target with the uniform distribution.
         """
         p = self.params
         X = X.astype(p["W1"].dtype, copy=False)
-        training = y is not None
-        if training and dropout_input:
+        if dropout_input:
             X, _ = dropout_forward(X, dropout_input, rng)  # no gradient flows to the input
         hidden_in, cache1 = affine_forward(X, p["W1"], p["b1"])
         hidden, relu_cache = relu_forward(hidden_in)
-        if training and dropout_hidden:
+        if dropout_hidden:
             hidden, hidden_mask = dropout_forward(hidden, dropout_hidden, rng)
         scores, cache2 = affine_forward(hidden, p["W2"], p["b2"])
-        if not training:
-            return scores
 
-        data_loss, dscores = softmax_loss(scores, y, label_smoothing)
-        xp = array_module(p["W1"])
-        loss = data_loss + reg * float(xp.vdot(p["W1"], p["W1"]) + xp.vdot(p["W2"], p["W2"]))
+        loss, dscores = softmax_loss(scores, y, label_smoothing)
+        if reg:
+            xp = array_module(p["W1"])
+            loss = loss + reg * (xp.vdot(p["W1"], p["W1"]) + xp.vdot(p["W2"], p["W2"]))
 
         dhidden, dW2, db2 = affine_backward(dscores, cache2)
         if dropout_hidden:
@@ -147,7 +163,7 @@ class TwoLayerNet:
         batch_size = batch_size or max(256, 2**24 // self.params["W1"].shape[1])
         out = xp.empty(X.shape[0], dtype=np.int64)
         for start in range(0, X.shape[0], batch_size):
-            out[start : start + batch_size] = self.loss(X[start : start + batch_size]).argmax(axis=1)
+            out[start : start + batch_size] = self.scores(X[start : start + batch_size]).argmax(axis=1)
         return out
 
     def train(

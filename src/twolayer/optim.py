@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from twolayer.backend import array_module
 from twolayer.errors import ConfigError
 
 WEIGHTS = ("W1", "W2")  # what decays; biases never do
@@ -68,7 +69,7 @@ class Momentum(SGD):
         for key, grad in grads.items():
             grad = self._with_l2(grad, params[key], decay, key)
             self._decay(params, key, lr)
-            v = self.state.setdefault(f"v.{key}", np.zeros_like(grad))
+            v = self.state.setdefault(f"v.{key}", array_module(grad).zeros_like(grad))
             v *= self.momentum
             grad *= lr
             v -= grad
@@ -86,7 +87,7 @@ class Nesterov(SGD):
         for key, grad in grads.items():
             grad = self._with_l2(grad, params[key], decay, key)
             self._decay(params, key, lr)
-            v = self.state.setdefault(f"v.{key}", np.zeros_like(grad))
+            v = self.state.setdefault(f"v.{key}", array_module(grad).zeros_like(grad))
             grad *= lr
             v *= mu
             v -= grad
@@ -109,14 +110,14 @@ class Adam(SGD):
         for key, grad in grads.items():
             grad = self._with_l2(grad, params[key], decay, key)
             self._decay(params, key, lr)
-            m = self.state.setdefault(f"m.{key}", np.zeros_like(grad))
-            s = self.state.setdefault(f"s.{key}", np.zeros_like(grad))
+            m = self.state.setdefault(f"m.{key}", array_module(grad).zeros_like(grad))
+            s = self.state.setdefault(f"s.{key}", array_module(grad).zeros_like(grad))
             m *= self.beta1
             m += (1 - self.beta1) * grad
             s *= self.beta2
             grad *= grad
             s += (1 - self.beta2) * grad
-            params[key] -= (lr / correction1) * m / (np.sqrt(s / correction2) + self.eps)
+            params[key] -= (lr / correction1) * m / (array_module(s).sqrt(s / correction2) + self.eps)
 
 
 OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "nesterov": Nesterov, "adam": Adam}

@@ -5,6 +5,11 @@ stops a diverging run.
 Everything that defines where a run is (iteration, batch order, random
 generator, optimizer state, history, best parameters) lives in one
 TrainState, so a run can be checkpointed at an epoch boundary and resumed.
+
+One loop serves every device: `fit(..., device="cuda")` moves the data and
+the parameters to the GPU once, runs the same steps on CuPy arrays, and
+hands NumPy arrays back. On a GPU the loss is read back every READ_EVERY
+iterations rather than every one, so the GPU never waits for Python.
 """
 
 from __future__ import annotations
@@ -16,15 +21,18 @@ from typing import Any
 
 import numpy as np
 
-from twolayer.backend import array_module
+from twolayer.backend import array_module, device_module, take_rows, to_device, to_numpy
 from twolayer.data.augment import flip_and_crop
 from twolayer.errors import ConfigError
 from twolayer.model import TwoLayerNet
+from twolayer.noise import Noise
 from twolayer.optim import make_optimizer
 from twolayer.schedules import SCHEDULES
 
 # A loss this many times the first iteration's loss counts as exploding.
 EXPLODE_FACTOR = 100.0
+# On a GPU, read the losses back (and check them) every this many iterations.
+READ_EVERY = 20
 
 
 @dataclass
@@ -62,13 +70,19 @@ class TrainState:
     order: Any  # this epoch's permutation of the training rows
     optimizer: Any
     eval_rows: Any  # fixed training rows on which train accuracy is measured
-    noise_rng: np.random.Generator  # draws dropout masks and augmentations
+    noise_seed: int  # keys dropout masks and augmentations, with the iteration (see noise.py)
     history: History = field(default_factory=History)
     best_params: dict[str, Any] | None = None
     first_loss: float | None = None
 
 
-def accuracy(net: TwoLayerNet, X: Any, y: Any) -> float:
+def accuracy(net: TwoLayerNet, X: Any, y: Any, device: str | None = None) -> float:
+    """The fraction of rows whose predicted label is y; computed where the
+    arrays are, or on `device` ("cuda": copies of the weights and rows go there)."""
+    if device is not None:
+        xp = device_module(device)
+        net = TwoLayerNet.from_params(to_device(net.params, xp))
+        X, y = to_device(X, xp), to_device(y, xp)
     return float((net.predict(X) == y).mean())
 
 
@@ -83,7 +97,7 @@ def new_state(n_train: int, seed: int, optimizer: str = "sgd", eval_size: int = 
         order=None,
         optimizer=make_optimizer(optimizer, momentum, weight_decay),
         eval_rows=eval_rows,
-        noise_rng=np.random.default_rng([seed, 3]),
+        noise_seed=seed,
     )
 
 
@@ -116,6 +130,7 @@ def fit(
     state: TrainState | None = None,
     on_iteration: Callable[[int, int, float, float], None] | None = None,
     on_epoch_end: Callable[[TrainState], None] | None = None,
+    device: str = "cpu",
 ) -> History:
     """Train `net` in place and return its History.
 
@@ -131,8 +146,15 @@ def fit(
     Regularization and augmentation (all off by default): decoupled
     weight_decay, inverted dropout on the input and hidden layer, label
     smoothing, and per-batch random flips and reflect-padded crops (which need
-    the rows' image_shape (H, W, C)). Their randomness comes from the state's
-    own generator, so a resumed run draws the same masks and crops.
+    the rows' image_shape (H, W, C)). Their randomness is keyed by the seed
+    and the iteration (twolayer.noise), so a resumed run draws the same masks
+    and crops, on either device.
+
+    device: "cpu" (NumPy) or "cuda" (CuPy). The data, parameters and
+    optimizer state are moved there once; at the end the net's parameters
+    (and the state's arrays) are NumPy arrays again. Callbacks run at the
+    iterations where the losses are read: every one on the CPU, every
+    READ_EVERY (and each epoch's last) on a GPU.
     """
     _check(lr=lr, lr_decay=lr_decay, reg=reg, num_iters=num_iters, batch_size=batch_size, momentum=momentum,
            weight_decay=weight_decay, dropout_input=dropout_input, dropout_hidden=dropout_hidden,
@@ -153,65 +175,99 @@ def fit(
         state = new_state(n, seed, optimizer, eval_size, momentum, weight_decay)
     history = state.history
 
-    xp = array_module(X)
+    xp = device_module(device)
+    X, y = to_device(X, xp), to_device(y, xp)
+    if has_val:
+        X_val, y_val = to_device(X_val, xp), to_device(y_val, xp)
+    _move(net, state, xp)
+    eval_rows = xp.asarray(state.eval_rows)
     X_batch = xp.empty((batch_size, X.shape[1]), dtype=X.dtype)  # reused by every step
     y_batch = xp.empty(batch_size, dtype=y.dtype)
     decay = {"W1": 2 * reg, "W2": 2 * reg} if reg else None  # L2 folded into the update
     grads_out = {"W1": xp.empty_like(net.params["W1"]), "b1": xp.empty_like(net.params["b1"])}
+    batches = None  # this epoch's batches of row numbers, on the device
+    pending: list[tuple[Any, float]] = []  # (loss on the device, lr) not yet read back
 
-    while state.iteration < num_iters:
-        it = state.iteration
-        step = it % iters_per_epoch
-        if step == 0 or state.order is None:
-            state.order = state.rng.permutation(n)
-        # Sorted rows make the gather read memory in order; the batch's
-        # contents, and so the gradient, are the same.
-        rows = np.sort(state.order[step * batch_size : (step + 1) * batch_size])
-        rate = lr_at(it, lr, iters_per_epoch, num_iters, lr_decay, warmup)
+    try:
+        while state.iteration < num_iters:
+            it = state.iteration
+            step = it % iters_per_epoch
+            if step == 0 or state.order is None:
+                state.order = state.rng.permutation(n)
+                batches = None
+            if batches is None:
+                # One upload per epoch. Sorted rows make the gather read memory in
+                # order; the batch's contents, and so the gradient, are the same.
+                used = state.order[: iters_per_epoch * batch_size].reshape(iters_per_epoch, batch_size)
+                batches = xp.asarray(np.sort(used, axis=1))
+            rate = lr_at(it, lr, iters_per_epoch, num_iters, lr_decay, warmup)
 
-        # mode="clip" lets take write straight into the buffer (the default
-        # "raise" buffers the whole gather first); the rows are always valid.
-        xp.take(X, rows, axis=0, out=X_batch, mode="clip")
-        xp.take(y, rows, axis=0, out=y_batch, mode="clip")
-        batch = X_batch
-        if flip or crop:
-            batch = flip_and_crop(X_batch, image_shape, state.noise_rng, flip, crop)
-        loss, grads = net.loss(batch, y_batch, grads_out=grads_out, dropout_input=dropout_input,
-                               dropout_hidden=dropout_hidden, label_smoothing=label_smoothing,
-                               rng=state.noise_rng)  # the data term; L2 is added below
-        if reg:
-            W1, W2 = net.params["W1"], net.params["W2"]
-            loss += reg * float(xp.vdot(W1, W1) + xp.vdot(W2, W2))
-        if state.first_loss is None:
-            state.first_loss = loss
-        if not math.isfinite(loss) or loss > EXPLODE_FACTOR * max(state.first_loss, 1e-12):
-            history.stop_reason = (
-                f"loss {'exploded' if math.isfinite(loss) else 'became ' + str(loss)} "
-                f"({loss:.4g}) at iteration {it + 1}; try a lower learning rate than {rate:g}"
-            )
-            break
-        state.optimizer.update(net.params, grads, rate, decay)
-        state.iteration = it + 1
-        history.loss.append(loss)
-        history.lr.append(rate)
-        if state.iteration % iters_per_epoch == 0 or state.iteration == num_iters:
-            _evaluate(net, state, X, y, X_val, y_val, has_val)
-            if on_epoch_end is not None:
-                on_epoch_end(state)
-        # Called last, when the state is whole: a callback may raise (Ctrl-C,
-        # a pruned trial) and the state can still be saved and resumed.
-        if on_iteration is not None:
-            on_iteration(state.iteration, num_iters, loss, rate)
+            take_rows(X, batches[step], X_batch)
+            take_rows(y, batches[step], y_batch)
+            noise = Noise(xp, state.noise_seed, it)
+            batch = flip_and_crop(X_batch, image_shape, noise, flip, crop) if flip or crop else X_batch
+            loss, grads = net.gradients(batch, y_batch, grads_out=grads_out, dropout_input=dropout_input,
+                                        dropout_hidden=dropout_hidden, label_smoothing=label_smoothing,
+                                        rng=noise)  # the data term; L2 is added below
+            if reg:
+                W1, W2 = net.params["W1"], net.params["W2"]
+                loss = loss + reg * (xp.vdot(W1, W1) + xp.vdot(W2, W2))
+            pending.append((loss, rate))
+            boundary = (it + 1) % iters_per_epoch == 0 or it + 1 == num_iters
+            read = xp is np or boundary or (it + 1) % READ_EVERY == 0
+            if read and not _read_losses(pending, state, it):
+                break  # checked before this step's update: the exploding step is not applied
+            state.optimizer.update(net.params, grads, rate, decay)
+            state.iteration = it + 1
+            if boundary:
+                _evaluate(net, state, X, y, X_val, y_val, has_val, eval_rows)
+                if on_epoch_end is not None:
+                    on_epoch_end(state)
+            # Called last, when the state is whole: a callback may raise (Ctrl-C,
+            # a pruned trial) and the state can still be saved and resumed.
+            if read and on_iteration is not None:
+                on_iteration(state.iteration, num_iters, history.loss[-1], rate)
 
-    if restore_best and state.best_params is not None:
-        for key, value in state.best_params.items():
-            net.params[key][...] = value
+        if restore_best and state.best_params is not None:
+            for key, value in state.best_params.items():
+                net.params[key][...] = value
+    finally:
+        _move(net, state, np)  # NumPy again, also when a callback raised
     return history
 
 
-def _evaluate(net, state: TrainState, X, y, X_val, y_val, has_val: bool) -> None:
+def _move(net: TwoLayerNet, state: TrainState, xp: Any) -> None:
+    """Put the net's parameters and the state's arrays on xp's device."""
+    move = (lambda v: to_numpy(v)) if xp is np else (lambda v: to_device(v, xp))
+    net.params.update({k: move(v) for k, v in net.params.items()})
+    state.optimizer.state.update({k: move(v) for k, v in state.optimizer.state.items()})
+    if state.best_params is not None:
+        state.best_params = {k: move(v) for k, v in state.best_params.items()}
+
+
+def _read_losses(pending: list[tuple[Any, float]], state: TrainState, last: int) -> bool:
+    """Read the pending losses (iterations last - len + 1 .. last) into the
+    history; False, with the history's stop_reason set, if one exploded."""
     history = state.history
-    rows = state.eval_rows
+    values = to_numpy(array_module(pending[0][0]).stack([loss for loss, _ in pending])).tolist()
+    first = last - len(pending) + 1
+    for i, (value, (_, rate)) in enumerate(zip(values, pending, strict=True)):
+        if state.first_loss is None:
+            state.first_loss = value
+        if not math.isfinite(value) or value > EXPLODE_FACTOR * max(state.first_loss, 1e-12):
+            history.stop_reason = (
+                f"loss {'exploded' if math.isfinite(value) else 'became ' + str(value)} "
+                f"({value:.4g}) at iteration {first + i + 1}; try a lower learning rate than {rate:g}"
+            )
+            return False
+        history.loss.append(value)
+        history.lr.append(rate)
+    pending.clear()
+    return True
+
+
+def _evaluate(net, state: TrainState, X, y, X_val, y_val, has_val: bool, rows) -> None:
+    history = state.history
     history.eval_iteration.append(state.iteration)
     history.train_acc.append(accuracy(net, X[rows], y[rows]))
     history.val_acc.append(accuracy(net, X_val, y_val) if has_val else float("nan"))

@@ -146,9 +146,9 @@ def finish_run(config: TrainConfig, data: Prepared, run_dir: Path, net: TwoLayer
     X, y = data.X, data.y
     metrics = {
         "dataset": config.dataset,
-        "train_accuracy": accuracy(net, X["train"], y["train"]),
-        "val_accuracy": _maybe_accuracy(net, X["val"], y["val"]),
-        "test_accuracy": _maybe_accuracy(net, X["test"], y["test"]),
+        "train_accuracy": accuracy(net, X["train"], y["train"], config.device),
+        "val_accuracy": _maybe_accuracy(net, X["val"], y["val"], config.device),
+        "test_accuracy": _maybe_accuracy(net, X["test"], y["test"], config.device),
         "n_train": int(len(y["train"])),
         "n_val": int(len(y["val"])),
         "n_test": int(len(y["test"])),
@@ -184,6 +184,7 @@ def fit_config(net: TwoLayerNet, data: Prepared, config: TrainConfig, state: Tra
         dropout_input=config.dropout_input, dropout_hidden=config.dropout_hidden,
         label_smoothing=config.label_smoothing, flip=config.flip, crop=config.crop,
         image_shape=data.dataset.image_shape, state=state, on_iteration=on_iteration, on_epoch_end=on_epoch_end,
+        device=config.device,
     )
 
 
@@ -222,8 +223,8 @@ class StopOnSignal:
             signal.signal(sig, handler)
 
 
-def _maybe_accuracy(net: TwoLayerNet, X: np.ndarray, y: np.ndarray) -> float | None:
-    return accuracy(net, X, y) if len(y) else None
+def _maybe_accuracy(net: TwoLayerNet, X: np.ndarray, y: np.ndarray, device: str) -> float | None:
+    return accuracy(net, X, y, device) if len(y) else None
 
 
 def evaluation_split(bundle: io.Bundle, dataset: Dataset, spec: str, split: str) -> tuple[np.ndarray, np.ndarray]:
