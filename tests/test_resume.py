@@ -1,5 +1,6 @@
 """Interrupting training and resuming it gives bit-for-bit the same run."""
 
+import json
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ from twolayer.checkpoint import CHECKPOINT_FILE, load_checkpoint
 from twolayer.cli import main
 from twolayer.config import TrainConfig
 from twolayer.errors import BundleError, TwolayerError
+from twolayer.files import atomic_write_npz
 from twolayer.progress import Progress
 
 # digits with batch 50: 28 iterations per epoch; 6 epochs
@@ -130,6 +132,21 @@ def test_damaged_checkpoint_is_refused(tmp_path, monkeypatch):
     data[len(data) // 2] ^= 0xFF
     (out / CHECKPOINT_FILE).write_bytes(bytes(data))
     with pytest.raises(BundleError):
+        workflow.resume(out, quiet=True)
+
+
+def test_checkpoint_from_before_counter_based_noise_is_refused_plainly(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    interrupt_at(monkeypatch, 30)
+    with pytest.raises(workflow.Interrupted):
+        workflow.train(TrainConfig(**CONFIG), out, quiet=True)
+    with np.load(out / CHECKPOINT_FILE, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(str(arrays["meta"]))
+    meta["noise_rng"] = meta.pop("noise_seed")  # what an older version wrote in its place
+    arrays["meta"] = np.array(json.dumps(meta))
+    atomic_write_npz(out / CHECKPOINT_FILE, arrays)
+    with pytest.raises(BundleError, match="older twolayer .* start the run again with --force"):
         workflow.resume(out, quiet=True)
 
 

@@ -57,6 +57,9 @@ def save_checkpoint(path: str | Path, net: TwoLayerNet, state: TrainState) -> No
 def load_checkpoint(path: str | Path) -> tuple[TwoLayerNet, TrainState]:
     """The net and the TrainState saved at `path`; BundleError if damaged."""
     meta, arrays = read_npz(path, FORMAT, "checkpoint")
+    if "noise_rng" in meta:  # before noise.py: its dropout masks and crops can't be drawn again
+        raise BundleError(f"{path} was written by an older twolayer whose random draws this one cannot "
+                          "repeat; start the run again with --force")
     try:
         net = TwoLayerNet.from_params({k: arrays[f"param.{k}"] for k in PARAM_NAMES})
         optimizer = make_optimizer(meta["optimizer"], meta["momentum"], meta["weight_decay"])
