@@ -155,13 +155,16 @@ def test_force_removes_the_old_runs_files_first(tmp_path, reference):
     out.mkdir()
     (out / "metrics.json").write_text('{"stale": true}')
     (out / CHECKPOINT_FILE).write_text("stale")
-    workflow.train(TrainConfig(epochs=1), out, force=True, quiet=True)
+    (out / "report.html").write_text("stale")
+    (out / "weights.png").write_text("stale")
+    workflow.train(TrainConfig(epochs=1), out, force=True, quiet=True)  # the library call writes no report
     assert "stale" not in (out / "metrics.json").read_text()
     assert not (out / CHECKPOINT_FILE).exists()
+    assert not (out / "report.html").exists() and not (out / "weights.png").exists()
 
 
 def test_resume_is_exact_with_momentum_dropout_and_augmentation(tmp_path, monkeypatch):
-    """Optimizer state and the dropout/augmentation generator survive a checkpoint."""
+    """Optimizer state survives a checkpoint, and dropout masks, flips and crops are drawn again exactly."""
     args = ["--epochs", "4", "--hidden-size", "32", "--optimizer", "nesterov", "--dropout-hidden", "0.3",
             "--dropout-input", "0.1", "--flip", "--crop", "1", "--label-smoothing", "0.1", "--schedule", "onecycle",
             "--lr", "0.02", "--std", "0.05", "--preprocess", "standardize", "--quiet"]

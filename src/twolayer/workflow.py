@@ -87,7 +87,8 @@ def train(config: TrainConfig, out: str | Path | None = None, force: bool = Fals
     else:
         run_dir = Path(out)
         run_dir.mkdir(parents=True, exist_ok=True)
-        for stale in (io.MODEL_FILE, "metrics.json", "history.csv", CHECKPOINT_FILE):
+        for stale in (io.MODEL_FILE, "metrics.json", "history.csv", CHECKPOINT_FILE, "report.html",
+                      *(p.name for p in run_dir.glob("*.png"))):
             (run_dir / stale).unlink(missing_ok=True)  # --force: no old file may pass as new
     write_json(run_dir / "config.json", config.to_dict())
     return _run(config, data, run_dir, new_net(config, data), None, quiet)
