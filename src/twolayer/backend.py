@@ -16,7 +16,7 @@ import numpy as np
 
 from twolayer.errors import ConfigError
 
-DEVICES = {"cpu": "numpy", "cuda": "cupy"}  # device name -> the array module that computes on it
+DEVICES = ("cpu", "cuda")  # NumPy on the CPU, CuPy on an NVIDIA GPU
 CUPY_HINT = "pip install cupy-cuda12x (or cupy-cuda13x, to match the CUDA driver)"
 
 
@@ -51,11 +51,13 @@ def device_module(device: str) -> ModuleType:
 
 
 def to_device(x: Any, xp: ModuleType) -> Any:
-    """x as an array of module xp (a no-op when it already is one); dicts are
-    converted value by value."""
+    """x as an array of module xp (a no-op when it already is one; to NumPy
+    it is `to_numpy`); dicts are converted value by value."""
     if isinstance(x, dict):
         return {k: to_device(v, xp) for k, v in x.items()}
-    return x if array_module(x) is xp else xp.asarray(x)
+    if array_module(x) is xp:
+        return x
+    return to_numpy(x) if xp is np else xp.asarray(x)
 
 
 def to_numpy(x: Any) -> Any:

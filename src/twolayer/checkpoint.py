@@ -1,9 +1,9 @@
 """Checkpoints: everything needed to continue a run exactly where it was.
 
 A checkpoint holds the weights, the optimizer's state, the iteration, this
-epoch's batch order, the random generator's state and the noise seed, the history and the best
-parameters so far, as plain arrays plus one JSON string, checksummed like a
-model bundle and written atomically. Resuming from it gives bit-for-bit the
+epoch's batch order, the batch-order generator's state, the noise seed, the
+history and the best parameters so far, as plain arrays plus one JSON
+string, checksummed like a model bundle and written atomically. Resuming from it gives bit-for-bit the
 same weights as a run that was never stopped.
 """
 

@@ -46,7 +46,7 @@ TRAIN_OPTIONS = [
     ("net", "epochs", "N", None, "epochs, when --iters is not given"),
     ("net", "seed", "N", None, "seed for initialization, batch order, dropout and augmentation"),
     ("net", "dtype", None, DTYPES, "float type of the computation"),
-    ("net", "device", None, tuple(DEVICES), "where to compute: cpu (NumPy) or cuda (CuPy on an NVIDIA GPU)"),
+    ("net", "device", None, DEVICES, "where to compute: cpu (NumPy) or cuda (CuPy on an NVIDIA GPU)"),
     ("reg", "reg", "X", None, "L2 strength: loss += reg * sum(W**2)"),
     ("reg", "weight_decay", "X", None, "decoupled weight decay: W *= 1 - lr * wd each step"),
     ("reg", "dropout_input", "P", None, "inverted dropout on the input pixels"),

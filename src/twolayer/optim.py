@@ -41,8 +41,7 @@ class SGD:
                decay: dict[str, float] | None = None) -> None:
         for key, grad in grads.items():
             p = params[key]
-            d = decay.get(key, 0.0) if decay else 0.0
-            shrink = 1.0 - lr * (d + (self.weight_decay if key in WEIGHTS else 0.0))
+            shrink = 1.0 - lr * (_l2(decay, key) + (self.weight_decay if key in WEIGHTS else 0.0))
             if shrink != 1.0:
                 p *= shrink  # p - lr * d * p, and the decoupled decay, in one pass
             grad *= lr
@@ -54,7 +53,7 @@ class SGD:
 
     @staticmethod
     def _with_l2(grad: Any, p: Any, decay: dict[str, float] | None, key: str) -> Any:
-        d = decay.get(key, 0.0) if decay else 0.0
+        d = _l2(decay, key)
         if d:
             grad += d * p
         return grad
@@ -118,6 +117,11 @@ class Adam(SGD):
             grad *= grad
             s += (1 - self.beta2) * grad
             params[key] -= (lr / correction1) * m / (array_module(s).sqrt(s / correction2) + self.eps)
+
+
+def _l2(decay: dict[str, float] | None, key: str) -> float:
+    """The L2 gradient factor `decay` gives parameter `key` (0 when none)."""
+    return decay.get(key, 0.0) if decay else 0.0
 
 
 OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "nesterov": Nesterov, "adam": Adam}

@@ -76,14 +76,11 @@ class TrainState:
     first_loss: float | None = None
 
 
-def accuracy(net: TwoLayerNet, X: Any, y: Any, device: str | None = None) -> float:
-    """The fraction of rows whose predicted label is y; computed where the
-    arrays are, or on `device` ("cuda": copies of the weights and rows go there)."""
-    if device is not None:
-        xp = device_module(device)
-        net = TwoLayerNet.from_params(to_device(net.params, xp))
-        X, y = to_device(X, xp), to_device(y, xp)
-    return float((net.predict(X) == y).mean())
+def accuracy(net: TwoLayerNet, X: Any, y: Any) -> float:
+    """The fraction of rows whose predicted label is y, computed where the
+    net's weights are (the rows are moved there if they are elsewhere)."""
+    xp = array_module(net.params["W1"])
+    return float((net.predict(to_device(X, xp)) == to_device(y, xp)).mean())
 
 
 def new_state(n_train: int, seed: int, optimizer: str = "sgd", eval_size: int = 1000, momentum: float = 0.9,
@@ -238,11 +235,10 @@ def fit(
 
 def _move(net: TwoLayerNet, state: TrainState, xp: Any) -> None:
     """Put the net's parameters and the state's arrays on xp's device."""
-    move = (lambda v: to_numpy(v)) if xp is np else (lambda v: to_device(v, xp))
-    net.params.update({k: move(v) for k, v in net.params.items()})
-    state.optimizer.state.update({k: move(v) for k, v in state.optimizer.state.items()})
+    net.params.update(to_device(net.params, xp))
+    state.optimizer.state.update(to_device(state.optimizer.state, xp))
     if state.best_params is not None:
-        state.best_params = {k: move(v) for k, v in state.best_params.items()}
+        state.best_params = to_device(state.best_params, xp)
 
 
 def _read_losses(pending: list[tuple[Any, float]], state: TrainState, last: int) -> bool:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from twolayer import io
+from twolayer.backend import device_module, to_device
 from twolayer.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from twolayer.config import TrainConfig
 from twolayer.data import Dataset, load_dataset
@@ -145,11 +146,12 @@ def finish_run(config: TrainConfig, data: Prepared, run_dir: Path, net: TwoLayer
     """Write a trained net's run folder: model.npz, history.csv, then
     metrics.json; remove the checkpoint."""
     X, y = data.X, data.y
+    scorer = TwoLayerNet.from_params(to_device(net.params, device_module(config.device)))  # weights moved once
     metrics = {
         "dataset": config.dataset,
-        "train_accuracy": accuracy(net, X["train"], y["train"], config.device),
-        "val_accuracy": _maybe_accuracy(net, X["val"], y["val"], config.device),
-        "test_accuracy": _maybe_accuracy(net, X["test"], y["test"], config.device),
+        "train_accuracy": accuracy(scorer, X["train"], y["train"]),
+        "val_accuracy": _maybe_accuracy(scorer, X["val"], y["val"]),
+        "test_accuracy": _maybe_accuracy(scorer, X["test"], y["test"]),
         "n_train": int(len(y["train"])),
         "n_val": int(len(y["val"])),
         "n_test": int(len(y["test"])),
@@ -224,8 +226,8 @@ class StopOnSignal:
             signal.signal(sig, handler)
 
 
-def _maybe_accuracy(net: TwoLayerNet, X: np.ndarray, y: np.ndarray, device: str) -> float | None:
-    return accuracy(net, X, y, device) if len(y) else None
+def _maybe_accuracy(net: TwoLayerNet, X: np.ndarray, y: np.ndarray) -> float | None:
+    return accuracy(net, X, y) if len(y) else None
 
 
 def evaluation_split(bundle: io.Bundle, dataset: Dataset, spec: str, split: str) -> tuple[np.ndarray, np.ndarray]:
