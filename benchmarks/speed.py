@@ -80,13 +80,13 @@ def matmul_peak(xp=np, sizes=(1024, 2048, 3072, 4096), sync=lambda: None) -> flo
 
 def twolayer_gpu_ms(X, y, hidden: int, iters: int) -> float:
     """ms per iteration of fit on CuPy arrays: (time of 2k iterations - time of k) / k."""
-    from twolayer import TwoLayerNet, fit
+    from twolayer import TrainConfig, TwoLayerNet, fit
 
     net = TwoLayerNet(D, hidden, C, std=1e-4, seed=0, dtype=np.float32)
 
     def seconds(k: int) -> float:
         start = time.perf_counter()
-        fit(net, X, y, lr=LR, reg=REG, num_iters=k, batch_size=B, eval_size=1, device="cuda")
+        fit(net, X, y, config=TrainConfig(lr=LR, reg=REG, iters=k, batch_size=B, device="cuda"), eval_size=1)
         return time.perf_counter() - start  # fit ends by copying the weights back: the GPU is done
 
     seconds(iters)  # warm-up: CuPy compiles its kernels on first use
@@ -94,13 +94,13 @@ def twolayer_gpu_ms(X, y, hidden: int, iters: int) -> float:
 
 
 def twolayer_ms(X, y, hidden: int, iters: int) -> float:
-    from twolayer import TwoLayerNet, fit
+    from twolayer import TrainConfig, TwoLayerNet, fit
 
     net = TwoLayerNet(D, hidden, C, std=1e-4, seed=0, dtype=np.float32)
     # N // B = 100 iterations per epoch: blocks of `iters` < 100 time the steps,
     # and eval_size=1 keeps the end-of-block evaluation negligible.
-    return median_ms(lambda: fit(net, X, y, lr=LR, reg=REG, num_iters=iters, batch_size=B, eval_size=1), 1,
-                     blocks=3) / iters
+    config = TrainConfig(lr=LR, reg=REG, iters=iters, batch_size=B)
+    return median_ms(lambda: fit(net, X, y, config=config, eval_size=1), 1, blocks=3) / iters
 
 
 def float64_ms(X, y, hidden: int, iters: int) -> float:

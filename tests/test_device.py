@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import fakecupy
+from configs import config
 from twolayer import TwoLayerNet, fit
 from twolayer.backend import array_module, device_module, to_device, to_numpy
 from twolayer.checkpoint import load_checkpoint, save_checkpoint
@@ -20,7 +21,8 @@ from twolayer.noise import Noise
 from twolayer.trainer import new_state
 
 HARD = dict(optimizer="nesterov", schedule="onecycle", reg=1e-3, weight_decay=1e-3, dropout_input=0.1,
-            dropout_hidden=0.3, label_smoothing=0.1, flip=True, crop=1, image_shape=(4, 5, 1))
+            dropout_hidden=0.3, label_smoothing=0.1, flip=True, crop=1)
+SHAPE = (4, 5, 1)
 
 
 @pytest.fixture
@@ -55,8 +57,8 @@ def test_training_on_the_device_equals_training_on_numpy(cupy, images, optimizer
     runs = {}
     for device in ("cpu", "cuda"):
         net = TwoLayerNet(20, 16, 3, std=0.1, seed=1, dtype=np.float32)
-        history = fit(net, X, y, Xv, yv, lr=0.05, num_iters=75, batch_size=32, seed=2, device=device,
-                      **{**HARD, "optimizer": optimizer})
+        history = fit(net, X, y, Xv, yv, config(lr=0.05, iters=75, batch_size=32, seed=2, device=device,
+                                                  **{**HARD, "optimizer": optimizer}), image_shape=SHAPE)
         assert all(type(p) is np.ndarray for p in net.params.values())  # results come back as NumPy
         runs[device] = (net.params, history)
     (cpu_params, cpu_history), (gpu_params, gpu_history) = runs["cpu"], runs["cuda"]
@@ -68,10 +70,10 @@ def test_training_on_the_device_equals_training_on_numpy(cupy, images, optimizer
 
 def test_device_losses_are_read_in_blocks_and_callbacks_see_whole_states(cupy, images):
     X, y, Xv, yv = images
-    state = new_state(len(X), seed=0)
+    state = new_state(len(X), config(seed=0))
     seen = []
     net = TwoLayerNet(20, 8, 3, std=0.1, seed=1, dtype=np.float32)
-    fit(net, X, y, Xv, yv, lr=0.05, num_iters=50, batch_size=32, state=state, device="cuda",
+    fit(net, X, y, Xv, yv, config(lr=0.05, iters=50, batch_size=32, device="cuda"), state=state,
         on_iteration=lambda it, total, loss, lr: seen.append((it, len(state.history.loss), loss,
                                                               array_module(net.params["W1"]))))
     # 7 batches per epoch: read every 20th iteration and at each epoch's end
@@ -85,7 +87,7 @@ def test_device_losses_are_read_in_blocks_and_callbacks_see_whole_states(cupy, i
 def test_checkpoints_taken_on_the_device_hold_numpy_arrays(cupy, images, tmp_path):
     X, y, Xv, yv = images
     net = TwoLayerNet(20, 8, 3, std=0.1, seed=1, dtype=np.float32)
-    fit(net, X, y, Xv, yv, lr=0.05, num_iters=14, batch_size=32, seed=0, device="cuda", optimizer="momentum",
+    fit(net, X, y, Xv, yv, config(lr=0.05, iters=14, batch_size=32, seed=0, device="cuda", optimizer="momentum"),
         on_epoch_end=lambda state: save_checkpoint(tmp_path / "c.npz", net, state))
     loaded, state = load_checkpoint(tmp_path / "c.npz")
     np.testing.assert_array_equal(loaded.params["W1"], net.params["W1"])

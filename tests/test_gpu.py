@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from configs import config
 from twolayer import TwoLayerNet, fit
 from twolayer.backend import to_numpy
 from twolayer.cli import main
@@ -36,9 +37,9 @@ def test_training_on_the_gpu_follows_training_on_the_cpu():
     runs = {}
     for device in ("cpu", "cuda"):
         net = TwoLayerNet(48, 64, 2, std=0.05, seed=1, dtype=np.float32)
-        history = fit(net, X[:500], y[:500], X[500:], y[500:], lr=0.05, num_iters=40, batch_size=50, seed=0,
-                      optimizer="nesterov", dropout_hidden=0.2, flip=True, crop=1, image_shape=(4, 4, 3),
-                      device=device)
+        history = fit(net, X[:500], y[:500], X[500:], y[500:],
+                      config(lr=0.05, iters=40, batch_size=50, seed=0, optimizer="nesterov", dropout_hidden=0.2,
+                               flip=True, crop=1, device=device), image_shape=(4, 4, 3))
         assert all(type(p) is np.ndarray for p in net.params.values())
         runs[device] = (net.params, history)
     # GPU matrix products sum in another order: equal to rounding, not bit for bit

@@ -14,18 +14,24 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from twolayer import TwoLayerNet
-from twolayer import io as bundle_io
+from twolayer import TwoLayerNet, bundles
 from twolayer.data.cifar10 import read_batch
 from twolayer.data.idx import parse_idx, read_idx
 from twolayer.data.images import read_image
 from twolayer.data.preprocess import Preprocessor
 from twolayer.errors import BundleError, DataError
-from twolayer.gradcheck import numerical_gradient, numerical_gradient_array, rel_error
+from twolayer.gradcheck import numerical_gradient, numerical_gradient_array
 from twolayer.layers import affine_backward, affine_forward, relu_backward, relu_forward, softmax_loss
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 dims = st.integers(min_value=1, max_value=6)
+
+
+def scaled_error(a, b):
+    """The largest difference over the largest magnitude: on random shapes a
+    few gradient entries are near zero, where the elementwise relative error
+    of a numerical gradient measures its rounding, not the analytic one."""
+    return float(np.abs(a - b).max() / max(np.abs(a).max(), np.abs(b).max(), 1e-12))
 
 
 @FUZZ
@@ -34,16 +40,16 @@ def test_layer_gradients_on_random_shapes(n, d, m, seed):
     rng = np.random.default_rng(seed)
     x, w, b, dout = rng.normal(size=(n, d)), rng.normal(size=(d, m)), rng.normal(size=m), rng.normal(size=(n, m))
     dx, dw, db = affine_backward(dout, affine_forward(x, w, b)[1])
-    assert rel_error(dx, numerical_gradient_array(lambda v: affine_forward(v, w, b)[0], x, dout)) < 1e-6
-    assert rel_error(dw, numerical_gradient_array(lambda v: affine_forward(x, v, b)[0], w, dout)) < 1e-6
-    assert rel_error(db, numerical_gradient_array(lambda v: affine_forward(x, w, v)[0], b, dout)) < 1e-6
+    assert scaled_error(dx, numerical_gradient_array(lambda v: affine_forward(v, w, b)[0], x, dout)) < 1e-6
+    assert scaled_error(dw, numerical_gradient_array(lambda v: affine_forward(x, v, b)[0], w, dout)) < 1e-6
+    assert scaled_error(db, numerical_gradient_array(lambda v: affine_forward(x, w, v)[0], b, dout)) < 1e-6
     h = rng.normal(size=(n, m))
     h[np.abs(h) < 1e-3] = 0.5  # away from ReLU's kink
     dh = relu_backward(dout, relu_forward(h)[1])
-    assert rel_error(dh, numerical_gradient_array(lambda v: relu_forward(v)[0], h, dout)) < 1e-6
+    assert scaled_error(dh, numerical_gradient_array(lambda v: relu_forward(v)[0], h, dout)) < 1e-6
     y = rng.integers(0, m, size=n)
     _, dscores = softmax_loss(h, y)
-    assert rel_error(dscores, numerical_gradient(lambda s: softmax_loss(s, y)[0], h)) < 1e-6
+    assert scaled_error(dscores, numerical_gradient(lambda s: softmax_loss(s, y)[0], h)) < 1e-6
 
 
 def fake_batch() -> bytes:
@@ -115,9 +121,9 @@ def test_image_reader_on_random_and_truncated_bytes(tmp_path, data):
 
 def fake_bundle(tmp_path: Path) -> bytes:
     images = np.zeros((2, 2, 2, 1), np.uint8)
-    bundle = bundle_io.Bundle(TwoLayerNet(4, 3, 2, seed=0), Preprocessor.fit("mean", images), ["a", "b"],
+    bundle = bundles.Bundle(TwoLayerNet(4, 3, 2, seed=0), Preprocessor.fit("mean", images), ["a", "b"],
                               (2, 2, 1), {})
-    bundle_io.save_bundle(tmp_path / "good.npz", bundle)
+    bundles.save_bundle(tmp_path / "good.npz", bundle)
     return (tmp_path / "good.npz").read_bytes()
 
 
@@ -131,7 +137,7 @@ def test_bundle_loader_on_random_truncated_and_flipped_bytes(tmp_path, data, cut
         path = tmp_path / f"m{i}.npz"
         path.write_bytes(candidate)
         try:
-            bundle_io.load_bundle(path)
+            bundles.load_bundle(path)
             # a flip inside zip padding or an unused header byte can leave every array intact
             assert i == 3
         except BundleError:

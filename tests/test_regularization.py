@@ -93,9 +93,10 @@ def test_adam_by_hand():
 
 @pytest.mark.parametrize("name", ["sgd", "momentum", "nesterov", "adam"])
 def test_decoupled_weight_decay_shrinks_weights_not_biases(name):
-    params = {"W1": np.array([2.0]), "b1": np.array([2.0])}
-    make_optimizer(name, weight_decay=0.5).update(params, {"W1": np.zeros(1), "b1": np.zeros(1)}, lr=0.1)
-    np.testing.assert_allclose(params["W1"], [2.0 * (1 - 0.1 * 0.5)])
+    # what decays is told by the parameter's shape: a matrix decays, a vector does not
+    params = {"W1": np.array([[2.0]]), "b1": np.array([2.0])}
+    make_optimizer(name, weight_decay=0.5).update(params, {"W1": np.zeros((1, 1)), "b1": np.zeros(1)}, lr=0.1)
+    np.testing.assert_allclose(params["W1"], [[2.0 * (1 - 0.1 * 0.5)]])
     np.testing.assert_allclose(params["b1"], [2.0])
 
 

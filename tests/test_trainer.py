@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from configs import config
 from twolayer import TwoLayerNet, fit
 from twolayer.errors import ConfigError
 from twolayer.optim import SGD, make_optimizer
@@ -20,18 +21,18 @@ def test_same_seed_same_weights_bit_for_bit(blobs):
     X, y, Xv, yv = blobs
     nets = [make_net(), make_net()]
     for net in nets:
-        fit(net, X, y, Xv, yv, lr=1e-2, num_iters=30, batch_size=64, seed=5)
+        fit(net, X, y, Xv, yv, config(lr=1e-2, iters=30, batch_size=64, seed=5))
     for k in nets[0].params:
         np.testing.assert_array_equal(nets[0].params[k], nets[1].params[k])
     other = make_net()
-    fit(other, X, y, Xv, yv, lr=1e-2, num_iters=30, batch_size=64, seed=6)
+    fit(other, X, y, Xv, yv, config(lr=1e-2, iters=30, batch_size=64, seed=6))
     assert not np.array_equal(other.params["W1"], nets[0].params["W1"])
 
 
 def test_learns_an_easy_problem_in_float32(blobs):
     X, y, Xv, yv = blobs
     net = make_net()
-    history = fit(net, X, y, Xv, yv, lr=5e-2, num_iters=100, batch_size=50, seed=0)
+    history = fit(net, X, y, Xv, yv, config(lr=5e-2, iters=100, batch_size=50, seed=0))
     assert net.params["W1"].dtype == np.float32
     assert accuracy(net, Xv, yv) > 0.95
     assert history.loss[-1] < history.loss[0] / 5
@@ -39,7 +40,7 @@ def test_learns_an_easy_problem_in_float32(blobs):
 
 def test_epoch_bookkeeping(blobs):
     X, y, Xv, yv = blobs  # 500 rows, batch 100: 5 iterations per epoch
-    history = fit(make_net(), X, y, Xv, yv, lr=1e-2, num_iters=12, batch_size=100, seed=0)
+    history = fit(make_net(), X, y, Xv, yv, config(lr=1e-2, iters=12, batch_size=100, seed=0))
     assert len(history.loss) == len(history.lr) == 12
     # epochs end at 5 and 10, and the last partial epoch is evaluated too
     assert history.eval_iteration == [5, 10, 12]
@@ -53,7 +54,7 @@ def test_epoch_bookkeeping(blobs):
 def test_train_accuracy_uses_a_fixed_sample_not_the_batch(blobs):
     X, y, Xv, yv = blobs
     net = make_net()
-    history = fit(net, X, y, Xv, yv, lr=1e-2, num_iters=5, batch_size=100, seed=0, eval_size=200)
+    history = fit(net, X, y, Xv, yv, config(lr=1e-2, iters=5, batch_size=100, seed=0), eval_size=200)
     # after a single epoch the sample's accuracy is a multiple of 1/200
     assert (history.train_acc[0] * 200) == pytest.approx(round(history.train_acc[0] * 200))
 
@@ -62,7 +63,7 @@ def test_best_validation_epoch_is_restored(blobs):
     X, y, Xv, yv = blobs
     net = make_net()
     snapshots = []
-    history = fit(net, X, y, Xv, yv, lr=1e-2, num_iters=40, batch_size=100, seed=0,
+    history = fit(net, X, y, Xv, yv, config(lr=1e-2, iters=40, batch_size=100, seed=0),
                   on_epoch_end=lambda s: snapshots.append(net.params["W1"].copy()))
     best = history.best_index
     assert history.val_acc[best] == max(history.val_acc)
@@ -73,7 +74,7 @@ def test_best_validation_epoch_is_restored(blobs):
 def test_diverging_run_stops_with_a_message_and_keeps_best(blobs):
     X, y, Xv, yv = blobs
     net = make_net(dtype=np.float64)
-    history = fit(net, X * 1000, y, Xv * 1000, yv, lr=10.0, num_iters=500, batch_size=50, seed=0)
+    history = fit(net, X * 1000, y, Xv * 1000, yv, config(lr=10.0, iters=500, batch_size=50, seed=0))
     assert history.stop_reason is not None
     assert "at iteration" in history.stop_reason and "lower learning rate" in history.stop_reason
     assert len(history.loss) < 500
@@ -84,7 +85,7 @@ def test_diverging_run_stops_with_a_message_and_keeps_best(blobs):
 @pytest.mark.parametrize("kwargs,message", [
     ({"lr": -1}, "lr must be > 0, got -1"),
     ({"batch_size": 0}, "batch_size must be a positive integer, got 0"),
-    ({"num_iters": 0}, "num_iters must be a positive integer"),
+    ({"iters": 0}, "iters must be a positive integer"),
     ({"lr_decay": 1.5}, "lr_decay must be in"),
     ({"reg": float("nan")}, "reg must be >= 0"),
     ({"schedule": "zigzag"}, "unknown schedule 'zigzag'"),
@@ -97,12 +98,12 @@ def test_diverging_run_stops_with_a_message_and_keeps_best(blobs):
 def test_bad_hyperparameters_are_rejected(blobs, kwargs, message):
     X, y, Xv, yv = blobs
     with pytest.raises(ConfigError, match=message):
-        fit(make_net(), X, y, Xv, yv, **kwargs)
+        fit(make_net(), X, y, Xv, yv, config(**kwargs))
 
 
 def test_batch_larger_than_data_uses_all_rows(toy):
     net, X, y = toy
-    history = fit(net, X, y, lr=0.1, num_iters=3, batch_size=200, seed=0)
+    history = fit(net, X, y, config=config(lr=0.1, iters=3, batch_size=200, seed=0))
     assert history.eval_iteration == [1, 2, 3]  # each iteration is a whole epoch
     assert math.isnan(history.val_acc[0]) and history.best_index is None
 
@@ -133,7 +134,8 @@ def test_the_fast_step_is_the_plain_gradient_step(toy):
     loss, grads = net.loss(X, y, reg=0.3)
     for k in plain:
         plain[k] -= 0.05 * grads[k]
-    history = fit(net, X, y, lr=0.05, reg=0.3, num_iters=1, batch_size=5, seed=0, restore_best=False)
+    history = fit(net, X, y, config=config(lr=0.05, reg=0.3, iters=1, batch_size=5, seed=0),
+                  restore_best=False)
     assert history.loss[0] == pytest.approx(loss, rel=1e-12)
     for k in plain:
         np.testing.assert_allclose(net.params[k], plain[k], rtol=1e-12, atol=1e-15)
@@ -147,3 +149,11 @@ def test_gradients_written_into_given_arrays_match_new_ones(toy):
     assert reused["W1"] is out["W1"] and reused["b1"] is out["b1"]
     for k in fresh:
         np.testing.assert_allclose(reused[k], fresh[k], rtol=1e-12)
+
+
+def test_the_classic_interface_names_its_own_arguments_in_errors(toy):
+    net, X, y = toy
+    with pytest.raises(ConfigError, match="num_iters must be a positive integer, got 0"):
+        net.train(X, y, X, y, num_iters=0)
+    with pytest.raises(ConfigError, match="learning_rate must be > 0, got -1"):
+        net.train(X, y, X, y, learning_rate=-1)

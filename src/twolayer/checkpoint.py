@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from twolayer.backend import to_numpy
+from twolayer.bundles import checksum, read_npz
 from twolayer.errors import BundleError
 from twolayer.files import atomic_write_npz
-from twolayer.io import checksum, read_npz
 from twolayer.model import PARAM_NAMES, TwoLayerNet
 from twolayer.optim import make_optimizer
 from twolayer.trainer import History, TrainState

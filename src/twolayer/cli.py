@@ -12,50 +12,11 @@ import sys
 from pathlib import Path
 
 from twolayer import __version__, workflow
-from twolayer.backend import DEVICES
-from twolayer.config import DTYPES, TrainConfig
+from twolayer.config import GROUPS, Option, OptionError, TrainConfig, options
 from twolayer.data import SPEC_HELP
-from twolayer.data.preprocess import KINDS
 from twolayer.errors import TwolayerError
-from twolayer.optim import OPTIMIZERS
 from twolayer.recipes import RECIPES
-from twolayer.schedules import SCHEDULES
-
-D = TrainConfig()  # the defaults shown in --help
-
-# Every training option: (group, TrainConfig field, metavar, choices, help). `train` takes
-# one typed value for each; `tune` also takes lists and ranges, so any of them can be searched.
-TRAIN_OPTIONS = [
-    ("data", "dataset", "SPEC", None, f"dataset spec: {SPEC_HELP}"),
-    ("data", "data_dir", "DIR", None, "where dataset files are kept (default: env TWOLAYER_DATA, else the user cache)"),
-    ("data", "val_size", "N", None, "validation images carved from train: a count or a fraction"),
-    ("data", "test_size", "N", None, "test images carved from train when the dataset has no test split"),
-    ("data", "split_seed", "N", None, "seed of the validation/test carve (kept apart from --seed)"),
-    ("data", "preprocess", None, KINDS, "preprocessing fitted on the training split"),
-    ("data", "zca_epsilon", "X", None, "ZCA whitening's regularizer, in (pixel / 255)^2 units"),
-    ("net", "hidden_size", "H", None, "hidden units"),
-    ("net", "std", "X", None, "initial weight scale"),
-    ("net", "lr", "X", None, "learning rate"),
-    ("net", "batch_size", "N", None, "minibatch size"),
-    ("net", "schedule", None, tuple(SCHEDULES), "learning-rate schedule"),
-    ("net", "lr_decay", "X", None, "learning-rate factor per epoch (schedule 'step')"),
-    ("net", "warmup", "X", None, "fraction of the run spent warming up (cosine; onecycle uses 0.3 when 0)"),
-    ("net", "optimizer", None, tuple(OPTIMIZERS), "update rule"),
-    ("net", "momentum", "X", None, "momentum (optimizers momentum and nesterov)"),
-    ("net", "iters", "N", None, "iterations (minibatches); overrides --epochs"),
-    ("net", "epochs", "N", None, "epochs, when --iters is not given"),
-    ("net", "seed", "N", None, "seed for initialization, batch order, dropout and augmentation"),
-    ("net", "dtype", None, DTYPES, "float type of the computation"),
-    ("net", "device", None, DEVICES, "where to compute: cpu (NumPy) or cuda (CuPy on an NVIDIA GPU)"),
-    ("reg", "reg", "X", None, "L2 strength: loss += reg * sum(W**2)"),
-    ("reg", "weight_decay", "X", None, "decoupled weight decay: W *= 1 - lr * wd each step"),
-    ("reg", "dropout_input", "P", None, "inverted dropout on the input pixels"),
-    ("reg", "dropout_hidden", "P", None, "inverted dropout on the hidden units"),
-    ("reg", "label_smoothing", "E", None, "label smoothing"),
-    ("reg", "flip", None, None, "random horizontal flips (image data)"),
-    ("reg", "crop", "PIXELS", None, "random crops of the image reflect-padded by this many pixels"),
-]
-GROUPS = {"data": "data", "net": "network and training", "reg": "regularization and augmentation"}
+from twolayer.tune import PRUNERS, SAMPLERS, cell
 
 
 class Parser(argparse.ArgumentParser):
@@ -65,48 +26,52 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def size(text: str) -> float:
-    """A split size: a count (1000) or a fraction (0.1)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a count or a fraction, got {text!r}") from None
-    return int(value) if value >= 1 and value.is_integer() else value
+def typed(opt: Option):
+    """argparse's `type` for an option: its conversion, with argparse's errors."""
+
+    def parse(text: str):
+        try:
+            return opt.convert(text)
+        except OptionError as e:
+            raise argparse.ArgumentTypeError(e.problem) from None
+
+    parse.__name__ = opt.kind.__name__
+    return parse
 
 
-def value_type(name: str):
-    if name in ("val_size", "test_size"):
-        return size
-    if name in ("dataset", "data_dir", "preprocess", "schedule", "optimizer", "dtype", "device"):
-        return str
-    return int if name in ("hidden_size", "batch_size", "iters", "epochs", "seed", "split_seed", "crop") else float
-
-
-def add_train_options(parser: argparse.ArgumentParser, searchable: bool) -> None:
-    """Each option's value is left unset unless given, so that a recipe's
-    values apply under the ones given (and TrainConfig's defaults under both)."""
+def add_train_options(parser: argparse.ArgumentParser, config_class: type, searchable: bool) -> None:
+    """One command-line option per row of the option table. Each value is
+    left unset unless given, so that a recipe's values apply under the ones
+    given (and the table's defaults under both). `train` takes one typed
+    value per option; `tune` (searchable) also takes lists and ranges."""
+    defaults = config_class()
     groups = {key: parser.add_argument_group(title) for key, title in GROUPS.items()}
-    length = groups["net"].add_mutually_exclusive_group() if not searchable else groups["net"]
-    for group, name, metavar, choices, help_text in TRAIN_OPTIONS:
-        flag = "--" + name.replace("_", "-")
-        target = length if name in ("iters", "epochs") else groups[group]
-        default = f" (default: {getattr(D, name)})"
-        if searchable:
-            if name == "data_dir":
-                target.add_argument(flag, metavar=metavar, help=help_text, default=argparse.SUPPRESS)
-                continue
-            shown = f"{{{','.join(choices)}}}" if choices else (metavar or "true,false")
-            target.add_argument(flag, metavar=shown, default=argparse.SUPPRESS,
-                                help=f"{help_text}; a value, a list a,b,c or a range low:high[:log]{default}")
-        elif name == "flip":
-            target.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
-                                help=help_text + default)
+    exclusive: dict[str, argparse._MutuallyExclusiveGroup] = {}
+    for opt in options(config_class).values():
+        if searchable and not opt.on_tune:
+            continue
+        target = groups[opt.group]
+        if opt.exclusive and not searchable:  # e.g. --iters or --epochs: one of them
+            if opt.exclusive not in exclusive:
+                exclusive[opt.exclusive] = target.add_mutually_exclusive_group()
+            target = exclusive[opt.exclusive]
+        default = getattr(defaults, opt.name)
+        shown = "" if default is None else f" (default: {default})"
+        help_text = opt.help + shown
+        if searchable and opt.searchable:
+            choices = opt.choices()
+            metavar = f"{{{','.join(choices)}}}" if choices else (opt.metavar or "true,false")
+            target.add_argument(opt.flag, metavar=metavar, default=argparse.SUPPRESS,
+                                help=f"{opt.help}; a value, a list a,b,c or a range low:high[:log]{shown}")
+        elif opt.kind is bool:
+            target.add_argument(opt.flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                                help=help_text)
         else:
-            target.add_argument(flag, type=value_type(name), default=argparse.SUPPRESS, metavar=metavar,
-                                choices=choices, help=help_text + default)
+            target.add_argument(opt.flag, type=typed(opt), default=argparse.SUPPRESS, metavar=opt.metavar,
+                                choices=opt.choices(), help=help_text)
 
 
-def build_parser() -> Parser:
+def build_parser(config_class: type = TrainConfig) -> Parser:
     parser = Parser(prog="twolayer", description="Train and use a two-layer neural network on images, in NumPy.")
     parser.add_argument("--version", action="version", version=f"twolayer {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
@@ -115,11 +80,7 @@ def build_parser() -> Parser:
                        description="Train a two-layer network; write model.npz, config.json, history.csv, "
                                    "metrics.json and a report into a run folder. Defaults suit the built-in "
                                    "digits data; --recipe starts from a named set of options.")
-    t.add_argument("--recipe", choices=list(RECIPES),
-                   help="start from a named recipe (options given here win): "
-                        "classic (the course report's), cpu (one hidden layer trained well on 2 cores), "
-                        "gpu (the same at full width, for a GPU)")
-    add_train_options(t, searchable=False)
+    add_train_options(t, config_class, searchable=False)
     out = t.add_argument_group("output")
     out.add_argument("--out", metavar="RUN_DIR", help="run folder (default: a new folder under runs/)")
     out.add_argument("--force", action="store_true", help="overwrite a run folder that already holds a run")
@@ -132,13 +93,13 @@ def build_parser() -> Parser:
                        description="Search training options on Optuna. Each option takes one value (fixed), a "
                                    "list a,b,c, or a range low:high[:log]; --space FILE.toml gives the same in a "
                                    "file. Run the same command again to continue an interrupted search.")
-    add_train_options(u, searchable=True)
+    add_train_options(u, config_class, searchable=True)
     s = u.add_argument_group("search")
     s.add_argument("--space", metavar="FILE.toml", help="search space file; command-line values win")
-    s.add_argument("--sampler", choices=("grid", "random", "tpe"), default="grid", help="default: grid")
+    s.add_argument("--sampler", choices=SAMPLERS, default="grid", help="default: grid")
     s.add_argument("--trials", type=int, metavar="N",
                    help="trials to finish (default: the whole grid, or 20 for random/tpe)")
-    s.add_argument("--pruner", choices=("median", "hyperband", "none"), default="median",
+    s.add_argument("--pruner", choices=PRUNERS, default="median",
                    help="stops trials that lag the others (default: median)")
     s.add_argument("--jobs", type=int, default=1, metavar="N", help="worker processes on this machine (default 1)")
     s.add_argument("--sampler-seed", type=int, default=0, metavar="N", help="seed of the random/tpe sampler")
@@ -171,21 +132,28 @@ def build_parser() -> Parser:
     return parser
 
 
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """The recipe's values (if any), then the options given."""
-    names = TrainConfig.__dataclass_fields__
-    given = {k: v for k, v in vars(args).items() if k in names and k != "recipe"}
-    values = dict(RECIPES[args.recipe]) if getattr(args, "recipe", None) else {}
-    if "epochs" in given and "iters" not in given:
-        values.pop("iters", None)  # --epochs given: a recipe's iteration count must not override it
-    return TrainConfig(**{**values, **given, "recipe": getattr(args, "recipe", None)})
+def config_from_args(args: argparse.Namespace, config_class: type = TrainConfig) -> TrainConfig:
+    """The recipe's values (if any), then the options given; validated, its
+    errors naming the options as flags."""
+    table = options(config_class)
+    given = {k: v for k, v in vars(args).items() if k in table}
+    values = dict(RECIPES[given["recipe"]]) if given.get("recipe") else {}
+    for name in given:  # --epochs given: the recipe's --iters must not override it
+        group = table[name].exclusive
+        if group:
+            values = {k: v for k, v in values.items() if k == name or table[k].exclusive != group}
+    try:
+        return config_class(**{**values, **given}).validate()
+    except OptionError as e:
+        raise e.as_flag() from None
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         result = workflow.resume(args.resume, quiet=args.quiet)
     else:
-        result = workflow.train(config_from_args(args), args.out, force=args.force, quiet=args.quiet)
+        result = workflow.train(config_from_args(args, args.config_class), args.out, force=args.force,
+                                quiet=args.quiet)
     from twolayer.report import report
 
     page = report(result.run_dir, result.data)
@@ -206,12 +174,12 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from twolayer import tune
     from twolayer.space import build_space
 
-    given = {name: getattr(args, name) for _, name, *_ in TRAIN_OPTIONS if hasattr(args, name)}
+    given = {name: getattr(args, name) for name in options(args.config_class) if hasattr(args, name)}
     data_dir = given.pop("data_dir", None)
-    space = build_space(given, args.space)
+    space = build_space(given, args.space, args.config_class)
     if data_dir:
         space.fixed["data_dir"] = data_dir
-    dataset = space.fixed.get("dataset", D.dataset)
+    dataset = space.fixed.get("dataset", args.config_class().dataset)
     study = args.study or "twolayer-" + "".join(c if c.isalnum() else "-" for c in str(dataset))[-60:].strip("-")
     opts = tune.TuneOptions(space=space, out=Path(args.out or Path("runs") / study), sampler=args.sampler,
                             trials=args.trials, jobs=args.jobs, storage=args.storage, study=study,
@@ -223,8 +191,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         raise
     print_trials(result)
     if result.best:
-        shown = ", ".join(f"{n} {result.best[n]:g}" if isinstance(result.best[n], float) else f"{n} {result.best[n]}"
-                          for n in space.dimensions)
+        shown = ", ".join(f"{n} {cell(result.best[n])}" for n in space.dimensions)
         where = f" -> {result.best_dir}" if result.best_dir else " (its run folder is on the machine that ran it)"
         print(f"best: trial {result.best['trial']}, validation accuracy {result.best['val_accuracy']:.4f} "
               f"({shown}){where}")
@@ -244,20 +211,10 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 def print_trials(result) -> None:
     headers = [c.replace("_accuracy", "") for c in result.columns]
-    rows = [[_cell(c, r[c]) for c in result.columns] for r in sorted(result.rows, key=lambda r: r["trial"])]
+    rows = [[cell(r[c], c) for c in result.columns] for r in sorted(result.rows, key=lambda r: r["trial"])]
     widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(headers)]
     for line in [headers, *rows]:
-        print("  ".join(cell.rjust(w) for cell, w in zip(line, widths, strict=True)))
-
-
-def _cell(column: str, value) -> str:
-    if value is None:
-        return "-"
-    if column.endswith("accuracy"):
-        return f"{value:.4f}"
-    if column == "seconds":
-        return f"{value:.1f}"
-    return f"{value:g}" if isinstance(value, float) else str(value)
+        print("  ".join(text.rjust(w) for text, w in zip(line, widths, strict=True)))
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -287,15 +244,18 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
+    return cell(value, "accuracy")
 
 
 COMMANDS = {"train": cmd_train, "tune": cmd_tune, "report": cmd_report, "evaluate": cmd_evaluate,
             "predict": cmd_predict}
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, config_class: type = TrainConfig) -> int:
+    """The command line. `config_class`: the option table to read (TrainConfig,
+    or a subclass that declares more options)."""
+    args = build_parser(config_class).parse_args(argv)
+    args.config_class = config_class
     try:
         return COMMANDS[args.command](args)
     except TwolayerError as e:

@@ -1,84 +1,319 @@
-"""One typed config for a training run, with a reason for each default.
+"""Every training option, declared once: the table the rest is derived from.
 
-The same object is parsed from the command line, validated before any work
-starts, saved as config.json in the run folder and inside the model bundle.
+Each field of TrainConfig is declared with `option(...)`: its type (the
+annotation), default, group, allowed values, help text and the reason for
+the default. From that one declaration come
+
+- the command line's options for `train` and `tune` (cli.py: help, metavar,
+  choices and the default shown),
+- validation, with one-line errors that spell the option the way the user
+  wrote it (`--lr-decay` on the command line, `lr_decay` in Python and TOML),
+- tuning's search space: which options can vary, their types and ranges
+  (space.py),
+- config.json and the report's config table,
+- what `trainer.fit` reads: it takes a validated TrainConfig.
+
+Adding a hyperparameter is one `option(...)` line here (and the code that
+uses it). The allowed values are small rule objects, in the manner of
+scikit-learn's `_parameter_constraints`; the reasons are nanoGPT's habit of
+one line of why per default.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+import typing
+from collections.abc import Callable, Sequence
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from functools import cache
 from typing import Any
 
-from twolayer.backend import device_module
+import numpy as np
+
+from twolayer.backend import DEVICES, device_module
 from twolayer.errors import ConfigError
 from twolayer.optim import OPTIMIZERS
+from twolayer.recipes import RECIPES
 from twolayer.schedules import SCHEDULES
 
 DTYPES = ("float32", "float64")
+GROUPS = {"recipe": "recipe", "data": "data", "net": "network and training", "reg": "regularization and augmentation"}
+
+
+class OptionError(ConfigError):
+    """A bad option value. Its message names the option; `spelled` gives
+    the message with the option written as the user wrote it."""
+
+    def __init__(self, name: str, problem: str, template: str = "{option} {problem}", as_flag: bool = False) -> None:
+        self.name, self.problem, self.template = name, problem, template
+        super().__init__(template.format(option=flag(name) if as_flag else name, problem=problem))
+
+    def renamed(self, name: str) -> OptionError:
+        """The same error about an option that this caller names `name`."""
+        return OptionError(name, self.problem, self.template)
+
+    def as_flag(self) -> OptionError:
+        """The same error, the option written as its command-line flag."""
+        return OptionError(self.name, self.problem, self.template, as_flag=True)
+
+
+def flag(name: str) -> str:
+    """lr_decay -> --lr-decay."""
+    return "--" + name.replace("_", "-")
+
+
+# -- rules: what values an option allows ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A number between low and high; None means unbounded on that side."""
+
+    low: float | None = None
+    high: float | None = None
+    closed: str = "both"  # which ends are allowed: both, left, right or neither
+    unit: str = ""  # what a whole-number value counts, for the message ("pixels")
+
+    def allows(self, value: Any) -> bool:
+        low_ok = self.low is None or value > self.low or (value == self.low and self.closed in ("both", "left"))
+        high_ok = self.high is None or value < self.high or (value == self.high and self.closed in ("both", "right"))
+        return low_ok and high_ok
+
+    def describe(self, kind: type) -> str:
+        left = "[" if self.closed in ("both", "left") else "("
+        right = "]" if self.closed in ("both", "right") else ")"
+        if self.high is not None:
+            return f"in {left}{self.low:g}, {self.high:g}{right}"
+        if kind is int and self.low == 1 and left == "[" and not self.unit:
+            return "a positive integer"
+        bound = f"{'>=' if left == '[' else '>'} {self.low:g}"
+        return f"a whole number{' of ' + self.unit if self.unit else ''} {bound}" if kind is int else bound
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """One of a fixed set of names; `names` may be a function, so that a
+    table that lives in a module importing this one can be named lazily."""
+
+    names: Sequence[str] | Callable[[], Sequence[str]]
+
+    def choices(self) -> tuple[str, ...]:
+        return tuple(self.names() if callable(self.names) else self.names)
+
+    def allows(self, value: Any) -> bool:
+        return value in self.choices()
+
+    def describe(self, kind: type) -> str:
+        return "one of " + ", ".join(self.choices())
+
+
+@dataclass(frozen=True)
+class SplitSize:
+    """A split's size: a count of images (>= 1, whole) or a fraction in [0, 1)."""
+
+    def allows(self, value: Any) -> bool:
+        return value >= 0 and (value < 1 or float(value).is_integer())
+
+    def describe(self, kind: type) -> str:
+        return "a count >= 0 or a fraction in (0, 1)"
+
+    @staticmethod
+    def normalize(value: float) -> float | int:
+        return int(value) if value >= 1 and float(value).is_integer() else value
+
+
+Rule = Interval | OneOf | SplitSize
+
+
+@dataclass(frozen=True)
+class Option:
+    """One row of the table. `kind` is bool, int, float or str; `nullable`
+    options also take None (meaning "not set")."""
+
+    name: str
+    kind: type
+    nullable: bool
+    default: Any
+    group: str
+    help: str
+    reason: str
+    rule: Rule | None = None
+    metavar: str | None = None
+    searchable: bool = True  # tune may vary it
+    on_tune: bool = True  # tune's command line takes it (fixed, a list or a range)
+    exclusive: str | None = None  # options with the same key exclude each other on train's command line
+
+    @property
+    def flag(self) -> str:
+        return flag(self.name)
+
+    def choices(self) -> tuple[str, ...] | None:
+        return self.rule.choices() if isinstance(self.rule, OneOf) else None
+
+    def convert(self, value: Any) -> Any:
+        """A value from text (the command line, a list item) or TOML, as this
+        option's type; OptionError if it is not one."""
+        option = self.name
+        if self.nullable and (value is None or str(value).lower() == "none"):
+            return None
+        if self.kind is str:
+            if isinstance(value, (bool, int, float)):
+                raise OptionError(option, f"expects text, got {value!r}", "{option}: {problem}")
+            return str(value)
+        if self.kind is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).lower()
+            if text in ("true", "yes", "1", "false", "no", "0"):
+                return text in ("true", "yes", "1")
+            raise OptionError(option, f"expected true or false, got {value!r}", "{option}: {problem}")
+        expected = "a count or a fraction" if isinstance(self.rule, SplitSize) else "a number"
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise OptionError(option, f"expected {expected}, got {value!r}", "{option}: {problem}") from None
+        if isinstance(value, bool):
+            raise OptionError(option, f"expected {expected}, got {value!r}", "{option}: {problem}")
+        if self.kind is int:
+            if not (math.isfinite(number) and number.is_integer()):
+                raise OptionError(option, f"expected a whole number, got {value!r}", "{option}: {problem}")
+            return int(number)
+        if isinstance(self.rule, SplitSize):
+            return SplitSize.normalize(number)
+        return number
+
+    def check(self, value: Any) -> None:
+        """OptionError (in Python spelling) unless value is allowed."""
+        if value is None and self.nullable:
+            return
+        if self.kind is bool:
+            ok = isinstance(value, bool)
+            expected = "true or false"
+        elif self.kind is str:
+            ok = isinstance(value, str)
+            expected = "text"
+        else:
+            ok = _is_number(value) and (self.kind is float or float(value).is_integer())
+            expected = self.rule.describe(self.kind) if self.rule else "a number"
+        if ok and self.rule is not None and not self.rule.allows(value):
+            if isinstance(self.rule, OneOf):
+                raise OptionError(self.name, f"{value!r}; choose from {', '.join(self.rule.choices())}",
+                                  "unknown {option} {problem}")
+            ok, expected = False, self.rule.describe(self.kind)
+        if not ok:
+            raise OptionError(self.name, f"must be {expected}, got {value!r}")
+
+
+def option(default: Any, group: str, help: str, reason: str, rule: Rule | None = None, *,
+           metavar: str | None = None, searchable: bool = True, on_tune: bool = True,
+           exclusive: str | None = None) -> Any:
+    """Declare a TrainConfig field as an option (see Option)."""
+    spec = {"default": default, "group": group, "help": help, "reason": reason, "rule": rule, "metavar": metavar,
+            "searchable": searchable, "on_tune": on_tune, "exclusive": exclusive}
+    return field(default=default, metadata={"option": spec})
+
+
+POSITIVE = Interval(1, None)
+NONNEGATIVE = Interval(0, None)
+ABOVE_ZERO = Interval(0, None, closed="neither")
+FRACTION = Interval(0, 1, closed="left")  # [0, 1)
+
+
+def _preprocess_kinds() -> tuple[str, ...]:
+    from twolayer.data.preprocess import KINDS  # data imports this package's modules
+
+    return tuple(KINDS)
+
+
+def _spec_help() -> str:
+    from twolayer.data import SPEC_HELP
+
+    return SPEC_HELP
 
 
 @dataclass
 class TrainConfig:
-    dataset: str = "digits"  # built into scikit-learn: trains offline, in seconds
-    data_dir: str | None = None  # where dataset files live (None: the user's cache directory)
-    hidden_size: int = 100  # wide enough for digits; the classic CIFAR-10 recipe uses 50
-    lr: float = 1e-2  # converges on digits in a few epochs without diverging
-    reg: float = 0.01  # light L2: digits has only ~1,400 training images
-    batch_size: int = 50  # 28 updates per digits epoch; the classic CIFAR-10 recipe uses 200
-    lr_decay: float = 0.95  # the classic per-epoch decay
-    iters: int | None = None  # iterations to run; overrides epochs when set
-    epochs: int = 50  # 50 epochs of digits take about a second
-    std: float = 1e-4  # the classic initial weight scale
-    preprocess: str = "mean"  # subtract the training mean image, the classic choice
-    val_size: float = 0.1  # carved from train when the dataset has no validation split
-    test_size: float = 0.1  # carved from train when the dataset has no test split
-    split_seed: int = 0  # fixes the carve, so all runs share validation and test images
-    seed: int = 0  # fixes initialization and batch order: one seed, one run
-    schedule: str = "step"  # per-epoch decay by lr_decay, the classic schedule
-    warmup: float = 0.0  # fraction of the run spent warming up (cosine; onecycle uses 0.3 when 0)
-    optimizer: str = "sgd"  # plain minibatch SGD, the classic update
-    momentum: float = 0.9  # for momentum and nesterov: the usual value
-    weight_decay: float = 0.0  # decoupled decay, W *= 1 - lr * wd; reg is the classic L2 term
-    dropout_input: float = 0.0  # inverted dropout on the input pixels (training only)
-    dropout_hidden: float = 0.0  # inverted dropout on the hidden units (training only)
-    label_smoothing: float = 0.0  # target (1 - e) on the label, e / C on every class
-    flip: bool = False  # random horizontal flips (image data)
-    crop: int = 0  # random crops of the image reflect-padded by this many pixels (0: none)
-    zca_epsilon: float = 1e-2  # ZCA whitening's regularizer, in (pixel / 255)^2 units
-    dtype: str = "float32"  # twice the speed of float64 and plenty of precision
-    device: str = "cpu"  # NumPy on the CPU; "cuda" runs the same code on CuPy arrays on a GPU
-    recipe: str | None = None  # the named recipe the run started from, for the record
+    """Everything that defines a training run (see the module docstring)."""
+
+    # -- where the run started ----------------------------------------------------------------
+    recipe: str | None = option(None, "recipe", "start from a named recipe (options given here win): classic (the "
+                                "course report's), cpu (one hidden layer trained well on 2 cores), gpu (the same "
+                                "at full width, for a GPU)", "none: the options as given",
+                                OneOf(lambda: tuple(RECIPES)), searchable=False, on_tune=False)
+
+    # -- data ------------------------------------------------------------------------------
+    dataset: str = option("digits", "data", "dataset spec: {spec_help}",
+                          "built into scikit-learn: trains offline, in seconds", metavar="SPEC")
+    data_dir: str | None = option(None, "data", "where dataset files are kept (default: env TWOLAYER_DATA, "
+                                  "else the user cache)", "the user's cache directory", metavar="DIR",
+                                  searchable=False)
+    val_size: float = option(0.1, "data", "validation images carved from train: a count or a fraction",
+                             "carved from train when the dataset has no validation split", SplitSize(),
+                             metavar="N")
+    test_size: float = option(0.1, "data", "test images carved from train when the dataset has no test split",
+                              "carved from train when the dataset has no test split", SplitSize(), metavar="N")
+    split_seed: int = option(0, "data", "seed of the validation/test carve (kept apart from --seed)",
+                             "fixes the carve, so all runs share validation and test images", NONNEGATIVE,
+                             metavar="N")
+    preprocess: str = option("mean", "data", "preprocessing fitted on the training split",
+                             "subtract the training mean image, the classic choice", OneOf(_preprocess_kinds))
+    zca_epsilon: float = option(1e-2, "data", "ZCA whitening's regularizer, in (pixel / 255)^2 units",
+                                "strong enough to keep pixel noise from being amplified", ABOVE_ZERO, metavar="X")
+
+    # -- network and training ----------------------------------------------------------------
+    hidden_size: int = option(100, "net", "hidden units",
+                              "wide enough for digits; the classic CIFAR-10 recipe uses 50", POSITIVE, metavar="H")
+    std: float = option(1e-4, "net", "initial weight scale", "the classic initial weight scale", ABOVE_ZERO,
+                        metavar="X")
+    lr: float = option(1e-2, "net", "learning rate", "converges on digits in a few epochs without diverging",
+                       ABOVE_ZERO, metavar="X")
+    batch_size: int = option(50, "net", "minibatch size",
+                             "28 updates per digits epoch; the classic CIFAR-10 recipe uses 200", POSITIVE,
+                             metavar="N")
+    schedule: str = option("step", "net", "learning-rate schedule",
+                           "per-epoch decay by lr_decay, the classic schedule", OneOf(tuple(SCHEDULES)))
+    lr_decay: float = option(0.95, "net", "learning-rate factor per epoch (schedule 'step')",
+                             "the classic per-epoch decay", Interval(0, 1, closed="right"), metavar="X")
+    warmup: float = option(0.0, "net", "fraction of the run spent warming up (cosine; onecycle uses 0.3 when 0)",
+                           "no warm-up for the classic schedule", FRACTION, metavar="X")
+    optimizer: str = option("sgd", "net", "update rule", "plain minibatch SGD, the classic update",
+                            OneOf(tuple(OPTIMIZERS)))
+    momentum: float = option(0.9, "net", "momentum (optimizers momentum and nesterov)", "the usual value",
+                             FRACTION, metavar="X")
+    iters: int | None = option(None, "net", "iterations (minibatches); overrides --epochs",
+                               "unset: the run's length is given in epochs", POSITIVE, metavar="N",
+                               exclusive="length")
+    epochs: int = option(50, "net", "epochs, when --iters is not given", "50 epochs of digits take about a second",
+                         POSITIVE, metavar="N", exclusive="length")
+    seed: int = option(0, "net", "seed for initialization, batch order, dropout and augmentation",
+                       "fixes initialization and batch order: one seed, one run", NONNEGATIVE, metavar="N")
+    dtype: str = option("float32", "net", "float type of the computation",
+                        "twice the speed of float64 and plenty of precision", OneOf(DTYPES))
+    device: str = option("cpu", "net", "where to compute: cpu (NumPy) or cuda (CuPy on an NVIDIA GPU)",
+                         "NumPy on the CPU runs everywhere", OneOf(DEVICES))
+
+    # -- regularization and augmentation ----------------------------------------------------
+    reg: float = option(0.01, "reg", "L2 strength: loss += reg * sum(W**2)",
+                        "light L2: digits has only ~1,400 training images", NONNEGATIVE, metavar="X")
+    weight_decay: float = option(0.0, "reg", "decoupled weight decay: W *= 1 - lr * wd each step",
+                                 "off: reg is the classic L2 term", NONNEGATIVE, metavar="X")
+    dropout_input: float = option(0.0, "reg", "inverted dropout on the input pixels",
+                                  "off: the classic network has no dropout", FRACTION, metavar="P")
+    dropout_hidden: float = option(0.0, "reg", "inverted dropout on the hidden units",
+                                   "off: the classic network has no dropout", FRACTION, metavar="P")
+    label_smoothing: float = option(0.0, "reg", "label smoothing: target 1 - e on the label, e / C on each class",
+                                    "off: the classic one-hot target", FRACTION, metavar="E")
+    flip: bool = option(False, "reg", "random horizontal flips (image data)",
+                        "off: not every dataset's images may be mirrored (digits, text)")
+    crop: int = option(0, "reg", "random crops of the image reflect-padded by this many pixels",
+                       "off: small images have few pixels to spare", Interval(0, None, unit="pixels"),
+                       metavar="PIXELS")
 
     def validate(self) -> TrainConfig:
-        """Raise ConfigError naming the first bad value; return self."""
-        positive_ints = ("hidden_size", "batch_size", "epochs")
-        for name in positive_ints:
-            _require(name, getattr(self, name), lambda v: _is_int(v) and v >= 1, "a positive integer")
-        if self.iters is not None:
-            _require("iters", self.iters, lambda v: _is_int(v) and v >= 1, "a positive integer")
-        _require("lr", self.lr, lambda v: v > 0, "> 0")
-        _require("reg", self.reg, lambda v: v >= 0, ">= 0")
-        _require("lr_decay", self.lr_decay, lambda v: 0 < v <= 1, "in (0, 1]")
-        _require("std", self.std, lambda v: v > 0, "> 0")
-        _require("momentum", self.momentum, lambda v: 0 <= v < 1, "in [0, 1)")
-        _require("weight_decay", self.weight_decay, lambda v: v >= 0, ">= 0")
-        for name in ("dropout_input", "dropout_hidden", "label_smoothing", "warmup"):
-            _require(name, getattr(self, name), lambda v: 0 <= v < 1, "in [0, 1)")
-        _require("crop", self.crop, lambda v: _is_int(v) and v >= 0, "a whole number of pixels >= 0")
-        _require("zca_epsilon", self.zca_epsilon, lambda v: v > 0, "> 0")
-        if not isinstance(self.flip, bool):
-            raise ConfigError(f"flip must be true or false, got {self.flip!r}")
-        for name in ("val_size", "test_size"):
-            _require(name, getattr(self, name), lambda v: v >= 0 and (v < 1 or _is_int(v)),
-                     "a count >= 0 or a fraction in (0, 1)")
-        _choose("schedule", self.schedule, SCHEDULES)
-        _choose("optimizer", self.optimizer, OPTIMIZERS)
-        _choose("dtype", self.dtype, DTYPES)
-        device_module(self.device)  # unknown device, no CuPy or no GPU: one line, before any work
-        from twolayer.data.preprocess import KINDS
-
-        _choose("preprocess", self.preprocess, KINDS)
+        """Raise OptionError naming the first bad value; return self."""
+        for opt in options(type(self)).values():
+            opt.check(getattr(self, opt.name))
+        device_module(self.device)  # no CuPy or no GPU: one line, before any work
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -91,16 +326,26 @@ class TrainConfig:
         return cls(**{k: v for k, v in values.items() if k in names})
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and int(v) == v
+@cache
+def options(config_class: type = TrainConfig) -> dict[str, Option]:
+    """The table: each option of `config_class` (TrainConfig or a subclass
+    that declares more), in declaration order."""
+    hints = typing.get_type_hints(config_class)
+    table = {}
+    for f in fields(config_class):
+        spec = f.metadata.get("option")
+        if spec is None:
+            continue
+        hint = hints[f.name]
+        args = typing.get_args(hint)
+        kind = next(k for k in (bool, int, float, str) if hint is k or k in args)
+        spec = {**spec, "help": spec["help"].replace("{spec_help}", _spec_help())}
+        if f.default is MISSING:
+            raise TypeError(f"option {f.name} needs a default")
+        table[f.name] = Option(name=f.name, kind=kind, nullable=type(None) in args, **spec)
+    return table
 
 
-def _require(name: str, value: Any, ok, expected: str) -> None:
-    good = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and ok(value)
-    if not good:
-        raise ConfigError(f"{name.replace('_', '-')} must be {expected}, got {value!r}")
-
-
-def _choose(name: str, value: str, table) -> None:
-    if value not in table:
-        raise ConfigError(f"unknown {name} {value!r}; choose from {', '.join(table)}")
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
+        and math.isfinite(float(value))

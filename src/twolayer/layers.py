@@ -82,14 +82,10 @@ def softmax_loss_forward(scores: Array, y: Array, smoothing: float = 0.0) -> tup
 
     With label smoothing e, the target is (1 - e) on the label and e / C on
     every class: loss = (1 - e) * -log p(y) + e * mean over classes of -log p.
-    Subtracting each row's max before exp keeps exp() from overflowing and
-    leaves the softmax unchanged.
     """
     xp = array_module(scores)
     rows = xp.arange(scores.shape[0])
-    shifted = scores - scores.max(axis=1, keepdims=True)
-    exp = xp.exp(shifted)
-    sum_exp = exp.sum(axis=1, keepdims=True)
+    shifted, exp, sum_exp = _exponentials(scores)
     # log p(c) = shifted[i, c] - log(sum_j exp(shifted[i, j]))
     log_sum = xp.log(sum_exp[:, 0])
     loss = (log_sum - shifted[rows, y]).mean()
@@ -98,6 +94,21 @@ def softmax_loss_forward(scores: Array, y: Array, smoothing: float = 0.0) -> tup
         loss = (1 - smoothing) * loss + smoothing * uniform
     probs = exp / sum_exp
     return loss, (probs, y, smoothing)
+
+
+def softmax(scores: Array) -> Array:
+    """Class probabilities (N, C) from scores (N, C)."""
+    _, exp, sum_exp = _exponentials(scores)
+    return exp / sum_exp
+
+
+def _exponentials(scores: Array) -> tuple[Array, Array, Array]:
+    """(shifted, exp(shifted), row sums of exp): shifted is scores minus each
+    row's max, which keeps exp() from overflowing and leaves the softmax
+    unchanged."""
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    exp = array_module(scores).exp(shifted)
+    return shifted, exp, exp.sum(axis=1, keepdims=True)
 
 
 def softmax_loss_backward(dloss: float, cache: tuple) -> Array:
@@ -116,3 +127,19 @@ def softmax_loss(scores: Array, y: Array, smoothing: float = 0.0) -> tuple[Array
     loss, cache = softmax_loss_forward(scores, y, smoothing)
     return loss, softmax_loss_backward(1.0, cache)
 
+
+def decays(p: Array) -> bool:
+    """Whether L2 and weight decay act on parameter p: weight matrices do,
+    bias vectors do not (told by the parameter's shape, as nanoGPT does)."""
+    return p.ndim >= 2
+
+
+def l2_penalty(weights: list[Array], reg: float) -> tuple[Array, float]:
+    """The L2 term reg * sum(W**2) over the weight matrices, and its slope:
+    the term's gradient with respect to each W is slope * W, slope = 2 * reg.
+
+    The only place the formula lives: the model adds slope * W to its
+    gradients; the trainer passes the slope to the optimizer, which folds it
+    into the update instead (no weight-sized temporary)."""
+    xp = array_module(weights[0])
+    return reg * sum(xp.vdot(W, W) for W in weights), 2 * reg

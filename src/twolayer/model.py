@@ -18,14 +18,18 @@ from twolayer.layers import (
     affine_backward,
     affine_backward_params,
     affine_forward,
+    decays,
     dropout_backward,
     dropout_forward,
+    l2_penalty,
     relu_backward,
     relu_forward,
     softmax_loss,
 )
 
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
+# the assignment's argument names for the options of `train`
+CLASSIC_NAMES = {"lr": "learning_rate", "lr_decay": "learning_rate_decay", "iters": "num_iters"}
 
 
 class TwoLayerNet:
@@ -94,6 +98,10 @@ class TwoLayerNet:
         d, h = self.params["W1"].shape
         return d, h, self.params["W2"].shape[1]
 
+    def weights(self) -> list[Any]:
+        """The weight matrices (what L2 and weight decay act on): W1, W2."""
+        return [p for p in self.params.values() if decays(p)]
+
     def loss(self, X: Any, y: Any = None, reg: float = 0.0, grads_out: dict[str, Any] | None = None, *,
              dropout_input: float = 0.0, dropout_hidden: float = 0.0, label_smoothing: float = 0.0,
              rng: Any = None) -> Any:
@@ -141,8 +149,8 @@ class TwoLayerNet:
 
         loss, dscores = softmax_loss(scores, y, label_smoothing)
         if reg:
-            xp = array_module(p["W1"])
-            loss = loss + reg * (xp.vdot(p["W1"], p["W1"]) + xp.vdot(p["W2"], p["W2"]))
+            penalty, slope = l2_penalty(self.weights(), reg)
+            loss = loss + penalty
 
         dhidden, dW2, db2 = affine_backward(dscores, cache2)
         if dropout_hidden:
@@ -151,8 +159,8 @@ class TwoLayerNet:
         out = grads_out or {}
         dW1, db1 = affine_backward_params(dhidden_in, cache1, out.get("W1"), out.get("b1"))
         if reg:
-            dW1 += 2 * reg * p["W1"]
-            dW2 += 2 * reg * p["W2"]
+            dW1 += slope * p["W1"]
+            dW2 += slope * p["W2"]
         return loss, {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}
 
     def predict(self, X: Any, batch_size: int | None = None) -> Any:
@@ -187,24 +195,17 @@ class TwoLayerNet:
         keeps the parameters of the best validation epoch). Without a seed the
         batches come from NumPy's global state, like the assignment's.
         """
+        from twolayer.config import OptionError, TrainConfig
         from twolayer.trainer import fit  # trainer imports this module
 
         if seed is None:
             seed = int(np.random.randint(2**31))
-        history = fit(
-            self,
-            X,
-            y,
-            X_val,
-            y_val,
-            lr=learning_rate,
-            lr_decay=learning_rate_decay,
-            reg=reg,
-            num_iters=num_iters,
-            batch_size=batch_size,
-            seed=seed,
-            on_iteration=_print_every(100) if verbose else None,
-        )
+        try:
+            config = TrainConfig(lr=learning_rate, lr_decay=learning_rate_decay, reg=reg, iters=num_iters,
+                                 batch_size=batch_size, seed=seed).validate()
+        except OptionError as e:  # named as this method's arguments are
+            raise e.renamed(CLASSIC_NAMES.get(e.name, e.name)) from None
+        history = fit(self, X, y, X_val, y_val, config, on_iteration=_print_every(100) if verbose else None)
         return history.classic()
 
 

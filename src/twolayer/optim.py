@@ -1,13 +1,15 @@
 """Update rules, kept apart from the model and the trainer.
 
 An optimizer updates a dict of parameters in place from a dict of gradients
-of the same keys, keeping whatever it needs per parameter name in
-`self.state` (arrays only, so a checkpoint can save and restore it).
+of the same keys, keeping whatever it needs per parameter in `self.state`
+(arrays only, so a checkpoint can save and restore it).
 
+Which parameters decay is decided by the parameter itself, as nanoGPT does:
+weight matrices (2 or more dimensions) decay, biases (1 dimension) never do.
 Two kinds of weight penalty reach every rule:
-- `decay` (per call, per parameter): an L2 term's gradient. L2 reg *
-  sum(W**2) has gradient 2 * reg * W, so the trainer passes 2 * reg for the
-  weights; it is added to the gradient (for plain SGD, folded into the step).
+- `l2` (per call): the slope of an L2 term, 2 * reg for reg * sum(W**2)
+  (layers.l2_penalty); it is added to the weights' gradients (for plain SGD,
+  folded into the step).
 - `weight_decay` (per optimizer): decoupled decay, p <- p * (1 - lr * wd),
   applied to the weights before the step whatever the rule (as in AdamW).
 
@@ -23,111 +25,121 @@ import numpy as np
 
 from twolayer.backend import array_module
 from twolayer.errors import ConfigError
+from twolayer.layers import decays
 
-WEIGHTS = ("W1", "W2")  # what decays; biases never do
 
+class Optimizer:
+    """What every rule shares: its settings, its state and the two penalties."""
 
-class SGD:
-    """Plain stochastic gradient descent: p <- p - lr * grad."""
-
-    name = "sgd"
+    name = ""
 
     def __init__(self, momentum: float = 0.0, weight_decay: float = 0.0) -> None:
         self.momentum = momentum
         self.weight_decay = weight_decay
         self.state: dict[str, Any] = {}
 
-    def update(self, params: dict[str, Any], grads: dict[str, Any], lr: float,
-               decay: dict[str, float] | None = None) -> None:
+    def update(self, params: dict[str, Any], grads: dict[str, Any], lr: float, l2: float = 0.0) -> None:
+        raise NotImplementedError
+
+    def _decay(self, p: Any, lr: float) -> None:
+        """Decoupled weight decay, in place."""
+        if self.weight_decay and decays(p):
+            p *= 1.0 - lr * self.weight_decay
+
+    @staticmethod
+    def _with_l2(grad: Any, p: Any, l2: float) -> Any:
+        """grad + l2 * p for weights, in place."""
+        if l2 and decays(p):
+            grad += l2 * p
+        return grad
+
+    def _zeros(self, key: str, like: Any) -> Any:
+        """The state array `key` (created as zeros shaped like `like`)."""
+        return self.state.setdefault(key, array_module(like).zeros_like(like))
+
+
+class SGD(Optimizer):
+    """Plain stochastic gradient descent: p <- p - lr * grad."""
+
+    name = "sgd"
+
+    def update(self, params, grads, lr, l2=0.0) -> None:
         for key, grad in grads.items():
             p = params[key]
-            shrink = 1.0 - lr * (_l2(decay, key) + (self.weight_decay if key in WEIGHTS else 0.0))
+            shrink = 1.0 - lr * ((l2 + self.weight_decay) if decays(p) else 0.0)
             if shrink != 1.0:
-                p *= shrink  # p - lr * d * p, and the decoupled decay, in one pass
+                p *= shrink  # p - lr * l2 * p, and the decoupled decay, in one pass
             grad *= lr
             p -= grad
 
-    def _decay(self, params: dict[str, Any], key: str, lr: float) -> None:
-        if self.weight_decay and key in WEIGHTS:
-            params[key] *= 1.0 - lr * self.weight_decay
 
-    @staticmethod
-    def _with_l2(grad: Any, p: Any, decay: dict[str, float] | None, key: str) -> Any:
-        d = _l2(decay, key)
-        if d:
-            grad += d * p
-        return grad
-
-
-class Momentum(SGD):
+class Momentum(Optimizer):
     """v <- mu * v - lr * grad;  p <- p + v."""
 
     name = "momentum"
 
-    def update(self, params, grads, lr, decay=None) -> None:
+    def update(self, params, grads, lr, l2=0.0) -> None:
         for key, grad in grads.items():
-            grad = self._with_l2(grad, params[key], decay, key)
-            self._decay(params, key, lr)
-            v = self.state.setdefault(f"v.{key}", array_module(grad).zeros_like(grad))
+            p = params[key]
+            grad = self._with_l2(grad, p, l2)
+            self._decay(p, lr)
+            v = self._zeros(f"v.{key}", grad)
             v *= self.momentum
             grad *= lr
             v -= grad
-            params[key] += v
+            p += v
 
 
-class Nesterov(SGD):
+class Nesterov(Optimizer):
     """Nesterov momentum: v' = mu * v - lr * grad;  p <- p + mu * v' - lr * grad
     (the same step as the course's p - mu * v + (1 + mu) * v')."""
 
     name = "nesterov"
 
-    def update(self, params, grads, lr, decay=None) -> None:
+    def update(self, params, grads, lr, l2=0.0) -> None:
         mu = self.momentum
         for key, grad in grads.items():
-            grad = self._with_l2(grad, params[key], decay, key)
-            self._decay(params, key, lr)
-            v = self.state.setdefault(f"v.{key}", array_module(grad).zeros_like(grad))
+            p = params[key]
+            grad = self._with_l2(grad, p, l2)
+            self._decay(p, lr)
+            v = self._zeros(f"v.{key}", grad)
             grad *= lr
             v *= mu
             v -= grad
-            params[key] -= grad
-            params[key] += mu * v
+            p -= grad
+            p += mu * v
 
 
-class Adam(SGD):
+class Adam(Optimizer):
     """m <- b1 m + (1 - b1) g;  s <- b2 s + (1 - b2) g^2;  with bias
     correction, p <- p - lr * m_hat / (sqrt(s_hat) + eps)."""
 
     name = "adam"
     beta1, beta2, eps = 0.9, 0.999, 1e-8
 
-    def update(self, params, grads, lr, decay=None) -> None:
+    def update(self, params, grads, lr, l2=0.0) -> None:
         t = int(self.state.get("t", 0)) + 1
         self.state["t"] = np.array(t)
         correction1 = 1 - self.beta1**t
         correction2 = 1 - self.beta2**t
         for key, grad in grads.items():
-            grad = self._with_l2(grad, params[key], decay, key)
-            self._decay(params, key, lr)
-            m = self.state.setdefault(f"m.{key}", array_module(grad).zeros_like(grad))
-            s = self.state.setdefault(f"s.{key}", array_module(grad).zeros_like(grad))
+            p = params[key]
+            grad = self._with_l2(grad, p, l2)
+            self._decay(p, lr)
+            m = self._zeros(f"m.{key}", grad)
+            s = self._zeros(f"s.{key}", grad)
             m *= self.beta1
             m += (1 - self.beta1) * grad
             s *= self.beta2
             grad *= grad
             s += (1 - self.beta2) * grad
-            params[key] -= (lr / correction1) * m / (array_module(s).sqrt(s / correction2) + self.eps)
-
-
-def _l2(decay: dict[str, float] | None, key: str) -> float:
-    """The L2 gradient factor `decay` gives parameter `key` (0 when none)."""
-    return decay.get(key, 0.0) if decay else 0.0
+            p -= (lr / correction1) * m / (array_module(s).sqrt(s / correction2) + self.eps)
 
 
 OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "nesterov": Nesterov, "adam": Adam}
 
 
-def make_optimizer(name: str, momentum: float = 0.9, weight_decay: float = 0.0) -> SGD:
+def make_optimizer(name: str, momentum: float = 0.9, weight_decay: float = 0.0) -> Optimizer:
     try:
         return OPTIMIZERS[name](momentum=momentum, weight_decay=weight_decay)
     except KeyError:

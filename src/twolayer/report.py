@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from twolayer import io as bundle_io
-from twolayer import plots
-from twolayer.config import TrainConfig
+from twolayer import bundles, plots, runs
+from twolayer.config import TrainConfig, options
 from twolayer.errors import TwolayerError
 from twolayer.files import atomic_write_text
 from twolayer.metrics import confusion_matrix, per_class_accuracy
+from twolayer.tune import cell, trial_columns
 from twolayer.workflow import Prepared, prepare
 
 REPORT = "report.html"
@@ -46,7 +46,7 @@ def report(path: str | Path, data: Prepared | None = None) -> Path:
     path = Path(path)
     if (path / "tune.json").is_file():
         return tune_report(path)
-    if (path / bundle_io.MODEL_FILE).is_file():
+    if (path / bundles.MODEL_FILE).is_file():
         return run_report(path, data)
     raise TwolayerError(f"{path} is neither a finished run folder (model.npz) nor a tuning folder (tune.json)")
 
@@ -55,14 +55,14 @@ def report(path: str | Path, data: Prepared | None = None) -> Path:
 
 
 def run_report(run_dir: Path, data: Prepared | None = None) -> Path:
-    bundle = bundle_io.load_bundle(run_dir)
+    bundle = bundles.load_bundle(run_dir)
     metrics = _read_json(run_dir / "metrics.json", "a finished run's metrics")
     config = TrainConfig.from_dict(bundle.config)
-    history = bundle_io.read_history_csv(run_dir / "history.csv")
+    history = runs.read_history_csv(run_dir / "history.csv")
     if data is None:  # the model's own preprocessing, never refitted
         data = prepare(config, quiet=True, preprocessor=bundle.preprocessor)
     names = bundle.class_names
-    sections = [_table("Metrics", _metric_rows(metrics)), _table("Config", sorted(bundle.config.items()))]
+    sections = [_table("Metrics", _metric_rows(metrics)), _table("Config", _config_rows(bundle.config))]
 
     figures = {"history": plots.history_figure(history.loss, history.eval_iteration, history.train_acc,
                                                history.val_acc)}
@@ -93,6 +93,14 @@ def run_report(run_dir: Path, data: Prepared | None = None) -> Path:
         sections.append(_examples(data.raw["val"], predictions["val"], names))
     title = f"twolayer run: {run_dir.name}"
     return _write(run_dir, title, sections[:2] + images_html + sections[2:])
+
+
+def _config_rows(config: dict[str, Any]) -> list[tuple[str, Any, str]]:
+    """(option, value, what it is) in the option table's order; keys the
+    table does not know (from another version) last."""
+    table = options()
+    known = [(name, config[name], opt.help) for name, opt in table.items() if name in config]
+    return known + [(key, config[key], "") for key in sorted(config) if key not in table]
 
 
 def _metric_rows(metrics: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -133,8 +141,8 @@ def tune_report(out: Path) -> Path:
         images_html.append(f'<h2>{TITLES[name]}</h2>'
                            f'<img class="plot" alt="{name}" src="{_data_uri(out / f"{name}.png")}">')
     ranked = sorted(rows, key=lambda r: (r.get("val_accuracy") is None, -(r.get("val_accuracy") or 0)))
-    columns = ["trial", "state", *searched, "train_accuracy", "val_accuracy", "seconds"]
-    table = [[_cell(r.get(c), c) for c in columns] for r in ranked]
+    columns = trial_columns(searched)
+    table = [[html.escape(cell(r.get(c), c)) for c in columns] for r in ranked]
     sections = [
         _table("Search", [(k, summary[k]) for k in ("study", "storage", "sampler", "pruner", "trials", "seconds")]
                + [("searched", json.dumps(summary["space"]["dimensions"])),
@@ -164,23 +172,13 @@ def _table(title: str, rows, headers: list[str] | None = None, raw: bool = False
         cells = []
         for i, value in enumerate(row):
             column = headers[i] if headers else str(row[0])
-            text = value if raw else html.escape(_cell(value, column))
+            text = value if raw else html.escape(cell(value, column))
             attrs = ' class="num"' if isinstance(value, (int, float)) or (raw and _is_number(value)) else ""
             if not headers and i == 1:  # key/value tables: the value carries its key, for tests and tools
                 attrs += f' data-key="{html.escape(str(row[0]))}"'
             cells.append(f"<td{attrs}>{text}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<h2>{html.escape(title)}</h2><table>{f'<tr>{head}</tr>' if head else ''}{''.join(body)}</table>"
-
-
-def _cell(value: Any, column: str = "") -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        if column == "seconds":
-            return f"{value:.1f}"
-        return f"{value:.4f}" if column.endswith("accuracy") else f"{value:g}"
-    return str(value)
 
 
 def _is_number(text: Any) -> bool:

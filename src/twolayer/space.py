@@ -1,6 +1,6 @@
 """Search spaces for tuning: which training options vary, and how.
 
-Any TrainConfig field can be searched. On the command line a value is
+Any option of the table (config.py) can be searched. On the command line a value is
 
     1e-4,1e-3,1e-2      a list (a grid axis, or a choice for random/tpe)
     1e-4:1e-2:log       a range, sampled on a log scale (random/tpe)
@@ -17,24 +17,12 @@ from __future__ import annotations
 import itertools
 import math
 import tomllib
-import typing
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from twolayer.config import TrainConfig
+from twolayer.config import Option, OptionError, TrainConfig, options
 from twolayer.errors import ConfigError
-
-FIELD_TYPES = {f.name: f.type for f in fields(TrainConfig)}
-
-
-def field_kind(name: str) -> type:
-    """bool, int, float or str: the type of a TrainConfig field."""
-    hint = typing.get_type_hints(TrainConfig)[name]
-    for kind in (bool, int, float, str):
-        if hint is kind or kind in typing.get_args(hint):
-            return kind
-    raise ConfigError(f"{name} cannot be searched")
 
 
 @dataclass(frozen=True)
@@ -59,6 +47,8 @@ class Dimension:
 class Space:
     dimensions: dict[str, Dimension]
     fixed: dict[str, Any]
+    config_class: type = TrainConfig  # the option table the space is drawn from
+    from_command_line: set[str] = field(default_factory=set)  # names whose values came as flags
 
     def grid(self) -> list[dict[str, Any]]:
         """Every combination of the list dimensions, in a fixed order."""
@@ -70,98 +60,85 @@ class Space:
                 for combo in itertools.product(*(self.dimensions[n].values for n in names))]
 
     def config(self, params: dict[str, Any]) -> TrainConfig:
-        return TrainConfig(**{**self.fixed, **params})
+        return self.config_class(**{**self.fixed, **params})
 
     def to_json(self) -> dict[str, Any]:
         return {"dimensions": {n: d.describe() for n, d in self.dimensions.items()}, "fixed": self.fixed}
 
 
-def convert(name: str, text: Any) -> Any:
-    kind = field_kind(name)
-    option = "--" + name.replace("_", "-")
-    if kind is str:
-        return str(text)
-    if kind is bool:
-        if isinstance(text, bool):
-            return text
-        if str(text).lower() in ("true", "yes", "1", "false", "no", "0"):
-            return str(text).lower() in ("true", "yes", "1")
-        raise ConfigError(f"{option}: expected true or false, got {text!r}")
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{option}: expected a number, got {text!r}") from None
-    if kind is int:
-        if not value.is_integer():
-            raise ConfigError(f"{option}: expected a whole number, got {text!r}")
-        return int(value)
-    if name in ("val_size", "test_size") and value >= 1 and value.is_integer():
-        return int(value)  # a count, not a fraction
-    return value
-
-
-def parse_value(name: str, text: str) -> Dimension | Any:
+def parse_value(opt: Option, text: str) -> Dimension | Any:
     """A command-line value: a Dimension (list or range) or a fixed value."""
-    option = "--" + name.replace("_", "-")
     text = text.strip()
-    if "," in text:
+    if "," in text and opt.searchable:
         items = [t.strip() for t in text.split(",")]
         if not all(items):
-            raise ConfigError(f"{option}: empty item in list {text!r}")
-        return Dimension(name, values=tuple(convert(name, t) for t in items))
-    if ":" in text and field_kind(name) not in (str, bool):  # folder:PATH is a value, not a range
+            raise OptionError(opt.name, f"empty item in list {text!r}", "{option}: {problem}")
+        return Dimension(opt.name, values=tuple(opt.convert(t) for t in items))
+    if ":" in text and opt.kind in (int, float) and opt.searchable:  # folder:PATH is a value, not a range
         parts = text.split(":")
         if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] != "log"):
-            raise ConfigError(f"{option}: a range is LOW:HIGH or LOW:HIGH:log, got {text!r}")
-        return Dimension(name, low=convert(name, parts[0]), high=convert(name, parts[1]), log=len(parts) == 3)
+            raise OptionError(opt.name, f"a range is LOW:HIGH or LOW:HIGH:log, got {text!r}", "{option}: {problem}")
+        return Dimension(opt.name, low=opt.convert(parts[0]), high=opt.convert(parts[1]), log=len(parts) == 3)
     if not text:
-        raise ConfigError(f"{option}: empty value")
-    return convert(name, text)
+        raise OptionError(opt.name, "empty value", "{option}: {problem}")
+    return opt.convert(text)
 
 
-def parse_toml_value(name: str, value: Any) -> Dimension | Any:
-    option = name
-    if isinstance(value, list):
+def parse_toml_value(opt: Option, value: Any) -> Dimension | Any:
+    if isinstance(value, list) and opt.searchable:
         if not value:
-            raise ConfigError(f"{option}: empty list")
-        return Dimension(name, values=tuple(convert(name, v) for v in value))
-    if isinstance(value, dict):
+            raise OptionError(opt.name, "empty list", "{option}: {problem}")
+        return Dimension(opt.name, values=tuple(opt.convert(v) for v in value))
+    if isinstance(value, dict) and opt.searchable:
         unknown = set(value) - {"low", "high", "log"}
         if unknown or "low" not in value or "high" not in value:
-            raise ConfigError(f"{option}: a range is {{low = ..., high = ..., log = true|false}}")
-        return Dimension(name, low=convert(name, value["low"]), high=convert(name, value["high"]),
+            raise OptionError(opt.name, "a range is {low = ..., high = ..., log = true|false}", "{option}: {problem}")
+        return Dimension(opt.name, low=opt.convert(value["low"]), high=opt.convert(value["high"]),
                          log=bool(value.get("log", False)))
-    return convert(name, value)
+    return opt.convert(value)
 
 
-def build_space(options: dict[str, str], toml_file: str | Path | None = None) -> Space:
+def build_space(given: dict[str, str], toml_file: str | Path | None = None,
+                config_class: type = TrainConfig) -> Space:
     """The space from a TOML file (optional) and command-line values, which
-    win. `options` maps TrainConfig field names to command-line strings."""
+    win. `given` maps option names to command-line strings. Errors name an
+    option as its flag when its value came from the command line, and as
+    its Python name when it came from the file."""
+    table = options(config_class)
     entries: dict[str, Any] = {}
     if toml_file is not None:
+        for name, value in read_toml(toml_file).items():
+            entries[name] = parse_toml_value(_option(table, name), value)
+    for name, text in given.items():
         try:
-            table = tomllib.loads(Path(toml_file).read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"no space file at {toml_file}") from None
-        except (OSError, tomllib.TOMLDecodeError) as e:
-            raise ConfigError(f"cannot read space file {toml_file}: {e}") from None
-        for name, value in table.items():
-            _check_name(name)
-            entries[name] = parse_toml_value(name, value)
-    for name, text in options.items():
-        _check_name(name)
-        entries[name] = parse_value(name, text)
+            entries[name] = parse_value(_option(table, name), text)
+        except OptionError as e:
+            raise e.as_flag() from None
     dims = {n: v for n, v in entries.items() if isinstance(v, Dimension)}
     fixed = {n: v for n, v in entries.items() if not isinstance(v, Dimension)}
-    space = Space(dims, fixed)
+    space = Space(dims, fixed, config_class, set(given))
     _validate(space)
     return space
 
 
-def _check_name(name: str) -> None:
-    if name not in FIELD_TYPES or name in ("data_dir", "recipe"):
-        searchable = ", ".join(n for n in FIELD_TYPES if n not in ("data_dir", "recipe"))
-        raise ConfigError(f"unknown training option {name!r}; choose from {searchable}")
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """A TOML file's table; ConfigError naming the file if it can't be read."""
+    try:
+        return tomllib.loads(Path(path).read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"no space file at {path}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"cannot read space file {path}: not UTF-8 text (byte {e.start})") from None
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"cannot read space file {path}: {e}") from None
+
+
+def _option(table: dict[str, Option], name: str) -> Option:
+    opt = table.get(name)
+    if opt is None or not opt.on_tune:
+        known = ", ".join(n for n, o in table.items() if o.on_tune)
+        raise ConfigError(f"unknown training option {name!r}; choose from {known}")
+    return opt
 
 
 def _validate(space: Space) -> None:
@@ -169,21 +146,33 @@ def _validate(space: Space) -> None:
     if not space.dimensions:
         raise ConfigError("nothing to search: give at least one option a list (a,b,c) or a range (low:high)")
     for dim in space.dimensions.values():
-        option = "--" + dim.name.replace("_", "-")
-        if dim.is_list:
-            if len(set(dim.values)) != len(dim.values):
-                raise ConfigError(f"{option}: repeated values in {dim.describe()}")
-            candidates = dim.values
-        else:
-            if field_kind(dim.name) in (str, bool):
-                raise ConfigError(f"{option}: this option takes a list, not a range")
-            if not dim.low < dim.high:
-                raise ConfigError(f"{option}: range low must be below high, got {dim.describe()}")
-            if dim.log and dim.low <= 0:
-                raise ConfigError(f"{option}: a log range needs low > 0, got {dim.describe()}")
-            candidates = (dim.low, dim.high)
-        for value in candidates:
-            space.config({dim.name: value}).validate()
-    space.config({}).validate()
-    if not all(math.isfinite(v) for d in space.dimensions.values() if not d.is_list for v in (d.low, d.high)):
-        raise ConfigError("range ends must be finite numbers")
+        def check(dim=dim) -> None:
+            option = dim.name
+            if dim.is_list:
+                if len(set(dim.values)) != len(dim.values):
+                    raise OptionError(option, f"repeated values in {dim.describe()}", "{option}: {problem}")
+                candidates = dim.values
+            else:
+                if not all(math.isfinite(v) for v in (dim.low, dim.high)):
+                    raise OptionError(option, "range ends must be finite numbers", "{option}: {problem}")
+                if not dim.low < dim.high:
+                    raise OptionError(option, f"range low must be below high, got {dim.describe()}",
+                                      "{option}: {problem}")
+                if dim.log and dim.low <= 0:
+                    raise OptionError(option, f"a log range needs low > 0, got {dim.describe()}",
+                                      "{option}: {problem}")
+                candidates = (dim.low, dim.high)
+            for value in candidates:
+                space.config({dim.name: value}).validate()
+
+        _spelled(space, check)
+    _spelled(space, lambda: space.config({}).validate())
+
+
+def _spelled(space: Space, check) -> None:
+    """Run check(); an OptionError about an option given on the command line
+    is re-raised naming its flag."""
+    try:
+        check()
+    except OptionError as e:
+        raise (e.as_flag() if e.name in space.from_command_line else e) from None

@@ -6,7 +6,7 @@ Everything that defines where a run is (iteration, batch order, random
 generator, optimizer state, history, best parameters) lives in one
 TrainState, so a run can be checkpointed at an epoch boundary and resumed.
 
-One loop serves every device: `fit(..., device="cuda")` moves the data and
+One loop serves every device: with config.device "cuda", `fit` moves the data and
 the parameters to the GPU once, runs the same steps on CuPy arrays, and
 hands NumPy arrays back. On a GPU the loss is read back every READ_EVERY
 iterations rather than every one, so the GPU never waits for Python.
@@ -22,8 +22,10 @@ from typing import Any
 import numpy as np
 
 from twolayer.backend import array_module, device_module, take_rows, to_device, to_numpy
+from twolayer.config import TrainConfig
 from twolayer.data.augment import flip_and_crop
 from twolayer.errors import ConfigError
+from twolayer.layers import l2_penalty
 from twolayer.model import TwoLayerNet
 from twolayer.noise import Noise
 from twolayer.optim import make_optimizer
@@ -83,19 +85,23 @@ def accuracy(net: TwoLayerNet, X: Any, y: Any) -> float:
     return float((net.predict(to_device(X, xp)) == to_device(y, xp)).mean())
 
 
-def new_state(n_train: int, seed: int, optimizer: str = "sgd", eval_size: int = 1000, momentum: float = 0.9,
-              weight_decay: float = 0.0) -> TrainState:
-    """A fresh run's state; everything random in it derives from `seed`."""
-    eval_rng = np.random.default_rng([seed, 2])
+def new_state(n_train: int, config: TrainConfig, eval_size: int = 1000) -> TrainState:
+    """A fresh run's state; everything random in it derives from config.seed."""
+    eval_rng = np.random.default_rng([config.seed, 2])
     eval_rows = np.sort(eval_rng.permutation(n_train)[: min(eval_size, n_train)])
     return TrainState(
         iteration=0,
-        rng=np.random.default_rng([seed, 1]),
+        rng=np.random.default_rng([config.seed, 1]),
         order=None,
-        optimizer=make_optimizer(optimizer, momentum, weight_decay),
+        optimizer=make_optimizer(config.optimizer, config.momentum, config.weight_decay),
         eval_rows=eval_rows,
-        noise_seed=seed,
+        noise_seed=config.seed,
     )
+
+
+def num_iters(config: TrainConfig, n_train: int) -> int:
+    """The run's length in iterations: config.iters, else its epochs."""
+    return config.iters or config.epochs * max(n_train // min(config.batch_size, n_train), 1)
 
 
 def fit(
@@ -104,32 +110,17 @@ def fit(
     y: Any,
     X_val: Any = None,
     y_val: Any = None,
+    config: TrainConfig | None = None,
     *,
-    lr: float = 1e-3,
-    lr_decay: float = 0.95,
-    reg: float = 0.0,
-    num_iters: int = 1000,
-    batch_size: int = 200,
-    seed: int = 0,
-    schedule: str = "step",
-    warmup: float = 0.0,
-    optimizer: str = "sgd",
-    momentum: float = 0.9,
-    weight_decay: float = 0.0,
-    dropout_input: float = 0.0,
-    dropout_hidden: float = 0.0,
-    label_smoothing: float = 0.0,
-    flip: bool = False,
-    crop: int = 0,
-    image_shape: tuple[int, int, int] | None = None,
-    eval_size: int = 1000,
-    restore_best: bool = True,
+    image_shape: tuple[int, ...] | None = None,
     state: TrainState | None = None,
     on_iteration: Callable[[int, int, float, float], None] | None = None,
     on_epoch_end: Callable[[TrainState], None] | None = None,
-    device: str = "cpu",
+    eval_size: int = 1000,
+    restore_best: bool = True,
 ) -> History:
-    """Train `net` in place and return its History.
+    """Train `net` in place with the options of `config` (a TrainConfig,
+    validated here; None: the defaults) and return its History.
 
     X: (N, D) rows, y: (N,) labels; X_val, y_val likewise (optional). An
     epoch is N // batch_size batches drawn without replacement from a fresh
@@ -140,39 +131,36 @@ def fit(
     epoch are restored (unless restore_best is False or there is no
     validation data). Pass `state` to continue an earlier run.
 
-    Regularization and augmentation (all off by default): decoupled
-    weight_decay, inverted dropout on the input and hidden layer, label
+    Regularization and augmentation (all off by default): L2, decoupled
+    weight decay, inverted dropout on the input and hidden layer, label
     smoothing, and per-batch random flips and reflect-padded crops (which need
     the rows' image_shape (H, W, C)). Their randomness is keyed by the seed
     and the iteration (twolayer.noise), so a resumed run draws the same masks
     and crops, on either device.
 
-    device: "cpu" (NumPy) or "cuda" (CuPy). The data, parameters and
+    config.device: "cpu" (NumPy) or "cuda" (CuPy). The data, parameters and
     optimizer state are moved there once; at the end the net's parameters
     (and the state's arrays) are NumPy arrays again. Callbacks run at the
     iterations where the losses are read: every one on the CPU, every
     READ_EVERY (and each epoch's last) on a GPU.
     """
-    _check(lr=lr, lr_decay=lr_decay, reg=reg, num_iters=num_iters, batch_size=batch_size, momentum=momentum,
-           weight_decay=weight_decay, dropout_input=dropout_input, dropout_hidden=dropout_hidden,
-           label_smoothing=label_smoothing, warmup=warmup, crop=crop)
-    if schedule not in SCHEDULES:
-        raise ConfigError(f"unknown schedule {schedule!r}; choose from {', '.join(SCHEDULES)}")
-    lr_at = SCHEDULES[schedule]
+    c = (config or TrainConfig()).validate()
+    lr_at = SCHEDULES[c.schedule]
     n = X.shape[0]
     if n != y.shape[0]:
         raise ConfigError(f"X has {n} rows but y has {y.shape[0]} labels")
-    batch_size = min(batch_size, n)
+    total = num_iters(c, n)
+    batch_size = min(c.batch_size, n)
     iters_per_epoch = max(n // batch_size, 1)
     has_val = X_val is not None and len(X_val) > 0
-    if (flip or crop) and (image_shape is None or int(np.prod(image_shape)) != X.shape[1]):
+    if (c.flip or c.crop) and (image_shape is None or int(np.prod(image_shape)) != X.shape[1]):
         raise ConfigError(f"flips and crops need image rows; got {X.shape[1]} values per row and "
                           f"image shape {image_shape}")
     if state is None:
-        state = new_state(n, seed, optimizer, eval_size, momentum, weight_decay)
+        state = new_state(n, c, eval_size)
     history = state.history
 
-    xp = device_module(device)
+    xp = device_module(c.device)
     X, y = to_device(X, xp), to_device(y, xp)
     if has_val:
         X_val, y_val = to_device(X_val, xp), to_device(y_val, xp)
@@ -180,13 +168,12 @@ def fit(
     eval_rows = xp.asarray(state.eval_rows)
     X_batch = xp.empty((batch_size, X.shape[1]), dtype=X.dtype)  # reused by every step
     y_batch = xp.empty(batch_size, dtype=y.dtype)
-    decay = {"W1": 2 * reg, "W2": 2 * reg} if reg else None  # L2 folded into the update
     grads_out = {"W1": xp.empty_like(net.params["W1"]), "b1": xp.empty_like(net.params["b1"])}
     batches = None  # this epoch's batches of row numbers, on the device
     pending: list[tuple[Any, float]] = []  # (loss on the device, lr) not yet read back
 
     try:
-        while state.iteration < num_iters:
+        while state.iteration < total:
             it = state.iteration
             step = it % iters_per_epoch
             if step == 0 or state.order is None:
@@ -197,24 +184,25 @@ def fit(
                 # order; the batch's contents, and so the gradient, are the same.
                 used = state.order[: iters_per_epoch * batch_size].reshape(iters_per_epoch, batch_size)
                 batches = xp.asarray(np.sort(used, axis=1))
-            rate = lr_at(it, lr, iters_per_epoch, num_iters, lr_decay, warmup)
+            rate = lr_at(it, c.lr, iters_per_epoch, total, c.lr_decay, c.warmup)
 
             take_rows(X, batches[step], X_batch)
             take_rows(y, batches[step], y_batch)
             noise = Noise(xp, state.noise_seed, it)
-            batch = flip_and_crop(X_batch, image_shape, noise, flip, crop) if flip or crop else X_batch
-            loss, grads = net.gradients(batch, y_batch, grads_out=grads_out, dropout_input=dropout_input,
-                                        dropout_hidden=dropout_hidden, label_smoothing=label_smoothing,
-                                        rng=noise)  # the data term; L2 is added below
-            if reg:
-                W1, W2 = net.params["W1"], net.params["W2"]
-                loss = loss + reg * (xp.vdot(W1, W1) + xp.vdot(W2, W2))
+            batch = flip_and_crop(X_batch, image_shape, noise, c.flip, c.crop) if c.flip or c.crop else X_batch
+            loss, grads = net.gradients(batch, y_batch, grads_out=grads_out, dropout_input=c.dropout_input,
+                                        dropout_hidden=c.dropout_hidden, label_smoothing=c.label_smoothing,
+                                        rng=noise)  # the data term; L2 is added here and in the update
+            l2 = 0.0
+            if c.reg:
+                penalty, l2 = l2_penalty(net.weights(), c.reg)
+                loss = loss + penalty
             pending.append((loss, rate))
-            boundary = (it + 1) % iters_per_epoch == 0 or it + 1 == num_iters
+            boundary = (it + 1) % iters_per_epoch == 0 or it + 1 == total
             read = xp is np or boundary or (it + 1) % READ_EVERY == 0
             if read and not _read_losses(pending, state, it):
                 break  # checked before this step's update: the exploding step is not applied
-            state.optimizer.update(net.params, grads, rate, decay)
+            state.optimizer.update(net.params, grads, rate, l2)
             state.iteration = it + 1
             if boundary:
                 _evaluate(net, state, X, y, X_val, y_val, has_val, eval_rows)
@@ -223,7 +211,7 @@ def fit(
             # Called last, when the state is whole: a callback may raise (Ctrl-C,
             # a pruned trial) and the state can still be saved and resumed.
             if read and on_iteration is not None:
-                on_iteration(state.iteration, num_iters, history.loss[-1], rate)
+                on_iteration(state.iteration, total, history.loss[-1], rate)
 
         if restore_best and state.best_params is not None:
             for key, value in state.best_params.items():
@@ -271,22 +259,3 @@ def _evaluate(net, state: TrainState, X, y, X_val, y_val, has_val: bool, rows) -
         history.best_index = len(history.val_acc) - 1
         xp = array_module(net.params["W1"])
         state.best_params = {k: xp.array(v, copy=True) for k, v in net.params.items()}
-
-
-def _check(**values: float) -> None:
-    """One-line errors for out-of-range hyperparameters."""
-    rules = {
-        "lr": (lambda v: v > 0, "> 0"),
-        "lr_decay": (lambda v: 0 < v <= 1, "in (0, 1]"),
-        "reg": (lambda v: v >= 0, ">= 0"),
-        "num_iters": (lambda v: v >= 1 and int(v) == v, "a positive integer"),
-        "batch_size": (lambda v: v >= 1 and int(v) == v, "a positive integer"),
-        "weight_decay": (lambda v: v >= 0, ">= 0"),
-        "crop": (lambda v: v >= 0 and int(v) == v, "a whole number of pixels >= 0"),
-        **{name: (lambda v: 0 <= v < 1, "in [0, 1)")
-           for name in ("momentum", "dropout_input", "dropout_hidden", "label_smoothing", "warmup")},
-    }
-    for name, value in values.items():
-        ok, expected = rules[name]
-        if not (isinstance(value, (int, float, np.number)) and math.isfinite(value) and ok(value)):
-            raise ConfigError(f"{name} must be {expected}, got {value!r}")

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from twolayer.config import options
 from twolayer.errors import ConfigError, Stopped, TwolayerError
 from twolayer.files import atomic_write_text, write_json
 from twolayer.progress import Progress
@@ -34,6 +35,22 @@ from twolayer.workflow import Prepared, finish_run, fit_config, new_net, num_ite
 
 SAMPLERS = ("grid", "random", "tpe")
 PRUNERS = ("median", "hyperband", "none")
+
+
+def trial_columns(searched: list[str]) -> list[str]:
+    """The trials table's columns (trials.csv, the printed table, the report)."""
+    return ["trial", "state", *searched, "train_accuracy", "val_accuracy", "seconds"]
+
+
+def cell(value: Any, column: str = "") -> str:
+    """How a table cell shows a value: accuracies to 4 places, seconds to 1."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if column.endswith("accuracy"):
+            return f"{value:.4f}"
+        return f"{value:.1f}" if column == "seconds" else f"{value:g}"
+    return str(value)
 
 
 @dataclass
@@ -115,8 +132,8 @@ class Objective:
         self.data: dict[tuple, Prepared] = {}  # prepared splits, shared by trials with the same data
 
     def prepared(self, config) -> Prepared:
-        key = (config.dataset, config.data_dir, config.val_size, config.test_size, config.split_seed,
-               config.preprocess, config.dtype)
+        # the data options and the float type decide the prepared arrays
+        key = (*(getattr(config, n) for n, o in options(type(config)).items() if o.group == "data"), config.dtype)
         if key not in self.data:
             self.data.clear()  # one dataset in memory at a time
             self.data[key] = prepare(config, quiet=True)
@@ -327,7 +344,7 @@ def summarize(study, opts: TuneOptions, seconds: float) -> TuneResult:
                "val_accuracy": t.user_attrs.get("val_accuracy"),
                "seconds": t.user_attrs.get("seconds")}
         rows.append(row)
-    columns = ["trial", "state", *names, "train_accuracy", "val_accuracy", "seconds"]
+    columns = trial_columns(names)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()

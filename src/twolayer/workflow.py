@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from twolayer import io
+from twolayer import bundles, runs
 from twolayer.backend import device_module, to_device
 from twolayer.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from twolayer.config import TrainConfig
@@ -24,9 +24,10 @@ from twolayer.data.preprocess import Preprocessor
 from twolayer.data.splits import carve
 from twolayer.errors import DataError, Stopped, TwolayerError
 from twolayer.files import write_json
+from twolayer.layers import softmax
 from twolayer.model import TwoLayerNet
 from twolayer.progress import Progress
-from twolayer.trainer import History, TrainState, accuracy, fit, new_state
+from twolayer.trainer import History, TrainState, accuracy, fit, new_state, num_iters
 
 
 @dataclass
@@ -34,7 +35,7 @@ class TrainResult:
     run_dir: Path
     metrics: dict[str, Any]
     history: History
-    bundle: io.Bundle
+    bundle: bundles.Bundle
     data: Any = None  # the Prepared splits, for a report without reloading them
 
 
@@ -81,14 +82,14 @@ def train(config: TrainConfig, out: str | Path | None = None, force: bool = Fals
     metrics.json is a finished run."""
     config.validate()
     if out is not None:
-        io.check_run_dir(out, force)
+        runs.check_run_dir(out, force)
     data = prepare(config, quiet)
     if out is None:
-        run_dir = io.new_run_dir("runs", config.dataset)
+        run_dir = runs.new_run_dir("runs", config.dataset)
     else:
         run_dir = Path(out)
         run_dir.mkdir(parents=True, exist_ok=True)
-        for stale in (io.MODEL_FILE, "metrics.json", "history.csv", CHECKPOINT_FILE, "report.html",
+        for stale in (bundles.MODEL_FILE, "metrics.json", "history.csv", CHECKPOINT_FILE, "report.html",
                       *(p.name for p in run_dir.glob("*.png"))):
             (run_dir / stale).unlink(missing_ok=True)  # --force: no old file may pass as new
     write_json(run_dir / "config.json", config.to_dict())
@@ -118,9 +119,7 @@ def _run(config: TrainConfig, data: Prepared, run_dir: Path, net: TwoLayerNet, s
     total = num_iters(config, n_train)
     bar = Progress(total, "train", enabled=not quiet)
     checkpoint = run_dir / CHECKPOINT_FILE
-    train_state = state if state is not None else new_state(n_train, config.seed, config.optimizer,
-                                                            momentum=config.momentum,
-                                                            weight_decay=config.weight_decay)
+    train_state = state if state is not None else new_state(n_train, config)
 
     def on_epoch_end(s: TrainState) -> None:
         save_checkpoint(checkpoint, net, s)
@@ -163,13 +162,13 @@ def finish_run(config: TrainConfig, data: Prepared, run_dir: Path, net: TwoLayer
         "stopped_early": history.stop_reason,
         "seconds": round(time.monotonic() - started, 3),
     }
-    bundle = io.Bundle(net, data.preprocessor, data.dataset.class_names, data.dataset.image_shape,
+    bundle = bundles.Bundle(net, data.preprocessor, data.dataset.class_names, data.dataset.image_shape,
                        config.to_dict())
     run_dir.mkdir(parents=True, exist_ok=True)
     if not (run_dir / "config.json").exists():
         write_json(run_dir / "config.json", config.to_dict())
-    io.save_bundle(run_dir / io.MODEL_FILE, bundle)
-    io.write_history_csv(run_dir / "history.csv", history)
+    bundles.save_bundle(run_dir / bundles.MODEL_FILE, bundle)
+    runs.write_history_csv(run_dir / "history.csv", history)
     write_json(run_dir / "metrics.json", metrics)
     (run_dir / CHECKPOINT_FILE).unlink(missing_ok=True)
     return TrainResult(run_dir, metrics, history, bundle, data)
@@ -177,28 +176,16 @@ def finish_run(config: TrainConfig, data: Prepared, run_dir: Path, net: TwoLayer
 
 def fit_config(net: TwoLayerNet, data: Prepared, config: TrainConfig, state: TrainState | None = None,
                on_iteration=None, on_epoch_end=None) -> History:
-    """`fit` with the hyperparameters of `config` on the prepared splits."""
+    """`fit` with `config` on the prepared splits."""
     X, y = data.X, data.y
-    return fit(
-        net, X["train"], y["train"], X["val"], y["val"],
-        lr=config.lr, lr_decay=config.lr_decay, reg=config.reg, num_iters=num_iters(config, len(y["train"])),
-        batch_size=config.batch_size, seed=config.seed, schedule=config.schedule, warmup=config.warmup,
-        optimizer=config.optimizer, momentum=config.momentum, weight_decay=config.weight_decay,
-        dropout_input=config.dropout_input, dropout_hidden=config.dropout_hidden,
-        label_smoothing=config.label_smoothing, flip=config.flip, crop=config.crop,
-        image_shape=data.dataset.image_shape, state=state, on_iteration=on_iteration, on_epoch_end=on_epoch_end,
-        device=config.device,
-    )
+    return fit(net, X["train"], y["train"], X["val"], y["val"], config, image_shape=data.dataset.image_shape,
+               state=state, on_iteration=on_iteration, on_epoch_end=on_epoch_end)
 
 
 def new_net(config: TrainConfig, data: Prepared) -> TwoLayerNet:
     """A freshly initialized net for `config`; the seed fixes its weights."""
     return TwoLayerNet(data.X["train"].shape[1], config.hidden_size, len(data.dataset.class_names),
                        std=config.std, seed=np.random.default_rng([config.seed, 0]), dtype=np.dtype(config.dtype))
-
-
-def num_iters(config: TrainConfig, n_train: int) -> int:
-    return config.iters or config.epochs * max(n_train // min(config.batch_size, n_train), 1)
 
 
 class StopOnSignal:
@@ -230,7 +217,7 @@ def _maybe_accuracy(net: TwoLayerNet, X: np.ndarray, y: np.ndarray) -> float | N
     return accuracy(net, X, y) if len(y) else None
 
 
-def evaluation_split(bundle: io.Bundle, dataset: Dataset, spec: str, split: str) -> tuple[np.ndarray, np.ndarray]:
+def evaluation_split(bundle: bundles.Bundle, dataset: Dataset, spec: str, split: str) -> tuple[np.ndarray, np.ndarray]:
     """The raw (images, labels) of `split` to evaluate on.
 
     On the dataset the model was trained on, carved splits are carved again
@@ -253,7 +240,7 @@ def evaluation_split(bundle: io.Bundle, dataset: Dataset, spec: str, split: str)
 
 def evaluate(model: str | Path, spec: str, split: str = "test", data_dir: str | None = None) -> dict[str, Any]:
     """Accuracy of a saved model on a dataset split: {accuracy, n, correct, ...}."""
-    bundle = io.load_bundle(model)
+    bundle = bundles.load_bundle(model)
     dataset = load_dataset(spec, data_dir)
     if tuple(dataset.image_shape) != tuple(bundle.image_shape):
         raise DataError(f"{spec} has images of shape {dataset.image_shape}, the model expects {bundle.image_shape}")
@@ -263,7 +250,7 @@ def evaluate(model: str | Path, spec: str, split: str = "test", data_dir: str | 
     predicted = bundle.net.predict(bundle.preprocessor.transform(images))
     correct = int((predicted == labels).sum())
     return {
-        "model": str(io.resolve_model_path(model)),
+        "model": str(bundles.resolve_model_path(model)),
         "dataset": spec,
         "split": split,
         "n": int(len(labels)),
@@ -274,11 +261,9 @@ def evaluate(model: str | Path, spec: str, split: str = "test", data_dir: str | 
 
 def predict(model: str | Path, image_paths: list[str]) -> list[dict[str, Any]]:
     """For each image file: {path, label, class, probability}."""
-    bundle = io.load_bundle(model)
+    bundle = bundles.load_bundle(model)
     images = np.stack([read_image(p, bundle.image_shape) for p in image_paths])
-    scores = bundle.net.loss(bundle.preprocessor.transform(images))
-    exp = np.exp(scores - scores.max(axis=1, keepdims=True))
-    probs = exp / exp.sum(axis=1, keepdims=True)
+    probs = softmax(bundle.net.scores(bundle.preprocessor.transform(images)))
     labels = probs.argmax(axis=1)
     return [
         {"path": str(p), "label": int(k), "class": bundle.class_names[k], "probability": float(probs[i, k])}

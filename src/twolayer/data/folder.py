@@ -20,7 +20,7 @@ import numpy as np
 
 from twolayer.data import Dataset
 from twolayer.data.cache import cache_path, load_cached, save_cached
-from twolayer.data.images import IMAGE_SUFFIXES
+from twolayer.data.images import IMAGE_SUFFIXES, pillow_mode
 from twolayer.errors import DataError
 from twolayer.progress import Progress
 
@@ -89,7 +89,7 @@ def _decode(listing: Listing, desc: str, quiet: bool) -> tuple[np.ndarray, np.nd
     from PIL import Image
 
     first = _open(listing[0][0], Image)
-    mode = "L" if first.mode in ("1", "L", "LA", "I", "I;16", "F") else "RGB"
+    mode = pillow_mode(first)
     shape = (first.size[1], first.size[0], 1 if mode == "L" else 3)
     images = np.empty((len(listing), *shape), dtype=np.uint8)
     labels = np.array([label for _, label, _, _ in listing], dtype=np.int64)

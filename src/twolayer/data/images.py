@@ -9,6 +9,13 @@ import numpy as np
 from twolayer.errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+# Pillow's modes that hold one gray channel (LA: gray plus alpha); every other mode is read as RGB
+GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")
+
+
+def pillow_mode(img) -> str:
+    """The mode an image is read in: "L" (one channel) for gray images, else "RGB"."""
+    return "L" if img.mode in GRAY_MODES else "RGB"
 
 
 def read_image(path: str | Path, shape: tuple[int, ...] | None = None) -> np.ndarray:
@@ -23,8 +30,8 @@ def read_image(path: str | Path, shape: tuple[int, ...] | None = None) -> np.nda
     path = Path(path)
     try:
         with Image.open(path) as img:
-            channels = shape[2] if shape else (1 if img.mode in ("1", "L", "I;16", "I", "F") else 3)
-            img = img.convert("L" if channels == 1 else "RGB")
+            mode = ("L" if shape[2] == 1 else "RGB") if shape else pillow_mode(img)
+            img = img.convert(mode)
             if shape and img.size != (shape[1], shape[0]):
                 img = img.resize((shape[1], shape[0]), Image.Resampling.BILINEAR)
             array = np.asarray(img, dtype=np.uint8)

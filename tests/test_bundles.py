@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from twolayer import TwoLayerNet, files, io
+from twolayer import TwoLayerNet, bundles, files, runs
 from twolayer.data.preprocess import Preprocessor
 from twolayer.errors import BundleError, TwolayerError
 
@@ -14,12 +14,12 @@ from twolayer.errors import BundleError, TwolayerError
 def bundle():
     images = np.random.default_rng(0).integers(0, 256, size=(10, 4, 4, 3), dtype=np.uint8)
     net = TwoLayerNet(48, 5, 3, seed=0, dtype=np.float32)
-    return io.Bundle(net, Preprocessor.fit("mean", images), ["a", "b", "c"], (4, 4, 3), {"lr": 0.1})
+    return bundles.Bundle(net, Preprocessor.fit("mean", images), ["a", "b", "c"], (4, 4, 3), {"lr": 0.1})
 
 
 def test_bundle_round_trip(tmp_path, bundle):
-    io.save_bundle(tmp_path / "model.npz", bundle)
-    loaded = io.load_bundle(tmp_path)  # a run folder works as well as the file
+    bundles.save_bundle(tmp_path / "model.npz", bundle)
+    loaded = bundles.load_bundle(tmp_path)  # a run folder works as well as the file
     for k, v in bundle.net.params.items():
         np.testing.assert_array_equal(loaded.net.params[k], v)
         assert loaded.net.params[k].dtype == v.dtype
@@ -30,11 +30,11 @@ def test_bundle_round_trip(tmp_path, bundle):
 
 
 def test_bundle_holds_no_pickles(tmp_path, bundle):
-    io.save_bundle(tmp_path / "model.npz", bundle)
+    bundles.save_bundle(tmp_path / "model.npz", bundle)
     with np.load(tmp_path / "model.npz", allow_pickle=False) as npz:
         for name in npz.files:
             assert npz[name].dtype != object
-    assert json.loads(str(np.load(tmp_path / "model.npz")["meta"]))["version"] == io.FORMAT_VERSION
+    assert json.loads(str(np.load(tmp_path / "model.npz")["meta"]))["version"] == bundles.FORMAT_VERSION
 
 
 def rewrite(path, **replace):
@@ -46,27 +46,27 @@ def rewrite(path, **replace):
 
 def test_altered_weights_fail_the_checksum(tmp_path, bundle):
     path = tmp_path / "model.npz"
-    io.save_bundle(path, bundle)
+    bundles.save_bundle(path, bundle)
     rewrite(path, **{"param.W1": bundle.net.params["W1"] + 1})
     with pytest.raises(BundleError, match="damaged or was altered"):
-        io.load_bundle(path)
+        bundles.load_bundle(path)
 
 
 def test_truncated_and_foreign_files_are_refused(tmp_path, bundle):
     path = tmp_path / "model.npz"
-    io.save_bundle(path, bundle)
+    bundles.save_bundle(path, bundle)
     data = path.read_bytes()
     (tmp_path / "cut.npz").write_bytes(data[: len(data) // 2])
     with pytest.raises(BundleError, match="not a twolayer model bundle"):
-        io.load_bundle(tmp_path / "cut.npz")
+        bundles.load_bundle(tmp_path / "cut.npz")
     (tmp_path / "text.npz").write_text("hello")
     with pytest.raises(BundleError, match="not an .npz archive"):
-        io.load_bundle(tmp_path / "text.npz")
+        bundles.load_bundle(tmp_path / "text.npz")
     np.savez(tmp_path / "other.npz", x=np.zeros(3))
     with pytest.raises(BundleError, match="no valid metadata"):
-        io.load_bundle(tmp_path / "other.npz")
+        bundles.load_bundle(tmp_path / "other.npz")
     with pytest.raises(BundleError, match="no model at"):
-        io.load_bundle(tmp_path / "missing")
+        bundles.load_bundle(tmp_path / "missing")
 
 
 def test_object_arrays_are_never_unpickled(tmp_path):
@@ -74,33 +74,33 @@ def test_object_arrays_are_never_unpickled(tmp_path):
     path = tmp_path / "evil.npz"
     np.savez(path, meta=np.array([{"a": 1}], dtype=object))
     with pytest.raises(BundleError):
-        io.load_bundle(path)
+        bundles.load_bundle(path)
 
 
 def test_future_version_is_named(tmp_path, bundle):
     path = tmp_path / "model.npz"
-    io.save_bundle(path, bundle)
+    bundles.save_bundle(path, bundle)
     with np.load(path) as npz:
         meta = json.loads(str(npz["meta"]))
     meta["version"] = 99
     rewrite(path, meta=np.array(json.dumps(meta)))
     with pytest.raises(BundleError, match="format version 99"):
-        io.load_bundle(path)
+        bundles.load_bundle(path)
 
 
 def test_run_dir_is_never_overwritten_without_force(tmp_path):
-    io.check_run_dir(tmp_path / "new")  # a new path is fine
+    runs.check_run_dir(tmp_path / "new")  # a new path is fine
     assert not (tmp_path / "new").exists()  # and nothing was created
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "metrics.json").write_text("{}")
     with pytest.raises(TwolayerError, match="--force"):
-        io.check_run_dir(tmp_path / "old")
-    io.check_run_dir(tmp_path / "old", force=True)
+        runs.check_run_dir(tmp_path / "old")
+    runs.check_run_dir(tmp_path / "old", force=True)
 
 
 def test_new_run_dirs_do_not_collide(tmp_path):
-    a = io.new_run_dir(tmp_path, "folder:/x/y")
-    b = io.new_run_dir(tmp_path, "folder:/x/y")
+    a = runs.new_run_dir(tmp_path, "folder:/x/y")
+    b = runs.new_run_dir(tmp_path, "folder:/x/y")
     assert a != b and a.is_dir() and b.is_dir()
     assert "/" not in a.name and ":" not in a.name
 
