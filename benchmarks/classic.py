@@ -22,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # for `reference`
 
 from twolayer.config import TrainConfig  # noqa: E402
+from twolayer.recipes import RECIPES  # noqa: E402
 from twolayer.workflow import train  # noqa: E402
 
 DEFAULT_DATA = "folder:" + str(Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpeg")
@@ -42,9 +43,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for split_seed in range(args.split_seeds):
             for seed in range(args.seeds):
-                config = TrainConfig(dataset=args.data, hidden_size=50, lr=1e-3, reg=0.4, batch_size=200,
-                                     lr_decay=0.95, iters=1000, val_size=1000, test_size=1000,
-                                     seed=seed, split_seed=split_seed)
+                config = TrainConfig(**RECIPES["classic"], recipe="classic", dataset=args.data, val_size=1000,
+                                     test_size=1000, seed=seed, split_seed=split_seed)
                 started = time.monotonic()
                 if args.reference:
                     m = reference_run(config)

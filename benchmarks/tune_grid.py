@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 DEFAULT_DATA = "folder:" + str(Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpeg")
-GRID = ["--lr", "1e-4,1e-3,1e-2", "--reg", "0.3,0.4,0.5", "--hidden-size", "50", "--batch-size", "200",
-        "--lr-decay", "0.95", "--iters", "1000", "--val-size", "1000", "--test-size", "1000"]
+GRID = ["--recipe", "classic", "--lr", "1e-4,1e-3,1e-2", "--reg", "0.3,0.4,0.5", "--val-size", "1000",
+        "--test-size", "1000"]
 
 
 def main() -> None:

@@ -21,15 +21,15 @@ def run_dir(tmp_path_factory):
 
 def test_default_train_writes_a_complete_run(run_dir):
     assert sorted(p.name for p in run_dir.iterdir()) == [
-        "config.json", "confusion_test.png", "confusion_val.png", "history.csv", "history.png", "metrics.json",
-        "model.npz", "report.html", "weights.png"]
+        "checkpoint.npz", "config.json", "confusion_test.png", "confusion_val.png", "history.csv", "history.png",
+        "metrics.json", "model.npz", "report.html", "weights.png"]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["test_accuracy"] >= 0.95  # the bar for the default run
     assert metrics["n_test"] == 180 and metrics["n_val"] == 180
     config = json.loads((run_dir / "config.json").read_text())
     assert config["dataset"] == "digits" and config["dtype"] == "float32"
     lines = (run_dir / "history.csv").read_text().splitlines()
-    assert lines[0] == "iteration,lr,loss,train_acc,val_acc"
+    assert lines[0] == "iteration,lr,loss,train_acc,val_acc,train_loss,val_loss"
     assert len(lines) == 1 + metrics["iterations"]
 
 

@@ -45,6 +45,10 @@ def test_notebook_runs_end_to_end(tmp_path, monkeypatch):
     pictures = sum(1 for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
                    if "image/png" in o.get("data", {}))
     assert pictures >= 3  # history, weights, heatmap
+    # fit(..., progress=True) draws tqdm's widget in Jupyter, not lines of text
+    fit_cell = next(c for c in nb.cells if c.cell_type == "code" and "progress=True" in c.source)
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in fit_cell.outputs)
+    assert "\r" not in "".join(o.get("text", "") for o in fit_cell.outputs)
     assert (tmp_path / "tune" / "best" / "model.npz").is_file()
 
 

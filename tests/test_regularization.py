@@ -147,7 +147,7 @@ def test_every_option_learns_digits():
 
     config = TrainConfig(hidden_size=64, optimizer="nesterov", schedule="onecycle", lr=0.02, std=0.05,
                          preprocess="standardize", flip=True, crop=1, dropout_input=0.1, dropout_hidden=0.2,
-                         label_smoothing=0.1, weight_decay=1e-4, reg=1e-4, epochs=30)
+                         label_smoothing=0.1, weight_decay=1e-4, reg=1e-4, epochs=30, batch_size=50)
     import tempfile
 
     with tempfile.TemporaryDirectory() as out:

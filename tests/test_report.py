@@ -105,8 +105,19 @@ def browser():
 DECODED = "return Array.from(document.images).map(i => [i.alt, i.complete && i.naturalWidth > 0])"
 
 
-def test_run_report_in_a_real_browser(browser, run_dir):
+def test_run_report_in_a_real_browser(browser, run_dir, tmp_path):
+    browser.set_window_size(1280, 900)
     browser.get((run_dir / "report.html").resolve().as_uri())
+    # what a person sees first: the headline's numbers, then the figures before any table
+    assert browser.save_screenshot(str(tmp_path / "report.png")) and (tmp_path / "report.png").stat().st_size > 10_000
+    first = browser.execute_script(
+        "const h = document.querySelector('.headline').getBoundingClientRect();"
+        "const img = document.querySelector('img.plot').getBoundingClientRect();"
+        "const table = document.querySelector('table').getBoundingClientRect();"
+        "return [h.top, h.bottom, img.top, table.top, window.innerHeight];")
+    headline_top, headline_bottom, figure_top, table_top, height = first
+    assert headline_bottom < height / 3 and figure_top < table_top
+    assert browser.execute_script("return document.querySelector('details').open") is False  # the config, folded
     images = browser.execute_script(DECODED)
     assert len(images) >= 4 + 2  # four figures and some example images
     assert all(ok for _, ok in images), [alt for alt, ok in images if not ok]

@@ -19,7 +19,7 @@ from twolayer.files import atomic_write_npz
 from twolayer.progress import Progress
 
 # digits with batch 50: 28 iterations per epoch; 6 epochs
-CONFIG = dict(epochs=6, hidden_size=32)
+CONFIG = dict(epochs=6, hidden_size=32, batch_size=50)
 
 
 def weights(run_dir):
@@ -57,7 +57,8 @@ def interrupt_at(monkeypatch, iteration):
 def test_ctrl_c_saves_a_checkpoint_and_resume_is_exact(tmp_path, monkeypatch, reference, iteration, capsys):
     out = tmp_path / "run"
     interrupt_at(monkeypatch, iteration)
-    assert main(["train", "--out", str(out), "--epochs", "6", "--hidden-size", "32", "--quiet"]) == 130
+    assert main(["train", "--out", str(out), "--epochs", "6", "--hidden-size", "32", "--batch-size", "50",
+                 "--quiet"]) == 130
     err = capsys.readouterr().err
     assert f"interrupted at iteration {iteration}" in err and f"twolayer train --resume {out}" in err
     assert (out / CHECKPOINT_FILE).is_file() and not (out / "model.npz").exists()
@@ -66,7 +67,8 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_is_exact(tmp_path, monkeypatch, re
     monkeypatch.undo()
     assert main(["train", "--resume", str(out), "--quiet"]) == 0
     assert_same_run(out, reference)
-    assert not (out / CHECKPOINT_FILE).exists()  # a finished run keeps no checkpoint
+    # a finished run keeps its last epoch's whole state, to be continued
+    assert load_checkpoint(out / CHECKPOINT_FILE)[1].iteration == 168
 
 
 KILL_AFTER_THIRD_CHECKPOINT = """
@@ -87,7 +89,7 @@ sys.exit(main(sys.argv[1:]))
 
 def test_kill_9_between_epochs_then_resume_is_exact(tmp_path, reference):
     out = tmp_path / "run"
-    args = ["train", "--out", str(out), "--epochs", "6", "--hidden-size", "32", "--quiet"]
+    args = ["train", "--out", str(out), "--epochs", "6", "--hidden-size", "32", "--batch-size", "50", "--quiet"]
     killed = subprocess.run([sys.executable, "-c", KILL_AFTER_THIRD_CHECKPOINT, *args], capture_output=True)
     assert killed.returncode == -signal.SIGKILL
     assert not (out / "metrics.json").exists()  # no finished-looking run
@@ -159,7 +161,7 @@ def test_force_removes_the_old_runs_files_first(tmp_path, reference):
     (out / "weights.png").write_text("stale")
     workflow.train(TrainConfig(epochs=1), out, force=True, quiet=True)  # the library call writes no report
     assert "stale" not in (out / "metrics.json").read_text()
-    assert not (out / CHECKPOINT_FILE).exists()
+    assert load_checkpoint(out / CHECKPOINT_FILE)[1].iteration == 14  # the new run's own, not the stale file
     assert not (out / "report.html").exists() and not (out / "weights.png").exists()
 
 

@@ -25,7 +25,7 @@ from twolayer.trainer import History, TrainState
 
 CHECKPOINT_FILE = "checkpoint.npz"
 FORMAT = "twolayer-checkpoint"
-HISTORY_LISTS = ("loss", "lr", "eval_iteration", "train_acc", "val_acc")
+HISTORY_LISTS = ("loss", "lr", "eval_iteration", "train_acc", "val_acc", "train_loss", "val_loss")
 
 
 def save_checkpoint(path: str | Path, net: TwoLayerNet, state: TrainState) -> None:
@@ -49,6 +49,7 @@ def save_checkpoint(path: str | Path, net: TwoLayerNet, state: TrainState) -> No
         "first_loss": state.first_loss,
         "best_index": state.history.best_index,
         "stop_reason": state.history.stop_reason,
+        "early_stop": state.history.early_stop,
         "checksum": checksum(arrays),
     }
     atomic_write_npz(path, {"meta": np.array(json.dumps(meta)), **arrays})
@@ -73,8 +74,12 @@ def load_checkpoint(path: str | Path) -> tuple[TwoLayerNet, TrainState]:
             eval_iteration=[int(v) for v in arrays["history.eval_iteration"]],
             train_acc=arrays["history.train_acc"].tolist(),
             val_acc=arrays["history.val_acc"].tolist(),
+            # the losses per evaluation came in 0.2; older checkpoints have none
+            train_loss=_or_nan(arrays.get("history.train_loss"), len(arrays["history.val_acc"])),
+            val_loss=_or_nan(arrays.get("history.val_loss"), len(arrays["history.val_acc"])),
             best_index=meta["best_index"],
             stop_reason=meta["stop_reason"],
+            early_stop=meta.get("early_stop"),
         )
         state = TrainState(
             iteration=int(meta["iteration"]),
@@ -94,3 +99,7 @@ def load_checkpoint(path: str | Path) -> tuple[TwoLayerNet, TrainState]:
 
 def _prefixed(arrays: dict[str, Any], prefix: str) -> dict[str, Any]:
     return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+
+def _or_nan(values: np.ndarray | None, n: int) -> list[float]:
+    return values.tolist() if values is not None else [float("nan")] * n

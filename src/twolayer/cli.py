@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 
 from twolayer import __version__, workflow
-from twolayer.config import GROUPS, Option, OptionError, TrainConfig, options
+from twolayer.config import GROUPS, Option, OptionError, TrainConfig, options, with_recipe
 from twolayer.data import SPEC_HELP
-from twolayer.errors import TwolayerError
-from twolayer.recipes import RECIPES
+from twolayer.errors import ConfigError, TwolayerError
+from twolayer.space import config_file
 from twolayer.tune import PRUNERS, SAMPLERS, cell
 
 
@@ -84,9 +84,12 @@ def build_parser(config_class: type = TrainConfig) -> Parser:
     out = t.add_argument_group("output")
     out.add_argument("--out", metavar="RUN_DIR", help="run folder (default: a new folder under runs/)")
     out.add_argument("--force", action="store_true", help="overwrite a run folder that already holds a run")
+    t.add_argument("--config", metavar="FILE.toml",
+                   help="training options from a file, one `name = value` a line (Python names: lr_decay = 0.9); "
+                        "the recipe's values apply under it and the command line's over it")
     out.add_argument("--resume", metavar="RUN_DIR",
-                     help="continue an interrupted run from its checkpoint, with its own config "
-                          "(other training options are ignored)")
+                     help="continue a run from its checkpoint, with its own config: an interrupted run to its "
+                          "end, or any run (finished too) to a longer --epochs N or --iters N")
     out.add_argument("--quiet", action="store_true", help="no progress bar")
 
     u = sub.add_parser("tune", help="search hyperparameters with Optuna",
@@ -133,24 +136,29 @@ def build_parser(config_class: type = TrainConfig) -> Parser:
 
 
 def config_from_args(args: argparse.Namespace, config_class: type = TrainConfig) -> TrainConfig:
-    """The recipe's values (if any), then the options given; validated, its
-    errors naming the options as flags."""
+    """The recipe's values (if any), under the --config file's (if any),
+    under the options given; validated, its errors naming the options as
+    they were written (flags, or the file's names)."""
     table = options(config_class)
     given = {k: v for k, v in vars(args).items() if k in table}
-    values = dict(RECIPES[given["recipe"]]) if given.get("recipe") else {}
-    for name in given:  # --epochs given: the recipe's --iters must not override it
-        group = table[name].exclusive
-        if group:
-            values = {k: v for k, v in values.items() if k == name or table[k].exclusive != group}
+    from_file = config_file(args.config, config_class) if getattr(args, "config", None) else {}
     try:
-        return config_class(**{**values, **given}).validate()
+        return config_class(**with_recipe(table, from_file, given)).validate()
     except OptionError as e:
-        raise e.as_flag() from None
+        raise (e.as_flag() if e.name in given else e) from None
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
-        result = workflow.resume(args.resume, quiet=args.quiet)
+        table = options(args.config_class)
+        given = [name for name in vars(args) if name in table]
+        others = [table[name].flag for name in given if not table[name].exclusive] + (["--config"] if args.config
+                                                                                     else [])
+        if others:
+            raise ConfigError(f"--resume continues a run with its own config; only --epochs or --iters may be "
+                              f"given with it, not {', '.join(others)}")
+        length = {name: getattr(args, name) for name in given}
+        result = workflow.resume(args.resume, quiet=args.quiet, length=length)
     else:
         result = workflow.train(config_from_args(args, args.config_class), args.out, force=args.force,
                                 quiet=args.quiet)
@@ -164,6 +172,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     kept = (f"kept the best validation epoch (iteration {m['best_iteration']})" if m["best_iteration"]
             else "no validation epoch completed; kept the last parameters")
     print(f"{m['iterations']} iterations in {m['seconds']:.1f} s; {kept}")
+    if m.get("early_stop"):
+        print(f"stopped early on purpose: {m['early_stop']}")
     if m["stopped_early"]:
         print(f"twolayer train: stopped early: {m['stopped_early']}", file=sys.stderr)
         return 3

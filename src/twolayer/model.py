@@ -168,11 +168,15 @@ class TwoLayerNet:
         a large split never needs an (N, H) matrix all at once (by default
         chunks of about 64 MB of hidden activations)."""
         xp = array_module(self.params["W1"])
-        batch_size = batch_size or max(256, 2**24 // self.params["W1"].shape[1])
+        batch_size = batch_size or self.chunk_rows()
         out = xp.empty(X.shape[0], dtype=np.int64)
         for start in range(0, X.shape[0], batch_size):
             out[start : start + batch_size] = self.scores(X[start : start + batch_size]).argmax(axis=1)
         return out
+
+    def chunk_rows(self) -> int:
+        """Rows scored at a time: about 64 MB of hidden activations."""
+        return max(256, 2**24 // self.params["W1"].shape[1])
 
     def train(
         self,

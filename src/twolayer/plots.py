@@ -24,22 +24,31 @@ def save_png(fig: Figure, path: str | Path, dpi: int = 100) -> None:
     atomic_write(path, lambda f: f.write(buffer.getvalue()))
 
 
-def history_figure(loss: list[float], eval_iteration: list[int], train_acc: list[float],
-                   val_acc: list[float]) -> Figure:
-    """Loss per iteration (raw and smoothed); train and validation accuracy per epoch."""
+def history_figure(history) -> Figure:
+    """Loss per iteration (raw and smoothed) with the loss on the fixed
+    training sample and on validation at each epoch's end; train and
+    validation accuracy per epoch."""
+    from matplotlib.ticker import MaxNLocator
+
     fig = Figure(figsize=(11, 4))
     ax_loss, ax_acc = fig.subplots(1, 2)
+    loss = history.loss
     iterations = np.arange(1, len(loss) + 1)
-    ax_loss.plot(iterations, loss, color="tab:blue", alpha=0.3, linewidth=0.8, label="loss")
+    ax_loss.plot(iterations, loss, color="tab:blue", alpha=0.3, linewidth=0.8, label="loss (minibatch)")
     window = max(1, len(loss) // 50)
     ax_loss.plot(iterations, smooth(np.asarray(loss), window), color="tab:blue", label=f"mean of {window}")
-    ax_loss.set(title="Training loss", xlabel="iteration", ylabel="loss")
+    for values, color, label in ((history.train_loss, "tab:green", "train sample, per epoch"),
+                                 (history.val_loss, "tab:orange", "validation, per epoch")):
+        if values and not all(math.isnan(v) for v in values):
+            ax_loss.plot(history.eval_iteration, values, color=color, marker="o", markersize=3, label=label)
+    ax_loss.set(title="Loss", xlabel="iteration", ylabel="cross-entropy")
     ax_loss.legend()
-    epochs = np.arange(1, len(eval_iteration) + 1)
-    ax_acc.plot(epochs, train_acc, marker="o", label="train (fixed sample)")
-    if not all(math.isnan(v) for v in val_acc):
-        ax_acc.plot(epochs, val_acc, marker="o", label="validation")
+    epochs = np.arange(1, len(history.eval_iteration) + 1)
+    ax_acc.plot(epochs, history.train_acc, marker="o", label="train (fixed sample)")
+    if not all(math.isnan(v) for v in history.val_acc):
+        ax_acc.plot(epochs, history.val_acc, marker="o", label="validation")
     ax_acc.set(title="Accuracy per epoch", xlabel="epoch", ylabel="accuracy")
+    ax_acc.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     ax_acc.legend()
     ax_acc.grid(alpha=0.3)
     return fig
@@ -56,18 +65,22 @@ def weight_images(W1: np.ndarray, image_shape: tuple[int, ...], limit: int = 100
 
 
 def weights_figure(W1: np.ndarray, image_shape: tuple[int, ...], limit: int = 100) -> Figure:
-    """First-layer weights drawn as a grid of small images."""
+    """First-layer weights drawn as one mosaic of small images, 10 a row,
+    with a thin gap between them (one image, so no empty bands)."""
     images = weight_images(W1, image_shape, limit)
-    n = len(images)
+    n, h, w, c = images.shape
     cols = min(10, n)
     rows = math.ceil(n / cols)
-    fig = Figure(figsize=(cols * 1.2, rows * 1.2 + 0.5))
-    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
-    for ax in axes:
-        ax.axis("off")
-    for ax, image in zip(axes, images, strict=False):
-        ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray", interpolation="nearest")
-    fig.suptitle(f"First-layer weights ({n} of {W1.shape[1]} hidden units)")
+    gap = max(1, h // 16)
+    mosaic = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap, c), 255, dtype=np.uint8)
+    for i, image in enumerate(images):
+        top, left = (i // cols) * (h + gap), (i % cols) * (w + gap)
+        mosaic[top : top + h, left : left + w] = image
+    fig = Figure(figsize=(cols * 1.0, rows * 1.0 * h / w + 0.4))
+    ax = fig.subplots()
+    ax.imshow(mosaic[..., 0] if c == 1 else mosaic, cmap="gray", interpolation="nearest")
+    ax.axis("off")
+    ax.set_title(f"First-layer weights ({n} of {W1.shape[1]} hidden units)")
     return fig
 
 

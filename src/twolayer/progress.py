@@ -1,8 +1,11 @@
-"""A small progress bar for long steps, readable in a terminal and in a log.
+"""Progress on long work, where people look.
 
-On a terminal it redraws one line in place; when output goes to a file or a
-pipe it prints a plain line at most every `log_every` seconds (and at the
-end), so a log never fills with carriage returns.
+- In a terminal: tqdm's bar, one line redrawn in place and fitted to the
+  terminal's width (it follows a resize), so no redraw ever wraps.
+- In Jupyter: tqdm.auto's widget.
+- When output goes to a file or a pipe (a log, CI): a plain line at most
+  every `log_every` seconds, and one at the end, so a log never fills with
+  carriage returns or escape codes.
 """
 
 from __future__ import annotations
@@ -12,26 +15,39 @@ import time
 from typing import TextIO
 
 
+def in_notebook() -> bool:
+    """True inside a Jupyter kernel (where tqdm.auto draws a widget)."""
+    shell = sys.modules.get("IPython") and sys.modules["IPython"].get_ipython()
+    return shell is not None and shell is not False and "IPKernelApp" in getattr(shell, "config", {})
+
+
 class Progress:
-    def __init__(
-        self,
-        total: int,
-        desc: str,
-        enabled: bool = True,
-        stream: TextIO | None = None,
-        log_every: float = 10.0,
-        terminal_only: bool = False,
-    ) -> None:
+    """A bar of `total` steps; `update(done, info)` moves it to `done`.
+
+    bytes=True counts bytes, shown with a unit and a rate (downloads).
+    terminal_only=True shows nothing in a log (tuning's per-trial bar, whose
+    trials already print a line each there)."""
+
+    def __init__(self, total: int, desc: str, enabled: bool = True, stream: TextIO | None = None,
+                 log_every: float = 10.0, terminal_only: bool = False, bytes: bool = False) -> None:
         self.total = max(int(total), 1)
         self.desc = desc
         self.stream = stream or sys.stderr
-        self.tty = self.stream.isatty()
-        self.enabled = enabled and (self.tty or not terminal_only)
         self.log_every = log_every
+        self.bytes = bytes
         self.start = time.monotonic()
-        self.last_draw = 0.0
+        self.last_line = 0.0
         self.done = 0
         self.info = ""
+        self.bar = None
+        live = in_notebook() or _isatty(self.stream)
+        self.enabled = enabled and (live or not terminal_only)
+        if self.enabled and live:
+            from tqdm.auto import tqdm
+
+            units = {"unit": "B", "unit_scale": True, "unit_divisor": 1024} if bytes else {"unit": "it"}
+            self.bar = tqdm(total=self.total, desc=desc, file=self.stream, dynamic_ncols=True, leave=True,
+                            mininterval=0.1, **units)
 
     def update(self, done: int, info: str = "") -> None:
         self.done = done
@@ -39,32 +55,47 @@ class Progress:
             self.info = info
         if not self.enabled:
             return
+        if self.bar is not None:
+            if info:
+                self.bar.set_postfix_str(info, refresh=False)
+            self.bar.update(done - self.bar.n)
+            return
         now = time.monotonic()
-        interval = 0.1 if self.tty else self.log_every
-        if now - self.last_draw >= interval or done >= self.total:
-            self.last_draw = now
-            self._draw(now)
+        if now - self.last_line >= self.log_every or done >= self.total:
+            self.last_line = now
+            self._log_line(now)
 
     def close(self) -> None:
-        if self.enabled and self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
-    def _draw(self, now: float) -> None:
+    def _log_line(self, now: float) -> None:
         elapsed = now - self.start
         frac = min(self.done / self.total, 1.0)
         eta = elapsed / frac - elapsed if frac > 0 else 0.0
-        counts = f"{self.done}/{self.total}"
-        times = f"{_clock(elapsed)}<{_clock(eta)}"
-        if self.tty:
-            bar = "#" * int(frac * 20)
-            line = f"\r{self.desc} [{bar:<20}] {counts} {times} {self.info}"
-            self.stream.write(line[:160].ljust(80))
-        else:
-            self.stream.write(f"{self.desc} {frac:4.0%} {counts} {times} {self.info}\n")
+        counts = f"{_size(self.done)}/{_size(self.total)}" if self.bytes else f"{self.done}/{self.total}"
+        rate = f" {_size(self.done / max(elapsed, 1e-9))}/s" if self.bytes else ""
+        self.stream.write(f"{self.desc} {frac:4.0%} {counts} {_clock(elapsed)}<{_clock(eta)}{rate} {self.info}"
+                          .rstrip() + "\n")
         self.stream.flush()
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # a closed or file-like stream
+        return False
 
 
 def _clock(seconds: float) -> str:
     seconds = int(seconds)
     return f"{seconds // 60:02d}:{seconds % 60:02d}"
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return f"{n:.1f} GB"

@@ -38,6 +38,9 @@ img.plot { max-width: 100%; } .examples { display: flex; flex-wrap: wrap; gap: 1
 figure { margin: 0; text-align: center; font-size: 0.85em; }
 figure img { width: 64px; height: 64px; image-rendering: pixelated; border: 2px solid #ccc; }
 figure.wrong img { border-color: #c33; } figure.right img { border-color: #3a3; }
+.headline { display: flex; gap: 2.5em; margin: 1em 0; } .stat { display: flex; flex-direction: column; }
+.stat .value { font-size: 2em; font-weight: 600; } .stat .label { color: #666; } .note { color: #a60; }
+details summary { cursor: pointer; font-size: 1.2em; margin-top: 1.6em; }
 """
 
 
@@ -62,10 +65,8 @@ def run_report(run_dir: Path, data: Prepared | None = None) -> Path:
     if data is None:  # the model's own preprocessing, never refitted
         data = prepare(config, quiet=True, preprocessor=bundle.preprocessor)
     names = bundle.class_names
-    sections = [_table("Metrics", _metric_rows(metrics)), _table("Config", _config_rows(bundle.config))]
 
-    figures = {"history": plots.history_figure(history.loss, history.eval_iteration, history.train_acc,
-                                               history.val_acc)}
+    figures = {"history": plots.history_figure(history)}
     W1 = np.asarray(bundle.net.params["W1"])
     shape = tuple(bundle.image_shape)
     if W1.shape[0] == int(np.prod(shape)) and shape[-1] in (1, 3) and len(shape) == 3:
@@ -81,18 +82,45 @@ def run_report(run_dir: Path, data: Prepared | None = None) -> Path:
         confusion = confusion_matrix(labels, predictions[split], len(names))
         per_class[split] = per_class_accuracy(confusion)
         figures[f"confusion_{split}"] = plots.confusion_figure(confusion, names, f"Confusion matrix ({split})")
-    images_html = []
-    for name, fig in figures.items():
-        plots.save_png(fig, run_dir / f"{name}.png")
-        images_html.append(f'<h2>{TITLES[name]}</h2>'
-                           f'<img class="plot" alt="{name}" src="{_data_uri(run_dir / f"{name}.png")}">')
+    parts = [_run_headline(metrics), *_figures(figures, run_dir), _table("Metrics", _metric_rows(metrics))]
     if per_class:
         rows = [[html.escape(c), *(f"{per_class[s][i]:.4f}" for s in per_class)] for i, c in enumerate(names)]
-        sections.append(_table("Per-class accuracy", rows, ["class", *per_class], raw=True))
+        parts.append(_table("Per-class accuracy", rows, ["class", *per_class], raw=True))
     if "val" in predictions:
-        sections.append(_examples(data.raw["val"], predictions["val"], names))
-    title = f"twolayer run: {run_dir.name}"
-    return _write(run_dir, title, sections[:2] + images_html + sections[2:])
+        parts.append(_examples(data.raw["val"], predictions["val"], names))
+    parts.append(_collapsed(_table("Config", _config_rows(bundle.config), ["option", "value", "what it is"],
+                                   keyed=True), "Config: every option of the run"))
+    return _write(run_dir, f"twolayer run: {run_dir.name}", parts)
+
+
+def _run_headline(metrics: dict[str, Any]) -> str:
+    """The numbers people open a report for, first."""
+    items = [("test accuracy", cell(metrics.get("test_accuracy"), "accuracy")),
+             ("validation accuracy", cell(metrics.get("val_accuracy"), "accuracy")),
+             ("time", f"{metrics.get('seconds', 0):.1f} s"), ("iterations", str(metrics.get("iterations")))]
+    note = metrics.get("early_stop") or metrics.get("stopped_early")
+    return _headline(items, note)
+
+
+def _headline(items: list[tuple[str, str]], note: str | None = None) -> str:
+    shown = "".join(f'<div class="stat"><span class="value">{html.escape(value)}</span>'
+                    f'<span class="label">{html.escape(label)}</span></div>' for label, value in items)
+    extra = f'<p class="note">{html.escape(note)}</p>' if note else ""
+    return f'<div class="headline">{shown}</div>{extra}'
+
+
+def _figures(figures: dict[str, Any], folder: Path) -> list[str]:
+    """Each figure saved as PNG beside the report, and embedded in it."""
+    parts = []
+    for name, fig in figures.items():
+        plots.save_png(fig, folder / f"{name}.png")
+        parts.append(f'<h2>{TITLES[name]}</h2>'
+                     f'<img class="plot" alt="{name}" src="{_data_uri(folder / f"{name}.png")}">')
+    return parts
+
+
+def _collapsed(section: str, summary: str) -> str:
+    return f"<details><summary>{html.escape(summary)}</summary>{section}</details>"
 
 
 def _config_rows(config: dict[str, Any]) -> list[tuple[str, Any, str]]:
@@ -135,11 +163,7 @@ def tune_report(out: Path) -> Path:
     if len(numeric) >= 2:
         x, y = ("lr", "reg") if {"lr", "reg"} <= set(numeric) else (numeric[0], numeric[1])
         figures["heatmap"] = plots.heatmap_figure(rows, x, y)
-    images_html = []
-    for name, fig in figures.items():
-        plots.save_png(fig, out / f"{name}.png")
-        images_html.append(f'<h2>{TITLES[name]}</h2>'
-                           f'<img class="plot" alt="{name}" src="{_data_uri(out / f"{name}.png")}">')
+    images_html = _figures(figures, out)
     ranked = sorted(rows, key=lambda r: (r.get("val_accuracy") is None, -(r.get("val_accuracy") or 0)))
     columns = trial_columns(searched)
     table = [[html.escape(cell(r.get(c), c)) for c in columns] for r in ranked]
@@ -154,7 +178,12 @@ def tune_report(out: Path) -> Path:
     if best_plot.is_file():
         images_html.append(f'<h2>Best trial\'s training</h2><img class="plot" alt="best history" '
                            f'src="{_data_uri(best_plot)}">')
-    return _write(out, f"twolayer search: {summary['study']}", sections[:2] + images_html + sections[2:])
+    best = summary.get("best") or {}
+    headline = _headline([("best validation accuracy", cell(best.get("val_accuracy"), "accuracy")),
+                          ("best trial", cell(best.get("trial"))), ("trials", cell(summary.get("trials"))),
+                          ("time", f"{summary.get('seconds', 0):.1f} s")])
+    return _write(out, f"twolayer search: {summary['study']}", [headline, *images_html, sections[2], sections[1],
+                                                               _collapsed(sections[0], "Search settings")])
 
 
 def read_trials_csv(path: Path) -> list[dict[str, Any]]:
@@ -165,7 +194,9 @@ def read_trials_csv(path: Path) -> list[dict[str, Any]]:
 # -- page pieces ---------------------------------------------------------------------------------
 
 
-def _table(title: str, rows, headers: list[str] | None = None, raw: bool = False) -> str:
+def _table(title: str, rows, headers: list[str] | None = None, raw: bool = False, keyed: bool = False) -> str:
+    """An HTML table. Without headers (or with keyed=True) it is a key/value
+    table whose value cells carry their key as data-key, for tests and tools."""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers) if headers else ""
     body = []
     for row in rows:
@@ -174,7 +205,7 @@ def _table(title: str, rows, headers: list[str] | None = None, raw: bool = False
             column = headers[i] if headers else str(row[0])
             text = value if raw else html.escape(cell(value, column))
             attrs = ' class="num"' if isinstance(value, (int, float)) or (raw and _is_number(value)) else ""
-            if not headers and i == 1:  # key/value tables: the value carries its key, for tests and tools
+            if (keyed or not headers) and i == 1:
                 attrs += f' data-key="{html.escape(str(row[0]))}"'
             cells.append(f"<td{attrs}>{text}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")

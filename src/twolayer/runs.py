@@ -1,8 +1,9 @@
 """Run folders: making and checking them, and the history.csv they hold.
 
 A run folder holds config.json from the start, checkpoint.npz after every
-epoch (removed at the end), then model.npz, history.csv and, last,
-metrics.json: a folder with metrics.json is a finished run.
+epoch (kept at the end, so that the run can be continued), then model.npz,
+history.csv and, last, metrics.json: a folder with metrics.json is a
+finished run.
 """
 
 from __future__ import annotations
@@ -42,8 +43,12 @@ def check_run_dir(path: str | Path, force: bool = False) -> Path:
     return path
 
 
+HISTORY_COLUMNS = ("iteration", "lr", "loss", "train_acc", "val_acc", "train_loss", "val_loss")
+
+
 def read_history_csv(path: str | Path):
-    """A History back from history.csv (accuracies where an epoch ended)."""
+    """A History back from history.csv (evaluations where an epoch ended).
+    Files from before the per-epoch losses lack those columns: NaN there."""
     from twolayer.trainer import History
 
     history = History()
@@ -56,18 +61,20 @@ def read_history_csv(path: str | Path):
                     history.eval_iteration.append(int(row["iteration"]))
                     history.train_acc.append(float(row["train_acc"]))
                     history.val_acc.append(float(row["val_acc"]))
-    except (OSError, KeyError, ValueError) as e:
+                    history.train_loss.append(float(row.get("train_loss") or "nan"))
+                    history.val_loss.append(float(row.get("val_loss") or "nan"))
+    except (OSError, KeyError, ValueError, csv.Error) as e:
         raise TwolayerError(f"cannot read history {path}: {e}") from None
     return history
 
 
 def write_history_csv(path: str | Path, history) -> None:
-    """One row per iteration; train_acc and val_acc filled where an epoch ended."""
-    evals = dict(zip(history.eval_iteration, zip(history.train_acc, history.val_acc, strict=True), strict=True))
+    """One row per iteration; the evaluation columns filled where an epoch ended."""
+    evals = {it: row for it, *row in zip(history.eval_iteration, history.train_acc, history.val_acc,
+                                         history.train_loss, history.val_loss, strict=True)}
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["iteration", "lr", "loss", "train_acc", "val_acc"])
+    writer.writerow(HISTORY_COLUMNS)
     for i, (loss, lr) in enumerate(zip(history.loss, history.lr, strict=True), start=1):
-        train_acc, val_acc = evals.get(i, ("", ""))
-        writer.writerow([i, f"{lr:.6g}", f"{loss:.6f}", train_acc, val_acc])
+        writer.writerow([i, f"{lr:.6g}", f"{loss:.6f}", *evals.get(i, ("", "", "", ""))])
     atomic_write_text(path, out.getvalue())

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from twolayer.config import Option, OptionError, TrainConfig, options
+from twolayer.config import Option, OptionError, TrainConfig, options, with_recipe
 from twolayer.errors import ConfigError
 
 
@@ -114,6 +114,7 @@ def build_space(given: dict[str, str], toml_file: str | Path | None = None,
             entries[name] = parse_value(_option(table, name), text)
         except OptionError as e:
             raise e.as_flag() from None
+    entries = with_recipe(table, entries)  # a recipe's values under the ones given
     dims = {n: v for n, v in entries.items() if isinstance(v, Dimension)}
     fixed = {n: v for n, v in entries.items() if not isinstance(v, Dimension)}
     space = Space(dims, fixed, config_class, set(given))
@@ -130,7 +131,22 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     except UnicodeDecodeError as e:
         raise ConfigError(f"cannot read space file {path}: not UTF-8 text (byte {e.start})") from None
     except (OSError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError(f"cannot read space file {path}: {e}") from None
+        raise ConfigError(f"cannot read space file {path}: {getattr(e, 'strerror', None) or e}") from None
+
+
+def config_file(path: str | Path, config_class: type = TrainConfig) -> dict[str, Any]:
+    """The fixed option values of a TOML file (train --config): the same
+    format as a search-space file, one value per option."""
+    table = options(config_class)
+    values = {}
+    for name, value in read_toml(path).items():
+        if name not in table:
+            raise ConfigError(f"{path}: unknown training option {name!r}; choose from {', '.join(table)}")
+        if isinstance(value, (list, dict)):
+            raise OptionError(name, f"takes one value in {path} (lists and ranges are for tune --space)",
+                              "{option} {problem}")
+        values[name] = table[name].convert(value)
+    return values
 
 
 def _option(table: dict[str, Option], name: str) -> Option:

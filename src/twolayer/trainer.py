@@ -25,10 +25,11 @@ from twolayer.backend import array_module, device_module, take_rows, to_device, 
 from twolayer.config import TrainConfig
 from twolayer.data.augment import flip_and_crop
 from twolayer.errors import ConfigError
-from twolayer.layers import l2_penalty
+from twolayer.layers import l2_penalty, softmax_loss_forward
 from twolayer.model import TwoLayerNet
 from twolayer.noise import Noise
 from twolayer.optim import make_optimizer
+from twolayer.progress import Progress
 from twolayer.schedules import SCHEDULES
 
 # A loss this many times the first iteration's loss counts as exploding.
@@ -47,8 +48,13 @@ class History:
     eval_iteration: list[int] = field(default_factory=list)
     train_acc: list[float] = field(default_factory=list)
     val_acc: list[float] = field(default_factory=list)
+    # mean cross-entropy (no L2, no smoothing) at each evaluation: on the fixed
+    # training sample, and on the validation split
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
     best_index: int | None = None
-    stop_reason: str | None = None
+    stop_reason: str | None = None  # why the run broke off (its loss exploded)
+    early_stop: str | None = None  # why it ended before its length, on purpose (patience)
 
     @property
     def best_val_acc(self) -> float | None:
@@ -85,6 +91,21 @@ def accuracy(net: TwoLayerNet, X: Any, y: Any) -> float:
     return float((net.predict(to_device(X, xp)) == to_device(y, xp)).mean())
 
 
+def accuracy_and_loss(net: TwoLayerNet, X: Any, y: Any) -> tuple[float, float]:
+    """accuracy(net, X, y) and the mean cross-entropy of the scores (no L2,
+    no smoothing), from one pass over the rows in chunks."""
+    xp = array_module(net.params["W1"])
+    X, y = to_device(X, xp), to_device(y, xp)
+    chunk = net.chunk_rows()
+    correct, loss = 0, 0.0
+    for start in range(0, X.shape[0], chunk):
+        scores = net.scores(X[start : start + chunk])
+        labels = y[start : start + chunk]
+        correct += int((scores.argmax(axis=1) == labels).sum())
+        loss += float(softmax_loss_forward(scores, labels)[0]) * len(labels)
+    return correct / X.shape[0], loss / X.shape[0]
+
+
 def new_state(n_train: int, config: TrainConfig, eval_size: int = 1000) -> TrainState:
     """A fresh run's state; everything random in it derives from config.seed."""
     eval_rng = np.random.default_rng([config.seed, 2])
@@ -118,6 +139,7 @@ def fit(
     on_epoch_end: Callable[[TrainState], None] | None = None,
     eval_size: int = 1000,
     restore_best: bool = True,
+    progress: bool = False,
 ) -> History:
     """Train `net` in place with the options of `config` (a TrainConfig,
     validated here; None: the defaults) and return its History.
@@ -143,6 +165,10 @@ def fit(
     (and the state's arrays) are NumPy arrays again. Callbacks run at the
     iterations where the losses are read: every one on the CPU, every
     READ_EVERY (and each epoch's last) on a GPU.
+
+    config.patience: stop once that many evaluations in a row found no better
+    validation accuracy (History.early_stop says so). progress=True shows a
+    progress bar (tqdm: a widget in Jupyter, one redrawn line in a terminal).
     """
     c = (config or TrainConfig()).validate()
     lr_at = SCHEDULES[c.schedule]
@@ -171,6 +197,8 @@ def fit(
     grads_out = {"W1": xp.empty_like(net.params["W1"]), "b1": xp.empty_like(net.params["b1"])}
     batches = None  # this epoch's batches of row numbers, on the device
     pending: list[tuple[Any, float]] = []  # (loss on the device, lr) not yet read back
+    bar = Progress(total, "train", enabled=progress)
+    history.early_stop = None  # a continued run goes on past an earlier patience stop
 
     try:
         while state.iteration < total:
@@ -206,17 +234,24 @@ def fit(
             state.iteration = it + 1
             if boundary:
                 _evaluate(net, state, X, y, X_val, y_val, has_val, eval_rows)
+                _check_patience(history, c.patience)
                 if on_epoch_end is not None:
                     on_epoch_end(state)
             # Called last, when the state is whole: a callback may raise (Ctrl-C,
             # a pruned trial) and the state can still be saved and resumed.
-            if read and on_iteration is not None:
-                on_iteration(state.iteration, total, history.loss[-1], rate)
+            if read:
+                val = "".join(f" val {v:.3f}" for v in history.val_acc[-1:] if not math.isnan(v))
+                bar.update(state.iteration, f"loss {history.loss[-1]:.4f} lr {rate:.3g}{val}")
+                if on_iteration is not None:
+                    on_iteration(state.iteration, total, history.loss[-1], rate)
+            if history.early_stop:
+                break
 
         if restore_best and state.best_params is not None:
             for key, value in state.best_params.items():
                 net.params[key][...] = value
     finally:
+        bar.close()
         _move(net, state, np)  # NumPy again, also when a callback raised
     return history
 
@@ -253,9 +288,25 @@ def _read_losses(pending: list[tuple[Any, float]], state: TrainState, last: int)
 def _evaluate(net, state: TrainState, X, y, X_val, y_val, has_val: bool, rows) -> None:
     history = state.history
     history.eval_iteration.append(state.iteration)
-    history.train_acc.append(accuracy(net, X[rows], y[rows]))
-    history.val_acc.append(accuracy(net, X_val, y_val) if has_val else float("nan"))
+    train_acc, train_loss = accuracy_and_loss(net, X[rows], y[rows])
+    val_acc, val_loss = accuracy_and_loss(net, X_val, y_val) if has_val else (float("nan"), float("nan"))
+    history.train_acc.append(train_acc)
+    history.val_acc.append(val_acc)
+    history.train_loss.append(train_loss)
+    history.val_loss.append(val_loss)
     if has_val and (history.best_index is None or history.val_acc[-1] > history.val_acc[history.best_index]):
         history.best_index = len(history.val_acc) - 1
         xp = array_module(net.params["W1"])
         state.best_params = {k: xp.array(v, copy=True) for k, v in net.params.items()}
+
+
+def _check_patience(history: History, patience: int | None) -> None:
+    """Set history.early_stop once `patience` evaluations in a row found no
+    better validation accuracy than the best one."""
+    if patience is None or history.best_index is None:
+        return
+    since_best = len(history.val_acc) - 1 - history.best_index
+    if since_best >= patience:
+        history.early_stop = (f"no better validation accuracy in {since_best} epochs; the best was "
+                              f"{history.val_acc[history.best_index]:.4f} at iteration "
+                              f"{history.eval_iteration[history.best_index]} (--patience {patience})")

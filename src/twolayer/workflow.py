@@ -8,7 +8,7 @@ import json
 import signal
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,6 @@ from twolayer.errors import DataError, Stopped, TwolayerError
 from twolayer.files import write_json
 from twolayer.layers import softmax
 from twolayer.model import TwoLayerNet
-from twolayer.progress import Progress
 from twolayer.trainer import History, TrainState, accuracy, fit, new_state, num_iters
 
 
@@ -77,7 +76,8 @@ def train(config: TrainConfig, out: str | Path | None = None, force: bool = Fals
     """Train per `config` and write a run folder: `out`, or a new folder
     under runs/. Options and the folder are checked before any work, and
     the folder is only made once the data has loaded. It holds config.json
-    from the start, checkpoint.npz after every epoch (removed at the end),
+    from the start, checkpoint.npz after every epoch (kept at the end, so
+    that `resume` can continue the run),
     then model.npz, history.csv and, last, metrics.json: a folder with
     metrics.json is a finished run."""
     config.validate()
@@ -96,28 +96,45 @@ def train(config: TrainConfig, out: str | Path | None = None, force: bool = Fals
     return _run(config, data, run_dir, new_net(config, data), None, quiet)
 
 
-def resume(run_dir: str | Path, quiet: bool = False) -> TrainResult:
-    """Continue an interrupted run from its checkpoint, with its own config."""
+def resume(run_dir: str | Path, quiet: bool = False, length: dict[str, int] | None = None) -> TrainResult:
+    """Continue a run from its checkpoint, with its own config: an
+    interrupted run to its end, or (with `length`, {"epochs": N} or
+    {"iters": N}) any run, finished or not, to a new total length.
+
+    The continued run has the weights, optimizer state and batch order it
+    would have had if it had been started with that length, for the step
+    and constant schedules. Schedules that depend on the total length
+    (cosine, onecycle) are recomputed for the new total from the current
+    iteration on: the iterations already run keep the rates they had."""
     run_dir = Path(run_dir)
     checkpoint = run_dir / CHECKPOINT_FILE
+    finished = (run_dir / "metrics.json").is_file()
     if not checkpoint.is_file():
-        done = (run_dir / "metrics.json").is_file()
-        raise TwolayerError(f"{run_dir} has {'finished' if done else 'no checkpoint to resume'}"
-                            f"{'' if done else ' (no ' + CHECKPOINT_FILE + ')'}")
+        if finished:
+            raise TwolayerError(f"{run_dir} has finished and kept no training state ({CHECKPOINT_FILE}) to "
+                                "continue from")
+        raise TwolayerError(f"{run_dir} has no checkpoint to resume (no {CHECKPOINT_FILE})")
     try:
         config = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text())).validate()
     except (OSError, ValueError, TypeError) as e:
         raise TwolayerError(f"cannot read {run_dir / 'config.json'}: {e}") from None
     net, state = load_checkpoint(checkpoint)
-    return _run(config, prepare(config, quiet), run_dir, net, state, quiet)
+    if length:
+        config = replace(config, iters=None, **length).validate() if "epochs" in length else \
+            replace(config, **length).validate()
+    data = prepare(config, quiet)
+    total = num_iters(config, len(data.y["train"]))
+    if total <= state.iteration:
+        raise TwolayerError(f"{run_dir} has finished: it ran {state.iteration} iterations, and {total} were "
+                            "asked for; to continue it, give a longer --epochs or --iters")
+    write_json(run_dir / "config.json", config.to_dict())  # the new length, for the record and a later resume
+    return _run(config, data, run_dir, net, state, quiet)
 
 
 def _run(config: TrainConfig, data: Prepared, run_dir: Path, net: TwoLayerNet, state: TrainState | None,
          quiet: bool) -> TrainResult:
     started = time.monotonic()
     n_train = len(data.y["train"])
-    total = num_iters(config, n_train)
-    bar = Progress(total, "train", enabled=not quiet)
     checkpoint = run_dir / CHECKPOINT_FILE
     train_state = state if state is not None else new_state(n_train, config)
 
@@ -125,25 +142,20 @@ def _run(config: TrainConfig, data: Prepared, run_dir: Path, net: TwoLayerNet, s
         save_checkpoint(checkpoint, net, s)
 
     def on_iteration(it: int, total: int, loss: float, lr: float) -> None:
-        val = "".join(f" val {v:.3f}" for v in train_state.history.val_acc[-1:])
-        bar.update(it, f"loss {loss:.4f} lr {lr:.3g}{val}")
         if stop.signum is not None:
             save_checkpoint(checkpoint, net, train_state)
             raise Interrupted(run_dir, it, stop.signum)
 
     with StopOnSignal() as stop:
-        try:
-            history = fit_config(net, data, config, train_state, on_iteration, on_epoch_end)
-        finally:
-            bar.close()
-
-    return finish_run(config, data, run_dir, net, history, started)
+        history = fit_config(net, data, config, train_state, on_iteration, on_epoch_end, progress=not quiet)
+    return finish_run(config, data, run_dir, net, history, started, keep_state=True)
 
 
 def finish_run(config: TrainConfig, data: Prepared, run_dir: Path, net: TwoLayerNet, history: History,
-               started: float) -> TrainResult:
+               started: float, keep_state: bool = False) -> TrainResult:
     """Write a trained net's run folder: model.npz, history.csv, then
-    metrics.json; remove the checkpoint."""
+    metrics.json. The checkpoint (the last epoch's whole training state) is
+    kept when keep_state, so that the run can be continued; else removed."""
     X, y = data.X, data.y
     scorer = TwoLayerNet.from_params(to_device(net.params, device_module(config.device)))  # weights moved once
     metrics = {
@@ -160,6 +172,7 @@ def finish_run(config: TrainConfig, data: Prepared, run_dir: Path, net: TwoLayer
                            if history.best_index is not None else None),
         "final_loss": history.loss[-1] if history.loss else None,
         "stopped_early": history.stop_reason,
+        "early_stop": history.early_stop,
         "seconds": round(time.monotonic() - started, 3),
     }
     bundle = bundles.Bundle(net, data.preprocessor, data.dataset.class_names, data.dataset.image_shape,
@@ -170,22 +183,31 @@ def finish_run(config: TrainConfig, data: Prepared, run_dir: Path, net: TwoLayer
     bundles.save_bundle(run_dir / bundles.MODEL_FILE, bundle)
     runs.write_history_csv(run_dir / "history.csv", history)
     write_json(run_dir / "metrics.json", metrics)
-    (run_dir / CHECKPOINT_FILE).unlink(missing_ok=True)
+    if not keep_state:
+        (run_dir / CHECKPOINT_FILE).unlink(missing_ok=True)
     return TrainResult(run_dir, metrics, history, bundle, data)
 
 
 def fit_config(net: TwoLayerNet, data: Prepared, config: TrainConfig, state: TrainState | None = None,
-               on_iteration=None, on_epoch_end=None) -> History:
+               on_iteration=None, on_epoch_end=None, progress: bool = False) -> History:
     """`fit` with `config` on the prepared splits."""
     X, y = data.X, data.y
     return fit(net, X["train"], y["train"], X["val"], y["val"], config, image_shape=data.dataset.image_shape,
-               state=state, on_iteration=on_iteration, on_epoch_end=on_epoch_end)
+               state=state, on_iteration=on_iteration, on_epoch_end=on_epoch_end, progress=progress)
 
 
 def new_net(config: TrainConfig, data: Prepared) -> TwoLayerNet:
     """A freshly initialized net for `config`; the seed fixes its weights."""
-    return TwoLayerNet(data.X["train"].shape[1], config.hidden_size, len(data.dataset.class_names),
-                       std=config.std, seed=np.random.default_rng([config.seed, 0]), dtype=np.dtype(config.dtype))
+    inputs = data.X["train"].shape[1]
+    return TwoLayerNet(inputs, config.hidden_size, len(data.dataset.class_names), std=init_scale(config, inputs),
+                       seed=np.random.default_rng([config.seed, 0]), dtype=np.dtype(config.dtype))
+
+
+def init_scale(config: TrainConfig, inputs: int) -> float:
+    """config.std, or when unset He's scale for ReLU layers, sqrt(2 / inputs):
+    it keeps the hidden layer's activations at the inputs' scale, whatever
+    the number of pixels."""
+    return config.std if config.std is not None else float(np.sqrt(2.0 / inputs))
 
 
 class StopOnSignal:

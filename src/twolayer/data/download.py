@@ -38,12 +38,12 @@ def fetch(url: str, dest: str | Path, md5: str, quiet: bool = False, timeout: fl
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response, open(partial, "wb") as out:
             total = int(response.headers.get("Content-Length") or 0)
-            bar = Progress(total or 1, f"download {dest.name}", enabled=not quiet)
+            bar = Progress(total or 1, f"download {dest.name}", enabled=not quiet, bytes=True)
             done = 0
             for block in iter(lambda: response.read(CHUNK), b""):
                 out.write(block)
                 done += len(block)
-                bar.update(done, f"{done / 1e6:.1f} MB")
+                bar.update(done)
             bar.close()
         got = md5sum(partial)
         if got != md5:

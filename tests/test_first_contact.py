@@ -1,0 +1,197 @@
+"""What a new user meets in the first hour: the progress bar in a real
+80-column terminal, the history they ask for (losses per epoch, patience,
+continuing a finished run), recipes as files, and watching a search in
+optuna-dashboard."""
+
+import csv
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from wsgiref.util import setup_testing_defaults
+
+import numpy as np
+import pytest
+
+from configs import config
+from twolayer import TwoLayerNet, fit
+from twolayer.bundles import load_bundle
+from twolayer.cli import main
+from twolayer.layers import softmax_loss_forward
+
+POSTGRES = os.environ.get("TWOLAYER_TEST_POSTGRES")
+
+
+# -- the bar, in a terminal as a person sees it -------------------------------------------
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux (.ci/run installs it)")
+def test_the_training_bar_is_one_line_in_an_80_column_terminal(tmp_path):
+    session = f"twolayer-{os.getpid()}"
+    command = (f"cd {tmp_path} && {sys.executable} -m twolayer train --hidden-size 800 --epochs 60 --out run; "
+               "echo DONE; sleep 60")
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "80", "-y", "30", command], check=True)
+    try:
+        deadline, screen = time.monotonic() + 120, ""
+        while "DONE" not in screen and time.monotonic() < deadline:
+            time.sleep(0.5)
+            # -J joins wrapped lines: a bar wider than the terminal would show up as a long line
+            screen = subprocess.run(["tmux", "capture-pane", "-p", "-J", "-t", session], capture_output=True,
+                                    text=True, check=True).stdout
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], check=False)
+    assert "DONE" in screen, screen
+    lines = screen.splitlines()
+    bars = [line for line in lines if line.startswith("train")]
+    assert len(bars) == 1, screen  # every redraw replaced the one line
+    assert "100%" in bars[0] and len(bars[0]) <= 80, bars[0]
+    assert any(line.startswith("run folder:") for line in lines)
+
+
+# -- the history people ask for ----------------------------------------------------------
+
+
+def test_losses_per_epoch_are_the_cross_entropy_on_the_sample_and_on_validation(blobs):
+    X, y, Xv, yv = blobs
+    net = TwoLayerNet(20, 16, 3, std=1e-2, seed=0, dtype=np.float64)
+    history = fit(net, X, y, Xv, yv, config(lr=0.05, iters=40, batch_size=100), eval_size=len(X),
+                  restore_best=False)
+    assert len(history.val_loss) == len(history.train_loss) == len(history.val_acc) == 8  # 5 batches an epoch
+    assert history.val_loss[-1] == pytest.approx(float(softmax_loss_forward(net.scores(Xv), yv)[0]), rel=1e-12)
+    assert history.train_loss[-1] == pytest.approx(float(softmax_loss_forward(net.scores(X), y)[0]), rel=1e-12)
+    assert history.val_loss[-1] < history.val_loss[0]
+
+
+def test_patience_stops_after_epochs_without_a_better_validation_accuracy(blobs):
+    X, y, Xv, yv = blobs
+    history = fit(TwoLayerNet(20, 16, 3, std=1e-2, seed=0), X, y, Xv, yv,
+                  config(lr=0.05, epochs=200, batch_size=100, patience=3))
+    assert history.early_stop and "--patience 3" in history.early_stop
+    assert len(history.val_acc) == history.best_index + 1 + 3
+    assert max(history.val_acc[history.best_index + 1:]) <= history.val_acc[history.best_index]
+    assert len(history.loss) < 200 * 6
+
+
+def test_patience_on_the_command_line_is_a_normal_finish(tmp_path, capsys):
+    assert main(["train", "--epochs", "200", "--patience", "2", "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert "--patience 2" in metrics["early_stop"] and metrics["stopped_early"] is None
+    assert metrics["iterations"] < 200 * 14
+    assert "stopped early on purpose" in capsys.readouterr().out
+
+
+def read_history(run):
+    with open(run / "history.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize("length", [["--epochs", "3", "5"], ["--iters", "28", "70"]])  # 14 batches an epoch
+def test_a_finished_run_continues_exactly_as_if_it_had_never_stopped(tmp_path, length, capsys):
+    flag, short, long = length
+    options = ["--optimizer", "nesterov", "--dropout-hidden", "0.2", "--quiet"]
+    assert main(["train", flag, long, "--out", str(tmp_path / "whole"), *options]) == 0
+    assert main(["train", flag, short, "--out", str(tmp_path / "part"), *options]) == 0
+    assert main(["train", "--resume", str(tmp_path / "part"), flag, long, "--quiet"]) == 0
+    whole, part = load_bundle(tmp_path / "whole"), load_bundle(tmp_path / "part")
+    for key in whole.net.params:
+        np.testing.assert_array_equal(whole.net.params[key], part.net.params[key])
+    assert read_history(tmp_path / "whole") == read_history(tmp_path / "part")
+    assert json.loads((tmp_path / "part" / "config.json").read_text())[flag[2:]] == int(long)
+
+
+def test_continuing_with_a_length_dependent_schedule_keeps_the_rates_already_used(tmp_path):
+    options = ["--schedule", "cosine", "--quiet"]
+    assert main(["train", "--epochs", "2", "--out", str(tmp_path / "run"), *options]) == 0
+    before = read_history(tmp_path / "run")
+    assert main(["train", "--resume", str(tmp_path / "run"), "--epochs", "4", "--quiet"]) == 0
+    after = read_history(tmp_path / "run")
+    assert after[: len(before)] == before and len(after) == 2 * len(before)
+    assert float(after[-1]["lr"]) < 1e-4  # the cosine recomputed for the new length ends near zero
+
+
+@pytest.mark.parametrize("argv,line", [
+    (["--epochs", "2"], "has finished: it ran 28 iterations, and 28 were asked for"),
+    (["--epochs", "5", "--lr", "0.1"], "only --epochs or --iters may be given with it, not --lr"),
+])
+def test_continuing_says_in_one_line_what_it_cannot_do(tmp_path, capsys, argv, line):
+    assert main(["train", "--epochs", "2", "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", str(tmp_path / "run"), *argv]) != 0
+    err = capsys.readouterr().err
+    assert line in err and err.count("\n") == 1
+
+
+# -- recipes as files ------------------------------------------------------------------------
+
+
+def test_train_config_file_under_the_command_line(tmp_path, capsys):
+    recipe = tmp_path / "mine.toml"
+    recipe.write_text('recipe = "classic"\nlr_decay = 0.9\nhidden_size = 32\niters = 30\ndataset = "digits"\n')
+    assert main(["train", "--config", str(recipe), "--hidden-size", "16", "--out", str(tmp_path / "run"),
+                 "--quiet"]) == 0
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["lr_decay"] == 0.9 and saved["iters"] == 30  # from the file
+    assert saved["hidden_size"] == 16  # the command line wins
+    assert saved["reg"] == 0.4 and saved["recipe"] == "classic"  # the file's recipe under both
+    assert main(["train", "--config", str(recipe), "--epochs", "1", "--out", str(tmp_path / "run2"), "--quiet"]) == 0
+    saved = json.loads((tmp_path / "run2" / "config.json").read_text())
+    assert saved["epochs"] == 1 and saved["iters"] is None  # --epochs given: the file's iters goes
+
+
+@pytest.mark.parametrize("text,line", [
+    ("lr = [0.1, 0.2]\n", "lr takes one value in"),
+    ("lr_decay = 2.0\n", "error: lr_decay must be in (0, 1], got 2.0"),
+    ("colour = 'red'\n", "unknown training option 'colour'"),
+    ("lr = \n", "cannot read space file"),
+])
+def test_a_bad_config_file_is_one_line_naming_the_option_as_written(tmp_path, capsys, text, line):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    assert main(["train", "--config", str(path), "--out", str(tmp_path / "run")]) != 0
+    err = capsys.readouterr().err
+    assert line in err and err.count("\n") == 1
+    assert not (tmp_path / "run").exists()
+
+
+# -- watching a search -------------------------------------------------------------------
+
+
+def dashboard_studies(storage) -> list[dict]:
+    """What optuna-dashboard's page asks its server for: the studies and their trials."""
+    from optuna_dashboard import wsgi
+
+    app = wsgi(storage)
+
+    def get(path):
+        environ = {"PATH_INFO": path, "REQUEST_METHOD": "GET"}
+        setup_testing_defaults(environ)
+        status = []
+        body = b"".join(app(environ, lambda s, headers, exc_info=None: status.append(s)))
+        assert status[0].startswith("200"), (path, status, body[:200])
+        return json.loads(body)
+
+    studies = get("/api/studies")["study_summaries"]
+    return [{**s, "trials": get(f"/api/studies/{s['study_id']}")["trials"]} for s in studies]
+
+
+def test_optuna_dashboard_reads_a_search_from_its_journal_file(tmp_path, capsys):
+    out = tmp_path / "search"
+    assert main(["tune", "--lr", "1e-2,5e-2", "--epochs", "3", "--out", str(out), "--quiet"]) == 0
+    studies = dashboard_studies(str(out / "study.journal"))  # the command the README gives
+    assert [s["study_name"] for s in studies] == ["twolayer-digits"]
+    values = sorted(t["values"][0] for t in studies[0]["trials"])
+    best = json.loads((out / "tune.json").read_text())["best"]["val_accuracy"]
+    assert len(values) == 2 and values[-1] == pytest.approx(best)
+
+
+@pytest.mark.skipif(not POSTGRES, reason="needs TWOLAYER_TEST_POSTGRES (.ci/run starts PostgreSQL and sets it)")
+def test_optuna_dashboard_reads_a_search_from_postgresql(tmp_path, capsys):
+    study = f"dash-{os.getpid()}-{time.time_ns()}"
+    assert main(["tune", "--lr", "1e-2,5e-2", "--epochs", "3", "--storage", POSTGRES, "--study", study,
+                 "--out", str(tmp_path / "search"), "--quiet"]) == 0
+    studies = {s["study_name"]: s for s in dashboard_studies(POSTGRES)}
+    assert len(studies[study]["trials"]) == 2
+    assert all(math.isfinite(t["values"][0]) for t in studies[study]["trials"])
