@@ -45,6 +45,10 @@ class TwoLayerNet:
     reference checks need; the trainer and command line use float32.
     """
 
+    # The trainer adds the L2 term itself and folds it into the update (no
+    # weight-sized temporary); a learner's network (learner.py) adds its own.
+    l2_in_loss = False
+
     def __init__(
         self,
         input_size: int,

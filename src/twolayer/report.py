@@ -19,6 +19,7 @@ from twolayer import bundles, plots, runs
 from twolayer.config import TrainConfig, options
 from twolayer.errors import TwolayerError
 from twolayer.files import atomic_write_text
+from twolayer.learner import label
 from twolayer.metrics import confusion_matrix, per_class_accuracy
 from twolayer.tune import cell, trial_columns
 from twolayer.workflow import Prepared, prepare
@@ -91,7 +92,7 @@ def run_report(run_dir: Path, data: Prepared | None = None) -> Path:
         sections.append(_table("Per-class accuracy", rows, ["class", *per_class], raw=True))
     if "val" in predictions:
         sections.append(_examples(data.raw["val"], predictions["val"], names))
-    title = f"twolayer run: {run_dir.name}"
+    title = f"twolayer run: {run_dir.name}" + (f", {label(config.net)}" if config.net else "")
     return _write(run_dir, title, sections[:2] + images_html + sections[2:])
 
 
@@ -144,7 +145,8 @@ def tune_report(out: Path) -> Path:
     columns = trial_columns(searched)
     table = [[html.escape(cell(r.get(c), c)) for c in columns] for r in ranked]
     sections = [
-        _table("Search", [(k, summary[k]) for k in ("study", "storage", "sampler", "pruner", "trials", "seconds")]
+        _table("Search", [(k, summary.get(k))
+                          for k in ("study", "network", "storage", "sampler", "pruner", "trials", "seconds")]
                + [("searched", json.dumps(summary["space"]["dimensions"])),
                   ("fixed", json.dumps(summary["space"]["fixed"]))]),
         _table("Best trial", sorted((summary.get("best") or {}).items())),
@@ -154,7 +156,9 @@ def tune_report(out: Path) -> Path:
     if best_plot.is_file():
         images_html.append(f'<h2>Best trial\'s training</h2><img class="plot" alt="best history" '
                            f'src="{_data_uri(best_plot)}">')
-    return _write(out, f"twolayer search: {summary['study']}", sections[:2] + images_html + sections[2:])
+    learner = summary["space"]["fixed"].get("net")
+    title = f"twolayer search: {summary['study']}" + (f", {label(learner)}" if learner else "")
+    return _write(out, title, sections[:2] + images_html + sections[2:])
 
 
 def read_trials_csv(path: Path) -> list[dict[str, Any]]:

@@ -25,6 +25,7 @@ from twolayer.data.splits import carve
 from twolayer.errors import DataError, Stopped, TwolayerError
 from twolayer.files import write_json
 from twolayer.layers import softmax
+from twolayer.learner import LearnerNet, label, learner_net, load_class
 from twolayer.model import TwoLayerNet
 from twolayer.progress import Progress
 from twolayer.trainer import History, TrainState, accuracy, fit, new_state, num_iters
@@ -83,6 +84,8 @@ def train(config: TrainConfig, out: str | Path | None = None, force: bool = Fals
     config.validate()
     if out is not None:
         runs.check_run_dir(out, force)
+    if config.net:  # its file and class, in one line, before the data loads
+        load_class(config.net)
     data = prepare(config, quiet)
     if out is None:
         run_dir = runs.new_run_dir("runs", config.dataset)
@@ -109,7 +112,7 @@ def resume(run_dir: str | Path, quiet: bool = False) -> TrainResult:
     except (OSError, ValueError, TypeError) as e:
         raise TwolayerError(f"cannot read {run_dir / 'config.json'}: {e}") from None
     net, state = load_checkpoint(checkpoint)
-    return _run(config, prepare(config, quiet), run_dir, net, state, quiet)
+    return _run(config, prepare(config, quiet), run_dir, as_configured(config, net), state, quiet)
 
 
 def _run(config: TrainConfig, data: Prepared, run_dir: Path, net: TwoLayerNet, state: TrainState | None,
@@ -147,6 +150,7 @@ def finish_run(config: TrainConfig, data: Prepared, run_dir: Path, net: TwoLayer
     X, y = data.X, data.y
     scorer = TwoLayerNet.from_params(to_device(net.params, device_module(config.device)))  # weights moved once
     metrics = {
+        "network": label(config.net),
         "dataset": config.dataset,
         "train_accuracy": accuracy(scorer, X["train"], y["train"]),
         "val_accuracy": _maybe_accuracy(scorer, X["val"], y["val"]),
@@ -182,10 +186,17 @@ def fit_config(net: TwoLayerNet, data: Prepared, config: TrainConfig, state: Tra
                state=state, on_iteration=on_iteration, on_epoch_end=on_epoch_end)
 
 
-def new_net(config: TrainConfig, data: Prepared) -> TwoLayerNet:
+def new_net(config: TrainConfig, data: Prepared) -> TwoLayerNet | LearnerNet:
     """A freshly initialized net for `config`; the seed fixes its weights."""
-    return TwoLayerNet(data.X["train"].shape[1], config.hidden_size, len(data.dataset.class_names),
-                       std=config.std, seed=np.random.default_rng([config.seed, 0]), dtype=np.dtype(config.dtype))
+    net = TwoLayerNet(data.X["train"].shape[1], config.hidden_size, len(data.dataset.class_names),
+                      std=config.std, seed=np.random.default_rng([config.seed, 0]), dtype=np.dtype(config.dtype))
+    return as_configured(config, net)
+
+
+def as_configured(config: TrainConfig, net: TwoLayerNet) -> TwoLayerNet | LearnerNet:
+    """`net`, or, when config.net names a learner's class, that class
+    holding net's weights (its code runs here)."""
+    return learner_net(config.net, net, config.std) if config.net else net
 
 
 class StopOnSignal:
