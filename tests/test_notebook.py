@@ -40,6 +40,8 @@ def test_notebook_runs_end_to_end(tmp_path, monkeypatch):
                if cell.cell_type == "code"}
     text = "\n".join(outputs.values())
     assert "difference in loss:" in text and "W1 max relative error" in text
+    assert "FAIL  loss" in text and "(the 0.5 convention)" in text and "5 of 6 checks passed; fix loss first" in text
+    assert "6 of 6 checks passed\n" in text
     assert "train (2000, 3072)" in text
     assert "test accuracy of the best model:" in text
     pictures = sum(1 for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])

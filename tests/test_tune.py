@@ -108,7 +108,7 @@ def test_interrupted_search_continues_with_the_same_command(tmp_path, how):
     proc.send_signal(signal.SIGINT if how == "ctrl-c" else signal.SIGKILL)
     _, err = proc.communicate(timeout=60)
     if how == "ctrl-c":
-        assert proc.returncode == 130 and "Run the same command again to continue" in err
+        assert proc.returncode == 130 and "Run the same command again to continue" in err, err
         assert "Traceback" not in err
     else:
         assert proc.returncode == -signal.SIGKILL

@@ -15,6 +15,7 @@ from twolayer import __version__, workflow
 from twolayer.config import GROUPS, Option, OptionError, TrainConfig, options, with_recipe
 from twolayer.data import SPEC_HELP
 from twolayer.errors import ConfigError, TwolayerError
+from twolayer.learner import label
 from twolayer.space import config_file
 from twolayer.tune import PRUNERS, SAMPLERS, cell
 
@@ -39,16 +40,18 @@ def typed(opt: Option):
     return parse
 
 
-def add_train_options(parser: argparse.ArgumentParser, config_class: type, searchable: bool) -> None:
-    """One command-line option per row of the option table. Each value is
-    left unset unless given, so that a recipe's values apply under the ones
-    given (and the table's defaults under both). `train` takes one typed
-    value per option; `tune` (searchable) also takes lists and ranges."""
+def add_train_options(parser: argparse.ArgumentParser, config_class: type, searchable: bool,
+                      skip: tuple[str, ...] = ()) -> None:
+    """One command-line option per row of the option table (but those in
+    `skip`). Each value is left unset unless given, so that a recipe's
+    values apply under the ones given (and the table's defaults under both).
+    `train` takes one typed value per option; `tune` (searchable) also takes
+    lists and ranges."""
     defaults = config_class()
     groups = {key: parser.add_argument_group(title) for key, title in GROUPS.items()}
     exclusive: dict[str, argparse._MutuallyExclusiveGroup] = {}
     for opt in options(config_class).values():
-        if searchable and not opt.on_tune:
+        if (searchable and not opt.on_tune) or opt.name in skip:
             continue
         target = groups[opt.group]
         if opt.exclusive and not searchable:  # e.g. --iters or --epochs: one of them
@@ -81,16 +84,28 @@ def build_parser(config_class: type = TrainConfig) -> Parser:
                                    "metrics.json and a report into a run folder. Defaults suit the built-in "
                                    "digits data; --recipe starts from a named set of options.")
     add_train_options(t, config_class, searchable=False)
-    out = t.add_argument_group("output")
-    out.add_argument("--out", metavar="RUN_DIR", help="run folder (default: a new folder under runs/)")
-    out.add_argument("--force", action="store_true", help="overwrite a run folder that already holds a run")
+    out = add_run_output(t)
     t.add_argument("--config", metavar="FILE.toml",
                    help="training options from a file, one `name = value` a line (Python names: lr_decay = 0.9); "
                         "the recipe's values apply under it and the command line's over it")
     out.add_argument("--resume", metavar="RUN_DIR",
                      help="continue a run from its checkpoint, with its own config: an interrupted run to its "
                           "end, or any run (finished too) to a longer --epochs N or --iters N")
-    out.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    c = sub.add_parser("check", help="check your own TwoLayerNet against the assignment (runs its code)",
+                       description="Run the course assignment's checks on your own TwoLayerNet class, each on "
+                                   "one line: construction, scores, loss, gradients, toy training, predict; a "
+                                   "failed check says where to look. This IMPORTS FILE AND RUNS ITS CODE (in a "
+                                   "child process, each check limited to --timeout seconds). With --dataset, "
+                                   "a network that passes is then trained like twolayer train --net FILE, with "
+                                   "the training options given.")
+    c.add_argument("net", metavar="FILE.py[:CLASS]",
+                   help="the file that defines the class (default class: TwoLayerNet, else the only class "
+                        "with a loss method)")
+    c.add_argument("--timeout", type=_positive_seconds, default=60.0, metavar="SECONDS",
+                   help="time limit of each check (default: 60)")
+    add_train_options(c, config_class, searchable=False, skip=("net",))
+    add_run_output(c)
 
     u = sub.add_parser("tune", help="search hyperparameters with Optuna",
                        description="Search training options on Optuna. Each option takes one value (fixed), a "
@@ -135,6 +150,24 @@ def build_parser(config_class: type = TrainConfig) -> Parser:
     return parser
 
 
+def add_run_output(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    out = parser.add_argument_group("output")
+    out.add_argument("--out", metavar="RUN_DIR", help="run folder (default: a new folder under runs/)")
+    out.add_argument("--force", action="store_true", help="overwrite a run folder that already holds a run")
+    out.add_argument("--quiet", action="store_true", help="no progress bar")
+    return out
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}")
+    return value
+
+
 def config_from_args(args: argparse.Namespace, config_class: type = TrainConfig) -> TrainConfig:
     """The recipe's values (if any), under the --config file's (if any),
     under the options given; validated, its errors naming the options as
@@ -149,7 +182,7 @@ def config_from_args(args: argparse.Namespace, config_class: type = TrainConfig)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    if args.resume:
+    if getattr(args, "resume", None):  # check --dataset trains here too, and has no --resume
         table = options(args.config_class)
         given = [name for name in vars(args) if name in table]
         others = [table[name].flag for name in given if not table[name].exclusive] + (["--config"] if args.config
@@ -160,8 +193,29 @@ def cmd_train(args: argparse.Namespace) -> int:
         length = {name: getattr(args, name) for name in given}
         result = workflow.resume(args.resume, quiet=args.quiet, length=length)
     else:
-        result = workflow.train(config_from_args(args, args.config_class), args.out, force=args.force,
-                                quiet=args.quiet)
+        config = config_from_args(args, args.config_class)
+        if config.net:
+            print(f"network: {label(config.net)}; its code runs in this process", flush=True)
+        result = workflow.train(config, args.out, force=args.force, quiet=args.quiet)
+    return print_run(result)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from twolayer.checks import print_checks
+
+    given = [name for name in options(args.config_class) if hasattr(args, name) and name != "net"]
+    if given and "dataset" not in given:
+        flags = ", ".join(options(args.config_class)[n].flag for n in given)
+        raise ConfigError(f"{flags}: training options need --dataset (check trains only when given a dataset)")
+    print(f"checking {args.net}: importing it and running its code in a child process, "
+          f"at most {args.timeout:g} s per check", flush=True)
+    if not print_checks(args.net, args.timeout):
+        return 1
+    return cmd_train(args) if "dataset" in given else 0
+
+
+def print_run(result: workflow.TrainResult) -> int:
+    """What train prints about a finished run; its exit status."""
     from twolayer.report import report
 
     page = report(result.run_dir, result.data)
@@ -190,7 +244,11 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if data_dir:
         space.fixed["data_dir"] = data_dir
     dataset = space.fixed.get("dataset", args.config_class().dataset)
-    study = args.study or "twolayer-" + "".join(c if c.isalnum() else "-" for c in str(dataset))[-60:].strip("-")
+    net = space.fixed.get("net")
+    prefix = "learner-" if net else "twolayer-"  # a learner's search never joins twolayer's own by default
+    study = args.study or prefix + "".join(c if c.isalnum() else "-" for c in str(dataset))[-60:].strip("-")
+    if net:
+        print(f"network: {label(net)}; its code runs in this process", flush=True)
     opts = tune.TuneOptions(space=space, out=Path(args.out or Path("runs") / study), sampler=args.sampler,
                             trials=args.trials, jobs=args.jobs, storage=args.storage, study=study,
                             pruner=args.pruner, seed=args.sampler_seed, quiet=args.quiet)
@@ -257,7 +315,7 @@ def _fmt(value: float | None) -> str:
     return cell(value, "accuracy")
 
 
-COMMANDS = {"train": cmd_train, "tune": cmd_tune, "report": cmd_report, "evaluate": cmd_evaluate,
+COMMANDS = {"train": cmd_train, "check": cmd_check, "tune": cmd_tune, "report": cmd_report, "evaluate": cmd_evaluate,
             "predict": cmd_predict}
 
 

@@ -300,6 +300,10 @@ class TrainConfig:
                         "twice the speed of float64 and plenty of precision", OneOf(DTYPES))
     device: str = option("cpu", "net", "where to compute: cpu (NumPy) or cuda (CuPy on an NVIDIA GPU)",
                          "NumPy on the CPU runs everywhere", OneOf(DEVICES))
+    net: str | None = option(None, "net", "train a learner's own TwoLayerNet class instead of twolayer's: "
+                             "FILE.py or FILE.py:CLASS, in the assignment's interface (this imports the file "
+                             "and runs its code; check it first with twolayer check)",
+                             "none: twolayer's own network", metavar="FILE.py[:CLASS]", searchable=False)
 
     # -- regularization and augmentation ----------------------------------------------------
     reg: float = option(1e-3, "reg", "L2 strength: loss += reg * sum(W**2)",
@@ -322,6 +326,12 @@ class TrainConfig:
         """Raise OptionError naming the first bad value; return self."""
         for opt in options(type(self)).values():
             opt.check(getattr(self, opt.name))
+        if self.net:  # the assignment's interface: what it can't do is refused before any work
+            from twolayer.learner import refuse_unsupported, unsupported_problem
+
+            name = refuse_unsupported(self.to_dict())
+            if name:
+                raise OptionError(name, unsupported_problem(name))
         device_module(self.device)  # no CuPy or no GPU: one line, before any work
         return self
 

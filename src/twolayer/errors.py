@@ -30,3 +30,9 @@ class DataError(TwolayerError):
 
 class BundleError(TwolayerError):
     """A model file is missing, truncated, altered or not a twolayer bundle."""
+
+
+class LearnerError(TwolayerError):
+    """A learner's network (its file, its class or what its code returned)
+    is missing or broken; the message names the file, and the line where
+    its code failed."""

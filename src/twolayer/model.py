@@ -45,6 +45,10 @@ class TwoLayerNet:
     reference checks need; the trainer and command line use float32.
     """
 
+    # The trainer adds the L2 term itself and folds it into the update (no
+    # weight-sized temporary); a learner's network (learner.py) adds its own.
+    l2_in_loss = False
+
     def __init__(
         self,
         input_size: int,
@@ -168,15 +172,11 @@ class TwoLayerNet:
         a large split never needs an (N, H) matrix all at once (by default
         chunks of about 64 MB of hidden activations)."""
         xp = array_module(self.params["W1"])
-        batch_size = batch_size or self.chunk_rows()
+        batch_size = batch_size or chunk_rows(self.params["W1"].shape[1])
         out = xp.empty(X.shape[0], dtype=np.int64)
         for start in range(0, X.shape[0], batch_size):
             out[start : start + batch_size] = self.scores(X[start : start + batch_size]).argmax(axis=1)
         return out
-
-    def chunk_rows(self) -> int:
-        """Rows scored at a time: about 64 MB of hidden activations."""
-        return max(256, 2**24 // self.params["W1"].shape[1])
 
     def train(
         self,
@@ -211,6 +211,11 @@ class TwoLayerNet:
             raise e.renamed(CLASSIC_NAMES.get(e.name, e.name)) from None
         history = fit(self, X, y, X_val, y_val, config, on_iteration=_print_every(100) if verbose else None)
         return history.classic()
+
+
+def chunk_rows(hidden_size: int) -> int:
+    """Rows scored at a time: about 64 MB of float32 hidden activations."""
+    return max(256, 2**24 // hidden_size)
 
 
 def _print_every(n: int):

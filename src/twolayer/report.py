@@ -19,6 +19,7 @@ from twolayer import bundles, plots, runs
 from twolayer.config import TrainConfig, options
 from twolayer.errors import TwolayerError
 from twolayer.files import atomic_write_text
+from twolayer.learner import label
 from twolayer.metrics import confusion_matrix, per_class_accuracy
 from twolayer.tune import cell, trial_columns
 from twolayer.workflow import Prepared, prepare
@@ -90,7 +91,8 @@ def run_report(run_dir: Path, data: Prepared | None = None) -> Path:
         parts.append(_examples(data.raw["val"], predictions["val"], names))
     parts.append(_collapsed(_table("Config", _config_rows(bundle.config), ["option", "value", "what it is"],
                                    keyed=True), "Config: every option of the run"))
-    return _write(run_dir, f"twolayer run: {run_dir.name}", parts)
+    title = f"twolayer run: {run_dir.name}" + (f", {label(config.net)}" if config.net else "")
+    return _write(run_dir, title, parts)
 
 
 def _run_headline(metrics: dict[str, Any]) -> str:
@@ -168,7 +170,8 @@ def tune_report(out: Path) -> Path:
     columns = trial_columns(searched)
     table = [[html.escape(cell(r.get(c), c)) for c in columns] for r in ranked]
     sections = [
-        _table("Search", [(k, summary[k]) for k in ("study", "storage", "sampler", "pruner", "trials", "seconds")]
+        _table("Search", [(k, summary.get(k))
+                          for k in ("study", "network", "storage", "sampler", "pruner", "trials", "seconds")]
                + [("searched", json.dumps(summary["space"]["dimensions"])),
                   ("fixed", json.dumps(summary["space"]["fixed"]))]),
         _table("Best trial", sorted((summary.get("best") or {}).items())),
@@ -182,8 +185,10 @@ def tune_report(out: Path) -> Path:
     headline = _headline([("best validation accuracy", cell(best.get("val_accuracy"), "accuracy")),
                           ("best trial", cell(best.get("trial"))), ("trials", cell(summary.get("trials"))),
                           ("time", f"{summary.get('seconds', 0):.1f} s")])
-    return _write(out, f"twolayer search: {summary['study']}", [headline, *images_html, sections[2], sections[1],
-                                                               _collapsed(sections[0], "Search settings")])
+    learner = summary["space"]["fixed"].get("net")
+    title = f"twolayer search: {summary['study']}" + (f", {label(learner)}" if learner else "")
+    return _write(out, title, [headline, *images_html, sections[2], sections[1],
+                               _collapsed(sections[0], "Search settings")])
 
 
 def read_trials_csv(path: Path) -> list[dict[str, Any]]:

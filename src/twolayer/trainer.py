@@ -26,7 +26,7 @@ from twolayer.config import TrainConfig
 from twolayer.data.augment import flip_and_crop
 from twolayer.errors import ConfigError
 from twolayer.layers import l2_penalty, softmax_loss_forward
-from twolayer.model import TwoLayerNet
+from twolayer.model import TwoLayerNet, chunk_rows
 from twolayer.noise import Noise
 from twolayer.optim import make_optimizer
 from twolayer.progress import Progress
@@ -96,7 +96,7 @@ def accuracy_and_loss(net: TwoLayerNet, X: Any, y: Any) -> tuple[float, float]:
     no smoothing), from one pass over the rows in chunks."""
     xp = array_module(net.params["W1"])
     X, y = to_device(X, xp), to_device(y, xp)
-    chunk = net.chunk_rows()
+    chunk = chunk_rows(net.params["W1"].shape[1])
     correct, loss = 0, 0.0
     for start in range(0, X.shape[0], chunk):
         scores = net.scores(X[start : start + chunk])
@@ -218,11 +218,14 @@ def fit(
             take_rows(y, batches[step], y_batch)
             noise = Noise(xp, state.noise_seed, it)
             batch = flip_and_crop(X_batch, image_shape, noise, c.flip, c.crop) if c.flip or c.crop else X_batch
-            loss, grads = net.gradients(batch, y_batch, grads_out=grads_out, dropout_input=c.dropout_input,
-                                        dropout_hidden=c.dropout_hidden, label_smoothing=c.label_smoothing,
-                                        rng=noise)  # the data term; L2 is added here and in the update
+            # L2: twolayer's net gives the data term only, and the L2 term is added
+            # here and folded into the update; a learner's loss adds its own.
+            reg_in_loss = c.reg if net.l2_in_loss else 0.0
+            loss, grads = net.gradients(batch, y_batch, reg_in_loss, grads_out=grads_out,
+                                        dropout_input=c.dropout_input, dropout_hidden=c.dropout_hidden,
+                                        label_smoothing=c.label_smoothing, rng=noise)
             l2 = 0.0
-            if c.reg:
+            if c.reg and not net.l2_in_loss:
                 penalty, l2 = l2_penalty(net.weights(), c.reg)
                 loss = loss + penalty
             pending.append((loss, rate))

@@ -28,6 +28,7 @@ from typing import Any
 from twolayer.config import options
 from twolayer.errors import ConfigError, Stopped, TwolayerError
 from twolayer.files import atomic_write_text, write_json
+from twolayer.learner import label, load_class
 from twolayer.progress import Progress
 from twolayer.space import Space
 from twolayer.studies import JOURNAL, folder_lock, make_storage, mask_url, open_study, point, recover, scrub
@@ -80,6 +81,8 @@ class TuneOptions:
         if self.storage and not re.match(r"^[a-z0-9+]+://", self.storage):
             raise ConfigError(f"--storage must be a database URL such as postgresql://USER@HOST/DB, "
                               f"got {mask_url(self.storage)!r}")
+        if self.space.fixed.get("net"):  # a learner's file and class, in one line, before any trial
+            load_class(self.space.fixed["net"])
         return self
 
 
@@ -359,7 +362,8 @@ def summarize(study, opts: TuneOptions, seconds: float) -> TuneResult:
         source = Path(top.user_attrs.get("run_dir", ""))
         if source.is_dir():
             best_dir = _copy_best(source, opts.out / "best")
-    summary = {"study": opts.study, "storage": mask_url(opts.storage) if opts.storage else JOURNAL,
+    summary = {"study": opts.study, "network": label(opts.space.fixed.get("net")),
+               "storage": mask_url(opts.storage) if opts.storage else JOURNAL,
                "sampler": opts.sampler, "pruner": opts.pruner, "space": opts.space.to_json(),
                "best": best, "seconds": round(seconds, 3), "trials": len(rows)}
     write_json(opts.out / "tune.json", summary)

@@ -25,6 +25,7 @@ from twolayer.data.splits import carve
 from twolayer.errors import DataError, Stopped, TwolayerError
 from twolayer.files import write_json
 from twolayer.layers import softmax
+from twolayer.learner import LearnerNet, label, learner_net, load_class
 from twolayer.model import TwoLayerNet
 from twolayer.trainer import History, TrainState, accuracy, fit, new_state, num_iters
 
@@ -83,6 +84,8 @@ def train(config: TrainConfig, out: str | Path | None = None, force: bool = Fals
     config.validate()
     if out is not None:
         runs.check_run_dir(out, force)
+    if config.net:  # its file and class, in one line, before the data loads
+        load_class(config.net)
     data = prepare(config, quiet)
     if out is None:
         run_dir = runs.new_run_dir("runs", config.dataset)
@@ -128,7 +131,7 @@ def resume(run_dir: str | Path, quiet: bool = False, length: dict[str, int] | No
         raise TwolayerError(f"{run_dir} has finished: it ran {state.iteration} iterations, and {total} were "
                             "asked for; to continue it, give a longer --epochs or --iters")
     write_json(run_dir / "config.json", config.to_dict())  # the new length, for the record and a later resume
-    return _run(config, data, run_dir, net, state, quiet)
+    return _run(config, data, run_dir, as_configured(config, net), state, quiet)
 
 
 def _run(config: TrainConfig, data: Prepared, run_dir: Path, net: TwoLayerNet, state: TrainState | None,
@@ -159,6 +162,7 @@ def finish_run(config: TrainConfig, data: Prepared, run_dir: Path, net: TwoLayer
     X, y = data.X, data.y
     scorer = TwoLayerNet.from_params(to_device(net.params, device_module(config.device)))  # weights moved once
     metrics = {
+        "network": label(config.net),
         "dataset": config.dataset,
         "train_accuracy": accuracy(scorer, X["train"], y["train"]),
         "val_accuracy": _maybe_accuracy(scorer, X["val"], y["val"]),
@@ -196,11 +200,12 @@ def fit_config(net: TwoLayerNet, data: Prepared, config: TrainConfig, state: Tra
                state=state, on_iteration=on_iteration, on_epoch_end=on_epoch_end, progress=progress)
 
 
-def new_net(config: TrainConfig, data: Prepared) -> TwoLayerNet:
+def new_net(config: TrainConfig, data: Prepared) -> TwoLayerNet | LearnerNet:
     """A freshly initialized net for `config`; the seed fixes its weights."""
     inputs = data.X["train"].shape[1]
-    return TwoLayerNet(inputs, config.hidden_size, len(data.dataset.class_names), std=init_scale(config, inputs),
-                       seed=np.random.default_rng([config.seed, 0]), dtype=np.dtype(config.dtype))
+    net = TwoLayerNet(inputs, config.hidden_size, len(data.dataset.class_names), std=init_scale(config, inputs),
+                      seed=np.random.default_rng([config.seed, 0]), dtype=np.dtype(config.dtype))
+    return as_configured(config, net)
 
 
 def init_scale(config: TrainConfig, inputs: int) -> float:
@@ -208,6 +213,12 @@ def init_scale(config: TrainConfig, inputs: int) -> float:
     it keeps the hidden layer's activations at the inputs' scale, whatever
     the number of pixels."""
     return config.std if config.std is not None else float(np.sqrt(2.0 / inputs))
+
+
+def as_configured(config: TrainConfig, net: TwoLayerNet) -> TwoLayerNet | LearnerNet:
+    """`net`, or, when config.net names a learner's class, that class
+    holding net's weights (its code runs here)."""
+    return learner_net(config.net, net, init_scale(config, net.sizes[0])) if config.net else net
 
 
 class StopOnSignal:

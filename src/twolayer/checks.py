@@ -1,0 +1,308 @@
+"""twolayer check: the course assignment's checks, run on a learner's own
+TwoLayerNet, each one line: pass, or fail with a number and where to look.
+
+In order, on the assignment's toy problem (a net 4-10-3 built with std 0.1
+after np.random.seed(0); five points drawn after np.random.seed(1)):
+
+    construct  the params dict: keys, shapes, and the assignment's draws
+    scores     loss(X) against the reference scores (max abs difference)
+    loss       loss(X, y, reg=0.05) against 1.30378789133
+    gradients  each gradient against a numerical one (relative error)
+    training   100 iterations at lr 0.1 end below loss 0.02: with the class's
+               own train() when it takes the assignment's arguments, else
+               with twolayer's trainer (the same loop twolayer's own net uses)
+    predict    labels of shape (N,), integers, the argmax of the scores
+
+Each check builds a fresh net, so a failure never spills into the next.
+`run_checks` runs them in a child process (spawned, so a hung loop can be
+killed) with a time limit per check; `checks_here` runs them in this one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import io
+import multiprocessing
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from twolayer import hints
+from twolayer.errors import LearnerError
+from twolayer.gradcheck import numerical_gradient, scaled_error
+from twolayer.learner import (
+    InterfaceFault,
+    LearnerNet,
+    construct,
+    describe,
+    load_class,
+    loss_value,
+    parse_spec,
+    unpack_loss,
+)
+from twolayer.model import PARAM_NAMES, TwoLayerNet
+
+SIZES = (4, 10, 3)  # the toy net: input, hidden, classes
+STD = 1e-1
+REG = 0.05
+REFERENCE_SCORES = np.array([
+    [-0.81233741, -1.27654624, -0.70335995],
+    [-0.17129677, -1.18803311, -0.47310444],
+    [-0.51590475, -1.01354314, -0.8504215],
+    [-0.15419291, -0.48629638, -0.52901952],
+    [-0.00618733, -0.12435261, -0.15226949],
+])
+REFERENCE_LOSS = 1.30378789133
+# gradients: the largest difference against the largest gradient (gradcheck.scaled_error); a
+# correct net measures about 1e-10, a mistake 1e-3 or more.
+BARS = {"scores": 1e-7, "loss": 1e-10, "gradients": 1e-7, "training": 0.02}
+TRAINING = {"learning_rate": 1e-1, "reg": 5e-6, "num_iters": 100}  # the assignment's toy training
+CHECKS = ("construct", "scores", "loss", "gradients", "training", "predict")
+
+
+@dataclass
+class Verdict:
+    check: str
+    ok: bool
+    detail: str  # what was measured
+    hint: str = ""  # where to look, when it failed
+    final: bool = False  # the checks after this one can't run
+
+    def line(self) -> str:
+        return f"{'pass' if self.ok else 'FAIL'}  {self.check:<9}  {self.detail}" + (
+            f" -> {self.hint}" if self.hint else "")
+
+
+def toy(cls: type, spec: str) -> tuple[Any, np.ndarray, np.ndarray]:
+    """The net, X and y exactly as the assignment makes them."""
+    np.random.seed(0)
+    net = construct(cls, spec, SIZES, STD)
+    np.random.seed(1)
+    return net, 10 * np.random.randn(5, SIZES[0]), np.array([0, 1, 2, 2, 1])
+
+
+def reference(net: Any) -> TwoLayerNet:
+    """twolayer's own network on a copy of the learner's weights."""
+    return TwoLayerNet.from_params({k: np.array(net.params[k], dtype=np.float64) for k in PARAM_NAMES})
+
+
+# -- the checks ---------------------------------------------------------------------------------
+
+
+def check_construct(cls: type, spec: str) -> Verdict:
+    try:
+        net, _, _ = toy(cls, spec)
+    except LearnerError as e:
+        return Verdict("construct", False, str(e), "the assignment's constructor is __init__(self, input_size, "
+                       "hidden_size, output_size, std=1e-4), filling self.params with W1, b1, W2, b2", final=True)
+    np.random.seed(0)
+    draws = {"W1": STD * np.random.randn(*SIZES[:2]), "W2": STD * np.random.randn(*SIZES[1:])}
+    shapes = ", ".join(f"{k} {net.params[k].shape}" for k in PARAM_NAMES)
+    same = all(np.array_equal(net.params[k], v) for k, v in draws.items()) and not any(
+        net.params[k].any() for k in ("b1", "b2"))
+    if same:
+        return Verdict("construct", True, f"{shapes}, the assignment's draws")
+    return Verdict("construct", False, f"{shapes}, but not the assignment's values",
+                   "W1 = std * np.random.randn(input_size, hidden_size) first, then W2 likewise; biases zeros")
+
+
+def check_scores(cls: type, spec: str) -> Verdict:
+    net, X, _ = toy(cls, spec)
+    scores = net.loss(X)
+    if not isinstance(scores, np.ndarray) or scores.shape != REFERENCE_SCORES.shape:
+        got = f"a {type(scores).__name__}" if not isinstance(scores, np.ndarray) else f"shape {scores.shape}"
+        return Verdict("scores", False, f"loss(X) returned {got}",
+                       "without y, loss returns the scores only, an array (N, C) = (5, 3)")
+    diff = float(np.abs(scores - REFERENCE_SCORES).max())
+    detail = f"max abs difference from the reference {diff:.3g} (bar {BARS['scores']:g})"
+    if diff < BARS["scores"]:
+        return Verdict("scores", True, detail)
+    ref = reference(net).scores(X)
+    return Verdict("scores", False, detail, hints.scores_hint(scores, net.params, X, ref, REFERENCE_SCORES))
+
+
+def check_loss(cls: type, spec: str) -> Verdict:
+    net, X, y = toy(cls, spec)
+    loss = loss_value(net.loss(X, y, reg=REG))
+    diff = loss - REFERENCE_LOSS
+    detail = f"{loss:.12g} at reg {REG:g}, reference {REFERENCE_LOSS} (difference {diff:.3g}, bar {BARS['loss']:g})"
+    if abs(diff) < BARS["loss"]:
+        return Verdict("loss", True, detail)
+    try:
+        at_0 = loss_value(net.loss(X, y, reg=0.0))
+    except Exception:  # its reg=0 path fails too: the hint says so
+        at_0 = None
+    ref = reference(net)
+    scores_right = bool(np.allclose(net.loss(X), ref.scores(X), rtol=0, atol=BARS["scores"]))
+    data_loss = float(ref.loss(X, y, reg=0.0)[0])
+    return Verdict("loss", False, detail,
+                   hints.loss_hint(loss, at_0, data_loss, net.params, REG, len(y), scores_right))
+
+
+def check_gradients(cls: type, spec: str) -> Verdict:
+    net, X, y = toy(cls, spec)
+    try:
+        _, grads = unpack_loss(net.loss(X, y, reg=REG), net.params)
+    except InterfaceFault as e:
+        hint = ""
+        if e.shape is not None:
+            hint = hints.shape_hint(e.key, e.shape, net.params[e.key].shape, len(y))
+        elif "NaN" in str(e):
+            hint = "look for 0 * inf, a division by zero or log(0): subtract each row's max score before exp"
+        return Verdict("gradients", False, str(e), hint)
+    grads = {k: np.array(g, dtype=np.float64) for k, g in grads.items()}  # later calls may reuse their arrays
+    numeric = {k: numerical_gradient(lambda _: float(net.loss(X, y, reg=REG)[0]), net.params[k])
+               for k in PARAM_NAMES}
+    errors = {k: scaled_error(numeric[k], grads[k]) for k in PARAM_NAMES}
+    detail = "relative error " + ", ".join(f"{k} {e:.2g}" for k, e in errors.items()) + f" (bar {BARS['gradients']:g})"
+    if all(e < BARS["gradients"] for e in errors.values()):
+        return Verdict("gradients", True, detail)
+    return Verdict("gradients", False, detail,
+                   hints.gradient_hint(errors, grads, numeric, net.params, REG, len(y), BARS["gradients"]))
+
+
+def check_training(cls: type, spec: str) -> Verdict:
+    net, X, y = toy(cls, spec)
+    if _takes_assignment_arguments(net, X, y):
+        stats = net.train(X, y, X, y, **TRAINING, verbose=False)
+        if not isinstance(stats, dict) or not len(stats.get("loss_history", ())):
+            return Verdict("training", False, "its train() returned no loss_history",
+                           "train returns a dict whose loss_history lists the loss of each iteration")
+        final, how = float(stats["loss_history"][-1]), "its own train()"
+    else:
+        from twolayer.config import TrainConfig
+        from twolayer.trainer import fit
+
+        config = TrainConfig(optimizer="sgd", lr=TRAINING["learning_rate"], reg=TRAINING["reg"],
+                             iters=TRAINING["num_iters"], batch_size=200, seed=0)  # the assignment's SGD
+        history = fit(LearnerNet(net, spec), X, y, X, y, config)
+        final = history.loss[-1] if history.loss else float("nan")
+        how = "twolayer's trainer (its class has no train() taking the assignment's arguments)"
+    detail = f"final loss {final:.4g} after {TRAINING['num_iters']} iterations of {how} (bar {BARS['training']:g})"
+    if final < BARS["training"]:
+        return Verdict("training", True, detail)
+    hint = ("if the loss and gradient checks pass, look at the update: params[k] -= learning_rate * grads[k], "
+            "every iteration" if how.startswith("its own") else "fix the loss and its gradients first")
+    return Verdict("training", False, detail, hint)
+
+
+def _takes_assignment_arguments(net: Any, X: np.ndarray, y: np.ndarray) -> bool:
+    train = getattr(net, "train", None)
+    if not callable(train):
+        return False
+    try:
+        inspect.signature(train).bind(X, y, X, y, **TRAINING, verbose=False)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def check_predict(cls: type, spec: str) -> Verdict:
+    net, X, _ = toy(cls, spec)
+    if not callable(getattr(net, "predict", None)):
+        return Verdict("predict", False, "its class has no predict method",
+                       "predict(X) returns np.argmax(scores, axis=1)")
+    labels = net.predict(X)
+    if not isinstance(labels, np.ndarray):
+        return Verdict("predict", False, f"predict(X) returned a {type(labels).__name__}",
+                       "return a NumPy array: np.argmax(scores, axis=1)")
+    detail = f"shape {labels.shape}, dtype {labels.dtype}"
+    if labels.shape != (len(X),) or labels.dtype.kind not in "iu":
+        return Verdict("predict", False, detail, f"labels are integers of shape (N,) = ({len(X)},): "
+                                                 "np.argmax(scores, axis=1)")
+    if not np.array_equal(labels, reference(net).scores(X).argmax(axis=1)):
+        return Verdict("predict", False, f"{detail}, but not the argmax of the scores",
+                       "predict(X) returns np.argmax(scores, axis=1)")
+    return Verdict("predict", True, f"{detail}, the argmax of the scores")
+
+
+CHECKERS: dict[str, Callable[[type, str], Verdict]] = {
+    "construct": check_construct, "scores": check_scores, "loss": check_loss, "gradients": check_gradients,
+    "training": check_training, "predict": check_predict}
+
+
+# -- running them -------------------------------------------------------------------------------
+
+
+def checks_here(spec: str) -> Iterator[Verdict]:
+    """Each check's verdict, in order, run in this process (the learner's
+    code included). LearnerError if the file or class can't be loaded."""
+    cls = load_class(spec)
+    path = parse_spec(spec)[0]
+    for name in CHECKS:
+        try:
+            with warnings.catch_warnings():  # overflow in exp and the like: the verdict says what matters
+                warnings.simplefilter("ignore")
+                verdict = CHECKERS[name](cls, spec)
+        except (InterfaceFault, LearnerError) as e:
+            verdict = Verdict(name, False, str(e))
+        except (Exception, SystemExit) as e:  # its code: anything
+            verdict = Verdict(name, False, f"raised {describe(e, path)}")
+        yield verdict
+        if verdict.final:
+            return
+
+
+def _child(spec: str, conn: Any) -> None:
+    """The child process: each verdict sent as it comes, then None; a
+    loading fault is sent as its one-line message."""
+    with contextlib.redirect_stdout(io.StringIO()):  # its prints would break the one-line-per-check output
+        try:
+            for verdict in checks_here(spec):
+                conn.send(verdict)
+        except LearnerError as e:
+            conn.send(str(e))
+    conn.send(None)
+
+
+def run_checks(spec: str, timeout: float = 60.0) -> Iterator[Verdict]:
+    """checks_here, in a spawned child process, each check (the first
+    includes importing the file) limited to `timeout` seconds. LearnerError,
+    one line, for a fault in loading, a check over its time, or a child that
+    died."""
+    path, _ = parse_spec(spec)
+    if not path.is_file():  # the plain faults without a process
+        load_class(spec)
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(target=_child, args=(spec, sender), daemon=True)
+    process.start()
+    sender.close()
+    try:
+        for name in CHECKS:
+            if not receiver.poll(timeout):
+                raise LearnerError(f"check {name} took longer than its time limit of {timeout:g} s (--timeout); "
+                                   "stopped it: look for a loop that never ends")
+            try:
+                message = receiver.recv()
+            except EOFError:
+                process.join(5)
+                raise LearnerError(f"the learner's code ended the checking process (exit code {process.exitcode}) "
+                                   f"during check {name}") from None
+            if message is None:
+                return
+            if isinstance(message, str):
+                raise LearnerError(message)
+            yield message
+    finally:
+        if process.is_alive():
+            process.kill()
+        process.join()
+        receiver.close()
+
+
+def print_checks(spec: str, timeout: float = 60.0) -> bool:
+    """Run the checks (run_checks) and print a line for each, then a
+    summary; True if all passed."""
+    verdicts = []
+    for verdict in run_checks(spec, timeout):
+        print(verdict.line(), flush=True)
+        verdicts.append(verdict)
+    failed = [v.check for v in verdicts if not v.ok] + list(CHECKS[len(verdicts):])
+    passed = f"{len(CHECKS) - len(failed)} of {len(CHECKS)} checks passed"
+    print(passed if not failed else f"{passed}; fix {failed[0]} first")
+    return not failed

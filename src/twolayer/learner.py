@@ -1,0 +1,318 @@
+"""A learner's own TwoLayerNet: load its class from a file, and give it the
+interface that twolayer's trainer drives.
+
+The learner's class follows the course assignment: `__init__(input_size,
+hidden_size, output_size, std)` fills a `params` dict with W1, b1, W2, b2;
+`loss(X, y=None, reg=0.0)` returns the scores, or (loss, grads) with the L2
+term included; `predict(X)` and `train(...)` are optional.
+
+Loading the class imports the file, which runs its code: `twolayer check`
+does that in a child process under a time limit (checks.py); `train --net`
+and `tune --net` do it in this process, as the user asked. Every fault of
+the learner's code (a syntax error, an exception, a wrong return value)
+becomes one LearnerError line naming the file and, where known, the line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from twolayer.errors import ConfigError, LearnerError
+from twolayer.model import PARAM_NAMES, TwoLayerNet
+
+# What the assignment's loss(X, y, reg) cannot do; refused in one line.
+UNSUPPORTED = {"dropout_input": "dropout", "dropout_hidden": "dropout", "label_smoothing": "label smoothing"}
+
+
+def parse_spec(spec: str) -> tuple[Path, str | None]:
+    """"FILE.py:Class" -> (FILE.py, "Class"); "FILE.py" -> (FILE.py, None)."""
+    path, sep, name = spec.rpartition(":")
+    if sep and name.isidentifier():
+        return Path(path), name
+    return Path(spec), None
+
+
+def label(spec: str | None) -> str:
+    """How results name the network that produced them."""
+    return f"learner's network {spec} (not twolayer's own)" if spec else "twolayer's own network"
+
+
+def refuse_unsupported(values: dict[str, Any]) -> str | None:
+    """The first option a learner's network can't honour, or None."""
+    for name in UNSUPPORTED:
+        if values.get(name):
+            return name
+    if values.get("device", "cpu") != "cpu":
+        return "device"
+    return None
+
+
+def unsupported_problem(name: str) -> str:
+    what = UNSUPPORTED.get(name)
+    if what is None:
+        return "can't be used with a learner's network (net): its code runs on NumPy, on the CPU"
+    return f"can't be used with a learner's network (net): the assignment's loss(X, y, reg) has no {what}"
+
+
+# -- loading --------------------------------------------------------------------------------------
+
+
+def load_class(spec: str) -> type:
+    """Import the file of `spec` (running its code) and return the class:
+    the one named, else TwoLayerNet, else the only class with a loss method."""
+    path, name = parse_spec(spec)
+    if path.is_dir():
+        raise LearnerError(f"{path} is a folder; give the .py file that defines the network")
+    if not path.is_file():
+        raise LearnerError(f"no such file: {path}")
+    if path.suffix != ".py":
+        raise LearnerError(f"{path} is not a Python file (.py)")
+    cls = _find_class(_import(path), path, name)
+    if not callable(getattr(cls, "loss", None)):
+        raise LearnerError(f"{path}: class {cls.__name__} has no loss method; the assignment's network has "
+                           "loss(X, y=None, reg=0.0)")
+    return cls
+
+
+def _import(path: Path) -> Any:
+    # a name per file, so that two files called neural_net.py never meet in sys.modules
+    name = "learner_" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses and pickle look classes up there
+    folder = str(path.resolve().parent)
+    sys.path.insert(0, folder)  # its own imports of files beside it
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as e:
+        raise LearnerError(f"{e.filename}:{e.lineno}: syntax error: {e.msg}") from None
+    except (Exception, SystemExit) as e:  # its code at import: anything
+        hint = ""
+        if isinstance(e, ModuleNotFoundError) and e.name == "past":
+            hint = " (the assignment's `from past.builtins import xrange` needs: pip install future; or use range)"
+        raise LearnerError(f"importing {path} raised {describe(e, path)}{hint}") from None
+    finally:
+        sys.path.remove(folder)
+    return module
+
+
+def _find_class(module: Any, path: Path, name: str | None) -> type:
+    classes = {k: v for k, v in vars(module).items() if isinstance(v, type) and v.__module__ == module.__name__}
+    defined = ", ".join(classes) or "no class"
+    if name is not None:
+        if not isinstance(getattr(module, name, None), type):
+            raise LearnerError(f"{path} has no class {name}; it defines {defined}")
+        return getattr(module, name)
+    if "TwoLayerNet" in classes:
+        return classes["TwoLayerNet"]
+    with_loss = [k for k, v in classes.items() if callable(getattr(v, "loss", None))]
+    if len(with_loss) == 1:
+        return classes[with_loss[0]]
+    raise LearnerError(f"{path} has no class TwoLayerNet and {len(with_loss)} classes with a loss method "
+                       f"(it defines {defined}); name one: {path}:CLASS")
+
+
+def describe(e: BaseException, path: Path) -> str:
+    """"ValueError: message (file.py:42)": the exception, first line of its
+    message, and the deepest line of the learner's file it passed through."""
+    lines = str(e).strip().splitlines()
+    text = f"{type(e).__name__}{': ' + lines[0] if lines else ''}"
+    frames = [f for f in traceback.extract_tb(e.__traceback__) if Path(f.filename).resolve() == path.resolve()]
+    return f"{text} ({path}:{frames[-1].lineno})" if frames else text
+
+
+# -- what its code must return ------------------------------------------------------------------
+
+
+class InterfaceFault(Exception):
+    """The learner's code returned something the interface does not allow.
+    `key`: the parameter concerned; `shape`: its gradient's, if wrong."""
+
+    def __init__(self, problem: str, key: str | None = None, shape: tuple[int, ...] | None = None) -> None:
+        super().__init__(problem)
+        self.key, self.shape = key, shape
+
+
+def params_problem(params: Any, sizes: tuple[int, int, int]) -> str | None:
+    """What is wrong with a net's params for sizes (D, H, C), or None."""
+    d, h, c = sizes
+    if not isinstance(params, dict):
+        return f"params must be a dict holding W1, b1, W2 and b2, got {type(params).__name__}"
+    missing = [k for k in PARAM_NAMES if k not in params]
+    if missing:
+        return f"params has no {', '.join(missing)}"
+    expected = {"W1": ((d, h), "(input_size, hidden_size)"), "b1": ((h,), "(hidden_size,)"),
+                "W2": ((h, c), "(hidden_size, output_size)"), "b2": ((c,), "(output_size,)")}
+    for key, (shape, meaning) in expected.items():
+        p = params[key]
+        if not isinstance(p, np.ndarray) or p.dtype.kind != "f":
+            return f"params['{key}'] must be a NumPy array of floats, got {_what(p)}"
+        if p.shape != shape:
+            return f"params['{key}'] has shape {p.shape}, expected {shape} = {meaning}"
+    return None
+
+
+def loss_value(result: Any) -> float:
+    """The loss from what loss(X, y, reg) returned: a pair whose first item
+    is a number. InterfaceFault otherwise."""
+    if not isinstance(result, tuple | list) or len(result) != 2:
+        raise InterfaceFault(f"loss(X, y, reg) must return (loss, grads), got {_what(result)}")
+    loss = result[0]
+    if isinstance(loss, bool) or not isinstance(loss, int | float | np.number | np.ndarray) or np.ndim(loss) != 0:
+        raise InterfaceFault(f"the loss that loss(X, y, reg) returns must be a number, got {_what(loss)}")
+    return float(loss)
+
+
+def unpack_loss(result: Any, params: dict[str, Any]) -> tuple[float, dict[str, Any]]:
+    """(loss, grads) from what loss(X, y, reg) returned, checked: a number
+    and a dict of arrays shaped like the params, finite where the loss is.
+    InterfaceFault otherwise."""
+    loss, grads = loss_value(result), result[1]
+    if not isinstance(grads, dict):
+        raise InterfaceFault(f"the grads that loss(X, y, reg) returns must be a dict, got {_what(grads)}")
+    for key in PARAM_NAMES:
+        if key not in grads:
+            raise InterfaceFault(f"grads has no {key}", key)
+        g = grads[key]
+        if not isinstance(g, np.ndarray) or g.dtype.kind != "f":
+            raise InterfaceFault(f"grads['{key}'] must be a NumPy array of floats, got {_what(g)}", key)
+        if g.shape != params[key].shape:
+            raise InterfaceFault(f"grads['{key}'] has shape {g.shape}, params['{key}'] {params[key].shape}", key,
+                                 g.shape)
+    if np.isfinite(loss):  # a non-finite loss is a diverging run: the trainer stops it, naming the iteration
+        for key in PARAM_NAMES:
+            if not np.isfinite(grads[key]).all():
+                raise InterfaceFault(f"grads['{key}'] holds NaN or infinity (the loss is {loss:g})", key)
+    return loss, {k: grads[k] for k in PARAM_NAMES}
+
+
+def _what(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape} and dtype {value.dtype}"
+    if isinstance(value, tuple | list):
+        return f"a {type(value).__name__} of {len(value)}"
+    return type(value).__name__
+
+
+# -- the adapter ----------------------------------------------------------------------------------
+
+
+class LearnerNet:
+    """A learner's network object with the interface that twolayer's
+    trainer drives (TwoLayerNet's): params, weights(), gradients(),
+    predict(). Their `params` dict is the one the optimizer updates in place.
+
+    Its loss adds its own L2 term, so the trainer hands it reg and neither
+    adds the term again nor folds it into the update (`l2_in_loss`)."""
+
+    l2_in_loss = True
+
+    def __init__(self, obj: Any, spec: str) -> None:
+        self.obj, self.spec = obj, spec
+        self.path = parse_spec(spec)[0]
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.obj.params
+
+    def weights(self) -> list[Any]:
+        return [self.params["W1"], self.params["W2"]]
+
+    def gradients(self, X: Any, y: Any, reg: float = 0.0, grads_out: Any = None, *, dropout_input: float = 0.0,
+                  dropout_hidden: float = 0.0, label_smoothing: float = 0.0, rng: Any = None) -> tuple[Any, dict]:
+        """(loss, grads) of the learner's loss(X, y, reg=reg), checked.
+        grads_out (the trainer's reusable arrays) is not used."""
+        asked = refuse_unsupported({"dropout_input": dropout_input, "dropout_hidden": dropout_hidden,
+                                    "label_smoothing": label_smoothing})
+        if asked:
+            raise ConfigError(f"{asked} {unsupported_problem(asked)}")
+        result = self._call("loss", X, y, reg=reg)
+        try:
+            return unpack_loss(result, self.params)
+        except InterfaceFault as e:
+            raise LearnerError(f"{self.spec}: {e}") from None
+
+    def scores(self, X: Any) -> Any:
+        scores = self._call("loss", X)
+        n, c = X.shape[0], self.params["W2"].shape[1]
+        if not isinstance(scores, np.ndarray) or scores.shape != (n, c):
+            raise LearnerError(f"{self.spec}: loss(X) must return the scores, an array ({n}, {c}); "
+                               f"got {_what(scores)}")
+        return scores
+
+    def predict(self, X: Any, batch_size: int | None = None) -> Any:
+        """Its predict(X) if it has one, else the argmax of its scores."""
+        if not callable(getattr(self.obj, "predict", None)):
+            return self.scores(X).argmax(axis=1)
+        labels = self._call("predict", X)
+        if not isinstance(labels, np.ndarray) or labels.shape != (X.shape[0],):
+            raise LearnerError(f"{self.spec}: predict(X) must return an array of {X.shape[0]} labels, "
+                               f"got {_what(labels)}")
+        return labels
+
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return getattr(self.obj, method)(*args, **kwargs)
+        except Exception as e:  # its code: anything; Ctrl-C still stops the run
+            raise LearnerError(f"{self.spec}: {method} raised {describe(e, self.path)}") from None
+
+
+def construct(cls: type, spec: str, sizes: tuple[int, int, int], std: float) -> Any:
+    """cls(D, H, C, std=std), its params checked; LearnerError otherwise."""
+    path = parse_spec(spec)[0]
+    call = f"{cls.__name__}({', '.join(map(str, sizes))}, std={std:g})"
+    try:
+        obj = cls(*sizes, std=std)
+    except Exception as e:
+        raise LearnerError(f"{call} raised {describe(e, path)}") from None
+    problem = params_problem(getattr(obj, "params", None), sizes)
+    if problem:
+        raise LearnerError(f"{path}: after {call}, {problem}")
+    return obj
+
+
+def learner_net(spec: str, initial: TwoLayerNet, std: float) -> LearnerNet:
+    """The learner's class built for `initial`'s sizes and holding its
+    weights, so that a learner's run starts where twolayer's own would with
+    the same seed. Its scores must be a two-layer network's: the bundle saved
+    at the end is evaluated by twolayer's network on the same weights."""
+    cls = load_class(spec)
+    saved = np.random.get_state()  # its __init__ draws from NumPy's global generator: leave it as it was
+    try:
+        obj = construct(cls, spec, initial.sizes, std)
+    finally:
+        np.random.set_state(saved)
+    for key in PARAM_NAMES:
+        obj.params[key][...] = initial.params[key]
+    net = LearnerNet(obj, spec)
+    _check_forward(net, initial.sizes)
+    return net
+
+
+def _check_forward(net: LearnerNet, sizes: tuple[int, int, int]) -> None:
+    """Its scores against TwoLayerNet's on random weights and biases (then
+    its own weights back)."""
+    rng = np.random.default_rng(0)
+    d, h, c = sizes
+    kept = {k: v.copy() for k, v in net.params.items() if k in PARAM_NAMES}
+    probe = {k: rng.standard_normal(v.shape) / np.sqrt(v.shape[0] if v.ndim == 2 else 1) for k, v in kept.items()}
+    X = rng.standard_normal((8, d))
+    try:
+        for key in PARAM_NAMES:
+            net.params[key][...] = probe[key]
+        expected = TwoLayerNet.from_params({k: net.params[k].copy() for k in PARAM_NAMES}).scores(X)
+        got = net.scores(X)
+    finally:
+        for key in PARAM_NAMES:
+            net.params[key][...] = kept[key]
+    difference = float(np.abs(got - expected).max())
+    if not difference <= 1e-4 * float(np.abs(expected).max()):
+        raise LearnerError(f"{net.spec}: its scores differ from a two-layer network's on the same weights (by up "
+                           f"to {difference:.3g}); run twolayer check {net.spec} first")

@@ -1,0 +1,171 @@
+"""twolayer check: twolayer's own network and an assignment-style one pass
+every check; broken copies of the latter, one mistake each, fail the right
+checks with the right hints; bad input gives one line and exit 1."""
+
+import time
+from pathlib import Path
+
+import pytest
+
+from learner_files import LEARNER, ROOT, tiny_learner
+from twolayer.checks import CHECKS, checks_here
+from twolayer.cli import main
+
+L2_LOSS = "loss += reg * (np.sum(W1 * W1) + np.sum(W2 * W2))"
+L2_GRADS = [("+ 2 * reg * W2", "+ reg * W2"), ("+ 2 * reg * W1", "+ reg * W1")]
+
+# name: (the mistake as replacements in LEARNER, {failing check: a piece of its hint})
+BROKEN = {
+    "l2_with_the_half_convention": (
+        [(L2_LOSS, "loss += 0.5 * reg * (np.sum(W1 * W1) + np.sum(W2 * W2))"), *L2_GRADS],
+        {"loss": "0.5 * reg * sum(W**2) (the 0.5 convention)"}),
+    "l2_gradient_missing_the_factor_2": (
+        L2_GRADS, {"gradients": "a factor 2 is missing"}),
+    "loss_not_averaged": (
+        [(" / N\n", "\n")],
+        {"loss": "at reg 0 the loss is 5 times the right one: average",
+         "gradients": "every gradient is 0.2 times the numerical one", "training": ""}),
+    "loss_and_gradients_not_averaged": (
+        [(" / N\n", "\n"), ("        dscores /= N\n", "")],
+        {"loss": "at reg 0 the loss is 5 times the right one", "training": ""}),
+    "bias_gradient_summed_over_the_wrong_axis": (
+        [('grads["b1"] = np.sum(dhidden, axis=0)', 'grads["b1"] = np.sum(dhidden, axis=1)')],
+        {"gradients": "db1 was summed over the wrong axis", "training": "ValueError"}),
+    "bias_gradient_keeps_its_dimension": (
+        [('grads["b2"] = np.sum(dscores, axis=0)', 'grads["b2"] = np.sum(dscores, axis=0, keepdims=True)')],
+        {"gradients": "db2 keeps a dimension", "training": "ValueError"}),
+    "relu_backward_missing": (
+        [("        dhidden[hidden_in <= 0] = 0\n", "")],
+        {"gradients": "dW1, db1 wrong, dW2, db2 right: look at the backward pass through the ReLU"}),
+    "relu_forward_missing": (
+        [("hidden = np.maximum(0, hidden_in)", "hidden = hidden_in")],
+        {"scores": "no ReLU", "loss": "its scores are wrong", "gradients": "ReLU", "predict": ""}),
+    "weights_drawn_in_another_order": (
+        [('self.params["W1"] = std * np.random.randn(input_size, hidden_size)',
+          'self.params["W1"] = std * np.random.randn(hidden_size, input_size).T')],
+        {"construct": "then W2 likewise", "scores": "not the assignment's draws",
+         "loss": "right for its weights"}),
+    "predict_returns_floats": (
+        [("return np.argmax(self.loss(X), axis=1)", "return np.argmax(self.loss(X), axis=1).astype(float)")],
+        {"predict": "labels are integers"}),
+}
+
+
+def broken_copy(folder: Path, name: str) -> str:
+    text = LEARNER.read_text()
+    for old, new in BROKEN[name][0]:
+        assert old in text  # the copy really makes the mistake
+        text = text.replace(old, new)
+    path = folder / f"{name}.py"
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN))
+def test_a_broken_copy_fails_its_checks_with_the_hint(tmp_path, name):
+    verdicts = list(checks_here(broken_copy(tmp_path, name)))
+    assert [v.check for v in verdicts] == list(CHECKS)
+    expected = BROKEN[name][1]
+    assert {v.check: v.hint for v in verdicts if not v.ok}.keys() == expected.keys()
+    for v in verdicts:
+        if not v.ok:
+            assert expected[v.check] in v.line(), v.line()
+
+
+def test_the_assignment_style_learner_passes_every_check_with_its_own_train():
+    verdicts = list(checks_here(str(LEARNER)))
+    assert all(v.ok for v in verdicts) and len(verdicts) == len(CHECKS)
+    assert "its own train()" in verdicts[CHECKS.index("training")].detail
+
+
+def test_a_class_without_train_is_trained_by_twolayers_trainer(tmp_path):
+    path = tmp_path / "no_train.py"
+    path.write_text(LEARNER.read_text() + "\n\nclass NoTrain(TwoLayerNet):\n    train = None\n")
+    verdicts = {v.check: v for v in checks_here(f"{path}:NoTrain")}
+    assert all(v.ok for v in verdicts.values())
+    assert "twolayer's trainer" in verdicts["training"].detail
+
+
+@pytest.mark.parametrize("spec", [str(LEARNER), "src/twolayer/model.py:TwoLayerNet"])
+def test_check_passes_twolayers_own_network_and_the_learners(spec, capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert main(["check", spec]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "runs its code" in out[0] or "running its code" in out[0]
+    assert [line.split()[:2] for line in out[1:-1]] == [["pass", name] for name in CHECKS]
+    assert out[-1] == f"{len(CHECKS)} of {len(CHECKS)} checks passed"
+
+
+def test_check_of_a_broken_copy_prints_the_hint_and_exits_1(tmp_path, capsys):
+    assert main(["check", broken_copy(tmp_path, "l2_gradient_missing_the_factor_2")]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL  gradients  relative error W1" in out and "a factor 2 is missing" in out
+    assert out.splitlines()[-1] == "5 of 6 checks passed; fix gradients first"
+
+
+def test_help_says_that_check_runs_the_learners_code(capsys):
+    with pytest.raises(SystemExit):
+        main(["check", "--help"])
+    assert "RUNS ITS CODE" in " ".join(capsys.readouterr().out.split())
+
+
+# -- bad input: one line on stderr, exit 1 -----------------------------------------------------
+
+
+
+BAD_FILES = {
+    "syntax_error": ("import numpy as np\n\ndef loss(:\n", "syntax_error.py:3: syntax error"),
+    "raises_at_import": ("x = 1\ny = x / 0\n", "importing {path} raised ZeroDivisionError: division by zero "
+                                               "({path}:2)"),
+    "no_class": ("import numpy as np\n", "has no class TwoLayerNet and 0 classes with a loss method"),
+    "no_loss": ("class TwoLayerNet:\n    pass\n", "class TwoLayerNet has no loss method"),
+    "hangs": (LEARNER.read_text().replace("        N = X.shape[0]\n", "        while True:\n            pass\n"),
+              "check scores took longer than its time limit of 3 s"),
+    "exits": (LEARNER.read_text().replace("        N = X.shape[0]\n", "        import os\n        os._exit(7)\n"),
+              "ended the checking process (exit code 7) during check scores"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_FILES))
+def test_a_broken_file_is_one_line_and_exit_1(tmp_path, capsys, name):
+    path = tmp_path / f"{name}.py"
+    source, message = BAD_FILES[name]
+    path.write_text(source)
+    started = time.monotonic()
+    assert main(["check", str(path), "--timeout", "3"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("twolayer check: error: ") and message.format(path=path) in err
+    assert time.monotonic() - started < 30  # a hung check is stopped, not waited for
+
+
+@pytest.mark.parametrize("spec,message", [
+    ("{tmp}/absent.py", "no such file: {tmp}/absent.py"),
+    ("{learner}:Nope", "has no class Nope; it defines TwoLayerNet"),
+    ("{tmp}", "is a folder"),
+])
+def test_a_missing_file_or_class_is_one_line(tmp_path, capsys, spec, message):
+    values = {"tmp": tmp_path, "learner": LEARNER}
+    assert main(["check", spec.format(**values)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message.format(**values) in err
+
+
+@pytest.mark.parametrize("body,check,message", [
+    ("        return 1.0\n", "loss", "loss(X, y, reg) must return (loss, grads), got float"),
+    ("        return (np.zeros((len(X), 3)) if y is None else\n"
+     "                (1.0, {k: v * np.nan for k, v in self.params.items()}))\n",
+     "gradients", "grads['W1'] holds NaN or infinity"),
+    ("        return np.zeros((3, len(X)))\n", "scores", "loss(X) returned shape (3, 5)"),
+])
+def test_loss_returning_the_wrong_things_fails_its_check(tmp_path, capsys, body, check, message):
+    path = tmp_path / "wrong.py"
+    path.write_text(tiny_learner(body))
+    assert main(["check", str(path)]) == 1
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith(f"FAIL  {check} ")]
+    assert len(lines) == 1 and message in lines[0]
+
+
+def test_training_options_without_a_dataset_are_refused(capsys):
+    assert main(["check", str(LEARNER), "--lr", "0.1"]) == 1
+    assert "--lr: training options need --dataset" in capsys.readouterr().err

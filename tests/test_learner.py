@@ -1,0 +1,165 @@
+"""A learner's own network trained by twolayer (train --net, tune --net,
+check --dataset): through the assignment's loss(X, y, reg), to the weights
+twolayer's own float64 network reaches, labelled as the learner's
+everywhere, its bad input refused in one line."""
+
+import json
+import os
+import shutil
+import signal
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from learner_files import LEARNER, ROOT, tiny_learner
+from twolayer import workflow
+from twolayer.bundles import load_bundle
+from twolayer.cli import main
+from twolayer.config import TrainConfig
+from twolayer.learner import label
+from twolayer.model import PARAM_NAMES
+from twolayer.progress import Progress
+
+SHARED_CIFAR = ROOT.parent / "shared" / "data" / "cifar10-jpeg"
+
+
+@pytest.fixture(autouse=True)
+def data_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TWOLAYER_DATA", str(tmp_path / "cache"))
+
+
+def cifar_subset(folder, per_class=30):
+    """The first images of each class of the CIFAR-10 JPEG folder."""
+    if not SHARED_CIFAR.is_dir():
+        pytest.skip(f"the CIFAR-10 JPEG folder is not at {SHARED_CIFAR}")
+    for source in sorted((SHARED_CIFAR / "train").iterdir()):
+        (folder / source.name).mkdir(parents=True)
+        for image in sorted(source.iterdir())[:per_class]:
+            shutil.copy(image, folder / source.name / image.name)
+    return f"folder:{folder}"
+
+
+def generated_images(folder, per_class=30):
+    """32x32 colour images, ten classes of different mean colours."""
+    rng = np.random.default_rng(0)
+    for label_ in range(10):
+        (folder / f"class{label_}").mkdir(parents=True)
+        base = rng.integers(0, 256, size=3)
+        for i in range(per_class):
+            pixels = np.clip(base + rng.normal(0, 60, size=(32, 32, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(folder / f"class{label_}" / f"{i}.png")
+    return f"folder:{folder}"
+
+
+@pytest.mark.parametrize("optimizer,lr", [("sgd", 1e-3), ("nesterov", 1e-4)])
+@pytest.mark.parametrize("images", [cifar_subset, generated_images])
+def test_a_learners_network_ends_with_twolayers_own_weights(tmp_path, images, optimizer, lr):
+    """The same initial weights, seed and options: 100 iterations with L2 0.4."""
+    options = dict(dataset=images(tmp_path / "images"), dtype="float64", hidden_size=30, lr=lr, reg=0.4,
+                   batch_size=20, lr_decay=0.95, epochs=10, val_size=50, test_size=50, optimizer=optimizer, seed=3)
+    own = workflow.train(TrainConfig(**options), tmp_path / "own", quiet=True)
+    theirs = workflow.train(TrainConfig(**options, net=str(LEARNER)), tmp_path / "theirs", quiet=True)
+    assert theirs.metrics["network"] == label(str(LEARNER)) and own.metrics["network"] == label(None)
+    a, b = load_bundle(tmp_path / "theirs").net.params, load_bundle(tmp_path / "own").net.params
+    for key in PARAM_NAMES:
+        np.testing.assert_allclose(a[key], b[key], rtol=0, atol=1e-10)
+    np.testing.assert_allclose(theirs.history.loss, own.history.loss, rtol=0, atol=1e-10)
+    assert np.mean(theirs.history.loss[-5:]) < 0.9 * theirs.history.loss[0], theirs.history.loss  # it learned
+    assert theirs.history.val_acc == own.history.val_acc and theirs.history.stop_reason is None
+
+
+def test_a_learners_run_is_labelled_everywhere_and_its_bundle_works(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--net", str(LEARNER), "--epochs", "3", "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith(f"network: {label(str(LEARNER))}; its code runs in this process\n")
+    assert json.loads((out / "config.json").read_text())["net"] == str(LEARNER)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["network"] == f"learner's network {LEARNER} (not twolayer's own)"
+    assert load_bundle(out).config["net"] == str(LEARNER)
+    assert f"learner&#x27;s network {LEARNER}" in (out / "report.html").read_text().split("</h1>")[0]
+    assert main(["evaluate", str(out), "--dataset", "digits", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["accuracy"] == pytest.approx(metrics["test_accuracy"])
+
+    own = tmp_path / "own"
+    assert main(["train", "--epochs", "1", "--out", str(own), "--quiet"]) == 0
+    assert "network:" not in capsys.readouterr().out
+    assert json.loads((own / "metrics.json").read_text())["network"] == "twolayer's own network"
+    assert json.loads((own / "config.json").read_text())["net"] is None
+
+
+def test_check_with_a_dataset_checks_then_trains(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["check", str(LEARNER), "--dataset", "digits", "--epochs", "2", "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "6 of 6 checks passed" in printed and f"run folder: {out}" in printed
+    assert json.loads((out / "config.json").read_text())["net"] == str(LEARNER)
+
+
+def test_tune_searches_over_a_learners_network(tmp_path, capsys):
+    out = tmp_path / "tune"
+    assert main(["tune", "--net", str(LEARNER), "--lr", "1e-3,1e-2", "--epochs", "2", "--out", str(out),
+                 "--quiet"]) == 0
+    assert capsys.readouterr().out.startswith(f"network: {label(str(LEARNER))}")
+    summary = json.loads((out / "tune.json").read_text())
+    assert summary["network"] == label(str(LEARNER)) and summary["study"] == "learner-digits"
+    for trial in (out / "trials").iterdir():
+        assert json.loads((trial / "config.json").read_text())["net"] == str(LEARNER)
+    assert "learner&#x27;s network" in (out / "report.html").read_text().split("</h1>")[0]
+
+
+def test_an_interrupted_learners_run_resumes_exactly(tmp_path, monkeypatch):
+    args = ["train", "--net", str(LEARNER), "--epochs", "3", "--hidden-size", "16", "--batch-size", "50", "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "whole")]) == 0
+    original = Progress.update
+
+    def update(self, done, info=""):
+        if done == 45:
+            os.kill(os.getpid(), signal.SIGINT)
+        original(self, done, info)
+
+    monkeypatch.setattr(Progress, "update", update)
+    assert main([*args, "--out", str(tmp_path / "cut")]) == 130
+    monkeypatch.undo()
+    assert main(["train", "--resume", str(tmp_path / "cut"), "--quiet"]) == 0
+    a, b = load_bundle(tmp_path / "cut").net.params, load_bundle(tmp_path / "whole").net.params
+    for key in PARAM_NAMES:
+        np.testing.assert_array_equal(a[key], b[key])
+
+
+# -- bad input: one line, exit 1 ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("option", [["--dropout-hidden", "0.5"], ["--dropout-input", "0.1"],
+                                    ["--label-smoothing", "0.1"], ["--device", "cuda"]])
+def test_what_the_assignment_interface_cant_do_is_refused(tmp_path, capsys, option):
+    assert main(["train", "--net", str(LEARNER), *option, "--out", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{option[0]} can't be used with a learner's network" in err
+    assert not (tmp_path / "run").exists()
+
+
+SCORES = ("        p = self.params\n"
+          "        if y is None:\n"
+          "            return np.maximum(0, X @ p['W1'] + p['b1']) @ p['W2'] + p['b2']\n")
+
+
+@pytest.mark.parametrize("source,message", [
+    (None, "no such file"),
+    ("import numpy as np\nx = np.zeros(\n", "syntax error"),
+    (tiny_learner("        return 1.0\n"), "loss(X) must return the scores"),
+    (tiny_learner(SCORES + "        return 1.0\n"), "loss(X, y, reg) must return (loss, grads), got float"),
+    (tiny_learner(SCORES + "        return 1.0, {k: v * np.nan for k, v in self.params.items()}\n"),
+     "grads['W1'] holds NaN or infinity"),
+    (tiny_learner(SCORES + "        raise KeyError(reg)\n"), "loss raised KeyError: 0.001 ({path}:15)"),
+    (tiny_learner("        return X @ self.params['W1'] @ self.params['W2']\n"),
+     "its scores differ from a two-layer network's on the same weights"),
+])
+def test_a_broken_learner_stops_training_with_one_line(tmp_path, capsys, source, message):
+    path = tmp_path / "net.py"
+    if source is not None:
+        path.write_text(source)
+    assert main(["train", "--net", str(path), "--epochs", "1", "--out", str(tmp_path / "run"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err and message.format(path=path) in err
