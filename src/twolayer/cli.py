@@ -12,10 +12,9 @@ import sys
 from pathlib import Path
 
 from twolayer import __version__, workflow
-from twolayer.config import GROUPS, Option, OptionError, TrainConfig, options
+from twolayer.config import GROUPS, Option, OptionError, TrainConfig, options, with_recipe
 from twolayer.data import SPEC_HELP
 from twolayer.errors import TwolayerError
-from twolayer.recipes import RECIPES
 from twolayer.tune import PRUNERS, SAMPLERS, cell
 
 
@@ -137,13 +136,8 @@ def config_from_args(args: argparse.Namespace, config_class: type = TrainConfig)
     errors naming the options as flags."""
     table = options(config_class)
     given = {k: v for k, v in vars(args).items() if k in table}
-    values = dict(RECIPES[given["recipe"]]) if given.get("recipe") else {}
-    for name in given:  # --epochs given: the recipe's --iters must not override it
-        group = table[name].exclusive
-        if group:
-            values = {k: v for k, v in values.items() if k == name or table[k].exclusive != group}
     try:
-        return config_class(**{**values, **given}).validate()
+        return config_class(**with_recipe(given, config_class)).validate()
     except OptionError as e:
         raise e.as_flag() from None
 

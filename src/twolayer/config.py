@@ -238,7 +238,8 @@ class TrainConfig:
     # -- where the run started ----------------------------------------------------------------
     recipe: str | None = option(None, "recipe", "start from a named recipe (options given here win): classic (the "
                                 "course report's), cpu (one hidden layer trained well on 2 cores), gpu (the same "
-                                "at full width, for a GPU)", "none: the options as given",
+                                "at full width, for a GPU), sklearn (the scikit-learn estimator's defaults: Adam, "
+                                "for features of any scale)", "none: the options as given",
                                 OneOf(lambda: tuple(RECIPES)), searchable=False, on_tune=False)
 
     # -- data ------------------------------------------------------------------------------
@@ -324,6 +325,22 @@ class TrainConfig:
         """Known keys only, so a config from a newer version still loads."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in names})
+
+
+def with_recipe(given: dict[str, Any], config_class: type = TrainConfig) -> dict[str, Any]:
+    """The values of `given` over those of the recipe it names (given["recipe"],
+    if any). An option given also drops the recipe's values of the options
+    it excludes: epochs given, the recipe's iters must not override it."""
+    table = options(config_class)
+    values = {}
+    if given.get("recipe"):
+        table["recipe"].check(given["recipe"])  # an unknown name: one line naming the recipes
+        values = dict(RECIPES[given["recipe"]])
+    for name in given:
+        group = table[name].exclusive
+        if group:
+            values = {k: v for k, v in values.items() if k == name or table[k].exclusive != group}
+    return {**values, **given}
 
 
 @cache

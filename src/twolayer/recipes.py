@@ -37,4 +37,13 @@ RECIPES: dict[str, dict[str, Any]] = {
         "reg": 2.5e-4, "batch_size": 256, "flip": True, "crop": 4, "dropout_input": 0.1,
         "dropout_hidden": 0.3, "label_smoothing": 0.1, "epochs": 200, "val_size": 5000, "test_size": 5000,
     },
+    # The defaults of the scikit-learn estimator (twolayer.sklearn.TwoLayerClassifier), whose
+    # input is feature columns of any scale, most often standardized (StandardScaler first).
+    # The classic SGD at lr 1e-2 from weights of scale 1e-4 suits 0..255 pixels but barely
+    # moves on standardized features: 0.100 test accuracy on standardized digits, where this
+    # recipe reaches 0.958 (and 0.969 on the 0..255 pixels, as the classic defaults do).
+    "sklearn": {
+        "optimizer": "adam", "lr": 1e-3,  # MLPClassifier's defaults: Adam's step hardly depends on the scale
+        "std": 1e-2,  # hidden units start at a useful scale on standardized features
+    },
 }

@@ -99,6 +99,12 @@ def new_state(n_train: int, config: TrainConfig, eval_size: int = 1000) -> Train
     )
 
 
+def initial_net(config: TrainConfig, input_size: int, n_classes: int) -> TwoLayerNet:
+    """A freshly initialized net for `config`; its seed fixes the weights."""
+    return TwoLayerNet(input_size, config.hidden_size, n_classes, std=config.std,
+                       seed=np.random.default_rng([config.seed, 0]), dtype=np.dtype(config.dtype))
+
+
 def num_iters(config: TrainConfig, n_train: int) -> int:
     """The run's length in iterations: config.iters, else its epochs."""
     return config.iters or config.epochs * max(n_train // min(config.batch_size, n_train), 1)

@@ -27,7 +27,7 @@ from twolayer.files import write_json
 from twolayer.layers import softmax
 from twolayer.model import TwoLayerNet
 from twolayer.progress import Progress
-from twolayer.trainer import History, TrainState, accuracy, fit, new_state, num_iters
+from twolayer.trainer import History, TrainState, accuracy, fit, initial_net, new_state, num_iters
 
 
 @dataclass
@@ -183,9 +183,8 @@ def fit_config(net: TwoLayerNet, data: Prepared, config: TrainConfig, state: Tra
 
 
 def new_net(config: TrainConfig, data: Prepared) -> TwoLayerNet:
-    """A freshly initialized net for `config`; the seed fixes its weights."""
-    return TwoLayerNet(data.X["train"].shape[1], config.hidden_size, len(data.dataset.class_names),
-                       std=config.std, seed=np.random.default_rng([config.seed, 0]), dtype=np.dtype(config.dtype))
+    """A freshly initialized net for `config` on the prepared data."""
+    return initial_net(config, data.X["train"].shape[1], len(data.dataset.class_names))
 
 
 class StopOnSignal:
