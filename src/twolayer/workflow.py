@@ -24,7 +24,6 @@ from twolayer.data.preprocess import Preprocessor
 from twolayer.data.splits import carve
 from twolayer.errors import DataError, Stopped, TwolayerError
 from twolayer.files import write_json
-from twolayer.layers import softmax
 from twolayer.model import TwoLayerNet
 from twolayer.progress import Progress
 from twolayer.trainer import History, TrainState, accuracy, fit, initial_net, new_state, num_iters
@@ -89,8 +88,9 @@ def train(config: TrainConfig, out: str | Path | None = None, force: bool = Fals
     else:
         run_dir = Path(out)
         run_dir.mkdir(parents=True, exist_ok=True)
+        exports = [*run_dir.glob("model*.onnx"), *run_dir.glob("model*.pt")]  # twolayer export's, beside the model
         for stale in (bundles.MODEL_FILE, "metrics.json", "history.csv", CHECKPOINT_FILE, "report.html",
-                      *(p.name for p in run_dir.glob("*.png"))):
+                      *(p.name for p in run_dir.glob("*.png")), *(p.name for p in exports)):
             (run_dir / stale).unlink(missing_ok=True)  # --force: no old file may pass as new
     write_json(run_dir / "config.json", config.to_dict())
     return _run(config, data, run_dir, new_net(config, data), None, quiet)
@@ -262,7 +262,7 @@ def predict(model: str | Path, image_paths: list[str]) -> list[dict[str, Any]]:
     """For each image file: {path, label, class, probability}."""
     bundle = bundles.load_bundle(model)
     images = np.stack([read_image(p, bundle.image_shape) for p in image_paths])
-    probs = softmax(bundle.net.scores(bundle.preprocessor.transform(images)))
+    probs = bundle.probabilities(images)
     labels = probs.argmax(axis=1)
     return [
         {"path": str(p), "label": int(k), "class": bundle.class_names[k], "probability": float(probs[i, k])}
