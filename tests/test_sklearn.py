@@ -190,3 +190,11 @@ def test_clone_keeps_parameters_only(digits):
     model = TwoLayerClassifier(epochs=1, image_shape=(8, 8, 1)).fit(X, y)
     copy = clone(model)
     assert copy.get_params() == model.get_params() and not hasattr(copy, "classes_")
+
+
+def test_verbose_draws_progress_on_stderr(digits, capsys):
+    X, _, y, _ = digits
+    TwoLayerClassifier(epochs=2).fit(X, y)
+    assert capsys.readouterr().err == ""
+    TwoLayerClassifier(epochs=2, verbose=True).fit(X, y)
+    assert "fit 100%" in capsys.readouterr().err

@@ -132,38 +132,41 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
         """Train on rows X (N, D) and labels y (N,), any hashable labels."""
         config = self.config()
         continuing = self.warm_start and hasattr(self, "_state")
+        if continuing:
+            self._check_continuable(config)
         X, y = validate_data(self, X, y, reset=not continuing, dtype=(np.float64, np.float32))
         check_classification_targets(y)
         image_shape = self._image_shape(X.shape[1], config)
         if continuing:
-            y = self._encode_again(y)
+            classes, y = self.classes_, self._encode_again(y)
         else:
-            self.classes_, y = np.unique(y, return_inverse=True)
-
+            classes, y = np.unique(y, return_inverse=True)
         train, val = self._carve(X, y, config)
-        if not continuing:
+        if continuing:
+            pre, net, state = self.preprocessor_, self._net, self._state
+        else:
             shape = image_shape or (1, 1, X.shape[1])  # without a shape, each column is a channel
-            self.preprocessor_ = Preprocessor.fit(config.preprocess, train[0].reshape(-1, *shape),
-                                                  config.zca_epsilon)
-            self._net = initial_net(config, X.shape[1], len(self.classes_))
-            self._state = new_state(len(train[1]), config)
-        X_train, X_val = (self.preprocessor_.transform(rows).astype(config.dtype, copy=False) if len(rows) else None
+            pre = Preprocessor.fit(config.preprocess, train[0].reshape(-1, *shape), config.zca_epsilon)
+            net = initial_net(config, X.shape[1], len(classes))
+            state = new_state(len(train[1]), config)
+        X_train, X_val = (pre.transform(rows).astype(config.dtype, copy=False) if len(rows) else None
                           for rows in (train[0], val[0]))
-        self._check_continuable(config)
+
         # This call's iterations come after those already done, so that fits
         # of 5 and 5 epochs reach exactly the state of one of 10.
-        start = self._state.iteration
+        start = state.iteration
         run = replace(config, iters=start + num_iters(config, len(train[1])))
         bar = Progress(run.iters - start, "fit", enabled=self.verbose)
         try:
-            history = fit(self._net, X_train, train[1], X_val, val[1], run, image_shape=image_shape,
-                          state=self._state, restore_best=False,
+            history = fit(net, X_train, train[1], X_val, val[1], run, image_shape=image_shape, state=state,
+                          restore_best=False,  # the net trains on from its last epoch; net_ gets the best
                           on_iteration=lambda it, total, loss, lr: bar.update(it - start, f"loss {loss:.4f}"))
         finally:
             bar.close()
         if history.stop_reason:
             warnings.warn(f"TwoLayerClassifier stopped early: {history.stop_reason}", ConvergenceWarning,
                           stacklevel=2)
+        self.classes_, self.preprocessor_, self._net, self._state = classes, pre, net, state
         self._set_results(history, has_val=len(val[1]) > 0)
         return self
 
