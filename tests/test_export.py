@@ -112,7 +112,7 @@ def test_float16_halves_the_file_within_a_measured_deviation(digits_run, tmp_pat
     with capsys.disabled():
         print(f"\nfloat16 ONNX: largest deviation from twolayer's probabilities on {N_IMAGES} digits: "
               f"{deviation:.2e}")
-    assert 1e-6 < deviation < 2e-3  # half precision shows, and stays small (measured: 2.8e-4)
+    assert 1e-6 < deviation < 2e-3  # half precision shows, and stays small (measured: 6.9e-4)
     assert np.mean(got.argmax(axis=1) == expected.argmax(axis=1)) > 0.995
     assert half.path.stat().st_size < 0.6 * full.path.stat().st_size
     assert np.abs(run_torch(export(run, "torch", tmp_path / "half.pt", float16=True).path, images)
