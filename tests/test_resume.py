@@ -159,10 +159,13 @@ def test_force_removes_the_old_runs_files_first(tmp_path, reference):
     (out / CHECKPOINT_FILE).write_text("stale")
     (out / "report.html").write_text("stale")
     (out / "weights.png").write_text("stale")
+    (out / "model.onnx").write_text("stale")  # exports of the old model
+    (out / "model.fp16.pt").write_text("stale")
     workflow.train(TrainConfig(epochs=1), out, force=True, quiet=True)  # the library call writes no report
     assert "stale" not in (out / "metrics.json").read_text()
     assert load_checkpoint(out / CHECKPOINT_FILE)[1].iteration == 14  # the new run's own, not the stale file
     assert not (out / "report.html").exists() and not (out / "weights.png").exists()
+    assert not (out / "model.onnx").exists() and not (out / "model.fp16.pt").exists()
 
 
 def test_resume_is_exact_with_momentum_dropout_and_augmentation(tmp_path, monkeypatch):

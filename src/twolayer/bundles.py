@@ -23,6 +23,7 @@ import numpy as np
 from twolayer.data.preprocess import Preprocessor
 from twolayer.errors import BundleError, TwolayerError
 from twolayer.files import atomic_write_npz
+from twolayer.layers import softmax
 from twolayer.model import PARAM_NAMES, TwoLayerNet
 
 FORMAT = "twolayer-bundle"
@@ -37,6 +38,10 @@ class Bundle:
     class_names: list[str]
     image_shape: tuple[int, ...]  # (H, W, C) of the raw images
     config: dict[str, Any]
+
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        """Class probabilities (N, C) of raw images (N, H, W, C), as predict computes them."""
+        return softmax(self.net.scores(self.preprocessor.transform(images)))
 
 
 def checksum(arrays: dict[str, np.ndarray]) -> str:
@@ -115,6 +120,23 @@ def load_bundle(path: str | Path) -> Bundle:
         pre = {k[len("pre.") :]: v for k, v in arrays.items() if k.startswith("pre.")}
         net = TwoLayerNet.from_params(params)
         preprocessor = Preprocessor.from_arrays(meta["preprocess"], pre)
-        return Bundle(net, preprocessor, list(meta["class_names"]), tuple(meta["image_shape"]), meta["config"])
-    except (KeyError, ValueError, TwolayerError) as e:
+        bundle = Bundle(net, preprocessor, list(meta["class_names"]), tuple(meta["image_shape"]), meta["config"])
+        check_consistent(bundle)
+        return bundle
+    except (KeyError, ValueError, TypeError, TwolayerError) as e:
         raise BundleError(f"{path} is an inconsistent model bundle ({e})") from None
+
+
+def check_consistent(bundle: Bundle) -> None:
+    """ValueError unless the parts of a bundle fit each other: the image
+    shape, the preprocessing and the weights agree on the input size, there
+    is a class name per output, and the weights are finite."""
+    d, _, c = bundle.net.sizes
+    pixels = int(np.prod(bundle.image_shape))
+    if pixels != d or bundle.preprocessor.shift.shape != (d,):
+        raise ValueError(f"images of shape {bundle.image_shape}, preprocessing of "
+                         f"{bundle.preprocessor.shift.shape[0]} values and weights of {d} inputs")
+    if len(bundle.class_names) != c:
+        raise ValueError(f"{len(bundle.class_names)} class names for {c} outputs")
+    if not all(np.isfinite(p).all() for p in bundle.net.params.values()):
+        raise ValueError("weights that are not finite")

@@ -15,6 +15,7 @@ from twolayer import __version__, workflow
 from twolayer.config import GROUPS, Option, OptionError, TrainConfig, options, with_recipe
 from twolayer.data import SPEC_HELP
 from twolayer.errors import ConfigError, TwolayerError
+from twolayer.export import FORMATS, export
 from twolayer.learner import label
 from twolayer.space import config_file
 from twolayer.tune import PRUNERS, SAMPLERS, cell
@@ -147,6 +148,18 @@ def build_parser(config_class: type = TrainConfig) -> Parser:
     p.add_argument("model", metavar="MODEL", help="a run folder or its model.npz")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
     p.add_argument("--json", action="store_true", help="print one JSON object per line")
+
+    x = sub.add_parser("export", help="write a model as ONNX or a PyTorch state dict",
+                       description="Write a model for other runtimes, its preprocessing folded into the first "
+                                   "layer: the exported network takes raw pixel rows (0-255, each image "
+                                   "flattened H x W x C). onnx: a graph giving class probabilities, the class "
+                                   "names in its metadata; torch: a state dict for nn.Sequential(nn.Linear, "
+                                   "nn.ReLU, nn.Linear), giving scores.")
+    x.add_argument("model", metavar="MODEL", help="a run folder or its model.npz")
+    x.add_argument("--format", choices=FORMATS, default="onnx", help="default: onnx")
+    x.add_argument("--out", metavar="PATH", help="output file (default: beside the model: model.onnx, model.pt)")
+    x.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    x.add_argument("--float16", action="store_true", help="store the weights in half precision")
     return parser
 
 
@@ -311,11 +324,21 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    done = export(args.model, args.format, args.out, force=args.force, float16=args.float16)
+    d = done.input_size
+    shape = "x".join(str(s) for s in done.image_shape)
+    print(f"wrote {done.path} ({done.format}, {done.dtype} weights): raw pixel rows (N, {d}) of {shape} images "
+          f"-> {'probabilities' if done.format == 'onnx' else 'scores'} of {len(done.class_names)} classes")
+    return 0
+
+
 def _fmt(value: float | None) -> str:
     return cell(value, "accuracy")
 
 
 COMMANDS = {"train": cmd_train, "check": cmd_check, "tune": cmd_tune, "report": cmd_report, "evaluate": cmd_evaluate,
+            "export": cmd_export,
             "predict": cmd_predict}
 
 

@@ -238,7 +238,8 @@ class TrainConfig:
     # -- where the run started ----------------------------------------------------------------
     recipe: str | None = option(None, "recipe", "start from a named recipe (options given here win): classic (the "
                                 "course report's), cpu (one hidden layer trained well on 2 cores), gpu (the same "
-                                "at full width, for a GPU)", "none: the options as given",
+                                "at full width, for a GPU), sklearn (the scikit-learn estimator's defaults: Adam, for "
+                                "features of any scale)", "none: the options as given",
                                 OneOf(lambda: tuple(RECIPES)), searchable=False)
 
     # -- data ------------------------------------------------------------------------------
@@ -382,7 +383,9 @@ def with_recipe(table: dict[str, Option], *layers: dict[str, Any]) -> dict[str, 
     """layered(), under the recipe that the layers name (the last one that
     names one), if any."""
     recipe = next((layer["recipe"] for layer in reversed(layers) if layer.get("recipe")), None)
-    return layered(table, dict(RECIPES[recipe]) if recipe in RECIPES else {}, *layers)
+    if recipe is not None:
+        table["recipe"].check(recipe)  # an unknown name: one line naming the recipes
+    return layered(table, dict(RECIPES[recipe]) if recipe else {}, *layers)
 
 
 def _is_number(value: Any) -> bool:

@@ -120,6 +120,19 @@ def new_state(n_train: int, config: TrainConfig, eval_size: int = 1000) -> Train
     )
 
 
+def initial_net(config: TrainConfig, input_size: int, n_classes: int) -> TwoLayerNet:
+    """A freshly initialized net for `config`; its seed fixes the weights."""
+    return TwoLayerNet(input_size, config.hidden_size, n_classes, std=init_scale(config, input_size),
+                       seed=np.random.default_rng([config.seed, 0]), dtype=np.dtype(config.dtype))
+
+
+def init_scale(config: TrainConfig, inputs: int) -> float:
+    """config.std, or when unset He's scale for ReLU layers, sqrt(2 / inputs):
+    it keeps the hidden layer's activations at the inputs' scale, whatever
+    the number of pixels."""
+    return config.std if config.std is not None else float(np.sqrt(2.0 / inputs))
+
+
 def num_iters(config: TrainConfig, n_train: int) -> int:
     """The run's length in iterations: config.iters, else its epochs."""
     return config.iters or config.epochs * max(n_train // min(config.batch_size, n_train), 1)

@@ -24,10 +24,9 @@ from twolayer.data.preprocess import Preprocessor
 from twolayer.data.splits import carve
 from twolayer.errors import DataError, Stopped, TwolayerError
 from twolayer.files import write_json
-from twolayer.layers import softmax
 from twolayer.learner import LearnerNet, label, learner_net, load_class
 from twolayer.model import TwoLayerNet
-from twolayer.trainer import History, TrainState, accuracy, fit, new_state, num_iters
+from twolayer.trainer import History, TrainState, accuracy, fit, init_scale, initial_net, new_state, num_iters
 
 
 @dataclass
@@ -92,8 +91,9 @@ def train(config: TrainConfig, out: str | Path | None = None, force: bool = Fals
     else:
         run_dir = Path(out)
         run_dir.mkdir(parents=True, exist_ok=True)
+        exports = [*run_dir.glob("model*.onnx"), *run_dir.glob("model*.pt")]  # twolayer export's, beside the model
         for stale in (bundles.MODEL_FILE, "metrics.json", "history.csv", CHECKPOINT_FILE, "report.html",
-                      *(p.name for p in run_dir.glob("*.png"))):
+                      *(p.name for p in run_dir.glob("*.png")), *(p.name for p in exports)):
             (run_dir / stale).unlink(missing_ok=True)  # --force: no old file may pass as new
     write_json(run_dir / "config.json", config.to_dict())
     return _run(config, data, run_dir, new_net(config, data), None, quiet)
@@ -201,18 +201,9 @@ def fit_config(net: TwoLayerNet, data: Prepared, config: TrainConfig, state: Tra
 
 
 def new_net(config: TrainConfig, data: Prepared) -> TwoLayerNet | LearnerNet:
-    """A freshly initialized net for `config`; the seed fixes its weights."""
-    inputs = data.X["train"].shape[1]
-    net = TwoLayerNet(inputs, config.hidden_size, len(data.dataset.class_names), std=init_scale(config, inputs),
-                      seed=np.random.default_rng([config.seed, 0]), dtype=np.dtype(config.dtype))
-    return as_configured(config, net)
-
-
-def init_scale(config: TrainConfig, inputs: int) -> float:
-    """config.std, or when unset He's scale for ReLU layers, sqrt(2 / inputs):
-    it keeps the hidden layer's activations at the inputs' scale, whatever
-    the number of pixels."""
-    return config.std if config.std is not None else float(np.sqrt(2.0 / inputs))
+    """A freshly initialized net for `config` on the prepared data (the
+    learner's class, when config.net names one)."""
+    return as_configured(config, initial_net(config, data.X["train"].shape[1], len(data.dataset.class_names)))
 
 
 def as_configured(config: TrainConfig, net: TwoLayerNet) -> TwoLayerNet | LearnerNet:
@@ -296,7 +287,7 @@ def predict(model: str | Path, image_paths: list[str]) -> list[dict[str, Any]]:
     """For each image file: {path, label, class, probability}."""
     bundle = bundles.load_bundle(model)
     images = np.stack([read_image(p, bundle.image_shape) for p in image_paths])
-    probs = softmax(bundle.net.scores(bundle.preprocessor.transform(images)))
+    probs = bundle.probabilities(images)
     labels = probs.argmax(axis=1)
     return [
         {"path": str(p), "label": int(k), "class": bundle.class_names[k], "probability": float(probs[i, k])}

@@ -70,6 +70,18 @@ class Preprocessor:
                 block[...] = block @ self.matrix
         return out
 
+    def fold_into(self, W: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The layer (W', b') that takes raw rows: x @ W' + b' equals
+        transform(x) @ W + b, in float64. Every kind is affine,
+        transform(x) = (x - shift) / scale @ M (M: the ZCA matrix, or none), so
+        W' = diag(1 / scale) @ M @ W and b' = b - shift @ W'."""
+        W = W.astype(np.float64)
+        if self.matrix is not None:
+            W = self.matrix.astype(np.float64) @ W
+        if self.kind in ("standardize", "zca"):  # transform divides only for these
+            W = W / self.scale.astype(np.float64)[:, None]
+        return W, b.astype(np.float64) - self.shift.astype(np.float64) @ W
+
     def to_arrays(self) -> dict[str, np.ndarray]:
         arrays = {"shift": self.shift, "scale": self.scale}
         if self.matrix is not None:

@@ -1,0 +1,143 @@
+"""Export a model bundle for other runtimes: an ONNX graph, or a PyTorch
+state dict for nn.Sequential(nn.Linear, nn.ReLU, nn.Linear).
+
+The bundle's preprocessing (mean, standardize, ZCA or none) is affine, so
+it is folded into the first layer (Preprocessor.fold_into): the exported
+model takes raw pixel rows, 0..255, each image flattened H x W x C as
+`predict` reads it, with no preprocessing step of its own. The ONNX graph
+ends in a softmax and gives class probabilities, with the class names in its
+metadata; the state dict's network gives scores (softmax them for
+probabilities), its outputs in the bundle's class order.
+
+With float16 the weights are stored in half precision (half the file); the
+ONNX graph still takes and gives float32, casting at both ends.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from twolayer.bundles import Bundle, load_bundle, resolve_model_path
+from twolayer.errors import TwolayerError
+from twolayer.files import atomic_write
+
+FORMATS = ("onnx", "torch")
+SUFFIXES = {"onnx": ".onnx", "torch": ".pt"}
+OPSET = 17  # Gemm, Relu and Softmax over one axis; read by every onnxruntime since 1.11
+IR_VERSION = 8  # the file format version that goes with opset 17
+INPUT, OUTPUT = "pixels", "probabilities"
+
+
+@dataclass
+class Exported:
+    path: Path
+    format: str
+    dtype: str
+    input_size: int
+    class_names: list[str]
+    image_shape: tuple[int, ...]
+
+
+def folded_params(bundle: Bundle, dtype: Any = np.float32) -> dict[str, np.ndarray]:
+    """W1, b1, W2, b2 of a network that takes raw pixel rows (the
+    preprocessing folded into W1 and b1), computed in float64, then cast."""
+    params = bundle.net.params
+    W1, b1 = bundle.preprocessor.fold_into(params["W1"], params["b1"])
+    folded = {"W1": W1, "b1": b1, "W2": params["W2"], "b2": params["b2"]}
+    return {k: np.ascontiguousarray(v, dtype=dtype) for k, v in folded.items()}
+
+
+def export(model: str | Path, fmt: str = "onnx", out: str | Path | None = None, force: bool = False,
+           float16: bool = False) -> Exported:
+    """Write `model` (a run folder or its model.npz) as `fmt`, to `out` or
+    beside the bundle (model.onnx, model.fp16.onnx, model.pt, ...). Refused
+    in one line: a bundle that fails to load, an unknown format, an output
+    that exists (unless force), a missing onnx or torch package."""
+    if fmt not in FORMATS:
+        raise TwolayerError(f"unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
+    bundle = load_bundle(model)
+    if out is None:
+        out = resolve_model_path(model).with_suffix((".fp16" if float16 else "") + SUFFIXES[fmt])
+    out = Path(out)
+    if out.exists() and not force:
+        raise TwolayerError(f"{out} exists; pass --force to overwrite it")
+    dtype = np.float16 if float16 else np.float32
+    if fmt == "onnx":
+        data = onnx_model(bundle, dtype).SerializeToString()
+        atomic_write(out, lambda f: f.write(data))
+    else:
+        state = torch_state_dict(bundle, dtype)
+        atomic_write(out, lambda f: _torch().save(state, f))
+    return Exported(out, fmt, np.dtype(dtype).name, bundle.net.sizes[0], bundle.class_names, bundle.image_shape)
+
+
+def onnx_model(bundle: Bundle, dtype: Any = np.float32) -> Any:
+    """The ONNX graph: pixels (N, D) float32 -> Gemm -> Relu -> Gemm ->
+    Softmax -> probabilities (N, C) float32."""
+    onnx = _require("onnx", "export")
+    from onnx import TensorProto, helper, numpy_helper
+
+    p = folded_params(bundle, dtype)
+    d, _, c = bundle.net.sizes
+    half = np.dtype(dtype) == np.float16
+    x, probs = (INPUT + "_half", OUTPUT + "_half") if half else (INPUT, OUTPUT)
+    nodes = [
+        helper.make_node("Gemm", [x, "W1", "b1"], ["hidden_in"]),  # x @ W1 + b1
+        helper.make_node("Relu", ["hidden_in"], ["hidden"]),
+        helper.make_node("Gemm", ["hidden", "W2", "b2"], ["scores"]),
+        helper.make_node("Softmax", ["scores"], [probs], axis=1),
+    ]
+    if half:  # float32 at both ends, so that callers need not know
+        nodes.insert(0, helper.make_node("Cast", [INPUT], [x], to=TensorProto.FLOAT16))
+        nodes.append(helper.make_node("Cast", [probs], [OUTPUT], to=TensorProto.FLOAT))
+    graph = helper.make_graph(
+        nodes, "twolayer",
+        [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, ["N", d])],
+        [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["N", c])],
+        [numpy_helper.from_array(p[k], k) for k in ("W1", "b1", "W2", "b2")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="twolayer",
+                              doc_string=describe(bundle))
+    model.ir_version = IR_VERSION
+    helper.set_model_props(model, {
+        "class_names": json.dumps(bundle.class_names),
+        "image_shape": json.dumps(list(bundle.image_shape)),
+        "input": "raw pixel values 0..255, each image's H x W x C values in one row",
+        "preprocess": f"{bundle.preprocessor.kind}, folded into the first layer",
+    })
+    onnx.checker.check_model(model)
+    return model
+
+
+def torch_state_dict(bundle: Bundle, dtype: Any = np.float32) -> dict[str, Any]:
+    """The state dict of nn.Sequential(nn.Linear(D, H), nn.ReLU(), nn.Linear(H, C));
+    nn.Linear keeps its weight as (out, in), the transpose of W."""
+    torch = _torch()
+    p = folded_params(bundle, dtype)
+    arrays = {"0.weight": p["W1"].T, "0.bias": p["b1"], "2.weight": p["W2"].T, "2.bias": p["b2"]}
+    return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
+
+
+def describe(bundle: Bundle) -> str:
+    d, h, c = bundle.net.sizes
+    shape = " x ".join(str(s) for s in bundle.image_shape)
+    return (f"twolayer network {d}-{h}-{c}: raw pixel rows (N, {d}) of {shape} images, 0..255 "
+            f"-> probabilities of {c} classes; {bundle.preprocessor.kind} preprocessing folded into the first layer")
+
+
+def _torch() -> Any:
+    return _require("torch", "bench")
+
+
+def _require(module: str, extra: str) -> Any:
+    """The module, or one line saying how to install it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise TwolayerError(f"this export needs the {module} package: pip install 'twolayer[{extra}]'") from None

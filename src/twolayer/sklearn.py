@@ -1,0 +1,239 @@
+"""TwoLayerClassifier: the network as a scikit-learn estimator.
+
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from twolayer.sklearn import TwoLayerClassifier
+
+    model = make_pipeline(StandardScaler(), TwoLayerClassifier(hidden_size=200, epochs=30))
+    model.fit(X_train, y_train).score(X_test, y_test)
+
+Its parameters are the option table's (config.py): the same names and
+rules, validated by `TrainConfig.validate()` when `fit` is called (so a bad
+value is a one-line ValueError, as scikit-learn's are). The signature of
+`__init__` is built from the table, so an option added there is a parameter
+here too. Four options are not parameters (NOT_PARAMETERS says why), and the
+estimator adds three of its own (OWN_PARAMETERS). The defaults are the
+table's under the "sklearn" recipe (Adam at lr 1e-3, initial weights 1e-2):
+the table's own suit 0..255 pixels and barely learn from standardized
+features (recipes.py gives the figures).
+
+What the table's options mean for arrays:
+
+- preprocess ("mean" by default) is fitted on the training rows in `fit` and
+  applied in `predict`, as the command line does with images. Without an
+  image_shape each column is its own channel: "mean" subtracts each column's
+  mean, "standardize" is StandardScaler's per-column scaling, "zca" whitens
+  the columns (its epsilon assumes values in 0..255, like pixels). Pass
+  preprocess="none" to take the arrays exactly as they are.
+- val_size (0.1) rows of X are held out, chosen by split_seed, and the
+  parameters of the epoch with the best accuracy on them are kept, as the
+  command line does; validation_scores_ holds that accuracy per epoch.
+  val_size=0 trains on every row and keeps the last epoch's parameters.
+- flip and crop need image_shape, the (H, W, C) that each row flattens.
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from twolayer.config import TrainConfig, options, with_recipe
+from twolayer.data import Dataset
+from twolayer.data.preprocess import Preprocessor
+from twolayer.data.splits import carve, resolve_size
+from twolayer.layers import softmax
+from twolayer.progress import Progress
+from twolayer.recipes import RECIPES
+from twolayer.trainer import History, fit, initial_net, new_state, num_iters
+
+# Options of the table that are not parameters of the estimator, and why.
+NOT_PARAMETERS = {
+    "recipe": "a recipe is a set of parameter values: TwoLayerClassifier.from_recipe(name) sets them",
+    "dataset": "fit takes the data as arrays",
+    "data_dir": "fit takes the data as arrays",
+    "test_size": "hold test data out yourself (train_test_split, cross_val_score) and call score",
+}
+
+# The estimator's own parameters, beyond the table's: name -> default.
+OWN_PARAMETERS = {
+    "warm_start": False,  # fit continues the previous fit: weights, optimizer state, iteration
+    "image_shape": None,  # (H, W, C) of the image each row flattens; flips and crops need it
+    "verbose": False,  # a progress bar on stderr while fitting
+}
+
+
+# The table's defaults suit 0..255 pixels; the estimator's start from the recipe
+# for features of any scale (recipes.py says why).
+DEFAULTS_RECIPE = "sklearn"
+
+
+def _signature() -> inspect.Signature:
+    """__init__(self, *, <each table option>=<its default>, warm_start=False, ...)."""
+    params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    for opt in options(TrainConfig).values():
+        if opt.name not in NOT_PARAMETERS:
+            kind = opt.kind | None if opt.nullable else opt.kind
+            default = RECIPES[DEFAULTS_RECIPE].get(opt.name, opt.default)
+            params.append(inspect.Parameter(opt.name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                                            annotation=kind))
+    for name, default in OWN_PARAMETERS.items():
+        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default))
+    return inspect.Signature(params)
+
+
+SIGNATURE = _signature()
+TABLE_PARAMETERS = [name for name in SIGNATURE.parameters if name != "self" and name not in OWN_PARAMETERS]
+
+
+class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
+    """A two-layer network (affine, ReLU, affine, softmax) trained by
+    twolayer's trainer; the parameters are twolayer's training options.
+
+    Fitted attributes: classes_, n_features_in_, feature_names_in_ (when X
+    has column names), loss_curve_ (mean training loss per epoch),
+    validation_scores_ (validation accuracy per epoch; None when val_size
+    is 0), best_validation_score_, history_ (the trainer's History, per
+    iteration), net_ (the TwoLayerNet that predicts) and preprocessor_.
+    """
+
+    def __init__(self, **params: Any) -> None:
+        bound = SIGNATURE.bind(self, **params)  # a name the signature lacks: TypeError, as usual
+        bound.apply_defaults()
+        for name, value in bound.arguments.items():
+            if name != "self":
+                setattr(self, name, value)  # stored as given: fit validates them
+
+    __init__.__signature__ = SIGNATURE  # what get_params, clone and help() read
+
+    @classmethod
+    def from_recipe(cls, recipe: str, **params: Any) -> TwoLayerClassifier:
+        """An estimator with a named recipe's values (see recipes.py), the
+        ones given here winning."""
+        values = with_recipe(options(), {"recipe": recipe, **params})
+        return cls(**{k: v for k, v in values.items() if k not in NOT_PARAMETERS})
+
+    def config(self) -> TrainConfig:
+        """The parameters as a validated TrainConfig; ValueError naming the
+        first bad one."""
+        for name in ("warm_start", "verbose"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        return TrainConfig(**{name: getattr(self, name) for name in TABLE_PARAMETERS}).validate()
+
+    def fit(self, X: Any, y: Any) -> TwoLayerClassifier:
+        """Train on rows X (N, D) and labels y (N,), any hashable labels."""
+        config = self.config()
+        continuing = self.warm_start and hasattr(self, "_state")
+        if continuing:
+            self._check_continuable(config)
+        X, y = validate_data(self, X, y, reset=not continuing, dtype=(np.float64, np.float32))
+        check_classification_targets(y)
+        image_shape = self._image_shape(X.shape[1], config)
+        if continuing:
+            classes, y = self.classes_, self._encode_again(y)
+        else:
+            classes, y = np.unique(y, return_inverse=True)
+        train, val = self._carve(X, y, config)
+        if continuing:
+            pre, net, state = self.preprocessor_, self._net, self._state
+        else:
+            shape = image_shape or (1, 1, X.shape[1])  # without a shape, each column is a channel
+            pre = Preprocessor.fit(config.preprocess, train[0].reshape(-1, *shape), config.zca_epsilon)
+            net = initial_net(config, X.shape[1], len(classes))
+            state = new_state(len(train[1]), config)
+        X_train, X_val = (pre.transform(rows).astype(config.dtype, copy=False) if len(rows) else None
+                          for rows in (train[0], val[0]))
+
+        # This call's iterations come after those already done, so that fits
+        # of 5 and 5 epochs reach exactly the state of one of 10.
+        start = state.iteration
+        run = replace(config, iters=start + num_iters(config, len(train[1])))
+        bar = Progress(run.iters - start, "fit", enabled=self.verbose)
+        try:
+            history = fit(net, X_train, train[1], X_val, val[1], run, image_shape=image_shape, state=state,
+                          restore_best=False,  # the net trains on from its last epoch; net_ gets the best
+                          on_iteration=lambda it, total, loss, lr: bar.update(it - start, f"loss {loss:.4f}"))
+        finally:
+            bar.close()
+        if history.stop_reason:
+            warnings.warn(f"TwoLayerClassifier stopped early: {history.stop_reason}", ConvergenceWarning,
+                          stacklevel=2)
+        self.classes_, self.preprocessor_, self._net, self._state = classes, pre, net, state
+        self._set_results(history, has_val=len(val[1]) > 0)
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities (N, C), columns in the order of classes_."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+        scores = self.net_.scores(self.preprocessor_.transform(X))
+        return softmax(scores.astype(np.float64))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most probable class of each row, as a label of classes_."""
+        proba = self.predict_proba(X)  # first: it checks that the model is fitted
+        return self.classes_[proba.argmax(axis=1)]
+
+    # -- the steps of fit ---------------------------------------------------------------------
+
+    def _image_shape(self, n_features: int, config: TrainConfig) -> tuple[int, int, int] | None:
+        shape = self.image_shape
+        if shape is None:
+            if config.flip or config.crop:
+                raise ValueError("flip and crop need image_shape=(H, W, C), the image each row of X flattens")
+            return None
+        if not (isinstance(shape, (tuple, list)) and len(shape) == 3
+                and all(isinstance(s, (int, np.integer)) and s >= 1 for s in shape)):
+            raise ValueError(f"image_shape must be (H, W, C), three positive integers, got {shape!r}")
+        if int(np.prod(shape)) != n_features:
+            raise ValueError(f"image_shape {tuple(shape)} holds {int(np.prod(shape))} values, "
+                             f"but X has {n_features} features")
+        return tuple(int(s) for s in shape)
+
+    def _encode_again(self, y: np.ndarray) -> np.ndarray:
+        """y as indices into the classes of the fit being continued."""
+        unseen = np.setdiff1d(y, self.classes_)
+        if len(unseen):
+            raise ValueError(f"warm_start: y has labels the first fit did not have: {unseen[:5].tolist()}; "
+                             "set warm_start=False to start over")
+        return np.searchsorted(self.classes_, y)
+
+    @staticmethod
+    def _carve(X: np.ndarray, y: np.ndarray, config: TrainConfig):
+        """(train rows, labels) and (validation rows, labels): val_size rows
+        held out, chosen by split_seed, as the command line's carve."""
+        n = len(y)
+        n_val = resolve_size(config.val_size, n, "val_size")
+        if n_val >= n:
+            raise ValueError(f"val_size={config.val_size} holds out {n_val} of n_samples={n}, leaving none to "
+                             "train on; pass more samples or val_size=0")
+        splits = carve(Dataset("arrays", [], {"train": (X, y)}), n_val, 0, config.split_seed)
+        return splits["train"], splits["val"]
+
+    def _check_continuable(self, config: TrainConfig) -> None:
+        """The net being continued must be the one these parameters describe."""
+        d, h, _ = self._net.sizes
+        built = {"hidden_size": h, "dtype": str(self._net.dtype), "optimizer": self._state.optimizer.name}
+        for name, value in built.items():
+            if getattr(config, name) != value:
+                raise ValueError(f"warm_start continues a net with {name}={value!r}, but {name} is now "
+                                 f"{getattr(config, name)!r}; set warm_start=False to start over")
+
+    def _set_results(self, history: History, has_val: bool) -> None:
+        """The fitted attributes, from the history of every fit so far."""
+        ends = history.eval_iteration
+        starts = [0, *ends][: len(ends)]
+        self.history_ = history
+        self.loss_curve_ = [float(np.mean(history.loss[a:b])) for a, b in zip(starts, ends, strict=True) if b > a]
+        self.validation_scores_ = list(history.val_acc) if has_val else None
+        self.best_validation_score_ = history.best_val_acc
+        params = self._state.best_params or self._net.params  # the best validation epoch's, if any
+        self.net_ = type(self._net).from_params({k: np.array(v, copy=True) for k, v in params.items()})

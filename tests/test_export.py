@@ -1,0 +1,215 @@
+"""twolayer export: the preprocessing folded into the first layer, the ONNX
+graph run in onnxruntime and the state dict in PyTorch, each against
+twolayer's own probabilities on 1,000 images; float16; the refusals."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+import torch
+from torch import nn
+
+from twolayer.bundles import Bundle, load_bundle, save_bundle
+from twolayer.cli import main
+from twolayer.data import load_dataset
+from twolayer.data.preprocess import KINDS, Preprocessor
+from twolayer.export import INPUT, OUTPUT, export, folded_params
+from twolayer.model import TwoLayerNet
+
+N_IMAGES = 1000
+
+
+def run_onnx(path, images: np.ndarray) -> np.ndarray:
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {INPUT: images.reshape(len(images), -1).astype(np.float32)})[0]
+
+
+def run_torch(path, images: np.ndarray) -> np.ndarray:
+    state = torch.load(path, weights_only=True)
+    (h, d), c = state["0.weight"].shape, state["2.weight"].shape[0]
+    net = nn.Sequential(nn.Linear(d, h), nn.ReLU(), nn.Linear(h, c))
+    net.load_state_dict({k: v.float() for k, v in state.items()})  # strict: exactly these four tensors
+    with torch.no_grad():
+        return torch.softmax(net(torch.from_numpy(images.reshape(len(images), -1).astype(np.float32))), 1).numpy()
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    """A trained run on digits, and 1,000 of its raw images."""
+    out = tmp_path_factory.mktemp("export") / "run"
+    assert main(["train", "--epochs", "5", "--out", str(out), "--quiet"]) == 0
+    images, _ = load_dataset("digits").splits["train"]
+    return out, images[:N_IMAGES]
+
+
+def color_bundle(tmp_path, kind: str):
+    """A bundle of 6 x 5 RGB images with the given preprocessing, its
+    weights scaled as a trained net's are: scores of a few units, so that
+    probabilities are confident and varied."""
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, size=(N_IMAGES, 6, 5, 3), dtype=np.uint8)
+    pre = Preprocessor.fit(kind, images, 0.1)
+    net = TwoLayerNet(90, 16, 4, std=1.0, seed=2, dtype=np.float32)
+    net.params["W1"] /= pre.transform(images).std() * np.sqrt(90)  # hidden inputs of about unit scale
+    net.params["b1"][...] = rng.normal(0, 0.3, 16)
+    net.params["W2"] *= 3
+    bundle = Bundle(net, pre, ["cat", "dog", "ship", "truck"], (6, 5, 3), {"preprocess": kind})
+    save_bundle(tmp_path / "model.npz", bundle)
+    return tmp_path / "model.npz", images
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_folding_equals_preprocessing_then_the_layer(kind):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(50, 4, 3, 2), dtype=np.uint8)
+    pre = Preprocessor.fit(kind, images, 0.05)
+    W, b = rng.normal(size=(24, 7)), rng.normal(size=7)
+    W_folded, b_folded = pre.fold_into(W, b)
+    rows = images.reshape(50, -1).astype(np.float64)
+    np.testing.assert_allclose(rows @ W_folded + b_folded, pre.transform(images) @ W + b, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_onnx_gives_twolayers_probabilities_on_color_images(tmp_path, kind):
+    model, images = color_bundle(tmp_path, kind)
+    done = export(model, "onnx")
+    expected = load_bundle(model).probabilities(images)
+    assert expected.max(axis=1).mean() > 0.6  # confident predictions: a real test of the folding
+    got = run_onnx(done.path, images)
+    assert got.shape == (N_IMAGES, 4)
+    assert np.abs(got - expected).max() < 1e-5
+
+
+def test_onnx_round_trip_on_a_trained_run(digits_run, tmp_path):
+    run, images = digits_run
+    out = tmp_path / "digits.onnx"
+    assert main(["export", str(run), "--out", str(out)]) == 0
+    expected = load_bundle(run).probabilities(images)
+    got = run_onnx(out, images)
+    assert np.abs(got - expected).max() < 1e-5
+    np.testing.assert_array_equal(got.argmax(axis=1), expected.argmax(axis=1))
+
+    model = onnx.load(out)
+    props = {p.key: p.value for p in model.metadata_props}
+    assert json.loads(props["class_names"]) == [str(i) for i in range(10)]
+    assert json.loads(props["image_shape"]) == [8, 8, 1]
+    assert [i.name for i in model.graph.input] == [INPUT] and [o.name for o in model.graph.output] == [OUTPUT]
+    assert {n.op_type for n in model.graph.node} == {"Gemm", "Relu", "Softmax"}  # nothing but the network
+
+
+def test_float16_halves_the_file_within_a_measured_deviation(digits_run, tmp_path, capsys):
+    run, images = digits_run
+    expected = load_bundle(run).probabilities(images)
+    full = export(run, "onnx", tmp_path / "full.onnx")
+    half = export(run, "onnx", tmp_path / "half.onnx", float16=True)
+    got = run_onnx(half.path, images)
+    deviation = np.abs(got - expected).max()
+    with capsys.disabled():
+        print(f"\nfloat16 ONNX: largest deviation from twolayer's probabilities on {N_IMAGES} digits: "
+              f"{deviation:.2e}")
+    assert 1e-6 < deviation < 2e-3  # half precision shows, and stays small (measured: 6.9e-4)
+    assert np.mean(got.argmax(axis=1) == expected.argmax(axis=1)) > 0.995
+    assert half.path.stat().st_size < 0.6 * full.path.stat().st_size
+    assert np.abs(run_torch(export(run, "torch", tmp_path / "half.pt", float16=True).path, images)
+                  - expected).max() < 2e-3
+
+
+def test_torch_state_dict_gives_the_same_predictions(digits_run, tmp_path):
+    run, images = digits_run
+    out = tmp_path / "digits.pt"
+    assert main(["export", str(run), "--format", "torch", "--out", str(out)]) == 0
+    state = torch.load(out, weights_only=True)
+    assert list(state) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    assert state["0.weight"].dtype == torch.float32 and state["0.weight"].shape == (100, 64)
+    expected = load_bundle(run).probabilities(images)
+    got = run_torch(out, images)
+    np.testing.assert_array_equal(got.argmax(axis=1), expected.argmax(axis=1))
+    assert np.abs(got - expected).max() < 1e-5
+
+
+def test_torch_round_trip_with_zca(tmp_path):
+    model, images = color_bundle(tmp_path, "zca")
+    got = run_torch(export(model, "torch").path, images)
+    assert np.abs(got - load_bundle(model).probabilities(images)).max() < 1e-5
+
+
+def test_default_output_sits_beside_the_model(digits_run, tmp_path, capsys):
+    run, _ = digits_run
+    copy = tmp_path / "run"
+    copy.mkdir()
+    (copy / "model.npz").write_bytes((run / "model.npz").read_bytes())
+    for args, name in ((["--format", "onnx"], "model.onnx"), (["--float16"], "model.fp16.onnx"),
+                       (["--format", "torch"], "model.pt")):
+        assert main(["export", str(copy), *args]) == 0
+        assert (copy / name).is_file()
+        assert f"wrote {copy / name}" in capsys.readouterr().out
+
+
+def test_refusals_are_one_line(digits_run, tmp_path, capsys):
+    run, _ = digits_run
+    out = tmp_path / "model.onnx"
+    out.write_text("someone's file")
+    assert main(["export", str(run), "--out", str(out)]) == 1
+    assert capsys.readouterr().err == f"twolayer export: error: {out} exists; pass --force to overwrite it\n"
+    assert out.read_text() == "someone's file"
+    assert main(["export", str(run), "--out", str(out), "--force"]) == 0
+    onnx.checker.check_model(onnx.load(out))
+
+    with pytest.raises(SystemExit) as e:
+        main(["export", str(run), "--format", "tflite"])
+    assert e.value.code == 2
+    assert "invalid choice: 'tflite' (choose from 'onnx', 'torch')" in capsys.readouterr().err
+
+
+def test_a_bundle_failing_validation_is_refused(digits_run, tmp_path, capsys):
+    run, _ = digits_run
+    damaged = tmp_path / "damaged.npz"
+    data = bytearray((run / "model.npz").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    inconsistent = tmp_path / "inconsistent.npz"
+    bundle = load_bundle(run)
+    bundle.class_names = bundle.class_names[:9]  # nine names for ten outputs
+    save_bundle(inconsistent, bundle)
+    for path, message in ((damaged, "damaged"), (inconsistent, "inconsistent model bundle (9 class names for 10")):
+        assert main(["export", str(path), "--out", str(tmp_path / "out.onnx")]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("twolayer export: error: ") and message in err and err.count("\n") == 1
+        assert not (tmp_path / "out.onnx").exists()
+
+
+def test_a_missing_package_is_named(digits_run, tmp_path, monkeypatch, capsys):
+    run, _ = digits_run
+    monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx now raises ImportError
+    assert main(["export", str(run), "--out", str(tmp_path / "m.onnx")]) == 1
+    assert "needs the onnx package: pip install 'twolayer[export]'" in capsys.readouterr().err
+
+
+def test_predict_reads_only_the_bundle(digits_run, tmp_path, capsys):
+    """Exports beside the model change nothing for predict and evaluate."""
+    run, images = digits_run
+    from PIL import Image
+
+    Image.fromarray(images[0, :, :, 0]).save(tmp_path / "digit.png")
+    assert main(["predict", str(run), str(tmp_path / "digit.png"), "--json"]) == 0
+    before = capsys.readouterr().out
+    for name in ("model.onnx", "model.pt", "model.fp16.onnx"):
+        (run / name).write_bytes(b"not a model")
+    try:
+        assert main(["predict", str(run), str(tmp_path / "digit.png"), "--json"]) == 0
+        assert capsys.readouterr().out == before
+        assert main(["evaluate", str(run), "--dataset", "digits", "--json"]) == 0
+    finally:
+        for name in ("model.onnx", "model.pt", "model.fp16.onnx"):
+            (run / name).unlink()
+
+
+def test_folded_params_are_float32_arrays(digits_run):
+    run, _ = digits_run
+    params = folded_params(load_bundle(run))
+    assert {k: v.dtype for k, v in params.items()} == dict.fromkeys(("W1", "b1", "W2", "b2"), np.float32)

@@ -1,0 +1,200 @@
+"""The scikit-learn estimator: scikit-learn's own estimator checks, then
+pipelines, grid search, pickling, warm starts and labels of every kind."""
+
+from __future__ import annotations
+
+import inspect
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from twolayer.config import TrainConfig, options
+from twolayer.recipes import RECIPES
+from twolayer.sklearn import NOT_PARAMETERS, OWN_PARAMETERS, TwoLayerClassifier
+
+# Checks expected to fail, each with its reason (none at present: every check
+# scikit-learn runs on this estimator passes).
+EXPECTED_FAILED: dict[str, str] = {}
+
+
+@parametrize_with_checks([TwoLayerClassifier(), TwoLayerClassifier(val_size=0, epochs=5)],
+                         expected_failed_checks=lambda estimator: EXPECTED_FAILED)
+def test_sklearn_estimator_checks(estimator, check, monkeypatch):
+    # check_array_api_input skips itself unless this is set (it then runs
+    # with array API dispatch on, which must not change the NumPy results)
+    monkeypatch.setenv("SCIPY_ARRAY_API", "1")
+    check(estimator)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return train_test_split(X, y, test_size=0.2, random_state=0, stratify=y)
+
+
+def test_parameters_are_the_option_table():
+    params = inspect.signature(TwoLayerClassifier).parameters
+    table = options(TrainConfig)
+    assert set(params) == (set(table) - set(NOT_PARAMETERS)) | set(OWN_PARAMETERS)
+    for name, opt in table.items():
+        if name not in NOT_PARAMETERS:
+            assert params[name].default == RECIPES["sklearn"].get(name, opt.default), name
+    assert TwoLayerClassifier().get_params()["lr"] == RECIPES["sklearn"]["lr"]
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"lr": -1}, "lr must be > 0, got -1"),
+    ({"optimizer": "rmsprop"}, "unknown optimizer 'rmsprop'; choose from sgd, momentum, nesterov, adam"),
+    ({"hidden_size": 0}, "hidden_size must be a positive integer, got 0"),
+    ({"flip": True}, "flip and crop need image_shape=(H, W, C)"),
+    ({"crop": 2}, "flip and crop need image_shape=(H, W, C)"),
+    ({"image_shape": (8, 8, 2)}, "image_shape (8, 8, 2) holds 128 values, but X has 64 features"),
+    ({"image_shape": "8x8"}, "image_shape must be (H, W, C)"),
+    ({"warm_start": "yes"}, "warm_start must be true or false, got 'yes'"),
+    ({"val_size": 2000}, "val_size=2000 holds out 2000 of n_samples=1437"),
+])
+def test_bad_parameters_are_one_line_value_errors(digits, params, message):
+    X, _, y, _ = digits
+    with pytest.raises(ValueError) as e:
+        TwoLayerClassifier(epochs=1, **params).fit(X, y)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_flips_and_crops_with_an_image_shape(digits):
+    X, X_test, y, y_test = digits
+    plain = TwoLayerClassifier(image_shape=(8, 8, 1), epochs=15).fit(X, y)
+    model = TwoLayerClassifier(image_shape=(8, 8, 1), flip=True, crop=1, epochs=15).fit(X, y)
+    assert model.loss_curve_ != plain.loss_curve_  # the batches were flipped and cropped
+    assert model.score(X_test, y_test) > 0.7
+
+
+def test_pipeline_with_standard_scaler(digits):
+    X, X_test, y, y_test = digits
+    model = make_pipeline(StandardScaler(), TwoLayerClassifier(epochs=20)).fit(X, y)
+    assert model.score(X_test, y_test) > 0.93
+
+
+def test_grid_search_in_two_processes(digits):
+    X, _, y, _ = digits
+    search = GridSearchCV(make_pipeline(StandardScaler(), TwoLayerClassifier(epochs=5)),
+                          {"twolayerclassifier__hidden_size": [20, 50], "twolayerclassifier__lr": [1e-3, 3e-3]},
+                          cv=2, n_jobs=2)
+    search.fit(X, y)
+    assert len(search.cv_results_["mean_test_score"]) == 4
+    assert np.all(search.cv_results_["mean_test_score"] > 0.5)
+    assert search.best_estimator_[-1].hidden_size == search.best_params_["twolayerclassifier__hidden_size"]
+
+
+def test_pickles_with_pickle_and_joblib(digits, tmp_path):
+    X, X_test, y, _ = digits
+    model = TwoLayerClassifier(epochs=3).fit(X, y)
+    expected = model.predict_proba(X_test)
+    again = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(again.predict_proba(X_test), expected)
+    joblib.dump(model, tmp_path / "model.joblib")
+    np.testing.assert_array_equal(joblib.load(tmp_path / "model.joblib").predict_proba(X_test), expected)
+    # a pickled fitted model can go on training where it stopped
+    again.set_params(warm_start=True, epochs=2).fit(X, y)
+    assert len(again.loss_curve_) == 5
+
+
+@pytest.mark.parametrize("params", [{}, {"optimizer": "nesterov", "lr": 0.01, "std": 1e-2},
+                                    {"val_size": 0, "dropout_hidden": 0.2}])
+def test_warm_start_continues_exactly(digits, params):
+    """Fitting 5 epochs, then 5 more with warm_start, is bit for bit one fit of
+    10: weights, optimizer state, batch order, history, best epoch."""
+    X, _, y, _ = digits
+    once = TwoLayerClassifier(epochs=10, **params).fit(X, y)
+    twice = TwoLayerClassifier(epochs=5, warm_start=True, **params).fit(X, y)
+    first = twice._net.params["W1"].copy()
+    twice.fit(X, y)
+    assert not np.array_equal(first, twice._net.params["W1"])  # the second fit did train
+    for key in once.net_.params:
+        np.testing.assert_array_equal(twice.net_.params[key], once.net_.params[key])
+        np.testing.assert_array_equal(twice._net.params[key], once._net.params[key])
+    for key in once._state.optimizer.state:
+        np.testing.assert_array_equal(twice._state.optimizer.state[key], once._state.optimizer.state[key])
+    assert twice.history_.loss == once.history_.loss
+    assert twice.loss_curve_ == once.loss_curve_ and len(once.loss_curve_) == 10
+    assert twice.validation_scores_ == once.validation_scores_
+    assert twice.best_validation_score_ == once.best_validation_score_
+
+
+def test_without_warm_start_fit_starts_over(digits):
+    X, _, y, _ = digits
+    model = TwoLayerClassifier(epochs=3).fit(X, y)
+    first = model.net_.params["W1"].copy()
+    model.fit(X, y)
+    np.testing.assert_array_equal(model.net_.params["W1"], first)
+    assert len(model.loss_curve_) == 3
+
+
+def test_warm_start_refuses_what_it_cannot_continue(digits):
+    X, _, y, _ = digits
+    model = TwoLayerClassifier(epochs=1, warm_start=True).fit(X, y)
+    with pytest.raises(ValueError, match="warm_start continues a net with hidden_size=100, but hidden_size is now 50"):
+        model.set_params(hidden_size=50).fit(X, y)
+    model.set_params(hidden_size=100)
+    with pytest.raises(ValueError, match=r"labels the first fit did not have: \[10\]"):
+        model.fit(X, np.where(y == 9, 10, y))
+    with pytest.raises(ValueError, match="X has 63 features, but TwoLayerClassifier is expecting 64"):
+        model.fit(X[:, 1:], y)
+
+
+def test_string_and_sparse_integer_labels(digits):
+    X, X_test, y, y_test = digits
+    names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
+    for labels, expected in ((names[y], names[y_test]), (y * 7 - 3, y_test * 7 - 3)):
+        model = make_pipeline(StandardScaler(), TwoLayerClassifier(epochs=10)).fit(X, labels)
+        assert list(model.classes_) == sorted(set(labels.tolist()))
+        predicted = model.predict(X_test)
+        assert predicted.dtype == labels.dtype and set(predicted) <= set(labels.tolist())
+        assert np.mean(predicted == expected) > 0.9
+        proba = model.predict_proba(X_test)
+        np.testing.assert_array_equal(model.classes_[proba.argmax(axis=1)], predicted)
+
+
+def test_fitted_attributes(digits):
+    pd = pytest.importorskip("pandas", reason="feature_names_in_ comes from a DataFrame's columns")
+    X, _, y, _ = digits
+    frame = pd.DataFrame(X, columns=[f"pixel{i}" for i in range(X.shape[1])])
+    model = TwoLayerClassifier(epochs=4).fit(frame, y)
+    assert model.n_features_in_ == 64
+    assert list(model.feature_names_in_) == list(frame.columns)
+    assert len(model.loss_curve_) == 4 and model.loss_curve_[-1] < model.loss_curve_[0]
+    assert len(model.validation_scores_) == 4 and model.best_validation_score_ == max(model.validation_scores_)
+    no_val = TwoLayerClassifier(epochs=4, val_size=0).fit(X, y)
+    assert no_val.validation_scores_ is None and no_val.best_validation_score_ is None
+    # kept: the best validation epoch's parameters (the command line's rule)
+    assert model.net_.params is not model._net.params
+
+
+def test_from_recipe():
+    model = TwoLayerClassifier.from_recipe("classic", hidden_size=20)
+    assert model.hidden_size == 20 and model.lr == RECIPES["classic"]["lr"] and model.iters == 1000
+    assert TwoLayerClassifier.from_recipe("cpu", iters=10).epochs is not None
+    with pytest.raises(ValueError, match="unknown recipe 'fast'; choose from classic"):
+        TwoLayerClassifier.from_recipe("fast")
+
+
+def test_clone_keeps_parameters_only(digits):
+    X, _, y, _ = digits
+    model = TwoLayerClassifier(epochs=1, image_shape=(8, 8, 1)).fit(X, y)
+    copy = clone(model)
+    assert copy.get_params() == model.get_params() and not hasattr(copy, "classes_")
+
+
+def test_verbose_draws_progress_on_stderr(digits, capsys):
+    X, _, y, _ = digits
+    TwoLayerClassifier(epochs=2).fit(X, y)
+    assert capsys.readouterr().err == ""
+    TwoLayerClassifier(epochs=2, verbose=True).fit(X, y)
+    assert "fit 100%" in capsys.readouterr().err
