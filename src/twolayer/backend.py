@@ -8,7 +8,9 @@ results back once (`to_numpy`).
 
 from __future__ import annotations
 
+import functools
 import sys
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -77,6 +79,29 @@ def take_rows(X: Any, rows: Any, out: Any) -> Any:
         # "raise" buffers the whole gather first).
         return np.take(X, rows, axis=0, out=out, mode="clip")
     return xp.take(X, rows, axis=0, out=out)  # CuPy's take has no mode and no such buffer
+
+
+def fused_update(rule: str, p: Any, *arrays: Any) -> Callable | None:
+    """The one-pass kernel of update rule `rule` (optim.py) for parameter p
+    and its gradient and state arrays, on their device: numba on the CPU
+    (fused_cpu.py), elementwise kernels on CuPy (fused_cuda.py). Called as
+    kernel(p, grad, states, scalars), it updates p and the states in place
+    and returns sum_squares of the new p. None where there is none: arrays
+    of mixed dtypes or layouts, or a module without CuPy's kernels (the test
+    stand-in, tests/fakecupy.py); the optimizer then runs its reference."""
+    xp = array_module(p)
+    if p.dtype not in (np.float32, np.float64) or not all(
+            a.dtype == p.dtype and a.shape == p.shape and a.flags.c_contiguous for a in (p, *arrays)):
+        return None
+    if xp is np:
+        from twolayer import fused_cpu  # numba takes a moment to import: only where it is used
+
+        return functools.partial(fused_cpu.update, rule)
+    if hasattr(xp, "ElementwiseKernel"):
+        from twolayer import fused_cuda
+
+        return functools.partial(fused_cuda.update, rule)
+    return None
 
 
 def _first_line(e: BaseException) -> str:

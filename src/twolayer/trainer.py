@@ -170,6 +170,7 @@ def fit(
     y_batch = xp.empty(batch_size, dtype=y.dtype)
     grads_out = {"W1": xp.empty_like(net.params["W1"]), "b1": xp.empty_like(net.params["b1"])}
     batches = None  # this epoch's batches of row numbers, on the device
+    sums = None  # sum(W**2) of each weight matrix, as the last update left it (None: not known yet)
     pending: list[tuple[Any, float]] = []  # (loss on the device, lr) not yet read back
 
     try:
@@ -195,14 +196,14 @@ def fit(
                                         rng=noise)  # the data term; L2 is added here and in the update
             l2 = 0.0
             if c.reg:
-                penalty, l2 = l2_penalty(net.weights(), c.reg)
+                penalty, l2 = l2_penalty(net.weights(), c.reg, sums)
                 loss = loss + penalty
             pending.append((loss, rate))
             boundary = (it + 1) % iters_per_epoch == 0 or it + 1 == total
             read = xp is np or boundary or (it + 1) % READ_EVERY == 0
             if read and not _read_losses(pending, state, it):
                 break  # checked before this step's update: the exploding step is not applied
-            state.optimizer.update(net.params, grads, rate, l2)
+            sums = list(state.optimizer.update(net.params, grads, rate, l2).values())  # W1, W2: net.weights()' order
             state.iteration = it + 1
             if boundary:
                 _evaluate(net, state, X, y, X_val, y_val, has_val, eval_rows)
