@@ -168,6 +168,7 @@ def fit(
     eval_rows = xp.asarray(state.eval_rows)
     X_batch = xp.empty((batch_size, X.shape[1]), dtype=X.dtype)  # reused by every step
     y_batch = xp.empty(batch_size, dtype=y.dtype)
+    augmented = xp.empty_like(X_batch) if c.flip or c.crop else None  # flipped and cropped X_batch
     grads_out = {"W1": xp.empty_like(net.params["W1"]), "b1": xp.empty_like(net.params["b1"])}
     batches = None  # this epoch's batches of row numbers, on the device
     sums = None  # sum(W**2) of each weight matrix, as the last update left it (None: not known yet)
@@ -190,7 +191,8 @@ def fit(
             take_rows(X, batches[step], X_batch)
             take_rows(y, batches[step], y_batch)
             noise = Noise(xp, state.noise_seed, it)
-            batch = flip_and_crop(X_batch, image_shape, noise, c.flip, c.crop) if c.flip or c.crop else X_batch
+            batch = X_batch if augmented is None else flip_and_crop(X_batch, image_shape, noise, c.flip, c.crop,
+                                                                    out=augmented)
             loss, grads = net.gradients(batch, y_batch, grads_out=grads_out, dropout_input=c.dropout_input,
                                         dropout_hidden=c.dropout_hidden, label_smoothing=c.label_smoothing,
                                         rng=noise)  # the data term; L2 is added here and in the update
