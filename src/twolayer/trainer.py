@@ -166,6 +166,7 @@ def fit(
         X_val, y_val = to_device(X_val, xp), to_device(y_val, xp)
     _move(net, state, xp)
     eval_rows = xp.asarray(state.eval_rows)
+    X_eval, y_eval = X[eval_rows], y[eval_rows]  # gathered once: train accuracy is measured on them every epoch
     X_batch = xp.empty((batch_size, X.shape[1]), dtype=X.dtype)  # reused by every step
     y_batch = xp.empty(batch_size, dtype=y.dtype)
     augmented = xp.empty_like(X_batch) if c.flip or c.crop else None  # flipped and cropped X_batch
@@ -208,7 +209,7 @@ def fit(
             sums = list(state.optimizer.update(net.params, grads, rate, l2).values())  # W1, W2: net.weights()' order
             state.iteration = it + 1
             if boundary:
-                _evaluate(net, state, X, y, X_val, y_val, has_val, eval_rows)
+                _evaluate(net, state, X_eval, y_eval, X_val, y_val, has_val)
                 if on_epoch_end is not None:
                     on_epoch_end(state)
             # Called last, when the state is whole: a callback may raise (Ctrl-C,
@@ -253,10 +254,10 @@ def _read_losses(pending: list[tuple[Any, float]], state: TrainState, last: int)
     return True
 
 
-def _evaluate(net, state: TrainState, X, y, X_val, y_val, has_val: bool, rows) -> None:
+def _evaluate(net, state: TrainState, X_eval, y_eval, X_val, y_val, has_val: bool) -> None:
     history = state.history
     history.eval_iteration.append(state.iteration)
-    history.train_acc.append(accuracy(net, X[rows], y[rows]))
+    history.train_acc.append(accuracy(net, X_eval, y_eval))
     history.val_acc.append(accuracy(net, X_val, y_val) if has_val else float("nan"))
     if has_val and (history.best_index is None or history.val_acc[-1] > history.val_acc[history.best_index]):
         history.best_index = len(history.val_acc) - 1
