@@ -78,8 +78,10 @@ class Optimizer:
         raise NotImplementedError
 
     def _zeros(self, key: str, like: Any) -> Any:
-        """The state array `key` (created as zeros shaped like `like`)."""
-        return self.state.setdefault(key, array_module(like).zeros_like(like))
+        """The state array `key` (created as zeros shaped like `like` the first time)."""
+        if key not in self.state:  # not setdefault: it would build (and drop) a weight-sized array every step
+            self.state[key] = array_module(like).zeros_like(like)
+        return self.state[key]
 
 
 class SGD(Optimizer):
