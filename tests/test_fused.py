@@ -7,17 +7,26 @@ runs on the reference path (its CuPy stand-in has no kernels) equal runs on
 the fused path."""
 
 import math
+import sys
 
 import numpy as np
 import pytest
 
 import fakecupy
+from configs import config
+from twolayer import TwoLayerNet, backend, fit
 from twolayer.backend import fused_update
 from twolayer.layers import SUM_BLOCK, as_rows, l2_penalty, sum_squares
 from twolayer.optim import OPTIMIZERS, make_optimizer
 
 # rows not a multiple of the sum's block, more than one block, a lone column, biases
 SHAPES = {"W1": (2 * SUM_BLOCK + 5, 24), "b1": (24,), "W2": (24, 1), "b2": (1,), "W3": (3, 40)}
+
+
+@pytest.fixture(autouse=True)
+def fuse_every_size(monkeypatch):
+    """Small arrays take the kernels too here (they normally take the reference)."""
+    monkeypatch.setattr(backend, "FUSED_MIN_SIZE", 0)
 
 
 def params_and_grads(dtype, seed):
@@ -94,3 +103,39 @@ def test_the_l2_penalty_takes_known_sums_or_computes_them():
     assert penalty == 0.25 * np.float32(sum_squares(weights[0]) + sum_squares(weights[1]))
     assert l2_penalty(weights, 0.25, [sum_squares(W) for W in weights])[0] == penalty
     assert penalty == pytest.approx(0.25 * sum(float((W.astype(np.float64) ** 2).sum()) for W in weights), rel=1e-6)
+
+
+def test_small_parameters_take_the_reference_on_the_cpu(monkeypatch):
+    monkeypatch.undo()  # the real threshold
+    small, large = np.ones(backend.FUSED_MIN_SIZE - 1), np.ones((2, backend.FUSED_MIN_SIZE // 2))
+    assert fused_update("sgd", small, small.copy()) is None
+    assert fused_update("sgd", large, large.copy()) is not None
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "nesterov", "adam"])
+def test_whole_runs_fused_and_on_the_reference_are_the_same(monkeypatch, blobs, optimizer):
+    X, y, Xv, yv = blobs
+    runs = []
+    for threshold in (0, np.inf):  # every parameter fused; none
+        monkeypatch.setattr(backend, "FUSED_MIN_SIZE", threshold)
+        net = TwoLayerNet(20, 16, 3, std=0.1, seed=1, dtype=np.float32)
+        history = fit(net, X, y, Xv, yv, config(lr=0.05, reg=1e-3, weight_decay=1e-3, iters=30, batch_size=50,
+                                                optimizer=optimizer, seed=3))
+        runs.append((net.params, history))
+    (fused, fused_history), (reference, reference_history) = runs
+    for key in fused:
+        np.testing.assert_array_equal(fused[key], reference[key])
+    assert fused_history.loss == reference_history.loss and fused_history.val_acc == reference_history.val_acc
+
+
+def test_without_numba_the_cpu_runs_the_reference(monkeypatch):
+    monkeypatch.setitem(sys.modules, "numba", None)  # import numba raises ImportError
+    monkeypatch.delitem(sys.modules, "twolayer.fused_cpu", raising=False)
+    backend._fused_cpu.cache_clear()
+    try:
+        w = np.ones((4, 3), dtype=np.float32)
+        assert fused_update("sgd", w, w.copy()) is None
+        params, grads = params_and_grads(np.float32, seed=5)
+        assert set(make_optimizer("adam").update(params, grads[0], lr=0.1, l2=0.1)) == {"W1", "W2", "W3"}
+    finally:
+        backend._fused_cpu.cache_clear()  # later tests import the real one again
