@@ -46,21 +46,8 @@ def sgd(p, g, shrink, lr, part, acc, block):
 
 
 @jit
-def momentum(p, g, v, l2, decay, mu, lr, part, acc, block):
-    for i in range(p.shape[0]):
-        for j in range(p.shape[1]):
-            w, grad = p[i, j], g[i, j]
-            if l2 != 0:
-                grad = grad + l2 * w
-            v[i, j] = v[i, j] * mu - grad * lr
-            w = w * decay + v[i, j]
-            p[i, j] = w
-            part[j] += w * w
-        _end_of_row(i, p.shape[0], part, acc, block)
-
-
-@jit
-def nesterov(p, g, v, l2, decay, mu, lr, part, acc, block):
+def momentum(p, g, v, l2, decay, mu, lr, nesterov, part, acc, block):
+    """Momentum, or Nesterov momentum where `nesterov` is not 0: they differ in the step."""
     for i in range(p.shape[0]):
         for j in range(p.shape[1]):
             w, grad = p[i, j], g[i, j]
@@ -68,7 +55,10 @@ def nesterov(p, g, v, l2, decay, mu, lr, part, acc, block):
                 grad = grad + l2 * w
             step = grad * lr
             v[i, j] = v[i, j] * mu - step
-            w = (w * decay - step) + mu * v[i, j]
+            if nesterov != 0:
+                w = (w * decay - step) + mu * v[i, j]
+            else:
+                w = w * decay + v[i, j]
             p[i, j] = w
             part[j] += w * w
         _end_of_row(i, p.shape[0], part, acc, block)
@@ -90,7 +80,7 @@ def adam(p, g, m, s, l2, decay, beta1, one_minus_beta1, beta2, one_minus_beta2, 
         _end_of_row(i, p.shape[0], part, acc, block)
 
 
-KERNELS = {"sgd": sgd, "momentum": momentum, "nesterov": nesterov, "adam": adam}
+KERNELS = {"sgd": sgd, "momentum": momentum, "nesterov": momentum, "adam": adam}
 
 
 def update(rule: str, p: np.ndarray, grad: np.ndarray, states: list[np.ndarray], scalars: list[Any]) -> Any:

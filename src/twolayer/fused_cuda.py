@@ -20,18 +20,16 @@ import cupy
 
 from twolayer.layers import sum_squares
 
-# each rule: (state arrays, scalars in the order of its `scalars`, the body per number)
+# each kernel: (state arrays, scalars in the order of its rule's `scalars`, the body per number);
+# Nesterov is the momentum kernel with its `nesterov` scalar set
+KERNELS = {"sgd": "sgd", "momentum": "momentum", "nesterov": "momentum", "adam": "adam"}
 RULES = {
     "sgd": ((), ("shrink", "lr"), "p = p * shrink - g * lr;"),
-    "momentum": (("v",), ("l2", "decay", "mu", "lr"), """
-        T grad = l2 != 0 ? g + l2 * p : g;
-        v = v * mu - grad * lr;
-        p = p * decay + v;"""),
-    "nesterov": (("v",), ("l2", "decay", "mu", "lr"), """
+    "momentum": (("v",), ("l2", "decay", "mu", "lr", "nesterov"), """
         T grad = l2 != 0 ? g + l2 * p : g;
         T step = grad * lr;
         v = v * mu - step;
-        p = (p * decay - step) + mu * v;"""),
+        p = nesterov != 0 ? (p * decay - step) + mu * v : p * decay + v;"""),
     "adam": (("m", "s"), ("l2", "decay", "beta1", "one_minus_beta1", "beta2", "one_minus_beta2", "step_size",
                           "correction2", "eps"), """
         T grad = l2 != 0 ? g + l2 * p : g;
@@ -42,15 +40,15 @@ RULES = {
 
 
 @functools.cache
-def kernel(rule: str) -> Any:
-    states, scalars, body = RULES[rule]
+def kernel(name: str) -> Any:
+    states, scalars, body = RULES[name]
     return cupy.ElementwiseKernel(
-        ", ".join(["T g", *(f"T {name}" for name in scalars)]),
-        ", ".join(["T p", *(f"T {name}" for name in states)]),  # updated in place
-        body, f"twolayer_{rule}", options=("--fmad=false",))
+        ", ".join(["T g", *(f"T {scalar}" for scalar in scalars)]),
+        ", ".join(["T p", *(f"T {state}" for state in states)]),  # updated in place
+        body, f"twolayer_{name}", options=("--fmad=false",))
 
 
 def update(rule: str, p: Any, grad: Any, states: list[Any], scalars: list[Any]) -> Any:
     """Run rule's kernel on p in place; return sum_squares of the new p."""
-    kernel(rule)(grad, *scalars, p, *states)
+    kernel(KERNELS[rule])(grad, *scalars, p, *states)
     return sum_squares(p)

@@ -105,6 +105,7 @@ class Momentum(Optimizer):
 
     name = "momentum"
     slots = ("v",)
+    nesterov = False
 
     def step(self, p, grad, states, lr, l2, wd) -> None:
         (v,) = states
@@ -118,15 +119,15 @@ class Momentum(Optimizer):
         p += v
 
     def scalars(self, lr, l2, wd):
-        return l2, 1.0 - lr * wd, self.momentum, lr
+        return l2, 1.0 - lr * wd, self.momentum, lr, float(self.nesterov)
 
 
-class Nesterov(Optimizer):
+class Nesterov(Momentum):
     """Nesterov momentum: v' = mu * v - lr * grad;  p <- p + mu * v' - lr * grad
     (the same step as the course's p - mu * v + (1 + mu) * v')."""
 
     name = "nesterov"
-    slots = ("v",)
+    nesterov = True  # the fused kernel is momentum's, told to take this step
 
     def step(self, p, grad, states, lr, l2, wd) -> None:
         (v,) = states
@@ -140,8 +141,6 @@ class Nesterov(Optimizer):
         v -= grad
         p -= grad
         p += mu * v
-
-    scalars = Momentum.scalars
 
 
 class Adam(Optimizer):
