@@ -115,10 +115,12 @@ def fused_update(rule: str, p: Any, *arrays: Any) -> Callable | None:
 @functools.cache
 def _fused_cpu() -> ModuleType | None:
     """twolayer.fused_cpu, imported on first use (numba takes a moment to
-    load); None without numba (a dependency, but a machine may lack it)."""
+    load); None without numba (a dependency, but a machine may lack it) or
+    where numba can't keep its compiled kernels (RuntimeError: no writable
+    cache folder)."""
     try:
         return importlib.import_module("twolayer.fused_cpu")
-    except ImportError:
+    except (ImportError, RuntimeError):
         return None
 
 
