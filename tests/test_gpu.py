@@ -13,6 +13,7 @@ from twolayer.backend import to_numpy
 from twolayer.cli import main
 from twolayer.data.augment import flip_and_crop
 from twolayer.noise import Noise
+from twolayer.optim import OPTIMIZERS, make_optimizer
 
 cupy = pytest.importorskip("cupy", reason="the GPU tests need CuPy and a CUDA GPU")
 try:
@@ -28,6 +29,26 @@ def test_noise_and_augmentation_draw_the_same_numbers_on_the_gpu():
     on_host = flip_and_crop(batch, (6, 5, 3), Noise(np, 1, 1), flip=True, pad=2)
     on_gpu = flip_and_crop(cupy.asarray(batch), (6, 5, 3), Noise(cupy, 1, 1), flip=True, pad=2)
     np.testing.assert_array_equal(on_host, to_numpy(on_gpu))
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_the_fused_gpu_update_equals_the_reference_on_the_gpu(name):
+    # fused_cuda.py's kernels, compiled without fused multiply-add, round as CuPy's separate operations do
+    shapes = {"W1": (70, 24), "b1": (24,), "W2": (24, 3), "b2": (3,)}
+    runs = {}
+    for fused in (True, False):
+        rng = np.random.default_rng(0)
+        params = {k: cupy.asarray(rng.normal(size=s).astype(np.float32)) for k, s in shapes.items()}
+        opt = make_optimizer(name, momentum=0.9, weight_decay=0.1)
+        for step in range(3):
+            grads = {k: cupy.asarray(np.random.default_rng(step).normal(size=s).astype(np.float32))
+                     for k, s in shapes.items()}
+            sums = opt.update(params, grads, lr=0.05, l2=0.2, fused=fused)
+        runs[fused] = params, opt.state, sums
+    for a, b in zip(runs[True][:2], runs[False][:2], strict=True):
+        for key in a:
+            np.testing.assert_array_equal(to_numpy(a[key]), to_numpy(b[key]), err_msg=key)
+    assert {k: float(v) for k, v in runs[True][2].items()} == {k: float(v) for k, v in runs[False][2].items()}
 
 
 def test_training_on_the_gpu_follows_training_on_the_cpu():

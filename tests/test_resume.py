@@ -10,8 +10,9 @@ import time
 import numpy as np
 import pytest
 
-from twolayer import workflow
-from twolayer.checkpoint import CHECKPOINT_FILE, load_checkpoint
+from configs import config
+from twolayer import TwoLayerNet, fit, workflow
+from twolayer.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from twolayer.cli import main
 from twolayer.config import TrainConfig
 from twolayer.errors import BundleError, TwolayerError
@@ -179,3 +180,30 @@ def test_resume_is_exact_with_momentum_dropout_and_augmentation(tmp_path, monkey
     monkeypatch.undo()
     assert main(["train", "--resume", str(tmp_path / "cut"), "--quiet"]) == 0
     assert_same_run(tmp_path / "cut", tmp_path / "whole")
+
+
+def test_best_parameters_equal_to_the_weights_are_saved_once(tmp_path, blobs):
+    """A checkpoint taken at the best epoch so far leaves out best.*, and loads them equal to the weights."""
+    X, y, Xv, yv = blobs
+    net = TwoLayerNet(20, 16, 3, std=0.01, seed=0, dtype=np.float32)
+    saved = []  # (file, the state's best parameters when saved)
+
+    def save(state):
+        path = tmp_path / f"epoch{len(saved)}.npz"
+        save_checkpoint(path, net, state)
+        saved.append((path, {k: v.copy() for k, v in state.best_params.items()}))
+
+    # a learning rate that ends in a plateau: some epochs are the best so far, others not
+    fit(net, X, y, Xv, yv, config(lr=0.3, iters=60, batch_size=50, seed=0, schedule="constant"), on_epoch_end=save)
+    kinds = set()
+    for path, best in saved:
+        with np.load(path) as npz:
+            stored = any(name.startswith("best.") for name in npz.files)
+        loaded_net, state = load_checkpoint(path)
+        kinds.add(stored)
+        for key, value in best.items():
+            np.testing.assert_array_equal(state.best_params[key], value)
+            if not stored:
+                np.testing.assert_array_equal(loaded_net.params[key], value)
+                assert state.best_params[key] is not loaded_net.params[key]  # a copy, not the same array
+    assert kinds == {True, False}

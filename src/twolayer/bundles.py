@@ -50,7 +50,7 @@ def checksum(arrays: dict[str, np.ndarray]) -> str:
     for name in sorted(arrays):
         a = np.ascontiguousarray(arrays[name])
         digest.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
-        digest.update(a.tobytes())
+        digest.update(a.reshape(-1).view(np.uint8))  # the array's bytes, read in place (no copy)
     return digest.hexdigest()
 
 
@@ -79,9 +79,10 @@ def resolve_model_path(path: str | Path) -> Path:
     return path
 
 
-def read_npz(path: str | Path, fmt: str, what: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """(metadata, arrays) of a file this package wrote, its tag and checksum
-    verified; BundleError for anything else. Never unpickles."""
+def read_npz(path: str | Path, fmt: str | tuple[str, ...], what: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """(metadata, arrays) of a file this package wrote, its tag (fmt, or one
+    of several) and checksum verified; BundleError for anything else. Never
+    unpickles."""
     path = Path(path)
     try:
         with open(path, "rb") as f:
@@ -97,7 +98,7 @@ def read_npz(path: str | Path, fmt: str, what: str) -> tuple[dict[str, Any], dic
         raise BundleError(f"{path} is not a twolayer {what} ({type(e).__name__}: {e})") from None
     try:
         meta = json.loads(str(arrays.pop("meta")))
-        if meta.get("format") != fmt:
+        if meta.get("format") not in ((fmt,) if isinstance(fmt, str) else fmt):
             raise ValueError("wrong format tag")
     except (KeyError, ValueError, TypeError, AttributeError):
         raise BundleError(f"{path} is not a twolayer {what} (no valid metadata)") from None

@@ -5,6 +5,11 @@ epoch's batch order, the batch-order generator's state, the noise seed, the
 history and the best parameters so far, as plain arrays plus one JSON
 string, checksummed like a model bundle and written atomically. Resuming from it gives bit-for-bit the
 same weights as a run that was never stopped.
+
+It is written after every epoch, so it is kept small: when the best
+parameters are the current ones (the epoch just evaluated was the best so
+far, as it is in most epochs of a run that still improves), they are saved
+once, not twice.
 """
 
 from __future__ import annotations
@@ -24,14 +29,17 @@ from twolayer.optim import make_optimizer
 from twolayer.trainer import History, TrainState
 
 CHECKPOINT_FILE = "checkpoint.npz"
-FORMAT = "twolayer-checkpoint"
+# -2: the best parameters may be left out as equal to the weights; older versions refuse it
+FORMAT = "twolayer-checkpoint-2"
+READS = (FORMAT, "twolayer-checkpoint")
 HISTORY_LISTS = ("loss", "lr", "eval_iteration", "train_acc", "val_acc", "train_loss", "val_loss")
 
 
 def save_checkpoint(path: str | Path, net: TwoLayerNet, state: TrainState) -> None:
     arrays: dict[str, np.ndarray] = {f"param.{k}": to_numpy(net.params[k]) for k in PARAM_NAMES}
     arrays.update({f"opt.{k}": to_numpy(v) for k, v in state.optimizer.state.items()})
-    if state.best_params is not None:
+    best_is_params = _best_is_params(state)
+    if state.best_params is not None and not best_is_params:
         arrays.update({f"best.{k}": to_numpy(v) for k, v in state.best_params.items()})
     arrays["eval_rows"] = np.asarray(state.eval_rows)
     if state.order is not None:
@@ -48,6 +56,7 @@ def save_checkpoint(path: str | Path, net: TwoLayerNet, state: TrainState) -> No
         "noise_seed": state.noise_seed,
         "first_loss": state.first_loss,
         "best_index": state.history.best_index,
+        "best_is_params": best_is_params,
         "stop_reason": state.history.stop_reason,
         "early_stop": state.history.early_stop,
         "checksum": checksum(arrays),
@@ -57,7 +66,7 @@ def save_checkpoint(path: str | Path, net: TwoLayerNet, state: TrainState) -> No
 
 def load_checkpoint(path: str | Path) -> tuple[TwoLayerNet, TrainState]:
     """The net and the TrainState saved at `path`; BundleError if damaged."""
-    meta, arrays = read_npz(path, FORMAT, "checkpoint")
+    meta, arrays = read_npz(path, READS, "checkpoint")
     if "noise_rng" in meta:  # before noise.py: its dropout masks and crops can't be drawn again
         raise BundleError(f"{path} was written by an older twolayer whose random draws this one cannot "
                           "repeat; start the run again with --force")
@@ -66,6 +75,8 @@ def load_checkpoint(path: str | Path) -> tuple[TwoLayerNet, TrainState]:
         optimizer = make_optimizer(meta["optimizer"], meta["momentum"], meta["weight_decay"])
         optimizer.state = _prefixed(arrays, "opt.")
         best = _prefixed(arrays, "best.") or None
+        if meta.get("best_is_params"):
+            best = {k: v.copy() for k, v in net.params.items()}
         rng = np.random.default_rng()
         rng.bit_generator.state = meta["rng"]
         history = History(
@@ -95,6 +106,15 @@ def load_checkpoint(path: str | Path) -> tuple[TwoLayerNet, TrainState]:
     except (KeyError, ValueError, TypeError) as e:
         raise BundleError(f"{path} is an inconsistent checkpoint ({e})") from None
     return net, state
+
+
+def _best_is_params(state: TrainState) -> bool:
+    """Whether the best parameters are the net's current ones: the best
+    evaluation is the last one, and it was taken at this very iteration
+    (fit copies the parameters there; nothing has changed them since)."""
+    history = state.history
+    return (state.best_params is not None and history.best_index == len(history.val_acc) - 1
+            and history.eval_iteration[-1] == state.iteration)
 
 
 def _prefixed(arrays: dict[str, Any], prefix: str) -> dict[str, Any]:

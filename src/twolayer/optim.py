@@ -13,8 +13,13 @@ Two kinds of weight penalty reach every rule:
 - `weight_decay` (per optimizer): decoupled decay, p <- p * (1 - lr * wd),
   applied to the weights before the step whatever the rule (as in AdamW).
 
-The gradients are consumed: rules scale them in place to avoid allocating a
-weight-sized temporary every step.
+Each rule's `step` below is the readable reference, written with NumPy
+operators. Where the backend has a one-pass kernel for the arrays' device
+(numba on the CPU, an elementwise kernel on CuPy: backend.fused_update), the
+update runs that instead: the same arithmetic in the same order, one read
+and one write of each array, nothing weight-sized allocated; it gives the
+reference's numbers bit for bit (tests/test_fused.py). The reference
+consumes the gradients: it scales them in place.
 """
 
 from __future__ import annotations
@@ -23,39 +28,60 @@ from typing import Any
 
 import numpy as np
 
-from twolayer.backend import array_module
+from twolayer.backend import array_module, fused_update
 from twolayer.errors import ConfigError
-from twolayer.layers import decays
+from twolayer.layers import decays, sum_squares
 
 
 class Optimizer:
-    """What every rule shares: its settings, its state and the two penalties."""
+    """What every rule shares: its settings, its state, the two penalties and
+    the choice between the fused kernel and the reference."""
 
     name = ""
+    slots: tuple[str, ...] = ()  # the state arrays the rule keeps per parameter ("v", or "m" and "s")
 
     def __init__(self, momentum: float = 0.0, weight_decay: float = 0.0) -> None:
         self.momentum = momentum
         self.weight_decay = weight_decay
         self.state: dict[str, Any] = {}
 
-    def update(self, params: dict[str, Any], grads: dict[str, Any], lr: float, l2: float = 0.0) -> None:
+    def update(self, params: dict[str, Any], grads: dict[str, Any], lr: float, l2: float = 0.0,
+               fused: bool = True) -> dict[str, Any]:
+        """One step for every parameter in `grads`, in place.
+
+        Returns sum(p**2) of each updated weight matrix, by key (as
+        layers.sum_squares computes it): the next step's L2 term, which the
+        fused kernel computes in the same pass. fused=False runs the reference.
+        """
+        sums = {}
+        for key, grad in grads.items():
+            p = params[key]
+            # biases take neither penalty
+            l2_p, wd = (l2, self.weight_decay) if decays(p) else (0.0, 0.0)
+            states = [self._zeros(f"{slot}.{key}", p) for slot in self.slots]
+            kernel = fused_update(self.name, p, grad, *states) if fused else None
+            if kernel is None:
+                self.step(p, grad, states, lr, l2_p, wd)
+                total = sum_squares(p) if decays(p) else None
+            else:
+                total = kernel(p, grad, states, [p.dtype.type(s) for s in self.scalars(lr, l2_p, wd)])
+            if decays(p):
+                sums[key] = total
+        return sums
+
+    def step(self, p: Any, grad: Any, states: list[Any], lr: float, l2: float, wd: float) -> None:
+        """The reference update of one parameter, in place (l2 and wd are 0 for biases)."""
         raise NotImplementedError
 
-    def _decay(self, p: Any, lr: float) -> None:
-        """Decoupled weight decay, in place."""
-        if self.weight_decay and decays(p):
-            p *= 1.0 - lr * self.weight_decay
-
-    @staticmethod
-    def _with_l2(grad: Any, p: Any, l2: float) -> Any:
-        """grad + l2 * p for weights, in place."""
-        if l2 and decays(p):
-            grad += l2 * p
-        return grad
+    def scalars(self, lr: float, l2: float, wd: float) -> tuple[float, ...]:
+        """The numbers the rule's fused kernel takes after the arrays, in its order."""
+        raise NotImplementedError
 
     def _zeros(self, key: str, like: Any) -> Any:
-        """The state array `key` (created as zeros shaped like `like`)."""
-        return self.state.setdefault(key, array_module(like).zeros_like(like))
+        """The state array `key` (created as zeros shaped like `like` the first time)."""
+        if key not in self.state:  # not setdefault: it would build (and drop) a weight-sized array every step
+            self.state[key] = array_module(like).zeros_like(like)
+        return self.state[key]
 
 
 class SGD(Optimizer):
@@ -63,51 +89,58 @@ class SGD(Optimizer):
 
     name = "sgd"
 
-    def update(self, params, grads, lr, l2=0.0) -> None:
-        for key, grad in grads.items():
-            p = params[key]
-            shrink = 1.0 - lr * ((l2 + self.weight_decay) if decays(p) else 0.0)
-            if shrink != 1.0:
-                p *= shrink  # p - lr * l2 * p, and the decoupled decay, in one pass
-            grad *= lr
-            p -= grad
+    def step(self, p, grad, states, lr, l2, wd) -> None:
+        shrink = 1.0 - lr * (l2 + wd)
+        if shrink != 1.0:
+            p *= shrink  # p - lr * l2 * p, and the decoupled decay, in one pass
+        grad *= lr
+        p -= grad
+
+    def scalars(self, lr, l2, wd):
+        return 1.0 - lr * (l2 + wd), lr
 
 
 class Momentum(Optimizer):
     """v <- mu * v - lr * grad;  p <- p + v."""
 
     name = "momentum"
+    slots = ("v",)
+    nesterov = False
 
-    def update(self, params, grads, lr, l2=0.0) -> None:
-        for key, grad in grads.items():
-            p = params[key]
-            grad = self._with_l2(grad, p, l2)
-            self._decay(p, lr)
-            v = self._zeros(f"v.{key}", grad)
-            v *= self.momentum
-            grad *= lr
-            v -= grad
-            p += v
+    def step(self, p, grad, states, lr, l2, wd) -> None:
+        (v,) = states
+        if l2:
+            grad += l2 * p
+        if wd:
+            p *= 1.0 - lr * wd
+        v *= self.momentum
+        grad *= lr
+        v -= grad
+        p += v
+
+    def scalars(self, lr, l2, wd):
+        return l2, 1.0 - lr * wd, self.momentum, lr, float(self.nesterov)
 
 
-class Nesterov(Optimizer):
+class Nesterov(Momentum):
     """Nesterov momentum: v' = mu * v - lr * grad;  p <- p + mu * v' - lr * grad
     (the same step as the course's p - mu * v + (1 + mu) * v')."""
 
     name = "nesterov"
+    nesterov = True  # the fused kernel is momentum's, told to take this step
 
-    def update(self, params, grads, lr, l2=0.0) -> None:
+    def step(self, p, grad, states, lr, l2, wd) -> None:
+        (v,) = states
         mu = self.momentum
-        for key, grad in grads.items():
-            p = params[key]
-            grad = self._with_l2(grad, p, l2)
-            self._decay(p, lr)
-            v = self._zeros(f"v.{key}", grad)
-            grad *= lr
-            v *= mu
-            v -= grad
-            p -= grad
-            p += mu * v
+        if l2:
+            grad += l2 * p
+        if wd:
+            p *= 1.0 - lr * wd
+        grad *= lr
+        v *= mu
+        v -= grad
+        p -= grad
+        p += mu * v
 
 
 class Adam(Optimizer):
@@ -115,25 +148,35 @@ class Adam(Optimizer):
     correction, p <- p - lr * m_hat / (sqrt(s_hat) + eps)."""
 
     name = "adam"
+    slots = ("m", "s")
     beta1, beta2, eps = 0.9, 0.999, 1e-8
 
-    def update(self, params, grads, lr, l2=0.0) -> None:
-        t = int(self.state.get("t", 0)) + 1
-        self.state["t"] = np.array(t)
-        correction1 = 1 - self.beta1**t
-        correction2 = 1 - self.beta2**t
-        for key, grad in grads.items():
-            p = params[key]
-            grad = self._with_l2(grad, p, l2)
-            self._decay(p, lr)
-            m = self._zeros(f"m.{key}", grad)
-            s = self._zeros(f"s.{key}", grad)
-            m *= self.beta1
-            m += (1 - self.beta1) * grad
-            s *= self.beta2
-            grad *= grad
-            s += (1 - self.beta2) * grad
-            p -= (lr / correction1) * m / (array_module(s).sqrt(s / correction2) + self.eps)
+    def update(self, params, grads, lr, l2=0.0, fused=True):
+        self.state["t"] = np.array(int(self.state.get("t", 0)) + 1)  # the step count, for the bias correction
+        return super().update(params, grads, lr, l2, fused)
+
+    def _corrections(self) -> tuple[float, float]:
+        t = int(self.state["t"])
+        return 1 - self.beta1**t, 1 - self.beta2**t
+
+    def step(self, p, grad, states, lr, l2, wd) -> None:
+        m, s = states
+        correction1, correction2 = self._corrections()
+        if l2:
+            grad += l2 * p
+        if wd:
+            p *= 1.0 - lr * wd
+        m *= self.beta1
+        m += (1 - self.beta1) * grad
+        s *= self.beta2
+        grad *= grad
+        s += (1 - self.beta2) * grad
+        p -= (lr / correction1) * m / (array_module(s).sqrt(s / correction2) + self.eps)
+
+    def scalars(self, lr, l2, wd):
+        correction1, correction2 = self._corrections()
+        return (l2, 1.0 - lr * wd, self.beta1, 1 - self.beta1, self.beta2, 1 - self.beta2, lr / correction1,
+                correction2, self.eps)
 
 
 OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "nesterov": Nesterov, "adam": Adam}

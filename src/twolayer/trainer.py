@@ -205,10 +205,13 @@ def fit(
         X_val, y_val = to_device(X_val, xp), to_device(y_val, xp)
     _move(net, state, xp)
     eval_rows = xp.asarray(state.eval_rows)
+    X_eval, y_eval = X[eval_rows], y[eval_rows]  # gathered once: train accuracy is measured on them every epoch
     X_batch = xp.empty((batch_size, X.shape[1]), dtype=X.dtype)  # reused by every step
     y_batch = xp.empty(batch_size, dtype=y.dtype)
+    augmented = xp.empty_like(X_batch) if c.flip or c.crop else None  # flipped and cropped X_batch
     grads_out = {"W1": xp.empty_like(net.params["W1"]), "b1": xp.empty_like(net.params["b1"])}
     batches = None  # this epoch's batches of row numbers, on the device
+    sums = None  # sum(W**2) of each weight matrix, as the last update left it (None: not known yet)
     pending: list[tuple[Any, float]] = []  # (loss on the device, lr) not yet read back
     bar = Progress(total, "train", enabled=progress)
     history.early_stop = None  # a continued run goes on past an earlier patience stop
@@ -230,7 +233,8 @@ def fit(
             take_rows(X, batches[step], X_batch)
             take_rows(y, batches[step], y_batch)
             noise = Noise(xp, state.noise_seed, it)
-            batch = flip_and_crop(X_batch, image_shape, noise, c.flip, c.crop) if c.flip or c.crop else X_batch
+            batch = X_batch if augmented is None else flip_and_crop(X_batch, image_shape, noise, c.flip, c.crop,
+                                                                    out=augmented)
             # L2: twolayer's net gives the data term only, and the L2 term is added
             # here and folded into the update; a learner's loss adds its own.
             reg_in_loss = c.reg if net.l2_in_loss else 0.0
@@ -239,17 +243,17 @@ def fit(
                                         label_smoothing=c.label_smoothing, rng=noise)
             l2 = 0.0
             if c.reg and not net.l2_in_loss:
-                penalty, l2 = l2_penalty(net.weights(), c.reg)
+                penalty, l2 = l2_penalty(net.weights(), c.reg, sums)
                 loss = loss + penalty
             pending.append((loss, rate))
             boundary = (it + 1) % iters_per_epoch == 0 or it + 1 == total
             read = xp is np or boundary or (it + 1) % READ_EVERY == 0
             if read and not _read_losses(pending, state, it):
                 break  # checked before this step's update: the exploding step is not applied
-            state.optimizer.update(net.params, grads, rate, l2)
+            sums = list(state.optimizer.update(net.params, grads, rate, l2).values())  # W1, W2: net.weights()' order
             state.iteration = it + 1
             if boundary:
-                _evaluate(net, state, X, y, X_val, y_val, has_val, eval_rows)
+                _evaluate(net, state, X_eval, y_eval, X_val, y_val, has_val)
                 _check_patience(history, c.patience)
                 if on_epoch_end is not None:
                     on_epoch_end(state)
@@ -301,10 +305,10 @@ def _read_losses(pending: list[tuple[Any, float]], state: TrainState, last: int)
     return True
 
 
-def _evaluate(net, state: TrainState, X, y, X_val, y_val, has_val: bool, rows) -> None:
+def _evaluate(net, state: TrainState, X_eval, y_eval, X_val, y_val, has_val: bool) -> None:
     history = state.history
     history.eval_iteration.append(state.iteration)
-    train_acc, train_loss = accuracy_and_loss(net, X[rows], y[rows])
+    train_acc, train_loss = accuracy_and_loss(net, X_eval, y_eval)
     val_acc, val_loss = accuracy_and_loss(net, X_val, y_val) if has_val else (float("nan"), float("nan"))
     history.train_acc.append(train_acc)
     history.val_acc.append(val_acc)

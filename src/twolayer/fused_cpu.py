@@ -1,0 +1,91 @@
+"""The update rules as one-pass loops, compiled by numba for the CPU.
+
+Each kernel is its rule's `step` in optim.py, written per number: the same
+operations in the same order and precision, so it gives the reference's
+weights bit for bit (no fused multiply-add: numba leaves a * b + c as two
+roundings unless fastmath is asked for). It reads each array once and writes
+it once where the NumPy reference makes up to six passes and two
+weight-sized temporaries, and it sums the squares of the new weights on the
+way, in layers.sum_squares's order: that sum is the next step's L2 term.
+
+Arrays come as as_rows views (rows, columns); the scalars in the weights'
+dtype, in the order of the rule's `scalars`. `part` (the current block's
+column sums, in the weights' dtype) and `acc` (float64) start as zeros.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numba
+import numpy as np
+
+from twolayer.layers import SUM_BLOCK, as_rows
+
+jit = numba.njit(cache=True, nogil=True)  # cache: compiled once per machine, not per process
+
+
+@numba.njit(inline="always")
+def _end_of_row(i, rows, part, acc, block):
+    """After row i: at the end of a block (or of the array), add the block's
+    column sums into acc in float64 and start the next block."""
+    if (i + 1) % block == 0 or i + 1 == rows:
+        for j in range(part.size):
+            acc[j] += part[j]
+            part[j] = 0
+
+
+@jit
+def sgd(p, g, shrink, lr, part, acc, block):
+    for i in range(p.shape[0]):
+        for j in range(p.shape[1]):
+            w = p[i, j] * shrink - g[i, j] * lr
+            p[i, j] = w
+            part[j] += w * w
+        _end_of_row(i, p.shape[0], part, acc, block)
+
+
+@jit
+def momentum(p, g, v, l2, decay, mu, lr, nesterov, part, acc, block):
+    """Momentum, or Nesterov momentum where `nesterov` is not 0: they differ in the step."""
+    for i in range(p.shape[0]):
+        for j in range(p.shape[1]):
+            w, grad = p[i, j], g[i, j]
+            if l2 != 0:
+                grad = grad + l2 * w
+            step = grad * lr
+            v[i, j] = v[i, j] * mu - step
+            if nesterov != 0:
+                w = (w * decay - step) + mu * v[i, j]
+            else:
+                w = w * decay + v[i, j]
+            p[i, j] = w
+            part[j] += w * w
+        _end_of_row(i, p.shape[0], part, acc, block)
+
+
+@jit
+def adam(p, g, m, s, l2, decay, beta1, one_minus_beta1, beta2, one_minus_beta2, step_size, correction2, eps,
+         part, acc, block):
+    for i in range(p.shape[0]):
+        for j in range(p.shape[1]):
+            w, grad = p[i, j], g[i, j]
+            if l2 != 0:
+                grad = grad + l2 * w
+            m[i, j] = m[i, j] * beta1 + one_minus_beta1 * grad
+            s[i, j] = s[i, j] * beta2 + one_minus_beta2 * (grad * grad)
+            w = w * decay - step_size * m[i, j] / (np.sqrt(s[i, j] / correction2) + eps)
+            p[i, j] = w
+            part[j] += w * w
+        _end_of_row(i, p.shape[0], part, acc, block)
+
+
+KERNELS = {"sgd": sgd, "momentum": momentum, "nesterov": momentum, "adam": adam}
+
+
+def update(rule: str, p: np.ndarray, grad: np.ndarray, states: list[np.ndarray], scalars: list[Any]) -> Any:
+    """Run rule's kernel on p in place; return sum_squares of the new p."""
+    rows = as_rows(p)
+    part, acc = np.zeros(rows.shape[1], dtype=p.dtype), np.zeros(rows.shape[1])
+    KERNELS[rule](rows, as_rows(grad), *[as_rows(s) for s in states], *scalars, part, acc, SUM_BLOCK)
+    return acc.sum()
