@@ -32,6 +32,9 @@ class Optimizer:
     """What every rule shares: its settings, its state and the two penalties."""
 
     name = ""
+    # what `state` holds once the rule has run (checked when a checkpoint is read):
+    per_param: tuple[str, ...] = ()  # arrays shaped like each parameter, keyed "<slot>.<param>"
+    counters: tuple[str, ...] = ()  # integer scalars
 
     def __init__(self, momentum: float = 0.0, weight_decay: float = 0.0) -> None:
         self.momentum = momentum
@@ -77,6 +80,7 @@ class Momentum(Optimizer):
     """v <- mu * v - lr * grad;  p <- p + v."""
 
     name = "momentum"
+    per_param = ("v",)
 
     def update(self, params, grads, lr, l2=0.0) -> None:
         for key, grad in grads.items():
@@ -95,6 +99,7 @@ class Nesterov(Optimizer):
     (the same step as the course's p - mu * v + (1 + mu) * v')."""
 
     name = "nesterov"
+    per_param = ("v",)
 
     def update(self, params, grads, lr, l2=0.0) -> None:
         mu = self.momentum
@@ -115,6 +120,8 @@ class Adam(Optimizer):
     correction, p <- p - lr * m_hat / (sqrt(s_hat) + eps)."""
 
     name = "adam"
+    per_param = ("m", "s")
+    counters = ("t",)
     beta1, beta2, eps = 0.9, 0.999, 1e-8
 
     def update(self, params, grads, lr, l2=0.0) -> None:
