@@ -29,6 +29,7 @@ from twolayer.data.cifar10 import batch_arrays
 from twolayer.data.idx import parse_idx
 from twolayer.data.images import read_image
 from twolayer.data.preprocess import Preprocessor
+from twolayer.data.splits import carve
 from twolayer.errors import DataError
 
 FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -283,9 +284,13 @@ def write_folder(root: Path, classes=("cat", "dog"), n=3, size=(6, 5), mode="RGB
 
 
 def test_a_folder_with_test_but_no_train_says_what_layout_is_expected(tmp_path):
+    """Such a folder can be evaluated on (its test split), never trained on."""
     write_folder(tmp_path / "d" / "test")
-    with pytest.raises(DataError, match=r"has test/ but no train/: expected .*/train/<class>/<image files>") as e:
-        load_dataset(f"folder:{tmp_path / 'd'}")
+    dataset = load_dataset(f"folder:{tmp_path / 'd'}")
+    assert set(dataset.splits) == {"test"}
+    with pytest.raises(DataError, match=r"has test/ but no train/: a dataset to train on is a folder "
+                                        r"PATH/train/<class>/<images>") as e:
+        carve(dataset, 0.1, 0.1)
     assert one_line_naming(e, tmp_path / "d")
 
 

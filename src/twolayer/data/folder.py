@@ -40,10 +40,7 @@ def load_folder(path: str | Path, cache_root: Path, quiet: bool = False, refresh
     root = Path(path).expanduser().resolve()  # one cache key however the path is spelled
     if not root.is_dir():
         raise DataError(f"no image folder at {root}: give folder:PATH with one sub-folder of images per class")
-    split_dirs = {s: root / s for s in SPLIT_NAMES if (root / s).is_dir()}
-    if split_dirs and "train" not in split_dirs:
-        raise DataError(f"{root} has {', '.join(f'{s}/' for s in split_dirs)} but no train/: expected "
-                        f"{root}/train/<class>/<image files> (and optionally test/), or {root}/<class>/<image files>")
+    split_dirs = {s: root / s for s in SPLIT_NAMES if (root / s).is_dir()}  # test/ alone: a folder to evaluate on
     if not split_dirs:
         split_dirs = {"train": root}
     class_names = sorted({d.name for folder in split_dirs.values() for d in _subdirs(folder)})
@@ -51,7 +48,7 @@ def load_folder(path: str | Path, cache_root: Path, quiet: bool = False, refresh
         raise DataError(f"{root} holds no class folders: expected {root}/<class>/<image files>")
 
     splits: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    shape = None  # (H, W, C): the first training image's, which every image must have
+    shape = None  # (H, W, C): the first image's (a training one, where there are), which every image must have
     for split, folder in split_dirs.items():
         listing = _list(folder, class_names)
         shape = shape or _shape(listing[0][0])
