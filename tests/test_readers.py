@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from test_datasets import write_folder
 from twolayer import TwoLayerNet, bundles, workflow
 from twolayer.data import Dataset, cifar10, load_dataset, validate
 from twolayer.data.cifar10 import batch_arrays
@@ -272,15 +273,6 @@ def test_pillow_warnings_stay_off_stderr(tmp_path, recwarn):
 
 
 # -- image folders ---------------------------------------------------------------------------------
-
-
-def write_folder(root: Path, classes=("cat", "dog"), n=3, size=(6, 5), mode="RGB", fmt="png") -> None:
-    rng = np.random.default_rng(len(str(root)))
-    for name in classes:
-        (root / name).mkdir(parents=True, exist_ok=True)
-        for i in range(n):
-            shape = (size[1], size[0], 3) if mode == "RGB" else (size[1], size[0])
-            Image.fromarray(rng.integers(0, 256, size=shape, dtype=np.uint8), mode).save(root / name / f"{i}.{fmt}")
 
 
 def test_a_folder_with_test_but_no_train_says_what_layout_is_expected(tmp_path):
