@@ -286,6 +286,17 @@ def test_a_folder_with_test_but_no_train_says_what_layout_is_expected(tmp_path):
     assert one_line_naming(e, tmp_path / "d")
 
 
+@pytest.mark.parametrize("spec", ["~nosuchuser/pics", "loop"])
+def test_folder_paths_that_cannot_be_resolved_give_one_line(tmp_path, monkeypatch, spec):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "loop").symlink_to("loop")
+    with pytest.raises(DataError, match=f"cannot use folder:{spec}: ") as error:
+        load_dataset(f"folder:{spec}")
+    assert "\n" not in str(error.value)
+    with pytest.raises(DataError, match="cannot use ~nosuchuser/data as the data directory"):
+        load_dataset("digits", data_dir="~nosuchuser/data")
+
+
 @pytest.mark.parametrize("test_size", [(7, 7), (5, 6)])
 def test_splits_of_different_sizes_name_a_file(tmp_path, test_size):
     write_folder(tmp_path / "d" / "train", size=(6, 5))

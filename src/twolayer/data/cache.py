@@ -19,15 +19,18 @@ from pathlib import Path
 
 import numpy as np
 
+from twolayer.errors import DataError
 from twolayer.files import atomic_write_npz
 
 
 def data_dir(explicit: str | Path | None = None) -> Path:
-    if explicit:
-        return Path(explicit).expanduser()
-    if os.environ.get("TWOLAYER_DATA"):
-        return Path(os.environ["TWOLAYER_DATA"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    given = explicit or os.environ.get("TWOLAYER_DATA")
+    try:
+        if given:
+            return Path(given).expanduser()
+        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    except RuntimeError as e:  # ~nosuchuser, or no home directory at all
+        raise DataError(f"cannot use {given or '~/.cache'} as the data directory: {e}") from None
     return Path(base) / "twolayer"
 
 

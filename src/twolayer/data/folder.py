@@ -37,7 +37,10 @@ def load_folder(path: str | Path, cache_root: Path, quiet: bool = False, refresh
     when its key matches and its contents check out; `refresh` (or
     TWOLAYER_REFRESH_CACHE=1) decodes every image again, for files rewritten
     in place with the same size and modification time."""
-    root = Path(path).expanduser().resolve()  # one cache key however the path is spelled
+    try:
+        root = Path(path).expanduser().resolve()  # one cache key however the path is spelled
+    except (RuntimeError, OSError) as e:  # ~nosuchuser, a symlink loop
+        raise DataError(f"cannot use folder:{path}: {e}") from None
     if not root.is_dir():
         raise DataError(f"no image folder at {root}: give folder:PATH with one sub-folder of images per class")
     split_dirs = {s: root / s for s in SPLIT_NAMES if (root / s).is_dir()}  # test/ alone: a folder to evaluate on
