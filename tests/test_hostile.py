@@ -144,6 +144,9 @@ def test_bundle_loader_on_random_truncated_and_flipped_bytes(tmp_path, data, cut
             pass
 
 
+HOSTILE_FILES = ("tests/test_schema.py", "tests/test_readers.py")
+
+
 def test_testing_md_lists_every_hostile_test():
     """TESTING.md's table names tests that exist, and every test here is in it."""
     text = (Path(__file__).resolve().parents[1] / "TESTING.md").read_text()
@@ -152,5 +155,8 @@ def test_testing_md_lists_every_hostile_test():
     here = {name for name in globals() if name.startswith("test_") and name != this}
     assert here <= {test for file, test in named if file == "tests/test_hostile.py"}
     root = Path(__file__).resolve().parents[1]
+    for neighbour in HOSTILE_FILES:  # the files beside this one that hold nothing but hostile inputs
+        tests = set(re.findall(r"^def (test_\w+)\(", (root / neighbour).read_text(), re.M))
+        assert tests <= {test for file, test in named if file == neighbour}, neighbour
     for file, test in named:
         assert re.search(rf"^def {test}\(", (root / file).read_text(), re.M), f"{file}::{test} is not a test"

@@ -20,8 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from twolayer.data.preprocess import Preprocessor
-from twolayer.errors import BundleError, TwolayerError
+from twolayer import schema
+from twolayer.config import options
+from twolayer.data.preprocess import KINDS, Preprocessor
+from twolayer.errors import BundleError
 from twolayer.files import atomic_write_npz
 from twolayer.layers import softmax
 from twolayer.model import PARAM_NAMES, TwoLayerNet
@@ -50,7 +52,9 @@ def checksum(arrays: dict[str, np.ndarray]) -> str:
     for name in sorted(arrays):
         a = np.ascontiguousarray(arrays[name])
         digest.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
-        digest.update(a.reshape(-1).view(np.uint8))  # the array's bytes, read in place (no copy)
+        # the array's bytes, read in place (no copy); an object array (never in a file this
+        # package reads: np.load refuses them) has only its references' bytes
+        digest.update(a.reshape(-1).view(np.uint8) if a.dtype.kind != "O" else a.tobytes())
     return digest.hexdigest()
 
 
@@ -108,36 +112,56 @@ def read_npz(path: str | Path, fmt: str | tuple[str, ...], what: str) -> tuple[d
 
 
 def load_bundle(path: str | Path) -> Bundle:
-    """Read and verify a bundle; BundleError for anything that is not one."""
+    """Read and verify a bundle; BundleError for anything that is not one,
+    or that holds what no model could use (see check_bundle)."""
     path = resolve_model_path(path)
     meta, arrays = read_npz(path, FORMAT, "model bundle")
     if meta.get("version") != FORMAT_VERSION:
         raise BundleError(
-            f"{path} has bundle format version {meta.get('version')!r}; this twolayer reads version "
+            f"{path} has bundle format version {schema.shown(meta.get('version'))}; this twolayer reads version "
             f"{FORMAT_VERSION}"
         )
     try:
-        params = {k: arrays[f"param.{k}"] for k in PARAM_NAMES}
-        pre = {k[len("pre.") :]: v for k, v in arrays.items() if k.startswith("pre.")}
-        net = TwoLayerNet.from_params(params)
-        preprocessor = Preprocessor.from_arrays(meta["preprocess"], pre)
-        bundle = Bundle(net, preprocessor, list(meta["class_names"]), tuple(meta["image_shape"]), meta["config"])
-        check_consistent(bundle)
-        return bundle
-    except (KeyError, ValueError, TypeError, TwolayerError) as e:
-        raise BundleError(f"{path} is an inconsistent model bundle ({e})") from None
+        check_bundle(meta, arrays)
+    except schema.Invalid as e:
+        raise BundleError(f"{path} is an inconsistent model bundle: {e}") from None
+    params = {k: arrays[f"param.{k}"] for k in PARAM_NAMES}
+    pre = {k[len("pre.") :]: v for k, v in arrays.items() if k.startswith("pre.")}
+    return Bundle(TwoLayerNet.from_params(params), Preprocessor.from_arrays(meta["preprocess"], pre),
+                  list(meta["class_names"]), tuple(meta["image_shape"]), meta["config"])
 
 
-def check_consistent(bundle: Bundle) -> None:
-    """ValueError unless the parts of a bundle fit each other: the image
-    shape, the preprocessing and the weights agree on the input size, there
-    is a class name per output, and the weights are finite."""
-    d, _, c = bundle.net.sizes
-    pixels = int(np.prod(bundle.image_shape))
-    if pixels != d or bundle.preprocessor.shift.shape != (d,):
-        raise ValueError(f"images of shape {bundle.image_shape}, preprocessing of "
-                         f"{bundle.preprocessor.shift.shape[0]} values and weights of {d} inputs")
-    if len(bundle.class_names) != c:
-        raise ValueError(f"{len(bundle.class_names)} class names for {c} outputs")
-    if not all(np.isfinite(p).all() for p in bundle.net.params.values()):
-        raise ValueError("weights that are not finite")
+def check_bundle(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    """schema.Invalid unless the bundle's parts make one usable model: the
+    weights, the preprocessing, the class names and the image shape agree,
+    every array is finite float32 or float64, and the config's values are
+    ones the option table allows."""
+    kind = meta.get("preprocess")
+    schema.require(kind in KINDS, f"preprocessing {schema.shown(kind)} is not one of {', '.join(KINDS)}")
+    names = meta.get("class_names")
+    schema.require(isinstance(names, list) and names and all(isinstance(n, str) for n in names),
+                   "class_names is not a list of names")
+    shape = meta.get("image_shape")
+    schema.require(isinstance(shape, list) and len(shape) == 3
+                   and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in shape)
+                   and shape[2] in (1, 3), f"image_shape {schema.shown(shape)} is not [height, width, 1 or 3 channels]")
+    config = meta.get("config")
+    schema.require(isinstance(config, dict), f"its config is {type(config).__name__}, not a mapping")
+    table = options()
+    for key, value in config.items():
+        if key in table:  # other keys: options of a newer version, ignored when read
+            try:
+                table[key].check(value)
+            except (ValueError, TypeError) as e:
+                raise schema.Invalid(f"its config: {e}") from None
+
+    pre = ["pre.shift", "pre.scale"] + (["pre.matrix"] if kind == "zca" else [])
+    schema.exact_keys(arrays, [f"param.{k}" for k in PARAM_NAMES] + pre)
+    d, _, c = schema.params(arrays)
+    schema.require(c == len(names), f"param.W2 has {c} columns but there are {len(names)} class names")
+    h, w, channels = shape
+    schema.require(h * w * channels == d, f"image_shape {h}x{w}x{channels} has {h * w * channels} values but "
+                                          f"param.W1 has {d} rows")
+    for key in pre:
+        schema.float_array(arrays, key, (d, d) if key == "pre.matrix" else (d,))
+    schema.require((arrays["pre.scale"] > 0).all(), "pre.scale holds a value <= 0 (it is divided by)")

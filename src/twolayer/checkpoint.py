@@ -20,18 +20,20 @@ from typing import Any
 
 import numpy as np
 
+from twolayer import schema
 from twolayer.backend import to_numpy
 from twolayer.bundles import checksum, read_npz
 from twolayer.errors import BundleError
 from twolayer.files import atomic_write_npz
 from twolayer.model import PARAM_NAMES, TwoLayerNet
-from twolayer.optim import make_optimizer
+from twolayer.optim import OPTIMIZERS, make_optimizer
 from twolayer.trainer import History, TrainState
 
 CHECKPOINT_FILE = "checkpoint.npz"
 # -2: the best parameters may be left out as equal to the weights; older versions refuse it
 FORMAT = "twolayer-checkpoint-2"
 READS = (FORMAT, "twolayer-checkpoint")
+# what every checkpoint holds, then (train_loss, val_loss: since 0.2) what newer ones add
 HISTORY_LISTS = ("loss", "lr", "eval_iteration", "train_acc", "val_acc", "train_loss", "val_loss")
 
 
@@ -65,47 +67,155 @@ def save_checkpoint(path: str | Path, net: TwoLayerNet, state: TrainState) -> No
 
 
 def load_checkpoint(path: str | Path) -> tuple[TwoLayerNet, TrainState]:
-    """The net and the TrainState saved at `path`; BundleError if damaged."""
+    """The net and the TrainState saved at `path`; BundleError if damaged or
+    inconsistent (see check_checkpoint). What needs the data to check (row
+    numbers, the batch order) is checked by check_state once it is loaded."""
     meta, arrays = read_npz(path, READS, "checkpoint")
     if "noise_rng" in meta:  # before noise.py: its dropout masks and crops can't be drawn again
         raise BundleError(f"{path} was written by an older twolayer whose random draws this one cannot "
                           "repeat; start the run again with --force")
     try:
-        net = TwoLayerNet.from_params({k: arrays[f"param.{k}"] for k in PARAM_NAMES})
-        optimizer = make_optimizer(meta["optimizer"], meta["momentum"], meta["weight_decay"])
-        optimizer.state = _prefixed(arrays, "opt.")
-        best = _prefixed(arrays, "best.") or None
-        if meta.get("best_is_params"):
-            best = {k: v.copy() for k, v in net.params.items()}
-        rng = np.random.default_rng()
-        rng.bit_generator.state = meta["rng"]
-        history = History(
-            loss=arrays["history.loss"].tolist(),
-            lr=arrays["history.lr"].tolist(),
-            eval_iteration=[int(v) for v in arrays["history.eval_iteration"]],
-            train_acc=arrays["history.train_acc"].tolist(),
-            val_acc=arrays["history.val_acc"].tolist(),
-            # the losses per evaluation came in 0.2; older checkpoints have none
-            train_loss=_or_nan(arrays.get("history.train_loss"), len(arrays["history.val_acc"])),
-            val_loss=_or_nan(arrays.get("history.val_loss"), len(arrays["history.val_acc"])),
-            best_index=meta["best_index"],
-            stop_reason=meta["stop_reason"],
-            early_stop=meta.get("early_stop"),
-        )
-        state = TrainState(
-            iteration=int(meta["iteration"]),
-            rng=rng,
-            order=arrays.get("order"),
-            optimizer=optimizer,
-            eval_rows=arrays["eval_rows"],
-            noise_seed=int(meta["noise_seed"]),
-            history=history,
-            best_params=best,
-            first_loss=meta["first_loss"],
-        )
-    except (KeyError, ValueError, TypeError) as e:
-        raise BundleError(f"{path} is an inconsistent checkpoint ({e})") from None
+        check_checkpoint(meta, arrays)
+        rng = _generator(meta.get("rng"))
+    except schema.Invalid as e:
+        raise BundleError(f"{path} is an inconsistent checkpoint: {e}") from None
+    net = TwoLayerNet.from_params({k: arrays[f"param.{k}"] for k in PARAM_NAMES})
+    optimizer = make_optimizer(meta["optimizer"], meta["momentum"], meta["weight_decay"])
+    optimizer.state = _prefixed(arrays, "opt.")
+    best = _prefixed(arrays, "best.") or None
+    if meta.get("best_is_params"):  # saved once: the best epoch is the checkpoint's own
+        best = {k: v.copy() for k, v in net.params.items()}
+    n_evals = len(arrays["history.val_acc"])
+    history = History(
+        loss=arrays["history.loss"].tolist(),
+        lr=arrays["history.lr"].tolist(),
+        eval_iteration=[int(v) for v in arrays["history.eval_iteration"]],
+        train_acc=arrays["history.train_acc"].tolist(),
+        val_acc=arrays["history.val_acc"].tolist(),
+        # the losses per evaluation came in 0.2; older checkpoints have none
+        train_loss=_or_nan(arrays.get("history.train_loss"), n_evals),
+        val_loss=_or_nan(arrays.get("history.val_loss"), n_evals),
+        best_index=meta.get("best_index"),
+        stop_reason=meta.get("stop_reason"),
+        early_stop=meta.get("early_stop"),
+    )
+    state = TrainState(
+        iteration=meta["iteration"],
+        rng=rng,
+        order=arrays.get("order"),
+        optimizer=optimizer,
+        eval_rows=arrays["eval_rows"],
+        noise_seed=meta["noise_seed"],
+        history=history,
+        best_params=best,
+        first_loss=meta.get("first_loss"),
+    )
     return net, state
+
+
+def check_checkpoint(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    """schema.Invalid unless a checkpoint's parts make one training state:
+    the optimizer's arrays shaped like the parameters, histories of matching
+    lengths, the best epoch and its parameters present together.
+
+    The current parameters and the optimizer's arrays may hold NaN or
+    infinity: a run's last epoch before its loss exploded is saved as it
+    was, and resuming it stops again with the trainer's message. The best
+    parameters were a validated epoch's, so they must be finite."""
+    name = meta.get("optimizer")
+    schema.require(isinstance(name, str) and name in OPTIMIZERS,
+                   f"optimizer {schema.shown(name)} is not one of {', '.join(OPTIMIZERS)}")
+    rule = OPTIMIZERS[name]
+    schema.meta_number(meta, "momentum", minimum=0)
+    schema.meta_number(meta, "weight_decay", minimum=0)
+    iteration = schema.meta_int(meta, "iteration", minimum=0)
+    schema.meta_int(meta, "noise_seed")
+    schema.meta_number(meta, "first_loss", optional=True, finite=False)
+    best_index = schema.meta_int(meta, "best_index", minimum=0, optional=True)
+    stopped = schema.meta_text(meta, "stop_reason", optional=True) is not None
+    schema.meta_text(meta, "early_stop", optional=True)
+
+    params = [f"param.{k}" for k in PARAM_NAMES]
+    best_is_params = meta.get("best_is_params", False)
+    schema.require(isinstance(best_is_params, bool), f"best_is_params is {schema.shown(best_is_params)}, not true "
+                                                     "or false")
+    best = [f"best.{k}" for k in PARAM_NAMES] if best_index is not None and not best_is_params else []
+    # the rule makes its arrays at its first step: all of them after one
+    opt = [f"opt.{slot}.{k}" for slot in rule.slots for k in PARAM_NAMES] + [f"opt.{c}" for c in rule.counters]
+    lists = [f"history.{name}" for name in HISTORY_LISTS]
+    required = [*params, *best, "eval_rows", *lists[:5], *(opt if iteration else [])]
+    schema.exact_keys(arrays, required, optional=["order", *lists[5:], *opt])
+
+    schema.params(arrays, "param.", finite=False)
+    for key in (k for k in opt if k in arrays):
+        if key.count(".") == 2:  # opt.<slot>.<param>
+            like = arrays["param." + key.rsplit(".", 1)[1]]
+            schema.float_array(arrays, key, like.shape, finite=False)
+            schema.require(arrays[key].dtype == like.dtype, f"{key} is {arrays[key].dtype} but its parameter is "
+                                                          f"{like.dtype}")
+        else:
+            a = arrays[key]
+            schema.require(a.dtype.kind in "iu" and a.shape == () and a >= 0, f"{key} is not a count >= 0")
+    if best:
+        schema.params(arrays, "best.")
+        for key in PARAM_NAMES:
+            schema.require(arrays[f"best.{key}"].shape == arrays[f"param.{key}"].shape,
+                           f"best.{key} has shape {arrays[f'best.{key}'].shape} but param.{key} has "
+                           f"{arrays[f'param.{key}'].shape}")
+
+    schema.index_array(arrays, "eval_rows")
+    schema.require(len(arrays["eval_rows"]) >= 1, "eval_rows is empty")
+    if "order" in arrays:
+        schema.index_array(arrays, "order")
+    n = {key: schema.number_list(arrays, key) for key in lists if key in arrays}
+    schema.require(n["history.lr"] == n["history.loss"],
+                   f"history.lr has {n['history.lr']} entries but history.loss has {n['history.loss']}")
+    for key in lists[3:]:
+        schema.require(n.get(key, n["history.eval_iteration"]) == n["history.eval_iteration"],
+                       f"{key} has {n.get(key)} entries but history.eval_iteration has "
+                       f"{n['history.eval_iteration']}")
+    # one loss per step taken; a run whose loss exploded may have taken steps whose losses it never kept
+    schema.require(n["history.loss"] == iteration or (stopped and n["history.loss"] < iteration),
+                   f"iteration is {iteration} but history.loss has {n['history.loss']} entries")
+    evals = arrays["history.eval_iteration"]
+    schema.require(np.isfinite(evals).all() and (evals == np.round(evals)).all() and (evals >= 0).all()
+                   and (evals <= iteration).all() and (np.diff(evals) >= 0).all(),
+                   f"history.eval_iteration is not a rising list of iterations in 0..{iteration}")
+    schema.require(best_index is None or best_index < n["history.val_acc"],
+                   f"best_index is {best_index} but there are {n['history.val_acc']} evaluations")
+
+
+def check_state(path: str | Path, net: TwoLayerNet, state: TrainState, X: Any, y: Any) -> None:
+    """BundleError unless the checkpoint at `path` (loaded as net and state)
+    fits the training rows X (N, D) and labels y (N,) it is resumed on: the
+    same number of values per row, labels the net has outputs for, its
+    evaluation rows and batch order within N. The data is built again from
+    the run's config, so a mismatch means the dataset changed since."""
+    n, (d, _, c) = len(y), net.sizes
+    order = state.order
+    fault = None
+    if X.shape[1] != d:
+        fault = f"its weights take {d} values per image and the data has {X.shape[1]}"
+    elif n and int(y.max()) >= c:
+        fault = f"its net has {c} outputs and the data has label {int(y.max())}"
+    elif int(np.max(state.eval_rows)) >= n:
+        fault = f"eval_rows holds row {int(np.max(state.eval_rows))} and the training split has {n} rows"
+    elif order is not None and not (len(order) == n and (np.sort(order) == np.arange(n)).all()):
+        fault = f"its batch order is not an order of the {n} training rows"
+    if fault:
+        raise BundleError(f"{path} does not fit the run's data ({fault}); the dataset changed since the run "
+                          "started: start it again with --force")
+
+
+def _generator(state: Any) -> np.random.Generator:
+    """A generator in the saved state; schema.Invalid if NumPy refuses it."""
+    rng = np.random.default_rng()
+    try:
+        rng.bit_generator.state = state
+    except Exception as e:  # NumPy's setter raises TypeError, ValueError, KeyError, OverflowError, ...
+        reason = " ".join(str(e).split())  # one line, whatever NumPy wrote
+        raise schema.Invalid(f"rng is not a state of NumPy's generator ({type(e).__name__}: {reason})") from None
+    return rng
 
 
 def _best_is_params(state: TrainState) -> bool:

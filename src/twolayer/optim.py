@@ -38,7 +38,9 @@ class Optimizer:
     the choice between the fused kernel and the reference."""
 
     name = ""
-    slots: tuple[str, ...] = ()  # the state arrays the rule keeps per parameter ("v", or "m" and "s")
+    # what `state` holds once the rule has run (checked when a checkpoint is read):
+    slots: tuple[str, ...] = ()  # arrays shaped like each parameter ("v", or "m" and "s"), keyed "<slot>.<param>"
+    counters: tuple[str, ...] = ()  # integer scalars
 
     def __init__(self, momentum: float = 0.0, weight_decay: float = 0.0) -> None:
         self.momentum = momentum
@@ -149,6 +151,7 @@ class Adam(Optimizer):
 
     name = "adam"
     slots = ("m", "s")
+    counters = ("t",)
     beta1, beta2, eps = 0.9, 0.999, 1e-8
 
     def update(self, params, grads, lr, l2=0.0, fused=True):

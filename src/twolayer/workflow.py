@@ -16,7 +16,7 @@ import numpy as np
 
 from twolayer import bundles, runs
 from twolayer.backend import device_module, to_device
-from twolayer.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
+from twolayer.checkpoint import CHECKPOINT_FILE, check_state, load_checkpoint, save_checkpoint
 from twolayer.config import TrainConfig
 from twolayer.data import Dataset, load_dataset
 from twolayer.data.images import read_image
@@ -126,6 +126,7 @@ def resume(run_dir: str | Path, quiet: bool = False, length: dict[str, int] | No
         config = replace(config, iters=None, **length).validate() if "epochs" in length else \
             replace(config, **length).validate()
     data = prepare(config, quiet)
+    check_state(checkpoint, net, state, data.X["train"], data.y["train"])  # the data may have changed since
     total = num_iters(config, len(data.y["train"]))
     if total <= state.iteration:
         raise TwolayerError(f"{run_dir} has finished: it ran {state.iteration} iterations, and {total} were "

@@ -57,15 +57,18 @@ DATASETS = {"digits": _digits, "cifar10": _cifar10, "mnist": _idx("mnist"), "fas
 SPEC_HELP = ", ".join(DATASETS) + ", folder:PATH"
 
 
-def load_dataset(spec: str, data_dir: str | Path | None = None, quiet: bool = True) -> Dataset:
-    """The dataset a spec names; a DataError for an unknown spec."""
+def load_dataset(spec: str, data_dir: str | Path | None = None, quiet: bool = True,
+                 refresh: bool = False) -> Dataset:
+    """The dataset a spec names; a DataError for an unknown spec or data no
+    trainer could use. `refresh`: decode an image folder again instead of
+    reading its cache (also TWOLAYER_REFRESH_CACHE=1; see data/cache.py)."""
     from twolayer.data.cache import data_dir as resolve_data_dir
 
     root = resolve_data_dir(data_dir)
     if spec.startswith("folder:"):
         from twolayer.data.folder import load_folder
 
-        dataset = load_folder(spec[len("folder:") :], root, quiet)
+        dataset = load_folder(spec[len("folder:") :], root, quiet, refresh)
     elif spec in DATASETS:
         dataset = DATASETS[spec](root, quiet)
     else:
@@ -75,14 +78,21 @@ def load_dataset(spec: str, data_dir: str | Path | None = None, quiet: bool = Tr
 
 
 def validate(dataset: Dataset) -> None:
-    """Plain errors for data no trainer could use."""
+    """Plain errors for data no trainer could use, whatever its source (each
+    reader names the file at fault where it can; this is the last check)."""
     n_classes = len(dataset.class_names)
+    shape = dataset.image_shape
     for split, (images, labels) in dataset.splits.items():
         where = f"{dataset.name} ({split} split)"
         if images.dtype != np.uint8 or images.ndim != 4:
             raise DataError(f"{where}: images must be uint8 (N, H, W, C), got {images.dtype} {images.shape}")
+        if images.shape[1:] != shape:
+            raise DataError(f"{where}: images are {'x'.join(map(str, images.shape[1:]))} but the other split's "
+                            f"are {'x'.join(map(str, shape))}; all splits must share one image size")
         if len(images) == 0:
             raise DataError(f"{where}: no images")
+        if labels.dtype.kind not in "iu" or labels.ndim != 1:
+            raise DataError(f"{where}: labels must be integers (N,), got {labels.dtype} {labels.shape}")
         if len(images) != len(labels):
             raise DataError(f"{where}: {len(images)} images but {len(labels)} labels")
         if labels.min() < 0 or labels.max() >= n_classes:

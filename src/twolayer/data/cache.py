@@ -4,7 +4,12 @@ The data directory is `--data-dir`, else the TWOLAYER_DATA environment
 variable, else the user's cache directory ($XDG_CACHE_HOME/twolayer or
 ~/.cache/twolayer). Decoded arrays go in its cache/ sub-folder as .npz files
 of plain arrays (no pickle), written atomically, named by a key that changes
-whenever the source changes.
+whenever the source changes. Whoever reads a cache file checks what it
+holds and decodes again when it is not what the source gives.
+
+The key is made from file names, sizes and modification times, which miss a
+file rewritten in place with the same size and time: TWOLAYER_REFRESH_CACHE=1
+(or refresh=True where a loader takes it) ignores the cache and rebuilds it.
 """
 
 from __future__ import annotations
@@ -14,16 +19,25 @@ from pathlib import Path
 
 import numpy as np
 
+from twolayer.errors import DataError
 from twolayer.files import atomic_write_npz
 
 
 def data_dir(explicit: str | Path | None = None) -> Path:
-    if explicit:
-        return Path(explicit).expanduser()
-    if os.environ.get("TWOLAYER_DATA"):
-        return Path(os.environ["TWOLAYER_DATA"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    given = explicit or os.environ.get("TWOLAYER_DATA")
+    try:
+        if given:
+            return Path(given).expanduser()
+        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    except RuntimeError as e:  # ~nosuchuser, or no home directory at all
+        raise DataError(f"cannot use {given or '~/.cache'} as the data directory: {e}") from None
     return Path(base) / "twolayer"
+
+
+def refresh_wanted(refresh: bool = False) -> bool:
+    """Whether to decode again rather than read the cache: asked for by the
+    caller, or by TWOLAYER_REFRESH_CACHE set to anything but "" or "0"."""
+    return refresh or os.environ.get("TWOLAYER_REFRESH_CACHE", "") not in ("", "0")
 
 
 def cache_path(root: Path, name: str, key: str) -> Path:

@@ -4,10 +4,13 @@
     PATH/<class>/*.jpg                                      -> one split
 
 Images are decoded with Pillow into uint8 (N, H, W, C): C is 1 when the
-first image is grayscale, else 3 (RGB). All images must share one size.
-Decoded arrays are cached in the data directory under a key made from every
-file's path, size and modification time, so a changed folder is read again;
-nothing is ever written into PATH.
+first training image is grayscale, else 3 (RGB). All images, in both splits,
+must share one size. Decoded arrays are cached in the data directory under a
+key made from every file's path, size and modification time, so a changed
+folder is read again, and checked when read (a damaged cache is rebuilt);
+nothing is ever written into PATH. A file rewritten in place with the same
+size and modification time keeps its key: refresh=True, or
+TWOLAYER_REFRESH_CACHE=1, decodes everything again.
 """
 
 from __future__ import annotations
@@ -19,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from twolayer.data import Dataset
-from twolayer.data.cache import cache_path, load_cached, save_cached
-from twolayer.data.images import IMAGE_SUFFIXES, pillow_mode
+from twolayer.data.cache import cache_path, load_cached, refresh_wanted, save_cached
+from twolayer.data.images import IMAGE_SUFFIXES, pillow_mode, reading
 from twolayer.errors import DataError
 from twolayer.progress import Progress
 
@@ -29,29 +32,57 @@ SPLIT_NAMES = ("train", "test")
 Listing = list[tuple[str, int, int, int]]  # (path, label, size, mtime_ns)
 
 
-def load_folder(path: str | Path, cache_root: Path, quiet: bool = False) -> Dataset:
-    root = Path(path).expanduser().resolve()  # one cache key however the path is spelled
+def load_folder(path: str | Path, cache_root: Path, quiet: bool = False, refresh: bool = False) -> Dataset:
+    """The dataset in an image folder. Decoded arrays come from the cache
+    when its key matches and its contents check out; `refresh` (or
+    TWOLAYER_REFRESH_CACHE=1) decodes every image again, for files rewritten
+    in place with the same size and modification time."""
+    try:
+        root = Path(path).expanduser().resolve()  # one cache key however the path is spelled
+    except (RuntimeError, OSError) as e:  # ~nosuchuser, a symlink loop
+        raise DataError(f"cannot use folder:{path}: {e}") from None
     if not root.is_dir():
         raise DataError(f"no image folder at {root}: give folder:PATH with one sub-folder of images per class")
-    split_dirs = {s: root / s for s in SPLIT_NAMES if (root / s).is_dir()}
+    split_dirs = {s: root / s for s in SPLIT_NAMES if (root / s).is_dir()}  # test/ alone: a folder to evaluate on
     if not split_dirs:
         split_dirs = {"train": root}
     class_names = sorted({d.name for folder in split_dirs.values() for d in _subdirs(folder)})
     if not class_names:
         raise DataError(f"{root} holds no class folders: expected {root}/<class>/<image files>")
 
-    splits = {}
+    splits: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    shape = None  # (H, W, C): the first image's (a training one, where there are), which every image must have
     for split, folder in split_dirs.items():
         listing = _list(folder, class_names)
-        key = _key(folder, listing)
-        cached = load_cached(cache_path(cache_root, "folder", key))
-        if cached is None:
-            images, labels = _decode(listing, f"decode {folder.name or folder}", quiet)
-            save_cached(cache_path(cache_root, "folder", key), {"images": images, "labels": labels})
-        else:
-            images, labels = cached["images"], cached["labels"]
+        shape = shape or _shape(listing[0][0])
+        labels = np.array([label for _, label, _, _ in listing], dtype=np.int64)
+        where = cache_path(cache_root, "folder", _key(folder, listing, shape))
+        cached = None if refresh_wanted(refresh) else load_cached(where)
+        if cached is not None and _fits(cached, labels, shape):
+            images = cached["images"]
+        else:  # absent, damaged or not what this listing decodes to: decode again
+            images = _decode(listing, f"decode {folder.name or folder}", quiet, shape)
+            save_cached(where, {"images": images, "labels": labels})
         splits[split] = (images, labels)
     return Dataset(f"folder:{root}", class_names, splits)
+
+
+def _shape(path: str) -> tuple[int, int, int]:
+    """(H, W, C) of one image, from its header: C is 1 for gray, else 3."""
+    from PIL import Image
+
+    with reading(path), Image.open(path) as img:
+        return img.size[1], img.size[0], 1 if pillow_mode(img) == "L" else 3
+
+
+def _fits(cached: dict[str, np.ndarray], labels: np.ndarray, shape: tuple[int, int, int]) -> bool:
+    """Whether a cache file holds what decoding the listing would give: one
+    uint8 image of `shape` per file, and the listing's labels."""
+    images = cached.get("images")
+    return (
+        isinstance(images, np.ndarray) and images.dtype == np.uint8 and images.shape == (len(labels), *shape)
+        and np.array_equal(cached.get("labels", ()), labels)
+    )
 
 
 def _subdirs(folder: Path) -> list[Path]:
@@ -78,43 +109,40 @@ def _list(folder: Path, class_names: list[str]) -> Listing:
     return listing
 
 
-def _key(folder: Path, listing: Listing) -> str:
-    digest = hashlib.sha256(str(folder.resolve()).encode())
+def _key(folder: Path, listing: Listing, shape: tuple[int, int, int]) -> str:
+    """The cache key: every file's path, label, size and modification time,
+    and the shape its images are decoded to."""
+    digest = hashlib.sha256(f"{folder.resolve()}|{shape}".encode())
     for path, label, size, mtime in listing:
         digest.update(f"{path}|{label}|{size}|{mtime}\n".encode())
     return digest.hexdigest()
 
 
-def _decode(listing: Listing, desc: str, quiet: bool) -> tuple[np.ndarray, np.ndarray]:
+def _decode(listing: Listing, desc: str, quiet: bool, shape: tuple[int, int, int]) -> np.ndarray:
+    """uint8 (N, H, W, C) images of the listing's files, which must all be
+    H x W; converted to gray (C = 1) or RGB (C = 3)."""
     from PIL import Image
 
-    first = _open(listing[0][0], Image)
-    mode = pillow_mode(first)
-    shape = (first.size[1], first.size[0], 1 if mode == "L" else 3)
+    mode = "L" if shape[2] == 1 else "RGB"
     images = np.empty((len(listing), *shape), dtype=np.uint8)
-    labels = np.array([label for _, label, _, _ in listing], dtype=np.int64)
     bar = Progress(len(listing), desc, enabled=not quiet)
     for i, (path, _, _, _) in enumerate(listing):
-        img = first if i == 0 else _open(path, Image)
+        img = _open(path, Image)
         if img.size != (shape[1], shape[0]):
             raise DataError(
                 f"{path} is {img.size[0]}x{img.size[1]} but the folder's images are {shape[1]}x{shape[0]}; "
                 "all images must share one size"
             )
-        try:
+        with reading(path):
             images[i] = np.asarray(img.convert(mode)).reshape(shape)
-        except (OSError, ValueError) as e:
-            raise DataError(f"cannot decode image {path}: {e}") from None
         if i % 500 == 0 or i == len(listing) - 1:
             bar.update(i + 1)
     bar.close()
-    return images, labels
+    return images
 
 
 def _open(path: str, Image):
-    try:
+    with reading(path):
         img = Image.open(path)
         img.load()
-        return img
-    except Exception as e:  # Pillow raises many types for a bad file
-        raise DataError(f"cannot read image {path}: {e}") from None
+    return img

@@ -11,6 +11,7 @@ of dimensions, each dimension as a big-endian uint32, then the data.
 from __future__ import annotations
 
 import gzip
+import math
 from pathlib import Path
 
 import numpy as np
@@ -65,9 +66,10 @@ def parse_idx(data: bytes, name: str, ndim: int) -> np.ndarray:
     if len(data) < header:
         raise DataError(f"{name} is truncated (incomplete header)")
     dims = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
-    expected = int(np.prod(dims))
+    expected = math.prod(dims)  # Python's integers: three dimensions near 2**32 overflow NumPy's int64
     if len(data) - header != expected:
-        raise DataError(f"{name} is truncated or padded: {len(data) - header} data bytes, header says {expected}")
+        raise DataError(f"{name} is truncated or padded: {len(data) - header} data bytes, header says "
+                        f"{'x'.join(map(str, dims))} = {expected}")
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
 
 
@@ -106,9 +108,15 @@ def load_idx_dataset(name: str, root: Path, quiet: bool = False) -> Dataset:
         paths[key] = path
     splits = {}
     for split in ("train", "test"):
-        images = read_idx(paths[f"{split}_images"], 3)
-        labels = read_idx(paths[f"{split}_labels"], 1).astype(np.int64)
+        images_file, labels_file = paths[f"{split}_images"], paths[f"{split}_labels"]
+        images, labels = read_idx(images_file, 3), read_idx(labels_file, 1)
         if len(images) != len(labels):
-            raise DataError(f"{name} {split}: {len(images)} images but {len(labels)} labels")
-        splits[split] = (images[..., None].copy(), labels)
+            raise DataError(f"{images_file} holds {len(images)} images but {labels_file} {len(labels)} labels")
+        if labels.size and labels.max() >= len(source["classes"]):
+            raise DataError(f"{labels_file}: labels must be in 0..{len(source['classes']) - 1}, found "
+                            f"{labels.max()}")
+        if split == "test" and images.shape[1:] != splits["train"][0].shape[1:3]:
+            raise DataError(f"{images_file} holds {images.shape[1]}x{images.shape[2]} images but "
+                            f"{paths['train_images']} {splits['train'][0].shape[1]}x{splits['train'][0].shape[2]}")
+        splits[split] = (images[..., None].copy(), labels.astype(np.int64))
     return Dataset(name, list(source["classes"]), splits)

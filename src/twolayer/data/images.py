@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-from twolayer.errors import DataError
+from twolayer.errors import DataError, TwolayerError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 # Pillow's modes that hold one gray channel (LA: gray plus alpha); every other mode is read as RGB
@@ -18,6 +21,36 @@ def pillow_mode(img) -> str:
     return "L" if img.mode in GRAY_MODES else "RGB"
 
 
+@contextmanager
+def reading(path: str | Path) -> Iterator[None]:
+    """Pillow's work on one file: whatever it raises becomes one DataError
+    naming the file, and its warnings never reach stderr.
+
+    Decompression bombs are refused: Pillow raises DecompressionBombError for
+    images over twice Image.MAX_IMAGE_PIXELS but only warns between once and
+    twice that; the warning is made an error here, so an image that large is
+    refused too, before it is decoded."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # palette transparency and the like: nothing the user must act on
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            yield
+        except FileNotFoundError:
+            raise DataError(f"no such image file: {path}") from None
+        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
+            raise DataError(f"refused image {path}: {one_line(e)}") from None
+        except TwolayerError:
+            raise
+        except Exception as e:  # Pillow raises many types for a bad file
+            raise DataError(f"cannot read image {path}: {one_line(e)}") from None
+
+
+def one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
 def read_image(path: str | Path, shape: tuple[int, ...] | None = None) -> np.ndarray:
     """One image file as uint8 (H, W, C).
 
@@ -25,18 +58,13 @@ def read_image(path: str | Path, shape: tuple[int, ...] | None = None) -> np.nda
     3: RGB) and resized to H x W if it differs, so that any picture can be
     given to a model; without it, the file's own size and RGB or grayscale.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     path = Path(path)
-    try:
-        with Image.open(path) as img:
-            mode = ("L" if shape[2] == 1 else "RGB") if shape else pillow_mode(img)
-            img = img.convert(mode)
-            if shape and img.size != (shape[1], shape[0]):
-                img = img.resize((shape[1], shape[0]), Image.Resampling.BILINEAR)
-            array = np.asarray(img, dtype=np.uint8)
-    except FileNotFoundError:
-        raise DataError(f"no such image file: {path}") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
-        raise DataError(f"cannot read image {path}: {e}") from None
+    with reading(path), Image.open(path) as img:
+        mode = ("L" if shape[2] == 1 else "RGB") if shape else pillow_mode(img)
+        img = img.convert(mode)
+        if shape and img.size != (shape[1], shape[0]):
+            img = img.resize((shape[1], shape[0]), Image.Resampling.BILINEAR)
+        array = np.asarray(img, dtype=np.uint8)
     return array.reshape(array.shape[0], array.shape[1], -1)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from twolayer.data import Dataset
-from twolayer.errors import ConfigError
+from twolayer.errors import ConfigError, DataError
 
 Split = tuple[np.ndarray, np.ndarray]
 
@@ -28,6 +28,10 @@ def resolve_size(size: float, n: int, name: str) -> int:
 
 def carve(dataset: Dataset, val_size: float, test_size: float, split_seed: int = 0) -> dict[str, Split]:
     """{"train", "val", "test"} -> (images, labels); val or test may be empty."""
+    if "train" not in dataset.splits:  # a folder of test/ alone: fine to evaluate on, nothing to train on
+        raise DataError(f"{dataset.name} has {', '.join(f'{s}/' for s in dataset.splits)} but no train/: a dataset "
+                        "to train on is a folder PATH/train/<class>/<images> (PATH/test/ beside it optional), "
+                        "or PATH/<class>/<images>")
     images, labels = dataset.splits["train"]
     n = len(images)
     order = np.random.default_rng(split_seed).permutation(n)
