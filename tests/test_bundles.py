@@ -89,18 +89,22 @@ def test_future_version_is_named(tmp_path, bundle):
 
 
 def test_run_dir_is_never_overwritten_without_force(tmp_path):
-    runs.check_run_dir(tmp_path / "new")  # a new path is fine
-    assert not (tmp_path / "new").exists()  # and nothing was created
+    held = runs.claim(tmp_path / "new", "run")  # a new path is fine, and made
+    assert held.path.is_dir() and held.made == [tmp_path / "new"]
+    held.abandon()
+    assert not (tmp_path / "new").exists()  # and given back as it was
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "metrics.json").write_text("{}")
     with pytest.raises(TwolayerError, match="--force"):
-        runs.check_run_dir(tmp_path / "old")
-    runs.check_run_dir(tmp_path / "old", force=True)
+        runs.claim(tmp_path / "old", "run")
+    assert sorted(p.name for p in (tmp_path / "old").iterdir()) == ["metrics.json"]  # left as it was
+    runs.claim(tmp_path / "old", "run", force=True).release()
+    assert not any((tmp_path / "old").iterdir())
 
 
 def test_new_run_dirs_do_not_collide(tmp_path):
-    a = runs.new_run_dir(tmp_path, "folder:/x/y")
-    b = runs.new_run_dir(tmp_path, "folder:/x/y")
+    a = runs.new_run_dir(tmp_path, "folder:/x/y").path
+    b = runs.new_run_dir(tmp_path, "folder:/x/y").path
     assert a != b and a.is_dir() and b.is_dir()
     assert "/" not in a.name and ":" not in a.name
 

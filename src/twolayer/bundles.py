@@ -40,6 +40,7 @@ class Bundle:
     class_names: list[str]
     image_shape: tuple[int, ...]  # (H, W, C) of the raw images
     config: dict[str, Any]
+    data_fingerprint: str | None = None  # the training data's (data/fingerprint.py); None in older bundles
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """Class probabilities (N, C) of raw images (N, H, W, C), as predict computes them."""
@@ -68,6 +69,7 @@ def save_bundle(path: str | Path, bundle: Bundle) -> None:
         "image_shape": list(bundle.image_shape),
         "preprocess": bundle.preprocessor.kind,
         "config": bundle.config,
+        "data_fingerprint": bundle.data_fingerprint,
         "checksum": checksum(arrays),
     }
     atomic_write_npz(path, {"meta": np.array(json.dumps(meta)), **arrays})
@@ -128,7 +130,7 @@ def load_bundle(path: str | Path) -> Bundle:
     params = {k: arrays[f"param.{k}"] for k in PARAM_NAMES}
     pre = {k[len("pre.") :]: v for k, v in arrays.items() if k.startswith("pre.")}
     return Bundle(TwoLayerNet.from_params(params), Preprocessor.from_arrays(meta["preprocess"], pre),
-                  list(meta["class_names"]), tuple(meta["image_shape"]), meta["config"])
+                  list(meta["class_names"]), tuple(meta["image_shape"]), meta["config"], meta.get("data_fingerprint"))
 
 
 def check_bundle(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
@@ -145,6 +147,8 @@ def check_bundle(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
     schema.require(isinstance(shape, list) and len(shape) == 3
                    and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in shape)
                    and shape[2] in (1, 3), f"image_shape {schema.shown(shape)} is not [height, width, 1 or 3 channels]")
+    fingerprint = meta.get("data_fingerprint")
+    schema.require(fingerprint is None or isinstance(fingerprint, str), "data_fingerprint is not text")
     config = meta.get("config")
     schema.require(isinstance(config, dict), f"its config is {type(config).__name__}, not a mapping")
     table = options()

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import warnings
 from pathlib import Path
 
 from twolayer import __version__, workflow
@@ -127,6 +129,8 @@ def build_parser(config_class: type = TrainConfig) -> Parser:
     s.add_argument("--study", metavar="NAME", help="study name (default: twolayer-DATASET)")
     s.add_argument("--out", metavar="DIR", help="output folder (default: runs/STUDY)")
     s.add_argument("--quiet", action="store_true", help="no per-trial lines")
+    s.add_argument("--force", action="store_true",
+                   help="use --out even if it holds a training run (its files are removed)")
 
     r = sub.add_parser("report", help="write report.html for a run or a search",
                        description="Write report.html (self-contained: plots, metrics, per-class accuracy, "
@@ -228,11 +232,11 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def print_run(result: workflow.TrainResult) -> int:
-    """What train prints about a finished run; its exit status."""
-    from twolayer.report import report
-
-    page = report(result.run_dir, result.data)
+    """What train prints about a finished run, and its report; the exit status."""
     m = result.metrics
+    page, failed = write_report(result.run_dir, result.data)
+    if page is None:
+        return failed
     print(f"run folder: {result.run_dir} (report: {page.name})")
     print(f"accuracy  train {_fmt(m['train_accuracy'])}  val {_fmt(m['val_accuracy'])}  "
           f"test {_fmt(m['test_accuracy'])}")
@@ -245,6 +249,23 @@ def print_run(result: workflow.TrainResult) -> int:
         print(f"twolayer train: stopped early: {m['stopped_early']}", file=sys.stderr)
         return 3
     return 0
+
+
+def write_report(run_dir: Path, data) -> tuple[Path | None, int]:
+    """(report.html, 0) for a finished run; or (None, exit status) after one
+    line on stderr that says the run itself is finished and how to write its
+    report, if writing it fails or a signal stops it."""
+    from twolayer.report import report
+
+    try:
+        with workflow.SignalsInterrupt():
+            return report(run_dir, data), 0
+    except (KeyboardInterrupt, Exception) as e:  # noqa: BLE001 -- the run is safe; only its report is missing
+        interrupted = isinstance(e, KeyboardInterrupt)
+        why = "it was interrupted" if interrupted else f"{type(e).__name__}: {e}"
+        print(f"twolayer train: the run finished (its model and metrics are in {run_dir}) but its report was not "
+              f"written ({' '.join(why.split())}); twolayer report {run_dir} writes it", file=sys.stderr)
+        return None, 128 + getattr(e, "signum", signal.SIGINT) if interrupted else 1
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
@@ -264,7 +285,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
         print(f"network: {label(net)}; its code runs in this process", flush=True)
     opts = tune.TuneOptions(space=space, out=Path(args.out or Path("runs") / study), sampler=args.sampler,
                             trials=args.trials, jobs=args.jobs, storage=args.storage, study=study,
-                            pruner=args.pruner, seed=args.sampler_seed, quiet=args.quiet)
+                            pruner=args.pruner, seed=args.sampler_seed, quiet=args.quiet,
+                            force=args.force)
     try:
         result = tune.run(opts)
     except tune.TuneInterrupted as e:
@@ -307,6 +329,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     result = workflow.evaluate(args.model, args.dataset, args.split, args.data_dir)
+    if result.get("note"):
+        print(f"twolayer evaluate: note: {result['note']}", file=sys.stderr)
     if args.json:
         print(json.dumps(result))
     else:
@@ -347,14 +371,33 @@ def main(argv: list[str] | None = None, config_class: type = TrainConfig) -> int
     or a subclass that declares more options)."""
     args = build_parser(config_class).parse_args(argv)
     args.config_class = config_class
-    try:
-        return COMMANDS[args.command](args)
-    except TwolayerError as e:
-        print(f"twolayer {args.command}: {e.label}{e}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        print(f"twolayer {args.command}: interrupted", file=sys.stderr)
-        return 130
+    # The one error boundary: whatever the user can cause ends in one line on
+    # stderr. Warnings (NumPy's overflow as a run diverges, Pillow's) are not
+    # shown: the trainer and the readers say what went wrong in that line.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return COMMANDS[args.command](args)
+        except TwolayerError as e:
+            return _fail(args.command, f"{e.label}{e}", e.exit_code)
+        except OSError as e:  # the operating system's: permissions, a full disk, a path too long, ...
+            return _fail(args.command, f"error: {os_error(e)}", 1)
+        except MemoryError:
+            return _fail(args.command, "error: out of memory; try a smaller --hidden-size or --batch-size", 1)
+        except KeyboardInterrupt:
+            return _fail(args.command, "interrupted", 130)
+
+
+def _fail(command: str, message: str, code: int) -> int:
+    print(f"twolayer {command}: {' '.join(message.split())}", file=sys.stderr)  # one line, whatever it holds
+    return code
+
+
+def os_error(e: OSError) -> str:
+    """An OSError as 'PATH: what happened' (both paths for a rename)."""
+    paths = " -> ".join(str(p) for p in (e.filename, e.filename2) if p is not None)
+    what = e.strerror or str(e)
+    return f"{paths}: {what}" if paths else what
 
 if __name__ == "__main__":
     sys.exit(main())

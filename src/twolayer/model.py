@@ -26,6 +26,7 @@ from twolayer.layers import (
     relu_forward,
     softmax_loss,
 )
+from twolayer.memory import shortfall
 
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
 # the assignment's argument names for the options of `train`
@@ -67,6 +68,11 @@ class TwoLayerNet:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
         if not std > 0:
             raise ConfigError(f"std must be > 0, got {std!r}")
+        # the normal draws are float64 before the cast: both exist for a moment
+        weights = input_size * hidden_size + hidden_size * output_size
+        problem = shortfall(weights * (8 + np.dtype(dtype).itemsize))
+        if problem:
+            raise ConfigError(f"a {input_size} x {hidden_size} x {output_size} network {problem}")
         if seed is None:
             normal = np.random.randn
         else:

@@ -24,6 +24,12 @@ def save_png(fig: Figure, path: str | Path, dpi: int = 100) -> None:
     atomic_write(path, lambda f: f.write(buffer.getvalue()))
 
 
+def plain(text: str) -> str:
+    """User text (a class name) as matplotlib shows it literally: a `$` would
+    otherwise start TeX math, and a stray one makes the figure fail."""
+    return str(text).replace("$", r"\$")
+
+
 def history_figure(history) -> Figure:
     """Loss per iteration (raw and smoothed) with the loss on the fixed
     training sample and on validation at each epoch's end; train and
@@ -92,8 +98,9 @@ def confusion_figure(confusion: np.ndarray, class_names: list[str], title: str) 
     ax = fig.subplots()
     ax.imshow(confusion, cmap="Blues")
     ax.set(xticks=range(c), yticks=range(c), xlabel="predicted", ylabel="true", title=title)
-    ax.set_xticklabels(class_names, rotation=60, ha="right")
-    ax.set_yticklabels(class_names)
+    names = [plain(name) for name in class_names]
+    ax.set_xticklabels(names, rotation=60, ha="right")
+    ax.set_yticklabels(names)
     if c <= 20:
         limit = confusion.max() / 2 if confusion.size else 0
         for i in range(c):
@@ -116,10 +123,10 @@ def heatmap_figure(rows: list[dict[str, Any]], x: str, y: str) -> Figure:
     fig = Figure(figsize=(max(4, 1.1 * len(xs) + 2), max(3, 0.8 * len(ys) + 1.5)))
     ax = fig.subplots()
     image = ax.imshow(grid, cmap="viridis", aspect="auto", origin="lower")
-    ax.set(xticks=range(len(xs)), yticks=range(len(ys)), xlabel=x, ylabel=y,
+    ax.set(xticks=range(len(xs)), yticks=range(len(ys)), xlabel=plain(x), ylabel=plain(y),
            title="Validation accuracy (blank: diverged or pruned early)")
-    ax.set_xticklabels([f"{v:g}" if isinstance(v, float) else str(v) for v in xs])
-    ax.set_yticklabels([f"{v:g}" if isinstance(v, float) else str(v) for v in ys])
+    ax.set_xticklabels([f"{v:g}" if isinstance(v, float) else plain(v) for v in xs])
+    ax.set_yticklabels([f"{v:g}" if isinstance(v, float) else plain(v) for v in ys])
     for i in range(len(ys)):
         for j in range(len(xs)):
             if not np.isnan(grid[i, j]):

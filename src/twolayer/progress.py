@@ -5,7 +5,8 @@
 - In Jupyter: tqdm.auto's widget.
 - When output goes to a file or a pipe (a log, CI): a plain line at most
   every `log_every` seconds, and one at the end, so a log never fills with
-  carriage returns or escape codes.
+  carriage returns or escape codes. These lines go to stdout: stderr is kept
+  for the one line that says what went wrong.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class Progress:
                  log_every: float = 10.0, terminal_only: bool = False, bytes: bool = False) -> None:
         self.total = max(int(total), 1)
         self.desc = desc
-        self.stream = stream or sys.stderr
+        self.stream = stream or (sys.stderr if in_notebook() or _isatty(sys.stderr) else sys.stdout)
         self.log_every = log_every
         self.bytes = bytes
         self.start = time.monotonic()

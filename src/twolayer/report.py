@@ -144,10 +144,11 @@ def _examples(split: tuple[np.ndarray, np.ndarray], predicted: np.ndarray, names
         rows = np.flatnonzero(mask)[:EXAMPLES]
         figures = []
         for i in rows:
-            caption = f"predicted {names[predicted[i]]}" + ("" if kind == "right" else f"<br>true {names[labels[i]]}")
+            caption = html.escape(f"predicted {names[predicted[i]]}")
+            if kind == "wrong":
+                caption += "<br>" + html.escape(f"true {names[labels[i]]}")
             figures.append(f'<figure class="{kind}"><img alt="{kind} {i}" src="{_image_uri(images[i])}">'
-                           f"<figcaption>{html.escape(caption, quote=False).replace('&lt;br&gt;', '<br>')}"
-                           "</figcaption></figure>")
+                           f"<figcaption>{caption}</figcaption></figure>")
         parts.append(f"<h3>{kind.capitalize()} ({int(mask.sum())} of {len(labels)})</h3>"
                      f'<div class="examples">{"".join(figures) or "none"}</div>')
     return "".join(parts)

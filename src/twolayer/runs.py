@@ -1,46 +1,206 @@
-"""Run folders: making and checking them, and the history.csv they hold.
+"""Run folders: claiming them before any work, and the history.csv they hold.
 
 A run folder holds config.json from the start, checkpoint.npz after every
 epoch (kept at the end, so that the run can be continued), then model.npz,
 history.csv and, last, metrics.json: a folder with metrics.json is a
 finished run.
+
+A claim is atomic: the folder is made (or found), a lock file in it is
+locked (fcntl, released when the process ends however it ends), and only
+then is the folder's content judged. So two runs started at once with the
+same --out cannot both proceed: the second says so in one line. What a
+folder may hold, judged by the names twolayer itself writes:
+
+    empty        nothing (or only twolayer's lock and stale temporary files)
+    unstarted    config.json alone: a run stopped before its first checkpoint;
+                 the same command may use it again without --force
+    run          a training run's files (checkpoint, model, metrics, history)
+    search       a tuning folder's files (tune.json, study.journal, trials/)
+    foreign      anything else: never replaced, not even with --force
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import io
+import re
+import shutil
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from twolayer.errors import TwolayerError
 from twolayer.files import atomic_write_text
 
 
-def new_run_dir(root: str | Path, dataset: str) -> Path:
-    """A fresh folder runs/YYYYmmdd-HHMMSS-<dataset>[-N]."""
+def new_run_dir(root: str | Path, dataset: str) -> Claim:
+    """A fresh folder runs/YYYYmmdd-HHMMSS-<dataset>[-N], claimed."""
     stem = time.strftime("%Y%m%d-%H%M%S") + "-" + "".join(c if c.isalnum() else "-" for c in dataset)[:40]
     root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    for n in range(1000):
-        path = root / (stem if n == 0 else f"{stem}-{n}")
-        try:
-            path.mkdir()
-            return path
-        except FileExistsError:
-            continue
+    try:
+        made = _make_folders(root)
+        for n in range(1000):
+            path = root / (stem if n == 0 else f"{stem}-{n}")
+            try:
+                path.mkdir()
+            except FileExistsError:
+                continue
+            return Claim(path, [*made, path], _lock(path, "--out"))
+    except OSError as e:
+        raise TwolayerError(f"cannot make a run folder under {root}: {e.strerror or e}") from None
     raise TwolayerError(f"could not make a new run folder under {root}")
 
 
-def check_run_dir(path: str | Path, force: bool = False) -> Path:
-    """Check, before any work, that `path` may become a run folder: new or
-    empty, unless force. Creates nothing."""
+def _make_folders(path: Path) -> list[Path]:
+    """mkdir -p; the folders it made, outermost first."""
+    missing = [p for p in [path, *path.parents] if not p.exists()][::-1]
+    path.mkdir(parents=True, exist_ok=True)
+    return missing
+
+
+LOCK = ".twolayer.lock"
+FIGURES = ("history.png", "weights.png", "confusion_val.png", "confusion_test.png", "search_history.png",
+           "heatmap.png")
+RUN_FILES = ("config.json", "checkpoint.npz", "model.npz", "metrics.json", "history.csv", "report.html",
+             "model.onnx", "model.fp16.onnx", "model.pt", "model.fp16.pt", *FIGURES)
+SEARCH_FILES = ("tune.json", "trials.csv", "study.journal", "study.journal.lock", ".lock", "report.html",
+                *FIGURES)
+SEARCH_FOLDERS = ("trials", "best")
+# atomic writes (files.py) write .NAME.XXXXXXXX.tmp beside NAME
+TEMPORARY = re.compile(r"^\..+\.[A-Za-z0-9_]+\.tmp$")
+
+
+def kind_of(folder: Path) -> str:
+    """empty, unstarted, run, search or foreign (see the module docstring)."""
+    names = {p.name for p in folder.iterdir()} - {LOCK}
+    names = {n for n in names if not TEMPORARY.match(n)}
+    if not names:
+        return "empty"
+    if names & {"tune.json", "study.journal"} or (folder / "trials").is_dir():
+        mine = set(SEARCH_FILES) | set(SEARCH_FOLDERS)
+        return "search" if names <= mine | {"best"} else "foreign"
+    if names == {"config.json"}:
+        return "unstarted"
+    if names <= set(RUN_FILES) and names & {"config.json", "checkpoint.npz", "model.npz", "metrics.json"}:
+        return "run"
+    return "foreign"
+
+
+@dataclass
+class Claim:
+    """A folder held by this process until release()."""
+
+    path: Path
+    made: list[Path]  # the folders this claim made (the run folder, and parents), outermost first
+    handle: IO = field(repr=False)
+
+    def release(self, remove_lock: bool = True) -> None:
+        """Let go of the folder (its lock file goes too, unless asked not to)."""
+        if self.handle.closed:
+            return
+        if remove_lock:
+            with contextlib.suppress(OSError):
+                (self.path / LOCK).unlink()
+        self.handle.close()
+
+    def close(self) -> None:  # for contextlib.closing
+        self.release()
+
+    def abandon(self) -> None:
+        """Undo the claim of a run that never got going: remove what it wrote
+        (its config.json; the folder itself if it made it)."""
+        with contextlib.suppress(OSError):
+            (self.path / "config.json").unlink()
+        self.release()
+        for folder in reversed(self.made):
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only if empty
+
+
+def claim(path: str | Path, kind: str, force: bool = False, option: str = "--out") -> Claim:
+    """Hold `path` for a run (kind "run") or a search ("search"). A folder of
+    the other kind, or a finished or started run, is replaced only with
+    force, and then only the files twolayer writes are removed; a folder
+    holding anything else is refused."""
     path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise TwolayerError(f"{path} exists and is not a folder")
-    if path.is_dir() and any(path.iterdir()) and not force:
-        raise TwolayerError(f"{path} already holds a run; choose another --out or pass --force to overwrite it")
-    return path
+    _check_ancestors(path, option)
+    try:
+        made = _make_folders(path)
+        handle = _lock(path, option)
+    except OSError as e:  # no permission, a read-only or full disk, a name too long
+        raise TwolayerError(f"cannot make {option} {path}: {e.strerror or e}") from None
+    held = Claim(path, made, handle)
+    try:
+        _make_room(path, kind, force, option)
+    except BaseException:
+        held.release()  # its lock file too: a refused folder is left as it was
+        raise
+    return held
+
+
+def hold(path: str | Path, option: str = "--resume") -> Claim:
+    """Hold an existing run folder (to resume it) without judging what it holds."""
+    path = Path(path)
+    if not path.is_dir():
+        raise TwolayerError(f"{option} {path}: no such run folder")
+    held = Claim(path, [], _lock(path, option))
+    remove_stale_temporaries(path)
+    return held
+
+
+def _lock(path: Path, option: str) -> IO:
+    """The folder's lock file, locked; one line if another process holds it."""
+    handle = open(path / LOCK, "a")  # noqa: SIM115 -- held for the claim's life
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise TwolayerError(f"{path} is in use by another twolayer process; wait for it or choose another "
+                            f"{option}") from None
+    return handle
+
+
+def _make_room(path: Path, kind: str, force: bool, option: str) -> None:
+    found = kind_of(path)
+    remove_stale_temporaries(path)
+    if found in ("empty", "unstarted") or (found == "search" and kind == "search"):
+        return  # a search continues in its own folder
+    what = {"run": "a training run", "search": "a tuning folder", "foreign": "files twolayer did not write"}[found]
+    if found == "foreign":
+        raise TwolayerError(f"{path} holds {what}; choose another {option} (--force replaces only twolayer's "
+                            "own runs and searches)")
+    if not force:
+        raise TwolayerError(f"{path} already holds {what}; choose another {option} or pass --force to "
+                            "replace it")
+    for name in RUN_FILES if found == "run" else SEARCH_FILES:
+        with contextlib.suppress(FileNotFoundError):
+            (path / name).unlink()
+    if found == "search":
+        for name in SEARCH_FOLDERS:
+            shutil.rmtree(path / name, ignore_errors=True)
+
+
+def _check_ancestors(path: Path, option: str) -> None:
+    """A file where a folder must be, anywhere on the way: one line."""
+    for parent in [path, *path.parents]:
+        if parent.exists() or parent.is_symlink():
+            if not parent.is_dir():
+                where = "" if parent == path else f": {parent} is a file, not a folder"
+                raise TwolayerError(f"cannot use {option} {path}{where or ' (it exists and is not a folder)'}")
+            return
+
+
+def remove_stale_temporaries(folder: Path) -> None:
+    """Remove the temporary files of writes that were killed midway (only
+    twolayer's own: .NAME.XXXX.tmp beside a file twolayer writes)."""
+    known = set(RUN_FILES) | set(SEARCH_FILES)
+    for p in folder.iterdir():
+        if TEMPORARY.match(p.name) and p.name[1:].split(".tmp")[0].rsplit(".", 1)[0] in known:
+            with contextlib.suppress(OSError):
+                p.unlink()
 
 
 HISTORY_COLUMNS = ("iteration", "lr", "loss", "train_acc", "val_acc", "train_loss", "val_loss")

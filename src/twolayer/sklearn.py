@@ -66,7 +66,7 @@ NOT_PARAMETERS = {
 OWN_PARAMETERS = {
     "warm_start": False,  # fit continues the previous fit: weights, optimizer state, iteration
     "image_shape": None,  # (H, W, C) of the image each row flattens; flips and crops need it
-    "verbose": False,  # a progress bar on stderr while fitting
+    "verbose": False,  # a progress bar while fitting (a terminal line, or log lines on stdout)
 }
 
 

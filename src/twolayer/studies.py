@@ -14,7 +14,6 @@ A storage URL's password is never printed or written: see mask_url, scrub.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import random
 import re
@@ -119,17 +118,6 @@ def open_study(opts: TuneOptions, storage):
             "use another --study name or --out folder"
         )
     return study
-
-
-@contextlib.contextmanager
-def folder_lock(out: Path):
-    """Only one tune process may use a journal study at a time."""
-    with open(out / ".lock", "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise TwolayerError(f"another twolayer tune is using {out}; wait for it or choose another --out") from None
-        yield
 
 
 def recover(study, opts: TuneOptions, all_running_orphaned: bool) -> int:

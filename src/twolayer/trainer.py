@@ -26,6 +26,7 @@ from twolayer.config import TrainConfig
 from twolayer.data.augment import flip_and_crop
 from twolayer.errors import ConfigError
 from twolayer.layers import l2_penalty, softmax_loss_forward
+from twolayer.memory import shortfall, training_bytes
 from twolayer.model import TwoLayerNet, chunk_rows
 from twolayer.noise import Noise
 from twolayer.optim import make_optimizer
@@ -121,9 +122,23 @@ def new_state(n_train: int, config: TrainConfig, eval_size: int = 1000) -> Train
 
 
 def initial_net(config: TrainConfig, input_size: int, n_classes: int) -> TwoLayerNet:
-    """A freshly initialized net for `config`; its seed fixes the weights."""
+    """A freshly initialized net for `config`; its seed fixes the weights.
+    ConfigError, before anything is allocated, if training it would not fit
+    in memory."""
+    check_memory(config, input_size, n_classes)
     return TwoLayerNet(input_size, config.hidden_size, n_classes, std=init_scale(config, input_size),
                        seed=np.random.default_rng([config.seed, 0]), dtype=np.dtype(config.dtype))
+
+
+def check_memory(config: TrainConfig, inputs: int, classes: int) -> None:
+    """ConfigError saying how much memory training would need, when that is
+    more than the machine has available (a too-wide --hidden-size)."""
+    needed = training_bytes(inputs, config.hidden_size, classes, np.dtype(config.dtype).itemsize, config.optimizer,
+                            config.batch_size)
+    problem = shortfall(needed)
+    if problem:
+        raise ConfigError(f"a hidden layer of {config.hidden_size:,} units on {inputs:,} inputs {problem}; "
+                          "choose a smaller --hidden-size")
 
 
 def init_scale(config: TrainConfig, inputs: int) -> float:
@@ -196,6 +211,7 @@ def fit(
         raise ConfigError(f"flips and crops need image rows; got {X.shape[1]} values per row and "
                           f"image shape {image_shape}")
     if state is None:
+        check_memory(c, X.shape[1], net.params["W2"].shape[1])
         state = new_state(n, c, eval_size)
     history = state.history
 
@@ -215,6 +231,8 @@ def fit(
     pending: list[tuple[Any, float]] = []  # (loss on the device, lr) not yet read back
     bar = Progress(total, "train", enabled=progress)
     history.early_stop = None  # a continued run goes on past an earlier patience stop
+    # overflow as a run diverges is the divergence guard's to report, in one line
+    saved_errors = np.seterr(over="ignore", invalid="ignore", divide="ignore")
 
     try:
         while state.iteration < total:
@@ -271,6 +289,7 @@ def fit(
             for key, value in state.best_params.items():
                 net.params[key][...] = value
     finally:
+        np.seterr(**saved_errors)
         bar.close()
         _move(net, state, np)  # NumPy again, also when a callback raised
     return history

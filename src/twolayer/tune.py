@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import ctypes
 import io
 import multiprocessing
 import os
@@ -20,19 +21,21 @@ import re
 import shutil
 import signal
 import socket
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from twolayer import runs
 from twolayer.config import options
 from twolayer.errors import ConfigError, Stopped, TwolayerError
 from twolayer.files import atomic_write_text, write_json
 from twolayer.learner import label, load_class
 from twolayer.progress import Progress
 from twolayer.space import Space
-from twolayer.studies import JOURNAL, folder_lock, make_storage, mask_url, open_study, point, recover, scrub
-from twolayer.workflow import Prepared, finish_run, fit_config, new_net, num_iters, prepare
+from twolayer.studies import JOURNAL, make_storage, mask_url, open_study, point, recover, scrub
+from twolayer.workflow import Prepared, StopOnSignal, finish_run, fit_config, new_net, num_iters, prepare
 
 SAMPLERS = ("grid", "random", "tpe")
 PRUNERS = ("median", "hyperband", "none")
@@ -66,6 +69,7 @@ class TuneOptions:
     pruner: str = "median"
     seed: int = 0
     quiet: bool = False
+    force: bool = False  # replace a training run's folder at `out` (only twolayer's own files)
 
     def validate(self) -> TuneOptions:
         if self.sampler not in SAMPLERS:
@@ -129,9 +133,10 @@ def make_pruner(opts: TuneOptions):
 class Objective:
     """Train one trial's config; the value is its best validation accuracy."""
 
-    def __init__(self, opts: TuneOptions, log) -> None:
+    def __init__(self, opts: TuneOptions, log, stop: StopOnSignal) -> None:
         self.opts = opts
         self.log = log
+        self.stop = stop  # a signal arrived: the trial stops at its next iteration
         self.data: dict[tuple, Prepared] = {}  # prepared splits, shared by trials with the same data
 
     def prepared(self, config) -> Prepared:
@@ -171,6 +176,8 @@ class Objective:
 
         def on_iteration(it: int, total: int, loss: float, lr: float) -> None:
             bar.update(it, f"loss {loss:.4f} lr {lr:.3g}")
+            if self.stop.signum is not None:
+                raise Signalled(self.stop.signum)  # between two iterations: nothing is half-written
 
         try:
             history = fit_config(net, data, config, on_iteration=on_iteration, on_epoch_end=on_epoch_end)
@@ -222,16 +229,41 @@ def work(opts: TuneOptions, worker: int, target: int) -> None:
     storage = make_storage(opts.storage, opts.out)
     study = optuna.load_study(study_name=opts.study, storage=storage,
                               sampler=make_sampler(opts, worker), pruner=make_pruner(opts))
-    objective = Objective(opts, _logger(opts, target))
-    while remaining(study, opts, target) > 0:
-        study.optimize(objective, n_trials=1, catch=())
+    with StopOnSignal() as stop:  # SIGINT or SIGTERM: stop at the next iteration, the trial marked failed
+        objective = Objective(opts, _logger(opts, target), stop)
+        while remaining(study, opts, target) > 0:
+            if stop.signum is not None:
+                raise Signalled(stop.signum)
+            study.optimize(objective, n_trials=1, catch=())
 
 
-def _worker_main(opts: TuneOptions, worker: int, target: int) -> None:
+class Signalled(KeyboardInterrupt):
+    """A signal stopped the search; `signum` says which."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _worker_main(opts: TuneOptions, worker: int, target: int, parent: int) -> None:
+    _die_with_parent(parent)
     try:
         work(opts, worker, target)
     except KeyboardInterrupt:
         os._exit(130)
+    except Exception as e:  # one line, as the command line would say it
+        print(f"twolayer tune: worker {worker}: error: {' '.join(str(e).split())}", file=sys.stderr, flush=True)
+        os._exit(1)
+
+
+def _die_with_parent(parent: int) -> None:
+    """Ask Linux to send this worker SIGTERM when its parent dies (even by
+    kill -9), so no worker trains on unsupervised; elsewhere, or if the
+    parent is already gone, the worker checks its parent at start."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def _logger(opts: TuneOptions, target: int):
@@ -256,8 +288,8 @@ def run(opts: TuneOptions) -> TuneResult:
     opts.validate()
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # we report trials ourselves
     started = time.monotonic()
-    opts.out.mkdir(parents=True, exist_ok=True)
-    with contextlib.nullcontext() if opts.storage else folder_lock(opts.out):
+    held = runs.claim(opts.out, "search", opts.force)  # a run folder or foreign files: refused in one line
+    with contextlib.closing(held):
         storage = make_storage(opts.storage, opts.out)
         try:
             study = open_study(opts, storage)
@@ -267,7 +299,7 @@ def run(opts: TuneOptions) -> TuneResult:
             raise TwolayerError(scrub(f"cannot open study {opts.study!r}: {e}", opts.storage)) from None
         recover(study, opts, all_running_orphaned=not opts.storage)
         target = opts.trials or (len(opts.space.grid()) if opts.sampler == "grid" else 20)
-        interrupted = False
+        signum = None
         try:
             for _ in range(3):  # a worker killed mid-trial leaves it running; retry it here
                 if opts.jobs == 1:
@@ -276,18 +308,22 @@ def run(opts: TuneOptions) -> TuneResult:
                     _run_processes(opts, target)
                 if opts.storage or not recover(study, opts, all_running_orphaned=True):
                     break
-        except KeyboardInterrupt:
-            interrupted = True
+        except KeyboardInterrupt as e:  # Signalled, or a second Ctrl-C that did not wait
+            signum = getattr(e, "signum", signal.SIGINT)
         result = summarize(study, opts, time.monotonic() - started)
-    if interrupted:
-        raise TuneInterrupted(result)
+    if signum is not None:
+        raise TuneInterrupted(result, signum)
     return result
 
 
 class TuneInterrupted(Stopped):
-    def __init__(self, result: TuneResult) -> None:
+    def __init__(self, result: TuneResult, signum: int = signal.SIGINT) -> None:
         self.result = result
-        super().__init__("interrupted; completed trials are kept. Run the same command again to continue.")
+        self.exit_code = 128 + signum
+        done = sum(r["state"] in ("complete", "pruned", "diverged") for r in result.rows)
+        what = "terminated" if signum == signal.SIGTERM else "interrupted"
+        super().__init__(f"{what}; the {done} finished trial(s) are kept in {result.out}. Run the same command "
+                         "again to continue.")
 
 
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -295,7 +331,7 @@ BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THR
 
 def _run_processes(opts: TuneOptions, target: int) -> None:
     context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=_worker_main, args=(opts, i, target)) for i in range(opts.jobs)]
+    workers = [context.Process(target=_worker_main, args=(opts, i, target, os.getpid())) for i in range(opts.jobs)]
     # workers x BLAS threads stays within the cores: set in each worker's
     # environment before it starts, so every BLAS it loads (NumPy's, SciPy's)
     # starts with that many threads
@@ -311,17 +347,18 @@ def _run_processes(opts: TuneOptions, target: int) -> None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-    try:
-        for w in workers:
-            w.join()
-    except KeyboardInterrupt:
-        for w in workers:  # Ctrl-C reached them too; SIGTERM to this process did not
-            if w.is_alive():
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(w.pid, signal.SIGINT)
-        for w in workers:
-            w.join(timeout=30)
-        raise
+    with StopOnSignal() as stop:
+        while any(w.is_alive() for w in workers) and stop.signum is None:
+            for w in workers:
+                w.join(timeout=0.2)
+        if stop.signum is not None:
+            for w in workers:  # Ctrl-C may have reached them too; SIGTERM to this process did not
+                if w.is_alive():
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(w.pid, signal.SIGTERM)
+            for w in workers:
+                w.join(timeout=30)
+            raise Signalled(stop.signum)
 
 
 def summarize(study, opts: TuneOptions, seconds: float) -> TuneResult:

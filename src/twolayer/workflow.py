@@ -4,6 +4,7 @@ Python users can call: train a run folder, evaluate a model, predict images.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import threading
@@ -19,12 +20,13 @@ from twolayer.backend import device_module, to_device
 from twolayer.checkpoint import CHECKPOINT_FILE, check_state, load_checkpoint, save_checkpoint
 from twolayer.config import TrainConfig
 from twolayer.data import Dataset, load_dataset
+from twolayer.data.fingerprint import fingerprint
 from twolayer.data.images import read_image
 from twolayer.data.preprocess import Preprocessor
 from twolayer.data.splits import carve
 from twolayer.errors import DataError, Stopped, TwolayerError
 from twolayer.files import write_json
-from twolayer.learner import LearnerNet, label, learner_net, load_class
+from twolayer.learner import LearnerNet, label, learner_net
 from twolayer.model import TwoLayerNet
 from twolayer.trainer import History, TrainState, accuracy, fit, init_scale, initial_net, new_state, num_iters
 
@@ -56,6 +58,7 @@ class Prepared:
     X: dict[str, np.ndarray]  # split -> float rows (N, D)
     y: dict[str, np.ndarray]
     raw: dict[str, tuple[np.ndarray, np.ndarray]]  # split -> (uint8 images, labels), for reports
+    fingerprint: str | None = None  # the dataset's (data/fingerprint.py), once a bundle needs it
 
 
 def prepare(config: TrainConfig, quiet: bool = True, preprocessor: Preprocessor | None = None) -> Prepared:
@@ -74,29 +77,26 @@ def prepare(config: TrainConfig, quiet: bool = True, preprocessor: Preprocessor 
 def train(config: TrainConfig, out: str | Path | None = None, force: bool = False,
           quiet: bool = False) -> TrainResult:
     """Train per `config` and write a run folder: `out`, or a new folder
-    under runs/. Options and the folder are checked before any work, and
-    the folder is only made once the data has loaded. It holds config.json
-    from the start, checkpoint.npz after every epoch (kept at the end, so
-    that `resume` can continue the run),
-    then model.npz, history.csv and, last, metrics.json: a folder with
-    metrics.json is a finished run."""
+    under runs/. The options are checked, then the folder is claimed
+    (runs.claim: atomically, so a second run on the same folder refuses),
+    before any data is read; a run that fails before it starts gives the
+    folder back as it found it. The folder holds config.json from the
+    start, checkpoint.npz after every epoch (kept at the end, so that
+    `resume` can continue the run), then model.npz, history.csv and, last,
+    metrics.json: a folder with metrics.json is a finished run."""
     config.validate()
-    if out is not None:
-        runs.check_run_dir(out, force)
-    if config.net:  # its file and class, in one line, before the data loads
-        load_class(config.net)
-    data = prepare(config, quiet)
-    if out is None:
-        run_dir = runs.new_run_dir("runs", config.dataset)
-    else:
-        run_dir = Path(out)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        exports = [*run_dir.glob("model*.onnx"), *run_dir.glob("model*.pt")]  # twolayer export's, beside the model
-        for stale in (bundles.MODEL_FILE, "metrics.json", "history.csv", CHECKPOINT_FILE, "report.html",
-                      *(p.name for p in run_dir.glob("*.png")), *(p.name for p in exports)):
-            (run_dir / stale).unlink(missing_ok=True)  # --force: no old file may pass as new
-    write_json(run_dir / "config.json", config.to_dict())
-    return _run(config, data, run_dir, new_net(config, data), None, quiet)
+    held = runs.new_run_dir("runs", config.dataset) if out is None else runs.claim(out, "run", force)
+    try:
+        write_json(held.path / "config.json", config.to_dict())
+        data = prepare(config, quiet)
+        net = new_net(config, data)
+    except BaseException:
+        held.abandon()
+        raise
+    try:
+        return _run(config, data, held.path, net, None, quiet)
+    finally:
+        held.release()
 
 
 def resume(run_dir: str | Path, quiet: bool = False, length: dict[str, int] | None = None) -> TrainResult:
@@ -109,13 +109,23 @@ def resume(run_dir: str | Path, quiet: bool = False, length: dict[str, int] | No
     and constant schedules. Schedules that depend on the total length
     (cosine, onecycle) are recomputed for the new total from the current
     iteration on: the iterations already run keep the rates they had."""
-    run_dir = Path(run_dir)
+    held = runs.hold(run_dir)
+    try:
+        return _resume(held.path, quiet, length)
+    finally:
+        held.release()
+
+
+def _resume(run_dir: Path, quiet: bool, length: dict[str, int] | None) -> TrainResult:
     checkpoint = run_dir / CHECKPOINT_FILE
     finished = (run_dir / "metrics.json").is_file()
     if not checkpoint.is_file():
         if finished:
             raise TwolayerError(f"{run_dir} has finished and kept no training state ({CHECKPOINT_FILE}) to "
                                 "continue from")
+        if runs.kind_of(run_dir) == "unstarted":
+            raise TwolayerError(f"{run_dir} was stopped before its first checkpoint, so there is nothing to "
+                                "resume; run the same train command again (without --resume) to start it over")
         raise TwolayerError(f"{run_dir} has no checkpoint to resume (no {CHECKPOINT_FILE})")
     try:
         config = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text())).validate()
@@ -180,14 +190,17 @@ def finish_run(config: TrainConfig, data: Prepared, run_dir: Path, net: TwoLayer
         "early_stop": history.early_stop,
         "seconds": round(time.monotonic() - started, 3),
     }
+    if data.fingerprint is None:  # once per prepared data (a search's trials share it)
+        data.fingerprint = fingerprint(data.dataset)
     bundle = bundles.Bundle(net, data.preprocessor, data.dataset.class_names, data.dataset.image_shape,
-                       config.to_dict())
+                            config.to_dict(), data.fingerprint)
     run_dir.mkdir(parents=True, exist_ok=True)
     if not (run_dir / "config.json").exists():
         write_json(run_dir / "config.json", config.to_dict())
     bundles.save_bundle(run_dir / bundles.MODEL_FILE, bundle)
     runs.write_history_csv(run_dir / "history.csv", history)
     write_json(run_dir / "metrics.json", metrics)
+    runs.remove_stale_temporaries(run_dir)  # of writes killed midway in an earlier attempt
     if not keep_state:
         (run_dir / CHECKPOINT_FILE).unlink(missing_ok=True)
     return TrainResult(run_dir, metrics, history, bundle, data)
@@ -211,6 +224,28 @@ def as_configured(config: TrainConfig, net: TwoLayerNet) -> TwoLayerNet | Learne
     """`net`, or, when config.net names a learner's class, that class
     holding net's weights (its code runs here)."""
     return learner_net(config.net, net, init_scale(config, net.sizes[0])) if config.net else net
+
+
+class SignalsInterrupt:
+    """While active, SIGTERM interrupts like Ctrl-C: KeyboardInterrupt, with
+    the signal's number as `signum`, so short work (a report) can say what
+    it did not finish instead of dying silently. Main thread only."""
+
+    def __enter__(self) -> SignalsInterrupt:
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    @staticmethod
+    def _handle(signum: int, frame: Any) -> None:
+        error = KeyboardInterrupt()
+        error.signum = signum
+        raise error
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
 
 
 class StopOnSignal:
@@ -242,46 +277,71 @@ def _maybe_accuracy(net: TwoLayerNet, X: np.ndarray, y: np.ndarray) -> float | N
     return accuracy(net, X, y) if len(y) else None
 
 
-def evaluation_split(bundle: bundles.Bundle, dataset: Dataset, spec: str, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """The raw (images, labels) of `split` to evaluate on.
+def evaluation_split(bundle: bundles.Bundle, dataset: Dataset, spec: str, split: str
+                     ) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(images, labels, whole) of `split` to evaluate on.
 
-    On the dataset the model was trained on, carved splits are carved again
-    with the model's own settings, so "test" means the images it never saw.
-    On another dataset, a split it has is used as is, and a dataset with a
-    single split (a plain folder of class folders) serves any split.
+    On the data the model was trained on (the same fingerprint, however its
+    path is spelled), carved splits are carved again with the model's own
+    settings, so "test" means the images it never saw; whole is False. On
+    other data, a split it has is scored whole, and a dataset with a single
+    split (a plain folder of class folders) serves any split; whole is True.
     """
-    cfg = bundle.config
-    if spec == cfg.get("dataset"):
-        splits = carve(dataset, cfg["val_size"], cfg["test_size"], cfg["split_seed"])
+    cfg = TrainConfig.from_dict(bundle.config)
+    if _trained_on(bundle, dataset, spec):
+        splits = carve(dataset, cfg.val_size, cfg.test_size, cfg.split_seed)
         if len(splits[split][1]) == 0:
             raise DataError(f"the model's run carved no {split} split from {spec}")
-        return splits[split]
+        return (*splits[split], False)
     if split in dataset.splits:
-        return dataset.splits[split]
+        return (*dataset.splits[split], True)
     if len(dataset.splits) == 1:
-        return next(iter(dataset.splits.values()))
+        return (*next(iter(dataset.splits.values())), True)
     raise DataError(f"{spec} has no {split} split; it has {', '.join(dataset.splits)}")
 
 
+def _trained_on(bundle: bundles.Bundle, dataset: Dataset, spec: str) -> bool:
+    """Whether `dataset` is the model's training data: by the fingerprint the
+    bundle records, or for a bundle from before fingerprints, by the source
+    (a folder's resolved path)."""
+    if bundle.data_fingerprint is not None:
+        return bundle.data_fingerprint == fingerprint(dataset)
+    return _source(spec) == _source(str(bundle.config.get("dataset")))
+
+
+def _source(spec: str) -> str:
+    if spec.startswith("folder:"):
+        with contextlib.suppress(OSError, RuntimeError):
+            return "folder:" + str(Path(spec[len("folder:"):]).expanduser().resolve())
+    return spec
+
+
 def evaluate(model: str | Path, spec: str, split: str = "test", data_dir: str | None = None) -> dict[str, Any]:
-    """Accuracy of a saved model on a dataset split: {accuracy, n, correct, ...}."""
+    """Accuracy of a saved model on a dataset split: {accuracy, n, correct,
+    whole, ...}; whole is True (with a note) when the data is not the model's
+    training data, so the whole split was scored, not the images its run held out."""
     bundle = bundles.load_bundle(model)
     dataset = load_dataset(spec, data_dir)
     if tuple(dataset.image_shape) != tuple(bundle.image_shape):
         raise DataError(f"{spec} has images of shape {dataset.image_shape}, the model expects {bundle.image_shape}")
     if len(dataset.class_names) != len(bundle.class_names):
         raise DataError(f"{spec} has {len(dataset.class_names)} classes, the model {len(bundle.class_names)}")
-    images, labels = evaluation_split(bundle, dataset, spec, split)
+    images, labels, whole = evaluation_split(bundle, dataset, spec, split)
     predicted = bundle.net.predict(bundle.preprocessor.transform(images))
     correct = int((predicted == labels).sum())
-    return {
+    result = {
         "model": str(bundles.resolve_model_path(model)),
         "dataset": spec,
         "split": split,
         "n": int(len(labels)),
         "correct": correct,
         "accuracy": correct / len(labels),
+        "whole": whole,
     }
+    if whole:
+        result["note"] = (f"{spec} is not the data this model was trained on, so all {len(labels)} images of "
+                          f"its {split if split in dataset.splits else 'one'} split were scored")
+    return result
 
 
 def predict(model: str | Path, image_paths: list[str]) -> list[dict[str, Any]]:

@@ -54,7 +54,7 @@ class Preprocessor:
     def transform(self, images: np.ndarray) -> np.ndarray:
         """uint8 (N, H, W, C) -> float32 (N, D)."""
         n = images.shape[0]
-        flat = images.reshape(n, -1)
+        flat = images.reshape(n, int(np.prod(images.shape[1:])))  # also for an empty split (n = 0)
         if flat.shape[1] != self.shift.shape[0]:
             raise ConfigError(
                 f"images have {flat.shape[1]} values each but the preprocessing expects {self.shift.shape[0]}"
