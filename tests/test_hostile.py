@@ -144,7 +144,7 @@ def test_bundle_loader_on_random_truncated_and_flipped_bytes(tmp_path, data, cut
             pass
 
 
-HOSTILE_FILES = ("tests/test_schema.py", "tests/test_readers.py")
+HOSTILE_FILES = ("tests/test_schema.py", "tests/test_readers.py", "tests/test_hostile_cli.py")
 
 
 def test_testing_md_lists_every_hostile_test():

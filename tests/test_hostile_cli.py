@@ -1,0 +1,498 @@
+"""Hostile and odd inputs, through the command line as a user meets them.
+
+One harness runs every case: each case makes what it needs in its own
+folder (the working directory, HOME and the data cache all point there),
+runs `twolayer ...` in this process, and the harness asserts the exit
+status, exactly one line on stderr naming the problem, no traceback, and
+that nothing outside the case's folder changed (a neighbouring folder holds
+a finished run, a tuning folder and a user's files, and is compared byte
+for byte before and after). Cases that need real processes and signals are
+below the harness. TESTING.md lists each class and what the tool does.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from twolayer import bundles
+from twolayer.cli import main
+
+
+@dataclass
+class Case:
+    argv: list[str]
+    code: int | None  # the exit status; None: any non-zero one
+    line: str  # what the one line on stderr says (a substring); "" for a case that must succeed quietly
+    setup: object = None  # setup(case_dir, shared), or None
+
+
+# -- things the cases are made of --------------------------------------------------------------
+
+
+def images(folder: Path, classes=("a", "b"), n=12, size=(8, 8), mode="RGB", seed=0) -> Path:
+    rng = np.random.default_rng(seed)
+    for c, name in enumerate(classes):
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            shape = (size[1], size[0], 3) if mode == "RGB" else (size[1], size[0])
+            pixels = np.clip(rng.normal(60 + 120 * c, 30, size=shape), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels, mode).save(folder / name / f"{i}.png")
+    return folder
+
+
+def idx(path: Path, array: np.ndarray | None = None, dims: tuple[int, ...] | None = None, type_code=0x08) -> None:
+    """An IDX file; `dims` may disagree with the data, on purpose."""
+    array = np.zeros((0,), np.uint8) if array is None else array
+    dims = array.shape if dims is None else dims
+    header = bytes([0, 0, type_code, len(dims)]) + b"".join(struct.pack(">I", d) for d in dims)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(header + array.tobytes()) if path.suffix == ".gz" else header + array.tobytes())
+
+
+def mnist(d: Path, train_images=None, train_labels=None, dims=None) -> None:
+    """MNIST's four files under d/data/mnist, 20 train and 10 test images."""
+    rng = np.random.default_rng(0)
+    root = d / "data" / "mnist"
+    tr = rng.integers(0, 256, (20, 28, 28), dtype=np.uint8) if train_images is None else train_images
+    idx(root / "train-images-idx3-ubyte", tr, dims)
+    idx(root / "train-labels-idx1-ubyte", np.arange(20, dtype=np.uint8) % 10 if train_labels is None
+        else train_labels)
+    idx(root / "t10k-images-idx3-ubyte", rng.integers(0, 256, (10, 28, 28), dtype=np.uint8))
+    idx(root / "t10k-labels-idx1-ubyte", np.arange(10, dtype=np.uint8))
+
+
+def resign_bundle(src: Path, dst: Path, change) -> None:
+    """A copy of a bundle with `change(meta, arrays)` applied and a valid checksum."""
+    with np.load(src, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(str(arrays.pop("meta")))
+    change(meta, arrays)
+    meta["checksum"] = bundles.checksum(arrays)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(dst, meta=np.array(json.dumps(meta)), **arrays)
+
+
+def copy_run(shared, d: Path, name="run") -> Path:
+    shutil.copytree(shared["run"], d / name)
+    return d / name
+
+
+def run_setup(change):
+    def setup(d, shared):
+        run = copy_run(shared, d)
+        resign_bundle(run / "model.npz", run / "model.npz", change)
+    return setup
+
+
+def checkpoint_setup(change):
+    def setup(d, shared):
+        run = copy_run(shared, d)
+        resign_bundle(run / "checkpoint.npz", run / "checkpoint.npz", change)
+        (run / "metrics.json").unlink()  # an interrupted run: its checkpoint is what resume reads
+    return setup
+
+
+def bomb(d, shared):
+    from PIL import Image as PILImage
+
+    side = int((PILImage.MAX_IMAGE_PIXELS * 2.5) ** 0.5)
+    PILImage.new("1", (side, side)).save(d / "bomb.png")  # tiny on disk, huge when decoded
+
+
+def loop_folder(d, shared):
+    images(d / "imgs")
+    os.symlink(d / "imgs" / "a" / "loop", d / "imgs" / "a" / "loop")  # a link to itself
+
+
+def text_file(name: str, text: str = "notes\n"):
+    def setup(d, shared):
+        (d / name).parent.mkdir(parents=True, exist_ok=True)
+        (d / name).write_text(text)
+    return setup
+
+
+def truncated_image(d, shared):
+    pixels = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(d / "whole.png")
+    (d / "cut.png").write_bytes((d / "whole.png").read_bytes()[:1500])  # half of its pixel data
+
+
+def half_written_search(d, shared):
+    search = d / "search"
+    shutil.copytree(shared["search"], search)
+    (search / "trials.csv").unlink()  # killed before the table was written
+
+
+def unstarted(d, shared):
+    (d / "run").mkdir()
+    (d / "run" / "config.json").write_text(json.dumps({"dataset": "digits"}))
+
+
+def modified_folder(d, shared):
+    shutil.copytree(shared["images"], d / "imgs")
+    (d / "imgs" / "a" / "0.png").unlink()
+
+
+CASES: dict[str, Case] = {
+    # 1. paths the tool writes or reads
+    "out is a file": Case(["train", "--out", "notes.txt"], 1, "--out notes.txt (it exists and is not a folder)",
+                          text_file("notes.txt")),
+    "out under a file": Case(["train", "--out", "notes.txt/run"], 1, "notes.txt is a file, not a folder",
+                             text_file("notes.txt")),
+    "out where nothing can be made": Case(["train", "--out", "/proc/twolayer-run"], 1, "cannot make --out"),
+    "out name too long": Case(["train", "--out", "r" * 300], 1, "File name too long"),
+    "data dir is a file": Case(["train", "--dataset", "mnist", "--data-dir", "notes.txt"], 1, "Not a directory",
+                               text_file("notes.txt")),
+    "data dir of no user": Case(["train", "--dataset", "mnist", "--data-dir", "~nosuchuser/data"], 1,
+                                "~nosuchuser"),
+    "folder of no user": Case(["train", "--dataset", "folder:~nosuchuser/imgs"], 1, "~nosuchuser"),
+    "folder with a symlink loop": Case(["train", "--dataset", "folder:imgs", "--epochs", "1"], None, "loop",
+                                       loop_folder),
+    "folder that is missing": Case(["train", "--dataset", "folder:nowhere"], 1, "nowhere"),
+    "model folder without a model": Case(["evaluate", ".", "--dataset", "digits"], 1, "no model at"),
+    "image that is a folder": Case(["predict", "{run}", "."], 1, "cannot read image ."),
+    "tune out is a file": Case(["tune", "--lr", "0.1,0.2", "--out", "notes.txt"], 1, "not a folder",
+                               text_file("notes.txt")),
+    "report of a missing folder": Case(["report", "nowhere"], 1, "nowhere"),
+    "config file missing": Case(["train", "--config", "none.toml"], 1, "no space file at none.toml"),
+    "space file is a folder": Case(["tune", "--space", "."], 1, "cannot read space file ."),
+    "export under a file": Case(["export", "{run}", "--out", "notes.txt/m.onnx"], 1, "notes.txt",
+                                text_file("notes.txt")),
+    # 2. numbers checked where they enter
+    "negative seed": Case(["train", "--seed", "-1"], None, "--seed must be a whole number >= 0, got -1"),
+    "negative split seed": Case(["train", "--split-seed", "-5"], None, "--split-seed must be a whole number >= 0"),
+    "hidden size beyond memory": Case(["train", "--hidden-size", "1000000000"], 1, "of memory to train"),
+    "hidden size zero": Case(["train", "--hidden-size", "0"], None, "--hidden-size must be a positive integer"),
+    "learning rate nan": Case(["train", "--lr", "nan"], None, "--lr must be > 0, got nan"),
+    "learning rate infinite": Case(["train", "--lr", "inf"], None, "--lr must be > 0, got inf"),
+    "batch size not whole": Case(["train", "--batch-size", "2.5"], 2, "expected a whole number, got '2.5'"),
+    "validation size negative": Case(["train", "--val-size", "-1"], None, "--val-size must be a count >= 0"),
+    "zero epochs": Case(["train", "--epochs", "0"], None, "--epochs must be a positive integer"),
+    "momentum one": Case(["train", "--momentum", "1"], None, "--momentum must be in [0, 1)"),
+    "splits too big": Case(["train", "--val-size", "2000"], 1, "leave no training images"),
+    "no validation split": Case(["train", "--val-size", "0", "--epochs", "2", "--quiet"], 0, ""),
+    "no test split": Case(["train", "--test-size", "0", "--epochs", "2", "--quiet"], 0, ""),
+    "neither split": Case(["train", "--val-size", "0", "--test-size", "0", "--epochs", "2", "--quiet"], 0, ""),
+    "diverging learning rate": Case(["train", "--lr", "1e30", "--epochs", "2", "--quiet"], 3, "loss became"),
+    # 3. bundles and checkpoints whose checksum is right but whose content is not
+    "bundle with a transposed W2": Case(["evaluate", "run", "--dataset", "digits"], 1, "inconsistent model bundle",
+                                        run_setup(lambda m, a: a.update({"param.W2": a["param.W2"].T.copy()}))),
+    "bundle whose config is a list": Case(["predict", "run", "{image}"], 1, "not a mapping",
+                                          run_setup(lambda m, a: m.update(config=[1, 2]))),
+    "bundle with too few class names": Case(["evaluate", "run", "--dataset", "digits"], 1, "class names",
+                                            run_setup(lambda m, a: m.update(class_names=["x"]))),
+    "bundle with a NaN weight": Case(["export", "run"], 1, "inconsistent model bundle",
+                                     run_setup(lambda m, a: a["param.b1"].__setitem__(0, np.nan))),
+    "checkpoint with rows out of range": Case(
+        ["train", "--resume", "run"], 1, "checkpoint",
+        checkpoint_setup(lambda m, a: a.update(eval_rows=a["eval_rows"] + 10**6))),
+    "checkpoint with a best epoch out of range": Case(
+        ["train", "--resume", "run"], 1, "best_index",
+        checkpoint_setup(lambda m, a: m.update(best_index=999))),
+    "text file as a model": Case(["evaluate", "notes.txt", "--dataset", "digits"], 1, "not an .npz archive",
+                                 text_file("notes.txt")),
+    # 4. readers
+    "idx dimensions that overflow": Case(
+        ["train", "--dataset", "mnist", "--data-dir", "data"], 1, "train-images-idx3-ubyte",
+        lambda d, s: mnist(d, dims=(2**31, 2**31, 4))),
+    "idx labels beyond the classes": Case(
+        ["train", "--dataset", "mnist", "--data-dir", "data"], 1, "train-labels-idx1-ubyte",
+        lambda d, s: mnist(d, train_labels=np.full(20, 12, np.uint8))),
+    "idx image count and label count differ": Case(
+        ["train", "--dataset", "mnist", "--data-dir", "data"], 1, "mnist",
+        lambda d, s: mnist(d, train_labels=np.zeros(7, np.uint8))),
+    "space file not utf-8": Case(["tune", "--space", "space.toml"], 1, "not UTF-8",
+                                 lambda d, s: (d / "space.toml").write_bytes(b"lr = [0.1, 0.2]\n# \xff\xfe\n")),
+    "report of a half-written search": Case(["report", "search"], 1, "trials.csv", half_written_search),
+    "predict a decompression bomb": Case(["predict", "{run}", "bomb.png"], 1, "bomb.png", bomb),
+    "folder with test but no train": Case(
+        ["train", "--dataset", "folder:imgs"], 1, "train", lambda d, s: images(d / "imgs" / "test")),
+    "splits of different image sizes": Case(
+        ["train", "--dataset", "folder:imgs"], 1, ".png",
+        lambda d, s: (images(d / "imgs" / "train"), images(d / "imgs" / "test", size=(6, 6)))),
+    # 5. user text is data
+    "class names with TeX specials": Case(
+        ["train", "--dataset", "folder:imgs", "--epochs", "2", "--out", "run", "--quiet"], 0, "",
+        lambda d, s: images(d / "imgs", classes=("$\\bogus$", "a_b^c"))),
+    "class names with markup": Case(
+        ["train", "--dataset", "folder:imgs", "--epochs", "2", "--out", "run", "--quiet"], 0, "",
+        lambda d, s: images(d / "imgs", classes=("<script>x", "&amp;"))),
+    # 6. never clobber
+    "tune onto a training run": Case(["tune", "--lr", "0.1,0.2", "--out", "run"], 1, "already holds a training run",
+                                     lambda d, s: copy_run(s, d)),
+    "train onto a tuning folder": Case(["train", "--out", "search"], 1, "already holds a tuning folder",
+                                       lambda d, s: shutil.copytree(s["search"], d / "search")),
+    "force onto a user's folder": Case(["train", "--out", "mine", "--force"], 1, "twolayer did not write",
+                                       text_file("mine/thesis.tex")),
+    "force onto a run holding a user's file": Case(
+        ["train", "--out", "run", "--force"], 1, "twolayer did not write",
+        lambda d, s: (copy_run(s, d), (d / "run" / "notes.txt").write_text("mine"))),
+    "a run that never started is reused": Case(["train", "--out", "run", "--epochs", "1", "--quiet"], 0, "",
+                                               unstarted),
+    "resume a run that never started": Case(["train", "--resume", "run"], 1, "before its first checkpoint",
+                                            unstarted),
+    # 7. the test split's identity
+    "evaluate the training folder spelled otherwise": Case(
+        ["evaluate", "{images_run}", "--dataset", "folder:./{images_rel}", "--json"], 0, ""),
+    "evaluate a folder that changed": Case(
+        ["evaluate", "{images_run}", "--dataset", "folder:imgs"], 0, "is not the data this model was trained on",
+        modified_folder),
+    # 8. one line means one line
+    "tune with a diverging rate": Case(["tune", "--lr", "1e30,1e31", "--epochs", "1", "--quiet"], 0, ""),
+    "predict a truncated image": Case(["predict", "{run}", "cut.png"], 1, "cut.png", truncated_image),
+}
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    """The neighbours: a finished run, a finished search and an image folder
+    with its run. Cases read them (or copy them); none may change them."""
+    root = tmp_path_factory.mktemp("outside")
+    env = {"TWOLAYER_DATA": str(root / "cache")}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        assert main(["train", "--epochs", "2", "--out", str(root / "run"), "--quiet"]) == 0
+        assert main(["tune", "--lr", "0.01,0.02", "--epochs", "1", "--out", str(root / "search"), "--quiet"]) == 0
+        images(root / "imgs", n=20)
+        assert main(["train", "--dataset", f"folder:{root / 'imgs'}", "--epochs", "2", "--val-size", "6",
+                     "--test-size", "6", "--out", str(root / "images_run"), "--quiet"]) == 0
+    finally:
+        for k, v in old.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(root / "seven.png")
+    return {"root": root, "run": root / "run", "search": root / "search", "images": root / "imgs",
+            "images_run": root / "images_run", "image": root / "seven.png"}
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and not p.is_symlink()}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_hostile_input_through_the_command_line(name, shared, tmp_path, monkeypatch, capsys):
+    case = CASES[name]
+    d = tmp_path / "case"
+    d.mkdir()
+    monkeypatch.chdir(d)
+    for var in ("HOME", "TWOLAYER_DATA", "XDG_CACHE_HOME"):
+        monkeypatch.setenv(var, str(d / "home"))
+    if case.setup is not None:
+        case.setup(d, shared)
+    before = snapshot(shared["root"])
+    images_rel = os.path.relpath(shared["images"], d)
+    argv = [a.format(run=shared["run"], image=shared["image"], images_run=shared["images_run"],
+                     images_rel=images_rel) for a in case.argv]
+    capsys.readouterr()
+    try:
+        code = main(argv)
+    except SystemExit as e:  # argparse's own refusals
+        code = e.code
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err and "Warning" not in err, err
+    if case.code == 0:
+        assert code == 0, (code, err)
+        assert err.count("\n") == 1 and case.line in err if case.line else err == "", err
+    else:
+        assert code == case.code if case.code is not None else code != 0, (code, err)
+        assert err.count("\n") == 1 and err.startswith("twolayer "), err  # exactly one line
+        assert case.line in err, err
+    assert snapshot(shared["root"]) == before, "a file outside the case's folder changed"
+
+
+def test_user_text_is_escaped_in_the_report_and_plots(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    images(tmp_path / "imgs", classes=("<script>x", "$\\bogus$"))
+    assert main(["train", "--dataset", "folder:imgs", "--epochs", "2", "--out", "run", "--quiet"]) == 0
+    page = (tmp_path / "run" / "report.html").read_text()
+    assert "<script>" not in page and "&lt;script&gt;x" in page
+    assert (tmp_path / "run" / "confusion_val.png").stat().st_size > 0  # the TeX-like name drew as text
+
+
+def test_force_removes_only_twolayers_files_and_keeps_the_folder(tmp_path, shared):
+    run = copy_run(shared, tmp_path)
+    (run / "report.html").write_text("stale")
+    assert main(["train", "--epochs", "1", "--out", str(run), "--force", "--quiet"]) == 0
+    assert "stale" not in (run / "report.html").read_text()
+
+
+def test_a_run_that_fails_before_it_starts_leaves_nothing_behind(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--dataset", "folder:nowhere", "--out", "run"]) == 1
+    assert main(["train", "--dataset", "nope"]) != 0
+    assert not (tmp_path / "run").exists() and not (tmp_path / "runs").exists()
+    assert main(["train", "--epochs", "1", "--out", "run", "--quiet"]) == 0  # the same command works after
+
+
+# -- faults, with real processes and signals ----------------------------------------------------
+
+
+TWOLAYER = [sys.executable, "-m", "twolayer"]
+
+
+def test_two_runs_started_at_once_on_one_folder_one_refuses(tmp_path):
+    command = [*TWOLAYER, "train", "--epochs", "40", "--hidden-size", "300", "--out", str(tmp_path / "run")]
+    procs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    codes = sorted(p.returncode for p in procs)
+    assert codes == [0, 1], outputs
+    err = next(e for (_, e), p in zip(outputs, procs, strict=True) if p.returncode == 1)
+    assert err.count("\n") == 1 and ("in use by another twolayer process" in err or "already holds" in err), err
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:  # a zombie is dead
+        return f.read().split()[2] != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads worker processes from /proc (Linux)")
+def test_tune_workers_die_with_their_parent(tmp_path):
+    out = tmp_path / "search"
+    proc = subprocess.Popen([*TWOLAYER, "tune", "--lr", "1e-3,2e-3,3e-3,4e-3", "--epochs", "300", "--jobs", "2",
+                             "--pruner", "none", "--out", str(out), "--quiet"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    workers: list[int] = []
+    while len(workers) < 2 and time.monotonic() < deadline:
+        time.sleep(0.3)
+        workers = children(proc.pid)
+    assert len(workers) >= 2  # the two workers (and multiprocessing's resource tracker)
+    time.sleep(2)  # the workers are training
+    workers = children(proc.pid)
+    proc.kill()  # kill -9: no chance to tell them
+    proc.wait()
+    deadline = time.monotonic() + 30
+    while any(alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert not any(alive(w) for w in workers)
+
+
+def children(pid: int) -> list[int]:
+    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _parent(int(p.name)) == pid]
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def test_sigterm_to_tune_says_in_one_line_what_was_kept(tmp_path):
+    out = tmp_path / "search"
+    proc = subprocess.Popen([*TWOLAYER, "tune", "--lr", "1e-3,2e-3,3e-3", "--epochs", "400", "--pruner", "none",
+                             "--out", str(out), "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list((out / "trials").glob("*/metrics.json")) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert err.count("\n") == 1 and "terminated; the 1 finished trial(s) are kept in" in err, err
+    again = subprocess.run([*TWOLAYER, "tune", "--lr", "1e-3,2e-3,3e-3", "--epochs", "400", "--pruner", "none",
+                            "--out", str(out), "--quiet"], capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+
+
+def test_a_full_disk_while_writing_is_one_line_and_leaves_nothing_that_looks_complete(tmp_path, monkeypatch,
+                                                                                      capsys):
+    from twolayer import files
+
+    real = files.atomic_write
+
+    def full(path, write):
+        if Path(path).name == "model.npz":
+            def write_then_fail(f):
+                f.write(b"x" * 1000)
+                raise OSError(28, "No space left on device")
+            return real(path, write_then_fail)
+        return real(path, write)
+
+    monkeypatch.setattr(files, "atomic_write", full)
+    out = tmp_path / "run"
+    assert main(["train", "--epochs", "2", "--out", str(out), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "No space left on device" in err
+    names = {p.name for p in out.iterdir()}
+    assert "metrics.json" not in names and "model.npz" not in names  # nothing that looks finished
+    assert not [n for n in names if n.endswith(".tmp")]  # the half-written file is gone
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("mount") is None, reason="mounting a small tmpfs needs root")
+def test_a_really_full_file_system(tmp_path, capsys):
+    disk = tmp_path / "small"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96k", "tmpfs", str(disk)]).returncode != 0:
+        pytest.skip("this sandbox does not allow mounting a tmpfs")
+    try:
+        code = main(["train", "--epochs", "2", "--hidden-size", "64", "--out", str(disk / "run"), "--quiet"])
+        err = capsys.readouterr().err
+        assert code == 1 and err.count("\n") == 1 and "No space left on device" in err, err
+        names = {p.name for p in (disk / "run").iterdir()} if (disk / "run").exists() else set()
+        assert "metrics.json" not in names and not [n for n in names if n.endswith(".tmp")]
+    finally:
+        subprocess.run(["umount", str(disk)])
+
+
+def test_stale_temporary_files_are_removed_on_resume_and_finish(tmp_path, shared):
+    run = copy_run(shared, tmp_path)
+    stale = [run / ".checkpoint.npz.a1b2c3d4.tmp", run / ".model.npz.zz99yy88.tmp"]
+    for p in stale:
+        p.write_bytes(b"half")
+    mine = run / ".notes.txt.keep.tmp"  # not a name twolayer writes: left alone
+    assert main(["train", "--resume", str(run), "--epochs", "3", "--quiet"]) == 0
+    assert not any(p.exists() for p in stale)
+    assert not mine.exists() or mine.read_bytes()
+
+
+def test_a_signal_while_the_report_is_written_says_the_run_is_finished(tmp_path, monkeypatch, capsys):
+    import twolayer.report
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(twolayer.report, "report", interrupted)
+    out = tmp_path / "run"
+    assert main(["train", "--epochs", "1", "--out", str(out), "--quiet"]) == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the run finished" in err and f"twolayer report {out} writes it" in err
+    assert (out / "metrics.json").is_file()
+    monkeypatch.undo()
+    assert main(["report", str(out)]) == 0 and (out / "report.html").is_file()
+
+
+def test_kill_9_before_the_first_checkpoint_then_the_same_command_works(tmp_path):
+    out = tmp_path / "run"
+    # a first epoch of a second or so: killed while it runs, before its checkpoint
+    command = [*TWOLAYER, "train", "--epochs", "1", "--hidden-size", "100000", "--out", str(out), "--quiet"]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not (out / "config.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    assert not (out / "checkpoint.npz").exists()
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert (out / "metrics.json").is_file()
