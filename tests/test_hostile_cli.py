@@ -254,6 +254,8 @@ CASES: dict[str, Case] = {
         modified_folder),
     # 8. one line means one line
     "tune with a diverging rate": Case(["tune", "--lr", "1e30,1e31", "--epochs", "1", "--quiet"], 0, ""),
+    "two tuning workers on missing data": Case(
+        ["tune", "--dataset", "folder:nowhere", "--lr", "0.1,0.2", "--jobs", "2", "--quiet"], 1, "no image folder"),
     "predict a truncated image": Case(["predict", "{run}", "cut.png"], 1, "cut.png", truncated_image),
 }
 

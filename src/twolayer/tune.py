@@ -21,7 +21,6 @@ import re
 import shutil
 import signal
 import socket
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -245,14 +244,14 @@ class Signalled(KeyboardInterrupt):
         self.signum = signum
 
 
-def _worker_main(opts: TuneOptions, worker: int, target: int, parent: int) -> None:
+def _worker_main(opts: TuneOptions, worker: int, target: int, parent: int, errors) -> None:
     _die_with_parent(parent)
     try:
         work(opts, worker, target)
     except KeyboardInterrupt:
         os._exit(130)
-    except Exception as e:  # one line, as the command line would say it
-        print(f"twolayer tune: worker {worker}: error: {' '.join(str(e).split())}", file=sys.stderr, flush=True)
+    except Exception as e:  # the parent says it, in one line for all the workers
+        errors.put(" ".join(str(e).split()) if isinstance(e, (TwolayerError, OSError)) else f"{type(e).__name__}: {e}")
         os._exit(1)
 
 
@@ -331,7 +330,9 @@ BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THR
 
 def _run_processes(opts: TuneOptions, target: int) -> None:
     context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=_worker_main, args=(opts, i, target, os.getpid())) for i in range(opts.jobs)]
+    errors = context.SimpleQueue()  # a worker's error, said once by this process
+    workers = [context.Process(target=_worker_main, args=(opts, i, target, os.getpid(), errors))
+               for i in range(opts.jobs)]
     # workers x BLAS threads stays within the cores: set in each worker's
     # environment before it starts, so every BLAS it loads (NumPy's, SciPy's)
     # starts with that many threads
@@ -359,6 +360,8 @@ def _run_processes(opts: TuneOptions, target: int) -> None:
             for w in workers:
                 w.join(timeout=30)
             raise Signalled(stop.signum)
+    if not errors.empty():
+        raise TwolayerError(errors.get())
 
 
 def summarize(study, opts: TuneOptions, seconds: float) -> TuneResult:
