@@ -145,7 +145,7 @@ def test_train_config_file_under_the_command_line(tmp_path, capsys):
     ("lr = [0.1, 0.2]\n", "lr takes one value in"),
     ("lr_decay = 2.0\n", "error: lr_decay must be in (0, 1], got 2.0"),
     ("colour = 'red'\n", "unknown training option 'colour'"),
-    ("lr = \n", "cannot read space file"),
+    ("lr = \n", "cannot read config file"),
 ])
 def test_a_bad_config_file_is_one_line_naming_the_option_as_written(tmp_path, capsys, text, line):
     path = tmp_path / "bad.toml"

@@ -169,7 +169,7 @@ CASES: dict[str, Case] = {
     "tune out is a file": Case(["tune", "--lr", "0.1,0.2", "--out", "notes.txt"], 1, "not a folder",
                                text_file("notes.txt")),
     "report of a missing folder": Case(["report", "nowhere"], 1, "nowhere"),
-    "config file missing": Case(["train", "--config", "none.toml"], 1, "no space file at none.toml"),
+    "config file missing": Case(["train", "--config", "none.toml"], 1, "no config file at none.toml"),
     "space file is a folder": Case(["tune", "--space", "."], 1, "cannot read space file ."),
     "export under a file": Case(["export", "{run}", "--out", "notes.txt/m.onnx"], 1, "notes.txt",
                                 text_file("notes.txt")),

@@ -157,3 +157,14 @@ def test_the_classic_interface_names_its_own_arguments_in_errors(toy):
         net.train(X, y, X, y, num_iters=0)
     with pytest.raises(ConfigError, match="learning_rate must be > 0, got -1"):
         net.train(X, y, X, y, learning_rate=-1)
+
+
+def test_the_classic_interface_trains_with_plain_sgd_whatever_the_tools_defaults():
+    """The assignment's toy training, as the README shows it: its number
+    pins the classic loop (plain SGD with step decay), not the CLI's defaults."""
+    np.random.seed(0)
+    net = TwoLayerNet(4, 10, 3, std=1e-1)
+    np.random.seed(1)
+    X, y = 10 * np.random.randn(5, 4), np.array([0, 1, 2, 2, 1])
+    stats = net.train(X, y, X, y, learning_rate=1e-1, reg=5e-6, num_iters=100, verbose=False)
+    assert stats["loss_history"][-1] == pytest.approx(0.0156349876, rel=1e-6)

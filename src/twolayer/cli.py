@@ -7,6 +7,7 @@ Every error a user can cause ends in one line on stderr and a non-zero exit:
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import signal
 import sys
@@ -28,6 +29,16 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        """Unknown options are reported by the command they were given to,
+        with the nearest option it has ("--epocs": did you mean --epochs?)."""
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra:
+            target = getattr(self, "commands", {}).get(getattr(parsed, "command", None), self)
+            near = difflib.get_close_matches(extra[0].split("=")[0], list(target._option_string_actions), n=1)
+            target.error(f"unrecognized arguments: {' '.join(extra)}" + (f"; did you mean {near[0]}?" if near else ""))
+        return parsed
 
 
 def typed(opt: Option):
@@ -130,7 +141,8 @@ def build_parser(config_class: type = TrainConfig) -> Parser:
     s.add_argument("--out", metavar="DIR", help="output folder (default: runs/STUDY)")
     s.add_argument("--quiet", action="store_true", help="no per-trial lines")
     s.add_argument("--force", action="store_true",
-                   help="use --out even if it holds a training run (its files are removed)")
+                   help="start afresh in --out even if it holds a search or a training run (twolayer's files there "
+                        "are removed)")
 
     r = sub.add_parser("report", help="write report.html for a run or a search",
                        description="Write report.html (self-contained: plots, metrics, per-class accuracy, "
@@ -164,6 +176,7 @@ def build_parser(config_class: type = TrainConfig) -> Parser:
     x.add_argument("--out", metavar="PATH", help="output file (default: beside the model: model.onnx, model.pt)")
     x.add_argument("--force", action="store_true", help="overwrite an existing output file")
     x.add_argument("--float16", action="store_true", help="store the weights in half precision")
+    parser.commands = {"train": t, "check": c, "tune": u, "report": r, "evaluate": e, "predict": p, "export": x}
     return parser
 
 

@@ -257,8 +257,8 @@ class TrainConfig:
                              "fixes the carve, so all runs share validation and test images", NONNEGATIVE,
                              metavar="N")
     preprocess: str = option("standardize", "data", "preprocessing fitted on the training split",
-                             "unit-scale inputs whatever the pixel range (0-16 digits, 0-255 photos), so one "
-                             "learning rate suits every dataset; the classic recipe uses mean",
+                             "unit-scale inputs whatever the pixels' range and spread (digits, garments, photos), so "
+                             "one learning rate suits every dataset; the classic recipe uses mean",
                              OneOf(_preprocess_kinds))
     zca_epsilon: float = option(1e-2, "data", "ZCA whitening's regularizer, in (pixel / 255)^2 units",
                                 "strong enough to keep pixel noise from being amplified", ABOVE_ZERO, metavar="X")

@@ -144,6 +144,8 @@ def claim(path: str | Path, kind: str, force: bool = False, option: str = "--out
 def hold(path: str | Path, option: str = "--resume") -> Claim:
     """Hold an existing run folder (to resume it) without judging what it holds."""
     path = Path(path)
+    if path.is_file() and path.suffix == ".npz":  # a run's model.npz or checkpoint.npz names its folder
+        path = path.parent
     if not path.is_dir():
         raise TwolayerError(f"{option} {path}: no such run folder")
     held = Claim(path, [], _lock(path, option))
@@ -166,8 +168,8 @@ def _lock(path: Path, option: str) -> IO:
 def _make_room(path: Path, kind: str, force: bool, option: str) -> None:
     found = kind_of(path)
     remove_stale_temporaries(path)
-    if found in ("empty", "unstarted") or (found == "search" and kind == "search"):
-        return  # a search continues in its own folder
+    if found in ("empty", "unstarted") or (found == "search" and kind == "search" and not force):
+        return  # a search continues in its own folder (with force, it starts afresh)
     what = {"run": "a training run", "search": "a tuning folder", "foreign": "files twolayer did not write"}[found]
     if found == "foreign":
         raise TwolayerError(f"{path} holds {what}; choose another {option} (--force replaces only twolayer's "

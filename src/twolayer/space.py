@@ -14,6 +14,7 @@ the option's rules before any trial runs.
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import math
 import tomllib
@@ -122,16 +123,16 @@ def build_space(given: dict[str, str], toml_file: str | Path | None = None,
     return space
 
 
-def read_toml(path: str | Path) -> dict[str, Any]:
+def read_toml(path: str | Path, what: str = "space file") -> dict[str, Any]:
     """A TOML file's table; ConfigError naming the file if it can't be read."""
     try:
         return tomllib.loads(Path(path).read_bytes().decode("utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"no space file at {path}") from None
+        raise ConfigError(f"no {what} at {path}") from None
     except UnicodeDecodeError as e:
-        raise ConfigError(f"cannot read space file {path}: not UTF-8 text (byte {e.start})") from None
+        raise ConfigError(f"cannot read {what} {path}: not UTF-8 text (byte {e.start})") from None
     except (OSError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError(f"cannot read space file {path}: {getattr(e, 'strerror', None) or e}") from None
+        raise ConfigError(f"cannot read {what} {path}: {getattr(e, 'strerror', None) or e}") from None
 
 
 def config_file(path: str | Path, config_class: type = TrainConfig) -> dict[str, Any]:
@@ -139,13 +140,18 @@ def config_file(path: str | Path, config_class: type = TrainConfig) -> dict[str,
     format as a search-space file, one value per option."""
     table = options(config_class)
     values = {}
-    for name, value in read_toml(path).items():
+    for name, value in read_toml(path, "config file").items():
         if name not in table:
-            raise ConfigError(f"{path}: unknown training option {name!r}; choose from {', '.join(table)}")
+            near = difflib.get_close_matches(name.replace("-", "_"), table, n=1)
+            hint = f"did you mean {near[0]!r}?" if near else f"choose from {', '.join(table)}"
+            raise ConfigError(f"{path}: unknown training option {name!r}; {hint}")
         if isinstance(value, (list, dict)):
             raise OptionError(name, f"takes one value in {path} (lists and ranges are for tune --space)",
                               "{option} {problem}")
-        values[name] = table[name].convert(value)
+        try:
+            values[name] = table[name].convert(value)
+        except OptionError as e:
+            raise ConfigError(f"{path}: {e}") from None
     return values
 
 

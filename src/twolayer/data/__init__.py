@@ -68,6 +68,8 @@ def load_dataset(spec: str, data_dir: str | Path | None = None, quiet: bool = Tr
     if spec.startswith("folder:"):
         from twolayer.data.folder import load_folder
 
+        if not spec[len("folder:") :].strip():
+            raise DataError("folder: needs a path: give folder:PATH, a folder with one sub-folder of images per class")
         dataset = load_folder(spec[len("folder:") :], root, quiet, refresh)
     elif spec in DATASETS:
         dataset = DATASETS[spec](root, quiet)
