@@ -27,7 +27,9 @@ RECIPES: dict[str, dict[str, Any]] = {
         "batch_size": 200,
         "flip": True, "crop": 4,  # the augmentation that pays most for images
         "label_smoothing": 0.1,
-        "epochs": 50,
+        # chosen by validation accuracy (5,000 carved images): 50 epochs 0.640; 90 epochs 0.659;
+        # 3,072 units for 60 epochs 0.645 (the wider net is slower per epoch and no better)
+        "epochs": 90,
         "val_size": 5000, "test_size": 5000,  # a held-out test split when the dataset has none
     },
     # The same ideas at full width, for a GPU (--device cuda): ZCA, dropout, long training.
