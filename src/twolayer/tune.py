@@ -34,7 +34,7 @@ from twolayer.learner import label, load_class
 from twolayer.progress import Progress
 from twolayer.space import Space
 from twolayer.studies import JOURNAL, make_storage, mask_url, open_study, point, recover, scrub
-from twolayer.workflow import Prepared, StopOnSignal, finish_run, fit_config, new_net, num_iters, prepare
+from twolayer.workflow import Prepared, Signalled, StopOnSignal, finish_run, fit_config, new_net, num_iters, prepare
 
 SAMPLERS = ("grid", "random", "tpe")
 PRUNERS = ("median", "hyperband", "none")
@@ -234,14 +234,6 @@ def work(opts: TuneOptions, worker: int, target: int) -> None:
             if stop.signum is not None:
                 raise Signalled(stop.signum)
             study.optimize(objective, n_trials=1, catch=())
-
-
-class Signalled(KeyboardInterrupt):
-    """A signal stopped the search; `signum` says which."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
 
 
 def _worker_main(opts: TuneOptions, worker: int, target: int, parent: int, errors) -> None:

@@ -9,7 +9,7 @@ import json
 import signal
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ import numpy as np
 from twolayer import bundles, runs
 from twolayer.backend import device_module, to_device
 from twolayer.checkpoint import CHECKPOINT_FILE, check_state, load_checkpoint, save_checkpoint
-from twolayer.config import TrainConfig
+from twolayer.config import TrainConfig, layered, options
 from twolayer.data import Dataset, load_dataset
 from twolayer.data.fingerprint import fingerprint
 from twolayer.data.images import read_image
@@ -132,9 +132,8 @@ def _resume(run_dir: Path, quiet: bool, length: dict[str, int] | None) -> TrainR
     except (OSError, ValueError, TypeError) as e:
         raise TwolayerError(f"cannot read {run_dir / 'config.json'}: {e}") from None
     net, state = load_checkpoint(checkpoint)
-    if length:
-        config = replace(config, iters=None, **length).validate() if "epochs" in length else \
-            replace(config, **length).validate()
+    if length:  # the new length over the run's own (--epochs given: its iters goes, as on the command line)
+        config = type(config)(**layered(options(type(config)), config.to_dict(), length)).validate()
     data = prepare(config, quiet)
     check_state(checkpoint, net, state, data.X["train"], data.y["train"])  # the data may have changed since
     total = num_iters(config, len(data.y["train"]))
@@ -226,10 +225,18 @@ def as_configured(config: TrainConfig, net: TwoLayerNet) -> TwoLayerNet | Learne
     return learner_net(config.net, net, init_scale(config, net.sizes[0])) if config.net else net
 
 
+class Signalled(KeyboardInterrupt):
+    """A signal stopped the work; `signum` says which."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
 class SignalsInterrupt:
-    """While active, SIGTERM interrupts like Ctrl-C: KeyboardInterrupt, with
-    the signal's number as `signum`, so short work (a report) can say what
-    it did not finish instead of dying silently. Main thread only."""
+    """While active, SIGTERM interrupts like Ctrl-C (Signalled, a
+    KeyboardInterrupt), so short work (a report) can say what it did not
+    finish instead of dying silently. Main thread only."""
 
     def __enter__(self) -> SignalsInterrupt:
         self.previous = None
@@ -239,9 +246,7 @@ class SignalsInterrupt:
 
     @staticmethod
     def _handle(signum: int, frame: Any) -> None:
-        error = KeyboardInterrupt()
-        error.signum = signum
-        raise error
+        raise Signalled(signum)
 
     def __exit__(self, *exc: Any) -> None:
         if self.previous is not None:
