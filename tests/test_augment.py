@@ -5,6 +5,7 @@ each crop from the padded copy. Same draws, so the same images exactly."""
 import numpy as np
 import pytest
 
+from twolayer.data import augment
 from twolayer.data.augment import flip_and_crop, reflect
 from twolayer.noise import Noise
 
@@ -55,3 +56,20 @@ def test_cifar_sized_batches_and_an_output_buffer():
         expected = padded_gather(batch, (32, 32, 3), np.random.default_rng(seed), True, 4)
         assert flip_and_crop(batch, (32, 32, 3), np.random.default_rng(seed), True, 4, out=out) is out
         np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_the_compiled_loop_equals_the_index_arithmetic(flip, monkeypatch):
+    """On the CPU flips and crops run as one numba loop that also picks the
+    batch's rows; the index arithmetic (what a GPU runs) is its reference."""
+    rng = np.random.default_rng(2)
+    for h, w, c, pad in [(1, 1, 1, 3), (1, 5, 2, 2), (4, 1, 3, 5), (5, 6, 3, 0), (5, 6, 3, 4), (3, 3, 1, 9)]:
+        images = rng.normal(size=(20, h * w * c)).astype(np.float32)
+        rows = rng.permutation(20)[:7]
+        compiled = flip_and_crop(images, (h, w, c), Noise(np, 5, pad), flip, pad, rows=rows)
+        with monkeypatch.context() as m:
+            m.setattr(augment, "compiled_cpu", lambda: None)
+            reference = flip_and_crop(images, (h, w, c), Noise(np, 5, pad), flip, pad, rows=rows)
+        picked_first = flip_and_crop(images[rows], (h, w, c), Noise(np, 5, pad), flip, pad)
+        np.testing.assert_array_equal(compiled, reference, err_msg=f"{(h, w, c)} pad {pad}")
+        np.testing.assert_array_equal(compiled, picked_first)

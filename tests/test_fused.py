@@ -131,11 +131,11 @@ def test_whole_runs_fused_and_on_the_reference_are_the_same(monkeypatch, blobs, 
 def test_without_numba_the_cpu_runs_the_reference(monkeypatch):
     monkeypatch.setitem(sys.modules, "numba", None)  # import numba raises ImportError
     monkeypatch.delitem(sys.modules, "twolayer.fused_cpu", raising=False)
-    backend._fused_cpu.cache_clear()
+    backend.compiled_cpu.cache_clear()
     try:
         w = np.ones((4, 3), dtype=np.float32)
         assert fused_update("sgd", w, w.copy()) is None
         params, grads = params_and_grads(np.float32, seed=5)
         assert set(make_optimizer("adam").update(params, grads[0], lr=0.1, l2=0.1)) == {"W1", "W2", "W3"}
     finally:
-        backend._fused_cpu.cache_clear()  # later tests import the real one again
+        backend.compiled_cpu.cache_clear()  # later tests import the real one again

@@ -103,7 +103,7 @@ def fused_update(rule: str, p: Any, *arrays: Any) -> Callable | None:
             a.dtype == p.dtype and a.shape == p.shape and a.flags.c_contiguous for a in (p, *arrays)):
         return None
     if xp is np:
-        fused_cpu = _fused_cpu() if p.size >= FUSED_MIN_SIZE else None
+        fused_cpu = compiled_cpu() if p.size >= FUSED_MIN_SIZE else None
         return None if fused_cpu is None else functools.partial(fused_cpu.update, rule)
     if hasattr(xp, "ElementwiseKernel"):
         from twolayer import fused_cuda
@@ -113,11 +113,11 @@ def fused_update(rule: str, p: Any, *arrays: Any) -> Callable | None:
 
 
 @functools.cache
-def _fused_cpu() -> ModuleType | None:
-    """twolayer.fused_cpu, imported on first use (numba takes a moment to
-    load); None without numba (a dependency, but a machine may lack it) or
-    where numba can't keep its compiled kernels (RuntimeError: no writable
-    cache folder)."""
+def compiled_cpu() -> ModuleType | None:
+    """twolayer.fused_cpu (the numba loops: update rules, flips and crops),
+    imported on first use (numba takes a moment to load); None without numba
+    (a dependency, but a machine may lack it) or where numba can't keep its
+    compiled kernels (RuntimeError: no writable cache folder)."""
     try:
         return importlib.import_module("twolayer.fused_cpu")
     except (ImportError, RuntimeError):

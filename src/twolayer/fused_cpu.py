@@ -1,4 +1,6 @@
-"""The update rules as one-pass loops, compiled by numba for the CPU.
+"""One-pass loops compiled by numba for the CPU: the update rules, and the
+gather of flipped and cropped images (data/augment.py's index arithmetic,
+written per pixel).
 
 Each kernel is its rule's `step` in optim.py, written per number: the same
 operations in the same order and precision, so it gives the reference's
@@ -78,6 +80,36 @@ def adam(p, g, m, s, l2, decay, beta1, one_minus_beta1, beta2, one_minus_beta2, 
             p[i, j] = w
             part[j] += w * w
         _end_of_row(i, p.shape[0], part, acc, block)
+
+
+@numba.njit(inline="always")
+def _reflect(i, n):
+    """augment.reflect for one index."""
+    if n == 1:
+        return 0
+    period = 2 * (n - 1)
+    i = i % period  # Python's modulo, as in numba: never negative
+    return i if i < n else period - i
+
+
+@jit
+def flip_and_crop(images, rows, top, left, flipped, pad, h, w, c, out):
+    """out[b] = image rows[b] of `images` (rows of h * w * c values), flipped
+    left-right where flipped[b], cut at (top[b], left[b]) from its copy padded
+    by reflection by `pad` pixels."""
+    row_length = w * c
+    source_at = np.empty(row_length, dtype=np.int64)  # where each value of an output image row comes from
+    for b in range(rows.shape[0]):
+        source, target = images[rows[b]], out[b]
+        for j in range(w):
+            col = w - 1 - j if flipped[b] else j  # a flip reverses the columns
+            start = _reflect(left[b] + col - pad, w) * c
+            for k in range(c):
+                source_at[j * c + k] = start + k
+        for i in range(h):
+            row_start, at = _reflect(top[b] + i - pad, h) * row_length, i * row_length
+            for e in range(row_length):
+                target[at + e] = source[row_start + source_at[e]]
 
 
 KERNELS = {"sgd": sgd, "momentum": momentum, "nesterov": momentum, "adam": adam}

@@ -47,15 +47,16 @@ def affine_backward_params(dout: Array, cache: tuple, dw: Array = None, db: Arra
     return xp.matmul(x.T, dout, out=dw), xp.sum(dout, axis=0, out=db)
 
 
-def relu_forward(x: Array) -> tuple[Array, Array]:
-    """out = max(x, 0). The cache is the output itself: out > 0 is the mask."""
-    out = array_module(x).maximum(x, 0)
+def relu_forward(x: Array, out: Array = None) -> tuple[Array, Array]:
+    """out = max(x, 0). The cache is the output itself: out > 0 is the mask.
+    Pass out (x itself, say) to have the result written there."""
+    out = array_module(x).maximum(x, 0, out=out)
     return out, out
 
 
-def relu_backward(dout: Array, cache: Array) -> Array:
-    """dx = dout where the unit was active, else 0."""
-    return dout * (cache > 0)
+def relu_backward(dout: Array, cache: Array, out: Array = None) -> Array:
+    """dx = dout where the unit was active, else 0 (written into out if given)."""
+    return array_module(dout).multiply(dout, cache > 0, out=out)
 
 
 def dropout_forward(x: Array, p: float, rng: Any) -> tuple[Array, Array]:

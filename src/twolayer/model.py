@@ -152,7 +152,7 @@ class TwoLayerNet:
         if dropout_input:
             X, _ = dropout_forward(X, dropout_input, rng)  # no gradient flows to the input
         hidden_in, cache1 = affine_forward(X, p["W1"], p["b1"])
-        hidden, relu_cache = relu_forward(hidden_in)
+        hidden, relu_cache = relu_forward(hidden_in, out=hidden_in)  # the pre-activations are not needed again
         if dropout_hidden:
             hidden, hidden_mask = dropout_forward(hidden, dropout_hidden, rng)
         scores, cache2 = affine_forward(hidden, p["W2"], p["b2"])
@@ -165,7 +165,7 @@ class TwoLayerNet:
         dhidden, dW2, db2 = affine_backward(dscores, cache2)
         if dropout_hidden:
             dhidden = dropout_backward(dhidden, hidden_mask)
-        dhidden_in = relu_backward(dhidden, relu_cache)
+        dhidden_in = relu_backward(dhidden, relu_cache, out=dhidden)
         out = grads_out or {}
         dW1, db1 = affine_backward_params(dhidden_in, cache1, out.get("W1"), out.get("b1"))
         if reg:

@@ -222,9 +222,8 @@ def fit(
     _move(net, state, xp)
     eval_rows = xp.asarray(state.eval_rows)
     X_eval, y_eval = X[eval_rows], y[eval_rows]  # gathered once: train accuracy is measured on them every epoch
-    X_batch = xp.empty((batch_size, X.shape[1]), dtype=X.dtype)  # reused by every step
+    X_batch = xp.empty((batch_size, X.shape[1]), dtype=X.dtype)  # the batch's rows (flipped and cropped), every step
     y_batch = xp.empty(batch_size, dtype=y.dtype)
-    augmented = xp.empty_like(X_batch) if c.flip or c.crop else None  # flipped and cropped X_batch
     grads_out = {"W1": xp.empty_like(net.params["W1"]), "b1": xp.empty_like(net.params["b1"])}
     batches = None  # this epoch's batches of row numbers, on the device
     sums = None  # sum(W**2) of each weight matrix, as the last update left it (None: not known yet)
@@ -248,11 +247,13 @@ def fit(
                 batches = xp.asarray(np.sort(used, axis=1))
             rate = lr_at(it, c.lr, iters_per_epoch, total, c.lr_decay, c.warmup)
 
-            take_rows(X, batches[step], X_batch)
-            take_rows(y, batches[step], y_batch)
+            rows = batches[step]
+            take_rows(y, rows, y_batch)
             noise = Noise(xp, state.noise_seed, it)
-            batch = X_batch if augmented is None else flip_and_crop(X_batch, image_shape, noise, c.flip, c.crop,
-                                                                    out=augmented)
+            if c.flip or c.crop:  # the batch's rows picked, flipped and cropped in one pass
+                batch = flip_and_crop(X, image_shape, noise, c.flip, c.crop, out=X_batch, rows=rows)
+            else:
+                batch = take_rows(X, rows, X_batch)
             # L2: twolayer's net gives the data term only, and the L2 term is added
             # here and folded into the update; a learner's loss adds its own.
             reg_in_loss = c.reg if net.l2_in_loss else 0.0
