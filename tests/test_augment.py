@@ -73,3 +73,13 @@ def test_the_compiled_loop_equals_the_index_arithmetic(flip, monkeypatch):
         picked_first = flip_and_crop(images[rows], (h, w, c), Noise(np, 5, pad), flip, pad)
         np.testing.assert_array_equal(compiled, reference, err_msg=f"{(h, w, c)} pad {pad}")
         np.testing.assert_array_equal(compiled, picked_first)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, ">f4", np.float64])
+def test_any_float_rows_are_flipped_and_cropped(dtype):
+    """numba's loop takes native float32 and float64; other rows (float16,
+    big-endian, as np.load can give) take the index arithmetic."""
+    images = np.random.default_rng(3).normal(size=(6, 4 * 5 * 3)).astype(dtype)
+    got = flip_and_crop(images, (4, 5, 3), Noise(np, 1, 2), True, 2, rows=[4, 0, 2])
+    expected = padded_gather(images[[4, 0, 2]], (4, 5, 3), Noise(np, 1, 2), True, 2)
+    np.testing.assert_array_equal(got, expected)

@@ -47,7 +47,8 @@ def flip_and_crop(images: Any, image_shape: tuple[int, int, int], rng: Any, flip
     flipped = xp.asarray(rng.random(n) < 0.5) if flip else xp.zeros(n, dtype=bool)
     if out is None:
         out = xp.empty((n, images.shape[1]), dtype=images.dtype)
-    kernels = compiled_cpu() if xp is np else None
+    # numba's loop takes native float32 and float64 (not float16, not big-endian)
+    kernels = compiled_cpu() if xp is np and images.dtype in (np.float32, np.float64) else None
     if kernels is not None:
         which = np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64)
         kernels.flip_and_crop(images, which, top, left, flipped, pad, h, w, c, out)
