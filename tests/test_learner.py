@@ -128,13 +128,13 @@ def test_an_interrupted_learners_run_resumes_exactly(tmp_path, monkeypatch):
         np.testing.assert_array_equal(a[key], b[key])
 
 
-# -- bad input: one line, exit 1 ------------------------------------------------------------------
+# -- bad input: one line, exit 1 (2 for options) ------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("option", [["--dropout-hidden", "0.5"], ["--dropout-input", "0.1"],
                                     ["--label-smoothing", "0.1"], ["--device", "cuda"]])
 def test_what_the_assignment_interface_cant_do_is_refused(tmp_path, capsys, option):
-    assert main(["train", "--net", str(LEARNER), *option, "--out", str(tmp_path / "run")]) == 1
+    assert main(["train", "--net", str(LEARNER), *option, "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"{option[0]} can't be used with a learner's network" in err
     assert not (tmp_path / "run").exists()

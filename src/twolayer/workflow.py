@@ -19,7 +19,7 @@ from twolayer import bundles, runs
 from twolayer.backend import device_module, to_device
 from twolayer.checkpoint import CHECKPOINT_FILE, check_state, load_checkpoint, save_checkpoint
 from twolayer.config import TrainConfig, layered, options
-from twolayer.data import Dataset, load_dataset
+from twolayer.data import Dataset, check_spec, load_dataset
 from twolayer.data.fingerprint import fingerprint
 from twolayer.data.images import read_image
 from twolayer.data.preprocess import Preprocessor
@@ -325,6 +325,7 @@ def evaluate(model: str | Path, spec: str, split: str = "test", data_dir: str | 
     """Accuracy of a saved model on a dataset split: {accuracy, n, correct,
     whole, ...}; whole is True (with a note) when the data is not the model's
     training data, so the whole split was scored, not the images its run held out."""
+    check_spec(spec)  # a bad option before any file is read
     bundle = bundles.load_bundle(model)
     dataset = load_dataset(spec, data_dir)
     if tuple(dataset.image_shape) != tuple(bundle.image_shape):
