@@ -204,6 +204,9 @@ CASES: dict[str, Case] = {
     "checkpoint with a best epoch out of range": Case(
         ["train", "--resume", "run"], 1, "best_index",
         checkpoint_setup(lambda m, a: m.update(best_index=999))),
+    "resume a run whose config.json is a list": Case(
+        ["train", "--resume", "run", "--epochs", "3"], 1, "run/config.json: it holds a JSON list",
+        lambda d, s: (copy_run(s, d), (d / "run" / "config.json").write_text("[1]"))),
     "text file as a model": Case(["evaluate", "notes.txt", "--dataset", "digits"], 1, "not an .npz archive",
                                  text_file("notes.txt")),
     # 4. readers

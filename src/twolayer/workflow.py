@@ -26,7 +26,7 @@ from twolayer.data.preprocess import Preprocessor
 from twolayer.data.splits import carve
 from twolayer.errors import DataError, Stopped, TwolayerError
 from twolayer.files import write_json
-from twolayer.learner import LearnerNet, label, learner_net
+from twolayer.learner import LearnerNet, check_unchanged, file_digest, label, learner_net
 from twolayer.model import TwoLayerNet
 from twolayer.trainer import History, TrainState, accuracy, fit, init_scale, initial_net, new_state, num_iters
 
@@ -87,7 +87,7 @@ def train(config: TrainConfig, out: str | Path | None = None, force: bool = Fals
     config.validate()
     held = runs.new_run_dir("runs", config.dataset) if out is None else runs.claim(out, "run", force)
     try:
-        write_json(held.path / "config.json", config.to_dict())
+        write_json(held.path / "config.json", run_record(config))
         data = prepare(config, quiet)
         net = new_net(config, data)
     except BaseException:
@@ -127,10 +127,9 @@ def _resume(run_dir: Path, quiet: bool, length: dict[str, int] | None) -> TrainR
             raise TwolayerError(f"{run_dir} was stopped before its first checkpoint, so there is nothing to "
                                 "resume; run the same train command again (without --resume) to start it over")
         raise TwolayerError(f"{run_dir} has no checkpoint to resume (no {CHECKPOINT_FILE})")
-    try:
-        config = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text())).validate()
-    except (OSError, ValueError, TypeError) as e:
-        raise TwolayerError(f"cannot read {run_dir / 'config.json'}: {e}") from None
+    config, record = read_run_config(run_dir)
+    if config.net:  # the learner's code must be the code the checkpoint was trained with
+        check_unchanged(config.net, record.get(NET_DIGEST))
     net, state = load_checkpoint(checkpoint)
     if length:  # the new length over the run's own (--epochs given: its iters goes, as on the command line)
         config = type(config)(**layered(options(type(config)), config.to_dict(), length)).validate()
@@ -140,8 +139,37 @@ def _resume(run_dir: Path, quiet: bool, length: dict[str, int] | None) -> TrainR
     if total <= state.iteration:
         raise TwolayerError(f"{run_dir} has finished: it ran {state.iteration} iterations, and {total} were "
                             "asked for; to continue it, give a longer --epochs or --iters")
-    write_json(run_dir / "config.json", config.to_dict())  # the new length, for the record and a later resume
+    # the new length, for the record and a later resume; the learner's digest as first recorded
+    write_json(run_dir / "config.json", {**config.to_dict(), **{k: v for k, v in record.items() if k == NET_DIGEST}})
     return _run(config, data, run_dir, as_configured(config, net), state, quiet)
+
+
+NET_DIGEST = "net_sha256"  # config.json's record of the learner's file, beside the options
+
+
+def run_record(config: TrainConfig) -> dict[str, Any]:
+    """What config.json holds: every option, and for a learner's network the
+    SHA-256 of its file, which a resume checks."""
+    record = config.to_dict()
+    if config.net:
+        record[NET_DIGEST] = file_digest(config.net)
+    return record
+
+
+def read_run_config(run_dir: Path) -> tuple[TrainConfig, dict[str, Any]]:
+    """A run's config (validated) and config.json's whole record; one line
+    naming the file if it is not a run's config."""
+    where = run_dir / "config.json"
+    try:
+        record = json.loads(where.read_text())
+    except (OSError, ValueError) as e:
+        raise TwolayerError(f"cannot read {where}: {e}") from None
+    if not isinstance(record, dict):
+        raise TwolayerError(f"cannot read {where}: it holds a JSON {type(record).__name__}, not a run's options")
+    try:
+        return TrainConfig.from_dict(record).validate(), record
+    except (ValueError, TypeError) as e:
+        raise TwolayerError(f"cannot read {where}: {e}") from None
 
 
 def _run(config: TrainConfig, data: Prepared, run_dir: Path, net: TwoLayerNet, state: TrainState | None,
@@ -195,7 +223,7 @@ def finish_run(config: TrainConfig, data: Prepared, run_dir: Path, net: TwoLayer
                             config.to_dict(), data.fingerprint)
     run_dir.mkdir(parents=True, exist_ok=True)
     if not (run_dir / "config.json").exists():
-        write_json(run_dir / "config.json", config.to_dict())
+        write_json(run_dir / "config.json", run_record(config))
     bundles.save_bundle(run_dir / bundles.MODEL_FILE, bundle)
     runs.write_history_csv(run_dir / "history.csv", history)
     write_json(run_dir / "metrics.json", metrics)
