@@ -1,6 +1,7 @@
 """The command line end to end on the built-in digits data."""
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -143,7 +144,13 @@ def test_model_from_one_folder_evaluates_on_another(tmp_path, monkeypatch, capsy
     (tmp_path / "C" / "class2").mkdir()
     Image.new("RGB", (6, 6)).save(tmp_path / "C" / "class2" / "x.png")
     assert main(["evaluate", str(run), "--dataset", f"folder:{tmp_path / 'C'}"]) == 1
-    assert "has 3 classes, the model 2" in capsys.readouterr().err
+    assert "has class 'class2', which the model does not know" in capsys.readouterr().err
+    # a held-out folder lacking a class: its classes are matched to the model's by name, not by position
+    shutil.copytree(tmp_path / "B" / "test" / "class1", tmp_path / "D" / "test" / "class1")
+    assert main(["evaluate", str(run), "--dataset", f"folder:{tmp_path / 'D'}", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["accuracy"] == 1.0 and json.loads(out)["n"] == 10
+    assert err.count("\n") == 1 and "(it has no class 'class0')" in err
 
 
 def test_recipe_sets_options_and_given_options_win(tmp_path):

@@ -255,6 +255,12 @@ CASES: dict[str, Case] = {
     "evaluate a folder that changed": Case(
         ["evaluate", "{images_run}", "--dataset", "folder:imgs"], 0, "is not the data this model was trained on",
         modified_folder),
+    "evaluate a folder with a class the model lacks": Case(
+        ["evaluate", "{images_run}", "--dataset", "folder:held"], 1, "has class 'c', which the model does not know",
+        lambda d, s: images(d / "held" / "test", classes=("a", "c"))),
+    "evaluate a held-out folder lacking a class": Case(
+        ["evaluate", "{images_run}", "--dataset", "folder:held"], 0, "(it has no class 'a')",
+        lambda d, s: images(d / "held" / "test", classes=("b",))),
     # 8. one line means one line
     "tune with a diverging rate": Case(["tune", "--lr", "1e30,1e31", "--epochs", "1", "--quiet"], 0, ""),
     "two tuning workers on missing data": Case(

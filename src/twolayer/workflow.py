@@ -358,9 +358,9 @@ def evaluate(model: str | Path, spec: str, split: str = "test", data_dir: str | 
     dataset = load_dataset(spec, data_dir)
     if tuple(dataset.image_shape) != tuple(bundle.image_shape):
         raise DataError(f"{spec} has images of shape {dataset.image_shape}, the model expects {bundle.image_shape}")
-    if len(dataset.class_names) != len(bundle.class_names):
-        raise DataError(f"{spec} has {len(dataset.class_names)} classes, the model {len(bundle.class_names)}")
+    to_model = class_map(bundle.class_names, dataset.class_names, spec)
     images, labels, whole = evaluation_split(bundle, dataset, spec, split)
+    labels = to_model[labels]
     predicted = bundle.net.predict(bundle.preprocessor.transform(images))
     correct = int((predicted == labels).sum())
     result = {
@@ -373,9 +373,28 @@ def evaluate(model: str | Path, spec: str, split: str = "test", data_dir: str | 
         "whole": whole,
     }
     if whole:
+        absent = [name for name in bundle.class_names if name not in dataset.class_names]
         result["note"] = (f"{spec} is not the data this model was trained on, so all {len(labels)} images of "
-                          f"its {split if split in dataset.splits else 'one'} split were scored")
+                          f"its {split if split in dataset.splits else 'one'} split were scored"
+                          + (f" (it has no class {_names(absent)})" if absent else ""))
     return result
+
+
+def class_map(model_names: list[str], data_names: list[str], spec: str) -> np.ndarray:
+    """For each of the data's class indices, the model's index of the class
+    of that name: a folder's classes are its folders' names, sorted, so a
+    folder lacking a class numbers the others differently than the model
+    does. DataError naming the data's classes that the model does not know."""
+    unknown = [name for name in data_names if name not in model_names]
+    if unknown:
+        raise DataError(f"{spec} has class {_names(unknown)}, which the model does not know; it was trained on "
+                        f"{_names(model_names)}")
+    return np.array([model_names.index(name) for name in data_names], dtype=np.int64)
+
+
+def _names(names: list[str], most: int = 12) -> str:
+    shown = ", ".join(repr(n) for n in names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
 def predict(model: str | Path, image_paths: list[str]) -> list[dict[str, Any]]:
