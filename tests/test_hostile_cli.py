@@ -261,6 +261,13 @@ CASES: dict[str, Case] = {
     "evaluate a held-out folder lacking a class": Case(
         ["evaluate", "{images_run}", "--dataset", "folder:held"], 0, "(it has no class 'a')",
         lambda d, s: images(d / "held" / "test", classes=("b",))),
+    "evaluate a gray held-out folder with a color model": Case(
+        ["evaluate", "{images_run}", "--dataset", "folder:held"], 0, "is not the data this model was trained on",
+        lambda d, s: images(d / "held" / "test", mode="L")),
+    "train on a folder holding macOS resource forks": Case(
+        ["train", "--dataset", "folder:imgs", "--epochs", "1", "--quiet"], 0, "",
+        lambda d, s: (images(d / "imgs"), (d / "imgs" / "a" / "._0.png").write_bytes(b"\x00\x05\x16\x07"),
+                      (d / "imgs" / ".DS_Store").write_bytes(b"Bud1"))),
     # 8. one line means one line
     "tune with a diverging rate": Case(["tune", "--lr", "1e30,1e31", "--epochs", "1", "--quiet"], 0, ""),
     "two tuning workers on missing data": Case(

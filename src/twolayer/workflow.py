@@ -21,7 +21,7 @@ from twolayer.checkpoint import CHECKPOINT_FILE, check_state, load_checkpoint, s
 from twolayer.config import TrainConfig, layered, options
 from twolayer.data import Dataset, check_spec, load_dataset
 from twolayer.data.fingerprint import fingerprint
-from twolayer.data.images import read_image
+from twolayer.data.images import match_channels, read_image
 from twolayer.data.preprocess import Preprocessor
 from twolayer.data.splits import carve
 from twolayer.errors import DataError, Stopped, TwolayerError
@@ -356,10 +356,12 @@ def evaluate(model: str | Path, spec: str, split: str = "test", data_dir: str | 
     check_spec(spec)  # a bad option before any file is read
     bundle = bundles.load_bundle(model)
     dataset = load_dataset(spec, data_dir)
-    if tuple(dataset.image_shape) != tuple(bundle.image_shape):
-        raise DataError(f"{spec} has images of shape {dataset.image_shape}, the model expects {bundle.image_shape}")
+    if tuple(dataset.image_shape[:2]) != tuple(bundle.image_shape[:2]):
+        raise DataError(f"{spec} has images of {_size(dataset.image_shape)} pixels, the model expects "
+                        f"{_size(bundle.image_shape)}")
     to_model = class_map(bundle.class_names, dataset.class_names, spec)
     images, labels, whole = evaluation_split(bundle, dataset, spec, split)
+    images = match_channels(images, bundle.image_shape[2])  # gray held-out images for a color model, or back
     labels = to_model[labels]
     predicted = bundle.net.predict(bundle.preprocessor.transform(images))
     correct = int((predicted == labels).sum())
@@ -390,6 +392,10 @@ def class_map(model_names: list[str], data_names: list[str], spec: str) -> np.nd
         raise DataError(f"{spec} has class {_names(unknown)}, which the model does not know; it was trained on "
                         f"{_names(model_names)}")
     return np.array([model_names.index(name) for name in data_names], dtype=np.int64)
+
+
+def _size(shape: tuple[int, ...]) -> str:
+    return f"{shape[1]}x{shape[0]}"
 
 
 def _names(names: list[str], most: int = 12) -> str:
