@@ -186,3 +186,19 @@ def test_new_options_are_checked(argv, message, tmp_path, capsys):
         assert code != 0 and message in err and len(err.strip().splitlines()) == 1
     else:
         assert code == 0
+
+
+def test_predict_takes_a_folder_or_a_quoted_glob_for_its_images(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--epochs", "1", "--out", str(run), "--quiet"]) == 0
+    for i in range(3):
+        (tmp_path / "pics" / "sub").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.full((8, 8), 40 * i, np.uint8)).save(tmp_path / "pics" / "sub" / f"{i}.png")
+    (tmp_path / "pics" / "notes.txt").write_text("not an image")
+    (tmp_path / "pics" / "._0.png").write_bytes(b"\x00\x05\x16\x07")
+    capsys.readouterr()
+    assert main(["predict", str(run), str(tmp_path / "pics")]) == 0
+    paths = [line.split("\t")[0] for line in capsys.readouterr().out.splitlines()]
+    assert paths == [str(tmp_path / "pics" / "sub" / f"{i}.png") for i in range(3)]
+    assert main(["predict", str(run), str(tmp_path / "pics" / "*" / "[12].png")]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2

@@ -165,7 +165,7 @@ CASES: dict[str, Case] = {
                                        loop_folder),
     "folder that is missing": Case(["train", "--dataset", "folder:nowhere"], 1, "nowhere"),
     "model folder without a model": Case(["evaluate", ".", "--dataset", "digits"], 1, "no model at"),
-    "image that is a folder": Case(["predict", "{run}", "."], 1, "cannot read image ."),
+    "image that is a folder without images": Case(["predict", "{run}", "."], 1, "no image files"),
     "tune out is a file": Case(["tune", "--lr", "0.1,0.2", "--out", "notes.txt"], 1, "not a folder",
                                text_file("notes.txt")),
     "report of a missing folder": Case(["report", "nowhere"], 1, "nowhere"),
@@ -273,6 +273,13 @@ CASES: dict[str, Case] = {
     "two tuning workers on missing data": Case(
         ["tune", "--dataset", "folder:nowhere", "--lr", "0.1,0.2", "--jobs", "2", "--quiet"], 1, "no image folder"),
     "predict a truncated image": Case(["predict", "{run}", "cut.png"], 1, "cut.png", truncated_image),
+    "predict a folder of images": Case(["predict", "{images_run}", "imgs", "--json"], 0, "",
+                                       lambda d, s: images(d / "imgs", n=2)),
+    "predict a quoted glob": Case(["predict", "{images_run}", "imgs/*/1.png"], 0, "",
+                                  lambda d, s: images(d / "imgs", n=2)),
+    "predict a glob that matches nothing": Case(["predict", "{images_run}", "imgs/*.jpg"], 1,
+                                                "no image files (.png, .jpg, .jpeg, .bmp, .gif, .webp) in pattern",
+                                                lambda d, s: images(d / "imgs", n=2)),
     # 9. every bad option exits 2, whatever the command and wherever the option was written
     "train with an unknown dataset": Case(["train", "--dataset", "nope"], 2, "unknown dataset 'nope'"),
     "train with folder: and no path": Case(["train", "--dataset", "folder:"], 2, "folder: needs a path"),

@@ -5,6 +5,7 @@ Python users can call: train a run folder, evaluate a model, predict images.
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import signal
 import threading
@@ -21,7 +22,7 @@ from twolayer.checkpoint import CHECKPOINT_FILE, check_state, load_checkpoint, s
 from twolayer.config import TrainConfig, layered, options
 from twolayer.data import Dataset, check_spec, load_dataset
 from twolayer.data.fingerprint import fingerprint
-from twolayer.data.images import match_channels, read_image
+from twolayer.data.images import IMAGE_SUFFIXES, is_hidden, match_channels, read_image
 from twolayer.data.preprocess import Preprocessor
 from twolayer.data.splits import carve
 from twolayer.errors import DataError, Stopped, TwolayerError
@@ -404,8 +405,11 @@ def _names(names: list[str], most: int = 12) -> str:
 
 
 def predict(model: str | Path, image_paths: list[str]) -> list[dict[str, Any]]:
-    """For each image file: {path, label, class, probability}."""
+    """For each image file: {path, label, class, probability}. A folder
+    stands for the image files under it, and a quoted glob pattern
+    ('pics/*.jpg') for the files it matches."""
     bundle = bundles.load_bundle(model)
+    image_paths = image_files(image_paths)
     images = np.stack([read_image(p, bundle.image_shape) for p in image_paths])
     probs = bundle.probabilities(images)
     labels = probs.argmax(axis=1)
@@ -413,3 +417,30 @@ def predict(model: str | Path, image_paths: list[str]) -> list[dict[str, Any]]:
         {"path": str(p), "label": int(k), "class": bundle.class_names[k], "probability": float(probs[i, k])}
         for i, (p, k) in enumerate(zip(image_paths, labels, strict=True))
     ]
+
+
+def image_files(paths: list[str | Path]) -> list[str | Path]:
+    """`paths` with each folder replaced by the image files under it (sorted,
+    hidden ones skipped) and each pattern that names no file by the files
+    it matches (Python's glob, for a pattern the shell did not expand).
+    DataError for a folder or pattern that gives no image."""
+    found: list[str | Path] = []
+    for path in paths:
+        if Path(path).is_dir():
+            files = sorted(str(p) for p in Path(path).rglob("*") if p.is_file() and _an_image(p, Path(path)))
+            what = f"folder {path}"
+        elif not Path(path).exists() and glob.has_magic(str(path)):
+            files = sorted(p for p in glob.glob(str(path), recursive=True) if Path(p).is_file())
+            what = f"pattern {path}"
+        else:
+            found.append(path)
+            continue
+        if not files:
+            raise DataError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {what}")
+        found.extend(files)
+    return found
+
+
+def _an_image(path: Path, folder: Path) -> bool:
+    """An image file's name, in no hidden folder under `folder`."""
+    return path.suffix.lower() in IMAGE_SUFFIXES and not any(is_hidden(p) for p in path.relative_to(folder).parts)
