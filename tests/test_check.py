@@ -167,5 +167,5 @@ def test_loss_returning_the_wrong_things_fails_its_check(tmp_path, capsys, body,
 
 
 def test_training_options_without_a_dataset_are_refused(capsys):
-    assert main(["check", str(LEARNER), "--lr", "0.1"]) == 1
+    assert main(["check", str(LEARNER), "--lr", "0.1"]) == 2
     assert "--lr: training options need --dataset" in capsys.readouterr().err

@@ -1,6 +1,7 @@
 """The command line end to end on the built-in digits data."""
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -143,7 +144,13 @@ def test_model_from_one_folder_evaluates_on_another(tmp_path, monkeypatch, capsy
     (tmp_path / "C" / "class2").mkdir()
     Image.new("RGB", (6, 6)).save(tmp_path / "C" / "class2" / "x.png")
     assert main(["evaluate", str(run), "--dataset", f"folder:{tmp_path / 'C'}"]) == 1
-    assert "has 3 classes, the model 2" in capsys.readouterr().err
+    assert "has class 'class2', which the model does not know" in capsys.readouterr().err
+    # a held-out folder lacking a class: its classes are matched to the model's by name, not by position
+    shutil.copytree(tmp_path / "B" / "test" / "class1", tmp_path / "D" / "test" / "class1")
+    assert main(["evaluate", str(run), "--dataset", f"folder:{tmp_path / 'D'}", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["accuracy"] == 1.0 and json.loads(out)["n"] == 10
+    assert err.count("\n") == 1 and "(it has no class 'class0')" in err
 
 
 def test_recipe_sets_options_and_given_options_win(tmp_path):
@@ -179,3 +186,19 @@ def test_new_options_are_checked(argv, message, tmp_path, capsys):
         assert code != 0 and message in err and len(err.strip().splitlines()) == 1
     else:
         assert code == 0
+
+
+def test_predict_takes_a_folder_or_a_quoted_glob_for_its_images(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--epochs", "1", "--out", str(run), "--quiet"]) == 0
+    for i in range(3):
+        (tmp_path / "pics" / "sub").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.full((8, 8), 40 * i, np.uint8)).save(tmp_path / "pics" / "sub" / f"{i}.png")
+    (tmp_path / "pics" / "notes.txt").write_text("not an image")
+    (tmp_path / "pics" / "._0.png").write_bytes(b"\x00\x05\x16\x07")
+    capsys.readouterr()
+    assert main(["predict", str(run), str(tmp_path / "pics")]) == 0
+    paths = [line.split("\t")[0] for line in capsys.readouterr().out.splitlines()]
+    assert paths == [str(tmp_path / "pics" / "sub" / f"{i}.png") for i in range(3)]
+    assert main(["predict", str(run), str(tmp_path / "pics" / "*" / "[12].png")]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2

@@ -6,7 +6,7 @@ import pytest
 from twolayer.data import Dataset, load_dataset, validate
 from twolayer.data.preprocess import Preprocessor
 from twolayer.data.splits import carve
-from twolayer.errors import ConfigError, DataError
+from twolayer.errors import ConfigError, DataError, UsageError
 
 
 def small_dataset(n=100, shape=(4, 4, 3), classes=5, test=False):
@@ -28,7 +28,7 @@ def test_digits_is_built_in_as_uint8_images():
 
 def test_unknown_dataset_names_the_choices():
     expected = "unknown dataset 'cifar11'; choose from digits, cifar10, mnist, fashion-mnist, folder:PATH"
-    with pytest.raises(DataError, match=expected):
+    with pytest.raises(UsageError, match=expected):  # a bad option: the command line exits 2
         load_dataset("cifar11")
 
 

@@ -5,6 +5,7 @@ twolayer's own probabilities on 1,000 images; float16; the refusals."""
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 
 import numpy as np
@@ -164,6 +165,36 @@ def test_refusals_are_one_line(digits_run, tmp_path, capsys):
         main(["export", str(run), "--format", "tflite"])
     assert e.value.code == 2
     assert "invalid choice: 'tflite' (choose from 'onnx', 'torch')" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--format", "torch", "--out", "m.onnx"], "--out {tmp}/m.onnx is named like an ONNX graph but --format torch "
+                                               "writes a PyTorch state dict; give --format onnx"),
+    (["--out", "m.pt"], "--out {tmp}/m.pt is named like a PyTorch state dict but --format onnx writes an ONNX "
+                        "graph; give --format torch"),
+    (["--out", "m.PTH"], "named like a PyTorch state dict"),
+    (["--format", "torch", "--out", "m.npz"], "named like a twolayer model bundle but --format torch writes a "
+                                              "PyTorch state dict; name it m.pt"),
+])
+def test_an_output_named_for_another_format_is_refused(digits_run, tmp_path, capsys, argv, message):
+    run, _ = digits_run
+    argv = [a if a.startswith("--") or a in ("torch", "onnx") else str(tmp_path / a) for a in argv]
+    assert main(["export", str(run), *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message.format(tmp=tmp_path) in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_never_writes_over_its_own_model(digits_run, tmp_path, capsys):
+    run, _ = digits_run
+    model = tmp_path / "model.npz"
+    shutil.copy(run / "model.npz", model)
+    link = tmp_path / "m.onnx"
+    link.symlink_to(model)  # an innocent name for the bundle itself
+    before = model.read_bytes()
+    assert main(["export", str(model), "--out", str(link), "--force"]) == 1
+    assert "is the model being exported" in capsys.readouterr().err
+    assert model.read_bytes() == before
 
 
 def test_a_bundle_failing_validation_is_refused(digits_run, tmp_path, capsys):

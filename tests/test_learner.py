@@ -17,7 +17,7 @@ from twolayer import workflow
 from twolayer.bundles import load_bundle
 from twolayer.cli import main
 from twolayer.config import TrainConfig
-from twolayer.learner import label
+from twolayer.learner import file_digest, label
 from twolayer.model import PARAM_NAMES
 from twolayer.progress import Progress
 
@@ -128,13 +128,31 @@ def test_an_interrupted_learners_run_resumes_exactly(tmp_path, monkeypatch):
         np.testing.assert_array_equal(a[key], b[key])
 
 
-# -- bad input: one line, exit 1 ------------------------------------------------------------------
+def test_a_learners_file_changed_since_the_run_is_refused_on_resume(tmp_path, capsys):
+    net = tmp_path / "my net.py"
+    shutil.copy(LEARNER, net)
+    run = tmp_path / "run"
+    assert main(["train", "--net", str(net), "--epochs", "1", "--hidden-size", "16", "--out", str(run),
+                 "--quiet"]) == 0
+    before = (run / "checkpoint.npz").read_bytes()
+    net.write_text(net.read_text() + "# edited after the run\n")
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--epochs", "2", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{net} has changed since this run started" in err, err
+    assert (run / "checkpoint.npz").read_bytes() == before  # nothing resumed
+    net.write_text(LEARNER.read_text())  # the same code again: resumes
+    assert main(["train", "--resume", str(run), "--epochs", "2", "--quiet"]) == 0
+    assert json.loads((run / "config.json").read_text())["net_sha256"] == file_digest(str(net))
+
+
+# -- bad input: one line, exit 1 (2 for options) ------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("option", [["--dropout-hidden", "0.5"], ["--dropout-input", "0.1"],
                                     ["--label-smoothing", "0.1"], ["--device", "cuda"]])
 def test_what_the_assignment_interface_cant_do_is_refused(tmp_path, capsys, option):
-    assert main(["train", "--net", str(LEARNER), *option, "--out", str(tmp_path / "run")]) == 1
+    assert main(["train", "--net", str(LEARNER), *option, "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"{option[0]} can't be used with a learner's network" in err
     assert not (tmp_path / "run").exists()

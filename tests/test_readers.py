@@ -386,3 +386,44 @@ def test_every_source_gets_the_same_last_check(splits, message):
     with pytest.raises(DataError, match=message) as error:
         validate(Dataset("somewhere", ["a", "b"], splits))
     assert one_line_naming(error, "somewhere")
+
+
+def test_16_bit_images_are_scaled_to_8_bits_not_clipped(tmp_path):
+    gray8 = np.random.default_rng(0).integers(0, 256, (8, 8), dtype=np.uint8)
+    Image.fromarray(gray8).save(tmp_path / "g8.png")
+    Image.fromarray(gray8.astype(np.uint16) * 257).save(tmp_path / "g16.png")  # the same picture in 16 bits
+    assert Image.open(tmp_path / "g16.png").mode.startswith("I;16")
+    for shape in (None, (8, 8, 1), (8, 8, 3)):
+        np.testing.assert_array_equal(read_image(tmp_path / "g16.png", shape), read_image(tmp_path / "g8.png", shape))
+    for folder, name in ((tmp_path / "f8", "g8.png"), (tmp_path / "f16", "g16.png")):
+        for c in ("a", "b"):
+            (folder / c).mkdir(parents=True)
+            (folder / c / "0.png").write_bytes((tmp_path / name).read_bytes())
+    np.testing.assert_array_equal(load_dataset(f"folder:{tmp_path / 'f16'}").splits["train"][0],
+                                  load_dataset(f"folder:{tmp_path / 'f8'}").splits["train"][0])
+
+
+def test_one_gray_image_first_among_color_ones_keeps_the_folder_in_color(tmp_path):
+    rng = np.random.default_rng(0)
+    for c in ("a", "b"):
+        (tmp_path / "f" / c).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(rng.integers(0, 256, (6, 6, 3), dtype=np.uint8)).save(tmp_path / "f" / c / f"{i}.png")
+    gray = rng.integers(0, 256, (6, 6), dtype=np.uint8)
+    Image.fromarray(gray).save(tmp_path / "f" / "a" / "0.png")  # the first file read is gray
+    images = load_dataset(f"folder:{tmp_path / 'f'}").splits["train"][0]
+    assert images.shape == (6, 6, 6, 3)
+    np.testing.assert_array_equal(images[0], np.repeat(gray[..., None], 3, axis=-1))
+    assert images[1:].std(axis=-1).max() > 0  # the color images kept their color
+    for c in ("a", "b"):  # all gray: one channel
+        for p in (tmp_path / "f" / c).iterdir():
+            Image.open(p).convert("L").save(p)
+    assert load_dataset(f"folder:{tmp_path / 'f'}").image_shape == (6, 6, 1)
+
+
+def test_hidden_files_in_class_folders_are_skipped(tmp_path):
+    write_folder(tmp_path / "f", classes=("a", "b"), n=3)
+    for c in ("a", "b"):
+        (tmp_path / "f" / c / "._0.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble resource fork")
+        (tmp_path / "f" / c / ".DS_Store").write_bytes(b"Bud1")
+    assert len(load_dataset(f"folder:{tmp_path / 'f'}").splits["train"][1]) == 6

@@ -17,7 +17,7 @@ from pathlib import Path
 from twolayer import __version__, workflow
 from twolayer.config import GROUPS, Option, OptionError, TrainConfig, options, with_recipe
 from twolayer.data import SPEC_HELP
-from twolayer.errors import ConfigError, TwolayerError
+from twolayer.errors import TwolayerError, UsageError
 from twolayer.export import FORMATS, export
 from twolayer.learner import label
 from twolayer.space import config_file
@@ -55,12 +55,13 @@ def typed(opt: Option):
 
 
 def add_train_options(parser: argparse.ArgumentParser, config_class: type, searchable: bool,
-                      skip: tuple[str, ...] = ()) -> None:
+                      skip: tuple[str, ...] = (), helps: dict[str, str] | None = None) -> None:
     """One command-line option per row of the option table (but those in
     `skip`). Each value is left unset unless given, so that a recipe's
     values apply under the ones given (and the table's defaults under both).
     `train` takes one typed value per option; `tune` (searchable) also takes
-    lists and ranges."""
+    lists and ranges. `helps`: an option's whole help text, where this
+    command gives it another meaning than the table's."""
     defaults = config_class()
     groups = {key: parser.add_argument_group(title) for key, title in GROUPS.items()}
     exclusive: dict[str, argparse._MutuallyExclusiveGroup] = {}
@@ -74,7 +75,7 @@ def add_train_options(parser: argparse.ArgumentParser, config_class: type, searc
             target = exclusive[opt.exclusive]
         default = getattr(defaults, opt.name)
         shown = "" if default is None else f" (default: {default})"
-        help_text = opt.help + shown
+        help_text = (helps or {}).get(opt.name, opt.help + shown)
         if searchable and opt.searchable:
             choices = opt.choices()
             metavar = f"{{{','.join(choices)}}}" if choices else (opt.metavar or "true,false")
@@ -118,7 +119,10 @@ def build_parser(config_class: type = TrainConfig) -> Parser:
                         "with a loss method)")
     c.add_argument("--timeout", type=_positive_seconds, default=60.0, metavar="SECONDS",
                    help="time limit of each check (default: 60)")
-    add_train_options(c, config_class, searchable=False, skip=("net",))
+    add_train_options(c, config_class, searchable=False, skip=("net",),
+                      helps={"dataset": f"after the checks pass, train the network on this dataset ({SPEC_HELP}); "
+                                        "the training options below apply only then (default: none, only the "
+                                        "checks run)"})
     add_run_output(c)
 
     u = sub.add_parser("tune", help="search hyperparameters with Optuna",
@@ -162,7 +166,8 @@ def build_parser(config_class: type = TrainConfig) -> Parser:
     p = sub.add_parser("predict", help="predicted class of each image file",
                        description="Print the predicted class of each image file (resized to the model's input).")
     p.add_argument("model", metavar="MODEL", help="a run folder or its model.npz")
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
+    p.add_argument("images", nargs="+", metavar="IMAGE",
+                   help="image files (PNG, JPEG, ...), folders of them, or quoted glob patterns ('pics/*.jpg')")
     p.add_argument("--json", action="store_true", help="print one JSON object per line")
 
     x = sub.add_parser("export", help="write a model as ONNX or a PyTorch state dict",
@@ -218,7 +223,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         others = [table[name].flag for name in given if not table[name].exclusive] + (["--config"] if args.config
                                                                                      else [])
         if others:
-            raise ConfigError(f"--resume continues a run with its own config; only --epochs or --iters may be "
+            raise UsageError(f"--resume continues a run with its own config; only --epochs or --iters may be "
                               f"given with it, not {', '.join(others)}")
         length = {name: getattr(args, name) for name in given}
         result = workflow.resume(args.resume, quiet=args.quiet, length=length)
@@ -236,7 +241,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     given = [name for name in options(args.config_class) if hasattr(args, name) and name != "net"]
     if given and "dataset" not in given:
         flags = ", ".join(options(args.config_class)[n].flag for n in given)
-        raise ConfigError(f"{flags}: training options need --dataset (check trains only when given a dataset)")
+        raise UsageError(f"{flags}: training options need --dataset (check trains only when given a dataset)")
+    if given:
+        config_from_args(args, args.config_class)  # a bad training option is said before any check runs
     print(f"checking {args.net}: importing it and running its code in a child process, "
           f"at most {args.timeout:g} s per check", flush=True)
     if not print_checks(args.net, args.timeout):

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from twolayer.backend import DEVICES, device_module
-from twolayer.errors import ConfigError
+from twolayer.errors import UsageError
 from twolayer.optim import OPTIMIZERS
 from twolayer.recipes import RECIPES
 from twolayer.schedules import SCHEDULES
@@ -40,7 +40,7 @@ DTYPES = ("float32", "float64")
 GROUPS = {"recipe": "recipe", "data": "data", "net": "network and training", "reg": "regularization and augmentation"}
 
 
-class OptionError(ConfigError):
+class OptionError(UsageError):
     """A bad option value. Its message names the option; `spelled` gives
     the message with the option written as the user wrote it."""
 
@@ -327,6 +327,12 @@ class TrainConfig:
         """Raise OptionError naming the first bad value; return self."""
         for opt in options(type(self)).values():
             opt.check(getattr(self, opt.name))
+        from twolayer.data import check_spec  # data imports this package's modules
+
+        try:
+            check_spec(self.dataset)
+        except UsageError as e:
+            raise OptionError("dataset", str(e), "{problem}") from None
         if self.net:  # the assignment's interface: what it can't do is refused before any work
             from twolayer.learner import refuse_unsupported, unsupported_problem
 

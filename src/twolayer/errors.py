@@ -21,7 +21,17 @@ class Stopped(TwolayerError):
 
 
 class ConfigError(TwolayerError, ValueError):
-    """An option or hyperparameter is out of range or of the wrong kind."""
+    """An option or hyperparameter cannot be used: out of range, of the
+    wrong kind, or more than this machine or this data allows."""
+
+
+class UsageError(ConfigError):
+    """A bad option, as the user wrote it: unknown, unreadable, out of the
+    option table's range, in conflict with another, or bad in a --config or
+    --space file. The command line exits 2 for it, as argparse does for
+    what it cannot read, so every bad option has one exit status."""
+
+    exit_code = 2
 
 
 class DataError(TwolayerError):

@@ -24,11 +24,13 @@ from typing import Any
 import numpy as np
 
 from twolayer.bundles import Bundle, load_bundle, resolve_model_path
-from twolayer.errors import TwolayerError
+from twolayer.errors import TwolayerError, UsageError
 from twolayer.files import atomic_write
 
 FORMATS = ("onnx", "torch")
-SUFFIXES = {"onnx": ".onnx", "torch": ".pt"}
+SUFFIXES = {"onnx": ".onnx", "torch": ".pt"}  # the default output's
+NAMED_BY = {"onnx": (".onnx",), "torch": (".pt", ".pth"), "bundle": (".npz",)}  # what a suffix says a file holds
+NAMES = {"onnx": "an ONNX graph", "torch": "a PyTorch state dict", "bundle": "a twolayer model bundle"}
 OPSET = 17  # Gemm, Relu and Softmax over one axis; read by every onnxruntime since 1.11
 IR_VERSION = 8  # the file format version that goes with opset 17
 INPUT, OUTPUT = "pixels", "probabilities"
@@ -60,11 +62,16 @@ def export(model: str | Path, fmt: str = "onnx", out: str | Path | None = None, 
     in one line: a bundle that fails to load, an unknown format, an output
     that exists (unless force), a missing onnx or torch package."""
     if fmt not in FORMATS:
-        raise TwolayerError(f"unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
+        raise UsageError(f"unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
+    if out is not None:
+        check_suffix(Path(out), fmt)
     bundle = load_bundle(model)
+    source = resolve_model_path(model)
     if out is None:
-        out = resolve_model_path(model).with_suffix((".fp16" if float16 else "") + SUFFIXES[fmt])
+        out = source.with_suffix((".fp16" if float16 else "") + SUFFIXES[fmt])
     out = Path(out)
+    if _same_file(out, source):
+        raise TwolayerError(f"--out {out} is the model being exported; give another path")
     if out.exists() and not force:
         raise TwolayerError(f"{out} exists; pass --force to overwrite it")
     dtype = np.float16 if float16 else np.float32
@@ -75,6 +82,24 @@ def export(model: str | Path, fmt: str = "onnx", out: str | Path | None = None, 
         state = torch_state_dict(bundle, dtype)
         atomic_write(out, lambda f: _torch().save(state, f))
     return Exported(out, fmt, np.dtype(dtype).name, bundle.net.sizes[0], bundle.class_names, bundle.image_shape)
+
+
+def check_suffix(out: Path, fmt: str) -> None:
+    """UsageError when `out`'s suffix names another format than `fmt` (a
+    graph named .pt, a state dict named .onnx, either named .npz like a
+    twolayer bundle): a file's name must not say it holds something else."""
+    suffix = out.suffix.lower()
+    holds = next((f for f, ends in NAMED_BY.items() if suffix in ends), None)
+    if holds is not None and holds != fmt:
+        fix = f"give --format {holds}" if holds in FORMATS else f"name it {out.stem}{SUFFIXES[fmt]}"
+        raise UsageError(f"--out {out} is named like {NAMES[holds]} but --format {fmt} writes {NAMES[fmt]}; {fix}")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and a.samefile(b)
+    except OSError:
+        return False
 
 
 def onnx_model(bundle: Bundle, dtype: Any = np.float32) -> Any:

@@ -61,6 +61,30 @@ def unsupported_problem(name: str) -> str:
     return f"can't be used with a learner's network (net): the assignment's loss(X, y, reg) has no {what}"
 
 
+def file_digest(spec: str) -> str | None:
+    """SHA-256 of the learner's file that `spec` names (None if it cannot be
+    read: loading it then says why). A run records it, so that resuming
+    with code that has changed since is refused."""
+    path, _ = parse_spec(spec)
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def check_unchanged(spec: str, recorded: str | None) -> None:
+    """LearnerError when the learner's file no longer has the digest a run
+    recorded (a run from before digests were recorded has none: not checked)."""
+    if recorded is None:
+        return
+    now = file_digest(spec)
+    if now is not None and now != recorded:
+        path, _ = parse_spec(spec)
+        raise LearnerError(f"{path} has changed since this run started (its SHA-256 was {recorded[:12]}..., is "
+                           f"{now[:12]}...); a resumed run must use the same code: restore it, or start a new "
+                           "run with --force")
+
+
 # -- loading --------------------------------------------------------------------------------------
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from twolayer.config import Option, OptionError, TrainConfig, options, with_recipe
-from twolayer.errors import ConfigError
+from twolayer.errors import ConfigError, UsageError
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class Space:
         """Every combination of the list dimensions, in a fixed order."""
         ranges = [d.name for d in self.dimensions.values() if not d.is_list]
         if ranges:
-            raise ConfigError(f"the grid sampler needs lists, not ranges: {', '.join(ranges)}")
+            raise UsageError(f"the grid sampler needs lists, not ranges: {', '.join(ranges)}")
         names = list(self.dimensions)
         return [dict(zip(names, combo, strict=True))
                 for combo in itertools.product(*(self.dimensions[n].values for n in names))]
@@ -124,15 +124,18 @@ def build_space(given: dict[str, str], toml_file: str | Path | None = None,
 
 
 def read_toml(path: str | Path, what: str = "space file") -> dict[str, Any]:
-    """A TOML file's table; ConfigError naming the file if it can't be read."""
+    """A TOML file's table; ConfigError naming the file if it can't be read
+    (UsageError, a bad option, if what it holds is not TOML)."""
     try:
         return tomllib.loads(Path(path).read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"no {what} at {path}") from None
     except UnicodeDecodeError as e:
-        raise ConfigError(f"cannot read {what} {path}: not UTF-8 text (byte {e.start})") from None
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError(f"cannot read {what} {path}: {getattr(e, 'strerror', None) or e}") from None
+        raise UsageError(f"cannot read {what} {path}: not UTF-8 text (byte {e.start})") from None
+    except tomllib.TOMLDecodeError as e:
+        raise UsageError(f"cannot read {what} {path}: {e}") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read {what} {path}: {e.strerror or e}") from None
 
 
 def config_file(path: str | Path, config_class: type = TrainConfig) -> dict[str, Any]:
@@ -144,14 +147,14 @@ def config_file(path: str | Path, config_class: type = TrainConfig) -> dict[str,
         if name not in table:
             near = difflib.get_close_matches(name.replace("-", "_"), table, n=1)
             hint = f"did you mean {near[0]!r}?" if near else f"choose from {', '.join(table)}"
-            raise ConfigError(f"{path}: unknown training option {name!r}; {hint}")
+            raise UsageError(f"{path}: unknown training option {name!r}; {hint}")
         if isinstance(value, (list, dict)):
             raise OptionError(name, f"takes one value in {path} (lists and ranges are for tune --space)",
                               "{option} {problem}")
         try:
             values[name] = table[name].convert(value)
         except OptionError as e:
-            raise ConfigError(f"{path}: {e}") from None
+            raise UsageError(f"{path}: {e}") from None
     return values
 
 
@@ -159,14 +162,14 @@ def _option(table: dict[str, Option], name: str) -> Option:
     opt = table.get(name)
     if opt is None or not opt.on_tune:
         known = ", ".join(n for n, o in table.items() if o.on_tune)
-        raise ConfigError(f"unknown training option {name!r}; choose from {known}")
+        raise UsageError(f"unknown training option {name!r}; choose from {known}")
     return opt
 
 
 def _validate(space: Space) -> None:
     """Every value, and both ends of every range, must make a valid config."""
     if not space.dimensions:
-        raise ConfigError("nothing to search: give at least one option a list (a,b,c) or a range (low:high)")
+        raise UsageError("nothing to search: give at least one option a list (a,b,c) or a range (low:high)")
     for dim in space.dimensions.values():
         def check(dim=dim) -> None:
             option = dim.name

@@ -28,7 +28,7 @@ from typing import Any
 
 from twolayer import runs
 from twolayer.config import options
-from twolayer.errors import ConfigError, Stopped, TwolayerError
+from twolayer.errors import Stopped, TwolayerError, UsageError
 from twolayer.files import atomic_write_text, write_json
 from twolayer.learner import label, load_class
 from twolayer.progress import Progress
@@ -72,17 +72,17 @@ class TuneOptions:
 
     def validate(self) -> TuneOptions:
         if self.sampler not in SAMPLERS:
-            raise ConfigError(f"unknown sampler {self.sampler!r}; choose from {', '.join(SAMPLERS)}")
+            raise UsageError(f"unknown sampler {self.sampler!r}; choose from {', '.join(SAMPLERS)}")
         if self.pruner not in PRUNERS:
-            raise ConfigError(f"unknown pruner {self.pruner!r}; choose from {', '.join(PRUNERS)}")
+            raise UsageError(f"unknown pruner {self.pruner!r}; choose from {', '.join(PRUNERS)}")
         if self.jobs < 1:
-            raise ConfigError(f"jobs must be >= 1, got {self.jobs}")
+            raise UsageError(f"--jobs must be >= 1, got {self.jobs}")
         if self.trials is not None and self.trials < 1:
-            raise ConfigError(f"trials must be >= 1, got {self.trials}")
+            raise UsageError(f"--trials must be >= 1, got {self.trials}")
         if self.sampler == "grid":
             self.space.grid()  # raises for ranges
         if self.storage and not re.match(r"^[a-z0-9+]+://", self.storage):
-            raise ConfigError(f"--storage must be a database URL such as postgresql://USER@HOST/DB, "
+            raise UsageError(f"--storage must be a database URL such as postgresql://USER@HOST/DB, "
                               f"got {mask_url(self.storage)!r}")
         if self.space.fixed.get("net"):  # a learner's file and class, in one line, before any trial
             load_class(self.space.fixed["net"])

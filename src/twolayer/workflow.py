@@ -5,6 +5,7 @@ Python users can call: train a run folder, evaluate a model, predict images.
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import signal
 import threading
@@ -19,14 +20,14 @@ from twolayer import bundles, runs
 from twolayer.backend import device_module, to_device
 from twolayer.checkpoint import CHECKPOINT_FILE, check_state, load_checkpoint, save_checkpoint
 from twolayer.config import TrainConfig, layered, options
-from twolayer.data import Dataset, load_dataset
+from twolayer.data import Dataset, check_spec, load_dataset
 from twolayer.data.fingerprint import fingerprint
-from twolayer.data.images import read_image
+from twolayer.data.images import IMAGE_SUFFIXES, is_hidden, match_channels, read_image
 from twolayer.data.preprocess import Preprocessor
 from twolayer.data.splits import carve
 from twolayer.errors import DataError, Stopped, TwolayerError
 from twolayer.files import write_json
-from twolayer.learner import LearnerNet, label, learner_net
+from twolayer.learner import LearnerNet, check_unchanged, file_digest, label, learner_net
 from twolayer.model import TwoLayerNet
 from twolayer.trainer import History, TrainState, accuracy, fit, init_scale, initial_net, new_state, num_iters
 
@@ -87,7 +88,7 @@ def train(config: TrainConfig, out: str | Path | None = None, force: bool = Fals
     config.validate()
     held = runs.new_run_dir("runs", config.dataset) if out is None else runs.claim(out, "run", force)
     try:
-        write_json(held.path / "config.json", config.to_dict())
+        write_json(held.path / "config.json", run_record(config))
         data = prepare(config, quiet)
         net = new_net(config, data)
     except BaseException:
@@ -127,10 +128,9 @@ def _resume(run_dir: Path, quiet: bool, length: dict[str, int] | None) -> TrainR
             raise TwolayerError(f"{run_dir} was stopped before its first checkpoint, so there is nothing to "
                                 "resume; run the same train command again (without --resume) to start it over")
         raise TwolayerError(f"{run_dir} has no checkpoint to resume (no {CHECKPOINT_FILE})")
-    try:
-        config = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text())).validate()
-    except (OSError, ValueError, TypeError) as e:
-        raise TwolayerError(f"cannot read {run_dir / 'config.json'}: {e}") from None
+    config, record = read_run_config(run_dir)
+    if config.net:  # the learner's code must be the code the checkpoint was trained with
+        check_unchanged(config.net, record.get(NET_DIGEST))
     net, state = load_checkpoint(checkpoint)
     if length:  # the new length over the run's own (--epochs given: its iters goes, as on the command line)
         config = type(config)(**layered(options(type(config)), config.to_dict(), length)).validate()
@@ -140,8 +140,37 @@ def _resume(run_dir: Path, quiet: bool, length: dict[str, int] | None) -> TrainR
     if total <= state.iteration:
         raise TwolayerError(f"{run_dir} has finished: it ran {state.iteration} iterations, and {total} were "
                             "asked for; to continue it, give a longer --epochs or --iters")
-    write_json(run_dir / "config.json", config.to_dict())  # the new length, for the record and a later resume
+    # the new length, for the record and a later resume; the learner's digest as first recorded
+    write_json(run_dir / "config.json", {**config.to_dict(), **{k: v for k, v in record.items() if k == NET_DIGEST}})
     return _run(config, data, run_dir, as_configured(config, net), state, quiet)
+
+
+NET_DIGEST = "net_sha256"  # config.json's record of the learner's file, beside the options
+
+
+def run_record(config: TrainConfig) -> dict[str, Any]:
+    """What config.json holds: every option, and for a learner's network the
+    SHA-256 of its file, which a resume checks."""
+    record = config.to_dict()
+    if config.net:
+        record[NET_DIGEST] = file_digest(config.net)
+    return record
+
+
+def read_run_config(run_dir: Path) -> tuple[TrainConfig, dict[str, Any]]:
+    """A run's config (validated) and config.json's whole record; one line
+    naming the file if it is not a run's config."""
+    where = run_dir / "config.json"
+    try:
+        record = json.loads(where.read_text())
+    except (OSError, ValueError) as e:
+        raise TwolayerError(f"cannot read {where}: {e}") from None
+    if not isinstance(record, dict):
+        raise TwolayerError(f"cannot read {where}: it holds a JSON {type(record).__name__}, not a run's options")
+    try:
+        return TrainConfig.from_dict(record).validate(), record
+    except (ValueError, TypeError) as e:
+        raise TwolayerError(f"cannot read {where}: {e}") from None
 
 
 def _run(config: TrainConfig, data: Prepared, run_dir: Path, net: TwoLayerNet, state: TrainState | None,
@@ -195,7 +224,7 @@ def finish_run(config: TrainConfig, data: Prepared, run_dir: Path, net: TwoLayer
                             config.to_dict(), data.fingerprint)
     run_dir.mkdir(parents=True, exist_ok=True)
     if not (run_dir / "config.json").exists():
-        write_json(run_dir / "config.json", config.to_dict())
+        write_json(run_dir / "config.json", run_record(config))
     bundles.save_bundle(run_dir / bundles.MODEL_FILE, bundle)
     runs.write_history_csv(run_dir / "history.csv", history)
     write_json(run_dir / "metrics.json", metrics)
@@ -325,13 +354,16 @@ def evaluate(model: str | Path, spec: str, split: str = "test", data_dir: str | 
     """Accuracy of a saved model on a dataset split: {accuracy, n, correct,
     whole, ...}; whole is True (with a note) when the data is not the model's
     training data, so the whole split was scored, not the images its run held out."""
+    check_spec(spec)  # a bad option before any file is read
     bundle = bundles.load_bundle(model)
     dataset = load_dataset(spec, data_dir)
-    if tuple(dataset.image_shape) != tuple(bundle.image_shape):
-        raise DataError(f"{spec} has images of shape {dataset.image_shape}, the model expects {bundle.image_shape}")
-    if len(dataset.class_names) != len(bundle.class_names):
-        raise DataError(f"{spec} has {len(dataset.class_names)} classes, the model {len(bundle.class_names)}")
+    if tuple(dataset.image_shape[:2]) != tuple(bundle.image_shape[:2]):
+        raise DataError(f"{spec} has images of {_size(dataset.image_shape)} pixels, the model expects "
+                        f"{_size(bundle.image_shape)}")
+    to_model = class_map(bundle.class_names, dataset.class_names, spec)
     images, labels, whole = evaluation_split(bundle, dataset, spec, split)
+    images = match_channels(images, bundle.image_shape[2])  # gray held-out images for a color model, or back
+    labels = to_model[labels]
     predicted = bundle.net.predict(bundle.preprocessor.transform(images))
     correct = int((predicted == labels).sum())
     result = {
@@ -344,14 +376,40 @@ def evaluate(model: str | Path, spec: str, split: str = "test", data_dir: str | 
         "whole": whole,
     }
     if whole:
+        absent = [name for name in bundle.class_names if name not in dataset.class_names]
         result["note"] = (f"{spec} is not the data this model was trained on, so all {len(labels)} images of "
-                          f"its {split if split in dataset.splits else 'one'} split were scored")
+                          f"its {split if split in dataset.splits else 'one'} split were scored"
+                          + (f" (it has no class {_names(absent)})" if absent else ""))
     return result
 
 
+def class_map(model_names: list[str], data_names: list[str], spec: str) -> np.ndarray:
+    """For each of the data's class indices, the model's index of the class
+    of that name: a folder's classes are its folders' names, sorted, so a
+    folder lacking a class numbers the others differently than the model
+    does. DataError naming the data's classes that the model does not know."""
+    unknown = [name for name in data_names if name not in model_names]
+    if unknown:
+        raise DataError(f"{spec} has class {_names(unknown)}, which the model does not know; it was trained on "
+                        f"{_names(model_names)}")
+    return np.array([model_names.index(name) for name in data_names], dtype=np.int64)
+
+
+def _size(shape: tuple[int, ...]) -> str:
+    return f"{shape[1]}x{shape[0]}"
+
+
+def _names(names: list[str], most: int = 12) -> str:
+    shown = ", ".join(repr(n) for n in names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
 def predict(model: str | Path, image_paths: list[str]) -> list[dict[str, Any]]:
-    """For each image file: {path, label, class, probability}."""
+    """For each image file: {path, label, class, probability}. A folder
+    stands for the image files under it, and a quoted glob pattern
+    ('pics/*.jpg') for the files it matches."""
     bundle = bundles.load_bundle(model)
+    image_paths = image_files(image_paths)
     images = np.stack([read_image(p, bundle.image_shape) for p in image_paths])
     probs = bundle.probabilities(images)
     labels = probs.argmax(axis=1)
@@ -359,3 +417,30 @@ def predict(model: str | Path, image_paths: list[str]) -> list[dict[str, Any]]:
         {"path": str(p), "label": int(k), "class": bundle.class_names[k], "probability": float(probs[i, k])}
         for i, (p, k) in enumerate(zip(image_paths, labels, strict=True))
     ]
+
+
+def image_files(paths: list[str | Path]) -> list[str | Path]:
+    """`paths` with each folder replaced by the image files under it (sorted,
+    hidden ones skipped) and each pattern that names no file by the files
+    it matches (Python's glob, for a pattern the shell did not expand).
+    DataError for a folder or pattern that gives no image."""
+    found: list[str | Path] = []
+    for path in paths:
+        if Path(path).is_dir():
+            files = sorted(str(p) for p in Path(path).rglob("*") if p.is_file() and _an_image(p, Path(path)))
+            what = f"folder {path}"
+        elif not Path(path).exists() and glob.has_magic(str(path)):
+            files = sorted(p for p in glob.glob(str(path), recursive=True) if Path(p).is_file())
+            what = f"pattern {path}"
+        else:
+            found.append(path)
+            continue
+        if not files:
+            raise DataError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {what}")
+        found.extend(files)
+    return found
+
+
+def _an_image(path: Path, folder: Path) -> bool:
+    """An image file's name, in no hidden folder under `folder`."""
+    return path.suffix.lower() in IMAGE_SUFFIXES and not any(is_hidden(p) for p in path.relative_to(folder).parts)

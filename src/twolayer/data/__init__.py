@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from twolayer.errors import DataError
+from twolayer.errors import DataError, UsageError
 
 
 @dataclass
@@ -59,24 +59,31 @@ SPEC_HELP = ", ".join(DATASETS) + ", folder:PATH"
 
 def load_dataset(spec: str, data_dir: str | Path | None = None, quiet: bool = True,
                  refresh: bool = False) -> Dataset:
-    """The dataset a spec names; a DataError for an unknown spec or data no
-    trainer could use. `refresh`: decode an image folder again instead of
+    """The dataset a spec names; a UsageError (a bad option) for an unknown
+    spec, a DataError for data no trainer could use. `refresh`: decode an image folder again instead of
     reading its cache (also TWOLAYER_REFRESH_CACHE=1; see data/cache.py)."""
     from twolayer.data.cache import data_dir as resolve_data_dir
 
+    check_spec(spec)
     root = resolve_data_dir(data_dir)
     if spec.startswith("folder:"):
         from twolayer.data.folder import load_folder
 
-        if not spec[len("folder:") :].strip():
-            raise DataError("folder: needs a path: give folder:PATH, a folder with one sub-folder of images per class")
         dataset = load_folder(spec[len("folder:") :], root, quiet, refresh)
-    elif spec in DATASETS:
-        dataset = DATASETS[spec](root, quiet)
     else:
-        raise DataError(f"unknown dataset {spec!r}; choose from {SPEC_HELP}")
+        dataset = DATASETS[spec](root, quiet)
     validate(dataset)
     return dataset
+
+
+def check_spec(spec: str) -> None:
+    """UsageError (a bad option) unless `spec` names a dataset: a built-in
+    name, or folder:PATH with a path. Reads nothing."""
+    if spec.startswith("folder:"):
+        if not spec[len("folder:") :].strip():
+            raise UsageError("folder: needs a path: give folder:PATH, a folder with one sub-folder of images per class")
+    elif spec not in DATASETS:
+        raise UsageError(f"unknown dataset {spec!r}; choose from {SPEC_HELP}")
 
 
 def validate(dataset: Dataset) -> None:

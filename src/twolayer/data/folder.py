@@ -3,8 +3,9 @@
     PATH/train/<class>/*.jpg and PATH/test/<class>/*.png  -> those splits
     PATH/<class>/*.jpg                                      -> one split
 
-Images are decoded with Pillow into uint8 (N, H, W, C): C is 1 when the
-first training image is grayscale, else 3 (RGB). All images, in both splits,
+Images are decoded with Pillow into uint8 (N, H, W, C): C is 3 (RGB) when
+any training image is in color, else 1 (gray); the test split is read the
+same way. Hidden files (.DS_Store, ._NAME.jpg) are skipped. All images, in both splits,
 must share one size. Decoded arrays are cached in the data directory under a
 key made from every file's path, size and modification time, so a changed
 folder is read again, and checked when read (a damaged cache is rebuilt);
@@ -23,7 +24,7 @@ import numpy as np
 
 from twolayer.data import Dataset
 from twolayer.data.cache import cache_path, load_cached, refresh_wanted, save_cached
-from twolayer.data.images import IMAGE_SUFFIXES, pillow_mode, reading
+from twolayer.data.images import IMAGE_SUFFIXES, is_hidden, pillow_mode, reading, to_mode
 from twolayer.errors import DataError
 from twolayer.progress import Progress
 
@@ -51,36 +52,40 @@ def load_folder(path: str | Path, cache_root: Path, quiet: bool = False, refresh
         raise DataError(f"{root} holds no class folders: expected {root}/<class>/<image files>")
 
     splits: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    shape = None  # (H, W, C): the first image's (a training one, where there are), which every image must have
+    size = None  # (H, W): the first image's (a training one, where there are), which every image must have
+    channels = None  # the first split's images decide (3 if any is in color), the other is read that way
     for split, folder in split_dirs.items():
         listing = _list(folder, class_names)
-        shape = shape or _shape(listing[0][0])
+        size = size or _size(listing[0][0])
         labels = np.array([label for _, label, _, _ in listing], dtype=np.int64)
-        where = cache_path(cache_root, "folder", _key(folder, listing, shape))
+        where = cache_path(cache_root, "folder", _key(folder, listing, size, channels))
         cached = None if refresh_wanted(refresh) else load_cached(where)
-        if cached is not None and _fits(cached, labels, shape):
+        if cached is not None and _fits(cached, labels, size, channels):
             images = cached["images"]
         else:  # absent, damaged or not what this listing decodes to: decode again
-            images = _decode(listing, f"decode {folder.name or folder}", quiet, shape)
+            images = _decode(listing, f"decode {folder.name or folder}", quiet, size, channels)
             save_cached(where, {"images": images, "labels": labels})
+        channels = images.shape[3]
         splits[split] = (images, labels)
     return Dataset(f"folder:{root}", class_names, splits)
 
 
-def _shape(path: str) -> tuple[int, int, int]:
-    """(H, W, C) of one image, from its header: C is 1 for gray, else 3."""
+def _size(path: str) -> tuple[int, int]:
+    """(H, W) of one image, from its header."""
     from PIL import Image
 
     with reading(path), Image.open(path) as img:
-        return img.size[1], img.size[0], 1 if pillow_mode(img) == "L" else 3
+        return img.size[1], img.size[0]
 
 
-def _fits(cached: dict[str, np.ndarray], labels: np.ndarray, shape: tuple[int, int, int]) -> bool:
+def _fits(cached: dict[str, np.ndarray], labels: np.ndarray, size: tuple[int, int], channels: int | None) -> bool:
     """Whether a cache file holds what decoding the listing would give: one
-    uint8 image of `shape` per file, and the listing's labels."""
+    uint8 image of `size` per file, with `channels` (1 or 3 when None), and
+    the listing's labels."""
     images = cached.get("images")
     return (
-        isinstance(images, np.ndarray) and images.dtype == np.uint8 and images.shape == (len(labels), *shape)
+        isinstance(images, np.ndarray) and images.dtype == np.uint8 and images.ndim == 4
+        and images.shape[:3] == (len(labels), *size) and images.shape[3] in ((channels,) if channels else (1, 3))
         and np.array_equal(cached.get("labels", ()), labels)
     )
 
@@ -98,7 +103,7 @@ def _list(folder: Path, class_names: list[str]) -> Listing:
         files = []
         with os.scandir(class_dir) as entries:
             for entry in entries:
-                if entry.is_file() and entry.name.lower().endswith(IMAGE_SUFFIXES):
+                if entry.is_file() and entry.name.lower().endswith(IMAGE_SUFFIXES) and not is_hidden(entry.name):
                     st = entry.stat()
                     files.append((entry.path, label, st.st_size, st.st_mtime_ns))
         if not files:
@@ -109,36 +114,42 @@ def _list(folder: Path, class_names: list[str]) -> Listing:
     return listing
 
 
-def _key(folder: Path, listing: Listing, shape: tuple[int, int, int]) -> str:
+def _key(folder: Path, listing: Listing, size: tuple[int, int], channels: int | None) -> str:
     """The cache key: every file's path, label, size and modification time,
-    and the shape its images are decoded to."""
-    digest = hashlib.sha256(f"{folder.resolve()}|{shape}".encode())
-    for path, label, size, mtime in listing:
-        digest.update(f"{path}|{label}|{size}|{mtime}\n".encode())
+    the size its images are decoded to and their channels (None: decided by
+    the images, 3 if any is in color)."""
+    digest = hashlib.sha256(f"{folder.resolve()}|{size}|{channels or 'any color: 3'}".encode())
+    for path, label, nbytes, mtime in listing:
+        digest.update(f"{path}|{label}|{nbytes}|{mtime}\n".encode())
     return digest.hexdigest()
 
 
-def _decode(listing: Listing, desc: str, quiet: bool, shape: tuple[int, int, int]) -> np.ndarray:
+def _decode(listing: Listing, desc: str, quiet: bool, size: tuple[int, int], channels: int | None) -> np.ndarray:
     """uint8 (N, H, W, C) images of the listing's files, which must all be
-    H x W; converted to gray (C = 1) or RGB (C = 3)."""
+    H x W: C is `channels`, or when None, 3 (RGB) if any image is in color
+    and 1 (gray) if none is, so that one gray picture among color ones never
+    turns a dataset gray."""
     from PIL import Image
 
-    mode = "L" if shape[2] == 1 else "RGB"
-    images = np.empty((len(listing), *shape), dtype=np.uint8)
+    height, width = size
+    mode = "L" if channels == 1 else "RGB"
+    images = np.empty((len(listing), height, width, 1 if channels == 1 else 3), dtype=np.uint8)
+    color = channels == 3
     bar = Progress(len(listing), desc, enabled=not quiet)
     for i, (path, _, _, _) in enumerate(listing):
         img = _open(path, Image)
-        if img.size != (shape[1], shape[0]):
+        if img.size != (width, height):
             raise DataError(
-                f"{path} is {img.size[0]}x{img.size[1]} but the folder's images are {shape[1]}x{shape[0]}; "
+                f"{path} is {img.size[0]}x{img.size[1]} but the folder's images are {width}x{height}; "
                 "all images must share one size"
             )
         with reading(path):
-            images[i] = np.asarray(img.convert(mode)).reshape(shape)
+            color = color or pillow_mode(img) != "L"
+            images[i] = np.asarray(to_mode(img, mode)).reshape(images.shape[1:])
         if i % 500 == 0 or i == len(listing) - 1:
             bar.update(i + 1)
     bar.close()
-    return images
+    return images if color or channels == 1 else np.ascontiguousarray(images[..., :1])
 
 
 def _open(path: str, Image):

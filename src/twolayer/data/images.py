@@ -47,6 +47,38 @@ def reading(path: str | Path) -> Iterator[None]:
             raise DataError(f"cannot read image {path}: {one_line(e)}") from None
 
 
+def to_mode(img, mode: str):
+    """`img` converted to "L" or "RGB". Images of more than 8 bits per
+    channel (16-bit PNGs open as I;16, 32-bit ones as I, floats as F) are
+    first scaled to 0..255: Pillow's own conversion clips them, so a 16-bit
+    image would come out nearly all white."""
+    from PIL import Image
+
+    if img.mode.startswith("I;16") or img.mode in ("I", "F"):
+        values = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or values.max(initial=0) > 255 else 255.0
+        img = Image.fromarray(np.clip(np.rint(values * (255.0 / top)), 0, 255).astype(np.uint8), "L")
+    return img.convert(mode)
+
+
+def match_channels(images: np.ndarray, channels: int) -> np.ndarray:
+    """uint8 images (N, H, W, C) with `channels` channels: gray repeated to
+    RGB, or RGB to gray by Pillow's own weights (ITU-R 601-2 luma), as
+    read_image converts a file for a model."""
+    if images.shape[-1] == channels:
+        return images
+    if channels == 3:
+        return np.repeat(images, 3, axis=-1)
+    rgb = images.astype(np.uint32)
+    luma = (rgb[..., 0] * 19595 + rgb[..., 1] * 38470 + rgb[..., 2] * 7471 + 0x8000) >> 16
+    return luma.astype(np.uint8)[..., None]
+
+
+def is_hidden(name: str) -> bool:
+    """A hidden file (.DS_Store, macOS's ._NAME.jpg resource forks): never an image of the dataset's."""
+    return name.startswith(".")
+
+
 def one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 
@@ -63,7 +95,7 @@ def read_image(path: str | Path, shape: tuple[int, ...] | None = None) -> np.nda
     path = Path(path)
     with reading(path), Image.open(path) as img:
         mode = ("L" if shape[2] == 1 else "RGB") if shape else pillow_mode(img)
-        img = img.convert(mode)
+        img = to_mode(img, mode)
         if shape and img.size != (shape[1], shape[0]):
             img = img.resize((shape[1], shape[0]), Image.Resampling.BILINEAR)
         array = np.asarray(img, dtype=np.uint8)

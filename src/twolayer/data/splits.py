@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from twolayer.data import Dataset
-from twolayer.errors import ConfigError, DataError
+from twolayer.errors import ConfigError, DataError, UsageError
 
 Split = tuple[np.ndarray, np.ndarray]
 
@@ -23,7 +23,7 @@ def resolve_size(size: float, n: int, name: str) -> int:
         return max(1, round(size * n))
     if size >= 0 and int(size) == size:
         return int(size)
-    raise ConfigError(f"{name} must be a count >= 0 or a fraction in (0, 1), got {size!r}")
+    raise UsageError(f"{name} must be a count >= 0 or a fraction in (0, 1), got {size!r}")
 
 
 def carve(dataset: Dataset, val_size: float, test_size: float, split_seed: int = 0) -> dict[str, Split]:
