@@ -264,6 +264,9 @@ CASES: dict[str, Case] = {
     "evaluate a gray held-out folder with a color model": Case(
         ["evaluate", "{images_run}", "--dataset", "folder:held"], 0, "is not the data this model was trained on",
         lambda d, s: images(d / "held" / "test", mode="L")),
+    "evaluate a held-out folder of larger images": Case(
+        ["evaluate", "{images_run}", "--dataset", "folder:held"], 0, "resized from 16x12 to the model's 8x8 pixels",
+        lambda d, s: images(d / "held" / "test", size=(16, 12))),
     "train on a folder holding macOS resource forks": Case(
         ["train", "--dataset", "folder:imgs", "--epochs", "1", "--quiet"], 0, "",
         lambda d, s: (images(d / "imgs"), (d / "imgs" / "a" / "._0.png").write_bytes(b"\x00\x05\x16\x07"),

@@ -22,7 +22,7 @@ from twolayer.checkpoint import CHECKPOINT_FILE, check_state, load_checkpoint, s
 from twolayer.config import TrainConfig, layered, options
 from twolayer.data import Dataset, check_spec, load_dataset
 from twolayer.data.fingerprint import fingerprint
-from twolayer.data.images import IMAGE_SUFFIXES, is_hidden, match_channels, read_image
+from twolayer.data.images import IMAGE_SUFFIXES, is_hidden, match_channels, read_image, resize_images
 from twolayer.data.preprocess import Preprocessor
 from twolayer.data.splits import carve
 from twolayer.errors import DataError, Stopped, TwolayerError
@@ -357,12 +357,11 @@ def evaluate(model: str | Path, spec: str, split: str = "test", data_dir: str | 
     check_spec(spec)  # a bad option before any file is read
     bundle = bundles.load_bundle(model)
     dataset = load_dataset(spec, data_dir)
-    if tuple(dataset.image_shape[:2]) != tuple(bundle.image_shape[:2]):
-        raise DataError(f"{spec} has images of {_size(dataset.image_shape)} pixels, the model expects "
-                        f"{_size(bundle.image_shape)}")
+    resized = tuple(dataset.image_shape[:2]) != tuple(bundle.image_shape[:2])
     to_model = class_map(bundle.class_names, dataset.class_names, spec)
     images, labels, whole = evaluation_split(bundle, dataset, spec, split)
-    images = match_channels(images, bundle.image_shape[2])  # gray held-out images for a color model, or back
+    # held-out images as predict takes them: gray for a color model (or back), then resized
+    images = resize_images(match_channels(images, bundle.image_shape[2]), *bundle.image_shape[:2])
     labels = to_model[labels]
     predicted = bundle.net.predict(bundle.preprocessor.transform(images))
     correct = int((predicted == labels).sum())
@@ -379,7 +378,9 @@ def evaluate(model: str | Path, spec: str, split: str = "test", data_dir: str | 
         absent = [name for name in bundle.class_names if name not in dataset.class_names]
         result["note"] = (f"{spec} is not the data this model was trained on, so all {len(labels)} images of "
                           f"its {split if split in dataset.splits else 'one'} split were scored"
-                          + (f" (it has no class {_names(absent)})" if absent else ""))
+                          + (f" (it has no class {_names(absent)})" if absent else "")
+                          + (f", resized from {_size(dataset.image_shape)} to the model's {_size(bundle.image_shape)} "
+                             "pixels" if resized else ""))
     return result
 
 

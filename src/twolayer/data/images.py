@@ -74,6 +74,20 @@ def match_channels(images: np.ndarray, channels: int) -> np.ndarray:
     return luma.astype(np.uint8)[..., None]
 
 
+def resize_images(images: np.ndarray, height: int, width: int) -> np.ndarray:
+    """uint8 images (N, H, W, C) resized to height x width, each as
+    read_image resizes a file for a model (Pillow, bilinear)."""
+    from PIL import Image
+
+    if images.shape[1:3] == (height, width):
+        return images
+    out = np.empty((len(images), height, width, images.shape[3]), dtype=np.uint8)
+    for i, image in enumerate(images):
+        picture = Image.fromarray(image[..., 0] if image.shape[2] == 1 else image)
+        out[i] = np.asarray(picture.resize((width, height), Image.Resampling.BILINEAR)).reshape(out.shape[1:])
+    return out
+
+
 def is_hidden(name: str) -> bool:
     """A hidden file (.DS_Store, macOS's ._NAME.jpg resource forks): never an image of the dataset's."""
     return name.startswith(".")
