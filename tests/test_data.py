@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from twolayer.data import Dataset, load_dataset, validate
+from twolayer.data.images import read_image, resize_images
 from twolayer.data.preprocess import Preprocessor
 from twolayer.data.splits import carve
 from twolayer.errors import ConfigError, DataError, UsageError
@@ -99,3 +100,20 @@ def test_validate_reports_broken_data_plainly(mutate, message):
     mutate(ds)
     with pytest.raises(DataError, match=message):
         validate(ds)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_held_out_arrays_are_resized_as_a_file_is_for_a_model(tmp_path, mode):
+    """evaluate resizes a held-out split of another size the way predict
+    resizes a file: the same pixels either way."""
+    from PIL import Image
+
+    rng = np.random.default_rng(4)
+    shape = (9, 12, 3) if mode == "RGB" else (9, 12)
+    pixels = rng.integers(0, 256, size=shape, dtype=np.uint8)
+    Image.fromarray(pixels, mode).save(tmp_path / "x.png")
+    channels = 3 if mode == "RGB" else 1
+    expected = read_image(tmp_path / "x.png", (4, 6, channels))
+    got = resize_images(pixels.reshape(1, 9, 12, channels), 4, 6)
+    assert got.shape == (1, 4, 6, channels)
+    np.testing.assert_array_equal(got[0], expected)

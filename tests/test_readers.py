@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -28,7 +28,7 @@ from twolayer import TwoLayerNet, bundles, workflow
 from twolayer.data import Dataset, cifar10, load_dataset, validate
 from twolayer.data.cifar10 import batch_arrays
 from twolayer.data.idx import parse_idx
-from twolayer.data.images import read_image, resize_images
+from twolayer.data.images import read_image
 from twolayer.data.preprocess import Preprocessor
 from twolayer.data.splits import carve
 from twolayer.errors import DataError
@@ -92,6 +92,7 @@ def test_idx_dimensions_that_overflow_or_disagree_with_the_data_name_the_file(pr
 
 @FUZZ
 @given(dims=st.lists(st.integers(0, U32), min_size=1, max_size=3), size=st.integers(0, 64))
+@example(dims=[0, 3_036_988_439, 3_037_012_561], size=0)  # no data, yet a shape NumPy refuses (found by this test)
 def test_idx_parser_on_random_dimensions(dims, size):
     data = idx_bytes(np.zeros(size, np.uint8), tuple(dims))
     try:
@@ -428,19 +429,3 @@ def test_hidden_files_in_class_folders_are_skipped(tmp_path):
         (tmp_path / "f" / c / ".DS_Store").write_bytes(b"Bud1")
     assert len(load_dataset(f"folder:{tmp_path / 'f'}").splits["train"][1]) == 6
 
-
-@pytest.mark.parametrize("mode", ["RGB", "L"])
-def test_held_out_arrays_are_resized_as_a_file_is_for_a_model(tmp_path, mode):
-    """evaluate resizes a held-out split of another size the way predict
-    resizes a file: the same pixels either way."""
-    from PIL import Image
-
-    rng = np.random.default_rng(4)
-    shape = (9, 12, 3) if mode == "RGB" else (9, 12)
-    pixels = rng.integers(0, 256, size=shape, dtype=np.uint8)
-    Image.fromarray(pixels, mode).save(tmp_path / "x.png")
-    channels = 3 if mode == "RGB" else 1
-    expected = read_image(tmp_path / "x.png", (4, 6, channels))
-    got = resize_images(pixels.reshape(1, 9, 12, channels), 4, 6)
-    assert got.shape == (1, 4, 6, channels)
-    np.testing.assert_array_equal(got[0], expected)

@@ -70,6 +70,8 @@ def parse_idx(data: bytes, name: str, ndim: int) -> np.ndarray:
     if len(data) - header != expected:
         raise DataError(f"{name} is truncated or padded: {len(data) - header} data bytes, header says "
                         f"{'x'.join(map(str, dims))} = {expected}")
+    if math.prod(d or 1 for d in dims) > np.iinfo(np.intp).max:  # no data, but a shape NumPy refuses
+        raise DataError(f"{name}: the header's dimensions {'x'.join(map(str, dims))} are larger than an array can be")
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
 
 
