@@ -143,6 +143,20 @@ def unstarted(d, shared):
     (d / "run" / "config.json").write_text(json.dumps({"dataset": "digits"}))
 
 
+def edit_config(run: Path, **values) -> Path:
+    """A run's config.json edited by hand, as an interrupted run (no metrics.json)."""
+    record = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**record, **values}))
+    (run / "metrics.json").unlink()
+    return run
+
+
+def other_checkpoint(d, shared):
+    run = copy_run(shared, d)
+    assert main(["train", "--epochs", "1", "--hidden-size", "16", "--out", str(d / "other"), "--quiet"]) == 0
+    shutil.copy(d / "other" / "checkpoint.npz", run / "checkpoint.npz")
+
+
 def modified_folder(d, shared):
     shutil.copytree(shared["images"], d / "imgs")
     (d / "imgs" / "a" / "0.png").unlink()
@@ -207,6 +221,21 @@ CASES: dict[str, Case] = {
     "resume a run whose config.json is a list": Case(
         ["train", "--resume", "run", "--epochs", "3"], 1, "run/config.json: it holds a JSON list",
         lambda d, s: (copy_run(s, d), (d / "run" / "config.json").write_text("[1]"))),
+    "resume a run whose config.json was edited": Case(
+        ["train", "--resume", "run"], 1, "config.json disagrees with its checkpoint (hidden_size is 50",
+        lambda d, s: edit_config(copy_run(s, d), hidden_size=50)),
+    "resume a run whose config.json names another dataset": Case(
+        ["train", "--resume", "run", "--epochs", "3"], 1, "(dataset is 'mnist' in config.json",
+        lambda d, s: edit_config(copy_run(s, d), dataset="mnist")),
+    "resume a run whose checkpoint is another run's": Case(
+        ["train", "--resume", "run", "--epochs", "3"], 1, "hidden_size is 100 in config.json and 16",
+        lambda d, s: other_checkpoint(d, s)),
+    "resume a tuning folder": Case(["train", "--resume", "search"], 1, "is a tuning folder, not a training run",
+                                   lambda d, s: shutil.copytree(s["search"], d / "search")),
+    "resume a run stopped by patience": Case(["train", "--resume", "{patience_run}"], 1,
+                                             "stopped by --patience after"),
+    "resume an empty checkpoint": Case(["train", "--resume", "run"], 1, "checkpoint.npz is not a twolayer checkpoint",
+                                       lambda d, s: (copy_run(s, d) / "checkpoint.npz").write_bytes(b"")),
     "text file as a model": Case(["evaluate", "notes.txt", "--dataset", "digits"], 1, "not an .npz archive",
                                  text_file("notes.txt")),
     # 4. readers
@@ -326,12 +355,14 @@ def shared(tmp_path_factory):
         images(root / "imgs", n=20)
         assert main(["train", "--dataset", f"folder:{root / 'imgs'}", "--epochs", "2", "--val-size", "6",
                      "--test-size", "6", "--out", str(root / "images_run"), "--quiet"]) == 0
+        assert main(["train", "--epochs", "30", "--patience", "1", "--lr", "0.5", "--out", str(root / "patience_run"),
+                     "--quiet"]) == 0
     finally:
         for k, v in old.items():
             os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(root / "seven.png")
     return {"root": root, "run": root / "run", "search": root / "search", "images": root / "imgs",
-            "images_run": root / "images_run", "image": root / "seven.png"}
+            "images_run": root / "images_run", "image": root / "seven.png", "patience_run": root / "patience_run"}
 
 
 def snapshot(root: Path) -> dict[str, str]:
@@ -352,7 +383,7 @@ def test_hostile_input_through_the_command_line(name, shared, tmp_path, monkeypa
     before = snapshot(shared["root"])
     images_rel = os.path.relpath(shared["images"], d)
     argv = [a.format(run=shared["run"], image=shared["image"], images_run=shared["images_run"],
-                     images_rel=images_rel) for a in case.argv]
+                     images_rel=images_rel, patience_run=shared["patience_run"]) for a in case.argv]
     capsys.readouterr()
     try:
         code = main(argv)
@@ -550,3 +581,56 @@ def test_kill_9_before_the_first_checkpoint_then_the_same_command_works(tmp_path
     again = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     assert (out / "metrics.json").is_file()
+
+
+def test_a_run_with_relative_paths_resumes_from_another_directory(tmp_path, monkeypatch, capsys):
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    images(tmp_path / "work" / "imgs")
+    shutil.copy(Path(__file__).parent / "learners" / "neural_net.py", tmp_path / "work" / "net.py")
+    assert main(["train", "--dataset", "folder:imgs", "--net", "net.py", "--epochs", "2", "--out", "run",
+                 "--quiet"]) == 0
+    record = json.loads((tmp_path / "work" / "run" / "config.json").read_text())
+    assert record["dataset"] == f"folder:{tmp_path / 'work' / 'imgs'}" and record["net"] == str(tmp_path / "work"
+                                                                                                / "net.py")
+    assert record["typed"] == {"dataset": "folder:imgs", "net": "net.py"}  # as the user wrote them
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # where folder:imgs and net.py name nothing
+    assert main(["train", "--resume", "../work/run", "--epochs", "3", "--quiet"]) == 0
+    assert main(["report", "../work/run"]) == 0
+    # a run recorded before paths were absolute is read from here, and the line says so
+    run = tmp_path / "work" / "run"
+    (run / "config.json").write_text(json.dumps({**record, "dataset": "folder:imgs", "net": None,
+                                                 "net_sha256": None}))
+    (run / "metrics.json").unlink()
+    resign_bundle(run / "checkpoint.npz", run / "checkpoint.npz", lambda m, a: m.pop("config"))
+    capsys.readouterr()
+    assert main(["train", "--resume", "../work/run", "--epochs", "4", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "records 'dataset' relative to the folder the run was started in" in err, err
+
+
+def test_a_run_killed_after_its_last_checkpoint_is_finished_by_resume(tmp_path, monkeypatch, capsys):
+    reference = tmp_path / "reference"
+    assert main(["train", "--epochs", "3", "--out", str(reference), "--quiet"]) == 0
+    from twolayer import workflow
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C after the last epoch's checkpoint, before the model is written
+
+    monkeypatch.setattr(workflow.bundles, "save_bundle", killed)
+    out = tmp_path / "run"
+    assert main(["train", "--epochs", "3", "--out", str(out), "--quiet"]) == 130
+    assert not (out / "metrics.json").exists() and (out / "checkpoint.npz").is_file()
+    monkeypatch.undo()
+    capsys.readouterr()
+    assert main(["train", "--resume", str(out), "--quiet"]) == 0, capsys.readouterr().err  # it was "finished"
+    for name in ("history.csv", "metrics.json"):
+        a, b = (json.loads((r / name).read_text()) if name.endswith(".json") else (r / name).read_text()
+                for r in (reference, out))
+        if name == "metrics.json":
+            a.pop("seconds"), b.pop("seconds")
+        assert a == b, name
+    with np.load(reference / "model.npz") as ra, np.load(out / "model.npz") as rb:
+        assert all(np.array_equal(ra[k], rb[k]) for k in ra.files if k.startswith("param."))
+    assert main(["train", "--resume", str(out), "--quiet"]) == 1  # now it has finished

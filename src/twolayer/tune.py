@@ -156,7 +156,7 @@ class Objective:
             trial.set_user_attr("surplus", True)  # another worker took the last grid point
             raise optuna.TrialPruned("no grid point left")
         params = {name: self.suggest(trial, dim) for name, dim in self.opts.space.dimensions.items()}
-        config = self.opts.space.config(params).validate()
+        config = self.opts.space.config(params).validate().anchored()  # its config.json read from anywhere
         started = time.monotonic()
         data = self.prepared(config)
         net = new_net(config, data)
