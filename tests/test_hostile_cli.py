@@ -250,6 +250,20 @@ CASES: dict[str, Case] = {
         lambda d, s: mnist(d, train_labels=np.zeros(7, np.uint8))),
     "space file not utf-8": Case(["tune", "--space", "space.toml"], 2, "not UTF-8",
                                  lambda d, s: (d / "space.toml").write_bytes(b"lr = [0.1, 0.2]\n# \xff\xfe\n")),
+    "tune onto a journal of random bytes": Case(
+        ["tune", "--lr", "0.1,0.2", "--epochs", "1", "--out", "search"], 1,
+        "search/study.journal is not a study journal twolayer can read",
+        lambda d, s: ((d / "search").mkdir(), (d / "search" / "study.journal").write_bytes(bytes(range(256)) * 4))),
+    "tune onto another program's journal": Case(
+        ["tune", "--lr", "0.1,0.2", "--epochs", "1", "--out", "search"], 1, "pass --force to start the search afresh",
+        lambda d, s: ((d / "search").mkdir(), (d / "search" / "study.journal").write_text('{"event": "login"}\n'))),
+    "tune another study into a search folder": Case(
+        ["tune", "--lr", "0.01,0.02", "--epochs", "1", "--study", "other", "--out", "search"], 1,
+        "holds the search of study 'twolayer-digits', whose trials a study named 'other' would overwrite",
+        lambda d, s: shutil.copytree(s["search"], d / "search")),
+    "tune on a database in a missing folder": Case(
+        ["tune", "--lr", "0.1,0.2", "--storage", "sqlite:///nowhere/x.db", "--out", "search"], 1,
+        "cannot use the database at sqlite:///nowhere/x.db"),
     "report of a half-written search": Case(["report", "search"], 1, "trials.csv", half_written_search),
     "predict a decompression bomb": Case(["predict", "{run}", "bomb.png"], 1, "bomb.png", bomb),
     "folder with test but no train": Case(
@@ -322,6 +336,20 @@ CASES: dict[str, Case] = {
                                          text_file("c.toml", "lr = = 1\n")),
     "config file with a value out of range": Case(["train", "--config", "c.toml"], 2, "lr must be > 0",
                                                   text_file("c.toml", "lr = -1.0\n")),
+    "tune with more jobs than cores": Case(["tune", "--lr", "0.1,0.2", "--jobs", "100000"], 2,
+                                           "--jobs 100000 is more than this machine's"),
+    "tune space with a range whose log is text": Case(
+        ["tune", "--space", "s.toml", "--sampler", "random"], 2, "lr: a range's log is true or false, got 'no'",
+        text_file("s.toml", 'lr = {low = 0.001, high = 0.1, log = "no"}\n')),
+    "tune space searching an option that takes one value": Case(
+        ["tune", "--space", "s.toml"], 2, "net takes one value; it cannot be searched",
+        text_file("s.toml", 'net = ["a.py", "b.py"]\nlr = [0.1, 0.2]\n')),
+    "tune space with a number where text goes": Case(
+        ["tune", "--space", "s.toml"], 2, "dataset: expects text, got 3",
+        text_file("s.toml", 'dataset = ["digits", 3]\nlr = [0.1, 0.2]\n')),
+    "tune space with a table where text goes": Case(
+        ["tune", "--space", "s.toml"], 2, "data_dir takes one value",
+        text_file("s.toml", 'data_dir = {low = 1, high = 2}\nlr = [0.1, 0.2]\n')),
     "tune with zero jobs": Case(["tune", "--lr", "0.1,0.2", "--jobs", "0"], 2, "--jobs must be >= 1"),
     "tune with a rate out of range": Case(["tune", "--lr=-1,0.1"], 2, "--lr must be > 0"),
     "check with an option but no dataset": Case(["check", "net.py", "--lr", "0.1"], 2, "need --dataset"),
@@ -634,3 +662,14 @@ def test_a_run_killed_after_its_last_checkpoint_is_finished_by_resume(tmp_path, 
     with np.load(reference / "model.npz") as ra, np.load(out / "model.npz") as rb:
         assert all(np.array_equal(ra[k], rb[k]) for k in ra.files if k.startswith("param."))
     assert main(["train", "--resume", str(out), "--quiet"]) == 1  # now it has finished
+
+
+def test_trials_limits_a_grid_and_a_failed_start_leaves_no_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    command = ["tune", "--lr", "0.01,0.02,0.03", "--epochs", "1", "--out", "search", "--quiet"]
+    assert main([*command, "--trials", "2"]) == 0
+    assert len(list((tmp_path / "search" / "trials").iterdir())) == 2  # --trials was ignored for a grid
+    assert main(command) == 0  # the same command without --trials: the rest of the grid
+    assert len(list((tmp_path / "search" / "trials").iterdir())) == 3
+    assert main(["tune", "--lr", "0.1,0.2", "--storage", "sqlite:///nowhere/x.db", "--out", "new/search"]) == 1
+    assert not (tmp_path / "new").exists()  # the folders it made for a search that never started are gone

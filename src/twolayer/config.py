@@ -158,9 +158,9 @@ class Option:
         if self.nullable and (value is None or str(value).lower() == "none"):
             return None
         if self.kind is str:
-            if isinstance(value, (bool, int, float)):
+            if not isinstance(value, str):  # a number, a list, a table (TOML): never its repr
                 raise OptionError(option, f"expects text, got {value!r}", "{option}: {problem}")
-            return str(value)
+            return value
         if self.kind is bool:
             if isinstance(value, bool):
                 return value
