@@ -151,6 +151,10 @@ def edit_config(run: Path, **values) -> Path:
     return run
 
 
+def edit_json(path: Path, **values) -> None:
+    path.write_text(json.dumps({**json.loads(path.read_text()), **values}))
+
+
 def other_checkpoint(d, shared):
     run = copy_run(shared, d)
     assert main(["train", "--epochs", "1", "--hidden-size", "16", "--out", str(d / "other"), "--quiet"]) == 0
@@ -264,6 +268,28 @@ CASES: dict[str, Case] = {
     "tune on a database in a missing folder": Case(
         ["tune", "--lr", "0.1,0.2", "--storage", "sqlite:///nowhere/x.db", "--out", "search"], 1,
         "cannot use the database at sqlite:///nowhere/x.db"),
+    "report of a run whose metrics.json is a list": Case(
+        ["report", "run"], 1, "run/metrics.json: it holds a JSON list",
+        lambda d, s: (copy_run(s, d) / "metrics.json").write_text("[1]")),
+    "report of a run whose metrics are text and nulls": Case(
+        ["report", "run"], 0, "", lambda d, s: edit_json(copy_run(s, d) / "metrics.json", seconds=None,
+                                                         iterations="many", val_accuracy=float("nan"))),
+    "report of a search whose tune.json has no space": Case(
+        ["report", "search"], 1, "search/tune.json is not a search's summary",
+        lambda d, s: edit_json(Path(shutil.copytree(s["search"], d / "search")) / "tune.json", space=3)),
+    "report of a search whose best trial is a list": Case(
+        ["report", "search"], 1, "a best trial that is not a mapping",
+        lambda d, s: edit_json(Path(shutil.copytree(s["search"], d / "search")) / "tune.json", best=[1])),
+    "report of a search whose trials.csv is binary": Case(
+        ["report", "search"], 1, "cannot read search/trials.csv",
+        lambda d, s: (Path(shutil.copytree(s["search"], d / "search")) / "trials.csv").write_bytes(b"\xff\x00" * 9)),
+    "report of a search whose trials.csv is another table": Case(
+        ["report", "search"], 1, "search/trials.csv is not a trials table of this search: it has no column 'trial'",
+        lambda d, s: (Path(shutil.copytree(s["search"], d / "search")) / "trials.csv").write_text("a,b\n1,2\n")),
+    "report of a search whose trials.csv has text for a score": Case(
+        ["report", "search"], 1, "val_accuracy 'high'",
+        lambda d, s: (Path(shutil.copytree(s["search"], d / "search")) / "trials.csv").write_text(
+            "trial,state,lr,train_accuracy,val_accuracy,seconds\n0,complete,0.01,0.5,high,1.0\n")),
     "report of a half-written search": Case(["report", "search"], 1, "trials.csv", half_written_search),
     "predict a decompression bomb": Case(["predict", "{run}", "bomb.png"], 1, "bomb.png", bomb),
     "folder with test but no train": Case(
