@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import twolayer
 from learner_files import LEARNER, ROOT, tiny_learner
 from twolayer.checks import CHECKS, checks_here
 from twolayer.cli import main
@@ -202,8 +203,9 @@ def test_the_checked_code_leaves_nothing_behind(tmp_path):
     (learner / "noisy.py").write_text(NOISY + LEARNER.read_text())
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env["PID_FILE"] = str(tmp_path / "pid")
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(twolayer.__file__).parents[1]), env.get("PYTHONPATH", "")])
     done = subprocess.run([sys.executable, "-m", "twolayer", "check", "noisy.py"], cwd=learner, env=env,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=120)  # a process holding its pipes: a hang
     assert done.returncode == 0 and done.stderr == "", done.stderr
     assert done.stdout.splitlines()[-1] == f"{len(CHECKS)} of {len(CHECKS)} checks passed"
     assert sorted(p.name for p in learner.iterdir()) == ["noisy.py"]  # no __pycache__ beside it
