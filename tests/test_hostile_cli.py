@@ -191,6 +191,12 @@ CASES: dict[str, Case] = {
     "space file is a folder": Case(["tune", "--space", "."], 1, "cannot read space file ."),
     "export under a file": Case(["export", "{run}", "--out", "notes.txt/m.onnx"], 1, "notes.txt",
                                 text_file("notes.txt")),
+    "export onto a folder": Case(["export", "run", "--out", "run", "--force"], 1,
+                                 "--out run is a folder; give a file name in it, e.g. run/model.onnx",
+                                 lambda d, s: copy_run(s, d)),
+    "export into a missing folder": Case(["export", "run", "--out", "exports/digits/m.onnx"], 0, "",
+                                         lambda d, s: copy_run(s, d)),
+    "export to an empty name": Case(["export", "{run}", "--out", ""], 2, "--out needs a file name"),
     # 2. numbers checked where they enter
     "negative seed": Case(["train", "--seed", "-1"], 2, "--seed must be a whole number >= 0, got -1"),
     "negative split seed": Case(["train", "--split-seed", "-5"], 2, "--split-seed must be a whole number >= 0"),
