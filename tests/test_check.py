@@ -2,11 +2,15 @@
 every check; broken copies of the latter, one mistake each, fail the right
 checks with the right hints; bad input gives one line and exit 1."""
 
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
+import twolayer
 from learner_files import LEARNER, ROOT, tiny_learner
 from twolayer.checks import CHECKS, checks_here
 from twolayer.cli import main
@@ -123,6 +127,13 @@ BAD_FILES = {
               "check scores took longer than its time limit of 3 s"),
     "exits": (LEARNER.read_text().replace("        N = X.shape[0]\n", "        import os\n        os._exit(7)\n"),
               "ended the checking process (exit code 7) during check scores"),
+    "interrupts_at_import": ("x = 1\nraise KeyboardInterrupt\n",
+                             "importing {path} raised KeyboardInterrupt ({path}:2)"),
+    "exits_at_import": ("import sys\nsys.exit(3)\n", "importing {path} raised SystemExit: 3"),
+    "hangs_at_import": ("while True:\n    pass\n",
+                        "importing {path} and check construct took longer than its time limit of 3 s"),
+    "imports_a_missing_module": ("import nosuchmodule_for_twolayer\n",
+                                 "No module named 'nosuchmodule_for_twolayer'"),
 }
 
 
@@ -157,6 +168,9 @@ def test_a_missing_file_or_class_is_one_line(tmp_path, capsys, spec, message):
      "                (1.0, {k: v * np.nan for k, v in self.params.items()}))\n",
      "gradients", "grads['W1'] holds NaN or infinity"),
     ("        return np.zeros((3, len(X)))\n", "scores", "loss(X) returned shape (3, 5)"),
+    ("        return np.complex128(1.0), {}\n", "loss", "must be a real number, got a NumPy complex128"),
+    ("        return np.array('1.3'), {}\n", "loss", "must be a real number, got an array of shape () and dtype <U3"),
+    ("        raise KeyboardInterrupt\n", "scores", "raised KeyboardInterrupt"),
 ])
 def test_loss_returning_the_wrong_things_fails_its_check(tmp_path, capsys, body, check, message):
     path = tmp_path / "wrong.py"
@@ -169,3 +183,42 @@ def test_loss_returning_the_wrong_things_fails_its_check(tmp_path, capsys, body,
 def test_training_options_without_a_dataset_are_refused(capsys):
     assert main(["check", str(LEARNER), "--lr", "0.1"]) == 2
     assert "--lr: training options need --dataset" in capsys.readouterr().err
+
+
+NOISY = """import os, subprocess, sys, warnings
+sys.stderr.write("from its code\\n")
+os.write(2, b"from its file descriptor\\n")
+warnings.warn("careful")
+print("x" * 5_000_000)
+child = subprocess.Popen(["sleep", "300"])
+open(os.environ["PID_FILE"], "w").write(str(child.pid))
+"""
+
+
+def test_the_checked_code_leaves_nothing_behind(tmp_path):
+    """What the learner's code prints, warns or writes to stderr stays in the
+    child; a process it starts is killed with it; no __pycache__ appears."""
+    learner = tmp_path / "learner"
+    learner.mkdir()
+    (learner / "noisy.py").write_text(NOISY + LEARNER.read_text())
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PID_FILE"] = str(tmp_path / "pid")
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(twolayer.__file__).parents[1]), env.get("PYTHONPATH", "")])
+    done = subprocess.run([sys.executable, "-m", "twolayer", "check", "noisy.py"], cwd=learner, env=env,
+                          capture_output=True, text=True, timeout=120)  # a process holding its pipes: a hang
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert done.stdout.splitlines()[-1] == f"{len(CHECKS)} of {len(CHECKS)} checks passed"
+    assert sorted(p.name for p in learner.iterdir()) == ["noisy.py"]  # no __pycache__ beside it
+    pid = int((tmp_path / "pid").read_text())
+    deadline = time.monotonic() + 10
+    while _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _running(pid), "a process started by the learner's code outlived the check"
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

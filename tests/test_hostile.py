@@ -10,11 +10,13 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from twolayer import TwoLayerNet, bundles
+from twolayer import TrainConfig, TwoLayerNet, bundles, fit
+from twolayer.data import load_dataset
 from twolayer.data.cifar10 import read_batch
 from twolayer.data.idx import parse_idx, read_idx
 from twolayer.data.images import read_image
@@ -142,6 +144,69 @@ def test_bundle_loader_on_random_truncated_and_flipped_bytes(tmp_path, data, cut
             assert i == 3
         except BundleError:
             pass
+
+
+def _api_data():
+    X = np.random.default_rng(0).normal(size=(60, 8)).astype(np.float32)
+    return X, np.arange(60) % 3
+
+
+API_MISUSE = {  # name: (call(net, X, y), a piece of the message)
+    "y as text": (lambda net, X, y: fit(net, X, y.astype(str)), "integer class labels 0..2, got dtype <U"),
+    "y as floats": (lambda net, X, y: fit(net, X, y + 0.5), "got dtype float64"),
+    "y of -1 (read as the last class)": (lambda net, X, y: fit(net, X, y - 1), "found -1..1"),
+    "y beyond the outputs": (lambda net, X, y: fit(net, X, y + 5), "the network has 3 outputs"),
+    "y of booleans": (lambda net, X, y: fit(net, X, y > 0), "got dtype bool"),
+    "y as a column": (lambda net, X, y: fit(net, X, y[:, None]), "1-D array of labels"),
+    "no rows": (lambda net, X, y: fit(net, X[:0], y[:0]), "X has no rows"),
+    "X of one dimension": (lambda net, X, y: fit(net, X[:, 0], y), "2-D array of rows"),
+    "X of three dimensions": (lambda net, X, y: fit(net, X.reshape(60, 2, 4), y), "got shape (60, 2, 4)"),
+    "X of another width": (lambda net, X, y: fit(net, X[:, :5], y), "X has 5 values per row but the network takes 8"),
+    "X as text (it was parsed)": (lambda net, X, y: fit(net, X.astype(str), y), "must hold real numbers"),
+    "X complex (its imaginary part was dropped)": (lambda net, X, y: fit(net, X + 1j, y), "got dtype complex"),
+    "X with NaN (it was called divergence)": (lambda net, X, y: fit(net, np.where(X > 2, np.nan, X), y),
+                                              "X holds NaN or infinity (row"),
+    "ragged lists": (lambda net, X, y: fit(net, [[1.0, 2.0], [3.0]], [0, 1]), "X cannot be read as an array"),
+    "validation rows of another width": (lambda net, X, y: fit(net, X, y, X[:, :4], y), "X_val has 4 values"),
+    "validation labels of another length": (lambda net, X, y: fit(net, X, y, X, y[:5]),
+                                            "X_val has 60 rows but y_val has 5 labels"),
+    "validation rows without labels": (lambda net, X, y: fit(net, X, y, X, None), "X_val needs its labels"),
+    "a dict as config": (lambda net, X, y: fit(net, X, y, config={"epochs": 1}), "config must be a TrainConfig"),
+    "loss with labels out of range": (lambda net, X, y: net.loss(X, y + 10), "found 10..12"),
+    "predict on rows of another width": (lambda net, X, y: net.predict(X[:, :5]), "X has 5 values per row"),
+    "train with text labels": (lambda net, X, y: net.train(X, y.astype(str), X, y, num_iters=2), "dtype <U"),
+    "load_dataset of a number": (lambda net, X, y: load_dataset(5), "a dataset spec is text"),
+}
+
+
+@pytest.mark.parametrize("name", list(API_MISUSE))
+def test_python_api_misuse_is_one_value_error(name):
+    """Each misuse of fit, TwoLayerNet and load_dataset is one ValueError
+    naming the argument (it was an IndexError, AttributeError or
+    ZeroDivisionError from deep inside, or a silently wrong run)."""
+    call, message = API_MISUSE[name]
+    X, y = _api_data()
+    with pytest.raises(ValueError, match=re.escape(message)):
+        call(TwoLayerNet(8, 5, 3), X, y)
+
+
+@pytest.mark.parametrize("kind", ["list", "fortran", "strided", "read-only", "memmap", "float16", "int8"])
+def test_python_api_takes_any_layout_of_good_data(kind, tmp_path):
+    X, y = _api_data()
+    if kind == "memmap":
+        np.save(tmp_path / "x.npy", X)
+    given = {"list": lambda: X.tolist(), "fortran": lambda: np.asfortranarray(X),
+             "strided": lambda: np.repeat(X, 2, axis=1)[:, ::2], "read-only": lambda: _read_only(X),
+             "memmap": lambda: np.load(tmp_path / "x.npy", mmap_mode="r"), "float16": lambda: X.astype(np.float16),
+             "int8": lambda: (X * 10).astype(np.int8)}[kind]()
+    history = fit(TwoLayerNet(8, 5, 3), given, y, config=TrainConfig(epochs=2, val_size=0))
+    assert len(history.loss) == 2 and all(np.isfinite(history.loss))
+
+
+def _read_only(X):
+    X = X.copy()
+    X.setflags(write=False)
+    return X
 
 
 HOSTILE_FILES = ("tests/test_schema.py", "tests/test_readers.py", "tests/test_hostile_cli.py")

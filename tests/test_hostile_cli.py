@@ -143,6 +143,24 @@ def unstarted(d, shared):
     (d / "run" / "config.json").write_text(json.dumps({"dataset": "digits"}))
 
 
+def edit_config(run: Path, **values) -> Path:
+    """A run's config.json edited by hand, as an interrupted run (no metrics.json)."""
+    record = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**record, **values}))
+    (run / "metrics.json").unlink()
+    return run
+
+
+def edit_json(path: Path, **values) -> None:
+    path.write_text(json.dumps({**json.loads(path.read_text()), **values}))
+
+
+def other_checkpoint(d, shared):
+    run = copy_run(shared, d)
+    assert main(["train", "--epochs", "1", "--hidden-size", "16", "--out", str(d / "other"), "--quiet"]) == 0
+    shutil.copy(d / "other" / "checkpoint.npz", run / "checkpoint.npz")
+
+
 def modified_folder(d, shared):
     shutil.copytree(shared["images"], d / "imgs")
     (d / "imgs" / "a" / "0.png").unlink()
@@ -173,6 +191,12 @@ CASES: dict[str, Case] = {
     "space file is a folder": Case(["tune", "--space", "."], 1, "cannot read space file ."),
     "export under a file": Case(["export", "{run}", "--out", "notes.txt/m.onnx"], 1, "notes.txt",
                                 text_file("notes.txt")),
+    "export onto a folder": Case(["export", "run", "--out", "run", "--force"], 1,
+                                 "--out run is a folder; give a file name in it, e.g. run/model.onnx",
+                                 lambda d, s: copy_run(s, d)),
+    "export into a missing folder": Case(["export", "run", "--out", "exports/digits/m.onnx"], 0, "",
+                                         lambda d, s: copy_run(s, d)),
+    "export to an empty name": Case(["export", "{run}", "--out", ""], 2, "--out needs a file name"),
     # 2. numbers checked where they enter
     "negative seed": Case(["train", "--seed", "-1"], 2, "--seed must be a whole number >= 0, got -1"),
     "negative split seed": Case(["train", "--split-seed", "-5"], 2, "--split-seed must be a whole number >= 0"),
@@ -207,6 +231,21 @@ CASES: dict[str, Case] = {
     "resume a run whose config.json is a list": Case(
         ["train", "--resume", "run", "--epochs", "3"], 1, "run/config.json: it holds a JSON list",
         lambda d, s: (copy_run(s, d), (d / "run" / "config.json").write_text("[1]"))),
+    "resume a run whose config.json was edited": Case(
+        ["train", "--resume", "run"], 1, "config.json disagrees with its checkpoint (hidden_size is 50",
+        lambda d, s: edit_config(copy_run(s, d), hidden_size=50)),
+    "resume a run whose config.json names another dataset": Case(
+        ["train", "--resume", "run", "--epochs", "3"], 1, "(dataset is 'mnist' in config.json",
+        lambda d, s: edit_config(copy_run(s, d), dataset="mnist")),
+    "resume a run whose checkpoint is another run's": Case(
+        ["train", "--resume", "run", "--epochs", "3"], 1, "hidden_size is 100 in config.json and 16",
+        lambda d, s: other_checkpoint(d, s)),
+    "resume a tuning folder": Case(["train", "--resume", "search"], 1, "is a tuning folder, not a training run",
+                                   lambda d, s: shutil.copytree(s["search"], d / "search")),
+    "resume a run stopped by patience": Case(["train", "--resume", "{patience_run}"], 1,
+                                             "stopped by --patience after"),
+    "resume an empty checkpoint": Case(["train", "--resume", "run"], 1, "checkpoint.npz is not a twolayer checkpoint",
+                                       lambda d, s: (copy_run(s, d) / "checkpoint.npz").write_bytes(b"")),
     "text file as a model": Case(["evaluate", "notes.txt", "--dataset", "digits"], 1, "not an .npz archive",
                                  text_file("notes.txt")),
     # 4. readers
@@ -221,6 +260,42 @@ CASES: dict[str, Case] = {
         lambda d, s: mnist(d, train_labels=np.zeros(7, np.uint8))),
     "space file not utf-8": Case(["tune", "--space", "space.toml"], 2, "not UTF-8",
                                  lambda d, s: (d / "space.toml").write_bytes(b"lr = [0.1, 0.2]\n# \xff\xfe\n")),
+    "tune onto a journal of random bytes": Case(
+        ["tune", "--lr", "0.1,0.2", "--epochs", "1", "--out", "search"], 1,
+        "search/study.journal is not a study journal twolayer can read",
+        lambda d, s: ((d / "search").mkdir(), (d / "search" / "study.journal").write_bytes(bytes(range(256)) * 4))),
+    "tune onto another program's journal": Case(
+        ["tune", "--lr", "0.1,0.2", "--epochs", "1", "--out", "search"], 1, "pass --force to start the search afresh",
+        lambda d, s: ((d / "search").mkdir(), (d / "search" / "study.journal").write_text('{"event": "login"}\n'))),
+    "tune another study into a search folder": Case(
+        ["tune", "--lr", "0.01,0.02", "--epochs", "1", "--study", "other", "--out", "search"], 1,
+        "holds the search of study 'twolayer-digits', whose trials a study named 'other' would overwrite",
+        lambda d, s: shutil.copytree(s["search"], d / "search")),
+    "tune on a database in a missing folder": Case(
+        ["tune", "--lr", "0.1,0.2", "--storage", "sqlite:///nowhere/x.db", "--out", "search"], 1,
+        "cannot use the database at sqlite:///nowhere/x.db"),
+    "report of a run whose metrics.json is a list": Case(
+        ["report", "run"], 1, "run/metrics.json: it holds a JSON list",
+        lambda d, s: (copy_run(s, d) / "metrics.json").write_text("[1]")),
+    "report of a run whose metrics are text and nulls": Case(
+        ["report", "run"], 0, "", lambda d, s: edit_json(copy_run(s, d) / "metrics.json", seconds=None,
+                                                         iterations="many", val_accuracy=float("nan"))),
+    "report of a search whose tune.json has no space": Case(
+        ["report", "search"], 1, "search/tune.json is not a search's summary",
+        lambda d, s: edit_json(Path(shutil.copytree(s["search"], d / "search")) / "tune.json", space=3)),
+    "report of a search whose best trial is a list": Case(
+        ["report", "search"], 1, "a best trial that is not a mapping",
+        lambda d, s: edit_json(Path(shutil.copytree(s["search"], d / "search")) / "tune.json", best=[1])),
+    "report of a search whose trials.csv is binary": Case(
+        ["report", "search"], 1, "cannot read search/trials.csv",
+        lambda d, s: (Path(shutil.copytree(s["search"], d / "search")) / "trials.csv").write_bytes(b"\xff\x00" * 9)),
+    "report of a search whose trials.csv is another table": Case(
+        ["report", "search"], 1, "search/trials.csv is not a trials table of this search: it has no column 'trial'",
+        lambda d, s: (Path(shutil.copytree(s["search"], d / "search")) / "trials.csv").write_text("a,b\n1,2\n")),
+    "report of a search whose trials.csv has text for a score": Case(
+        ["report", "search"], 1, "val_accuracy 'high'",
+        lambda d, s: (Path(shutil.copytree(s["search"], d / "search")) / "trials.csv").write_text(
+            "trial,state,lr,train_accuracy,val_accuracy,seconds\n0,complete,0.01,0.5,high,1.0\n")),
     "report of a half-written search": Case(["report", "search"], 1, "trials.csv", half_written_search),
     "predict a decompression bomb": Case(["predict", "{run}", "bomb.png"], 1, "bomb.png", bomb),
     "folder with test but no train": Case(
@@ -296,6 +371,20 @@ CASES: dict[str, Case] = {
                                          text_file("c.toml", "lr = = 1\n")),
     "config file with a value out of range": Case(["train", "--config", "c.toml"], 2, "lr must be > 0",
                                                   text_file("c.toml", "lr = -1.0\n")),
+    "tune with more jobs than cores": Case(["tune", "--lr", "0.1,0.2", "--jobs", "100000"], 2,
+                                           "--jobs 100000 is more than this machine's"),
+    "tune space with a range whose log is text": Case(
+        ["tune", "--space", "s.toml", "--sampler", "random"], 2, "lr: a range's log is true or false, got 'no'",
+        text_file("s.toml", 'lr = {low = 0.001, high = 0.1, log = "no"}\n')),
+    "tune space searching an option that takes one value": Case(
+        ["tune", "--space", "s.toml"], 2, "net takes one value; it cannot be searched",
+        text_file("s.toml", 'net = ["a.py", "b.py"]\nlr = [0.1, 0.2]\n')),
+    "tune space with a number where text goes": Case(
+        ["tune", "--space", "s.toml"], 2, "dataset: expects text, got 3",
+        text_file("s.toml", 'dataset = ["digits", 3]\nlr = [0.1, 0.2]\n')),
+    "tune space with a table where text goes": Case(
+        ["tune", "--space", "s.toml"], 2, "data_dir takes one value",
+        text_file("s.toml", 'data_dir = {low = 1, high = 2}\nlr = [0.1, 0.2]\n')),
     "tune with zero jobs": Case(["tune", "--lr", "0.1,0.2", "--jobs", "0"], 2, "--jobs must be >= 1"),
     "tune with a rate out of range": Case(["tune", "--lr=-1,0.1"], 2, "--lr must be > 0"),
     "check with an option but no dataset": Case(["check", "net.py", "--lr", "0.1"], 2, "need --dataset"),
@@ -329,12 +418,14 @@ def shared(tmp_path_factory):
         images(root / "imgs", n=20)
         assert main(["train", "--dataset", f"folder:{root / 'imgs'}", "--epochs", "2", "--val-size", "6",
                      "--test-size", "6", "--out", str(root / "images_run"), "--quiet"]) == 0
+        assert main(["train", "--epochs", "30", "--patience", "1", "--lr", "0.5", "--out", str(root / "patience_run"),
+                     "--quiet"]) == 0
     finally:
         for k, v in old.items():
             os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(root / "seven.png")
     return {"root": root, "run": root / "run", "search": root / "search", "images": root / "imgs",
-            "images_run": root / "images_run", "image": root / "seven.png"}
+            "images_run": root / "images_run", "image": root / "seven.png", "patience_run": root / "patience_run"}
 
 
 def snapshot(root: Path) -> dict[str, str]:
@@ -355,7 +446,7 @@ def test_hostile_input_through_the_command_line(name, shared, tmp_path, monkeypa
     before = snapshot(shared["root"])
     images_rel = os.path.relpath(shared["images"], d)
     argv = [a.format(run=shared["run"], image=shared["image"], images_run=shared["images_run"],
-                     images_rel=images_rel) for a in case.argv]
+                     images_rel=images_rel, patience_run=shared["patience_run"]) for a in case.argv]
     capsys.readouterr()
     try:
         code = main(argv)
@@ -553,3 +644,67 @@ def test_kill_9_before_the_first_checkpoint_then_the_same_command_works(tmp_path
     again = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     assert (out / "metrics.json").is_file()
+
+
+def test_a_run_with_relative_paths_resumes_from_another_directory(tmp_path, monkeypatch, capsys):
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    images(tmp_path / "work" / "imgs")
+    shutil.copy(Path(__file__).parent / "learners" / "neural_net.py", tmp_path / "work" / "net.py")
+    assert main(["train", "--dataset", "folder:imgs", "--net", "net.py", "--epochs", "2", "--out", "run",
+                 "--quiet"]) == 0
+    record = json.loads((tmp_path / "work" / "run" / "config.json").read_text())
+    assert record["dataset"] == f"folder:{tmp_path / 'work' / 'imgs'}" and record["net"] == str(tmp_path / "work"
+                                                                                                / "net.py")
+    assert record["typed"] == {"dataset": "folder:imgs", "net": "net.py"}  # as the user wrote them
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # where folder:imgs and net.py name nothing
+    assert main(["train", "--resume", "../work/run", "--epochs", "3", "--quiet"]) == 0
+    assert main(["report", "../work/run"]) == 0
+    # a run recorded before paths were absolute is read from here, and the line says so
+    run = tmp_path / "work" / "run"
+    (run / "config.json").write_text(json.dumps({**record, "dataset": "folder:imgs", "net": None,
+                                                 "net_sha256": None}))
+    (run / "metrics.json").unlink()
+    resign_bundle(run / "checkpoint.npz", run / "checkpoint.npz", lambda m, a: m.pop("config"))
+    capsys.readouterr()
+    assert main(["train", "--resume", "../work/run", "--epochs", "4", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "records 'dataset' relative to the folder the run was started in" in err, err
+
+
+def test_a_run_killed_after_its_last_checkpoint_is_finished_by_resume(tmp_path, monkeypatch, capsys):
+    reference = tmp_path / "reference"
+    assert main(["train", "--epochs", "3", "--out", str(reference), "--quiet"]) == 0
+    from twolayer import workflow
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C after the last epoch's checkpoint, before the model is written
+
+    monkeypatch.setattr(workflow.bundles, "save_bundle", killed)
+    out = tmp_path / "run"
+    assert main(["train", "--epochs", "3", "--out", str(out), "--quiet"]) == 130
+    assert not (out / "metrics.json").exists() and (out / "checkpoint.npz").is_file()
+    monkeypatch.undo()
+    capsys.readouterr()
+    assert main(["train", "--resume", str(out), "--quiet"]) == 0, capsys.readouterr().err  # it was "finished"
+    for name in ("history.csv", "metrics.json"):
+        a, b = (json.loads((r / name).read_text()) if name.endswith(".json") else (r / name).read_text()
+                for r in (reference, out))
+        if name == "metrics.json":
+            a.pop("seconds"), b.pop("seconds")
+        assert a == b, name
+    with np.load(reference / "model.npz") as ra, np.load(out / "model.npz") as rb:
+        assert all(np.array_equal(ra[k], rb[k]) for k in ra.files if k.startswith("param."))
+    assert main(["train", "--resume", str(out), "--quiet"]) == 1  # now it has finished
+
+
+def test_trials_limits_a_grid_and_a_failed_start_leaves_no_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    command = ["tune", "--lr", "0.01,0.02,0.03", "--epochs", "1", "--out", "search", "--quiet"]
+    assert main([*command, "--trials", "2"]) == 0
+    assert len(list((tmp_path / "search" / "trials").iterdir())) == 2  # --trials was ignored for a grid
+    assert main(command) == 0  # the same command without --trials: the rest of the grid
+    assert len(list((tmp_path / "search" / "trials").iterdir())) == 3
+    assert main(["tune", "--lr", "0.1,0.2", "--storage", "sqlite:///nowhere/x.db", "--out", "new/search"]) == 1
+    assert not (tmp_path / "new").exists()  # the folders it made for a search that never started are gone

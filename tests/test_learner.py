@@ -181,3 +181,22 @@ def test_a_broken_learner_stops_training_with_one_line(tmp_path, capsys, source,
     assert main(["train", "--net", str(path), "--epochs", "1", "--out", str(tmp_path / "run"), "--quiet"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err and message.format(path=path) in err
+
+
+def test_gradients_returned_read_only_or_as_views_train_like_any_others(tmp_path):
+    """The update scales a gradient in place: a learner's read-only or
+    non-contiguous arrays are copied (they failed deep in the optimizer)."""
+    odd = tmp_path / "odd.py"
+    odd.write_text(LEARNER.read_text().replace(
+        "        return loss, grads\n",
+        "        grads = {k: np.asfortranarray(v) for k, v in grads.items()}\n"
+        "        [g.setflags(write=False) for g in grads.values()]\n"
+        "        return loss, grads\n"))
+    assert odd.read_text() != LEARNER.read_text()
+    runs = {}
+    for name, path in (("plain", LEARNER), ("odd", odd)):
+        out = tmp_path / name
+        assert main(["train", "--net", str(path), "--epochs", "2", "--out", str(out), "--quiet"]) == 0
+        runs[name] = load_bundle(out).net.params
+    for key in PARAM_NAMES:
+        np.testing.assert_array_equal(runs["plain"][key], runs["odd"][key])

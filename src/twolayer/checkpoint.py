@@ -37,7 +37,10 @@ READS = (FORMAT, "twolayer-checkpoint")
 HISTORY_LISTS = ("loss", "lr", "eval_iteration", "train_acc", "val_acc", "train_loss", "val_loss")
 
 
-def save_checkpoint(path: str | Path, net: TwoLayerNet, state: TrainState) -> None:
+def save_checkpoint(path: str | Path, net: TwoLayerNet, state: TrainState,
+                    config: dict[str, Any] | None = None) -> None:
+    """Write the training state; `config`, the run's options, is kept with it
+    so that a resume can tell a config.json edited since (saved_config)."""
     arrays: dict[str, np.ndarray] = {f"param.{k}": to_numpy(net.params[k]) for k in PARAM_NAMES}
     arrays.update({f"opt.{k}": to_numpy(v) for k, v in state.optimizer.state.items()})
     best_is_params = _best_is_params(state)
@@ -61,6 +64,7 @@ def save_checkpoint(path: str | Path, net: TwoLayerNet, state: TrainState) -> No
         "best_is_params": best_is_params,
         "stop_reason": state.history.stop_reason,
         "early_stop": state.history.early_stop,
+        **({"config": config} if config is not None else {}),
         "checksum": checksum(arrays),
     }
     atomic_write_npz(path, {"meta": np.array(json.dumps(meta)), **arrays})
@@ -70,6 +74,12 @@ def load_checkpoint(path: str | Path) -> tuple[TwoLayerNet, TrainState]:
     """The net and the TrainState saved at `path`; BundleError if damaged or
     inconsistent (see check_checkpoint). What needs the data to check (row
     numbers, the batch order) is checked by check_state once it is loaded."""
+    return read_checkpoint(path)[:2]
+
+
+def read_checkpoint(path: str | Path) -> tuple[TwoLayerNet, TrainState, dict[str, Any] | None]:
+    """load_checkpoint's net and state, and the run's options saved with
+    them (None in checkpoints from before they were)."""
     meta, arrays = read_npz(path, READS, "checkpoint")
     if "noise_rng" in meta:  # before noise.py: its dropout masks and crops can't be drawn again
         raise BundleError(f"{path} was written by an older twolayer whose random draws this one cannot "
@@ -110,7 +120,7 @@ def load_checkpoint(path: str | Path) -> tuple[TwoLayerNet, TrainState]:
         best_params=best,
         first_loss=meta.get("first_loss"),
     )
-    return net, state
+    return net, state, meta.get("config")
 
 
 def check_checkpoint(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
@@ -134,6 +144,8 @@ def check_checkpoint(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Non
     best_index = schema.meta_int(meta, "best_index", minimum=0, optional=True)
     stopped = schema.meta_text(meta, "stop_reason", optional=True) is not None
     schema.meta_text(meta, "early_stop", optional=True)
+    schema.require(isinstance(meta.get("config", {}), dict), f"config is {schema.shown(meta.get('config'))}, not "
+                                                             "a mapping of options")
 
     params = [f"param.{k}" for k in PARAM_NAMES]
     best_is_params = meta.get("best_is_params", False)
@@ -233,3 +245,17 @@ def _prefixed(arrays: dict[str, Any], prefix: str) -> dict[str, Any]:
 
 def _or_nan(values: np.ndarray | None, n: int) -> list[float]:
     return values.tolist() if values is not None else [float("nan")] * n
+
+
+def config_disagreements(config: dict[str, Any], net: TwoLayerNet, state: TrainState,
+                         saved: dict[str, Any] | None, ignore: tuple[str, ...] = ()) -> list[str]:
+    """How a run's options (`config`, from config.json) disagree with its
+    checkpoint: with the options saved in it (`saved`; all but `ignore`),
+    or, for a checkpoint from before they were saved, with what its arrays
+    and optimizer show. Each as "NAME is A in config.json and B in the
+    checkpoint"."""
+    if saved is None:
+        saved = {"hidden_size": net.sizes[1], "optimizer": state.optimizer.name,
+                 "momentum": state.optimizer.momentum, "weight_decay": state.optimizer.weight_decay}
+    return [f"{name} is {config.get(name)!r} in config.json and {value!r} in the checkpoint"
+            for name, value in saved.items() if name not in ignore and config.get(name) != value]

@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import io
 import multiprocessing
+import os
+import signal
+import sys
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -228,9 +230,11 @@ CHECKERS: dict[str, Callable[[type, str], Verdict]] = {
 # -- running them -------------------------------------------------------------------------------
 
 
-def checks_here(spec: str) -> Iterator[Verdict]:
+def checks_here(spec: str, catch: tuple[type[BaseException], ...] = (Exception, SystemExit)) -> Iterator[Verdict]:
     """Each check's verdict, in order, run in this process (the learner's
-    code included). LearnerError if the file or class can't be loaded."""
+    code included). LearnerError if the file or class can't be loaded.
+    `catch`: what the learner's code may raise to fail a check (the child
+    process adds KeyboardInterrupt: no real Ctrl-C reaches it)."""
     cls = load_class(spec)
     path = parse_spec(spec)[0]
     for name in CHECKS:
@@ -240,7 +244,7 @@ def checks_here(spec: str) -> Iterator[Verdict]:
                 verdict = CHECKERS[name](cls, spec)
         except (InterfaceFault, LearnerError) as e:
             verdict = Verdict(name, False, str(e))
-        except (Exception, SystemExit) as e:  # its code: anything
+        except catch as e:  # its code: anything
             verdict = Verdict(name, False, f"raised {describe(e, path)}")
         yield verdict
         if verdict.final:
@@ -249,14 +253,31 @@ def checks_here(spec: str) -> Iterator[Verdict]:
 
 def _child(spec: str, conn: Any) -> None:
     """The child process: each verdict sent as it comes, then None; a
-    loading fault is sent as its one-line message."""
-    with contextlib.redirect_stdout(io.StringIO()):  # its prints would break the one-line-per-check output
-        try:
-            for verdict in checks_here(spec):
-                conn.send(verdict)
-        except LearnerError as e:
-            conn.send(str(e))
+    loading fault is sent as its one-line message. It leads a process group
+    of its own, which the parent kills at the end (with any process the
+    learner's code started), and nothing it prints or warns reaches the
+    terminal: the parent prints one line per check."""
+    os.setsid()  # its own group, out of the terminal's: Ctrl-C reaches the parent, which stops it
+    _silence()
+    try:
+        for verdict in checks_here(spec, catch=(Exception, SystemExit, KeyboardInterrupt)):
+            conn.send(verdict)
+    except LearnerError as e:
+        conn.send(str(e))
+    except (Exception, SystemExit, KeyboardInterrupt) as e:  # its code, at import: anything
+        conn.send(f"importing {parse_spec(spec)[0]} raised {describe(e, parse_spec(spec)[0])}")
     conn.send(None)
+
+
+def _silence() -> None:
+    """Standard output and error of this process to /dev/null (Python's and
+    the file descriptors, for C code and child processes), warnings off."""
+    warnings.simplefilter("ignore")
+    null = os.open(os.devnull, os.O_WRONLY)
+    for fd in (1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+    sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 -- for the process's life
 
 
 def run_checks(spec: str, timeout: float = 60.0) -> Iterator[Verdict]:
@@ -275,7 +296,8 @@ def run_checks(spec: str, timeout: float = 60.0) -> Iterator[Verdict]:
     try:
         for name in CHECKS:
             if not receiver.poll(timeout):
-                raise LearnerError(f"check {name} took longer than its time limit of {timeout:g} s (--timeout); "
+                what = f"importing {path} and check {name}" if name == CHECKS[0] else f"check {name}"
+                raise LearnerError(f"{what} took longer than its time limit of {timeout:g} s (--timeout); "
                                    "stopped it: look for a loop that never ends")
             try:
                 message = receiver.recv()
@@ -289,10 +311,18 @@ def run_checks(spec: str, timeout: float = 60.0) -> Iterator[Verdict]:
                 raise LearnerError(message)
             yield message
     finally:
-        if process.is_alive():
-            process.kill()
+        _kill_group(process)
         process.join()
         receiver.close()
+
+
+def _kill_group(process: Any) -> None:
+    """Kill the checking process and whatever the learner's code started in
+    its process group; the process alone if it has no group yet."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # a group led by its pid: made by os.setsid
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        process.kill()
 
 
 def print_checks(spec: str, timeout: float = 60.0) -> bool:

@@ -22,9 +22,10 @@ one line of why per default.
 from __future__ import annotations
 
 import math
+import os
 import typing
 from collections.abc import Callable, Sequence
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from functools import cache
 from typing import Any
 
@@ -157,9 +158,9 @@ class Option:
         if self.nullable and (value is None or str(value).lower() == "none"):
             return None
         if self.kind is str:
-            if isinstance(value, (bool, int, float)):
+            if not isinstance(value, str):  # a number, a list, a table (TOML): never its repr
                 raise OptionError(option, f"expects text, got {value!r}", "{option}: {problem}")
-            return str(value)
+            return value
         if self.kind is bool:
             if isinstance(value, bool):
                 return value
@@ -345,6 +346,13 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def anchored(self) -> TrainConfig:
+        """A copy whose paths (a folder dataset, the data directory, a
+        learner's file) are absolute, so that a run's recorded config names
+        the same files from any working directory (resume, report)."""
+        return replace(self, **{name: value for name, value in relative_paths(self.to_dict()).items()
+                                if value is not None})
+
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         """Known keys only, so a config from a newer version still loads."""
@@ -397,3 +405,35 @@ def with_recipe(table: dict[str, Option], *layers: dict[str, Any]) -> dict[str, 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
         and math.isfinite(float(value))
+
+
+PATH_OPTIONS = ("dataset", "data_dir", "net")  # options that name files, relative to the working directory
+
+
+def relative_paths(values: dict[str, Any]) -> dict[str, str | None]:
+    """For each path option in `values` that is written relative to the
+    working directory, its absolute form (None where it cannot be made
+    absolute, e.g. ~nosuchuser: reading it later says why)."""
+    found = {}
+    for name in PATH_OPTIONS:
+        value = values.get(name)
+        if not isinstance(value, str) or not value:
+            continue
+        prefix, path, suffix = _path_part(name, value)
+        if path is None or os.path.isabs(path):
+            continue
+        expanded = os.path.expanduser(path)
+        found[name] = None if expanded.startswith("~") else prefix + os.path.abspath(expanded) + suffix
+    return found
+
+
+def _path_part(name: str, value: str) -> tuple[str, str | None, str]:
+    """(prefix, the path, suffix) of a path option's value; the path is
+    None for a value that names no file (a built-in dataset)."""
+    if name == "dataset":
+        return ("folder:", value[len("folder:"):], "") if value.startswith("folder:") else ("", None, "")
+    if name == "net":
+        path, sep, cls = value.rpartition(":")  # FILE.py:CLASS (learner.parse_spec's rule)
+        if sep and cls.isidentifier():
+            return "", path, ":" + cls
+    return "", value, ""

@@ -15,6 +15,7 @@ ONNX graph still takes and gives float32, casting at both ends.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 from dataclasses import dataclass
@@ -64,6 +65,8 @@ def export(model: str | Path, fmt: str = "onnx", out: str | Path | None = None, 
     if fmt not in FORMATS:
         raise UsageError(f"unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
     if out is not None:
+        if not str(out).strip():
+            raise UsageError("--out needs a file name, e.g. model.onnx")
         check_suffix(Path(out), fmt)
     bundle = load_bundle(model)
     source = resolve_model_path(model)
@@ -72,16 +75,34 @@ def export(model: str | Path, fmt: str = "onnx", out: str | Path | None = None, 
     out = Path(out)
     if _same_file(out, source):
         raise TwolayerError(f"--out {out} is the model being exported; give another path")
+    if out.is_dir():
+        raise TwolayerError(f"--out {out} is a folder; give a file name in it, e.g. {out / source.stem}"
+                            f"{SUFFIXES[fmt]}")
     if out.exists() and not force:
         raise TwolayerError(f"{out} exists; pass --force to overwrite it")
     dtype = np.float16 if float16 else np.float32
     if fmt == "onnx":
         data = onnx_model(bundle, dtype).SerializeToString()
-        atomic_write(out, lambda f: f.write(data))
+        _write(out, lambda f: f.write(data))
     else:
         state = torch_state_dict(bundle, dtype)
-        atomic_write(out, lambda f: _torch().save(state, f))
+        torch = _torch()
+        _write(out, lambda f: torch.save(state, f))
     return Exported(out, fmt, np.dtype(dtype).name, bundle.net.sizes[0], bundle.class_names, bundle.image_shape)
+
+
+def _write(out: Path, write) -> None:
+    """Write `out` atomically, making its missing folders (as train's --out
+    does); the folders made are removed again if the write fails."""
+    made = [p for p in [out.parent, *out.parent.parents] if not p.exists()][::-1]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        atomic_write(out, write)
+    except BaseException:
+        for folder in reversed(made):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
 
 
 def check_suffix(out: Path, fmt: str) -> None:

@@ -113,6 +113,7 @@ def _import(path: Path) -> Any:
     sys.modules[name] = module  # dataclasses and pickle look classes up there
     folder = str(path.resolve().parent)
     sys.path.insert(0, folder)  # its own imports of files beside it
+    writes_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ beside its file
     try:
         spec.loader.exec_module(module)
     except SyntaxError as e:
@@ -123,7 +124,9 @@ def _import(path: Path) -> Any:
             hint = " (the assignment's `from past.builtins import xrange` needs: pip install future; or use range)"
         raise LearnerError(f"importing {path} raised {describe(e, path)}{hint}") from None
     finally:
-        sys.path.remove(folder)
+        if folder in sys.path:  # its code may have changed sys.path
+            sys.path.remove(folder)
+        sys.dont_write_bytecode = writes_bytecode
     return module
 
 
@@ -189,8 +192,10 @@ def loss_value(result: Any) -> float:
     if not isinstance(result, tuple | list) or len(result) != 2:
         raise InterfaceFault(f"loss(X, y, reg) must return (loss, grads), got {_what(result)}")
     loss = result[0]
-    if isinstance(loss, bool) or not isinstance(loss, int | float | np.number | np.ndarray) or np.ndim(loss) != 0:
-        raise InterfaceFault(f"the loss that loss(X, y, reg) returns must be a number, got {_what(loss)}")
+    # a real number: not text, bytes, objects or a complex number (float() would parse or drop their parts)
+    if (isinstance(loss, bool) or not isinstance(loss, int | float | np.number | np.ndarray) or np.ndim(loss) != 0
+            or np.asarray(loss).dtype.kind not in "iuf"):
+        raise InterfaceFault(f"the loss that loss(X, y, reg) returns must be a real number, got {_what(loss)}")
     return float(loss)
 
 
@@ -214,12 +219,24 @@ def unpack_loss(result: Any, params: dict[str, Any]) -> tuple[float, dict[str, A
         for key in PARAM_NAMES:
             if not np.isfinite(grads[key]).all():
                 raise InterfaceFault(f"grads['{key}'] holds NaN or infinity (the loss is {loss:g})", key)
-    return loss, {k: grads[k] for k in PARAM_NAMES}
+    return loss, {k: _own(grads[k], params[k]) for k in PARAM_NAMES}
+
+
+def _own(grad: np.ndarray, param: Any) -> np.ndarray:
+    """A gradient the update may scale in place: of its parameter's dtype,
+    contiguous, writable and sharing no memory with the parameters (a
+    learner may return read-only arrays, views or its params themselves)."""
+    if (grad.dtype == param.dtype and grad.flags.c_contiguous and grad.flags.writeable and grad.flags.owndata
+            and not np.may_share_memory(grad, param)):
+        return grad
+    return np.array(grad, dtype=param.dtype, order="C")
 
 
 def _what(value: Any) -> str:
     if isinstance(value, np.ndarray):
         return f"an array of shape {value.shape} and dtype {value.dtype}"
+    if isinstance(value, np.generic):
+        return f"a NumPy {value.dtype}"
     if isinstance(value, tuple | list):
         return f"a {type(value).__name__} of {len(value)}"
     return type(value).__name__

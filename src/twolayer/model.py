@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from twolayer.arrays import labels, rows
 from twolayer.backend import array_module
 from twolayer.errors import ConfigError
 from twolayer.layers import (
@@ -121,8 +122,10 @@ class TwoLayerNet:
         so each weight gradient carries 2 * reg * W. Biases are not
         regularized. The other arguments are `gradients`'.
         """
+        X = rows(X, self.params["W1"].shape[0])  # one ValueError for data the net can't take
         if y is None:
             return self.scores(X)
+        y = labels(y, len(X), self.params["W2"].shape[1])
         loss, grads = self.gradients(X, y, reg, grads_out, dropout_input=dropout_input,
                                      dropout_hidden=dropout_hidden, label_smoothing=label_smoothing, rng=rng)
         return float(loss), grads
@@ -177,6 +180,7 @@ class TwoLayerNet:
         """Labels (N,): the argmax of the scores, computed in chunks so that
         a large split never needs an (N, H) matrix all at once (by default
         chunks of about 64 MB of hidden activations)."""
+        X = rows(X, self.params["W1"].shape[0])
         xp = array_module(self.params["W1"])
         batch_size = batch_size or chunk_rows(self.params["W1"].shape[1])
         out = xp.empty(X.shape[0], dtype=np.int64)

@@ -99,9 +99,14 @@ def _run_headline(metrics: dict[str, Any]) -> str:
     """The numbers people open a report for, first."""
     items = [("test accuracy", cell(metrics.get("test_accuracy"), "accuracy")),
              ("validation accuracy", cell(metrics.get("val_accuracy"), "accuracy")),
-             ("time", f"{metrics.get('seconds', 0):.1f} s"), ("iterations", str(metrics.get("iterations")))]
+             ("time", _seconds(metrics.get("seconds"))), ("iterations", cell(metrics.get("iterations")))]
     note = metrics.get("early_stop") or metrics.get("stopped_early")
-    return _headline(items, note)
+    return _headline(items, str(note) if note else None)
+
+
+def _seconds(value: Any) -> str:
+    """A duration as shown in a headline; "-" for what is not a number (a hand-edited file's)."""
+    return f"{value:.1f} s" if _is_number(value) and not isinstance(value, (str, bool)) else "-"
 
 
 def _headline(items: list[tuple[str, str]], note: str | None = None) -> str:
@@ -159,7 +164,12 @@ def _examples(split: tuple[np.ndarray, np.ndarray], predicted: np.ndarray, names
 
 def tune_report(out: Path) -> Path:
     summary = _read_json(out / "tune.json", "a search's summary")
-    rows = read_trials_csv(out / "trials.csv")
+    space = summary.get("space")
+    if not (isinstance(space, dict) and isinstance(space.get("dimensions"), dict)
+            and isinstance(space.get("fixed"), dict) and isinstance(summary.get("best") or {}, dict)):
+        raise TwolayerError(f"{out / 'tune.json'} is not a search's summary: it has no space with dimensions and "
+                            "fixed values, or a best trial that is not a mapping")
+    rows = read_trials_csv(out / "trials.csv", trial_columns(list(space["dimensions"])))
     searched = list(summary["space"]["dimensions"])
     numeric = [n for n in searched if all(isinstance(r.get(n), (int, float)) for r in rows if r.get(n) is not None)]
     figures = {"search_history": plots.tune_history_figure(rows)}
@@ -185,16 +195,34 @@ def tune_report(out: Path) -> Path:
     best = summary.get("best") or {}
     headline = _headline([("best validation accuracy", cell(best.get("val_accuracy"), "accuracy")),
                           ("best trial", cell(best.get("trial"))), ("trials", cell(summary.get("trials"))),
-                          ("time", f"{summary.get('seconds', 0):.1f} s")])
+                          ("time", _seconds(summary.get("seconds")))])
     learner = summary["space"]["fixed"].get("net")
-    title = f"twolayer search: {summary['study']}" + (f", {label(learner)}" if learner else "")
+    title = f"twolayer search: {summary.get('study')}" + (f", {label(learner)}" if learner else "")
     return _write(out, title, [headline, *images_html, sections[2], sections[1],
                                _collapsed(sections[0], "Search settings")])
 
 
-def read_trials_csv(path: Path) -> list[dict[str, Any]]:
-    with open(path, newline="") as f:
-        return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(f)]
+def read_trials_csv(path: Path, columns: list[str] | None = None) -> list[dict[str, Any]]:
+    """The trials table; one line naming the file if it is not one (with
+    `columns`: the columns a search of its space writes, each row's numbers
+    numbers and its state text)."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            rows = [{k: _number(v) for k, v in row.items()} for row in reader]
+            found = reader.fieldnames or []
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise TwolayerError(f"cannot read {path}: {e}") from None
+    missing = [c for c in columns or [] if c not in found]
+    if missing:
+        raise TwolayerError(f"{path} is not a trials table of this search: it has no column {missing[0]!r}")
+    numeric = ("trial", "train_accuracy", "val_accuracy", "seconds")
+    for row in rows if columns else []:
+        bad = [c for c in numeric if row.get(c) is not None and not isinstance(row[c], (int, float))]
+        if bad or None in row or row.get("trial") is None:
+            raise TwolayerError(f"{path} is not a trials table: trial {row.get('trial')!r} has "
+                                + (f"{bad[0]} {row[bad[0]]!r}" if bad else "cells outside its columns"))
+    return rows
 
 
 # -- page pieces ---------------------------------------------------------------------------------
@@ -251,11 +279,14 @@ def _image_uri(image: np.ndarray) -> str:
 
 def _read_json(path: Path, what: str) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text())
+        value = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise TwolayerError(f"{path} is missing: need {what}") from None
     except (OSError, ValueError) as e:
         raise TwolayerError(f"cannot read {path}: {e}") from None
+    if not isinstance(value, dict):
+        raise TwolayerError(f"cannot read {path}: it holds a JSON {type(value).__name__}, not {what}")
+    return value
 
 
 def _write(folder: Path, title: str, parts: list[str]) -> Path:

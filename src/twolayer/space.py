@@ -86,6 +86,8 @@ def parse_value(opt: Option, text: str) -> Dimension | Any:
 
 
 def parse_toml_value(opt: Option, value: Any) -> Dimension | Any:
+    if isinstance(value, (list, dict)) and not opt.searchable:
+        raise OptionError(opt.name, "takes one value; it cannot be searched", "{option} {problem}")
     if isinstance(value, list) and opt.searchable:
         if not value:
             raise OptionError(opt.name, "empty list", "{option}: {problem}")
@@ -94,8 +96,10 @@ def parse_toml_value(opt: Option, value: Any) -> Dimension | Any:
         unknown = set(value) - {"low", "high", "log"}
         if unknown or "low" not in value or "high" not in value:
             raise OptionError(opt.name, "a range is {low = ..., high = ..., log = true|false}", "{option}: {problem}")
+        if not isinstance(value.get("log", False), bool):
+            raise OptionError(opt.name, f"a range's log is true or false, got {value['log']!r}", "{option}: {problem}")
         return Dimension(opt.name, low=opt.convert(value["low"]), high=opt.convert(value["high"]),
-                         log=bool(value.get("log", False)))
+                         log=value.get("log", False))
     return opt.convert(value)
 
 

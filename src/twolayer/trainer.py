@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from twolayer.arrays import training_arrays, training_config
 from twolayer.backend import array_module, device_module, take_rows, to_device, to_numpy
 from twolayer.config import TrainConfig
 from twolayer.data.augment import flip_and_crop
@@ -198,7 +199,8 @@ def fit(
     validation accuracy (History.early_stop says so). progress=True shows a
     progress bar (tqdm: a widget in Jupyter, one redrawn line in a terminal).
     """
-    c = (config or TrainConfig()).validate()
+    c = training_config(config)
+    X, y, X_val, y_val = training_arrays(net, X, y, X_val, y_val)  # one ValueError for data that can't be used
     lr_at = SCHEDULES[c.schedule]
     n = X.shape[0]
     if n != y.shape[0]:

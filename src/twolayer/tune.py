@@ -77,6 +77,10 @@ class TuneOptions:
             raise UsageError(f"unknown pruner {self.pruner!r}; choose from {', '.join(PRUNERS)}")
         if self.jobs < 1:
             raise UsageError(f"--jobs must be >= 1, got {self.jobs}")
+        cores = os.cpu_count() or 1
+        if self.jobs > cores:  # each worker holds its own copy of the data, and trains on a core
+            raise UsageError(f"--jobs {self.jobs} is more than this machine's {cores} CPU cores; give --jobs "
+                             f"{cores} or fewer")
         if self.trials is not None and self.trials < 1:
             raise UsageError(f"--trials must be >= 1, got {self.trials}")
         if self.sampler == "grid":
@@ -156,7 +160,7 @@ class Objective:
             trial.set_user_attr("surplus", True)  # another worker took the last grid point
             raise optuna.TrialPruned("no grid point left")
         params = {name: self.suggest(trial, dim) for name, dim in self.opts.space.dimensions.items()}
-        config = self.opts.space.config(params).validate()
+        config = self.opts.space.config(params).validate().anchored()  # its config.json read from anywhere
         started = time.monotonic()
         data = self.prepared(config)
         net = new_net(config, data)
@@ -214,9 +218,9 @@ def remaining(study, opts: TuneOptions, target: int) -> int:
 
     trials = [t for t in study.get_trials(deepcopy=False) if not t.user_attrs.get("surplus")]
     waiting = sum(t.state == TrialState.WAITING for t in trials)
-    if opts.sampler == "grid":
-        return waiting
     started = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING) for t in trials)
+    if opts.sampler == "grid":  # --trials N: the grid's first N points
+        return min(waiting, max(target - started, 0))
     return max(target - started, waiting)
 
 
@@ -281,13 +285,11 @@ def run(opts: TuneOptions) -> TuneResult:
     started = time.monotonic()
     held = runs.claim(opts.out, "search", opts.force)  # a run folder or foreign files: refused in one line
     with contextlib.closing(held):
-        storage = make_storage(opts.storage, opts.out)
         try:
-            study = open_study(opts, storage)
-        except TwolayerError:
+            study = _study(opts)
+        except BaseException:
+            held.abandon()  # the folders this run made, if still empty
             raise
-        except Exception as e:  # the database went away, or refused the study
-            raise TwolayerError(scrub(f"cannot open study {opts.study!r}: {e}", opts.storage)) from None
         recover(study, opts, all_running_orphaned=not opts.storage)
         target = opts.trials or (len(opts.space.grid()) if opts.sampler == "grid" else 20)
         signum = None
@@ -305,6 +307,41 @@ def run(opts: TuneOptions) -> TuneResult:
     if signum is not None:
         raise TuneInterrupted(result, signum)
     return result
+
+
+def _study(opts: TuneOptions):
+    """The study `opts` names, created or joined; one line if its storage
+    cannot be read or holds another search's trials in this folder."""
+    try:
+        storage = make_storage(opts.storage, opts.out)
+        if not opts.storage:
+            check_one_study(storage, opts)
+        return open_study(opts, storage)
+    except TwolayerError:
+        raise
+    except Exception as e:  # a journal that is not Optuna's; the database went away, or refused the study
+        why = f"{type(e).__name__}: {first_line(e)}"
+        if not opts.storage:
+            raise TwolayerError(f"{opts.out / JOURNAL} is not a study journal twolayer can read ({why}); move it "
+                                "away, or pass --force to start the search afresh") from None
+        raise TwolayerError(scrub(f"cannot open study {opts.study!r}: {why}", opts.storage)) from None
+
+
+def first_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def check_one_study(storage, opts: TuneOptions) -> None:
+    """An output folder holds one study's trials (trials/NNNN by trial
+    number): another --study in it would write over them."""
+    import optuna
+
+    others = [name for name in optuna.get_all_study_names(storage) if name != opts.study]
+    if others:
+        raise TwolayerError(f"{opts.out} holds the search of study {others[0]!r}, whose trials a study named "
+                            f"{opts.study!r} would overwrite; give --study {others[0]!r} to continue it, or "
+                            "choose another --out")
 
 
 class TuneInterrupted(Stopped):

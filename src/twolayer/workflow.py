@@ -18,8 +18,8 @@ import numpy as np
 
 from twolayer import bundles, runs
 from twolayer.backend import device_module, to_device
-from twolayer.checkpoint import CHECKPOINT_FILE, check_state, load_checkpoint, save_checkpoint
-from twolayer.config import TrainConfig, layered, options
+from twolayer.checkpoint import CHECKPOINT_FILE, check_state, config_disagreements, read_checkpoint, save_checkpoint
+from twolayer.config import TrainConfig, layered, options, relative_paths
 from twolayer.data import Dataset, check_spec, load_dataset
 from twolayer.data.fingerprint import fingerprint
 from twolayer.data.images import IMAGE_SUFFIXES, is_hidden, match_channels, read_image, resize_images
@@ -85,10 +85,11 @@ def train(config: TrainConfig, out: str | Path | None = None, force: bool = Fals
     start, checkpoint.npz after every epoch (kept at the end, so that
     `resume` can continue the run), then model.npz, history.csv and, last,
     metrics.json: a folder with metrics.json is a finished run."""
-    config.validate()
-    held = runs.new_run_dir("runs", config.dataset) if out is None else runs.claim(out, "run", force)
+    typed = config.validate()
+    config = typed.anchored()  # recorded with absolute paths: resume and report work from any directory
+    held = runs.new_run_dir("runs", typed.dataset) if out is None else runs.claim(out, "run", force)
     try:
-        write_json(held.path / "config.json", run_record(config))
+        write_json(held.path / "config.json", run_record(config, typed))
         data = prepare(config, quiet)
         net = new_net(config, data)
     except BaseException:
@@ -124,34 +125,74 @@ def _resume(run_dir: Path, quiet: bool, length: dict[str, int] | None) -> TrainR
         if finished:
             raise TwolayerError(f"{run_dir} has finished and kept no training state ({CHECKPOINT_FILE}) to "
                                 "continue from")
+        if runs.kind_of(run_dir) == "search":
+            raise TwolayerError(f"{run_dir} is a tuning folder, not a training run; run the same twolayer tune "
+                                "command again to continue its search")
         if runs.kind_of(run_dir) == "unstarted":
             raise TwolayerError(f"{run_dir} was stopped before its first checkpoint, so there is nothing to "
                                 "resume; run the same train command again (without --resume) to start it over")
         raise TwolayerError(f"{run_dir} has no checkpoint to resume (no {CHECKPOINT_FILE})")
     config, record = read_run_config(run_dir)
+    relative = relative_paths(record)  # a run from before paths were recorded absolute: read from here
+    config = config.anchored()
     if config.net:  # the learner's code must be the code the checkpoint was trained with
         check_unchanged(config.net, record.get(NET_DIGEST))
-    net, state = load_checkpoint(checkpoint)
+    net, state, saved = read_checkpoint(checkpoint)
+    differ = config_disagreements(config.to_dict(), net, state, saved, ignore=LENGTH)
+    if differ:
+        raise TwolayerError(f"{run_dir / 'config.json'} disagrees with its checkpoint ({'; '.join(differ[:3])}): "
+                            "it was changed since the run started; restore it, or start a new run with --force")
     if length:  # the new length over the run's own (--epochs given: its iters goes, as on the command line)
         config = type(config)(**layered(options(type(config)), config.to_dict(), length)).validate()
-    data = prepare(config, quiet)
+    try:
+        data = prepare(config, quiet)
+    except DataError as e:
+        if not relative:
+            raise
+        raise DataError(f"{e} ({run_dir / 'config.json'} records {_names(list(relative))} relative to the folder the "
+                      f"run was started in, so it is read from here, {Path.cwd()}; resume from that folder)"
+                      ) from None
     check_state(checkpoint, net, state, data.X["train"], data.y["train"])  # the data may have changed since
     total = num_iters(config, len(data.y["train"]))
-    if total <= state.iteration:
-        raise TwolayerError(f"{run_dir} has finished: it ran {state.iteration} iterations, and {total} were "
-                            "asked for; to continue it, give a longer --epochs or --iters")
+    # at its end: its length run, or stopped by --patience (a new length goes on past that)
+    at_end = state.iteration == total or (state.history.early_stop is not None and not length)
+    if state.iteration > total or (at_end and finished):
+        how = "stopped by --patience after" if state.iteration < total else "ran"
+        raise TwolayerError(f"{run_dir} has {'finished' if finished else 'gone further'}: it {how} "
+                            f"{state.iteration} iterations, and {total} were asked for; to continue it, give a "
+                            "longer --epochs or --iters")
     # the new length, for the record and a later resume; the learner's digest as first recorded
-    write_json(run_dir / "config.json", {**config.to_dict(), **{k: v for k, v in record.items() if k == NET_DIGEST}})
+    write_json(run_dir / "config.json", {**config.to_dict(), **{k: v for k, v in record.items() if k in KEPT}})
+    if at_end:  # killed after its last checkpoint, before its model and metrics were written
+        return finish_checkpointed(config, data, run_dir, net, state)
     return _run(config, data, run_dir, as_configured(config, net), state, quiet)
 
 
+def finish_checkpointed(config: TrainConfig, data: Prepared, run_dir: Path, net: TwoLayerNet,
+                        state: TrainState) -> TrainResult:
+    """Write the run folder of a run whose checkpoint is its last state, as
+    its training would have at the end: the best epoch's parameters, then
+    model.npz, history.csv and metrics.json."""
+    if state.best_params is not None:
+        for key, value in state.best_params.items():
+            net.params[key][...] = value
+    return finish_run(config, data, run_dir, net, state.history, time.monotonic(), keep_state=True)
+
+
+LENGTH = ("iters", "epochs")  # the options a resume may change
 NET_DIGEST = "net_sha256"  # config.json's record of the learner's file, beside the options
+TYPED = "typed"  # config.json's record of the paths as the user wrote them (the options hold them absolute)
+KEPT = (NET_DIGEST, TYPED)  # what a resume keeps of config.json beside the options
 
 
-def run_record(config: TrainConfig) -> dict[str, Any]:
-    """What config.json holds: every option, and for a learner's network the
-    SHA-256 of its file, which a resume checks."""
+def run_record(config: TrainConfig, typed: TrainConfig | None = None) -> dict[str, Any]:
+    """What config.json holds: every option (paths absolute), the paths as
+    typed where they were relative, and for a learner's network the SHA-256
+    of its file, which a resume checks."""
     record = config.to_dict()
+    as_typed = {name: getattr(typed, name) for name in relative_paths(typed.to_dict())} if typed else {}
+    if as_typed:
+        record[TYPED] = as_typed
     if config.net:
         record[NET_DIGEST] = file_digest(config.net)
     return record
@@ -179,13 +220,14 @@ def _run(config: TrainConfig, data: Prepared, run_dir: Path, net: TwoLayerNet, s
     n_train = len(data.y["train"])
     checkpoint = run_dir / CHECKPOINT_FILE
     train_state = state if state is not None else new_state(n_train, config)
+    record = config.to_dict()  # kept in each checkpoint: a resume checks config.json against it
 
     def on_epoch_end(s: TrainState) -> None:
-        save_checkpoint(checkpoint, net, s)
+        save_checkpoint(checkpoint, net, s, record)
 
     def on_iteration(it: int, total: int, loss: float, lr: float) -> None:
         if stop.signum is not None:
-            save_checkpoint(checkpoint, net, train_state)
+            save_checkpoint(checkpoint, net, train_state, record)
             raise Interrupted(run_dir, it, stop.signum)
 
     with StopOnSignal() as stop:

@@ -79,6 +79,8 @@ def load_dataset(spec: str, data_dir: str | Path | None = None, quiet: bool = Tr
 def check_spec(spec: str) -> None:
     """UsageError (a bad option) unless `spec` names a dataset: a built-in
     name, or folder:PATH with a path. Reads nothing."""
+    if not isinstance(spec, str):
+        raise UsageError(f"a dataset spec is text ({SPEC_HELP}), got {type(spec).__name__} {spec!r}")
     if spec.startswith("folder:"):
         if not spec[len("folder:") :].strip():
             raise UsageError("folder: needs a path: give folder:PATH, a folder with one sub-folder of images per class")

@@ -1,0 +1,94 @@
+"""What the Python API takes as data, checked where it enters: rows of
+numbers and integer labels that fit the network. Each fault is one
+ConfigError (a ValueError) naming the argument, never an error from deep
+inside NumPy or a silently wrong result (text parsed as numbers, a label
+of -1 read as the last class, a complex part dropped).
+
+Arrays of another library (CuPy's) are checked for shape only: reading
+their values would copy them to the host.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from twolayer.errors import ConfigError
+
+NUMBER_KINDS = "biuf"  # bool, integers, floats: what converts to a float without parsing or loss
+
+
+def rows(X: Any, width: int | None = None, name: str = "X", finite: bool = False) -> Any:
+    """X as a 2-D array of real numbers (N, width); a list becomes an array."""
+    X = _as_array(X, name)
+    if X.ndim != 2:
+        raise ConfigError(f"{name} must be a 2-D array of rows (N, features), got shape {X.shape}")
+    if X.dtype.kind not in NUMBER_KINDS:
+        raise ConfigError(f"{name} must hold real numbers, got dtype {X.dtype}")
+    if width is not None and X.shape[1] != width:
+        raise ConfigError(f"{name} has {X.shape[1]} values per row but the network takes {width}")
+    if finite and isinstance(X, np.ndarray) and X.dtype.kind == "f" and not _all_finite(X):
+        bad = int(np.flatnonzero(~np.isfinite(X).all(axis=1))[0])
+        raise ConfigError(f"{name} holds NaN or infinity (row {bad})")
+    return X
+
+
+def _all_finite(X: np.ndarray) -> bool:
+    """Whether every value is finite: one sum, without a temporary array the
+    size of X; only a sum that overflows is checked value by value."""
+    with np.errstate(all="ignore"):
+        return bool(np.isfinite(X.sum()) or np.isfinite(X).all())
+
+
+def labels(y: Any, n: int, classes: int, name: str = "y", rows_name: str = "X") -> Any:
+    """y as a 1-D array of n integer labels in 0..classes-1."""
+    y = _as_array(y, name)
+    if y.ndim != 1:
+        raise ConfigError(f"{name} must be a 1-D array of labels, got shape {y.shape}")
+    if y.dtype.kind not in "iu":
+        raise ConfigError(f"{name} must hold integer class labels 0..{classes - 1}, got dtype {y.dtype}")
+    if len(y) != n:
+        raise ConfigError(f"{rows_name} has {n} rows but {name} has {len(y)} labels")
+    if isinstance(y, np.ndarray) and len(y) and (y.min() < 0 or y.max() >= classes):
+        raise ConfigError(f"{name} must hold labels 0..{classes - 1} (the network has {classes} outputs), found "
+                          f"{y.min()}..{y.max()}")
+    return y
+
+
+def training_config(config: Any) -> Any:
+    """fit's config: a TrainConfig (validated), or None for the defaults."""
+    from twolayer.config import TrainConfig
+
+    if config is None:
+        return TrainConfig().validate()
+    if not isinstance(config, TrainConfig):
+        raise ConfigError(f"config must be a TrainConfig, got {type(config).__name__}; TrainConfig(**options) "
+                          "makes one")
+    return config.validate()
+
+
+def training_arrays(net: Any, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> tuple[Any, Any, Any, Any]:
+    """fit's data checked against the net: rows that fit its input, at least
+    one, finite; labels it has outputs for; validation rows likewise (y_val
+    without X_val is no validation data)."""
+    width, classes = net.params["W1"].shape[0], net.params["W2"].shape[1]
+    X = rows(X, width, finite=True)
+    if len(X) == 0:
+        raise ConfigError("X has no rows: there is nothing to train on")
+    y = labels(y, len(X), classes)
+    if X_val is not None and y_val is None:
+        raise ConfigError("X_val needs its labels, y_val")
+    if X_val is not None:
+        X_val = rows(X_val, width, "X_val", finite=True)
+        y_val = labels(y_val, len(X_val), classes, "y_val", "X_val")
+    return X, y, X_val, y_val
+
+
+def _as_array(value: Any, name: str) -> Any:
+    if hasattr(value, "shape") and hasattr(value, "dtype") and hasattr(value, "ndim"):
+        return value  # NumPy's, or another array library's
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError) as e:  # ragged lists and the like
+        raise ConfigError(f"{name} cannot be read as an array: {' '.join(str(e).split())}") from None
