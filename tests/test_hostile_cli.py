@@ -16,6 +16,7 @@ import gzip
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import signal
 import struct
@@ -708,3 +709,37 @@ def test_trials_limits_a_grid_and_a_failed_start_leaves_no_folder(tmp_path, monk
     assert len(list((tmp_path / "search" / "trials").iterdir())) == 3
     assert main(["tune", "--lr", "0.1,0.2", "--storage", "sqlite:///nowhere/x.db", "--out", "new/search"]) == 1
     assert not (tmp_path / "new").exists()  # the folders it made for a search that never started are gone
+
+
+@pytest.mark.parametrize("read_first_line", [False, True])
+def test_a_reader_that_goes_away_loses_nothing_but_output(tmp_path, read_first_line):
+    """`twolayer train | head -1`: the pipe closes after a line, or before
+    any; the run goes on, finishes and exits 0, with nothing on stderr."""
+    out = tmp_path / "run"
+    command = [*TWOLAYER, "train", "--epochs", "3", "--out", str(out)] + ([] if read_first_line else ["--quiet"])
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if read_first_line:
+        assert proc.stdout.readline()
+    proc.stdout.close()  # as head does once it has what it wants
+    err = proc.stderr.read()
+    assert proc.wait(timeout=300) == 0 and err == ""
+    assert (out / "model.npz").is_file() and (out / "report.html").is_file()
+
+
+def test_no_standard_output_at_all_is_no_error(tmp_path):
+    """Started with its standard output and error closed (`>&- 2>&-`), a run finishes."""
+    script = f"exec {shlex.join(TWOLAYER)} train --epochs 2 --out {shlex.quote(str(tmp_path / 'run'))} >&- 2>&-"
+    assert subprocess.run(["bash", "-c", script], timeout=300).returncode == 0
+    assert (tmp_path / "run" / "metrics.json").is_file()
+
+
+def test_a_search_whose_reader_goes_away_finishes(tmp_path):
+    """The same for tune's workers, which print their trials to the same pipe."""
+    command = [*TWOLAYER, "tune", "--lr", "0.01,0.02,0.03,0.04", "--epochs", "3", "--jobs", "2",
+               "--out", str(tmp_path / "search")]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().startswith("trial")
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=300) == 0 and err == ""
+    assert json.loads((tmp_path / "search" / "tune.json").read_text())["best"]

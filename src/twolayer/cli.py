@@ -21,6 +21,7 @@ from twolayer.errors import TwolayerError, UsageError
 from twolayer.export import FORMATS, export
 from twolayer.learner import label
 from twolayer.space import config_file
+from twolayer.streams import lasting_output
 from twolayer.tune import PRUNERS, SAMPLERS, cell
 
 
@@ -389,6 +390,11 @@ COMMANDS = {"train": cmd_train, "check": cmd_check, "tune": cmd_tune, "report": 
 def main(argv: list[str] | None = None, config_class: type = TrainConfig) -> int:
     """The command line. `config_class`: the option table to read (TrainConfig,
     or a subclass that declares more options)."""
+    with lasting_output():  # a reader that goes away (`| head`) or no stdout at all loses nothing but output
+        return _main(argv, config_class)
+
+
+def _main(argv: list[str] | None, config_class: type) -> int:
     args = build_parser(config_class).parse_args(argv)
     args.config_class = config_class
     # The one error boundary: whatever the user can cause ends in one line on

@@ -33,6 +33,7 @@ from twolayer.files import atomic_write_text, write_json
 from twolayer.learner import label, load_class
 from twolayer.progress import Progress
 from twolayer.space import Space
+from twolayer.streams import lasting_output
 from twolayer.studies import JOURNAL, make_storage, mask_url, open_study, point, recover, scrub
 from twolayer.workflow import Prepared, Signalled, StopOnSignal, finish_run, fit_config, new_net, num_iters, prepare
 
@@ -243,7 +244,8 @@ def work(opts: TuneOptions, worker: int, target: int) -> None:
 def _worker_main(opts: TuneOptions, worker: int, target: int, parent: int, errors) -> None:
     _die_with_parent(parent)
     try:
-        work(opts, worker, target)
+        with lasting_output():  # as the parent's: a reader gone from the pipe stops the output, not the search
+            work(opts, worker, target)
     except KeyboardInterrupt:
         os._exit(130)
     except Exception as e:  # the parent says it, in one line for all the workers

@@ -1,0 +1,72 @@
+"""Standard output and error that outlive their reader.
+
+`twolayer train | head -1` closes the pipe after one line; `2>&-` or a
+closed terminal leaves no stream at all. Neither is a reason to lose a run:
+what twolayer prints only reports what its files hold. So the command line
+writes through `Lasting` streams: once the reader has gone, the rest of the
+output is dropped, and the work goes on to its end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any, TextIO
+
+
+class Lasting:
+    """A text stream that drops what it is given once writing to it fails
+    with a broken pipe, or from the start when there is no stream (None)."""
+
+    def __init__(self, stream: TextIO | None, fd: int) -> None:
+        self.stream = stream
+        self.fd = fd
+        self.null: TextIO | None = None  # /dev/null, opened when asked for a gone stream's attributes
+
+    def write(self, text: str) -> int:
+        if self.stream is not None:
+            try:
+                self.stream.write(text)
+            except BrokenPipeError:
+                self._reader_gone()
+        return len(text)
+
+    def flush(self) -> None:
+        if self.stream is not None:
+            try:
+                self.stream.flush()
+            except BrokenPipeError:
+                self._reader_gone()
+
+    def isatty(self) -> bool:
+        return self.stream is not None and self.stream.isatty()
+
+    def _reader_gone(self) -> None:
+        self.stream = None
+        # What the old stream still buffers is flushed at exit: let that go to /dev/null, not to an error.
+        with contextlib.suppress(OSError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.fd)
+            os.close(devnull)
+
+    def __getattr__(self, name: str) -> Any:  # encoding, fileno, ... of the stream, or of /dev/null's
+        if self.stream is not None:
+            return getattr(self.stream, name)
+        if self.null is None:
+            self.null = open(os.devnull, "w")  # noqa: SIM115 -- kept open as long as this stream
+        return getattr(self.null, name)
+
+
+@contextlib.contextmanager
+def lasting_output() -> Iterator[None]:
+    """sys.stdout and sys.stderr as Lasting streams while the block runs."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = Lasting(sys.stdout, 1), Lasting(sys.stderr, 2)
+    try:
+        yield
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()  # here, where a reader gone is caught, not at the interpreter's exit
+        sys.stdout, sys.stderr = saved
