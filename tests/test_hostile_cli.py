@@ -743,3 +743,118 @@ def test_a_search_whose_reader_goes_away_finishes(tmp_path):
     err = proc.stderr.read()
     assert proc.wait(timeout=300) == 0 and err == ""
     assert json.loads((tmp_path / "search" / "tune.json").read_text())["best"]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGTERM], ids=["SIGHUP", "SIGTERM"])
+def test_sighup_and_sigterm_mid_epoch_save_and_resume_exactly(tmp_path, signum):
+    """A closed terminal (SIGHUP) saves like SIGTERM: one line, 128 + the
+    signal, and --resume ends exactly as the run left alone (SIGHUP ended the
+    process at once, silently, losing the epoch under way)."""
+    args = ["train", "--epochs", "60", "--hidden-size", "400", "--quiet"]
+    out = tmp_path / "run"
+    proc = subprocess.Popen([*TWOLAYER, *args, "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "checkpoint.npz").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signum, err
+    assert err.count("\n") == 1 and "checkpoint saved" in err and f"--resume {out}" in err, err
+    assert not (out / "metrics.json").exists()
+    resumed = subprocess.run([*TWOLAYER, "train", "--resume", str(out), "--quiet"], capture_output=True, text=True,
+                             timeout=300)
+    assert resumed.returncode == 0 and resumed.stderr == "", resumed.stderr
+    assert main([*args, "--out", str(tmp_path / "alone")]) == 0
+    assert (out / "history.csv").read_text() == (tmp_path / "alone" / "history.csv").read_text()
+    mine, alone = bundles.load_bundle(out), bundles.load_bundle(tmp_path / "alone")
+    assert all(np.array_equal(mine.net.params[k], alone.net.params[k]) for k in alone.net.params)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGTERM], ids=["SIGHUP", "SIGTERM"])
+def test_sighup_or_sigterm_while_the_data_loads_gives_the_folder_back(tmp_path, monkeypatch, capsys, signum):
+    """Before training starts, SIGTERM and SIGHUP killed the process silently,
+    leaving a claimed folder; now: one line, 128 + the signal, no folder, and
+    the same command runs."""
+    import twolayer.workflow
+
+    real = twolayer.workflow.load_dataset
+
+    def loading(*args, **kwargs):
+        os.kill(os.getpid(), signum)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(twolayer.workflow, "load_dataset", loading)
+    out = tmp_path / "run"
+    assert main(["train", "--epochs", "1", "--out", str(out), "--quiet"]) == 128 + signum
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and ("terminated" in err or "hung up" in err), err
+    assert not out.exists()
+    monkeypatch.undo()
+    assert main(["train", "--epochs", "1", "--out", str(out), "--quiet"]) == 0
+
+
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGTERM, signal.SIGINT], ids=["SIGHUP", "SIGTERM", "SIGINT"])
+def test_a_signal_during_a_checkpoint_write_stops_at_the_next_iteration(tmp_path, monkeypatch, capsys, signum):
+    """A signal while an epoch's checkpoint is written lets the write finish;
+    the run stops at the next iteration with a checkpoint that resumes."""
+    import twolayer.workflow
+
+    real = twolayer.workflow.save_checkpoint
+    sent = []
+
+    def saving(*args, **kwargs):
+        if not sent:
+            sent.append(os.kill(os.getpid(), signum))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(twolayer.workflow, "save_checkpoint", saving)
+    out = tmp_path / "run"
+    assert main(["train", "--epochs", "3", "--out", str(out), "--quiet"]) == 128 + signum
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "checkpoint saved" in err, err
+    monkeypatch.undo()
+    assert main(["train", "--resume", str(out), "--quiet"]) == 0 and (out / "metrics.json").is_file()
+
+
+def test_unicode_paths_and_class_names_under_an_ascii_output_encoding(tmp_path):
+    """PYTHONIOENCODING=ascii (or a C locale without UTF-8 mode) with a
+    Unicode --out or class name: the run's lines escape what the encoding
+    cannot say (a UnicodeEncodeError traceback after the run had finished)."""
+    folder = images(tmp_path / "imgs", classes=("chat_é", "狗"))
+    out = tmp_path / "rün"
+    env = {**os.environ, "PYTHONIOENCODING": "ascii", "LC_ALL": "C", "PYTHONUTF8": "0"}
+    train = subprocess.run([*TWOLAYER, "train", "--dataset", f"folder:{folder}", "--epochs", "1", "--val-size", "4",
+                            "--test-size", "4", "--data-dir", str(tmp_path / "cache"), "--out", str(out), "--quiet"],
+                           capture_output=True, text=True, env=env, timeout=300)
+    assert train.returncode == 0 and train.stderr == "", train.stderr
+    assert train.stdout.startswith("run folder: ") and train.stdout.isascii()
+    assert json.loads((out / "metrics.json").read_text())["n_train"] > 0
+    assert bundles.load_bundle(out).class_names == ["chat_é", "狗"]  # the folders' names, not surrogates
+    predict = subprocess.run([*TWOLAYER, "predict", str(out), str(folder / "狗" / "0.png")], capture_output=True,
+                             text=True, env=env, timeout=300)
+    assert predict.returncode == 0 and predict.stderr == "", predict.stderr
+    bad = subprocess.run([*TWOLAYER, "predict", str(out), str(tmp_path / "nö.png")], capture_output=True,
+                         text=True, env=env, timeout=300)
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr, bad.stderr
+
+
+def test_a_closed_terminal_is_a_reader_gone(tmp_path):
+    """Writing to a terminal that was closed fails with EIO, not a broken
+    pipe: the output ends there, the work goes on."""
+    import errno
+
+    from twolayer.streams import Lasting
+
+    class Closed:
+        encoding = "utf-8"
+
+        def write(self, text):
+            raise OSError(errno.EIO, "Input/output error")
+
+        def flush(self):
+            raise OSError(errno.EIO, "Input/output error")
+
+    stream = Lasting(Closed(), os.open(os.devnull, os.O_WRONLY))
+    assert stream.write("line\n") == 5 and stream.stream is None
+    stream.flush()

@@ -390,7 +390,9 @@ COMMANDS = {"train": cmd_train, "check": cmd_check, "tune": cmd_tune, "report": 
 def main(argv: list[str] | None = None, config_class: type = TrainConfig) -> int:
     """The command line. `config_class`: the option table to read (TrainConfig,
     or a subclass that declares more options)."""
-    with lasting_output():  # a reader that goes away (`| head`) or no stdout at all loses nothing but output
+    # a reader that goes away (`| head`) or no stdout at all loses nothing but output; SIGTERM and SIGHUP
+    # (a closed terminal) stop any command as Ctrl-C does, with one line, and training saves a checkpoint
+    with lasting_output(), workflow.SignalsInterrupt():
         return _main(argv, config_class)
 
 
@@ -410,8 +412,9 @@ def _main(argv: list[str] | None, config_class: type) -> int:
             return _fail(args.command, f"error: {os_error(e)}", 1)
         except MemoryError:
             return _fail(args.command, "error: out of memory; try a smaller --hidden-size or --batch-size", 1)
-        except KeyboardInterrupt:
-            return _fail(args.command, "interrupted", 130)
+        except KeyboardInterrupt as e:  # Ctrl-C, or Signalled: SIGTERM, SIGHUP
+            signum = getattr(e, "signum", signal.SIGINT)
+            return _fail(args.command, workflow.signal_words(signum), 128 + signum)
 
 
 def _fail(command: str, message: str, code: int) -> int:

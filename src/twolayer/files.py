@@ -38,7 +38,7 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], Any]) -> None:
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+    atomic_write(path, lambda f: f.write(text.encode("utf-8", "surrogateescape")))
 
 
 def atomic_write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> None:

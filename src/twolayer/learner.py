@@ -107,7 +107,7 @@ def load_class(spec: str) -> type:
 
 def _import(path: Path) -> Any:
     # a name per file, so that two files called neural_net.py never meet in sys.modules
-    name = "learner_" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
+    name = "learner_" + hashlib.sha256(str(path.resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:12]
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses and pickle look classes up there

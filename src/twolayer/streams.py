@@ -10,6 +10,7 @@ output is dropped, and the work goes on to its end.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sys
 from collections.abc import Iterator
@@ -18,7 +19,10 @@ from typing import Any, TextIO
 
 class Lasting:
     """A text stream that drops what it is given once writing to it fails
-    with a broken pipe, or from the start when there is no stream (None)."""
+    with a broken pipe (or EIO: a terminal that was closed), or from the start
+    when there is no stream (None); and that writes what its encoding cannot
+    (a path or class name in Unicode under PYTHONIOENCODING=ascii) as
+    backslash escapes instead of failing."""
 
     def __init__(self, stream: TextIO | None, fd: int) -> None:
         self.stream = stream
@@ -28,8 +32,14 @@ class Lasting:
     def write(self, text: str) -> int:
         if self.stream is not None:
             try:
-                self.stream.write(text)
-            except BrokenPipeError:
+                try:
+                    self.stream.write(text)
+                except UnicodeEncodeError:
+                    encoding = getattr(self.stream, "encoding", None) or "ascii"
+                    self.stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
+            except OSError as e:
+                if not _gone(e):
+                    raise
                 self._reader_gone()
         return len(text)
 
@@ -37,7 +47,9 @@ class Lasting:
         if self.stream is not None:
             try:
                 self.stream.flush()
-            except BrokenPipeError:
+            except OSError as e:
+                if not _gone(e):
+                    raise
                 self._reader_gone()
 
     def isatty(self) -> bool:
@@ -57,6 +69,12 @@ class Lasting:
         if self.null is None:
             self.null = open(os.devnull, "w")  # noqa: SIM115 -- kept open as long as this stream
         return getattr(self.null, name)
+
+
+def _gone(e: OSError) -> bool:
+    """Whether a write failed because its reader has gone: a closed pipe, or
+    a terminal that was closed (EIO)."""
+    return isinstance(e, BrokenPipeError) or e.errno in (errno.EPIPE, errno.EIO)
 
 
 @contextlib.contextmanager

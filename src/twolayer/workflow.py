@@ -48,7 +48,8 @@ class Interrupted(Stopped):
         self.run_dir, self.iteration, self.signum = run_dir, iteration, signum
         self.exit_code = 128 + signum
         super().__init__(
-            f"interrupted at iteration {iteration}; checkpoint saved. Resume with: twolayer train --resume {run_dir}"
+            f"{signal_words(signum)} at iteration {iteration}; checkpoint saved. Resume with: "
+            f"twolayer train --resume {run_dir}"
         )
 
 
@@ -304,15 +305,29 @@ class Signalled(KeyboardInterrupt):
         self.signum = signum
 
 
+# The signals that stop a run as Ctrl-C does: SIGTERM (kill, a scheduler)
+# and SIGHUP (the terminal was closed) would otherwise end the process at
+# once, saying nothing and losing the epoch under way.
+TERMINATING = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+STOPPING = (signal.SIGINT, *TERMINATING)
+
+
+def signal_words(signum: int) -> str:
+    """What a stopping signal did, for the one line that says so."""
+    return {getattr(signal, "SIGTERM", -1): "terminated (SIGTERM)",
+            getattr(signal, "SIGHUP", -1): "hung up (SIGHUP: the terminal was closed)"}.get(signum, "interrupted")
+
+
 class SignalsInterrupt:
-    """While active, SIGTERM interrupts like Ctrl-C (Signalled, a
-    KeyboardInterrupt), so short work (a report) can say what it did not
-    finish instead of dying silently. Main thread only."""
+    """While active, SIGTERM and SIGHUP interrupt like Ctrl-C (Signalled, a
+    KeyboardInterrupt), so work can say what it did not finish, and `try`
+    blocks clean up, instead of the process dying silently. Main thread only."""
 
     def __enter__(self) -> SignalsInterrupt:
-        self.previous = None
+        self.previous = {}
         if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGTERM, self._handle)
+            for sig in TERMINATING:
+                self.previous[sig] = signal.signal(sig, self._handle)
         return self
 
     @staticmethod
@@ -320,16 +335,17 @@ class SignalsInterrupt:
         raise Signalled(signum)
 
     def __exit__(self, *exc: Any) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGTERM, self.previous)
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
 
 
 class StopOnSignal:
-    """While active, SIGINT and SIGTERM only set `signum`, so the trainer can
-    stop at the next iteration boundary with a whole state to checkpoint. A
-    second signal interrupts at once. Does nothing outside the main thread."""
+    """While active, SIGINT, SIGTERM and SIGHUP only set `signum`, so the
+    trainer can stop at the next iteration boundary with a whole state to
+    checkpoint. A second signal interrupts at once. Does nothing outside the
+    main thread."""
 
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    SIGNALS = STOPPING
 
     def __enter__(self) -> StopOnSignal:
         self.signum: int | None = None
@@ -341,7 +357,7 @@ class StopOnSignal:
 
     def _handle(self, signum: int, frame: Any) -> None:
         if self.signum is not None:
-            raise KeyboardInterrupt
+            raise Signalled(signum)
         self.signum = signum
 
     def __exit__(self, *exc: Any) -> None:

@@ -67,7 +67,15 @@ def load_folder(path: str | Path, cache_root: Path, quiet: bool = False, refresh
             save_cached(where, {"images": images, "labels": labels})
         channels = images.shape[3]
         splits[split] = (images, labels)
-    return Dataset(f"folder:{root}", class_names, splits)
+    return Dataset(f"folder:{root}", [as_text(name) for name in class_names], splits)
+
+
+def as_text(name: str) -> str:
+    """A folder's name as the text its bytes spell in UTF-8, whatever the
+    locale: under LANG=C without UTF-8 mode Python decodes "chat_é" to lone
+    surrogates, which no file, figure or terminal can hold (and which would
+    give the same data another fingerprint)."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
 def _size(path: str) -> tuple[int, int]:
@@ -118,9 +126,10 @@ def _key(folder: Path, listing: Listing, size: tuple[int, int], channels: int | 
     """The cache key: every file's path, label, size and modification time,
     the size its images are decoded to and their channels (None: decided by
     the images, 3 if any is in color)."""
-    digest = hashlib.sha256(f"{folder.resolve()}|{size}|{channels or 'any color: 3'}".encode())
+    digest = hashlib.sha256(f"{folder.resolve()}|{size}|{channels or 'any color: 3'}".encode("utf-8",
+                                                                                              "surrogateescape"))
     for path, label, nbytes, mtime in listing:
-        digest.update(f"{path}|{label}|{nbytes}|{mtime}\n".encode())
+        digest.update(f"{path}|{label}|{nbytes}|{mtime}\n".encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
 
 
