@@ -858,3 +858,30 @@ def test_a_closed_terminal_is_a_reader_gone(tmp_path):
     stream = Lasting(Closed(), os.open(os.devnull, os.O_WRONLY))
     assert stream.write("line\n") == 5 and stream.stream is None
     stream.flush()
+
+
+@pytest.mark.parametrize("env", [{"HOME": "afile", "XDG_CACHE_HOME": None, "XDG_CONFIG_HOME": None},
+                                 {"XDG_CACHE_HOME": "afile"},
+                                 {"XDG_CACHE_HOME": "rel", "XDG_CONFIG_HOME": "rel2"}],
+                         ids=["HOME-a-file", "XDG_CACHE_HOME-a-file", "XDG-relative"])
+def test_an_odd_home_or_xdg_folder_is_no_noise_and_writes_nothing_here(tmp_path, env):
+    """A HOME or XDG_CACHE_HOME that is a file: matplotlib said two lines on
+    stderr of a run that succeeded; a relative XDG_CACHE_HOME made folders in
+    the current directory (matplotlib's, and the data cache's). Now: nothing
+    on stderr, nothing written outside the run folder (the data cache is best
+    effort)."""
+    folder = images(tmp_path / "imgs")
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "afile").write_text("x\n")
+    environ = {k: v for k, v in os.environ.items() if k != "TWOLAYER_DATA"}
+    for name, value in env.items():
+        environ.pop(name, None)
+        if value is not None:
+            environ[name] = str(work / value) if value == "afile" else value
+    done = subprocess.run([*TWOLAYER, "train", "--dataset", f"folder:{folder}", "--epochs", "1", "--val-size", "4",
+                           "--test-size", "4", "--out", str(tmp_path / "run"), "--quiet"], cwd=work,
+                          capture_output=True, text=True, env=environ, timeout=300)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert sorted(p.name for p in work.iterdir()) == ["afile"]
+    assert (tmp_path / "run" / "report.html").is_file()

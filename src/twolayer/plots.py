@@ -7,15 +7,32 @@ Nothing in the model or the trainer imports this module.
 from __future__ import annotations
 
 import io
+import logging
 import math
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from matplotlib.figure import Figure
 
-from twolayer.files import atomic_write
-from twolayer.metrics import smooth
+
+def _quiet_matplotlib() -> None:
+    """Before matplotlib is imported: a relative XDG_CONFIG_HOME or
+    XDG_CACHE_HOME is ignored, as the XDG specification says (matplotlib made
+    its folder in the current directory), and a config folder it cannot make
+    (HOME unwritable, a file) is not said on stderr: it uses a temporary one."""
+    for name in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
+        if not os.path.isabs(os.environ.get(name) or "/"):
+            del os.environ[name]
+    logging.getLogger("matplotlib").setLevel(logging.ERROR)
+
+
+_quiet_matplotlib()
+
+from matplotlib.figure import Figure  # noqa: E402
+
+from twolayer.files import atomic_write  # noqa: E402
+from twolayer.metrics import smooth  # noqa: E402
 
 
 def save_png(fig: Figure, path: str | Path, dpi: int = 100) -> None:

@@ -1,8 +1,8 @@
 """Where dataset files and decoded arrays are kept, and the array cache.
 
 The data directory is `--data-dir`, else the TWOLAYER_DATA environment
-variable, else the user's cache directory ($XDG_CACHE_HOME/twolayer or
-~/.cache/twolayer). Decoded arrays go in its cache/ sub-folder as .npz files
+variable, else the user's cache directory ($XDG_CACHE_HOME/twolayer when it
+is absolute, or ~/.cache/twolayer). Decoded arrays go in its cache/ sub-folder as .npz files
 of plain arrays (no pickle), written atomically, named by a key that changes
 whenever the source changes. Whoever reads a cache file checks what it
 holds and decodes again when it is not what the source gives.
@@ -28,7 +28,8 @@ def data_dir(explicit: str | Path | None = None) -> Path:
     try:
         if given:
             return Path(given).expanduser()
-        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        xdg = os.environ.get("XDG_CACHE_HOME")  # a relative one is ignored (the XDG specification)
+        base = xdg if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
     except RuntimeError as e:  # ~nosuchuser, or no home directory at all
         raise DataError(f"cannot use {given or '~/.cache'} as the data directory: {e}") from None
     return Path(base) / "twolayer"
