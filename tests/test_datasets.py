@@ -304,3 +304,30 @@ def test_real_cifar10_jpeg_folder():
     # the README's channel means: 125.27 / 122.93 / 113.86
     means = images.reshape(-1, 3).mean(axis=0, dtype=np.float64)
     np.testing.assert_allclose(means, [125.27, 122.93, 113.86], atol=0.01)
+
+
+def test_two_downloads_of_one_file_at_once_both_succeed(tmp_path, http_root):
+    """Each download writes a partial file of its own (a shared NAME.part was
+    truncated and deleted under the other run, which then failed); a
+    refused download leaves no partial file that could be taken as whole."""
+    import threading
+
+    root, url = http_root
+    payload = os.urandom(3 << 20)
+    (root / "big.bin").write_bytes(payload)
+    dest = tmp_path / "dl" / "big.bin"
+    errors = []
+
+    def get():
+        try:
+            fetch(url + "big.bin", dest, md5=hashlib.md5(payload).hexdigest(), quiet=True)
+        except Exception as e:  # noqa: BLE001 -- collected for the assertion
+            errors.append(e)
+
+    threads = [threading.Thread(target=get) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and dest.read_bytes() == payload
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["big.bin"]

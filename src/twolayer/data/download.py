@@ -10,11 +10,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from twolayer.errors import DataError
+from twolayer.files import _umask
 from twolayer.progress import Progress
 
 CHUNK = 1 << 20
@@ -34,9 +36,13 @@ def fetch(url: str, dest: str | Path, md5: str, quiet: bool = False, timeout: fl
     if dest.is_file():
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
-    partial = dest.with_name(dest.name + ".part")
+    # a name of its own: two runs downloading the same file at once each write
+    # their own (a shared NAME.part was truncated and deleted under the other)
+    fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    partial = Path(name)
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response, open(partial, "wb") as out:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
             total = int(response.headers.get("Content-Length") or 0)
             bar = Progress(total or 1, f"download {dest.name}", enabled=not quiet, bytes=True)
             done = 0
