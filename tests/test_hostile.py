@@ -190,7 +190,7 @@ def test_python_api_misuse_is_one_value_error(name):
         call(TwoLayerNet(8, 5, 3), X, y)
 
 
-@pytest.mark.parametrize("kind", ["list", "fortran", "strided", "read-only", "memmap", "float16", "int8"])
+@pytest.mark.parametrize("kind", ["list", "fortran", "strided", "read-only", "memmap", "float16", "int8", "pandas"])
 def test_python_api_takes_any_layout_of_good_data(kind, tmp_path):
     X, y = _api_data()
     if kind == "memmap":
@@ -198,9 +198,24 @@ def test_python_api_takes_any_layout_of_good_data(kind, tmp_path):
     given = {"list": lambda: X.tolist(), "fortran": lambda: np.asfortranarray(X),
              "strided": lambda: np.repeat(X, 2, axis=1)[:, ::2], "read-only": lambda: _read_only(X),
              "memmap": lambda: np.load(tmp_path / "x.npy", mmap_mode="r"), "float16": lambda: X.astype(np.float16),
-             "int8": lambda: (X * 10).astype(np.int8)}[kind]()
+             "int8": lambda: (X * 10).astype(np.int8), "pandas": lambda: _pandas(X)}[kind]()
+    if kind == "pandas":  # a shuffled index, as train_test_split leaves it, and a nullable integer column
+        pd = pytest.importorskip("pandas")
+        y = pd.Series(y, index=np.random.default_rng(0).permutation(len(y)), dtype="Int64")
     history = fit(TwoLayerNet(8, 5, 3), given, y, config=TrainConfig(epochs=2, val_size=0))
     assert len(history.loss) == 2 and all(np.isfinite(history.loss))
+
+
+def test_labels_in_a_pandas_series_are_checked_like_any_others():
+    pd = pytest.importorskip("pandas")
+    X, _ = _api_data()
+    with pytest.raises(ValueError, match=re.escape("y must hold labels 0..2")):
+        TwoLayerNet(8, 5, 3).loss(X[:5], pd.Series([0, 1, 2, -1, 0]))
+
+
+def _pandas(X):
+    pd = pytest.importorskip("pandas")
+    return pd.DataFrame(X, index=np.random.default_rng(1).permutation(len(X)))
 
 
 def _read_only(X):

@@ -235,6 +235,9 @@ CASES: dict[str, Case] = {
     "resume a run whose config.json was edited": Case(
         ["train", "--resume", "run"], 1, "config.json disagrees with its checkpoint (hidden_size is 50",
         lambda d, s: edit_config(copy_run(s, d), hidden_size=50)),
+    "resume a moved run whose config.json says where its data now lives": Case(
+        ["train", "--resume", "run", "--epochs", "3", "--quiet"], 0, "",
+        lambda d, s: edit_config(copy_run(s, d), data_dir=str(d / "moved-data"))),
     "resume a run whose config.json names another dataset": Case(
         ["train", "--resume", "run", "--epochs", "3"], 1, "(dataset is 'mnist' in config.json",
         lambda d, s: edit_config(copy_run(s, d), dataset="mnist")),
@@ -885,3 +888,20 @@ def test_an_odd_home_or_xdg_folder_is_no_noise_and_writes_nothing_here(tmp_path,
     assert done.returncode == 0 and done.stderr == "", done.stderr
     assert sorted(p.name for p in work.iterdir()) == ["afile"]
     assert (tmp_path / "run" / "report.html").is_file()
+
+
+def test_a_run_started_under_nohup_outlives_its_terminal(tmp_path):
+    """nohup ignores SIGHUP so that a closed terminal does not stop the run:
+    twolayer leaves an ignored signal ignored (its own handlers would have
+    stopped the run with a checkpoint, exit 129)."""
+    out = tmp_path / "run"
+    command = [*TWOLAYER, "train", "--epochs", "40", "--hidden-size", "300", "--out", str(out), "--quiet"]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    deadline = time.monotonic() + 120
+    while not (out / "checkpoint.npz").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGHUP)
+    err = proc.stderr.read()
+    assert proc.wait(timeout=300) == 0 and err == ""
+    assert (out / "metrics.json").is_file()

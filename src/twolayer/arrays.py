@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from twolayer.backend import array_module
 from twolayer.errors import ConfigError
 
 NUMBER_KINDS = "biuf"  # bool, integers, floats: what converts to a float without parsing or loss
@@ -86,9 +87,13 @@ def training_arrays(net: Any, X: Any, y: Any, X_val: Any = None, y_val: Any = No
 
 
 def _as_array(value: Any, name: str) -> Any:
-    if hasattr(value, "shape") and hasattr(value, "dtype") and hasattr(value, "ndim"):
-        return value  # NumPy's, or another array library's
+    """NumPy's and CuPy's arrays as they are; anything else (lists, pandas'
+    Series and DataFrames, nullable integer columns) as a NumPy array."""
+    if isinstance(value, np.ndarray) or array_module(value) is not np:
+        return value
     try:
+        if hasattr(value, "to_numpy"):  # pandas: the values, not the index (a Series' take is by label)
+            value = value.to_numpy()
         return np.asarray(value)
     except (ValueError, TypeError) as e:  # ragged lists and the like
         raise ConfigError(f"{name} cannot be read as an array: {' '.join(str(e).split())}") from None

@@ -56,12 +56,20 @@ class Lasting:
         return self.stream is not None and self.stream.isatty()
 
     def _reader_gone(self) -> None:
+        fd = self.fd
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            fd = self.stream.fileno()  # the descriptor the stream really writes to, if it has one
         self.stream = None
         # What the old stream still buffers is flushed at exit: let that go to /dev/null, not to an error.
         with contextlib.suppress(OSError):
             devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, self.fd)
+            os.dup2(devnull, fd)
             os.close(devnull)
+
+    def close_null(self) -> None:
+        if self.null is not None:
+            self.null.close()
+            self.null = None
 
     def __getattr__(self, name: str) -> Any:  # encoding, fileno, ... of the stream, or of /dev/null's
         if self.stream is not None:
@@ -82,9 +90,12 @@ def lasting_output() -> Iterator[None]:
     """sys.stdout and sys.stderr as Lasting streams while the block runs."""
     saved = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = Lasting(sys.stdout, 1), Lasting(sys.stderr, 2)
+    lasting = sys.stdout, sys.stderr
     try:
         yield
     finally:
-        for stream in (sys.stdout, sys.stderr):
-            stream.flush()  # here, where a reader gone is caught, not at the interpreter's exit
         sys.stdout, sys.stderr = saved
+        for stream in lasting:
+            with contextlib.suppress(OSError):  # the block's own outcome stands
+                stream.flush()  # here, where a reader gone is caught, not at the interpreter's exit
+            stream.close_null()

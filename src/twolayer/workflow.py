@@ -139,7 +139,7 @@ def _resume(run_dir: Path, quiet: bool, length: dict[str, int] | None) -> TrainR
     if config.net:  # the learner's code must be the code the checkpoint was trained with
         check_unchanged(config.net, record.get(NET_DIGEST))
     net, state, saved = read_checkpoint(checkpoint)
-    differ = config_disagreements(config.to_dict(), net, state, saved, ignore=LENGTH)
+    differ = config_disagreements(config.to_dict(), net, state, saved, ignore=(*LENGTH, *WHERE))
     if differ:
         raise TwolayerError(f"{run_dir / 'config.json'} disagrees with its checkpoint ({'; '.join(differ[:3])}): "
                             "it was changed since the run started; restore it, or start a new run with --force")
@@ -181,6 +181,7 @@ def finish_checkpointed(config: TrainConfig, data: Prepared, run_dir: Path, net:
 
 
 LENGTH = ("iters", "epochs")  # the options a resume may change
+WHERE = ("data_dir", "device")  # where the files and the arrays live: config.json may be edited for a moved run
 NET_DIGEST = "net_sha256"  # config.json's record of the learner's file, beside the options
 TYPED = "typed"  # config.json's record of the paths as the user wrote them (the options hold them absolute)
 KEPT = (NET_DIGEST, TYPED)  # what a resume keeps of config.json beside the options
@@ -318,6 +319,15 @@ def signal_words(signum: int) -> str:
             getattr(signal, "SIGHUP", -1): "hung up (SIGHUP: the terminal was closed)"}.get(signum, "interrupted")
 
 
+def handled(signals: tuple[int, ...]) -> list[int]:
+    """The signals of `signals` this process may take over: none outside the
+    main thread, and none that it was told to ignore (nohup ignores SIGHUP,
+    so that a closed terminal does not stop the run)."""
+    if threading.current_thread() is not threading.main_thread():
+        return []
+    return [sig for sig in signals if signal.getsignal(sig) is not signal.SIG_IGN]
+
+
 class SignalsInterrupt:
     """While active, SIGTERM and SIGHUP interrupt like Ctrl-C (Signalled, a
     KeyboardInterrupt), so work can say what it did not finish, and `try`
@@ -325,9 +335,8 @@ class SignalsInterrupt:
 
     def __enter__(self) -> SignalsInterrupt:
         self.previous = {}
-        if threading.current_thread() is threading.main_thread():
-            for sig in TERMINATING:
-                self.previous[sig] = signal.signal(sig, self._handle)
+        for sig in handled(TERMINATING):
+            self.previous[sig] = signal.signal(sig, self._handle)
         return self
 
     @staticmethod
@@ -350,9 +359,8 @@ class StopOnSignal:
     def __enter__(self) -> StopOnSignal:
         self.signum: int | None = None
         self.previous = {}
-        if threading.current_thread() is threading.main_thread():
-            for sig in self.SIGNALS:
-                self.previous[sig] = signal.signal(sig, self._handle)
+        for sig in handled(self.SIGNALS):
+            self.previous[sig] = signal.signal(sig, self._handle)
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
