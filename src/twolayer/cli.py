@@ -278,9 +278,8 @@ def write_report(run_dir: Path, data) -> tuple[Path | None, int]:
     report, if writing it fails or a signal stops it."""
     from twolayer.report import report
 
-    try:
-        with workflow.SignalsInterrupt():
-            return report(run_dir, data), 0
+    try:  # SIGTERM and SIGHUP interrupt it too: main's SignalsInterrupt is active
+        return report(run_dir, data), 0
     except (KeyboardInterrupt, Exception) as e:  # noqa: BLE001 -- the run is safe; only its report is missing
         interrupted = isinstance(e, KeyboardInterrupt)
         why = "it was interrupted" if interrupted else f"{type(e).__name__}: {e}"

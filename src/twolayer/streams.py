@@ -31,26 +31,29 @@ class Lasting:
 
     def write(self, text: str) -> int:
         if self.stream is not None:
-            try:
+            with self._until_gone():
                 try:
                     self.stream.write(text)
                 except UnicodeEncodeError:
                     encoding = getattr(self.stream, "encoding", None) or "ascii"
                     self.stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
-            except OSError as e:
-                if not _gone(e):
-                    raise
-                self._reader_gone()
         return len(text)
 
     def flush(self) -> None:
         if self.stream is not None:
-            try:
+            with self._until_gone():
                 self.stream.flush()
-            except OSError as e:
-                if not _gone(e):
-                    raise
-                self._reader_gone()
+
+    @contextlib.contextmanager
+    def _until_gone(self) -> Iterator[None]:
+        """Run a write or flush; if it fails because the reader has gone (a
+        closed pipe, EPIPE, or a closed terminal, EIO), drop the stream."""
+        try:
+            yield
+        except OSError as e:
+            if e.errno not in (errno.EPIPE, errno.EIO):
+                raise
+            self._reader_gone()
 
     def isatty(self) -> bool:
         return self.stream is not None and self.stream.isatty()
@@ -77,12 +80,6 @@ class Lasting:
         if self.null is None:
             self.null = open(os.devnull, "w")  # noqa: SIM115 -- kept open as long as this stream
         return getattr(self.null, name)
-
-
-def _gone(e: OSError) -> bool:
-    """Whether a write failed because its reader has gone: a closed pipe, or
-    a terminal that was closed (EIO)."""
-    return isinstance(e, BrokenPipeError) or e.errno in (errno.EPIPE, errno.EIO)
 
 
 @contextlib.contextmanager

@@ -203,8 +203,6 @@ def fit(
     X, y, X_val, y_val = training_arrays(net, X, y, X_val, y_val)  # one ValueError for data that can't be used
     lr_at = SCHEDULES[c.schedule]
     n = X.shape[0]
-    if n != y.shape[0]:
-        raise ConfigError(f"X has {n} rows but y has {y.shape[0]} labels")
     total = num_iters(c, n)
     batch_size = min(c.batch_size, n)
     iters_per_epoch = max(n // batch_size, 1)
@@ -288,14 +286,20 @@ def fit(
             if history.early_stop:
                 break
 
-        if restore_best and state.best_params is not None:
-            for key, value in state.best_params.items():
-                net.params[key][...] = value
+        if restore_best:
+            restore_best_params(net, state)
     finally:
         np.seterr(**saved_errors)
         bar.close()
         _move(net, state, np)  # NumPy again, also when a callback raised
     return history
+
+
+def restore_best_params(net: TwoLayerNet, state: TrainState) -> None:
+    """Put the best validation epoch's parameters back into the net, if the run kept any."""
+    if state.best_params is not None:
+        for key, value in state.best_params.items():
+            net.params[key][...] = value
 
 
 def _move(net: TwoLayerNet, state: TrainState, xp: Any) -> None:

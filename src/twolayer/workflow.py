@@ -29,7 +29,17 @@ from twolayer.errors import DataError, Stopped, TwolayerError
 from twolayer.files import write_json
 from twolayer.learner import LearnerNet, check_unchanged, file_digest, label, learner_net
 from twolayer.model import TwoLayerNet
-from twolayer.trainer import History, TrainState, accuracy, fit, init_scale, initial_net, new_state, num_iters
+from twolayer.trainer import (
+    History,
+    TrainState,
+    accuracy,
+    fit,
+    init_scale,
+    initial_net,
+    new_state,
+    num_iters,
+    restore_best_params,
+)
 
 
 @dataclass
@@ -174,9 +184,7 @@ def finish_checkpointed(config: TrainConfig, data: Prepared, run_dir: Path, net:
     """Write the run folder of a run whose checkpoint is its last state, as
     its training would have at the end: the best epoch's parameters, then
     model.npz, history.csv and metrics.json."""
-    if state.best_params is not None:
-        for key, value in state.best_params.items():
-            net.params[key][...] = value
+    restore_best_params(net, state)
     return finish_run(config, data, run_dir, net, state.history, time.monotonic(), keep_state=True)
 
 
