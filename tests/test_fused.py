@@ -19,8 +19,10 @@ from twolayer.backend import fused_update
 from twolayer.layers import SUM_BLOCK, as_rows, l2_penalty, sum_squares
 from twolayer.optim import OPTIMIZERS, make_optimizer
 
-# rows not a multiple of the sum's block, more than one block, a lone column, biases
-SHAPES = {"W1": (2 * SUM_BLOCK + 5, 24), "b1": (24,), "W2": (24, 1), "b2": (1,), "W3": (3, 40)}
+# rows not a multiple of the sum's block, more than one block, a lone column, biases, and a
+# narrow matrix that as_rows sees with its rows merged (W4: as (69, 192), still more than one block)
+SHAPES = {"W1": (2 * SUM_BLOCK + 5, 24), "b1": (24,), "W2": (24, 1), "b2": (1,), "W3": (3, 40),
+          "W4": (8 * (2 * SUM_BLOCK + 5), 24)}
 
 
 @pytest.fixture(autouse=True)
@@ -55,7 +57,7 @@ def test_fused_update_equals_the_reference_bit_for_bit(name, l2, weight_decay, d
     for key in state:
         np.testing.assert_array_equal(state[key], ref_state[key], err_msg=key)
     # the sums of squares come back for the weight matrices only, equal to sum_squares of the new weights
-    assert list(sums) == list(ref_sums) == ["W1", "W2", "W3"]
+    assert list(sums) == list(ref_sums) == ["W1", "W2", "W3", "W4"]
     for key in sums:
         assert sums[key] == ref_sums[key] == sum_squares(params[key])
 
@@ -93,6 +95,17 @@ def test_sum_squares_is_close_to_the_exact_sum_and_follows_its_stated_order():
         column_sums += block
     assert sum_squares(W) == column_sums.sum()
     assert as_rows(W[:, :1]).shape == (1, W.shape[0]) and as_rows(W[0]).shape == (1, 50)
+
+
+def test_as_rows_merges_the_rows_of_a_narrow_matrix_into_a_view():
+    W = np.zeros((3072, 50), dtype=np.float32)
+    rows = as_rows(W)
+    assert rows.shape == (384, 400) and np.shares_memory(rows, W)  # the kernels write through it
+    assert as_rows(np.zeros((3, 40))).shape == (3, 40)  # an odd row count stops the merging
+    assert as_rows(np.zeros((4, 300))).shape == (4, 300)  # wide enough already
+    assert as_rows(np.zeros((12, 100))).shape == (3, 400)
+    transposed = np.zeros((50, 3072), dtype=np.float32).T  # not C-contiguous: seen as it is, never copied
+    assert as_rows(transposed).shape == (3072, 50) and np.shares_memory(as_rows(transposed), transposed)
 
 
 def test_the_l2_penalty_takes_known_sums_or_computes_them():
@@ -136,6 +149,6 @@ def test_without_numba_the_cpu_runs_the_reference(monkeypatch):
         w = np.ones((4, 3), dtype=np.float32)
         assert fused_update("sgd", w, w.copy()) is None
         params, grads = params_and_grads(np.float32, seed=5)
-        assert set(make_optimizer("adam").update(params, grads[0], lr=0.1, l2=0.1)) == {"W1", "W2", "W3"}
+        assert set(make_optimizer("adam").update(params, grads[0], lr=0.1, l2=0.1)) == {"W1", "W2", "W3", "W4"}
     finally:
         backend.compiled_cpu.cache_clear()  # later tests import the real one again

@@ -137,16 +137,25 @@ def decays(p: Array) -> bool:
 
 # sum_squares adds up this many rows at a time in the weights' own precision
 SUM_BLOCK = 32
+# as_rows merges the rows of a narrower matrix: a one-pass update vectorizes
+# along a row, and a row of 50 numbers is mostly its vector loop's remainder
+MIN_ROW = 256
 
 
 def as_rows(a: Array) -> Array:
     """a as a 2-D view (rows, columns), the layout sum_squares and the fused
-    updates walk: a matrix as it is, a vector as one row. A single column is
-    seen as one row too: NumPy sums a block down a lone column pairwise,
-    not in order, and the fused kernels could not follow."""
-    if a.ndim == 2 and a.shape[1] > 1:
-        return a
-    return a.reshape(1, -1)
+    updates walk: a matrix as it is, a vector as one row. A contiguous matrix
+    narrower than MIN_ROW is seen with pairs of its rows merged until its rows
+    are that long (or its row count is odd): a (3072, 50) W1 as (384, 400).
+    A single column is seen as one row too: NumPy sums a block down a lone
+    column pairwise, not in order, and the fused kernels could not follow."""
+    if a.ndim != 2 or a.shape[1] == 1:
+        return a.reshape(1, -1)
+    n, m = a.shape
+    if a.flags.c_contiguous:  # reshaping anything else would copy, and the updates write in place
+        while m < MIN_ROW and n % 2 == 0:
+            n, m = n // 2, m * 2
+    return a.reshape(n, m)
 
 
 def sum_squares(W: Array) -> Array:
