@@ -80,13 +80,18 @@ def test_two_jobs_share_one_grid(tmp_path):
     assert {t.user_attrs["blas_threads"] for t in trials} == {max(1, (os.cpu_count() or 1) // 2)}
 
 
-def completed(out: Path) -> int:
+def counted(out: Path, state: TrialState) -> int:
+    """How many of the journal's trials are in `state` (0 before the study is written)."""
     if not (out / "study.journal").exists():
         return 0
     try:
-        return sum(t.state == TrialState.COMPLETE for t in journal_trials(out))
+        return sum(t.state == state for t in journal_trials(out))
     except KeyError:  # the study is not in the journal yet
         return 0
+
+
+def completed(out: Path) -> int:
+    return counted(out, TrialState.COMPLETE)
 
 
 def wait_for(predicate, timeout=60):
@@ -104,7 +109,8 @@ def test_interrupted_search_continues_with_the_same_command(tmp_path, how):
     out = tmp_path / "tune"
     command = [sys.executable, "-m", "twolayer", "tune", *SLOW, "--out", str(out)]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_for(lambda: completed(out) >= 1)  # one trial recorded complete, the next running
+    # one trial recorded complete and the next one running (a signal between trials interrupts none)
+    wait_for(lambda: completed(out) >= 1 and counted(out, TrialState.RUNNING) == 1)
     proc.send_signal(signal.SIGINT if how == "ctrl-c" else signal.SIGKILL)
     _, err = proc.communicate(timeout=60)
     if how == "ctrl-c":
