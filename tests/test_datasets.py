@@ -331,3 +331,40 @@ def test_two_downloads_of_one_file_at_once_both_succeed(tmp_path, http_root):
         t.join()
     assert errors == [] and dest.read_bytes() == payload
     assert sorted(p.name for p in dest.parent.iterdir()) == ["big.bin"]
+
+
+def test_a_killed_downloads_partial_file_is_removed_by_the_next_download(tmp_path, http_root):
+    """kill -9 mid-download left its .NAME.XXXX.part behind for good (170 MB
+    for CIFAR-10). The next download of the file removes partial files that no
+    live download holds locked and that are not fresh; a running download's
+    file and a just-created one are left alone."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root, url = http_root
+    payload = os.urandom(1 << 16)
+    (root / "big.bin").write_bytes(payload)
+    folder = tmp_path / "dl"
+    folder.mkdir()
+    killed, running, fresh = (folder / f".big.bin.{tag}.part" for tag in ("killed1", "running1", "fresh1"))
+    holder = ("import fcntl, sys, time\n"
+              "f = open(sys.argv[1], 'ab'); fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(60)")
+    procs = {}
+    for path in (killed, running):
+        procs[path] = subprocess.Popen([sys.executable, "-c", holder, str(path)], stdout=subprocess.PIPE, text=True)
+        assert procs[path].stdout.readline() == "locked\n"
+    procs[killed].send_signal(signal.SIGKILL)  # its lock dies with it
+    procs[killed].wait()
+    fresh.write_bytes(b"x")
+    an_hour_ago = time.time() - 3600
+    for path in (killed, running):
+        os.utime(path, (an_hour_ago, an_hour_ago))
+    try:
+        fetch(url + "big.bin", folder / "big.bin", md5=hashlib.md5(payload).hexdigest(), quiet=True)
+    finally:
+        procs[running].kill()
+        procs[running].wait()
+    assert (folder / "big.bin").read_bytes() == payload
+    assert not killed.exists() and running.exists() and fresh.exists()

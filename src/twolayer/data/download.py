@@ -2,15 +2,20 @@
 
 The file is streamed to a temporary name beside its destination, its MD5 is
 checked, and only then is it renamed into place: an interrupted or corrupt
-download never looks like a finished one.
+download never looks like a finished one. The download holds a lock on its
+partial file; a partial file nobody holds (its download was killed) is
+removed by the next download of the same file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import glob
 import hashlib
 import os
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -20,6 +25,7 @@ from twolayer.files import _umask
 from twolayer.progress import Progress
 
 CHUNK = 1 << 20
+ABANDONED_AFTER = 10.0  # seconds a partial file is left alone after it was written to, even when unlocked
 
 
 def md5sum(path: Path) -> str:
@@ -36,11 +42,13 @@ def fetch(url: str, dest: str | Path, md5: str, quiet: bool = False, timeout: fl
     if dest.is_file():
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
+    remove_abandoned(dest)
     # a name of its own: two runs downloading the same file at once each write
     # their own (a shared NAME.part was truncated and deleted under the other)
     fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     partial = Path(name)
     try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # held until the file is closed: a killed download's lock dies with it
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
             total = int(response.headers.get("Content-Length") or 0)
@@ -61,3 +69,15 @@ def fetch(url: str, dest: str | Path, md5: str, quiet: bool = False, timeout: fl
         with contextlib.suppress(OSError):
             partial.unlink()
     return dest
+
+
+def remove_abandoned(dest: Path) -> None:
+    """Remove the partial files of earlier downloads of dest that were killed
+    (kill -9, a power cut): files no download holds locked and that nothing
+    wrote to for ABANDONED_AFTER seconds (the age covers the moment between
+    a download creating its file and locking it)."""
+    for partial in dest.parent.glob(f".{glob.escape(dest.name)}.*.part"):
+        with contextlib.suppress(OSError), open(partial, "rb") as f:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError while its download runs
+            if time.time() - os.fstat(f.fileno()).st_mtime > ABANDONED_AFTER:
+                partial.unlink()
