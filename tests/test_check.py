@@ -3,6 +3,7 @@ every check; broken copies of the latter, one mistake each, fail the right
 checks with the right hints; bad input gives one line and exit 1."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -214,6 +215,37 @@ def test_the_checked_code_leaves_nothing_behind(tmp_path):
     while _running(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _running(pid), "a process started by the learner's code outlived the check"
+
+
+HANGS = """import os, subprocess, time
+child = subprocess.Popen(["sleep", "300"])
+open(os.environ["PID_FILE"], "w").write(f"{os.getpid()} {child.pid}")
+time.sleep(300)
+"""
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGHUP, 129), (signal.SIGINT, 130)])
+def test_a_signal_to_check_stops_it_with_the_code_it_runs(tmp_path, sig, code):
+    """`check` stopped by SIGTERM, a closed terminal or Ctrl-C while the
+    learner's code hangs: one line, the signal's exit code, and the checking
+    process and what the learner's code started are killed with it."""
+    (tmp_path / "hangs.py").write_text(HANGS + LEARNER.read_text())
+    env = {**os.environ, "PID_FILE": str(tmp_path / "pids")}
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(twolayer.__file__).parents[1]), env.get("PYTHONPATH", "")])
+    proc = subprocess.Popen([sys.executable, "-m", "twolayer", "check", "hangs.py"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "pids").exists() or len((tmp_path / "pids").read_text().split()) < 2:
+        assert time.monotonic() < deadline and proc.poll() is None, "the learner's code never started"
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == code and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    pids = [int(pid) for pid in (tmp_path / "pids").read_text().split()]
+    deadline = time.monotonic() + 10
+    while any(_running(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_running(pid) for pid in pids), "the checking process or its child outlived the check"
 
 
 def _running(pid: int) -> bool:
