@@ -207,3 +207,32 @@ def test_best_parameters_equal_to_the_weights_are_saved_once(tmp_path, blobs):
                 np.testing.assert_array_equal(loaded_net.params[key], value)
                 assert state.best_params[key] is not loaded_net.params[key]  # a copy, not the same array
     assert kinds == {True, False}
+
+
+def test_a_run_whose_dataset_folder_moved_resumes_from_the_new_folder(tmp_path):
+    """config.json records the data's fingerprint: `dataset` may name the
+    folder where the same images now are (it was refused like any edit), and
+    data changed since (here one image, in place) is refused."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c in ("cat", "dog", "owl"):
+        (tmp_path / "pics" / c).mkdir(parents=True)
+        for i in range(20):
+            Image.fromarray(rng.integers(0, 256, (6, 6, 3), dtype=np.uint8)).save(tmp_path / "pics" / c / f"{i}.png")
+    out = tmp_path / "run"
+    argv = ["--dataset", f"folder:{tmp_path / 'pics'}", "--val-size", "6", "--test-size", "6", "--quiet"]
+    assert main(["train", *argv, "--epochs", "2", "--out", str(out)]) == 0
+    record = json.loads((out / "config.json").read_text())
+    assert len(record["data_sha256"]) == 64
+    (tmp_path / "pics").rename(tmp_path / "moved")
+    (out / "config.json").write_text(json.dumps({**record, "dataset": f"folder:{tmp_path / 'moved'}"}))
+    assert main(["train", "--resume", str(out), "--epochs", "3"]) == 0
+    assert json.loads((out / "metrics.json").read_text())["iterations"] == 3 * (48 // 200 or 1)
+    assert json.loads((out / "config.json").read_text())["data_sha256"] == record["data_sha256"]  # kept
+    # an image changed since: refused, the checkpoint untouched
+    Image.fromarray(np.zeros((6, 6, 3), np.uint8)).save(tmp_path / "moved" / "cat" / "0.png")
+    before = (out / CHECKPOINT_FILE).read_bytes()
+    with pytest.raises(TwolayerError, match="is not the data the run was trained on: its images or labels differ"):
+        workflow.resume(out, quiet=True, length={"epochs": 4})
+    assert (out / CHECKPOINT_FILE).read_bytes() == before

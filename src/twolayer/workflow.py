@@ -100,8 +100,11 @@ def train(config: TrainConfig, out: str | Path | None = None, force: bool = Fals
     config = typed.anchored()  # recorded with absolute paths: resume and report work from any directory
     held = runs.new_run_dir("runs", typed.dataset) if out is None else runs.claim(out, "run", force)
     try:
-        write_json(held.path / "config.json", run_record(config, typed))
+        record = run_record(config, typed)
+        write_json(held.path / "config.json", record)
         data = prepare(config, quiet)
+        data.fingerprint = fingerprint(data.dataset)  # the bundle's too; recorded for a resume of a moved dataset
+        write_json(held.path / "config.json", {**record, DATA_DIGEST: data.fingerprint})
         net = new_net(config, data)
     except BaseException:
         held.abandon()
@@ -149,7 +152,12 @@ def _resume(run_dir: Path, quiet: bool, length: dict[str, int] | None) -> TrainR
     if config.net:  # the learner's code must be the code the checkpoint was trained with
         check_unchanged(config.net, record.get(NET_DIGEST))
     net, state, saved = read_checkpoint(checkpoint)
-    differ = config_disagreements(config.to_dict(), net, state, saved, ignore=(*LENGTH, *WHERE))
+    # an image folder moved since may be named anew where the run recorded its data's fingerprint (checked
+    # below, as is any change to the data, moved or in place: the run could not go on as it would have)
+    digest = record.get(DATA_DIGEST)
+    folders = [str(spec).startswith("folder:") for spec in (config.dataset, (saved or {}).get("dataset"))]
+    movable = ("dataset",) if digest and all(folders) else ()
+    differ = config_disagreements(config.to_dict(), net, state, saved, ignore=(*LENGTH, *WHERE, *movable))
     if differ:
         raise TwolayerError(f"{run_dir / 'config.json'} disagrees with its checkpoint ({'; '.join(differ[:3])}): "
                             "it was changed since the run started; restore it, or start a new run with --force")
@@ -163,6 +171,12 @@ def _resume(run_dir: Path, quiet: bool, length: dict[str, int] | None) -> TrainR
         raise DataError(f"{e} ({run_dir / 'config.json'} records {_names(list(relative))} relative to the folder the "
                       f"run was started in, so it is read from here, {Path.cwd()}; resume from that folder)"
                       ) from None
+    if digest:  # the run's data, however its folder is named now
+        data.fingerprint = fingerprint(data.dataset)
+        if data.fingerprint != digest:
+            raise TwolayerError(f"{config.dataset} is not the data the run was trained on: its images or labels "
+                                f"differ (the run's data fingerprint is in {run_dir / 'config.json'}); name the "
+                                "run's own data there, or start a new run with --force")
     check_state(checkpoint, net, state, data.X["train"], data.y["train"])  # the data may have changed since
     total = num_iters(config, len(data.y["train"]))
     # at its end: its length run, or stopped by --patience (a new length goes on past that)
@@ -191,8 +205,9 @@ def finish_checkpointed(config: TrainConfig, data: Prepared, run_dir: Path, net:
 LENGTH = ("iters", "epochs")  # the options a resume may change
 WHERE = ("data_dir", "device")  # where the files and the arrays live: config.json may be edited for a moved run
 NET_DIGEST = "net_sha256"  # config.json's record of the learner's file, beside the options
+DATA_DIGEST = "data_sha256"  # config.json's record of the data's fingerprint (data/fingerprint.py)
 TYPED = "typed"  # config.json's record of the paths as the user wrote them (the options hold them absolute)
-KEPT = (NET_DIGEST, TYPED)  # what a resume keeps of config.json beside the options
+KEPT = (NET_DIGEST, DATA_DIGEST, TYPED)  # what a resume keeps of config.json beside the options
 
 
 def run_record(config: TrainConfig, typed: TrainConfig | None = None) -> dict[str, Any]:
