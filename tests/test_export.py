@@ -5,7 +5,9 @@ twolayer's own probabilities on 1,000 images; float16; the refusals."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import stat
 import sys
 
 import numpy as np
@@ -165,6 +167,18 @@ def test_refusals_are_one_line(digits_run, tmp_path, capsys):
         main(["export", str(run), "--format", "tflite"])
     assert e.value.code == 2
     assert "invalid choice: 'tflite' (choose from 'onnx', 'torch')" in capsys.readouterr().err
+
+
+def test_force_never_replaces_a_fifo_or_device(digits_run, tmp_path, capsys):
+    """`--out /dev/null --force`, run as root, put the graph where the device
+    was; a FIFO shows the same rename for any user."""
+    run, _ = digits_run
+    fifo = tmp_path / "pipe.onnx"
+    os.mkfifo(fifo)
+    assert main(["export", str(run), "--out", str(fifo), "--force"]) == 1
+    err = capsys.readouterr().err
+    assert err == f"twolayer export: error: {fifo}: is a FIFO, not a file; twolayer writes only files\n"
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and sorted(tmp_path.iterdir()) == [fifo]
 
 
 @pytest.mark.parametrize("argv,message", [
