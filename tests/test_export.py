@@ -229,6 +229,21 @@ def test_a_bundle_failing_validation_is_refused(digits_run, tmp_path, capsys):
         assert not (tmp_path / "out.onnx").exists()
 
 
+def test_an_unfinished_run_says_how_to_finish_it(tmp_path, capsys):
+    """An interrupted run holds config.json and checkpoint.npz, no model.npz:
+    export said "no model at RUN/model.npz", and of the checkpoint "is not a
+    twolayer model bundle (no valid metadata)"."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "checkpoint.npz").write_bytes(b"a checkpoint")
+    expected = (f"no model in {run}: the run has not finished (it has a checkpoint.npz, no model.npz); "
+                f"finish it with: twolayer train --resume {run}\n")
+    for argv in (["export", str(run)], ["export", str(run / "checkpoint.npz")], ["predict", str(run), "x.png"]):
+        assert main(argv) == 1
+        assert capsys.readouterr().err == f"twolayer {argv[0]}: error: {expected}"
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoint.npz"]
+
+
 def test_a_missing_package_is_named(digits_run, tmp_path, monkeypatch, capsys):
     run, _ = digits_run
     monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx now raises ImportError
