@@ -5,7 +5,9 @@ twolayer's own probabilities on 1,000 images; float16; the refusals."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import stat
 import sys
 
 import numpy as np
@@ -167,6 +169,18 @@ def test_refusals_are_one_line(digits_run, tmp_path, capsys):
     assert "invalid choice: 'tflite' (choose from 'onnx', 'torch')" in capsys.readouterr().err
 
 
+def test_force_never_replaces_a_fifo_or_device(digits_run, tmp_path, capsys):
+    """`--out /dev/null --force`, run as root, put the graph where the device
+    was; a FIFO shows the same rename for any user."""
+    run, _ = digits_run
+    fifo = tmp_path / "pipe.onnx"
+    os.mkfifo(fifo)
+    assert main(["export", str(run), "--out", str(fifo), "--force"]) == 1
+    err = capsys.readouterr().err
+    assert err == f"twolayer export: error: {fifo}: is a FIFO, not a file; twolayer writes only files\n"
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and sorted(tmp_path.iterdir()) == [fifo]
+
+
 @pytest.mark.parametrize("argv,message", [
     (["--format", "torch", "--out", "m.onnx"], "--out {tmp}/m.onnx is named like an ONNX graph but --format torch "
                                                "writes a PyTorch state dict; give --format onnx"),
@@ -213,6 +227,21 @@ def test_a_bundle_failing_validation_is_refused(digits_run, tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.startswith("twolayer export: error: ") and message in err and err.count("\n") == 1
         assert not (tmp_path / "out.onnx").exists()
+
+
+def test_an_unfinished_run_says_how_to_finish_it(tmp_path, capsys):
+    """An interrupted run holds config.json and checkpoint.npz, no model.npz:
+    export said "no model at RUN/model.npz", and of the checkpoint "is not a
+    twolayer model bundle (no valid metadata)"."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "checkpoint.npz").write_bytes(b"a checkpoint")
+    expected = (f"no model in {run}: the run has not finished (it has a checkpoint.npz, no model.npz); "
+                f"finish it with: twolayer train --resume {run}\n")
+    for argv in (["export", str(run)], ["export", str(run / "checkpoint.npz")], ["predict", str(run), "x.png"]):
+        assert main(argv) == 1
+        assert capsys.readouterr().err == f"twolayer {argv[0]}: error: {expected}"
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoint.npz"]
 
 
 def test_a_missing_package_is_named(digits_run, tmp_path, monkeypatch, capsys):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import inspect
 import pickle
+import re
+import warnings
 
 import joblib
 import numpy as np
@@ -169,7 +171,7 @@ def test_fitted_attributes(digits):
     model = TwoLayerClassifier(epochs=4).fit(frame, y)
     assert model.n_features_in_ == 64
     assert list(model.feature_names_in_) == list(frame.columns)
-    assert len(model.loss_curve_) == 4 and model.loss_curve_[-1] < model.loss_curve_[0]
+    assert len(model.loss_curve_) == 4 and model.loss_curve_[-1] < model.loss_curve_[0] and model.n_iter_ == 4
     assert len(model.validation_scores_) == 4 and model.best_validation_score_ == max(model.validation_scores_)
     no_val = TwoLayerClassifier(epochs=4, val_size=0).fit(X, y)
     assert no_val.validation_scores_ is None and no_val.best_validation_score_ is None
@@ -199,3 +201,38 @@ def test_verbose_draws_progress(digits, capsys):
     TwoLayerClassifier(epochs=2, verbose=True).fit(X, y)
     printed = capsys.readouterr()
     assert "fit 100%" in printed.out and printed.err == ""  # not a terminal: log lines, on stdout
+
+
+def test_a_learners_network_is_not_a_parameter_it_would_ignore():
+    """net="my_net.py" (the option table's --net) was a parameter that fit
+    ignored: it trained twolayer's own network, even for a missing file."""
+    assert "net" not in TwoLayerClassifier().get_params()
+    with pytest.raises(TypeError, match="'net'"):
+        TwoLayerClassifier(net="my_net.py")
+
+
+def test_values_too_large_for_the_network_are_one_value_error(digits):
+    """Finite values beyond float32's range: fit said "X holds NaN or
+    infinity (row 0)" and predict_proba gave rows of NaN, and predict class 0."""
+    X, _, y, _ = digits
+    expected = "X holds values too large for the network: row 0 (largest absolute value 1.6e+301) overflows"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing from NumPy either
+        for params in ({}, {"preprocess": "mean"}, {"preprocess": "none"}):
+            with pytest.raises(ValueError, match=re.escape(expected)):
+                TwoLayerClassifier(epochs=1, **params).fit(X * 1e300, y)
+        model = TwoLayerClassifier(epochs=1).fit(X, y)
+        with pytest.raises(ValueError, match=r"row 0 \(largest absolute value 1.6e\+39\) overflows"):
+            model.predict(X * 1e38)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_features_apart_by_less_than_float32_precision_stay_apart(dtype):
+    """1e8 and 1e8 + 0.5 are one float32: the rows were made float32 before
+    the mean was subtracted, so they were the same row, even with dtype="float64"."""
+    X = 1e8 + np.tile([[0.0], [0.5]], (100, 1))
+    y = np.tile([0, 1], 100)
+    model = TwoLayerClassifier(preprocess="mean", val_size=0, epochs=10, lr=0.01, dtype=dtype).fit(X, y)
+    proba = model.predict_proba(X[:2])
+    assert not np.array_equal(proba[0], proba[1])
+    assert model.score(X, y) == 1.0

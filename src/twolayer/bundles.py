@@ -31,6 +31,7 @@ from twolayer.model import PARAM_NAMES, TwoLayerNet
 FORMAT = "twolayer-bundle"
 FORMAT_VERSION = 1
 MODEL_FILE = "model.npz"
+CHECKPOINT_FILE = "checkpoint.npz"  # a run has one until it finishes (checkpoint.py)
 
 
 @dataclass
@@ -76,10 +77,16 @@ def save_bundle(path: str | Path, bundle: Bundle) -> None:
 
 
 def resolve_model_path(path: str | Path) -> Path:
-    """A run folder or its model.npz -> the model.npz path."""
+    """A run folder or its model.npz -> the model.npz path. A run that has
+    a checkpoint but no model has not finished: said, with how to finish it."""
     path = Path(path)
     if path.is_dir():
         path = path / MODEL_FILE
+    run = path.parent
+    if path.name in (MODEL_FILE, CHECKPOINT_FILE) and (run / CHECKPOINT_FILE).is_file():
+        if path.name == CHECKPOINT_FILE or not path.is_file():
+            raise BundleError(f"no model in {run}: the run has not finished (it has a {CHECKPOINT_FILE}, no "
+                              f"{MODEL_FILE}); finish it with: twolayer train --resume {run}")
     if not path.is_file():
         raise BundleError(f"no model at {path}: give a run folder or its {MODEL_FILE}")
     return path

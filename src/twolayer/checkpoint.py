@@ -22,6 +22,7 @@ import numpy as np
 
 from twolayer import schema
 from twolayer.backend import to_numpy
+from twolayer.bundles import CHECKPOINT_FILE as CHECKPOINT_FILE  # the run folder's name for it, defined there
 from twolayer.bundles import checksum, read_npz
 from twolayer.errors import BundleError
 from twolayer.files import atomic_write_npz
@@ -29,7 +30,6 @@ from twolayer.model import PARAM_NAMES, TwoLayerNet
 from twolayer.optim import OPTIMIZERS, make_optimizer
 from twolayer.trainer import History, TrainState
 
-CHECKPOINT_FILE = "checkpoint.npz"
 # -2: the best parameters may be left out as equal to the weights; older versions refuse it
 FORMAT = "twolayer-checkpoint-2"
 READS = (FORMAT, "twolayer-checkpoint")

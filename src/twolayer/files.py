@@ -5,8 +5,10 @@ never half of one, even if the writer is killed."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -16,8 +18,12 @@ import numpy as np
 
 
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], Any]) -> None:
-    """Call write(file) on a temporary file beside `path`, then rename it."""
+    """Call write(file) on a temporary file beside `path`, then rename it.
+    OSError for a `path` that is a device, a FIFO or a socket: the rename
+    would put a file in its place (run as root, `--out /dev/null` replaced
+    the device)."""
     path = Path(path)
+    _refuse_special(path)
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as e:  # no such folder, no permission, a full disk: say it of the file asked for
@@ -35,6 +41,21 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], Any]) -> None:
         if isinstance(e, OSError) and e.errno is not None:
             raise OSError(e.errno, e.strerror, str(path)) from None  # the file asked for, not the temporary one
         raise
+
+
+SPECIAL = {stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device", stat.S_IFIFO: "a FIFO",
+           stat.S_IFSOCK: "a socket"}
+
+
+def _refuse_special(path: Path) -> None:
+    """OSError when `path` is something other than a file, a folder or a link
+    (a link is replaced, its target left alone; a folder refuses the rename)."""
+    try:
+        kind = SPECIAL.get(stat.S_IFMT(os.lstat(path).st_mode))
+    except OSError:
+        return  # nothing there: the usual case
+    if kind:
+        raise OSError(errno.EEXIST, f"is {kind}, not a file; twolayer writes only files", str(path))
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

@@ -60,6 +60,8 @@ NOT_PARAMETERS = {
     "dataset": "fit takes the data as arrays",
     "data_dir": "fit takes the data as arrays",
     "test_size": "hold test data out yourself (train_test_split, cross_val_score) and call score",
+    "net": "a learner's own network trains through the command line (twolayer train --net); fit trains "
+           "twolayer's",
 }
 
 # The estimator's own parameters, beyond the table's: name -> default.
@@ -93,12 +95,33 @@ SIGNATURE = _signature()
 TABLE_PARAMETERS = [name for name in SIGNATURE.parameters if name != "self" and name not in OWN_PARAMETERS]
 
 
+def network_rows(pre: Preprocessor, X: np.ndarray, dtype: Any) -> np.ndarray:
+    """X preprocessed in float64 (features whose spread is below float32's
+    precision at their size stay apart), then in the network's float type."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return finite(pre.transform(X, np.float64).astype(dtype, copy=False), X)
+
+
+def finite(values: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """`values` computed from the rows of X, which are finite (validate_data
+    says so); ValueError naming the first row that overflowed (fit said "X
+    holds NaN or infinity", predict_proba gave NaN)."""
+    bad = ~np.isfinite(values).all(axis=1)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"X holds values too large for the network: row {row} (largest absolute value "
+                         f"{np.abs(X[row]).max():.3g}) overflows to infinity; scale the features down, e.g. with "
+                         "StandardScaler")
+    return values
+
+
 class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
     """A two-layer network (affine, ReLU, affine, softmax) trained by
     twolayer's trainer; the parameters are twolayer's training options.
 
     Fitted attributes: classes_, n_features_in_, feature_names_in_ (when X
-    has column names), loss_curve_ (mean training loss per epoch),
+    has column names), loss_curve_ (mean training loss per epoch), n_iter_
+    (epochs run, over every fit),
     validation_scores_ (validation accuracy per epoch; None when val_size
     is 0), best_validation_score_, history_ (the trainer's History, per
     iteration), net_ (the TwoLayerNet that predicts) and preprocessor_.
@@ -146,11 +169,11 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
             pre, net, state = self.preprocessor_, self._net, self._state
         else:
             shape = image_shape or (1, 1, X.shape[1])  # without a shape, each column is a channel
-            pre = Preprocessor.fit(config.preprocess, train[0].reshape(-1, *shape), config.zca_epsilon)
+            with np.errstate(over="ignore", invalid="ignore"):  # values too large: said by network_rows
+                pre = Preprocessor.fit(config.preprocess, train[0].reshape(-1, *shape), config.zca_epsilon)
             net = initial_net(config, X.shape[1], len(classes))
             state = new_state(len(train[1]), config)
-        X_train, X_val = (pre.transform(rows).astype(config.dtype, copy=False) if len(rows) else None
-                          for rows in (train[0], val[0]))
+        X_train, X_val = (network_rows(pre, rows, config.dtype) if len(rows) else None for rows in (train[0], val[0]))
 
         # This call's iterations come after those already done, so that fits
         # of 5 and 5 epochs reach exactly the state of one of 10.
@@ -174,8 +197,9 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
         """Class probabilities (N, C), columns in the order of classes_."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
-        scores = self.net_.scores(self.preprocessor_.transform(X))
-        return softmax(scores.astype(np.float64))
+        with np.errstate(over="ignore", invalid="ignore"):
+            scores = self.net_.scores(network_rows(self.preprocessor_, X, self.net_.dtype))
+        return softmax(finite(scores.astype(np.float64), X))
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class of each row, as a label of classes_."""
@@ -233,6 +257,7 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
         starts = [0, *ends][: len(ends)]
         self.history_ = history
         self.loss_curve_ = [float(np.mean(history.loss[a:b])) for a, b in zip(starts, ends, strict=True) if b > a]
+        self.n_iter_ = len(self.loss_curve_)  # epochs, as MLPClassifier's (a last partial one counts)
         self.validation_scores_ = list(history.val_acc) if has_val else None
         self.best_validation_score_ = history.best_val_acc
         params = self._state.best_params or self._net.params  # the best validation epoch's, if any

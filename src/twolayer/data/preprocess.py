@@ -51,15 +51,17 @@ class Preprocessor:
         tile = lambda v: np.broadcast_to(v, (h, w, c)).ravel()  # noqa: E731
         return cls(kind, tile(channel_mean), tile(channel_std))
 
-    def transform(self, images: np.ndarray) -> np.ndarray:
-        """uint8 (N, H, W, C) -> float32 (N, D)."""
+    def transform(self, images: np.ndarray, dtype: type = np.float32) -> np.ndarray:
+        """uint8 (N, H, W, C) -> float32 (N, D); computed in `dtype` (float64
+        for the estimator's dtype="float64": features whose spread is below
+        float32's precision at their size were made equal)."""
         n = images.shape[0]
         flat = images.reshape(n, int(np.prod(images.shape[1:])))  # also for an empty split (n = 0)
         if flat.shape[1] != self.shift.shape[0]:
             raise ConfigError(
                 f"images have {flat.shape[1]} values each but the preprocessing expects {self.shift.shape[0]}"
             )
-        out = np.empty(flat.shape, dtype=np.float32)
+        out = np.empty(flat.shape, dtype=dtype)
         for start in range(0, n, CHUNK):
             block = out[start : start + CHUNK]
             block[...] = flat[start : start + CHUNK]
