@@ -232,3 +232,17 @@ def test_a_gray_folder_for_a_color_model_says_it_was_converted(tmp_path):
         Image.fromarray(np.full((28, 28), 90, np.uint8)).save(tmp_path / "f" / c / "0.png")
     result = workflow.evaluate(cifar_model(tmp_path / "model.npz"), f"folder:{tmp_path / 'f'}")
     assert "resized from 28x28 to the model's 32x32 pixels, converted from gray to the model's color" in result["note"]
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_a_test_batch_pickled_at_any_protocol_is_read(tmp_path, protocol):
+    """Python 3.14 pickles at protocol 5, where NumPy rebuilds an array with
+    _frombuffer: it was refused as something a batch never holds."""
+    images, labels = images_and_labels()
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    batch = {"batch_label": "testing batch 1 of 1", "labels": labels, "data": rows(images)}
+    (folder / "test_batch").write_bytes(pickle.dumps(batch, protocol=protocol))
+    dataset = load_dataset("cifar10", tmp_path)
+    np.testing.assert_array_equal(dataset.splits["test"][0], images)
+    np.testing.assert_array_equal(dataset.splits["test"][1], labels)

@@ -40,13 +40,16 @@ ARCHIVE = "cifar-10-python.tar.gz"
 TRAIN_BATCHES = [f"data_batch_{i}" for i in range(1, 6)]
 CLASS_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
-# The only globals a CIFAR-10 batch refers to: NumPy's array reconstruction,
+# The only globals a CIFAR-10 batch refers to: NumPy's array reconstruction
+# (_frombuffer in files pickled at protocol 5, the default of Python 3.14),
 # and (in files re-pickled by Python 3 at protocol 2) the codec that turns
 # latin-1 text back into bytes.
 ALLOWED_GLOBALS = {
     ("_codecs", "encode"),
     ("numpy.core.multiarray", "_reconstruct"),
     ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.numeric", "_frombuffer"),
+    ("numpy._core.numeric", "_frombuffer"),
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
 }
