@@ -246,3 +246,17 @@ def test_a_test_batch_pickled_at_any_protocol_is_read(tmp_path, protocol):
     dataset = load_dataset("cifar10", tmp_path)
     np.testing.assert_array_equal(dataset.splits["test"][0], images)
     np.testing.assert_array_equal(dataset.splits["test"][1], labels)
+
+
+def test_a_linked_sub_folder_given_to_predict_is_read_once_and_a_loop_ends(tmp_path):
+    """The folder loader follows a linked class folder; predict skipped a
+    linked sub-folder's images silently."""
+    picture = images_and_labels(1)[0][0]
+    (tmp_path / "pics").mkdir()
+    (tmp_path / "top").mkdir()
+    for name in ("pics/0.png", "pics/1.png", "top/2.png"):
+        Image.fromarray(picture).save(tmp_path / name)
+    (tmp_path / "top" / "linked").symlink_to(tmp_path / "pics")
+    (tmp_path / "top" / "loop").symlink_to(tmp_path / "top")
+    found = [Path(p).relative_to(tmp_path / "top").as_posix() for p in workflow.image_files([tmp_path / "top"])]
+    assert found == ["2.png", "linked/0.png", "linked/1.png"]

@@ -526,13 +526,19 @@ def image_files(paths: list[str | Path]) -> list[str | Path]:
 
 def _images_under(folder: str | Path) -> list[str]:
     """The image files under `folder`, sorted, hidden files and folders
-    skipped. A sub-folder that cannot be read is an OSError naming it (it
-    was skipped, and its images silently went unpredicted)."""
+    skipped, linked folders followed (each folder read once, so a link
+    loop ends). A sub-folder that cannot be read is an OSError naming it:
+    either was skipped, and its images silently went unpredicted."""
     def refuse(error: OSError) -> None:
         raise error
 
-    files = []
-    for top, dirs, names in os.walk(folder, onerror=refuse):
+    files, seen = [], set()
+    for top, dirs, names in os.walk(folder, onerror=refuse, followlinks=True):
+        real = os.path.realpath(top)
+        if real in seen:  # a link back to a folder already read
+            dirs[:] = []
+            continue
+        seen.add(real)
         dirs[:] = [d for d in dirs if not is_hidden(d)]
         for name in names:
             path = os.path.join(top, name)
