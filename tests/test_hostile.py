@@ -17,7 +17,7 @@ from PIL import Image
 
 from twolayer import TrainConfig, TwoLayerNet, bundles, fit
 from twolayer.data import load_dataset
-from twolayer.data.cifar10 import read_batch
+from twolayer.data.cifar10 import binary_arrays, read_batch
 from twolayer.data.idx import parse_idx, read_idx
 from twolayer.data.images import read_image
 from twolayer.data.preprocess import Preprocessor
@@ -75,6 +75,19 @@ def test_cifar_batch_reader_on_truncated_batches(cut):
         read_batch(fake_batch()[:cut], "batch")
     except DataError:
         pass
+
+
+@FUZZ
+@given(data=st.binary(max_size=7000), cut=st.integers(0, 2 * 3073))
+def test_cifar_binary_batch_reader_on_random_and_truncated_bytes(data, cut):
+    good = bytes([3]) + bytes(3072) + bytes([9]) + bytes(range(256)) * 12
+    for candidate in (data, good[:cut]):
+        try:
+            images, labels = binary_arrays(candidate, "batch.bin")
+            assert len(candidate) % 3073 == 0 and images.shape == (len(candidate) // 3073, 32, 32, 3)
+            assert labels.max() <= 9
+        except DataError as e:
+            assert "batch.bin" in str(e) and "\n" not in str(e)
 
 
 def fake_idx() -> bytes:
@@ -224,7 +237,7 @@ def _read_only(X):
     return X
 
 
-HOSTILE_FILES = ("tests/test_schema.py", "tests/test_readers.py", "tests/test_hostile_cli.py")
+HOSTILE_FILES = ("tests/test_schema.py", "tests/test_readers.py", "tests/test_hostile_cli.py", "tests/test_heldout.py")
 
 
 def test_testing_md_lists_every_hostile_test():

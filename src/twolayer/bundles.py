@@ -23,7 +23,7 @@ import numpy as np
 from twolayer import schema
 from twolayer.config import options
 from twolayer.data.preprocess import KINDS, Preprocessor
-from twolayer.errors import BundleError
+from twolayer.errors import BundleError, ConfigError
 from twolayer.files import atomic_write_npz
 from twolayer.layers import softmax
 from twolayer.model import PARAM_NAMES, TwoLayerNet
@@ -44,7 +44,15 @@ class Bundle:
     data_fingerprint: str | None = None  # the training data's (data/fingerprint.py); None in older bundles
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
-        """Class probabilities (N, C) of raw images (N, H, W, C), as predict computes them."""
+        """Class probabilities (N, C) of raw images (N, H, W, C), as predict computes them.
+        ConfigError (a ValueError) for any other shape: flat rows are refused, since
+        CIFAR-10's batch rows are channel-first and would be scored silently wrong."""
+        shape = tuple(self.image_shape)
+        if np.ndim(images) != 4 or tuple(np.shape(images)[1:]) != shape:
+            rows = ("; CIFAR-10's batch rows (N, 3072) are channel-first: "
+                    "rows.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)" if shape == (32, 32, 3) else "")
+            raise ConfigError(f"images must be (N, {', '.join(map(str, shape))}) (N, H, W, C), the model's image "
+                              f"shape, got {np.shape(images)}{rows}")
         return softmax(self.net.scores(self.preprocessor.transform(images)))
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import json
+import os
 import signal
 import threading
 import time
@@ -447,6 +448,7 @@ def evaluate(model: str | Path, spec: str, split: str = "test", data_dir: str | 
     bundle = bundles.load_bundle(model)
     dataset = load_dataset(spec, data_dir)
     resized = tuple(dataset.image_shape[:2]) != tuple(bundle.image_shape[:2])
+    converted = dataset.image_shape[2] != bundle.image_shape[2]
     to_model = class_map(bundle.class_names, dataset.class_names, spec)
     images, labels, whole = evaluation_split(bundle, dataset, spec, split)
     # held-out images as predict takes them: gray for a color model (or back), then resized
@@ -469,7 +471,9 @@ def evaluate(model: str | Path, spec: str, split: str = "test", data_dir: str | 
                           f"its {split if split in dataset.splits else 'one'} split were scored"
                           + (f" (it has no class {_names(absent)})" if absent else "")
                           + (f", resized from {_size(dataset.image_shape)} to the model's {_size(bundle.image_shape)} "
-                             "pixels" if resized else ""))
+                             "pixels" if resized else "")
+                          + (f", converted from {_color(dataset.image_shape)} to the model's "
+                             f"{_color(bundle.image_shape)}" if converted else ""))
     return result
 
 
@@ -487,6 +491,10 @@ def class_map(model_names: list[str], data_names: list[str], spec: str) -> np.nd
 
 def _size(shape: tuple[int, ...]) -> str:
     return f"{shape[1]}x{shape[0]}"
+
+
+def _color(shape: tuple[int, ...]) -> str:
+    return "gray" if shape[2] == 1 else "color"
 
 
 def _names(names: list[str], most: int = 12) -> str:
@@ -517,7 +525,7 @@ def image_files(paths: list[str | Path]) -> list[str | Path]:
     found: list[str | Path] = []
     for path in paths:
         if Path(path).is_dir():
-            files = sorted(str(p) for p in Path(path).rglob("*") if p.is_file() and _an_image(p, Path(path)))
+            files = _images_under(path)
             what = f"folder {path}"
         elif not Path(path).exists() and glob.has_magic(str(path)):
             files = sorted(p for p in glob.glob(str(path), recursive=True) if Path(p).is_file())
@@ -531,6 +539,24 @@ def image_files(paths: list[str | Path]) -> list[str | Path]:
     return found
 
 
-def _an_image(path: Path, folder: Path) -> bool:
-    """An image file's name, in no hidden folder under `folder`."""
-    return path.suffix.lower() in IMAGE_SUFFIXES and not any(is_hidden(p) for p in path.relative_to(folder).parts)
+def _images_under(folder: str | Path) -> list[str]:
+    """The image files under `folder`, sorted, hidden files and folders
+    skipped, linked folders followed (each folder read once, so a link
+    loop ends). A sub-folder that cannot be read is an OSError naming it:
+    either was skipped, and its images silently went unpredicted."""
+    def refuse(error: OSError) -> None:
+        raise error
+
+    files, seen = [], set()
+    for top, dirs, names in os.walk(folder, onerror=refuse, followlinks=True):
+        real = os.path.realpath(top)
+        if real in seen:  # a link back to a folder already read
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs[:] = [d for d in dirs if not is_hidden(d)]
+        for name in names:
+            path = os.path.join(top, name)
+            if Path(name).suffix.lower() in IMAGE_SUFFIXES and not is_hidden(name) and os.path.isfile(path):
+                files.append(path)
+    return sorted(files)

@@ -1,7 +1,7 @@
 """Datasets by spec string, as uint8 images (N, H, W, C) with int labels.
 
     digits          scikit-learn's 8x8 digits (built in, the default)
-    cifar10         CIFAR-10's python batches (data/cifar10.py)
+    cifar10         CIFAR-10's python or binary batches (data/cifar10.py)
     mnist           MNIST's IDX files (data/idx.py)
     fashion-mnist   Fashion-MNIST's IDX files (data/idx.py)
     folder:PATH     one sub-folder of images per class (data/folder.py)

@@ -1,13 +1,20 @@
-"""`cifar10`: the official "python version" of CIFAR-10, read in place.
+"""`cifar10`: CIFAR-10's official files, read in place, in either version:
 
-Looked for in the data directory as the folder cifar-10-batches-py/
-(data_batch_1..5, test_batch, and batches.meta for the class names) or the archive
-cifar-10-python.tar.gz; when neither is there, the archive is downloaded
-from the official address and checked against its MD5.
+    python  cifar-10-batches-py/   data_batch_1..5, test_batch, batches.meta (pickles)
+    binary  cifar-10-batches-bin/  data_batch_1..5.bin, test_batch.bin, batches.meta.txt
 
-The batch files are pickles. They are read with a restricted unpickler that
+Looked for in the data directory: one of those folders, the data directory
+itself when it is one (it holds test_batch or test_batch.bin), or the archive
+cifar-10-python.tar.gz or cifar-10-binary.tar.gz; when none is there, the
+python archive is downloaded from the official address and checked against
+its MD5. A folder with the test batch and no training batches is a test
+split alone: a model can be evaluated on it, not trained.
+
+The python batch files are pickles. They are read with a restricted unpickler that
 admits only what they hold (dicts, lists, bytes, strings, numbers and NumPy
-arrays), so a crafted file fails with a clear error and never runs code.
+arrays), so a crafted file fails with a clear error and never runs code. The
+binary files are fixed-size records (a label byte, then 3,072 pixel bytes),
+read as bytes and nothing else; batches.meta.txt is the class names, one a line.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import io
 import pickle
 import tarfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +40,16 @@ ARCHIVE = "cifar-10-python.tar.gz"
 TRAIN_BATCHES = [f"data_batch_{i}" for i in range(1, 6)]
 CLASS_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
-# The only globals a CIFAR-10 batch refers to: NumPy's array reconstruction,
+# The only globals a CIFAR-10 batch refers to: NumPy's array reconstruction
+# (_frombuffer in files pickled at protocol 5, the default of Python 3.14),
 # and (in files re-pickled by Python 3 at protocol 2) the codec that turns
 # latin-1 text back into bytes.
 ALLOWED_GLOBALS = {
     ("_codecs", "encode"),
     ("numpy.core.multiarray", "_reconstruct"),
     ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.numeric", "_frombuffer"),
+    ("numpy._core.numeric", "_frombuffer"),
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
 }
@@ -77,8 +88,28 @@ def batch_arrays(batch: dict, name: str) -> tuple[np.ndarray, np.ndarray]:
     labels = _labels(batch.get("labels"), name)
     if len(labels) != data.shape[0]:
         raise DataError(f"{name}: {data.shape[0]} images but {len(labels)} labels")
-    # rows are 1,024 red, then green, then blue values: channel-first
-    return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).copy(), labels
+    return channels_last(data), labels
+
+
+def channels_last(rows: np.ndarray) -> np.ndarray:
+    """uint8 (N, 32, 32, 3) images from CIFAR-10's rows of 1,024 red, then
+    green, then blue values (channel-first), in both versions."""
+    return rows.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).copy()
+
+
+RECORD = 1 + 3072  # a binary batch's record: the label byte, then the pixels
+
+
+def binary_arrays(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(images uint8 (N, 32, 32, 3), labels (N,)) from one binary batch file's bytes."""
+    if not data or len(data) % RECORD:
+        raise DataError(f"{name} is not a CIFAR-10 binary batch: {len(data)} bytes is not a whole number of "
+                        f"{RECORD}-byte records (a label byte, then 3,072 pixel bytes)")
+    records = np.frombuffer(data, dtype=np.uint8).reshape(-1, RECORD)
+    labels = records[:, 0].astype(np.int64)
+    if labels.max() > 9:
+        raise DataError(f"{name}: labels must be in 0..9, found {labels.max()} in record {int(labels.argmax())}")
+    return channels_last(records[:, 1:]), labels
 
 
 def _labels(labels: Any, name: str) -> np.ndarray:
@@ -114,63 +145,118 @@ def class_names(meta: dict | None, name: str) -> list[str]:
         raise DataError(f"{name}: 'label_names' are not UTF-8 text") from None
 
 
-def load_cifar10(root: Path, quiet: bool = False) -> Dataset:
-    folder, archive = root / FOLDER, root / ARCHIVE
-    in_folder = folder.is_dir()
-    if in_folder:
-        reader = _folder_reader(folder)
-    else:
-        if not archive.is_file():
-            try:
-                fetch(URL, archive, MD5, quiet=quiet)
-            except DataError as e:
-                raise DataError(
-                    f"CIFAR-10 not found (looked for {folder} and {archive}) and {e}; "
-                    f"put {ARCHIVE} in {root}, or pass --data-dir"
-                ) from None
-        reader = _archive_reader(archive)
+def text_class_names(meta: bytes | None, name: str) -> list[str]:
+    """The class names of the binary version's batches.meta.txt (one a line,
+    blank lines skipped), or the standard ten without one."""
+    if meta is None:
+        return list(CLASS_NAMES)
+    try:
+        names = [line.strip() for line in meta.decode("utf-8").splitlines() if line.strip()]
+    except UnicodeDecodeError:
+        raise DataError(f"{name} is not UTF-8 text") from None
+    if len(names) != 10:
+        raise DataError(f"{name} must name 10 classes, one a line; it names {len(names)}")
+    return names
 
-    def where(name: str) -> str:  # how messages name a member
-        return str(folder / name) if in_folder else f"{archive} ({name})"
+
+@dataclass(frozen=True)
+class Version:
+    """One of the official versions: where its files are and how to read them."""
+
+    folder: str
+    archive: str
+    suffix: str  # of the batch files' names
+    meta: str
+    arrays: Callable[[bytes, str], tuple[np.ndarray, np.ndarray]]
+    names: Callable[[bytes | None, str], list[str]]
+
+
+PYTHON = Version(FOLDER, ARCHIVE, "", "batches.meta", lambda data, name: batch_arrays(read_batch(data, name), name),
+                 lambda meta, name: class_names(None if meta is None else read_batch(meta, name), name))
+BINARY = Version("cifar-10-batches-bin", "cifar-10-binary.tar.gz", ".bin", "batches.meta.txt", binary_arrays,
+                 text_class_names)
+VERSIONS = (PYTHON, BINARY)
+
+
+def load_cifar10(root: Path, quiet: bool = False) -> Dataset:
+    if root.exists() and not root.is_dir():
+        raise DataError(f"{root} is not a folder: the data directory holds {PYTHON.folder}/ or {BINARY.folder}/ "
+                        "(or is one)")
+    found = _find(root)
+    if found is None:
+        archive = root / ARCHIVE
+        try:
+            fetch(URL, archive, MD5, quiet=quiet)
+        except DataError as e:
+            raise DataError(
+                f"CIFAR-10 not found (looked for {root / FOLDER} and {archive}, and the binary version's "
+                f"{BINARY.folder} and {BINARY.archive}) and {e}; put {ARCHIVE} in {root}, or pass --data-dir"
+            ) from None
+        found = PYTHON, _Archive(archive)
+    version, files = found
 
     def batch(name: str) -> tuple[np.ndarray, np.ndarray]:
-        return batch_arrays(read_batch(reader(name), where(name)), where(name))
+        name += version.suffix
+        if not files.has(name):
+            raise DataError(f"CIFAR-10 batch {files.where(name)} is missing")
+        return version.arrays(files.read(name), files.where(name))
 
-    train = [batch(b) for b in TRAIN_BATCHES]
     test = batch("test_batch")
-    meta = reader("batches.meta", optional=True)
-    names = class_names(None if meta is None else read_batch(meta, where("batches.meta")), where("batches.meta"))
-    splits = {
-        "train": (np.concatenate([t[0] for t in train]), np.concatenate([t[1] for t in train])),
-        "test": test,
-    }
-    return Dataset("cifar10", names, splits)
+    splits = {"test": test}
+    if any(files.has(b + version.suffix) for b in TRAIN_BATCHES):  # none: a test split alone, to evaluate on
+        train = [batch(b) for b in TRAIN_BATCHES]
+        splits = {"train": (np.concatenate([t[0] for t in train]), np.concatenate([t[1] for t in train])),
+                  "test": test}
+    meta = files.read(version.meta) if files.has(version.meta) else None
+    return Dataset("cifar10", version.names(meta, files.where(version.meta)), splits)
 
 
-def _folder_reader(folder: Path) -> Callable[..., bytes | None]:
-    def read(name: str, optional: bool = False) -> bytes | None:
-        path = folder / name
-        if not path.is_file():
-            if optional:
-                return None
-            raise DataError(f"CIFAR-10 batch {path} is missing")
-        return path.read_bytes()
+def _find(root: Path) -> tuple[Version, _Folder | _Archive] | None:
+    """The version and files in the data directory: a version's folder, the
+    directory itself holding a version's batches, or an archive; None."""
+    for version in VERSIONS:
+        if (root / version.folder).is_dir():
+            return version, _Folder(root / version.folder)
+        if any((root / f"{b}{version.suffix}").is_file() for b in ("test_batch", *TRAIN_BATCHES)):
+            return version, _Folder(root)
+    for version in VERSIONS:
+        if (root / version.archive).is_file():
+            return version, _Archive(root / version.archive)
+    return None
 
-    return read
+
+class _Folder:
+    """A folder of batch files."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def has(self, name: str) -> bool:
+        return (self.folder / name).is_file()
+
+    def read(self, name: str) -> bytes:
+        return (self.folder / name).read_bytes()
+
+    def where(self, name: str) -> str:  # how messages name a file
+        return str(self.folder / name)
 
 
-def _archive_reader(archive: Path) -> Callable[..., bytes | None]:
-    try:
-        with tarfile.open(archive, "r:gz") as tar:
-            members = {Path(m.name).name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
-    except (tarfile.TarError, OSError, EOFError) as e:
-        raise DataError(f"{archive} is not a readable CIFAR-10 archive ({e})") from None
+class _Archive:
+    """The batch files of a .tar.gz archive, read in memory (nothing extracted)."""
 
-    def read(name: str, optional: bool = False) -> bytes | None:
-        if name not in members:
-            if optional:
-                return None
-            raise DataError(f"{archive} has no member {name}")
-        return members[name]
+    def __init__(self, archive: Path) -> None:
+        self.archive = archive
+        try:
+            with tarfile.open(archive, "r:gz") as tar:
+                self.members = {Path(m.name).name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+        except (tarfile.TarError, OSError, EOFError) as e:
+            raise DataError(f"{archive} is not a readable CIFAR-10 archive ({e})") from None
 
-    return read
+    def has(self, name: str) -> bool:
+        return name in self.members
+
+    def read(self, name: str) -> bytes:
+        return self.members[name]
+
+    def where(self, name: str) -> str:
+        return f"{self.archive} ({name})"

@@ -5,7 +5,8 @@
 
 Images are decoded with Pillow into uint8 (N, H, W, C): C is 3 (RGB) when
 any training image is in color, else 1 (gray); the test split is read the
-same way. Hidden files (.DS_Store, ._NAME.jpg) are skipped. All images, in both splits,
+same way, each upright (its EXIF orientation applied). Hidden files and
+folders (.DS_Store, ._NAME.jpg, __MACOSX) are skipped. All images, in both splits,
 must share one size. Decoded arrays are cached in the data directory under a
 key made from every file's path, size and modification time, so a changed
 folder is read again, and checked when read (a damaged cache is rebuilt);
@@ -24,7 +25,7 @@ import numpy as np
 
 from twolayer.data import Dataset
 from twolayer.data.cache import cache_path, load_cached, refresh_wanted, save_cached
-from twolayer.data.images import IMAGE_SUFFIXES, is_hidden, pillow_mode, reading, to_mode
+from twolayer.data.images import IMAGE_SUFFIXES, is_hidden, pillow_mode, reading, to_mode, upright
 from twolayer.errors import DataError
 from twolayer.progress import Progress
 
@@ -79,11 +80,11 @@ def as_text(name: str) -> str:
 
 
 def _size(path: str) -> tuple[int, int]:
-    """(H, W) of one image, from its header."""
+    """(H, W) of one image, as it is decoded."""
     from PIL import Image
 
-    with reading(path), Image.open(path) as img:
-        return img.size[1], img.size[0]
+    width, height = _open(path, Image).size  # upright: a sideways photo's EXIF orientation swaps the two
+    return height, width
 
 
 def _fits(cached: dict[str, np.ndarray], labels: np.ndarray, size: tuple[int, int], channels: int | None) -> bool:
@@ -99,7 +100,7 @@ def _fits(cached: dict[str, np.ndarray], labels: np.ndarray, size: tuple[int, in
 
 
 def _subdirs(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not is_hidden(p.name))
 
 
 def _list(folder: Path, class_names: list[str]) -> Listing:
@@ -126,8 +127,8 @@ def _key(folder: Path, listing: Listing, size: tuple[int, int], channels: int | 
     """The cache key: every file's path, label, size and modification time,
     the size its images are decoded to and their channels (None: decided by
     the images, 3 if any is in color)."""
-    digest = hashlib.sha256(f"{folder.resolve()}|{size}|{channels or 'any color: 3'}".encode("utf-8",
-                                                                                              "surrogateescape"))
+    head = f"{folder.resolve()}|{size}|{channels or 'any color: 3'}|upright"  # upright: EXIF orientation applied
+    digest = hashlib.sha256(head.encode("utf-8", "surrogateescape"))
     for path, label, nbytes, mtime in listing:
         digest.update(f"{path}|{label}|{nbytes}|{mtime}\n".encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
@@ -162,7 +163,8 @@ def _decode(listing: Listing, desc: str, quiet: bool, size: tuple[int, int], cha
 
 
 def _open(path: str, Image):
+    """One image, decoded and upright (its EXIF orientation applied)."""
     with reading(path):
         img = Image.open(path)
         img.load()
-    return img
+        return upright(img)

@@ -11,7 +11,7 @@ import numpy as np
 
 from twolayer.errors import DataError, TwolayerError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 # Pillow's modes that hold one gray channel (LA: gray plus alpha); every other mode is read as RGB
 GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")
 
@@ -61,6 +61,14 @@ def to_mode(img, mode: str):
     return img.convert(mode)
 
 
+def upright(img):
+    """`img` as it is meant to be seen: its EXIF orientation (a camera held
+    sideways) applied, as image viewers do; an image without one as it is."""
+    from PIL import ImageOps
+
+    return ImageOps.exif_transpose(img)
+
+
 def match_channels(images: np.ndarray, channels: int) -> np.ndarray:
     """uint8 images (N, H, W, C) with `channels` channels: gray repeated to
     RGB, or RGB to gray by Pillow's own weights (ITU-R 601-2 luma), as
@@ -89,8 +97,9 @@ def resize_images(images: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def is_hidden(name: str) -> bool:
-    """A hidden file (.DS_Store, macOS's ._NAME.jpg resource forks): never an image of the dataset's."""
-    return name.startswith(".")
+    """A hidden file or folder (.DS_Store, macOS's ._NAME.jpg resource forks, and the
+    __MACOSX folder of its zip files): never an image or a class of the dataset's."""
+    return name.startswith(".") or name == "__MACOSX"
 
 
 def one_line(error: BaseException) -> str:
@@ -109,7 +118,7 @@ def read_image(path: str | Path, shape: tuple[int, ...] | None = None) -> np.nda
     path = Path(path)
     with reading(path), Image.open(path) as img:
         mode = ("L" if shape[2] == 1 else "RGB") if shape else pillow_mode(img)
-        img = to_mode(img, mode)
+        img = to_mode(upright(img), mode)
         if shape and img.size != (shape[1], shape[0]):
             img = img.resize((shape[1], shape[0]), Image.Resampling.BILINEAR)
         array = np.asarray(img, dtype=np.uint8)

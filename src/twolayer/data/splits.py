@@ -28,7 +28,10 @@ def resolve_size(size: float, n: int, name: str) -> int:
 
 def carve(dataset: Dataset, val_size: float, test_size: float, split_seed: int = 0) -> dict[str, Split]:
     """{"train", "val", "test"} -> (images, labels); val or test may be empty."""
-    if "train" not in dataset.splits:  # a folder of test/ alone: fine to evaluate on, nothing to train on
+    if "train" not in dataset.splits:  # a test split alone (test/, test_batch): fine to evaluate on, not to train
+        if not dataset.name.startswith("folder:"):
+            raise DataError(f"{dataset.name} has a test split but no training split (CIFAR-10's data_batch_1..5): "
+                            "a model can be evaluated on it, not trained")
         raise DataError(f"{dataset.name} has {', '.join(f'{s}/' for s in dataset.splits)} but no train/: a dataset "
                         "to train on is a folder PATH/train/<class>/<images> (PATH/test/ beside it optional), "
                         "or PATH/<class>/<images>")

@@ -1,0 +1,262 @@
+"""Held-out test images in every form a model may meet them: CIFAR-10's
+python and binary versions, a test batch alone, arrays given to a bundle,
+image files as cameras and other tools write them.
+
+Every test here is listed in TESTING.md."""
+
+import os
+import pickle
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from twolayer import TwoLayerNet, bundles, workflow
+from twolayer.cli import main
+from twolayer.data import cifar10, load_dataset
+from twolayer.data.images import read_image
+from twolayer.data.preprocess import Preprocessor
+from twolayer.data.splits import carve
+from twolayer.errors import DataError
+
+NAMES = [f"class {i}" for i in range(10)]
+
+
+@pytest.fixture(autouse=True)
+def private_data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("TWOLAYER_DATA", str(tmp_path / "data"))
+    return tmp_path / "data"
+
+
+def images_and_labels(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, n)
+
+
+def rows(images):
+    """CIFAR-10's rows: channel-first, 1,024 red values, then green, then blue."""
+    return images.transpose(0, 3, 1, 2).reshape(len(images), 3072)
+
+
+def write_python(folder: Path, batches: dict[str, tuple[np.ndarray, np.ndarray]]) -> Path:
+    folder.mkdir(parents=True)
+    for name, (images, labels) in batches.items():
+        batch = {b"batch_label": name.encode(), b"labels": labels.tolist(), b"data": rows(images)}
+        (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
+    (folder / "batches.meta").write_bytes(pickle.dumps({b"label_names": [n.encode() for n in NAMES]}, protocol=2))
+    return folder
+
+
+def write_binary(folder: Path, batches: dict[str, tuple[np.ndarray, np.ndarray]]) -> Path:
+    folder.mkdir(parents=True)
+    for name, (images, labels) in batches.items():
+        records = np.concatenate([labels.astype(np.uint8)[:, None], rows(images)], axis=1)
+        (folder / f"{name}.bin").write_bytes(records.tobytes())
+    (folder / "batches.meta.txt").write_text("\n".join(NAMES) + "\n\n")  # the official file ends in blank lines
+    return folder
+
+
+def cifar_model(path: Path, class_names=NAMES) -> Path:
+    """A bundle for 32x32 color images whose scores depend on every pixel's place."""
+    images, _ = images_and_labels(200, seed=5)
+    pre = Preprocessor.fit("standardize", images, 0.1)
+    net = TwoLayerNet(3072, 16, 10, std=0.05, seed=1, dtype=np.float32)
+    bundles.save_bundle(path, bundles.Bundle(net, pre, list(class_names), (32, 32, 3), {"preprocess": "standardize"}))
+    return path
+
+
+def test_the_binary_version_is_read_as_the_python_version_is(tmp_path):
+    """cifar-10-batches-bin/ (and its archive, and the folder itself as the
+    data directory) gives the python version's images, labels and names."""
+    batches = {name: images_and_labels(4, seed=i) for i, name in enumerate([*cifar10.TRAIN_BATCHES, "test_batch"])}
+    python = load_dataset("cifar10", write_python(tmp_path / "py" / "cifar-10-batches-py", batches).parent)
+    write_binary(tmp_path / "bin" / "cifar-10-batches-bin", batches)
+    with tarfile.open(tmp_path / "cifar-10-binary.tar.gz", "w:gz") as tar:
+        tar.add(tmp_path / "bin" / "cifar-10-batches-bin", arcname="cifar-10-batches-bin")
+    (tmp_path / "archive").mkdir()
+    (tmp_path / "cifar-10-binary.tar.gz").rename(tmp_path / "archive" / "cifar-10-binary.tar.gz")
+    for data_dir in ("bin", "bin/cifar-10-batches-bin", "py/cifar-10-batches-py", "archive"):
+        dataset = load_dataset("cifar10", tmp_path / data_dir)
+        assert dataset.class_names == NAMES and set(dataset.splits) == {"train", "test"}
+        for split in ("train", "test"):
+            np.testing.assert_array_equal(dataset.splits[split][0], python.splits[split][0])
+            np.testing.assert_array_equal(dataset.splits[split][1], python.splits[split][1])
+    np.testing.assert_array_equal(python.splits["test"][0], batches["test_batch"][0])
+
+
+@pytest.mark.parametrize("write", [write_python, write_binary])
+def test_a_test_batch_alone_is_scored_and_never_trained_on(tmp_path, capsys, write):
+    """Only test_batch (or test_batch.bin): evaluate scores it, with the
+    accuracy the bundle gives its images; train refuses in one line."""
+    images, labels = images_and_labels()
+    write(tmp_path / "d" / "cifar-10-batches", {"test_batch": (images, labels)})
+    (tmp_path / "d" / "cifar-10-batches").rename(tmp_path / "d" / ("cifar-10-batches-py" if write is write_python
+                                                                   else "cifar-10-batches-bin"))
+    model = cifar_model(tmp_path / "model.npz")
+    expected = (bundles.load_bundle(model).probabilities(images).argmax(axis=1) == labels).mean()
+    result = workflow.evaluate(model, "cifar10", data_dir=str(tmp_path / "d"))
+    assert result["n"] == 40 and result["accuracy"] == expected and result["whole"]
+    dataset = load_dataset("cifar10", tmp_path / "d")
+    with pytest.raises(DataError, match="has a test split but no training split") as error:
+        carve(dataset, 0.1, 0.1)
+    assert "\n" not in str(error.value)
+    capsys.readouterr()
+    assert main(["train", "--dataset", "cifar10", "--data-dir", str(tmp_path / "d"), "--out",
+                 str(tmp_path / "run"), "--quiet"]) == 1
+    assert capsys.readouterr().err.count("\n") == 1 and not (tmp_path / "run").exists()
+
+
+def test_some_training_batches_missing_is_one_line_naming_the_first(tmp_path):
+    images, labels = images_and_labels(4)
+    folder = write_python(tmp_path / "cifar-10-batches-py", {"test_batch": (images, labels),
+                                                             "data_batch_1": (images, labels)})
+    with pytest.raises(DataError, match=f"CIFAR-10 batch {folder / 'data_batch_2'} is missing"):
+        load_dataset("cifar10", tmp_path)
+
+
+@pytest.mark.parametrize("damage,message", [
+    (lambda b: b[:-1], "not a whole number of 3073-byte records"),
+    (lambda b: b"", "0 bytes is not a whole number"),
+    (lambda b: b[:3073] + bytes([10]) + b[3074:], "labels must be in 0..9, found 10 in record 1"),
+])
+def test_broken_binary_batches_name_the_file(tmp_path, damage, message):
+    folder = write_binary(tmp_path / "cifar-10-batches-bin", {"test_batch": images_and_labels(3)})
+    path = folder / "test_batch.bin"
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(DataError, match=message) as error:
+        load_dataset("cifar10", tmp_path)
+    assert str(path) in str(error.value) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("text,message", [("a\nb\n", "must name 10 classes, one a line; it names 2"),
+                                          (b"\xff\xfe" * 10, "is not UTF-8 text")])
+def test_binary_class_names_of_the_wrong_kind_name_batches_meta_txt(tmp_path, text, message):
+    folder = write_binary(tmp_path / "cifar-10-batches-bin", {"test_batch": images_and_labels(3)})
+    meta = folder / "batches.meta.txt"
+    meta.write_bytes(text.encode() if isinstance(text, str) else text)
+    with pytest.raises(DataError, match=message) as error:
+        load_dataset("cifar10", tmp_path)
+    assert str(meta) in str(error.value)
+    meta.unlink()  # no names at all: the standard ten
+    assert load_dataset("cifar10", tmp_path).class_names == cifar10.CLASS_NAMES
+
+
+def test_a_file_as_the_data_directory_is_one_line(tmp_path):
+    write_python(tmp_path / "cifar-10-batches-py", {"test_batch": images_and_labels(3)})
+    with pytest.raises(DataError, match="test_batch is not a folder: the data directory holds cifar-10-batches-py/"):
+        load_dataset("cifar10", tmp_path / "cifar-10-batches-py" / "test_batch")
+
+
+def test_cifar_rows_given_to_a_bundle_are_refused_not_scored_wrong(tmp_path):
+    """A batch's channel-first rows have the model's 3,072 values but in
+    another order: they were scored, silently wrong."""
+    bundle = bundles.load_bundle(cifar_model(tmp_path / "model.npz"))
+    images, _ = images_and_labels()
+    for wrong in (rows(images), images.transpose(0, 3, 1, 2), images[0]):
+        with pytest.raises(ValueError, match=r"images must be \(N, 32, 32, 3\)") as error:
+            bundle.probabilities(wrong)
+        assert "reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)" in str(error.value)
+    assert bundle.probabilities(images).shape == (40, 10)
+
+
+def sideways(tmp_path, picture: np.ndarray) -> Path:
+    """A JPEG as a camera held sideways writes it: the pixels rotated, and
+    EXIF orientation 6 saying to turn them back."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "sideways.jpg"
+    Image.fromarray(picture).transpose(Image.Transpose.ROTATE_90).save(path, exif=exif, quality=100)
+    return path
+
+
+def test_exif_orientation_is_applied_by_predict_and_the_folder_loader(tmp_path):
+    picture = np.zeros((32, 32, 3), np.uint8)
+    picture[:8] = 255  # a white band at the top: turned sideways it is at a side
+    path = sideways(tmp_path, picture)
+    upright = read_image(path, (32, 32, 3))
+    assert upright[:8].mean() > 240 and upright[8:].mean() < 15
+    for c in ("a", "b"):
+        (tmp_path / "f" / c).mkdir(parents=True)
+        (tmp_path / "f" / c / "0.jpg").write_bytes(path.read_bytes())
+    np.testing.assert_array_equal(load_dataset(f"folder:{tmp_path / 'f'}").splits["train"][0][0], upright)
+
+
+def test_tiff_and_upper_case_names_are_images_in_folders(tmp_path):
+    picture = images_and_labels(1)[0][0]
+    for c, name in (("a", "0.tif"), ("a", "1.TIFF"), ("b", "0.PNG"), ("b", "1.JPG")):
+        (tmp_path / "f" / c).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(picture).save(tmp_path / "f" / c / name, format="JPEG" if name.endswith("JPG") else None)
+    assert len(load_dataset(f"folder:{tmp_path / 'f'}").splits["train"][1]) == 4
+    assert len(workflow.image_files([tmp_path / "f"])) == 4  # predict skipped the TIFFs
+
+
+def test_an_unreadable_sub_folder_given_to_predict_is_an_error_not_skipped(tmp_path, monkeypatch):
+    """Its images went unpredicted, exit 0. (A folder of mode 000, which root
+    reads anyway: so scandir is made to refuse it as the system does.)"""
+    picture = images_and_labels(1)[0][0]
+    for c in ("cat", "dog"):
+        (tmp_path / "f" / c).mkdir(parents=True)
+        Image.fromarray(picture).save(tmp_path / "f" / c / "0.png")
+    locked, scandir = str(tmp_path / "f" / "dog"), os.scandir
+
+    def refusing(path="."):
+        if os.fspath(path) == locked:
+            raise PermissionError(13, "Permission denied", locked)
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refusing)
+    with pytest.raises(PermissionError, match="Permission denied"):
+        workflow.image_files([tmp_path / "f"])
+
+
+def test_macos_zip_folders_are_neither_classes_nor_images(tmp_path, capsys):
+    """A zip made on a Mac holds __MACOSX/ with ._NAME resource forks: it
+    was a class the model does not know, or an empty class."""
+    picture = images_and_labels(1)[0][0]
+    for c in ("class 1", "class 2", "__MACOSX"):
+        (tmp_path / "f" / c).mkdir(parents=True)
+        Image.fromarray(picture).save(tmp_path / "f" / c / "0.png")
+    (tmp_path / "f" / "__MACOSX" / "class 1").mkdir()
+    assert load_dataset(f"folder:{tmp_path / 'f'}").class_names == ["class 1", "class 2"]
+    assert len(workflow.image_files([tmp_path / "f"])) == 2
+    model = cifar_model(tmp_path / "model.npz")
+    assert main(["evaluate", str(model), "--dataset", f"folder:{tmp_path / 'f'}", "--json"]) == 0
+    assert '"n": 2' in capsys.readouterr().out
+
+
+def test_a_gray_folder_for_a_color_model_says_it_was_converted(tmp_path):
+    for c in ("class 1", "class 2"):
+        (tmp_path / "f" / c).mkdir(parents=True)
+        Image.fromarray(np.full((28, 28), 90, np.uint8)).save(tmp_path / "f" / c / "0.png")
+    result = workflow.evaluate(cifar_model(tmp_path / "model.npz"), f"folder:{tmp_path / 'f'}")
+    assert "resized from 28x28 to the model's 32x32 pixels, converted from gray to the model's color" in result["note"]
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_a_test_batch_pickled_at_any_protocol_is_read(tmp_path, protocol):
+    """Python 3.14 pickles at protocol 5, where NumPy rebuilds an array with
+    _frombuffer: it was refused as something a batch never holds."""
+    images, labels = images_and_labels()
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    batch = {"batch_label": "testing batch 1 of 1", "labels": labels, "data": rows(images)}
+    (folder / "test_batch").write_bytes(pickle.dumps(batch, protocol=protocol))
+    dataset = load_dataset("cifar10", tmp_path)
+    np.testing.assert_array_equal(dataset.splits["test"][0], images)
+    np.testing.assert_array_equal(dataset.splits["test"][1], labels)
+
+
+def test_a_linked_sub_folder_given_to_predict_is_read_once_and_a_loop_ends(tmp_path):
+    """The folder loader follows a linked class folder; predict skipped a
+    linked sub-folder's images silently."""
+    picture = images_and_labels(1)[0][0]
+    (tmp_path / "pics").mkdir()
+    (tmp_path / "top").mkdir()
+    for name in ("pics/0.png", "pics/1.png", "top/2.png"):
+        Image.fromarray(picture).save(tmp_path / name)
+    (tmp_path / "top" / "linked").symlink_to(tmp_path / "pics")
+    (tmp_path / "top" / "loop").symlink_to(tmp_path / "top")
+    found = [Path(p).relative_to(tmp_path / "top").as_posix() for p in workflow.image_files([tmp_path / "top"])]
+    assert found == ["2.png", "linked/0.png", "linked/1.png"]
