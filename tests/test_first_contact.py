@@ -51,6 +51,39 @@ def test_the_training_bar_is_one_line_in_an_80_column_terminal(tmp_path):
     assert any(line.startswith("run folder:") for line in lines)
 
 
+def run_in_an_unsized_pty(argv, cwd, **env):
+    """Run a command on a new pty that nobody sized (0 x 0, as under `script` or
+    `docker exec -t`) and return what it showed there."""
+    master, slave = os.openpty()
+    assert os.get_terminal_size(slave) == (0, 0)
+    clean = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    try:
+        proc = subprocess.Popen(argv, cwd=cwd, stdin=slave, stdout=slave, stderr=slave, env={**clean, **env})
+    finally:
+        os.close(slave)
+    chunks = []
+    try:
+        while chunk := os.read(master, 4096):
+            chunks.append(chunk)
+    except OSError:  # EIO: every end of the pty's other side is closed
+        pass
+    finally:
+        os.close(master)
+    assert proc.wait(timeout=120) == 0
+    return b"".join(chunks).decode()
+
+
+@pytest.mark.parametrize("columns", [None, "40"])
+def test_the_bar_shows_in_a_terminal_that_reports_no_size(tmp_path, columns):
+    env = {"COLUMNS": columns} if columns else {}
+    shown = run_in_an_unsized_pty([sys.executable, "-m", "twolayer", "train", "--epochs", "2", "--out", "run"],
+                                  tmp_path, **env)
+    # tqdm took 0 columns as the width (an empty bar) and 0 rows as no room for a bar (nothing at all)
+    redraws = [part for line in shown.splitlines() for part in line.split("\r") if part.startswith("train")]
+    assert redraws and "100%" in redraws[-1], shown
+    assert max(len(part) for part in redraws) <= int(columns or 80) - 1, shown
+
+
 # -- the history people ask for ----------------------------------------------------------
 
 
