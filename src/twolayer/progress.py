@@ -4,7 +4,9 @@
   terminal's width (it follows a resize), so no redraw ever wraps. A
   terminal that reports no size (a pty nobody sized: `script`, `docker
   exec -t`) gets $COLUMNS, else 80 columns.
-- In Jupyter: tqdm.auto's widget.
+- In Jupyter: tqdm's widget when ipywidgets is installed (the `notebook`
+  extra), else the terminal's bar, which Jupyter redraws in place too
+  (tqdm.auto warned "IProgress not found" on stderr there).
 - When output goes to a file or a pipe (a log, CI): a plain line at most
   every `log_every` seconds, and one at the end, so a log never fills with
   carriage returns or escape codes. These lines go to stdout: stderr is kept
@@ -48,10 +50,13 @@ class Progress:
         live = in_notebook() or _isatty(self.stream)
         self.enabled = enabled and (live or not terminal_only)
         if self.enabled and live:
-            from tqdm.auto import tqdm
-
             units = {"unit": "B", "unit_scale": True, "unit_divisor": 1024} if bytes else {"unit": "it"}
-            width = {} if in_notebook() else dict(zip(("ncols", "nrows"), _shape(self.stream), strict=True))
+            widget = in_notebook() and _has_widgets()
+            if widget:
+                from tqdm.notebook import tqdm
+            else:
+                from tqdm.std import tqdm
+            width = {} if widget else dict(zip(("ncols", "nrows"), _shape(self.stream), strict=True))
             self.bar = tqdm(total=self.total, desc=desc, file=self.stream, leave=True, mininterval=0.1,
                             **width, **units)
             if width:
@@ -94,6 +99,14 @@ def _isatty(stream: TextIO) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):  # a closed or file-like stream
         return False
+
+
+def _has_widgets() -> bool:
+    try:
+        import ipywidgets  # noqa: F401 -- what tqdm's widget is drawn with
+    except ImportError:
+        return False
+    return True
 
 
 def _shape(stream: TextIO) -> tuple[int, int]:
