@@ -15,12 +15,14 @@ from wsgiref.util import setup_testing_defaults
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from configs import config
 from twolayer import TwoLayerNet, fit
 from twolayer.bundles import load_bundle
 from twolayer.cli import main
 from twolayer.layers import softmax_loss_forward
+from twolayer.workflow import predict
 
 POSTGRES = os.environ.get("TWOLAYER_TEST_POSTGRES")
 
@@ -82,6 +84,19 @@ def test_the_bar_shows_in_a_terminal_that_reports_no_size(tmp_path, columns):
     redraws = [part for line in shown.splitlines() for part in line.split("\r") if part.startswith("train")]
     assert redraws and "100%" in redraws[-1], shown
     assert max(len(part) for part in redraws) <= int(columns or 80) - 1, shown
+
+
+def test_evaluate_and_predict_as_a_new_user_first_types_them(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--epochs", "1", "--out", str(run), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(run)]) == 0  # --dataset was required (exit 2): the model knows its dataset
+    out = capsys.readouterr().out
+    assert main(["evaluate", str(run), "--dataset", "digits"]) == 0
+    assert capsys.readouterr().out == out and out.startswith("test accuracy") and out.rstrip().endswith("on digits")
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "blank.png")
+    # one path as text, not a list: its characters were paths, and "/" walked the whole file system
+    assert [row["path"] for row in predict(run, str(tmp_path / "blank.png"))] == [str(tmp_path / "blank.png")]
 
 
 # -- the history people ask for ----------------------------------------------------------

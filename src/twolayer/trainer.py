@@ -208,8 +208,8 @@ def fit(
     iters_per_epoch = max(n // batch_size, 1)
     has_val = X_val is not None and len(X_val) > 0
     if (c.flip or c.crop) and (image_shape is None or int(np.prod(image_shape)) != X.shape[1]):
-        raise ConfigError(f"flips and crops need image rows; got {X.shape[1]} values per row and "
-                          f"image shape {image_shape}")
+        raise ConfigError("flip and crop need image_shape=(H, W, C), the image each row of X flattens: "
+                          f"fit(..., image_shape=...); got {X.shape[1]} values per row and image_shape {image_shape}")
     if state is None:
         check_memory(c, X.shape[1], net.params["W2"].shape[1])
         state = new_state(n, c, eval_size)
