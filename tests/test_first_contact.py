@@ -113,6 +113,15 @@ def test_losses_per_epoch_are_the_cross_entropy_on_the_sample_and_on_validation(
     assert history.val_loss[-1] < history.val_loss[0]
 
 
+def test_a_history_shown_in_a_notebook_is_one_line_not_every_loss(blobs):
+    X, y, Xv, yv = blobs
+    history = fit(TwoLayerNet(20, 16, 3, std=1e-2, seed=0), X, y, Xv, yv, config(lr=0.05, iters=400, batch_size=10))
+    shown = repr(history)
+    assert shown.startswith("History(400 iterations, 8 evaluations, last loss ")
+    assert f"best val_acc {history.best_val_acc:.4f} at iteration " in shown
+    assert "\n" not in shown and len(shown) < 200, shown
+
+
 def test_patience_stops_after_epochs_without_a_better_validation_accuracy(blobs):
     X, y, Xv, yv = blobs
     history = fit(TwoLayerNet(20, 16, 3, std=1e-2, seed=0), X, y, Xv, yv,

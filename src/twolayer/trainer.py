@@ -62,6 +62,16 @@ class History:
     def best_val_acc(self) -> float | None:
         return None if self.best_index is None else self.val_acc[self.best_index]
 
+    def __repr__(self) -> str:
+        """One line: a notebook cell ending in `history` printed every loss and rate (thousands of numbers)."""
+        parts = [f"{len(self.loss)} iterations", f"{len(self.eval_iteration)} evaluations"]
+        if self.loss:
+            parts.append(f"last loss {self.loss[-1]:.4g}")
+        if self.best_index is not None:
+            parts.append(f"best val_acc {self.best_val_acc:.4f} at iteration {self.eval_iteration[self.best_index]}")
+        parts += [reason for reason in (self.stop_reason, self.early_stop) if reason]
+        return f"History({', '.join(parts)})"
+
     def classic(self) -> dict[str, list[float]]:
         """The assignment's dict of histories."""
         return {
