@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 from wsgiref.util import setup_testing_defaults
 
 import numpy as np
@@ -97,6 +98,16 @@ def test_evaluate_and_predict_as_a_new_user_first_types_them(tmp_path, capsys):
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "blank.png")
     # one path as text, not a list: its characters were paths, and "/" walked the whole file system
     assert [row["path"] for row in predict(run, str(tmp_path / "blank.png"))] == [str(tmp_path / "blank.png")]
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_train_installs_the_package_without_the_test_extras(tmp_path):
+    """The README's first command: `make train` installed the test extras too (PyTorch, onnx, selenium, ...)."""
+    root = Path(__file__).resolve().parents[1]
+    plan = {target: subprocess.run(["make", "-n", "-C", str(root), target, f"VENV={tmp_path / 'venv'}"],
+                                   capture_output=True, text=True, check=True).stdout for target in ("train", "test")}
+    assert "pip install --quiet -e .\n" in plan["train"] and "[test]" not in plan["train"], plan["train"]
+    assert "pip install --quiet -e '.[test]'" in plan["test"], plan["test"]
 
 
 # -- the history people ask for ----------------------------------------------------------
