@@ -1,23 +1,31 @@
-# The two commands of the README. Both create .venv on first use.
+# The two commands of the README. Both create .venv on first use; `make train` installs the
+# package alone, `make test` adds the test extras (pytest, PyTorch, onnx, a browser driver...).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: train test lint clean
 
-$(STAMP): pyproject.toml
+$(BIN)/pip:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+
+$(STAMP): pyproject.toml | $(BIN)/pip
+	$(BIN)/pip install --quiet -e .
 	touch $(STAMP)
+
+$(TEST_STAMP): pyproject.toml | $(BIN)/pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP) $(TEST_STAMP)
 
 ## train: set up, then train on the built-in default data (scikit-learn's digits)
 train: $(STAMP)
 	$(BIN)/twolayer train
 
 ## test: set up, then lint and run the test suite
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest
 

@@ -11,16 +11,19 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 from wsgiref.util import setup_testing_defaults
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from configs import config
 from twolayer import TwoLayerNet, fit
 from twolayer.bundles import load_bundle
 from twolayer.cli import main
 from twolayer.layers import softmax_loss_forward
+from twolayer.workflow import predict
 
 POSTGRES = os.environ.get("TWOLAYER_TEST_POSTGRES")
 
@@ -51,6 +54,62 @@ def test_the_training_bar_is_one_line_in_an_80_column_terminal(tmp_path):
     assert any(line.startswith("run folder:") for line in lines)
 
 
+def run_in_an_unsized_pty(argv, cwd, **env):
+    """Run a command on a new pty that nobody sized (0 x 0, as under `script` or
+    `docker exec -t`) and return what it showed there."""
+    master, slave = os.openpty()
+    assert os.get_terminal_size(slave) == (0, 0)
+    clean = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    try:
+        proc = subprocess.Popen(argv, cwd=cwd, stdin=slave, stdout=slave, stderr=slave, env={**clean, **env})
+    finally:
+        os.close(slave)
+    chunks = []
+    try:
+        while chunk := os.read(master, 4096):
+            chunks.append(chunk)
+    except OSError:  # EIO: every end of the pty's other side is closed
+        pass
+    finally:
+        os.close(master)
+    assert proc.wait(timeout=120) == 0
+    return b"".join(chunks).decode()
+
+
+@pytest.mark.parametrize("columns", [None, "40"])
+def test_the_bar_shows_in_a_terminal_that_reports_no_size(tmp_path, columns):
+    env = {"COLUMNS": columns} if columns else {}
+    shown = run_in_an_unsized_pty([sys.executable, "-m", "twolayer", "train", "--epochs", "2", "--out", "run"],
+                                  tmp_path, **env)
+    # tqdm took 0 columns as the width (an empty bar) and 0 rows as no room for a bar (nothing at all)
+    redraws = [part for line in shown.splitlines() for part in line.split("\r") if part.startswith("train")]
+    assert redraws and "100%" in redraws[-1], shown
+    assert max(len(part) for part in redraws) <= int(columns or 80) - 1, shown
+
+
+def test_evaluate_and_predict_as_a_new_user_first_types_them(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--epochs", "1", "--out", str(run), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(run)]) == 0  # --dataset was required (exit 2): the model knows its dataset
+    out = capsys.readouterr().out
+    assert main(["evaluate", str(run), "--dataset", "digits"]) == 0
+    assert capsys.readouterr().out == out and out.startswith("test accuracy") and out.rstrip().endswith("on digits")
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "blank.png")
+    # one path as text, not a list: its characters were paths, and "/" walked the whole file system
+    assert [row["path"] for row in predict(run, str(tmp_path / "blank.png"))] == [str(tmp_path / "blank.png")]
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_train_installs_the_package_without_the_test_extras(tmp_path):
+    """The README's first command: `make train` installed the test extras too (PyTorch, onnx, selenium, ...)."""
+    root = Path(__file__).resolve().parents[1]
+    plan = {target: subprocess.run(["make", "-n", "-C", str(root), target, f"VENV={tmp_path / 'venv'}"],
+                                   capture_output=True, text=True, check=True).stdout for target in ("train", "test")}
+    assert "pip install --quiet -e .\n" in plan["train"] and "[test]" not in plan["train"], plan["train"]
+    assert "pip install --quiet -e '.[test]'" in plan["test"], plan["test"]
+
+
 # -- the history people ask for ----------------------------------------------------------
 
 
@@ -63,6 +122,15 @@ def test_losses_per_epoch_are_the_cross_entropy_on_the_sample_and_on_validation(
     assert history.val_loss[-1] == pytest.approx(float(softmax_loss_forward(net.scores(Xv), yv)[0]), rel=1e-12)
     assert history.train_loss[-1] == pytest.approx(float(softmax_loss_forward(net.scores(X), y)[0]), rel=1e-12)
     assert history.val_loss[-1] < history.val_loss[0]
+
+
+def test_a_history_shown_in_a_notebook_is_one_line_not_every_loss(blobs):
+    X, y, Xv, yv = blobs
+    history = fit(TwoLayerNet(20, 16, 3, std=1e-2, seed=0), X, y, Xv, yv, config(lr=0.05, iters=400, batch_size=10))
+    shown = repr(history)
+    assert shown.startswith("History(400 iterations, 8 evaluations, last loss ")
+    assert f"best val_acc {history.best_val_acc:.4f} at iteration " in shown
+    assert "\n" not in shown and len(shown) < 200, shown
 
 
 def test_patience_stops_after_epochs_without_a_better_validation_accuracy(blobs):

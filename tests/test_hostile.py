@@ -24,6 +24,7 @@ from twolayer.data.preprocess import Preprocessor
 from twolayer.errors import BundleError, DataError
 from twolayer.gradcheck import numerical_gradient, numerical_gradient_array
 from twolayer.layers import affine_backward, affine_forward, relu_backward, relu_forward, softmax_loss
+from twolayer.workflow import evaluate
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 dims = st.integers(min_value=1, max_value=6)
@@ -189,6 +190,15 @@ API_MISUSE = {  # name: (call(net, X, y), a piece of the message)
     "predict on rows of another width": (lambda net, X, y: net.predict(X[:, :5]), "X has 5 values per row"),
     "train with text labels": (lambda net, X, y: net.train(X, y.astype(str), X, y, num_iters=2), "dtype <U"),
     "load_dataset of a number": (lambda net, X, y: load_dataset(5), "a dataset spec is text"),
+    # a new user's first tries: each was an error about something else
+    "X as a path (got shape ())": (lambda net, X, y: fit(net, "pics/cat.png", y),
+                                   "X must be an array of numbers, got the path or text 'pics/cat.png'"),
+    "the config in X_val's place (X_val needs its labels)": (
+        lambda net, X, y: fit(net, X, y, TrainConfig(epochs=1)), "a TrainConfig was given in the validation"),
+    "flips without image_shape": (lambda net, X, y: fit(net, X, y, config=TrainConfig(flip=True)),
+                                  "flip and crop need image_shape=(H, W, C)"),
+    "evaluate on an unknown split (KeyError: 'testing')": (
+        lambda net, X, y: evaluate("nowhere", "digits", split="testing"), "split must be one of train, val, test"),
 }
 
 

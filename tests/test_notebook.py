@@ -58,3 +58,26 @@ def test_notebook_is_stored_without_outputs():
     nb = nbformat.read(NOTEBOOK, as_version=4)
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
     assert any("parameters" in c.metadata.get("tags", []) for c in nb.cells)
+
+
+def run_cells(*sources: str, path: Path) -> list[dict]:
+    """Execute code cells in a fresh kernel (as a new user's notebook in `path`); the cells."""
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path)}}).execute()
+    return nb.cells
+
+
+def test_progress_in_a_notebook_without_ipywidgets_is_the_text_bar_without_a_warning(tmp_path):
+    cells = run_cells(
+        "import sys\nsys.modules['ipywidgets'] = None  # as if not installed: pip install twolayer alone",
+        "import numpy as np\nfrom twolayer import TrainConfig, TwoLayerNet, fit\n"
+        "rng = np.random.default_rng(0)\nX, y = rng.normal(size=(200, 8)).astype(np.float32), rng.integers(0, 3, 200)\n"
+        "history = fit(TwoLayerNet(8, 16, 3, seed=0), X, y, X, y, TrainConfig(epochs=2), progress=True)",
+        path=tmp_path)
+    outputs = cells[1].outputs
+    text = "".join(o.get("text", "") for o in outputs)
+    # tqdm.auto warned "TqdmWarning: IProgress not found. Please update jupyter and ipywidgets" on stderr
+    assert "Warning" not in text and "ipywidgets" not in text, text
+    assert "100%" in text and all(o.get("name") == "stderr" for o in outputs), outputs

@@ -132,6 +132,20 @@ def test_run_report_in_a_real_browser(browser, run_dir, tmp_path):
     assert captions and all(c.startswith("predicted ") for c in captions)
 
 
+def test_the_report_shown_in_a_notebook_styles_only_itself(browser, run_dir, tmp_path):
+    """HTML(report_path.read_text()) in Jupyter puts the page inside the notebook's own page, where its
+    <style> applies to everything: its body and h2 rules squeezed and restyled the notebook around it."""
+    notebook = tmp_path / "notebook.html"
+    notebook.write_text("<!DOCTYPE html><html><body><h2 id='mine'>my notebook</h2><div id='out'></div></body></html>")
+    browser.get(notebook.as_uri())
+    browser.execute_script("document.getElementById('out').innerHTML = arguments[0]",
+                           (run_dir / "report.html").read_text())
+    looks = browser.execute_script(
+        "const style = e => getComputedStyle(document.querySelector(e));"
+        "return [style('body').maxWidth, style('#mine').borderBottomStyle, style('#out h2').borderBottomStyle];")
+    assert looks == ["none", "none", "solid"]  # the notebook as it was; the report as it looks on its own
+
+
 def test_tune_report_in_a_real_browser(browser, tune_dir):
     browser.get((tune_dir / "report.html").resolve().as_uri())
     images = browser.execute_script(DECODED)

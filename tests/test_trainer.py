@@ -93,7 +93,7 @@ def test_diverging_run_stops_with_a_message_and_keeps_best(blobs):
     ({"dropout_hidden": 1.0}, "dropout_hidden must be in \\[0, 1\\)"),
     ({"momentum": -0.1}, "momentum must be in"),
     ({"crop": 1.5}, "crop must be a whole number"),
-    ({"flip": True}, "flips and crops need image rows"),
+    ({"flip": True}, "flip and crop need image_shape=\\(H, W, C\\)"),
 ])
 def test_bad_hyperparameters_are_rejected(blobs, kwargs, message):
     X, y, Xv, yv = blobs

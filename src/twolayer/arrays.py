@@ -10,11 +10,13 @@ their values would copy them to the host.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
 
 from twolayer.backend import array_module
+from twolayer.config import TrainConfig
 from twolayer.errors import ConfigError
 
 NUMBER_KINDS = "biuf"  # bool, integers, floats: what converts to a float without parsing or loss
@@ -59,8 +61,6 @@ def labels(y: Any, n: int, classes: int, name: str = "y", rows_name: str = "X") 
 
 def training_config(config: Any) -> Any:
     """fit's config: a TrainConfig (validated), or None for the defaults."""
-    from twolayer.config import TrainConfig
-
     if config is None:
         return TrainConfig().validate()
     if not isinstance(config, TrainConfig):
@@ -73,6 +73,9 @@ def training_arrays(net: Any, X: Any, y: Any, X_val: Any = None, y_val: Any = No
     """fit's data checked against the net: rows that fit its input, at least
     one, finite; labels it has outputs for; validation rows likewise (y_val
     without X_val is no validation data)."""
+    if isinstance(X_val, TrainConfig) or isinstance(y_val, TrainConfig):  # fit(net, X, y, config)
+        raise ConfigError("a TrainConfig was given in the validation data's place: fit takes (net, X, y, X_val, "
+                          "y_val, config); without validation data give it as config=...")
     width, classes = net.params["W1"].shape[0], net.params["W2"].shape[1]
     X = rows(X, width, finite=True)
     if len(X) == 0:
@@ -91,6 +94,9 @@ def _as_array(value: Any, name: str) -> Any:
     Series and DataFrames, nullable integer columns) as a NumPy array."""
     if isinstance(value, np.ndarray) or array_module(value) is not np:
         return value
+    if isinstance(value, (str, bytes, os.PathLike)):  # NumPy made a 0-d array of it: "got shape ()"
+        raise ConfigError(f"{name} must be an array of numbers, got the path or text {str(value)!r}; "
+                          "twolayer.data.load_dataset('folder:PATH') reads a folder of images")
     try:
         if hasattr(value, "to_numpy"):  # pandas: the values, not the index (a Series' take is by label)
             value = value.to_numpy()

@@ -159,9 +159,12 @@ def build_parser(config_class: type = TrainConfig) -> Parser:
                        description="Accuracy of a saved model on a dataset split. On the dataset the model was "
                                    "trained on, 'val' and 'test' are the images its run held out.")
     e.add_argument("model", metavar="MODEL", help="a run folder or its model.npz")
-    e.add_argument("--dataset", required=True, metavar="SPEC", help=f"dataset spec: {SPEC_HELP}")
-    e.add_argument("--data-dir", metavar="DIR", help="where dataset files are kept")
-    e.add_argument("--split", choices=("train", "val", "test"), default="test", help="which split (default: test)")
+    e.add_argument("--dataset", metavar="SPEC",
+                   help=f"dataset spec: {SPEC_HELP} (default: the dataset the model was trained on)")
+    e.add_argument("--data-dir", metavar="DIR",
+                   help="where dataset files are kept (default: env TWOLAYER_DATA, else the user cache; for the "
+                        "model's own dataset, its run's)")
+    e.add_argument("--split", choices=workflow.SPLITS, default="test", help="which split (default: test)")
     e.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = sub.add_parser("predict", help="predicted class of each image file",

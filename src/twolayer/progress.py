@@ -1,8 +1,12 @@
 """Progress on long work, where people look.
 
 - In a terminal: tqdm's bar, one line redrawn in place and fitted to the
-  terminal's width (it follows a resize), so no redraw ever wraps.
-- In Jupyter: tqdm.auto's widget.
+  terminal's width (it follows a resize), so no redraw ever wraps. A
+  terminal that reports no size (a pty nobody sized: `script`, `docker
+  exec -t`) gets $COLUMNS, else 80 columns.
+- In Jupyter: tqdm's widget when ipywidgets is installed (the `notebook`
+  extra), else the terminal's bar, which Jupyter redraws in place too
+  (tqdm.auto warned "IProgress not found" on stderr there).
 - When output goes to a file or a pipe (a log, CI): a plain line at most
   every `log_every` seconds, and one at the end, so a log never fills with
   carriage returns or escape codes. These lines go to stdout: stderr is kept
@@ -11,6 +15,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 import time
 from typing import TextIO
@@ -44,11 +50,17 @@ class Progress:
         live = in_notebook() or _isatty(self.stream)
         self.enabled = enabled and (live or not terminal_only)
         if self.enabled and live:
-            from tqdm.auto import tqdm
-
             units = {"unit": "B", "unit_scale": True, "unit_divisor": 1024} if bytes else {"unit": "it"}
-            self.bar = tqdm(total=self.total, desc=desc, file=self.stream, dynamic_ncols=True, leave=True,
-                            mininterval=0.1, **units)
+            widget = in_notebook() and _has_widgets()
+            if widget:
+                from tqdm.notebook import tqdm
+            else:
+                from tqdm.std import tqdm
+            width = {} if widget else dict(zip(("ncols", "nrows"), _shape(self.stream), strict=True))
+            self.bar = tqdm(total=self.total, desc=desc, file=self.stream, leave=True, mininterval=0.1,
+                            **width, **units)
+            if width:
+                self.bar.dynamic_ncols = _shape  # asked at each redraw, as tqdm's dynamic_ncols=True does
 
     def update(self, done: int, info: str = "") -> None:
         self.done = done
@@ -87,6 +99,28 @@ def _isatty(stream: TextIO) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):  # a closed or file-like stream
         return False
+
+
+def _has_widgets() -> bool:
+    try:
+        import ipywidgets  # noqa: F401 -- what tqdm's widget is drawn with
+    except ImportError:
+        return False
+    return True
+
+
+def _shape(stream: TextIO) -> tuple[int, int]:
+    """The terminal's (columns - 1, lines - 1), tqdm's own measure (the last
+    column left free so that a line never wraps). A terminal that reports 0 x 0
+    gets $COLUMNS and $LINES, else 80 x 24: tqdm took it as -1 rows, no room for
+    a bar, and showed nothing at all."""
+    try:
+        size = os.get_terminal_size(stream.fileno())
+    except (AttributeError, OSError, ValueError):
+        size = os.terminal_size((0, 0))
+    if size.columns <= 1 or size.lines <= 1:
+        size = shutil.get_terminal_size()
+    return size.columns - 1, size.lines - 1
 
 
 def _clock(seconds: float) -> str:

@@ -30,18 +30,24 @@ TITLES = {"history": "Loss and accuracy", "weights": "First-layer weights",
           "search_history": "Search history", "heatmap": "Validation accuracy by option"}
 EXAMPLES = 8  # right and wrong validation images shown
 
-STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
-h1 { font-size: 1.6em; } h2 { margin-top: 1.6em; border-bottom: 1px solid #ddd; }
-table { border-collapse: collapse; margin: 0.5em 0; } td, th { padding: 3px 10px; border: 1px solid #ddd; }
-th { background: #f4f4f4; text-align: left; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
-img.plot { max-width: 100%; } .examples { display: flex; flex-wrap: wrap; gap: 10px; }
-figure { margin: 0; text-align: center; font-size: 0.85em; }
-figure img { width: 64px; height: 64px; image-rendering: pixelated; border: 2px solid #ccc; }
-figure.wrong img { border-color: #c33; } figure.right img { border-color: #3a3; }
-.headline { display: flex; gap: 2.5em; margin: 1em 0; } .stat { display: flex; flex-direction: column; }
-.stat .value { font-size: 2em; font-weight: 600; } .stat .label { color: #666; } .note { color: #a60; }
-details summary { cursor: pointer; font-size: 1.2em; margin-top: 1.6em; }
+# Every rule is scoped to the page's own <main>: shown in Jupyter (HTML(page)) its styles apply to the
+# whole notebook, and rules for body or h2 restyled the notebook around it.
+R = ".twolayer-report"
+STYLE = f"""
+{R} {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }}
+{R} h1 {{ font-size: 1.6em; }} {R} h2 {{ margin-top: 1.6em; border-bottom: 1px solid #ddd; }}
+{R} table {{ border-collapse: collapse; margin: 0.5em 0; }}
+{R} td, {R} th {{ padding: 3px 10px; border: 1px solid #ddd; }}
+{R} th {{ background: #f4f4f4; text-align: left; }}
+{R} td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
+{R} img.plot {{ max-width: 100%; }} {R} .examples {{ display: flex; flex-wrap: wrap; gap: 10px; }}
+{R} figure {{ margin: 0; text-align: center; font-size: 0.85em; }}
+{R} figure img {{ width: 64px; height: 64px; image-rendering: pixelated; border: 2px solid #ccc; }}
+{R} figure.wrong img {{ border-color: #c33; }} {R} figure.right img {{ border-color: #3a3; }}
+{R} .headline {{ display: flex; gap: 2.5em; margin: 1em 0; }} {R} .stat {{ display: flex; flex-direction: column; }}
+{R} .stat .value {{ font-size: 2em; font-weight: 600; }} {R} .stat .label {{ color: #666; }}
+{R} .note {{ color: #a60; }}
+{R} details summary {{ cursor: pointer; font-size: 1.2em; margin-top: 1.6em; }}
 """
 
 
@@ -291,6 +297,7 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
 
 def _write(folder: Path, title: str, parts: list[str]) -> Path:
     page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-            f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>{''.join(parts)}</body></html>\n")
+            f'<style>{STYLE}</style></head><body><main class="{R[1:]}"><h1>{html.escape(title)}</h1>'
+            f"{''.join(parts)}</main></body></html>\n")
     atomic_write_text(folder / REPORT, page)
     return folder / REPORT

@@ -62,6 +62,16 @@ class History:
     def best_val_acc(self) -> float | None:
         return None if self.best_index is None else self.val_acc[self.best_index]
 
+    def __repr__(self) -> str:
+        """One line: a notebook cell ending in `history` printed every loss and rate (thousands of numbers)."""
+        parts = [f"{len(self.loss)} iterations", f"{len(self.eval_iteration)} evaluations"]
+        if self.loss:
+            parts.append(f"last loss {self.loss[-1]:.4g}")
+        if self.best_index is not None:
+            parts.append(f"best val_acc {self.best_val_acc:.4f} at iteration {self.eval_iteration[self.best_index]}")
+        parts += [reason for reason in (self.stop_reason, self.early_stop) if reason]
+        return f"History({', '.join(parts)})"
+
     def classic(self) -> dict[str, list[float]]:
         """The assignment's dict of histories."""
         return {
@@ -208,8 +218,8 @@ def fit(
     iters_per_epoch = max(n // batch_size, 1)
     has_val = X_val is not None and len(X_val) > 0
     if (c.flip or c.crop) and (image_shape is None or int(np.prod(image_shape)) != X.shape[1]):
-        raise ConfigError(f"flips and crops need image rows; got {X.shape[1]} values per row and "
-                          f"image shape {image_shape}")
+        raise ConfigError("flip and crop need image_shape=(H, W, C), the image each row of X flattens: "
+                          f"fit(..., image_shape=...); got {X.shape[1]} values per row and image_shape {image_shape}")
     if state is None:
         check_memory(c, X.shape[1], net.params["W2"].shape[1])
         state = new_state(n, c, eval_size)

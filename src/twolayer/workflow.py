@@ -26,7 +26,7 @@ from twolayer.data.fingerprint import fingerprint
 from twolayer.data.images import IMAGE_SUFFIXES, is_hidden, match_channels, read_image, resize_images
 from twolayer.data.preprocess import Preprocessor
 from twolayer.data.splits import carve
-from twolayer.errors import DataError, Stopped, TwolayerError
+from twolayer.errors import DataError, Stopped, TwolayerError, UsageError
 from twolayer.files import write_json
 from twolayer.learner import LearnerNet, check_unchanged, file_digest, label, learner_net
 from twolayer.model import TwoLayerNet
@@ -440,12 +440,22 @@ def _source(spec: str) -> str:
     return spec
 
 
-def evaluate(model: str | Path, spec: str, split: str = "test", data_dir: str | None = None) -> dict[str, Any]:
+SPLITS = ("train", "val", "test")
+
+
+def evaluate(model: str | Path, spec: str | None = None, split: str = "test", data_dir: str | None = None
+             ) -> dict[str, Any]:
     """Accuracy of a saved model on a dataset split: {accuracy, n, correct,
     whole, ...}; whole is True (with a note) when the data is not the model's
-    training data, so the whole split was scored, not the images its run held out."""
-    check_spec(spec)  # a bad option before any file is read
+    training data, so the whole split was scored, not the images its run held out.
+    spec None: the dataset the model was trained on (and its data_dir)."""
+    if split not in SPLITS:  # a bad option before any file is read
+        raise UsageError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    if spec is not None:
+        check_spec(spec)
     bundle = bundles.load_bundle(model)
+    if spec is None:
+        spec, data_dir = bundle.config["dataset"], data_dir or bundle.config.get("data_dir")
     dataset = load_dataset(spec, data_dir)
     resized = tuple(dataset.image_shape[:2]) != tuple(bundle.image_shape[:2])
     converted = dataset.image_shape[2] != bundle.image_shape[2]
@@ -502,10 +512,12 @@ def _names(names: list[str], most: int = 12) -> str:
     return shown + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
-def predict(model: str | Path, image_paths: list[str]) -> list[dict[str, Any]]:
+def predict(model: str | Path, image_paths: str | Path | list[str | Path]) -> list[dict[str, Any]]:
     """For each image file: {path, label, class, probability}. A folder
     stands for the image files under it, and a quoted glob pattern
-    ('pics/*.jpg') for the files it matches."""
+    ('pics/*.jpg') for the files it matches; one path may be given alone."""
+    if isinstance(image_paths, (str, os.PathLike)):  # not its characters: "/" was the whole file system
+        image_paths = [image_paths]
     bundle = bundles.load_bundle(model)
     image_paths = image_files(image_paths)
     images = np.stack([read_image(p, bundle.image_shape) for p in image_paths])
