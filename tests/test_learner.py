@@ -122,7 +122,7 @@ def test_an_interrupted_learners_run_resumes_exactly(tmp_path, monkeypatch):
     monkeypatch.setattr(Progress, "update", update)
     assert main([*args, "--out", str(tmp_path / "cut")]) == 130
     monkeypatch.undo()
-    assert main(["train", "--resume", str(tmp_path / "cut"), "--quiet"]) == 0
+    assert main(["train", "--resume", str(tmp_path / "cut"), "--net", str(LEARNER), "--quiet"]) == 0
     a, b = load_bundle(tmp_path / "cut").net.params, load_bundle(tmp_path / "whole").net.params
     for key in PARAM_NAMES:
         np.testing.assert_array_equal(a[key], b[key])
@@ -137,12 +137,12 @@ def test_a_learners_file_changed_since_the_run_is_refused_on_resume(tmp_path, ca
     before = (run / "checkpoint.npz").read_bytes()
     net.write_text(net.read_text() + "# edited after the run\n")
     capsys.readouterr()
-    assert main(["train", "--resume", str(run), "--epochs", "2", "--quiet"]) == 1
+    assert main(["train", "--resume", str(run), "--epochs", "2", "--net", str(net), "--quiet"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"{net} has changed since this run started" in err, err
     assert (run / "checkpoint.npz").read_bytes() == before  # nothing resumed
     net.write_text(LEARNER.read_text())  # the same code again: resumes
-    assert main(["train", "--resume", str(run), "--epochs", "2", "--quiet"]) == 0
+    assert main(["train", "--resume", str(run), "--epochs", "2", "--net", str(net), "--quiet"]) == 0
     assert json.loads((run / "config.json").read_text())["net_sha256"] == file_digest(str(net))
 
 
@@ -200,3 +200,40 @@ def test_gradients_returned_read_only_or_as_views_train_like_any_others(tmp_path
         runs[name] = load_bundle(out).net.params
     for key in PARAM_NAMES:
         np.testing.assert_array_equal(runs["plain"][key], runs["odd"][key])
+
+
+# -- code runs only when the command line names it ---------------------------------------------------------------
+
+
+def test_a_learners_file_named_only_in_data_never_runs(tmp_path, capsys, monkeypatch):
+    """A run folder, a --config file or a --space file from someone else may
+    name a learner's file: train --resume, report, evaluate, predict,
+    export and the files' options never import it; --resume with --net
+    naming the same file does (it ran the file config.json named)."""
+    ran = tmp_path / "ran"
+    evil = tmp_path / "colleague.py"
+    evil.write_text(f"open({str(ran)!r}, 'a').write('x')\n" + LEARNER.read_text())
+    run = tmp_path / "run"
+    assert main(["train", "--net", str(evil), "--epochs", "1", "--out", str(run), "--quiet"]) == 0
+    ran.unlink()  # the colleague's run, received as a folder
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "seven.png")
+    (tmp_path / "c.toml").write_text(f"net = {str(evil)!r}\nepochs = 1\n")
+    (tmp_path / "s.toml").write_text(f"net = {str(evil)!r}\nlr = [0.1, 0.2]\n")
+    capsys.readouterr()
+    for argv, status in [(["train", "--resume", str(run), "--epochs", "2"], 2),
+                         (["train", "--resume", str(run), "--epochs", "2", "--net", str(LEARNER)], 2),
+                         (["report", str(run)], 0), (["evaluate", str(run), "--dataset", "digits"], 0),
+                         (["predict", str(run), str(tmp_path / "seven.png")], 0),
+                         (["export", str(run), "--format", "torch", "--out", str(tmp_path / "m.pt")], None),
+                         (["train", "--config", str(tmp_path / "c.toml"), "--out", str(tmp_path / "c")], 2),
+                         (["tune", "--space", str(tmp_path / "s.toml"), "--out", str(tmp_path / "s")], 2)]:
+        code = main(argv)
+        err = capsys.readouterr().err
+        assert status is None or code == status, (argv, err)
+        assert not ran.exists(), f"{argv} ran the learner's file"
+        if status == 2:
+            assert err.count("\n") == 1 and "--net" in err, err
+    assert "--resume" in err or "command line" in err
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--resume", str(run), "--epochs", "2", "--net", "colleague.py", "--quiet"]) == 0
+    assert ran.exists()  # named on the command line: it runs

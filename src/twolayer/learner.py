@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from twolayer.errors import ConfigError, LearnerError
+from twolayer.errors import ConfigError, LearnerError, UsageError
 from twolayer.model import PARAM_NAMES, TwoLayerNet
 
 # What the assignment's loss(X, y, reg) cannot do; refused in one line.
@@ -83,6 +83,23 @@ def check_unchanged(spec: str, recorded: str | None) -> None:
         raise LearnerError(f"{path} has changed since this run started (its SHA-256 was {recorded[:12]}..., is "
                            f"{now[:12]}...); a resumed run must use the same code: restore it, or start a new "
                            "run with --force")
+
+
+def confirm_resume(recorded: str | None, given: str | None, run_dir: Path) -> None:
+    """UsageError unless the command line names the learner's file that a
+    resumed run would import. A run folder's config.json is data, which may
+    come from anyone: the file it names runs only when the user names it
+    too (--net), and it must be the same file and class."""
+    if recorded is None:
+        if given:
+            raise UsageError(f"--net: {run_dir} trained twolayer's own network, not a learner's")
+        return
+    if given is None:
+        raise UsageError(f"{run_dir} trained a learner's network, {recorded}, and resuming it imports that file "
+                         f"and runs its code; to do so, name it: --resume {run_dir} --net {recorded}")
+    (path, name), (was, was_name) = parse_spec(given), parse_spec(recorded)
+    if path.resolve() != was.resolve() or name != was_name:
+        raise UsageError(f"--net {given} is not the network {run_dir} trained, {recorded}; give --net {recorded}")
 
 
 # -- loading --------------------------------------------------------------------------------------
