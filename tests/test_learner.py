@@ -237,3 +237,53 @@ def test_a_learners_file_named_only_in_data_never_runs(tmp_path, capsys, monkeyp
     monkeypatch.chdir(tmp_path)
     assert main(["train", "--resume", str(run), "--epochs", "2", "--net", "colleague.py", "--quiet"]) == 0
     assert ran.exists()  # named on the command line: it runs
+
+
+# -- a learner's code that misbehaves while it trains ---------------------------------------------------------------
+
+
+def learner_with(line: str) -> str:
+    """The assignment-style learner, `line` run at the top of its loss."""
+    text = LEARNER.read_text()
+    assert "        N = X.shape[0]\n" in text
+    return text.replace("        N = X.shape[0]\n", f"        N = X.shape[0]\n        {line}\n")
+
+
+NO_MAX_SHIFT = LEARNER.read_text().replace("shifted = scores - np.max(scores, axis=1, keepdims=True)",
+                                           "shifted = scores")
+
+
+@pytest.mark.parametrize("source,options,message", [
+    (learner_with("X -= X.mean(axis=0)"), [], "loss raised ValueError: output array is read-only ({path}:26); "
+                                              "it changes X, y or self.params in place"),
+    (learner_with("self.params['b1'] += 1e-3"), [], "({path}:26); it changes X, y or self.params in place"),
+    (LEARNER.read_text().replace("        return loss, grads\n", "        grads['w1'] = grads['W1']\n"
+                                 "        return loss, grads\n"), [], "grads has 'w1', which is not a parameter"),
+    (NO_MAX_SHIFT, ["--preprocess", "none", "--std", "0.3"],
+     "loss returned nan where the loss of its scores is"),
+])
+def test_a_learner_misbehaving_while_it_trains_is_one_line(tmp_path, capsys, source, options, message):
+    """A loss that writes into its batch or params (scoring the validation
+    split passes views of it: the split was changed), grads with a key too
+    many (ignored), a softmax that overflows (said to be a too-high rate,
+    at iteration 1)."""
+    path = tmp_path / "net.py"
+    path.write_text(source)
+    assert main(["train", "--net", str(path), "--epochs", "1", *options, "--out", str(tmp_path / "run"),
+                 "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message.format(path=path) in err, err
+
+
+def test_a_learner_that_changes_directory_or_dtype_still_trains_its_run(tmp_path, monkeypatch, capsys):
+    """A loss that changes the working directory: the relative run folder
+    is still the one written (the checkpoint was looked for under the new
+    directory: a one-line error); params of the run's float type, float32
+    (they stayed the learner's float64 whatever --dtype said)."""
+    path = tmp_path / "net.py"
+    path.write_text(learner_with("import os; os.chdir(os.path.dirname(os.getcwd()))"))
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    assert main(["train", "--net", str(path), "--epochs", "2", "--out", "run", "--quiet"]) == 0, capsys.readouterr()
+    assert os.getcwd() == str(tmp_path / "work") and (tmp_path / "work" / "run" / "metrics.json").is_file()
+    assert {v.dtype for v in load_bundle("run").net.params.values()} == {np.dtype(np.float32)}
