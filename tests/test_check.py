@@ -50,6 +50,28 @@ BROKEN = {
           'self.params["W1"] = std * np.random.randn(hidden_size, input_size).T')],
         {"construct": "then W2 likewise", "scores": "not the assignment's draws",
          "loss": "right for its weights"}),
+    "softmax_without_the_max_shift": (
+        [("shifted = scores - np.max(scores, axis=1, keepdims=True)", "shifted = scores")],
+        {"loss": "nan with b2 near 1000, reference 1.30516245076 -> exp(scores) overflows at scores near 1000: "
+                 "subtract each row's max score"}),
+    "biases_regularized": (
+        [(L2_LOSS, L2_LOSS[:-1] + " + np.sum(b1 * b1) + np.sum(b2 * b2))"),
+         ('grads["b2"] = np.sum(dscores, axis=0)', 'grads["b2"] = np.sum(dscores, axis=0) + 2 * reg * b2'),
+         ('grads["b1"] = np.sum(dhidden, axis=0)', 'grads["b1"] = np.sum(dhidden, axis=0) + 2 * reg * b1')],
+        {"loss": "the L2 term includes the biases"}),
+    "biases_regularized_in_the_loss_only": (
+        [(L2_LOSS, L2_LOSS[:-1] + " + np.sum(b1 * b1) + np.sum(b2 * b2))")],
+        {"loss": "the L2 term includes the biases", "gradients": "db1, db2 wrong, dW1, dW2 right"}),
+    "x_changed_in_place": (
+        [("        N = X.shape[0]\n", "        N = X.shape[0]\n        X -= X.mean(axis=0)\n")],
+        {**{name: "it changes X, y or self.params in place" for name in ("scores", "loss", "gradients", "predict")},
+         "training": ""}),
+    "params_changed_in_place": (
+        [("        return loss, grads\n", "        self.params['b1'] += 1e-3\n        return loss, grads\n")],
+        {name: "it changes X, y or self.params in place" for name in ("loss", "gradients")}),
+    "grads_with_a_key_too_many": (
+        [("        return loss, grads\n", "        grads['w1'] = grads['W1']\n        return loss, grads\n")],
+        {"gradients": "grads has 'w1', which is not a parameter"}),
     "predict_returns_floats": (
         [("return np.argmax(self.loss(X), axis=1)", "return np.argmax(self.loss(X), axis=1).astype(float)")],
         {"predict": "labels are integers"}),
@@ -81,6 +103,24 @@ def test_the_assignment_style_learner_passes_every_check_with_its_own_train():
     verdicts = list(checks_here(str(LEARNER)))
     assert all(v.ok for v in verdicts) and len(verdicts) == len(CHECKS)
     assert "its own train()" in verdicts[CHECKS.index("training")].detail
+
+
+FLOAT32 = "        self.params = {k: v.astype(np.float32) for k, v in self.params.items()}\n"
+
+
+@pytest.mark.parametrize("cast", ["", "        X = X.astype(np.float32)\n"])
+def test_a_correct_learner_in_float32_passes_every_check(tmp_path, cast):
+    """Its float32 weights (and input, cast in its loss) are no mistake: the
+    checks compare it with twolayer's own on its weights, the gradients in
+    float64 (its loss and gradients failed, hinting at its L2 term and the
+    output layer)."""
+    text = LEARNER.read_text().replace('        self.params["b2"] = np.zeros(output_size)\n',
+                                       '        self.params["b2"] = np.zeros(output_size)\n' + FLOAT32)
+    path = tmp_path / "float32.py"
+    path.write_text(text.replace("        N = X.shape[0]\n", "        N = X.shape[0]\n" + cast))
+    verdicts = list(checks_here(str(path)))
+    assert all(v.ok for v in verdicts) and len(verdicts) == len(CHECKS), [v.line() for v in verdicts]
+    assert "the assignment's draws in float32" in verdicts[0].detail
 
 
 def test_a_class_without_train_is_trained_by_twolayers_trainer(tmp_path):
@@ -155,9 +195,13 @@ def test_a_broken_file_is_one_line_and_exit_1(tmp_path, capsys, name):
     ("{tmp}/absent.py", "no such file: {tmp}/absent.py"),
     ("{learner}:Nope", "has no class Nope; it defines TwoLayerNet"),
     ("{tmp}", "is a folder"),
+    ("{tmp}/net.ipynb", "net.ipynb is not a Python file (.py): it is a notebook; put the class in a .py file"),
+    ("{tmp}/net.pyc", "net.pyc is not a Python file (.py): it is compiled bytecode; give the .py file"),
 ])
 def test_a_missing_file_or_class_is_one_line(tmp_path, capsys, spec, message):
     values = {"tmp": tmp_path, "learner": LEARNER}
+    for name in ("net.ipynb", "net.pyc"):
+        (tmp_path / name).write_text("{}")
     assert main(["check", spec.format(**values)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message.format(**values) in err

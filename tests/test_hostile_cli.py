@@ -382,8 +382,8 @@ CASES: dict[str, Case] = {
         ["tune", "--space", "s.toml", "--sampler", "random"], 2, "lr: a range's log is true or false, got 'no'",
         text_file("s.toml", 'lr = {low = 0.001, high = 0.1, log = "no"}\n')),
     "tune space searching an option that takes one value": Case(
-        ["tune", "--space", "s.toml"], 2, "net takes one value; it cannot be searched",
-        text_file("s.toml", 'net = ["a.py", "b.py"]\nlr = [0.1, 0.2]\n')),
+        ["tune", "--space", "s.toml"], 2, "data_dir takes one value; it cannot be searched",
+        text_file("s.toml", 'data_dir = ["a", "b"]\nlr = [0.1, 0.2]\n')),
     "tune space with a number where text goes": Case(
         ["tune", "--space", "s.toml"], 2, "dataset: expects text, got 3",
         text_file("s.toml", 'dataset = ["digits", 3]\nlr = [0.1, 0.2]\n')),
@@ -664,7 +664,7 @@ def test_a_run_with_relative_paths_resumes_from_another_directory(tmp_path, monk
     assert record["typed"] == {"dataset": "folder:imgs", "net": "net.py"}  # as the user wrote them
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "elsewhere")  # where folder:imgs and net.py name nothing
-    assert main(["train", "--resume", "../work/run", "--epochs", "3", "--quiet"]) == 0
+    assert main(["train", "--resume", "../work/run", "--epochs", "3", "--net", "../work/net.py", "--quiet"]) == 0
     assert main(["report", "../work/run"]) == 0
     # a run recorded before paths were absolute is read from here, and the line says so
     run = tmp_path / "work" / "run"

@@ -122,7 +122,7 @@ def test_an_interrupted_learners_run_resumes_exactly(tmp_path, monkeypatch):
     monkeypatch.setattr(Progress, "update", update)
     assert main([*args, "--out", str(tmp_path / "cut")]) == 130
     monkeypatch.undo()
-    assert main(["train", "--resume", str(tmp_path / "cut"), "--quiet"]) == 0
+    assert main(["train", "--resume", str(tmp_path / "cut"), "--net", str(LEARNER), "--quiet"]) == 0
     a, b = load_bundle(tmp_path / "cut").net.params, load_bundle(tmp_path / "whole").net.params
     for key in PARAM_NAMES:
         np.testing.assert_array_equal(a[key], b[key])
@@ -137,12 +137,12 @@ def test_a_learners_file_changed_since_the_run_is_refused_on_resume(tmp_path, ca
     before = (run / "checkpoint.npz").read_bytes()
     net.write_text(net.read_text() + "# edited after the run\n")
     capsys.readouterr()
-    assert main(["train", "--resume", str(run), "--epochs", "2", "--quiet"]) == 1
+    assert main(["train", "--resume", str(run), "--epochs", "2", "--net", str(net), "--quiet"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"{net} has changed since this run started" in err, err
     assert (run / "checkpoint.npz").read_bytes() == before  # nothing resumed
     net.write_text(LEARNER.read_text())  # the same code again: resumes
-    assert main(["train", "--resume", str(run), "--epochs", "2", "--quiet"]) == 0
+    assert main(["train", "--resume", str(run), "--epochs", "2", "--net", str(net), "--quiet"]) == 0
     assert json.loads((run / "config.json").read_text())["net_sha256"] == file_digest(str(net))
 
 
@@ -200,3 +200,90 @@ def test_gradients_returned_read_only_or_as_views_train_like_any_others(tmp_path
         runs[name] = load_bundle(out).net.params
     for key in PARAM_NAMES:
         np.testing.assert_array_equal(runs["plain"][key], runs["odd"][key])
+
+
+# -- code runs only when the command line names it ---------------------------------------------------------------
+
+
+def test_a_learners_file_named_only_in_data_never_runs(tmp_path, capsys, monkeypatch):
+    """A run folder, a --config file or a --space file from someone else may
+    name a learner's file: train --resume, report, evaluate, predict,
+    export and the files' options never import it; --resume with --net
+    naming the same file does (it ran the file config.json named)."""
+    ran = tmp_path / "ran"
+    evil = tmp_path / "colleague.py"
+    evil.write_text(f"open({str(ran)!r}, 'a').write('x')\n" + LEARNER.read_text())
+    run = tmp_path / "run"
+    assert main(["train", "--net", str(evil), "--epochs", "1", "--out", str(run), "--quiet"]) == 0
+    ran.unlink()  # the colleague's run, received as a folder
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "seven.png")
+    (tmp_path / "c.toml").write_text(f"net = {str(evil)!r}\nepochs = 1\n")
+    (tmp_path / "s.toml").write_text(f"net = {str(evil)!r}\nlr = [0.1, 0.2]\n")
+    capsys.readouterr()
+    for argv, status in [(["train", "--resume", str(run), "--epochs", "2"], 2),
+                         (["train", "--resume", str(run), "--epochs", "2", "--net", str(LEARNER)], 2),
+                         (["report", str(run)], 0), (["evaluate", str(run), "--dataset", "digits"], 0),
+                         (["predict", str(run), str(tmp_path / "seven.png")], 0),
+                         (["export", str(run), "--format", "torch", "--out", str(tmp_path / "m.pt")], None),
+                         (["train", "--config", str(tmp_path / "c.toml"), "--out", str(tmp_path / "c")], 2),
+                         (["tune", "--space", str(tmp_path / "s.toml"), "--out", str(tmp_path / "s")], 2)]:
+        code = main(argv)
+        err = capsys.readouterr().err
+        assert status is None or code == status, (argv, err)
+        assert not ran.exists(), f"{argv} ran the learner's file"
+        if status == 2:
+            assert err.count("\n") == 1 and "--net" in err, err
+    assert "--resume" in err or "command line" in err
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--resume", str(run), "--epochs", "2", "--net", "colleague.py", "--quiet"]) == 0
+    assert ran.exists()  # named on the command line: it runs
+
+
+# -- a learner's code that misbehaves while it trains ---------------------------------------------------------------
+
+
+def learner_with(line: str) -> str:
+    """The assignment-style learner, `line` run at the top of its loss."""
+    text = LEARNER.read_text()
+    assert "        N = X.shape[0]\n" in text
+    return text.replace("        N = X.shape[0]\n", f"        N = X.shape[0]\n        {line}\n")
+
+
+NO_MAX_SHIFT = LEARNER.read_text().replace("shifted = scores - np.max(scores, axis=1, keepdims=True)",
+                                           "shifted = scores")
+
+
+@pytest.mark.parametrize("source,options,message", [
+    (learner_with("X -= X.mean(axis=0)"), [], "loss raised ValueError: output array is read-only ({path}:26); "
+                                              "it changes X, y or self.params in place"),
+    (learner_with("self.params['b1'] += 1e-3"), [], "({path}:26); it changes X, y or self.params in place"),
+    (LEARNER.read_text().replace("        return loss, grads\n", "        grads['w1'] = grads['W1']\n"
+                                 "        return loss, grads\n"), [], "grads has 'w1', which is not a parameter"),
+    (NO_MAX_SHIFT, ["--preprocess", "none", "--std", "0.3"],
+     "loss returned nan where the loss of its scores is"),
+])
+def test_a_learner_misbehaving_while_it_trains_is_one_line(tmp_path, capsys, source, options, message):
+    """A loss that writes into its batch or params (scoring the validation
+    split passes views of it: the split was changed), grads with a key too
+    many (ignored), a softmax that overflows (said to be a too-high rate,
+    at iteration 1)."""
+    path = tmp_path / "net.py"
+    path.write_text(source)
+    assert main(["train", "--net", str(path), "--epochs", "1", *options, "--out", str(tmp_path / "run"),
+                 "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message.format(path=path) in err, err
+
+
+def test_a_learner_that_changes_directory_or_dtype_still_trains_its_run(tmp_path, monkeypatch, capsys):
+    """A loss that changes the working directory: the relative run folder
+    is still the one written (the checkpoint was looked for under the new
+    directory: a one-line error); params of the run's float type, float32
+    (they stayed the learner's float64 whatever --dtype said)."""
+    path = tmp_path / "net.py"
+    path.write_text(learner_with("import os; os.chdir(os.path.dirname(os.getcwd()))"))
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    assert main(["train", "--net", str(path), "--epochs", "2", "--out", "run", "--quiet"]) == 0, capsys.readouterr()
+    assert os.getcwd() == str(tmp_path / "work") and (tmp_path / "work" / "run" / "metrics.json").is_file()
+    assert {v.dtype for v in load_bundle("run").net.params.values()} == {np.dtype(np.float32)}

@@ -39,6 +39,7 @@ from twolayer.gradcheck import numerical_gradient, scaled_error
 from twolayer.learner import (
     InterfaceFault,
     LearnerNet,
+    confined,
     construct,
     describe,
     load_class,
@@ -62,6 +63,8 @@ REFERENCE_LOSS = 1.30378789133
 # gradients: the largest difference against the largest gradient (gradcheck.scaled_error); a
 # correct net measures about 1e-10, a mistake 1e-3 or more.
 BARS = {"scores": 1e-7, "loss": 1e-10, "gradients": 1e-7, "training": 0.02}
+# a net whose params are not float64 (written in float32) rounds its weights, and maybe its input, to float32
+BARS_FLOAT32 = {"scores": 1e-5, "loss": 1e-6}
 TRAINING = {"learning_rate": 1e-1, "reg": 5e-6, "num_iters": 100}  # the assignment's toy training
 CHECKS = ("construct", "scores", "loss", "gradients", "training", "predict")
 
@@ -87,6 +90,34 @@ def toy(cls: type, spec: str) -> tuple[Any, np.ndarray, np.ndarray]:
     return net, 10 * np.random.randn(5, SIZES[0]), np.array([0, 1, 2, 2, 1])
 
 
+def toy64(cls: type, spec: str) -> tuple[Any, np.ndarray, np.ndarray, bool]:
+    """toy(), its params in float64, and whether they were float64 already.
+    A net written in float32 is checked on the same weights computed in
+    float64, against twolayer's own on them: float32 rounding would swamp
+    the bars and the numerical gradients (false alarms)."""
+    net, X, y = toy(cls, spec)
+    exact = all(net.params[k].dtype == np.float64 for k in PARAM_NAMES)
+    for k in PARAM_NAMES:
+        net.params[k] = np.asarray(net.params[k], dtype=np.float64)
+    return net, X, y, exact
+
+
+def call(net: Any, *args: Any, **kwargs: Any) -> Any:
+    """net.loss(...), its inputs and params read-only while it runs (a
+    change in place fails at its line: learner.confined)."""
+    with confined([*args, *(net.params[k] for k in PARAM_NAMES)]):
+        return net.loss(*args, **kwargs)
+
+
+def with_biases(net: Any, b2: float = 0.0) -> None:
+    """Non-zero biases (the toy net's are zeros, which hide a bias left out
+    or regularized): b1 about 0.1, b2 about `b2` (a constant added to every
+    score leaves the softmax as it is, but exp(1000) overflows)."""
+    rng = np.random.default_rng(0)
+    net.params["b1"][...] = 0.1 * rng.standard_normal(SIZES[1])
+    net.params["b2"][...] = b2 + 0.1 * rng.standard_normal(SIZES[2])
+
+
 def reference(net: Any) -> TwoLayerNet:
     """twolayer's own network on a copy of the learner's weights."""
     return TwoLayerNet.from_params({k: np.array(net.params[k], dtype=np.float64) for k in PARAM_NAMES})
@@ -104,51 +135,69 @@ def check_construct(cls: type, spec: str) -> Verdict:
     np.random.seed(0)
     draws = {"W1": STD * np.random.randn(*SIZES[:2]), "W2": STD * np.random.randn(*SIZES[1:])}
     shapes = ", ".join(f"{k} {net.params[k].shape}" for k in PARAM_NAMES)
-    same = all(np.array_equal(net.params[k], v) for k, v in draws.items()) and not any(
+    dtype = net.params["W1"].dtype
+    same = all(np.array_equal(net.params[k], v.astype(dtype)) for k, v in draws.items()) and not any(
         net.params[k].any() for k in ("b1", "b2"))
     if same:
-        return Verdict("construct", True, f"{shapes}, the assignment's draws")
+        return Verdict("construct", True, f"{shapes}, the assignment's draws" + (f" in {dtype}" if dtype != np.float64
+                                                                                 else ""))
     return Verdict("construct", False, f"{shapes}, but not the assignment's values",
                    "W1 = std * np.random.randn(input_size, hidden_size) first, then W2 likewise; biases zeros")
 
 
 def check_scores(cls: type, spec: str) -> Verdict:
-    net, X, _ = toy(cls, spec)
-    scores = net.loss(X)
+    net, X, _, exact = toy64(cls, spec)
+    scores = call(net, X)
     if not isinstance(scores, np.ndarray) or scores.shape != REFERENCE_SCORES.shape:
         got = f"a {type(scores).__name__}" if not isinstance(scores, np.ndarray) else f"shape {scores.shape}"
         return Verdict("scores", False, f"loss(X) returned {got}",
                        "without y, loss returns the scores only, an array (N, C) = (5, 3)")
-    diff = float(np.abs(scores - REFERENCE_SCORES).max())
-    detail = f"max abs difference from the reference {diff:.3g} (bar {BARS['scores']:g})"
-    if diff < BARS["scores"]:
-        return Verdict("scores", True, detail)
     ref = reference(net).scores(X)
-    return Verdict("scores", False, detail, hints.scores_hint(scores, net.params, X, ref, REFERENCE_SCORES))
+    expected = REFERENCE_SCORES if exact else ref  # a float32 net's rounded weights: twolayer's on them
+    diff, bar = float(np.abs(scores - expected).max()), (BARS if exact else BARS_FLOAT32)["scores"]
+    detail = f"max abs difference from the reference {diff:.3g} (bar {bar:g})"
+    if diff < bar:
+        return Verdict("scores", True, detail)
+    return Verdict("scores", False, detail, hints.scores_hint(scores, net.params, X, ref, expected))
 
 
 def check_loss(cls: type, spec: str) -> Verdict:
-    net, X, y = toy(cls, spec)
-    loss = loss_value(net.loss(X, y, reg=REG))
-    diff = loss - REFERENCE_LOSS
-    detail = f"{loss:.12g} at reg {REG:g}, reference {REFERENCE_LOSS} (difference {diff:.3g}, bar {BARS['loss']:g})"
-    if abs(diff) < BARS["loss"]:
-        return Verdict("loss", True, detail)
+    net, X, y, exact = toy64(cls, spec)
+    loss = loss_value(call(net, X, y, reg=REG))
+    expected = REFERENCE_LOSS if exact else float(reference(net).loss(X, y, reg=REG)[0])
+    diff, bar = loss - expected, (BARS if exact else BARS_FLOAT32)["loss"]
+    detail = f"{loss:.12g} at reg {REG:g}, reference {expected:.12g} (difference {diff:.3g}, bar {bar:g})"
+    if abs(diff) < bar:
+        return _loss_with_biases(net, X, y, detail, bar)
     try:
-        at_0 = loss_value(net.loss(X, y, reg=0.0))
+        at_0 = loss_value(call(net, X, y, reg=0.0))
     except Exception:  # its reg=0 path fails too: the hint says so
         at_0 = None
     ref = reference(net)
-    scores_right = bool(np.allclose(net.loss(X), ref.scores(X), rtol=0, atol=BARS["scores"]))
+    scores_right = bool(np.allclose(call(net, X), ref.scores(X), rtol=0, atol=BARS["scores"]))
     data_loss = float(ref.loss(X, y, reg=0.0)[0])
     return Verdict("loss", False, detail,
                    hints.loss_hint(loss, at_0, data_loss, net.params, REG, len(y), scores_right))
 
 
+def _loss_with_biases(net: Any, X: np.ndarray, y: np.ndarray, detail: str, bar: float) -> Verdict:
+    """The loss check's second part: right at the toy net's zero biases, is
+    the loss right with b2 near 1000 (a softmax without the max shift
+    overflows) and biases that a wrong L2 term would count?"""
+    with_biases(net, b2=1000.0)
+    loss = loss_value(call(net, X, y, reg=REG))
+    right = float(reference(net).loss(X, y, reg=REG)[0])
+    if abs(loss - right) < bar * max(1.0, abs(right)):
+        return Verdict("loss", True, f"{detail}; right with biases too (b2 near 1000)")
+    return Verdict("loss", False, f"right at the toy net's zero biases, but {loss:.12g} with b2 near 1000, reference "
+                   f"{right:.12g}", hints.bias_hint(loss, right, net.params, REG))
+
+
 def check_gradients(cls: type, spec: str) -> Verdict:
-    net, X, y = toy(cls, spec)
+    net, X, y, _ = toy64(cls, spec)
+    with_biases(net)  # zero biases hide a bias gradient left out or regularized
     try:
-        _, grads = unpack_loss(net.loss(X, y, reg=REG), net.params)
+        _, grads = unpack_loss(call(net, X, y, reg=REG), net.params)
     except InterfaceFault as e:
         hint = ""
         if e.shape is not None:
@@ -157,7 +206,7 @@ def check_gradients(cls: type, spec: str) -> Verdict:
             hint = "look for 0 * inf, a division by zero or log(0): subtract each row's max score before exp"
         return Verdict("gradients", False, str(e), hint)
     grads = {k: np.array(g, dtype=np.float64) for k, g in grads.items()}  # later calls may reuse their arrays
-    numeric = {k: numerical_gradient(lambda _: float(net.loss(X, y, reg=REG)[0]), net.params[k])
+    numeric = {k: numerical_gradient(lambda _: loss_value(call(net, X, y, reg=REG)), net.params[k])
                for k in PARAM_NAMES}
     errors = {k: scaled_error(numeric[k], grads[k]) for k in PARAM_NAMES}
     detail = "relative error " + ", ".join(f"{k} {e:.2g}" for k, e in errors.items()) + f" (bar {BARS['gradients']:g})"
@@ -208,7 +257,8 @@ def check_predict(cls: type, spec: str) -> Verdict:
     if not callable(getattr(net, "predict", None)):
         return Verdict("predict", False, "its class has no predict method",
                        "predict(X) returns np.argmax(scores, axis=1)")
-    labels = net.predict(X)
+    with confined([X, *(net.params[k] for k in PARAM_NAMES)]):
+        labels = net.predict(X)
     if not isinstance(labels, np.ndarray):
         return Verdict("predict", False, f"predict(X) returned a {type(labels).__name__}",
                        "return a NumPy array: np.argmax(scores, axis=1)")

@@ -223,14 +223,17 @@ def config_from_args(args: argparse.Namespace, config_class: type = TrainConfig)
 def cmd_train(args: argparse.Namespace) -> int:
     if getattr(args, "resume", None):  # check --dataset trains here too, and has no --resume
         table = options(args.config_class)
-        given = [name for name in vars(args) if name in table]
+        given = [name for name in vars(args) if name in table and name != "net"]
         others = [table[name].flag for name in given if not table[name].exclusive] + (["--config"] if args.config
                                                                                      else [])
         if others:
-            raise UsageError(f"--resume continues a run with its own config; only --epochs or --iters may be "
-                              f"given with it, not {', '.join(others)}")
+            raise UsageError(f"--resume continues a run with its own config; only --epochs or --iters (and --net, "
+                              f"naming a learner's run's file) may be given with it, not {', '.join(others)}")
         length = {name: getattr(args, name) for name in given}
-        result = workflow.resume(args.resume, quiet=args.quiet, length=length)
+        net = getattr(args, "net", None)
+        if net:
+            print(f"network: {label(net)}; its code runs in this process", flush=True)
+        result = workflow.resume(args.resume, quiet=args.quiet, length=length, net=net)
     else:
         config = config_from_args(args, args.config_class)
         if config.net:

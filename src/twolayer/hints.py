@@ -67,6 +67,17 @@ def loss_hint(loss: float, loss_at_0: float | None, data_loss: float, params: di
     return start + f"it adds {term:.6g}, reg * (sum(W1**2) + sum(W2**2)) is {right:.6g}"
 
 
+def bias_hint(loss: float, right: float, params: dict[str, Any], reg: float) -> str:
+    """The loss right at zero biases but not at b2 near 1000 (right: the
+    right loss there)."""
+    if not np.isfinite(loss):
+        return ("exp(scores) overflows at scores near 1000: subtract each row's max score before exp (the softmax "
+                "is the same)")
+    if _close(loss - right, reg * float(np.sum(params["b1"] ** 2) + np.sum(params["b2"] ** 2)), 1e-6):
+        return "the L2 term includes the biases: it is reg * (sum(W1**2) + sum(W2**2)), weights only"
+    return "the biases: hidden = max(0, X @ W1 + b1), scores = hidden @ W2 + b2, and only W1 and W2 are regularized"
+
+
 def shape_hint(key: str, shape: tuple[int, ...], expected: tuple[int, ...], n: int) -> str:
     """A gradient of the wrong shape (n: the batch size)."""
     d = "d" + key

@@ -15,16 +15,20 @@ becomes one LearnerError line naming the file and, where known, the line.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
+import math
+import os
 import sys
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from twolayer.errors import ConfigError, LearnerError
+from twolayer.errors import ConfigError, LearnerError, UsageError
 from twolayer.model import PARAM_NAMES, TwoLayerNet
 
 # What the assignment's loss(X, y, reg) cannot do; refused in one line.
@@ -85,7 +89,29 @@ def check_unchanged(spec: str, recorded: str | None) -> None:
                            "run with --force")
 
 
+def confirm_resume(recorded: str | None, given: str | None, run_dir: Path) -> None:
+    """UsageError unless the command line names the learner's file that a
+    resumed run would import. A run folder's config.json is data, which may
+    come from anyone: the file it names runs only when the user names it
+    too (--net), and it must be the same file and class."""
+    if recorded is None:
+        if given:
+            raise UsageError(f"--net: {run_dir} trained twolayer's own network, not a learner's")
+        return
+    if given is None:
+        raise UsageError(f"{run_dir} trained a learner's network, {recorded}, and resuming it imports that file "
+                         f"and runs its code; to do so, name it: --resume {run_dir} --net {recorded}")
+    (path, name), (was, was_name) = parse_spec(given), parse_spec(recorded)
+    if path.resolve() != was.resolve() or name != was_name:
+        raise UsageError(f"--net {given} is not the network {run_dir} trained, {recorded}; give --net {recorded}")
+
+
 # -- loading --------------------------------------------------------------------------------------
+
+
+NOT_SOURCE = {".ipynb": ": it is a notebook; put the class in a .py file (jupyter nbconvert --to script FILE.ipynb "
+                        "writes one)",
+              ".pyc": ": it is compiled bytecode; give the .py file it was compiled from"}
 
 
 def load_class(spec: str) -> type:
@@ -97,7 +123,7 @@ def load_class(spec: str) -> type:
     if not path.is_file():
         raise LearnerError(f"no such file: {path}")
     if path.suffix != ".py":
-        raise LearnerError(f"{path} is not a Python file (.py)")
+        raise LearnerError(f"{path} is not a Python file (.py){NOT_SOURCE.get(path.suffix.lower(), '')}")
     cls = _find_class(_import(path), path, name)
     if not callable(getattr(cls, "loss", None)):
         raise LearnerError(f"{path}: class {cls.__name__} has no loss method; the assignment's network has "
@@ -152,7 +178,30 @@ def describe(e: BaseException, path: Path) -> str:
     lines = str(e).strip().splitlines()
     text = f"{type(e).__name__}{': ' + lines[0] if lines else ''}"
     frames = [f for f in traceback.extract_tb(e.__traceback__) if Path(f.filename).resolve() == path.resolve()]
-    return f"{text} ({path}:{frames[-1].lineno})" if frames else text
+    text = f"{text} ({path}:{frames[-1].lineno})" if frames else text
+    if isinstance(e, ValueError) and "read-only" in str(e):  # confined(): it wrote into its input or params
+        text += ("; it changes X, y or self.params in place, which loss and predict must leave as they are "
+                 "(X = X - m makes a new array, X -= m changes the caller's)")
+    return text
+
+
+@contextlib.contextmanager
+def confined(arrays: list[Any]) -> Iterator[None]:
+    """While a learner's code runs: `arrays` (its inputs, its params)
+    read-only, so that a change in place fails at its line instead of
+    altering twolayer's data (a validation split scored in chunks is
+    passed as views); and the working directory as it was afterwards (a
+    run folder may be a relative path)."""
+    frozen = [a for a in arrays if isinstance(a, np.ndarray) and a.flags.writeable]
+    for a in frozen:
+        a.flags.writeable = False
+    cwd = os.getcwd()
+    try:
+        yield
+    finally:
+        os.chdir(cwd)
+        for a in frozen:
+            a.flags.writeable = True
 
 
 # -- what its code must return ------------------------------------------------------------------
@@ -206,6 +255,10 @@ def unpack_loss(result: Any, params: dict[str, Any]) -> tuple[float, dict[str, A
     loss, grads = loss_value(result), result[1]
     if not isinstance(grads, dict):
         raise InterfaceFault(f"the grads that loss(X, y, reg) returns must be a dict, got {_what(grads)}")
+    extra = [str(k) for k in grads if k not in PARAM_NAMES]
+    if extra:
+        raise InterfaceFault(f"grads has {', '.join(map(repr, extra))}, which is not a parameter: it holds one "
+                             "gradient for each of W1, b1, W2 and b2")
     for key in PARAM_NAMES:
         if key not in grads:
             raise InterfaceFault(f"grads has no {key}", key)
@@ -276,9 +329,25 @@ class LearnerNet:
             raise ConfigError(f"{asked} {unsupported_problem(asked)}")
         result = self._call("loss", X, y, reg=reg)
         try:
-            return unpack_loss(result, self.params)
+            loss, grads = unpack_loss(result, self.params)
         except InterfaceFault as e:
             raise LearnerError(f"{self.spec}: {e}") from None
+        if not math.isfinite(loss):
+            self._check_overflow(loss, X, y, reg)
+        return loss, grads
+
+    def _check_overflow(self, loss: float, X: Any, y: Any, reg: float) -> None:
+        """LearnerError if twolayer's loss on the same weights and batch is
+        finite: then the learner's arithmetic overflowed, not the run (which
+        the trainer stops, suggesting a lower rate)."""
+        params = {k: np.asarray(self.params[k], dtype=np.float64) for k in PARAM_NAMES}
+        with np.errstate(all="ignore"):
+            right = float(TwoLayerNet.from_params(params).loss(np.asarray(X, dtype=np.float64), y, reg=reg)[0])
+        if math.isfinite(right):
+            raise LearnerError(f"{self.spec}: loss returned {loss} where the loss of its scores is {right:.6g} "
+                               "(twolayer's, on the same weights and batch): exp of large scores overflows, so "
+                               "subtract each row's max score before exp, and take the log of the shifted "
+                               "scores' softmax (a probability that underflowed to 0 has log -inf)")
 
     def scores(self, X: Any) -> Any:
         scores = self._call("loss", X)
@@ -299,8 +368,10 @@ class LearnerNet:
         return labels
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        untouchable = [*args, *(self.params[k] for k in PARAM_NAMES)]
         try:
-            return getattr(self.obj, method)(*args, **kwargs)
+            with confined(untouchable):
+                return getattr(self.obj, method)(*args, **kwargs)
         except Exception as e:  # its code: anything; Ctrl-C still stops the run
             raise LearnerError(f"{self.spec}: {method} raised {describe(e, self.path)}") from None
 
@@ -330,8 +401,11 @@ def learner_net(spec: str, initial: TwoLayerNet, std: float) -> LearnerNet:
         obj = construct(cls, spec, initial.sizes, std)
     finally:
         np.random.set_state(saved)
-    for key in PARAM_NAMES:
-        obj.params[key][...] = initial.params[key]
+    for key in PARAM_NAMES:  # of the run's float type (--dtype): the assignment's __init__ makes float64
+        if obj.params[key].dtype == initial.params[key].dtype:
+            obj.params[key][...] = initial.params[key]
+        else:
+            obj.params[key] = initial.params[key].copy()
     net = LearnerNet(obj, spec)
     _check_forward(net, initial.sizes)
     return net

@@ -127,9 +127,24 @@ def build_space(given: dict[str, str], toml_file: str | Path | None = None,
     return space
 
 
+# Options that name code to run (a learner's file): taken from the command line only. A --config or
+# --space file is meant to be shared, and running it must never run a file it names.
+COMMAND_LINE_ONLY = ("net",)
+
+
 def read_toml(path: str | Path, what: str = "space file") -> dict[str, Any]:
     """A TOML file's table; ConfigError naming the file if it can't be read
-    (UsageError, a bad option, if what it holds is not TOML)."""
+    (UsageError, a bad option, if what it holds is not TOML or names code
+    to run)."""
+    values = _toml(path, what)
+    for name in COMMAND_LINE_ONLY:
+        if name in values:
+            raise UsageError(f"{path}: {name} names a file whose code twolayer would run, so it is taken only from "
+                             f"the command line (--{name.replace('_', '-')} FILE.py), never from a {what}")
+    return values
+
+
+def _toml(path: str | Path, what: str) -> dict[str, Any]:
     try:
         return tomllib.loads(Path(path).read_bytes().decode("utf-8"))
     except FileNotFoundError:

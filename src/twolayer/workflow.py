@@ -28,7 +28,7 @@ from twolayer.data.preprocess import Preprocessor
 from twolayer.data.splits import carve
 from twolayer.errors import DataError, Stopped, TwolayerError, UsageError
 from twolayer.files import write_json
-from twolayer.learner import LearnerNet, check_unchanged, file_digest, label, learner_net
+from twolayer.learner import LearnerNet, check_unchanged, confirm_resume, file_digest, label, learner_net
 from twolayer.model import TwoLayerNet
 from twolayer.trainer import (
     History,
@@ -116,7 +116,8 @@ def train(config: TrainConfig, out: str | Path | None = None, force: bool = Fals
         held.release()
 
 
-def resume(run_dir: str | Path, quiet: bool = False, length: dict[str, int] | None = None) -> TrainResult:
+def resume(run_dir: str | Path, quiet: bool = False, length: dict[str, int] | None = None,
+           net: str | None = None) -> TrainResult:
     """Continue a run from its checkpoint, with its own config: an
     interrupted run to its end, or (with `length`, {"epochs": N} or
     {"iters": N}) any run, finished or not, to a new total length.
@@ -125,15 +126,19 @@ def resume(run_dir: str | Path, quiet: bool = False, length: dict[str, int] | No
     would have had if it had been started with that length, for the step
     and constant schedules. Schedules that depend on the total length
     (cosine, onecycle) are recomputed for the new total from the current
-    iteration on: the iterations already run keep the rates they had."""
+    iteration on: the iterations already run keep the rates they had.
+
+    A learner's run imports the learner's file again: only when `net`
+    names it (config.json, which names it too, is data, not a request to
+    run code)."""
     held = runs.hold(run_dir)
     try:
-        return _resume(held.path, quiet, length)
+        return _resume(held.path, quiet, length, net)
     finally:
         held.release()
 
 
-def _resume(run_dir: Path, quiet: bool, length: dict[str, int] | None) -> TrainResult:
+def _resume(run_dir: Path, quiet: bool, length: dict[str, int] | None, net_given: str | None) -> TrainResult:
     checkpoint = run_dir / CHECKPOINT_FILE
     finished = (run_dir / "metrics.json").is_file()
     if not checkpoint.is_file():
@@ -150,6 +155,7 @@ def _resume(run_dir: Path, quiet: bool, length: dict[str, int] | None) -> TrainR
     config, record = read_run_config(run_dir)
     relative = relative_paths(record)  # a run from before paths were recorded absolute: read from here
     config = config.anchored()
+    confirm_resume(config.net, net_given, run_dir)
     if config.net:  # the learner's code must be the code the checkpoint was trained with
         check_unchanged(config.net, record.get(NET_DIGEST))
     net, state, saved = read_checkpoint(checkpoint)
