@@ -5,6 +5,7 @@ everywhere, its bad input refused in one line."""
 
 import json
 import os
+import shlex
 import shutil
 import signal
 
@@ -109,8 +110,12 @@ def test_tune_searches_over_a_learners_network(tmp_path, capsys):
     assert "learner&#x27;s network" in (out / "report.html").read_text().split("</h1>")[0]
 
 
-def test_an_interrupted_learners_run_resumes_exactly(tmp_path, monkeypatch):
-    args = ["train", "--net", str(LEARNER), "--epochs", "3", "--hidden-size", "16", "--batch-size", "50", "--quiet"]
+def test_an_interrupted_learners_run_resumes_exactly(tmp_path, monkeypatch, capsys):
+    """...with the command its Ctrl-C line gives, which names the learner's
+    file (the resume runs its code only when named), quoted for the shell."""
+    net = tmp_path / "my net.py"
+    shutil.copy(LEARNER, net)
+    args = ["train", "--net", str(net), "--epochs", "3", "--hidden-size", "16", "--batch-size", "50", "--quiet"]
     assert main([*args, "--out", str(tmp_path / "whole")]) == 0
     original = Progress.update
 
@@ -120,9 +125,12 @@ def test_an_interrupted_learners_run_resumes_exactly(tmp_path, monkeypatch):
         original(self, done, info)
 
     monkeypatch.setattr(Progress, "update", update)
+    capsys.readouterr()
     assert main([*args, "--out", str(tmp_path / "cut")]) == 130
     monkeypatch.undo()
-    assert main(["train", "--resume", str(tmp_path / "cut"), "--net", str(LEARNER), "--quiet"]) == 0
+    command = shlex.split(capsys.readouterr().err.split("Resume with: ", 1)[1])
+    assert command == ["twolayer", "train", "--resume", str(tmp_path / "cut"), "--net", str(net)]
+    assert main([*command[1:], "--quiet"]) == 0
     a, b = load_bundle(tmp_path / "cut").net.params, load_bundle(tmp_path / "whole").net.params
     for key in PARAM_NAMES:
         np.testing.assert_array_equal(a[key], b[key])

@@ -20,6 +20,7 @@ import hashlib
 import importlib.util
 import math
 import os
+import shlex
 import sys
 import traceback
 from collections.abc import Iterator
@@ -100,10 +101,12 @@ def confirm_resume(recorded: str | None, given: str | None, run_dir: Path) -> No
         return
     if given is None:
         raise UsageError(f"{run_dir} trained a learner's network, {recorded}, and resuming it imports that file "
-                         f"and runs its code; to do so, name it: --resume {run_dir} --net {recorded}")
+                         f"and runs its code; to do so, name it: --resume {shlex.quote(str(run_dir))} "
+                         f"--net {shlex.quote(recorded)}")
     (path, name), (was, was_name) = parse_spec(given), parse_spec(recorded)
     if path.resolve() != was.resolve() or name != was_name:
-        raise UsageError(f"--net {given} is not the network {run_dir} trained, {recorded}; give --net {recorded}")
+        raise UsageError(f"--net {given} is not the network {run_dir} trained, {recorded}; "
+                         f"give --net {shlex.quote(recorded)}")
 
 
 # -- loading --------------------------------------------------------------------------------------
