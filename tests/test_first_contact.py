@@ -182,7 +182,8 @@ def test_continuing_with_a_length_dependent_schedule_keeps_the_rates_already_use
 
 @pytest.mark.parametrize("argv,line", [
     (["--epochs", "2"], "has finished: it ran 28 iterations, and 28 were asked for"),
-    (["--epochs", "5", "--lr", "0.1"], "only --epochs or --iters may be given with it, not --lr"),
+    (["--epochs", "5", "--lr", "0.1"],
+     "only --epochs or --iters (and --net, naming a learner's run's file) may be given with it, not --lr"),
 ])
 def test_continuing_says_in_one_line_what_it_cannot_do(tmp_path, capsys, argv, line):
     assert main(["train", "--epochs", "2", "--out", str(tmp_path / "run"), "--quiet"]) == 0
