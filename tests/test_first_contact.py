@@ -4,6 +4,7 @@ continuing a finished run), recipes as files, and watching a search in
 optuna-dashboard."""
 
 import csv
+import io
 import json
 import math
 import os
@@ -23,6 +24,7 @@ from twolayer import TwoLayerNet, fit
 from twolayer.bundles import load_bundle
 from twolayer.cli import main
 from twolayer.layers import softmax_loss_forward
+from twolayer.progress import Progress
 from twolayer.workflow import predict
 
 POSTGRES = os.environ.get("TWOLAYER_TEST_POSTGRES")
@@ -85,6 +87,24 @@ def test_the_bar_shows_in_a_terminal_that_reports_no_size(tmp_path, columns):
     redraws = [part for line in shown.splitlines() for part in line.split("\r") if part.startswith("train")]
     assert redraws and "100%" in redraws[-1], shown
     assert max(len(part) for part in redraws) <= int(columns or 80) - 1, shown
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_the_bar_keeps_the_loss_and_validation_accuracy_when_the_line_is_too_long(monkeypatch):
+    """A line too long for the terminal loses its end: with the cpu recipe's
+    20,250 iterations at 80 columns that was the validation accuracy, after the
+    times and the rate. The info comes first now."""
+    monkeypatch.setenv("COLUMNS", "80")
+    screen = Terminal()
+    bar = Progress(20250, "train", stream=screen)
+    bar.update(20250, "loss 0.4825 lr 0.00903 val 0.972")
+    bar.close()
+    last = screen.getvalue().split("\r")[-1].strip("\n")
+    assert "20250/20250, loss 0.4825 lr 0.00903 val 0.972 [" in last and len(last) <= 79, last
 
 
 def test_evaluate_and_predict_as_a_new_user_first_types_them(tmp_path, capsys):

@@ -28,6 +28,11 @@ def in_notebook() -> bool:
     return shell is not None and shell is not False and "IPKernelApp" in getattr(shell, "config", {})
 
 
+# tqdm's line with the info (loss, lr, val) before the times and the rate: a line too
+# long for the terminal loses its end, and at 80 columns that was the validation accuracy
+BAR_FORMAT = "{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt}{postfix} [{elapsed}<{remaining}, {rate_fmt}]"
+
+
 class Progress:
     """A bar of `total` steps; `update(done, info)` moves it to `done`.
 
@@ -58,7 +63,7 @@ class Progress:
                 from tqdm.std import tqdm
             width = {} if widget else dict(zip(("ncols", "nrows"), _shape(self.stream), strict=True))
             self.bar = tqdm(total=self.total, desc=desc, file=self.stream, leave=True, mininterval=0.1,
-                            **width, **units)
+                            bar_format=None if widget else BAR_FORMAT, **width, **units)
             if width:
                 self.bar.dynamic_ncols = _shape  # asked at each redraw, as tqdm's dynamic_ncols=True does
 
