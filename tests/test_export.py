@@ -274,3 +274,15 @@ def test_folded_params_are_float32_arrays(digits_run):
     run, _ = digits_run
     params = folded_params(load_bundle(run))
     assert {k: v.dtype for k, v in params.items()} == dict.fromkeys(("W1", "b1", "W2", "b2"), np.float32)
+
+
+def test_the_checkpoint_of_a_finished_run_is_not_called_unfinished(digits_run, capsys):
+    """A finished run keeps its checkpoint.npz (a resume may lengthen it): its
+    checkpoint given to export was "the run has not finished (it has a
+    checkpoint.npz, no model.npz)", though model.npz was there."""
+    run, _ = digits_run
+    assert (run / "checkpoint.npz").is_file() and (run / "model.npz").is_file()
+    assert main(["export", str(run / "checkpoint.npz")]) == 1
+    err = capsys.readouterr().err
+    assert err == (f"twolayer export: error: {run / 'checkpoint.npz'} is the run's training state, not its model: "
+                   f"give {run} or its model.npz\n")

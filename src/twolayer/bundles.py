@@ -92,7 +92,11 @@ def resolve_model_path(path: str | Path) -> Path:
         path = path / MODEL_FILE
     run = path.parent
     if path.name in (MODEL_FILE, CHECKPOINT_FILE) and (run / CHECKPOINT_FILE).is_file():
-        if path.name == CHECKPOINT_FILE or not path.is_file():
+        if (run / MODEL_FILE).is_file():  # a finished run keeps its checkpoint too (to be continued)
+            if path.name == CHECKPOINT_FILE:
+                raise BundleError(f"{path} is the run's training state, not its model: give {run} or its "
+                                  f"{MODEL_FILE}")
+        else:
             raise BundleError(f"no model in {run}: the run has not finished (it has a {CHECKPOINT_FILE}, no "
                               f"{MODEL_FILE}); finish it with: twolayer train --resume {run}")
     if not path.is_file():
