@@ -21,7 +21,7 @@ from PIL import Image
 
 from configs import config
 from twolayer import TwoLayerNet, fit
-from twolayer.bundles import load_bundle
+from twolayer.bundles import load_bundle, save_bundle
 from twolayer.cli import main
 from twolayer.layers import softmax_loss_forward
 from twolayer.progress import Progress
@@ -115,6 +115,12 @@ def test_evaluate_and_predict_as_a_new_user_first_types_them(tmp_path, capsys):
     out = capsys.readouterr().out
     assert main(["evaluate", str(run), "--dataset", "digits"]) == 0
     assert capsys.readouterr().out == out and out.startswith("test accuracy") and out.rstrip().endswith("on digits")
+    bundle = load_bundle(run)
+    bundle.config = {}  # a bundle made in Python: its config need not record the dataset
+    save_bundle(tmp_path / "made.npz", bundle)
+    assert main(["evaluate", str(tmp_path / "made.npz")]) == 2  # it was KeyError: 'dataset', a traceback
+    assert capsys.readouterr().err == (f"twolayer evaluate: error: {tmp_path / 'made.npz'} does not record the "
+                                       "dataset it was trained on: give --dataset SPEC\n")
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "blank.png")
     # one path as text, not a list: its characters were paths, and "/" walked the whole file system
     assert [row["path"] for row in predict(run, str(tmp_path / "blank.png"))] == [str(tmp_path / "blank.png")]

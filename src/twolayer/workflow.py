@@ -463,6 +463,8 @@ def evaluate(model: str | Path, spec: str | None = None, split: str = "test", da
         check_spec(spec)
     bundle = bundles.load_bundle(model)
     if spec is None:
+        if not bundle.config.get("dataset"):  # a bundle made by hand: its config need not hold every option
+            raise UsageError(f"{model} does not record the dataset it was trained on: give --dataset SPEC")
         spec, data_dir = bundle.config["dataset"], data_dir or bundle.config.get("data_dir")
     dataset = load_dataset(spec, data_dir)
     resized = tuple(dataset.image_shape[:2]) != tuple(bundle.image_shape[:2])
