@@ -162,8 +162,8 @@ def build_parser(config_class: type = TrainConfig) -> Parser:
     e.add_argument("--dataset", metavar="SPEC",
                    help=f"dataset spec: {SPEC_HELP} (default: the dataset the model was trained on)")
     e.add_argument("--data-dir", metavar="DIR",
-                   help="where dataset files are kept (default: env TWOLAYER_DATA, else the user cache; for the "
-                        "model's own dataset, its run's)")
+                   help="where dataset files are kept (default: env TWOLAYER_DATA, else the user cache; without "
+                        "--dataset, the model's run's)")
     e.add_argument("--split", choices=workflow.SPLITS, default="test", help="which split (default: test)")
     e.add_argument("--json", action="store_true", help="print one JSON object")
 

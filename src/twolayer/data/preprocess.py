@@ -52,9 +52,9 @@ class Preprocessor:
         return cls(kind, tile(channel_mean), tile(channel_std))
 
     def transform(self, images: np.ndarray, dtype: type = np.float32) -> np.ndarray:
-        """uint8 (N, H, W, C) -> float32 (N, D); computed in `dtype` (float64
-        for the estimator's dtype="float64": features whose spread is below
-        float32's precision at their size were made equal)."""
+        """uint8 (N, H, W, C) -> (N, D) of `dtype`, float32 unless asked
+        (the estimator asks for float64: in float32, features whose spread is
+        below float32's precision at their size were made equal)."""
         n = images.shape[0]
         flat = images.reshape(n, int(np.prod(images.shape[1:])))  # also for an empty split (n = 0)
         if flat.shape[1] != self.shift.shape[0]:
