@@ -242,6 +242,10 @@ def test_an_unfinished_run_says_how_to_finish_it(tmp_path, capsys):
         assert main(argv) == 1
         assert capsys.readouterr().err == f"twolayer {argv[0]}: error: {expected}"
     assert sorted(p.name for p in run.iterdir()) == ["checkpoint.npz"]
+    # a learner's run: its resume names the file (resuming runs its code only when the command names it)
+    (run / "config.json").write_text('{"net": "/home/me/my net.py"}')
+    assert main(["export", str(run)]) == 1
+    assert capsys.readouterr().err.endswith(f"twolayer train --resume {run} --net '/home/me/my net.py'\n")
 
 
 def test_a_missing_package_is_named(digits_run, tmp_path, monkeypatch, capsys):

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from twolayer import schema
+from twolayer import runs, schema
 from twolayer.config import options
 from twolayer.data.preprocess import KINDS, Preprocessor
 from twolayer.errors import BundleError, ConfigError
@@ -98,7 +98,7 @@ def resolve_model_path(path: str | Path) -> Path:
                                   f"{MODEL_FILE}")
         else:
             raise BundleError(f"no model in {run}: the run has not finished (it has a {CHECKPOINT_FILE}, no "
-                              f"{MODEL_FILE}); finish it with: twolayer train --resume {run}")
+                              f"{MODEL_FILE}); finish it with: {runs.resume_command(run)}")
     if not path.is_file():
         raise BundleError(f"no model at {path}: give a run folder or its {MODEL_FILE}")
     return path

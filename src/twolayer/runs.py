@@ -25,7 +25,9 @@ import contextlib
 import csv
 import fcntl
 import io
+import json
 import re
+import shlex
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -193,6 +195,18 @@ def _check_ancestors(path: Path, option: str) -> None:
                 where = "" if parent == path else f": {parent} is a file, not a folder"
                 raise TwolayerError(f"cannot use {option} {path}{where or ' (it exists and is not a folder)'}")
             return
+
+
+def resume_command(run_dir: Path) -> str:
+    """The command that continues the run in run_dir, quoted for the shell:
+    with --net FILE for a learner's network (config.json's `net`), whose
+    file a resume imports only when the command line names it too."""
+    try:
+        net = json.loads((Path(run_dir) / "config.json").read_text()).get("net")
+    except (OSError, ValueError, AttributeError):  # no readable record: the resume itself will say so
+        net = None
+    naming = f" --net {shlex.quote(net)}" if isinstance(net, str) and net else ""
+    return f"twolayer train --resume {shlex.quote(str(run_dir))}{naming}"
 
 
 def remove_stale_temporaries(folder: Path) -> None:

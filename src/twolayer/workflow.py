@@ -8,7 +8,6 @@ import contextlib
 import glob
 import json
 import os
-import shlex
 import signal
 import threading
 import time
@@ -56,14 +55,11 @@ class TrainResult:
 class Interrupted(Stopped):
     """Training was stopped by a signal; a checkpoint was saved."""
 
-    def __init__(self, run_dir: Path, iteration: int, signum: int, net: str | None = None) -> None:
+    def __init__(self, run_dir: Path, iteration: int, signum: int) -> None:
         self.run_dir, self.iteration, self.signum = run_dir, iteration, signum
         self.exit_code = 128 + signum
-        naming = f" --net {shlex.quote(net)}" if net else ""  # a learner's run runs its file only when named
-        super().__init__(
-            f"{signal_words(signum)} at iteration {iteration}; checkpoint saved. Resume with: "
-            f"twolayer train --resume {shlex.quote(str(run_dir))}{naming}"
-        )
+        super().__init__(f"{signal_words(signum)} at iteration {iteration}; checkpoint saved. Resume with: "
+                         f"{runs.resume_command(run_dir)}")
 
 
 @dataclass
@@ -262,7 +258,7 @@ def _run(config: TrainConfig, data: Prepared, run_dir: Path, net: TwoLayerNet, s
     def on_iteration(it: int, total: int, loss: float, lr: float) -> None:
         if stop.signum is not None:
             save_checkpoint(checkpoint, net, train_state, record)
-            raise Interrupted(run_dir, it, stop.signum, config.net)
+            raise Interrupted(run_dir, it, stop.signum)
 
     with StopOnSignal() as stop:
         history = fit_config(net, data, config, train_state, on_iteration, on_epoch_end, progress=not quiet)
