@@ -236,8 +236,9 @@ def test_a_learners_file_named_only_in_data_never_runs(tmp_path, capsys, monkeyp
                          (["train", "--config", str(tmp_path / "c.toml"), "--out", str(tmp_path / "c")], 2),
                          (["tune", "--space", str(tmp_path / "s.toml"), "--out", str(tmp_path / "s")], 2)]:
         code = main(argv)
-        err = capsys.readouterr().err
+        out, err = capsys.readouterr()
         assert status is None or code == status, (argv, err)
+        assert "its code runs" not in out, out  # nothing says it will run code it then refuses to run
         assert not ran.exists(), f"{argv} ran the learner's file"
         if status == 2:
             assert err.count("\n") == 1 and "--net" in err, err

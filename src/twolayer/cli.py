@@ -232,6 +232,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         length = {name: getattr(args, name) for name in given}
         net = getattr(args, "net", None)
         if net:
+            workflow.confirm_resume_net(args.resume, net)  # refused before it is announced
             print(f"network: {label(net)}; its code runs in this process", flush=True)
         result = workflow.resume(args.resume, quiet=args.quiet, length=length, net=net)
     else:

@@ -136,6 +136,15 @@ def resume(run_dir: str | Path, quiet: bool = False, length: dict[str, int] | No
         held.release()
 
 
+def confirm_resume_net(run_dir: str | Path, net: str) -> None:
+    """learner.confirm_resume for `--resume RUN --net FILE` on the run's
+    config.json, before the command says the file's code will run (resume
+    checks it again; a folder without a config.json is resume's to name)."""
+    run_dir = Path(run_dir)
+    if (run_dir / "config.json").is_file():
+        confirm_resume(read_run_config(run_dir)[0].anchored().net, net, run_dir)
+
+
 def _resume(run_dir: Path, quiet: bool, length: dict[str, int] | None, net_given: str | None) -> TrainResult:
     checkpoint = run_dir / CHECKPOINT_FILE
     finished = (run_dir / "metrics.json").is_file()
