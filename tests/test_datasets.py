@@ -255,7 +255,7 @@ def test_train_and_test_subfolders_are_splits_and_grayscale_is_one_channel(tmp_p
     assert ds.splits["train"][0].shape == (8, 5, 6, 1) and ds.splits["test"][0].shape == (4, 5, 6, 1)
 
 
-def test_decoded_arrays_are_cached_and_refreshed_when_the_folder_changes(tmp_path, private_data_dir):
+def test_decoded_arrays_are_cached_and_refreshed_when_the_folder_changes(tmp_path, private_data_dir, capsys):
     folder = tmp_path / "pics"
     write_folder(folder)
     before = sorted(p.relative_to(folder) for p in folder.rglob("*"))
@@ -268,9 +268,19 @@ def test_decoded_arrays_are_cached_and_refreshed_when_the_folder_changes(tmp_pat
     # a changed image gives a new key, so the folder is read again
     Image.fromarray(np.zeros((5, 6, 3), np.uint8)).save(folder / "cat" / "0.png")
     os.utime(folder / "cat" / "0.png", ns=(1, 1))
+    other = tmp_path / "other"
+    write_folder(other)
+    load_dataset(f"folder:{other}")
+    legacy = private_data_dir / "cache" / "folder-0123456789abcdef01234567.npz"  # as earlier versions named them
+    legacy.write_bytes(b"")
     changed = load_dataset(f"folder:{folder}")
     assert not changed.splits["train"][0][0].any()
-    assert len(list((private_data_dir / "cache").glob("folder-*.npz"))) == 2
+    # one file per folder: the folder's earlier contents and the old-style file are gone, the other folder's kept
+    assert len(list((private_data_dir / "cache").glob("folder-*.npz"))) == 2 and not legacy.exists()
+    capsys.readouterr()
+    load_dataset(f"folder:{other}", quiet=False)
+    shown = capsys.readouterr()
+    assert "decode" not in shown.out + shown.err  # read from its cache
 
 
 @pytest.mark.parametrize("make,message", [

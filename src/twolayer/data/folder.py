@@ -59,7 +59,7 @@ def load_folder(path: str | Path, cache_root: Path, quiet: bool = False, refresh
         listing = _list(folder, class_names)
         size = size or _size(listing[0][0])
         labels = np.array([label for _, label, _, _ in listing], dtype=np.int64)
-        where = cache_path(cache_root, "folder", _key(folder, listing, size, channels))
+        where = cache_path(cache_root, _source_name(folder), _key(folder, listing, size, channels))
         cached = None if refresh_wanted(refresh) else load_cached(where)
         if cached is not None and _fits(cached, labels, size, channels):
             images = cached["images"]
@@ -121,6 +121,12 @@ def _list(folder: Path, class_names: list[str]) -> Listing:
     if not listing:
         raise DataError(f"{folder} holds no images")
     return listing
+
+
+def _source_name(folder: Path) -> str:
+    """The cache's name for a folder (a split's): its path's digest, so that
+    the folder keeps one cache file whatever it held before."""
+    return "folder-" + hashlib.sha256(os.fsencode(folder.resolve())).hexdigest()[:16]
 
 
 def _key(folder: Path, listing: Listing, size: tuple[int, int], channels: int | None) -> str:
