@@ -9,7 +9,7 @@ import pytest
 
 from twolayer.cli import main
 from twolayer.metrics import confusion_matrix, per_class_accuracy, smooth
-from twolayer.plots import weight_images
+from twolayer.plots import confusion_figure, save_png, weight_images
 
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -37,6 +37,16 @@ def test_weight_images_rescale_each_unit():
     # unit 2's weights, in image layout, keep their order
     unit = W1[:, 2].reshape(4, 4, 3)
     assert np.unravel_index(unit.argmax(), unit.shape) == np.unravel_index(images[2].argmax(), unit.shape)
+
+
+def test_a_confusion_matrix_of_1000_classes_or_a_huge_name_stays_small(tmp_path):
+    # 1,000 classes asked for a 552-inch figure (12 GB, the run was killed); a 20,000-character name for a
+    # tight figure as wide (MemoryError)
+    for names in ([f"c{i}" for i in range(1000)], ["n" * 20000, "b"]):
+        fig = confusion_figure(np.eye(len(names), dtype=int), names, "t")
+        assert max(fig.get_size_inches()) <= 40
+        save_png(fig, tmp_path / "c.png")
+        assert (tmp_path / "c.png").stat().st_size < 2_000_000
 
 
 @pytest.fixture(scope="module")
