@@ -73,6 +73,17 @@ def test_run_report_is_self_contained(run_dir):
     assert "Per-class accuracy" in page and "Validation examples" in page
 
 
+def test_a_run_folder_named_with_odd_bytes_gives_a_valid_utf8_page(run_dir, tmp_path):
+    # a folder name's undecodable byte (\xff) was written raw: the page was not UTF-8; ESC and a
+    # right-to-left override went into it as they were
+    odd = tmp_path / "run\udcff\x1b[2J\u202e<b>"
+    shutil.copytree(run_dir, odd)
+    assert main(["report", str(odd)]) == 0
+    page = (odd / "report.html").read_bytes().decode("utf-8")  # strict
+    assert not {"\x1b", "\u202e", "\udcff"} & set(page)
+    assert "run\\udcff\\x1b[2J\\u202e&lt;b&gt;" in page and "<b>" not in page
+
+
 def test_report_command_and_bad_folder(run_dir, tmp_path, capsys):
     (run_dir / "report.html").unlink()
     assert main(["report", str(run_dir)]) == 0
