@@ -202,3 +202,39 @@ def test_predict_takes_a_folder_or_a_quoted_glob_for_its_images(tmp_path, capsys
     assert paths == [str(tmp_path / "pics" / "sub" / f"{i}.png") for i in range(3)]
     assert main(["predict", str(run), str(tmp_path / "pics" / "*" / "[12].png")]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 2
+
+
+def test_text_from_outside_never_drives_the_terminal(tmp_path, monkeypatch, capsys):
+    """Class names and paths holding ESC sequences (clear the screen, retitle the window), a bell, a
+    newline, a right-to-left override and undecodable bytes: printed escaped, one line per file, by
+    train, predict, evaluate, report and an error line (ESC reached the terminal as it was)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TWOLAYER_DATA", str(tmp_path / "data"))
+    rng = np.random.default_rng(0)
+    odd = ["\x1b[2Jred", "line\nbreak\u202e"]
+    for name in odd:
+        (tmp_path / "imgs\x1b]0;x\x07" / name).mkdir(parents=True)
+        for i in range(8):
+            Image.fromarray(rng.integers(0, 256, (6, 6, 3), dtype=np.uint8)).save(
+                tmp_path / "imgs\x1b]0;x\x07" / name / f"{i}.png")
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    for name in ("a\x1b[2J.png", "b\nc.png", "d\udcff.png"):
+        shutil.copy(tmp_path / "imgs\x1b]0;x\x07" / odd[0] / "0.png", pics / name)
+    (pics / "e\x1b[2J.png").write_bytes(b"not an image")
+    run = "run\x1b[31m"
+    assert main(["train", "--dataset", "folder:imgs\x1b]0;x\x07", "--out", run, "--quiet", "--epochs", "1",
+                 "--val-size", "4", "--test-size", "4"]) == 0
+    assert main(["evaluate", run]) == 0
+    assert main(["report", run]) == 0
+    (pics / "e\x1b[2J.png").rename(tmp_path / "e\x1b[2J.png")
+    assert main(["predict", run, str(pics)]) == 0
+    predicted = capsys.readouterr().out
+    assert main(["predict", run, "e\x1b[2J.png"]) == 1
+    err = capsys.readouterr().err
+    printed = predicted + err
+    assert not {"\x1b", "\x07", "\u202e", "\udcff"} & set(printed), printed
+    lines = predicted.split("\n")[:-1]
+    assert len(lines) == 5 + 3  # train's 3 lines, evaluate's and report's, then one per file
+    assert all(line.count("\t") == 2 for line in lines[5:])
+    assert "\\x1b[2J" in err and err.count("\n") == 1

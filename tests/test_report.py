@@ -9,7 +9,7 @@ import pytest
 
 from twolayer.cli import main
 from twolayer.metrics import confusion_matrix, per_class_accuracy, smooth
-from twolayer.plots import weight_images
+from twolayer.plots import confusion_figure, save_png, weight_images
 
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -39,6 +39,16 @@ def test_weight_images_rescale_each_unit():
     assert np.unravel_index(unit.argmax(), unit.shape) == np.unravel_index(images[2].argmax(), unit.shape)
 
 
+def test_a_confusion_matrix_of_1000_classes_or_a_huge_name_stays_small(tmp_path):
+    # 1,000 classes asked for a 552-inch figure (12 GB, the run was killed); a 20,000-character name for a
+    # tight figure as wide (MemoryError)
+    for names in ([f"c{i}" for i in range(1000)], ["n" * 20000, "b"]):
+        fig = confusion_figure(np.eye(len(names), dtype=int), names, "t")
+        assert max(fig.get_size_inches()) <= 40
+        save_png(fig, tmp_path / "c.png")
+        assert (tmp_path / "c.png").stat().st_size < 2_000_000
+
+
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("report") / "run"
@@ -61,6 +71,17 @@ def test_run_report_is_self_contained(run_dir):
     for name in ("history", "weights", "confusion_val", "confusion_test"):
         assert (run_dir / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "Per-class accuracy" in page and "Validation examples" in page
+
+
+def test_a_run_folder_named_with_odd_bytes_gives_a_valid_utf8_page(run_dir, tmp_path):
+    # a folder name's undecodable byte (\xff) was written raw: the page was not UTF-8; ESC and a
+    # right-to-left override went into it as they were
+    odd = tmp_path / "run\udcff\x1b[2J\u202e<b>"
+    shutil.copytree(run_dir, odd)
+    assert main(["report", str(odd)]) == 0
+    page = (odd / "report.html").read_bytes().decode("utf-8")  # strict
+    assert not {"\x1b", "\u202e", "\udcff"} & set(page)
+    assert "run\\udcff\\x1b[2J\\u202e&lt;b&gt;" in page and "<b>" not in page
 
 
 def test_report_command_and_bad_folder(run_dir, tmp_path, capsys):

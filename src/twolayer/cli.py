@@ -21,7 +21,7 @@ from twolayer.errors import TwolayerError, UsageError
 from twolayer.export import FORMATS, export
 from twolayer.learner import label
 from twolayer.space import config_file
-from twolayer.streams import lasting_output
+from twolayer.streams import lasting_output, shown
 from twolayer.tune import PRUNERS, SAMPLERS, cell
 
 
@@ -233,12 +233,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         net = getattr(args, "net", None)
         if net:
             workflow.confirm_resume_net(args.resume, net)  # refused before it is announced
-            print(f"network: {label(net)}; its code runs in this process", flush=True)
+            say(f"network: {label(net)}; its code runs in this process")
         result = workflow.resume(args.resume, quiet=args.quiet, length=length, net=net)
     else:
         config = config_from_args(args, args.config_class)
         if config.net:
-            print(f"network: {label(config.net)}; its code runs in this process", flush=True)
+            say(f"network: {label(config.net)}; its code runs in this process")
         result = workflow.train(config, args.out, force=args.force, quiet=args.quiet)
     return print_run(result)
 
@@ -252,8 +252,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise UsageError(f"{flags}: training options need --dataset (check trains only when given a dataset)")
     if given:
         config_from_args(args, args.config_class)  # a bad training option is said before any check runs
-    print(f"checking {args.net}: importing it and running its code in a child process, "
-          f"at most {args.timeout:g} s per check", flush=True)
+    say(f"checking {args.net}: importing it and running its code in a child process, "
+        f"at most {args.timeout:g} s per check")
     if not print_checks(args.net, args.timeout):
         return 1
     return cmd_train(args) if "dataset" in given else 0
@@ -265,7 +265,7 @@ def print_run(result: workflow.TrainResult) -> int:
     page, failed = write_report(result.run_dir, result.data)
     if page is None:
         return failed
-    print(f"run folder: {result.run_dir} (report: {page.name})")
+    say(f"run folder: {result.run_dir} (report: {page.name})")
     print(f"accuracy  train {_fmt(m['train_accuracy'])}  val {_fmt(m['val_accuracy'])}  "
           f"test {_fmt(m['test_accuracy'])}")
     kept = (f"kept the best validation epoch (iteration {m['best_iteration']})" if m["best_iteration"]
@@ -290,8 +290,8 @@ def write_report(run_dir: Path, data) -> tuple[Path | None, int]:
     except (KeyboardInterrupt, Exception) as e:  # noqa: BLE001 -- the run is safe; only its report is missing
         interrupted = isinstance(e, KeyboardInterrupt)
         why = "it was interrupted" if interrupted else f"{type(e).__name__}: {e}"
-        print(f"twolayer train: the run finished (its model and metrics are in {run_dir}) but its report was not "
-              f"written ({' '.join(why.split())}); twolayer report {run_dir} writes it", file=sys.stderr)
+        say(f"twolayer train: the run finished (its model and metrics are in {run_dir}) but its report was not "
+            f"written ({' '.join(why.split())}); twolayer report {run_dir} writes it", sys.stderr)
         return None, 128 + getattr(e, "signum", signal.SIGINT) if interrupted else 1
 
 
@@ -309,7 +309,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     prefix = "learner-" if net else "twolayer-"  # a learner's search never joins twolayer's own by default
     study = args.study or prefix + "".join(c if c.isalnum() else "-" for c in str(dataset))[-60:].strip("-")
     if net:
-        print(f"network: {label(net)}; its code runs in this process", flush=True)
+        say(f"network: {label(net)}; its code runs in this process")
     opts = tune.TuneOptions(space=space, out=Path(args.out or Path("runs") / study), sampler=args.sampler,
                             trials=args.trials, jobs=args.jobs, storage=args.storage, study=study,
                             pruner=args.pruner, seed=args.sampler_seed, quiet=args.quiet,
@@ -321,17 +321,17 @@ def cmd_tune(args: argparse.Namespace) -> int:
         raise
     print_trials(result)
     if result.best:
-        shown = ", ".join(f"{n} {cell(result.best[n])}" for n in space.dimensions)
+        values = ", ".join(f"{n} {cell(result.best[n])}" for n in space.dimensions)
         where = f" -> {result.best_dir}" if result.best_dir else " (its run folder is on the machine that ran it)"
-        print(f"best: trial {result.best['trial']}, validation accuracy {result.best['val_accuracy']:.4f} "
-              f"({shown}){where}")
+        say(f"best: trial {result.best['trial']}, validation accuracy {result.best['val_accuracy']:.4f} "
+            f"({values}){where}")
     from twolayer.report import report
 
     if result.best_dir:
         report(result.best_dir)
     page = report(result.out)
-    print(f"{len(result.rows)} trials in {result.seconds:.1f} s; table in {result.out / 'trials.csv'}, "
-          f"report in {page}")
+    say(f"{len(result.rows)} trials in {result.seconds:.1f} s; table in {result.out / 'trials.csv'}, "
+        f"report in {page}")
     if result.interrupted:
         print(f"twolayer tune: {result.interrupted} trial(s) failed or were interrupted; "
               "run the same command again to retry them", file=sys.stderr)
@@ -344,25 +344,25 @@ def print_trials(result) -> None:
     rows = [[cell(r[c], c) for c in result.columns] for r in sorted(result.rows, key=lambda r: r["trial"])]
     widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(headers)]
     for line in [headers, *rows]:
-        print("  ".join(text.rjust(w) for text, w in zip(line, widths, strict=True)))
+        say("  ".join(text.rjust(w) for text, w in zip(line, widths, strict=True)))
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from twolayer.report import report
 
-    print(report(args.folder))
+    say(report(args.folder))
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     result = workflow.evaluate(args.model, args.dataset, args.split, args.data_dir)
     if result.get("note"):
-        print(f"twolayer evaluate: note: {result['note']}", file=sys.stderr)
+        say(f"twolayer evaluate: note: {result['note']}", sys.stderr)
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"{result['split']} accuracy {result['accuracy']:.4f} ({result['correct']}/{result['n']}) "
-              f"on {result['dataset']}")
+        say(f"{result['split']} accuracy {result['accuracy']:.4f} ({result['correct']}/{result['n']}) "
+            f"on {result['dataset']}")
     return 0
 
 
@@ -371,7 +371,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(row))
         else:
-            print(f"{row['path']}\t{row['class']}\t{row['probability']:.3f}")
+            print(f"{shown(row['path'])}\t{shown(row['class'])}\t{row['probability']:.3f}")
     return 0
 
 
@@ -379,9 +379,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     done = export(args.model, args.format, args.out, force=args.force, float16=args.float16)
     d = done.input_size
     shape = "x".join(str(s) for s in done.image_shape)
-    print(f"wrote {done.path} ({done.format}, {done.dtype} weights): raw pixel rows (N, {d}) of {shape} images "
+    say(f"wrote {done.path} ({done.format}, {done.dtype} weights): raw pixel rows (N, {d}) of {shape} images "
           f"-> {'probabilities' if done.format == 'onnx' else 'scores'} of {len(done.class_names)} classes")
     return 0
+
+
+def say(line: str, file=None) -> None:
+    """Print one line holding text from outside (paths, class names, specs) as
+    the terminal should show it: escaped (`streams.shown`), never obeyed."""
+    print(shown(line), file=file or sys.stdout, flush=True)
 
 
 def _fmt(value: float | None) -> str:
@@ -424,7 +430,7 @@ def _main(argv: list[str] | None, config_class: type) -> int:
 
 
 def _fail(command: str, message: str, code: int) -> int:
-    print(f"twolayer {command}: {' '.join(message.split())}", file=sys.stderr)  # one line, whatever it holds
+    say(f"twolayer {command}: {' '.join(message.split())}", sys.stderr)  # one line, whatever it holds
     return code
 
 

@@ -41,10 +41,18 @@ def save_png(fig: Figure, path: str | Path, dpi: int = 100) -> None:
     atomic_write(path, lambda f: f.write(buffer.getvalue()))
 
 
+NAMED = 60  # classes a confusion matrix names; beyond, its size stops growing and its axes show indices
+LONGEST = 40  # characters of a name a figure shows
+
+
 def plain(text: str) -> str:
     """User text (a class name) as matplotlib shows it literally: a `$` would
-    otherwise start TeX math, and a stray one makes the figure fail."""
-    return str(text).replace("$", r"\$")
+    otherwise start TeX math, and a stray one makes the figure fail. Cut to
+    LONGEST characters: a tight figure grows with its labels (a name of
+    20,000 characters asked for gigabytes)."""
+    text = str(text)
+    text = text if len(text) <= LONGEST else text[: LONGEST - 1] + "\u2026"
+    return text.replace("$", r"\$")
 
 
 def history_figure(history) -> Figure:
@@ -108,16 +116,22 @@ def weights_figure(W1: np.ndarray, image_shape: tuple[int, ...], limit: int = 10
 
 
 def confusion_figure(confusion: np.ndarray, class_names: list[str], title: str) -> Figure:
-    """Confusion matrix (rows: true class) with counts in the cells."""
+    """Confusion matrix (rows: true class) with counts in the cells; up to
+    NAMED classes named on the axes, more by index (1,000 classes drew a
+    figure of 55,000 x 55,000 pixels, 12 GB)."""
     c = len(class_names)
-    size = max(4.0, 0.55 * c + 2)
+    size = max(4.0, 0.55 * min(c, NAMED) + 2)
     fig = Figure(figsize=(size, size))
     ax = fig.subplots()
     ax.imshow(confusion, cmap="Blues")
-    ax.set(xticks=range(c), yticks=range(c), xlabel="predicted", ylabel="true", title=title)
-    names = [plain(name) for name in class_names]
-    ax.set_xticklabels(names, rotation=60, ha="right")
-    ax.set_yticklabels(names)
+    ax.set(xlabel="predicted", ylabel="true", title=title)
+    if c <= NAMED:
+        names = [plain(name) for name in class_names]
+        ax.set(xticks=range(c), yticks=range(c))
+        ax.set_xticklabels(names, rotation=60, ha="right")
+        ax.set_yticklabels(names)
+    else:
+        ax.set(xlabel="predicted (class index)", ylabel="true (class index)")
     if c <= 20:
         limit = confusion.max() / 2 if confusion.size else 0
         for i in range(c):

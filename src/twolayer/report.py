@@ -21,6 +21,7 @@ from twolayer.errors import TwolayerError
 from twolayer.files import atomic_write_text
 from twolayer.learner import label
 from twolayer.metrics import confusion_matrix, per_class_accuracy
+from twolayer.streams import shown
 from twolayer.tune import cell, trial_columns
 from twolayer.workflow import Prepared, prepare
 
@@ -91,7 +92,7 @@ def run_report(run_dir: Path, data: Prepared | None = None) -> Path:
         figures[f"confusion_{split}"] = plots.confusion_figure(confusion, names, f"Confusion matrix ({split})")
     parts = [_run_headline(metrics), *_figures(figures, run_dir), _table("Metrics", _metric_rows(metrics))]
     if per_class:
-        rows = [[html.escape(c), *(f"{per_class[s][i]:.4f}" for s in per_class)] for i, c in enumerate(names)]
+        rows = [[_h(c), *(f"{per_class[s][i]:.4f}" for s in per_class)] for i, c in enumerate(names)]
         parts.append(_table("Per-class accuracy", rows, ["class", *per_class], raw=True))
     if "val" in predictions:
         parts.append(_examples(data.raw["val"], predictions["val"], names))
@@ -116,10 +117,10 @@ def _seconds(value: Any) -> str:
 
 
 def _headline(items: list[tuple[str, str]], note: str | None = None) -> str:
-    shown = "".join(f'<div class="stat"><span class="value">{html.escape(value)}</span>'
-                    f'<span class="label">{html.escape(label)}</span></div>' for label, value in items)
-    extra = f'<p class="note">{html.escape(note)}</p>' if note else ""
-    return f'<div class="headline">{shown}</div>{extra}'
+    stats = "".join(f'<div class="stat"><span class="value">{_h(value)}</span>'
+                    f'<span class="label">{_h(label)}</span></div>' for label, value in items)
+    extra = f'<p class="note">{_h(note)}</p>' if note else ""
+    return f'<div class="headline">{stats}</div>{extra}'
 
 
 def _figures(figures: dict[str, Any], folder: Path) -> list[str]:
@@ -133,7 +134,7 @@ def _figures(figures: dict[str, Any], folder: Path) -> list[str]:
 
 
 def _collapsed(section: str, summary: str) -> str:
-    return f"<details><summary>{html.escape(summary)}</summary>{section}</details>"
+    return f"<details><summary>{_h(summary)}</summary>{section}</details>"
 
 
 def _config_rows(config: dict[str, Any]) -> list[tuple[str, Any, str]]:
@@ -155,9 +156,9 @@ def _examples(split: tuple[np.ndarray, np.ndarray], predicted: np.ndarray, names
         rows = np.flatnonzero(mask)[:EXAMPLES]
         figures = []
         for i in rows:
-            caption = html.escape(f"predicted {names[predicted[i]]}")
+            caption = _h(f"predicted {names[predicted[i]]}")
             if kind == "wrong":
-                caption += "<br>" + html.escape(f"true {names[labels[i]]}")
+                caption += "<br>" + _h(f"true {names[labels[i]]}")
             figures.append(f'<figure class="{kind}"><img alt="{kind} {i}" src="{_image_uri(images[i])}">'
                            f"<figcaption>{caption}</figcaption></figure>")
         parts.append(f"<h3>{kind.capitalize()} ({int(mask.sum())} of {len(labels)})</h3>"
@@ -185,7 +186,7 @@ def tune_report(out: Path) -> Path:
     images_html = _figures(figures, out)
     ranked = sorted(rows, key=lambda r: (r.get("val_accuracy") is None, -(r.get("val_accuracy") or 0)))
     columns = trial_columns(searched)
-    table = [[html.escape(cell(r.get(c), c)) for c in columns] for r in ranked]
+    table = [[_h(cell(r.get(c), c)) for c in columns] for r in ranked]
     sections = [
         _table("Search", [(k, summary.get(k))
                           for k in ("study", "network", "storage", "sampler", "pruner", "trials", "seconds")]
@@ -237,19 +238,27 @@ def read_trials_csv(path: Path, columns: list[str] | None = None) -> list[dict[s
 def _table(title: str, rows, headers: list[str] | None = None, raw: bool = False, keyed: bool = False) -> str:
     """An HTML table. Without headers (or with keyed=True) it is a key/value
     table whose value cells carry their key as data-key, for tests and tools."""
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers) if headers else ""
+    head = "".join(f"<th>{_h(h)}</th>" for h in headers) if headers else ""
     body = []
     for row in rows:
         cells = []
         for i, value in enumerate(row):
             column = headers[i] if headers else str(row[0])
-            text = value if raw else html.escape(cell(value, column))
+            text = value if raw else _h(cell(value, column))
             attrs = ' class="num"' if isinstance(value, (int, float)) or (raw and _is_number(value)) else ""
             if (keyed or not headers) and i == 1:
-                attrs += f' data-key="{html.escape(str(row[0]))}"'
+                attrs += f' data-key="{_h(str(row[0]))}"'
             cells.append(f"<td{attrs}>{text}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<h2>{html.escape(title)}</h2><table>{f'<tr>{head}</tr>' if head else ''}{''.join(body)}</table>"
+    return f"<h2>{_h(title)}</h2><table>{f'<tr>{head}</tr>' if head else ''}{''.join(body)}</table>"
+
+
+def _h(text: Any) -> str:
+    """Text from outside (a class name, a folder's name) as the page shows it
+    literally: markup escaped, and what repr escapes (control characters, a
+    right-to-left override, a file name's undecodable bytes, which made the
+    page invalid UTF-8) written as repr writes it (`streams.shown`)."""
+    return html.escape(shown(text))
 
 
 def _is_number(text: Any) -> bool:
@@ -296,8 +305,8 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
 
 
 def _write(folder: Path, title: str, parts: list[str]) -> Path:
-    page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-            f'<style>{STYLE}</style></head><body><main class="{R[1:]}"><h1>{html.escape(title)}</h1>'
+    page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{_h(title)}</title>'
+            f'<style>{STYLE}</style></head><body><main class="{R[1:]}"><h1>{_h(title)}</h1>'
             f"{''.join(parts)}</main></body></html>\n")
     atomic_write_text(folder / REPORT, page)
     return folder / REPORT

@@ -17,6 +17,16 @@ from collections.abc import Iterator
 from typing import Any, TextIO
 
 
+def shown(text: object) -> str:
+    """Text from outside (a path, a class name, a dataset spec) as a terminal
+    shows it literally: what Python's repr escapes (control characters such as
+    a newline, a tab or ESC, which starts ANSI sequences that clear the screen
+    or retitle the window; right-to-left overrides; a file name's undecodable
+    bytes) is written as repr writes it (\\n, \\x1b, \\u202e, \\udcff)."""
+    text = str(text)
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class Lasting:
     """A text stream that drops what it is given once writing to it fails
     with a broken pipe (or EIO: a terminal that was closed), or from the start

@@ -33,7 +33,7 @@ from twolayer.files import atomic_write_text, write_json
 from twolayer.learner import label, load_class
 from twolayer.progress import Progress
 from twolayer.space import Space
-from twolayer.streams import lasting_output
+from twolayer.streams import lasting_output, shown
 from twolayer.studies import JOURNAL, make_storage, mask_url, open_study, point, recover, scrub
 from twolayer.workflow import Prepared, Signalled, StopOnSignal, finish_run, fit_config, new_net, num_iters, prepare
 
@@ -267,9 +267,9 @@ def _logger(opts: TuneOptions, target: int):
     def log(trial, outcome: str, params: dict[str, Any], started: float, value: float | None = None) -> None:
         if opts.quiet:
             return
-        shown = " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+        values = " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
         score = f" val {value:.4f}" if value is not None else ""
-        print(f"trial {trial.number:>3} {outcome:<8}{score}  {shown}  ({time.monotonic() - started:.1f} s)",
+        print(shown(f"trial {trial.number:>3} {outcome:<8}{score}  {values}  ({time.monotonic() - started:.1f} s)"),
               flush=True)
 
     return log
