@@ -150,6 +150,10 @@ def test_killed_worker_is_retried_in_the_same_run(tmp_path):
     (["--lr", "1e-3:1e-2"], "grid sampler needs lists"),
     (["--lr", "1e-3,1e-2", "--storage", "postgresql://me:hunter2@127.0.0.1:1/db"], "cannot use the database"),
     (["--lr", "1e-3,1e-2", "--jobs", "0"], "jobs must be >= 1"),
+    # no validation split: every trial ended unscored ("complete", then "fail"), and a rerun ran them again
+    (["--lr", "1e-3,1e-2", "--val-size", "0"], "--val-size 0 leaves none"),
+    (["--lr", "1e-3,1e-2", "--val-size", "0,100"], "--val-size 0 leaves none"),
+    (["--lr", "1e-3,1e-2", "--val-size", "0:0.2", "--sampler", "random"], "--val-size 0 leaves none"),
 ])
 def test_bad_tune_input_is_one_line(tmp_path, argv, message, capsys):
     try:
@@ -159,6 +163,7 @@ def test_bad_tune_input_is_one_line(tmp_path, argv, message, capsys):
     err = capsys.readouterr().err
     assert code != 0 and message in err and len(err.strip().splitlines()) == 1
     assert "hunter2" not in err
+    assert not (tmp_path / "t").exists()  # refused before any folder or trial
 
 
 def test_passwords_are_masked():

@@ -89,9 +89,20 @@ class TuneOptions:
         if self.storage and not re.match(r"^[a-z0-9+]+://", self.storage):
             raise UsageError(f"--storage must be a database URL such as postgresql://USER@HOST/DB, "
                               f"got {mask_url(self.storage)!r}")
+        if not validated(self.space):  # every trial would end without a score, and a rerun would too
+            raise UsageError("a search compares its trials by their validation accuracy, and --val-size 0 "
+                             "leaves none: give --val-size N (images) or a fraction such as 0.1")
         if self.space.fixed.get("net"):  # a learner's file and class, in one line, before any trial
             load_class(self.space.fixed["net"])
         return self
+
+
+def validated(space: Space) -> bool:
+    """Whether every trial the space can draw keeps a validation split."""
+    dim = space.dimensions.get("val_size")
+    if dim is None:
+        return space.config({}).val_size > 0
+    return all(v > 0 for v in dim.values) if dim.is_list else dim.low > 0
 
 
 @dataclass
