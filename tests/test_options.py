@@ -151,3 +151,22 @@ def test_weights_that_overflow_before_the_loss_does_keep_finite_parameters(capsy
         assert code == 3 and err.count("\n") == 1 and "overflowed, so the run's starting parameters are kept" in err
         assert "kept the last parameters" not in printed
         assert np.isfinite(load_bundle(out / "model.npz").net.params["W1"]).all()
+
+
+def test_scales_that_overflow_are_refused_by_every_door_or_named_when_the_first_loss_overflows(capsys, tmp_path):
+    # --std 1e300 in float32: infinite initial weights, a NaN model.npz its report refused (exit 1)
+    with pytest.raises(OptionError, match=r"^std must be at most 3.4e\+37 in float32"):
+        TrainConfig(std=1e300).validate()
+    TrainConfig(std=1e300, dtype="float64").validate()
+    # --zca-epsilon 1e-300: whitening overflowed, "X holds NaN or infinity (row 0)" (exit 1), a run folder left
+    with pytest.raises(OptionError, match="^--zca-epsilon must be >= 1e-12, got 0.0"):
+        build_space({"zca_epsilon": "0:1"})
+    with pytest.raises(UsageError, match="zca_epsilon must be >= 1e-12"):
+        config_from_file = config_file(_toml(tmp_path, "zca_epsilon = 1e-300"))
+        TrainConfig(**config_from_file).validate()
+    with pytest.raises(ValueError, match="^zca_epsilon must be >= 1e-12"):
+        TwoLayerClassifier(preprocess="zca", zca_epsilon=1e-300).fit(np.eye(4), np.arange(4) % 2)
+    # a loss that is not finite before any update is not the learning rate's fault (it said to lower it)
+    code, _, err = run(["train", "--reg", "1e300", "--epochs", "1", "--out", str(tmp_path / "run")], capsys)
+    assert code == 3 and "at iteration 1; before any update, so not the learning rate: lower std" in err
+    assert "lower learning rate" not in err and err.count("\n") == 1

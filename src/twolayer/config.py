@@ -268,7 +268,8 @@ class TrainConfig:
                              "one learning rate suits every dataset; the classic recipe uses mean",
                              OneOf(_preprocess_kinds))
     zca_epsilon: float = option(1e-2, "data", "ZCA whitening's regularizer, in (pixel / 255)^2 units",
-                                "strong enough to keep pixel noise from being amplified", ABOVE_ZERO, metavar="X")
+                                "strong enough to keep pixel noise from being amplified (below 1e-12 it only "
+                                "amplifies float64's round-off; 1e-300 overflowed)", Interval(1e-12, None), metavar="X")
 
     # -- network and training ----------------------------------------------------------------
     hidden_size: int = option(100, "net", "hidden units",
@@ -337,6 +338,10 @@ class TrainConfig:
             opt.check(value)
             if opt.kind is int and value is not None:  # 5.0 or np.int64(5): an int, as range() and shapes need
                 setattr(self, opt.name, int(value))
+        largest = float(np.finfo(self.dtype).max) / 10  # std * N(0, 1) draws reach 6 and more
+        if self.std is not None and self.std > largest:
+            raise OptionError("std", f"must be at most {largest:.3g} in {self.dtype}, the initial weights overflow "
+                              f"to infinity; got {self.std!r}")
         from twolayer.data import check_spec  # data imports this package's modules
 
         try:

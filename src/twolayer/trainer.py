@@ -338,9 +338,12 @@ def _read_losses(pending: list[tuple[Any, float]], state: TrainState, last: int)
         if state.first_loss is None:
             state.first_loss = value
         if not math.isfinite(value) or value > EXPLODE_FACTOR * max(state.first_loss, 1e-12):
+            advice = (f"try a lower learning rate than {rate:g}" if first + i else
+                      "before any update, so not the learning rate: lower std (the initial weights), reg or the "
+                      "inputs' scale")
             history.stop_reason = (
                 f"loss {'exploded' if math.isfinite(value) else 'became ' + str(value)} "
-                f"({value:.4g}) at iteration {first + i + 1}; try a lower learning rate than {rate:g}"
+                f"({value:.4g}) at iteration {first + i + 1}; {advice}"
             )
             return False
         history.loss.append(value)
