@@ -12,7 +12,9 @@ from twolayer.bundles import load_bundle
 from twolayer.checkpoint import load_checkpoint
 from twolayer.cli import main
 from twolayer.config import ABOVE_ZERO, OptionError, TrainConfig, option, options
-from twolayer.space import build_space
+from twolayer.errors import UsageError
+from twolayer.sklearn import TwoLayerClassifier
+from twolayer.space import build_space, config_file
 
 DATA = Path(__file__).parent / "data"
 
@@ -113,3 +115,58 @@ def test_files_written_before_the_option_table_still_load():
     assert state.iteration == 8 and state.optimizer.name == "momentum" and set(state.optimizer.state) == {
         "v.W1", "v.b1", "v.W2", "v.b2"}
     assert net.sizes == (6, 5, 3)
+
+
+def test_whole_numbers_are_exact_and_plain_ints_through_every_door(tmp_path):
+    big = 2**64 - 1  # through a float it became 2**64: another run, recorded as the wrong seed
+    seed = options()["seed"]
+    assert seed.convert(str(big)) == big and seed.convert(2**53 + 1) == 2**53 + 1
+    assert config_file(_toml(tmp_path, f"seed = {big}\nsplit_seed = 9007199254740993\n")) == {
+        "seed": big, "split_seed": 2**53 + 1}
+    assert build_space({"seed": f"{big},1"}).dimensions["seed"].values == (big, 1)
+    assert TrainConfig(seed=10**400).validate().seed == 10**400  # float(10**400) was an OverflowError traceback
+    with pytest.raises(OptionError, match="^lr must be"):
+        TrainConfig(lr=10**400).validate()
+    with pytest.raises(UsageError, match="lr: expected a number"):
+        config_file(_toml(tmp_path, "lr = 1" + "0" * 400))
+    # 5.0 passed validation and was a TypeError deep in the trainer (np.zeros((64, 5.0)))
+    config = TrainConfig(hidden_size=5.0, batch_size=np.float64(50), crop=1.0, epochs=np.int64(1)).validate()
+    assert [type(v) for v in (config.hidden_size, config.batch_size, config.crop, config.epochs)] == [int] * 4
+    X, y = np.random.default_rng(0).normal(size=(120, 16)), np.arange(120) % 3
+    TwoLayerClassifier(hidden_size=5.0, batch_size=50.0, crop=1.0, image_shape=(4, 4, 1), epochs=1).fit(X, y)
+
+
+def test_a_config_file_with_a_byte_order_mark_is_read(tmp_path):
+    path = tmp_path / "bom.toml"
+    path.write_bytes("\ufefflr = 0.1\r\nepochs = 2\r\n".encode())  # Notepad's UTF-8: "Invalid statement"
+    assert config_file(path) == {"lr": 0.1, "epochs": 2}
+
+
+def test_weights_that_overflow_before_the_loss_does_keep_finite_parameters(capsys, tmp_path):
+    # lr 1e300: iteration 1's loss is finite, its update makes the weights infinite; the run wrote
+    # a model.npz of NaN that its own report refused (exit 1), and fit returned NaN parameters
+    for extra in ([], ["--val-size", "0"]):
+        out = tmp_path / f"run{len(extra)}"
+        code, printed, err = run(["train", "--lr", "1e300", "--epochs", "2", "--out", str(out), *extra], capsys)
+        assert code == 3 and err.count("\n") == 1 and "overflowed, so the run's starting parameters are kept" in err
+        assert "kept the last parameters" not in printed
+        assert np.isfinite(load_bundle(out / "model.npz").net.params["W1"]).all()
+
+
+def test_scales_that_overflow_are_refused_by_every_door_or_named_when_the_first_loss_overflows(capsys, tmp_path):
+    # --std 1e300 in float32: infinite initial weights, a NaN model.npz its report refused (exit 1)
+    with pytest.raises(OptionError, match=r"^std must be at most 3.4e\+37 in float32"):
+        TrainConfig(std=1e300).validate()
+    TrainConfig(std=1e300, dtype="float64").validate()
+    # --zca-epsilon 1e-300: whitening overflowed, "X holds NaN or infinity (row 0)" (exit 1), a run folder left
+    with pytest.raises(OptionError, match="^--zca-epsilon must be >= 1e-12, got 0.0"):
+        build_space({"zca_epsilon": "0:1"})
+    with pytest.raises(UsageError, match="zca_epsilon must be >= 1e-12"):
+        config_from_file = config_file(_toml(tmp_path, "zca_epsilon = 1e-300"))
+        TrainConfig(**config_from_file).validate()
+    with pytest.raises(ValueError, match="^zca_epsilon must be >= 1e-12"):
+        TwoLayerClassifier(preprocess="zca", zca_epsilon=1e-300).fit(np.eye(4), np.arange(4) % 2)
+    # a loss that is not finite before any update is not the learning rate's fault (it said to lower it)
+    code, _, err = run(["train", "--reg", "1e300", "--epochs", "1", "--out", str(tmp_path / "run")], capsys)
+    assert code == 3 and "at iteration 1; before any update, so not the learning rate: lower std" in err
+    assert "lower learning rate" not in err and err.count("\n") == 1

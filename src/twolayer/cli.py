@@ -269,7 +269,7 @@ def print_run(result: workflow.TrainResult) -> int:
     print(f"accuracy  train {_fmt(m['train_accuracy'])}  val {_fmt(m['val_accuracy'])}  "
           f"test {_fmt(m['test_accuracy'])}")
     kept = (f"kept the best validation epoch (iteration {m['best_iteration']})" if m["best_iteration"]
-            else "no validation epoch completed; kept the last parameters")
+            else "no validation epoch completed" + ("" if m["stopped_early"] else "; kept the last parameters"))
     print(f"{m['iterations']} iterations in {m['seconds']:.1f} s; {kept}")
     if m.get("early_stop"):
         print(f"stopped early on purpose: {m['early_stop']}")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
@@ -169,9 +170,14 @@ class Option:
                 return text in ("true", "yes", "1")
             raise OptionError(option, f"expected true or false, got {value!r}", "{option}: {problem}")
         expected = "a count or a fraction" if isinstance(self.rule, SplitSize) else "a number"
+        if self.kind is int and not isinstance(value, (bool, float)):
+            try:  # exactly: through a float, seed 2**64 - 1 became 2**64 and 2**53 + 1 became 2**53
+                return int(value)
+            except (TypeError, ValueError):
+                pass  # "1e3", "3.0": whole numbers written as floats, read below
         try:
             number = float(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise OptionError(option, f"expected {expected}, got {value!r}", "{option}: {problem}") from None
         if isinstance(value, bool):
             raise OptionError(option, f"expected {expected}, got {value!r}", "{option}: {problem}")
@@ -194,7 +200,7 @@ class Option:
             ok = isinstance(value, str)
             expected = "text"
         else:
-            ok = _is_number(value) and (self.kind is float or float(value).is_integer())
+            ok = _is_number(value, self.kind)
             expected = self.rule.describe(self.kind) if self.rule else "a number"
         if ok and self.rule is not None and not self.rule.allows(value):
             if isinstance(self.rule, OneOf):
@@ -262,7 +268,8 @@ class TrainConfig:
                              "one learning rate suits every dataset; the classic recipe uses mean",
                              OneOf(_preprocess_kinds))
     zca_epsilon: float = option(1e-2, "data", "ZCA whitening's regularizer, in (pixel / 255)^2 units",
-                                "strong enough to keep pixel noise from being amplified", ABOVE_ZERO, metavar="X")
+                                "strong enough to keep pixel noise from being amplified (below 1e-12 it only "
+                                "amplifies float64's round-off; 1e-300 overflowed)", Interval(1e-12, None), metavar="X")
 
     # -- network and training ----------------------------------------------------------------
     hidden_size: int = option(100, "net", "hidden units",
@@ -327,7 +334,14 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         """Raise OptionError naming the first bad value; return self."""
         for opt in options(type(self)).values():
-            opt.check(getattr(self, opt.name))
+            value = getattr(self, opt.name)
+            opt.check(value)
+            if opt.kind is int and value is not None:  # 5.0 or np.int64(5): an int, as range() and shapes need
+                setattr(self, opt.name, int(value))
+        largest = float(np.finfo(self.dtype).max) / 10  # std * N(0, 1) draws reach 6 and more
+        if self.std is not None and self.std > largest:
+            raise OptionError("std", f"must be at most {largest:.3g} in {self.dtype}, the initial weights overflow "
+                              f"to infinity; got {self.std!r}")
         from twolayer.data import check_spec  # data imports this package's modules
 
         try:
@@ -402,9 +416,14 @@ def with_recipe(table: dict[str, Option], *layers: dict[str, Any]) -> dict[str, 
     return layered(table, dict(RECIPES[recipe]) if recipe else {}, *layers)
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
-        and math.isfinite(float(value))
+def _is_number(value: Any, kind: type = float) -> bool:
+    """A finite number (a bool is not one); for kind int, a whole one. An int is
+    exact for kind int (a seed of 10**400), and must fit a float for kind float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return False
+    if isinstance(value, (int, np.integer)):
+        return kind is int or abs(value) <= sys.float_info.max  # float(10**400) overflows
+    return math.isfinite(value) and (kind is float or float(value).is_integer())
 
 
 PATH_OPTIONS = ("dataset", "data_dir", "net")  # options that name files, relative to the working directory

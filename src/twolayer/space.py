@@ -146,7 +146,7 @@ def read_toml(path: str | Path, what: str = "space file") -> dict[str, Any]:
 
 def _toml(path: str | Path, what: str) -> dict[str, Any]:
     try:
-        return tomllib.loads(Path(path).read_bytes().decode("utf-8"))
+        return tomllib.loads(Path(path).read_bytes().decode("utf-8-sig"))  # a BOM (Notepad) is not a statement
     except FileNotFoundError:
         raise ConfigError(f"no {what} at {path}") from None
     except UnicodeDecodeError as e:

@@ -230,6 +230,7 @@ def fit(
     if has_val:
         X_val, y_val = to_device(X_val, xp), to_device(y_val, xp)
     _move(net, state, xp)
+    start = {k: xp.array(v, copy=True) for k, v in net.params.items()}  # kept if the first updates overflow
     eval_rows = xp.asarray(state.eval_rows)
     X_eval, y_eval = X[eval_rows], y[eval_rows]  # gathered once: train accuracy is measured on them every epoch
     X_batch = xp.empty((batch_size, X.shape[1]), dtype=X.dtype)  # the batch's rows (flipped and cropped), every step
@@ -296,6 +297,13 @@ def fit(
             if history.early_stop:
                 break
 
+        if history.stop_reason and not all(bool(xp.isfinite(v).all()) for v in net.params.values()):
+            # the update before the exploding step overflowed: the weights hold infinities or NaN
+            kept = state.best_params if state.best_params is not None else start
+            for key, value in kept.items():
+                net.params[key][...] = value
+            history.stop_reason += ("; the weights overflowed, so the " + ("best epoch's" if kept is not start
+                                    else "run's starting") + " parameters are kept")
         if restore_best:
             restore_best_params(net, state)
     finally:
@@ -330,9 +338,12 @@ def _read_losses(pending: list[tuple[Any, float]], state: TrainState, last: int)
         if state.first_loss is None:
             state.first_loss = value
         if not math.isfinite(value) or value > EXPLODE_FACTOR * max(state.first_loss, 1e-12):
+            advice = (f"try a lower learning rate than {rate:g}" if first + i else
+                      "before any update, so not the learning rate: lower std (the initial weights), reg or the "
+                      "inputs' scale")
             history.stop_reason = (
                 f"loss {'exploded' if math.isfinite(value) else 'became ' + str(value)} "
-                f"({value:.4g}) at iteration {first + i + 1}; try a lower learning rate than {rate:g}"
+                f"({value:.4g}) at iteration {first + i + 1}; {advice}"
             )
             return False
         history.loss.append(value)
