@@ -154,6 +154,9 @@ def test_killed_worker_is_retried_in_the_same_run(tmp_path):
     (["--lr", "1e-3,1e-2", "--val-size", "0"], "--val-size 0 leaves none"),
     (["--lr", "1e-3,1e-2", "--val-size", "0,100"], "--val-size 0 leaves none"),
     (["--lr", "1e-3,1e-2", "--val-size", "0:0.2", "--sampler", "random"], "--val-size 0 leaves none"),
+    # a grid of a million points was queued silently for minutes (counted now before it is built)
+    (["--seed", ",".join(map(str, range(1000))), "--hidden-size", ",".join(map(str, range(1, 1001)))],
+     "the grid has 1,000,000 points (1000 x 1000), more than the 10,000 a search runs"),
 ])
 def test_bad_tune_input_is_one_line(tmp_path, argv, message, capsys):
     try:

@@ -44,6 +44,9 @@ class Dimension:
         return f"{self.low}:{self.high}{':log' if self.log else ''}"
 
 
+MAX_GRID = 10_000  # grid points: at a second a trial, most of three hours
+
+
 @dataclass
 class Space:
     dimensions: dict[str, Dimension]
@@ -52,11 +55,16 @@ class Space:
     from_command_line: set[str] = field(default_factory=set)  # names whose values came as flags
 
     def grid(self) -> list[dict[str, Any]]:
-        """Every combination of the list dimensions, in a fixed order."""
+        """Every combination of the list dimensions, in a fixed order (at most MAX_GRID)."""
         ranges = [d.name for d in self.dimensions.values() if not d.is_list]
         if ranges:
             raise UsageError(f"the grid sampler needs lists, not ranges: {', '.join(ranges)}")
         names = list(self.dimensions)
+        sizes = [len(self.dimensions[n].values) for n in names]
+        if math.prod(sizes) > MAX_GRID:  # counted before it is built: 10**6 points were queued silently for minutes
+            raise UsageError(f"the grid has {math.prod(sizes):,} points ({' x '.join(map(str, sizes))}), more than "
+                             f"the {MAX_GRID:,} a search runs; give fewer values, or --sampler random or tpe with "
+                             "--trials N")
         return [dict(zip(names, combo, strict=True))
                 for combo in itertools.product(*(self.dimensions[n].values for n in names))]
 
