@@ -198,3 +198,59 @@ def test_two_workers_share_a_postgres_grid_study(tmp_path):
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert secret.encode() not in path.read_bytes(), path
+
+
+def test_a_machine_that_dies_mid_trial_has_its_trial_run_again(tmp_path, monkeypatch, capsys):
+    # a machine killed mid-trial left it "running" forever: the others ended (exit 0) without its point
+    from twolayer import studies
+
+    monkeypatch.setattr(studies, "HEARTBEAT", 1)
+    monkeypatch.setattr(studies, "GRACE", 1)
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    command = ["tune", *FAST, "--lr", "1e-2,3e-3", "--storage", url, "--study", "s"]
+    assert main([*command, "--trials", "1", "--out", str(tmp_path / "a")]) == 0
+    storage = studies.make_storage(url, tmp_path)
+    with pytest.warns(UserWarning):  # Optuna: heartbeats are meant for optimize; here a trial is only begun
+        dead = optuna.load_study(study_name="s", storage=storage).ask()  # point 1, on a machine that then dies
+    storage.record_heartbeat(dead._trial_id)
+    assert main([*command, "--out", str(tmp_path / "b")]) == 0
+    trials = optuna.load_study(study_name="s", storage=url).get_trials()
+    assert grid_points_done(trials) == [0, 1]
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+
+
+def test_the_database_going_away_mid_search_is_one_line(tmp_path, monkeypatch, capsys):
+    # the server stopped under a running search: a traceback of 200 lines ending in Optuna's UnboundLocalError
+    import sqlalchemy.exc
+
+    from twolayer import tune
+
+    def server_gone(self, trial):
+        try:
+            raise sqlalchemy.exc.OperationalError("SELECT", {}, Exception("server closed the connection hunter2"))
+        except sqlalchemy.exc.OperationalError:
+            raise UnboundLocalError("cannot access local variable 'updated_state'") from None
+
+    monkeypatch.setattr(tune.Objective, "__call__", server_gone)
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    assert main(["tune", *FAST, "--lr", "1e-2,3e-3", "--storage", url, "--out", str(tmp_path / "a")]) == 1
+    err = capsys.readouterr().err
+    assert "lost the database" in err and "run the same command again" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_machines_running_another_twolayer_cannot_join_a_study(tmp_path, monkeypatch, capsys):
+    # another version or other code joined silently: their trials were compared as one search
+    import twolayer
+    from twolayer import studies
+
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    command = ["tune", *FAST, "--lr", "1e-2,3e-3", "--storage", url, "--study", "s"]
+    assert main([*command, "--out", str(tmp_path / "a")]) == 0
+    monkeypatch.setattr(twolayer, "__version__", "9.9.9")
+    assert main([*command, "--out", str(tmp_path / "b")]) == 1
+    assert "different search (its twolayer version)" in capsys.readouterr().err
+    monkeypatch.undo()
+    monkeypatch.setattr(studies, "code_digest", lambda: "edited")
+    assert main([*command, "--out", str(tmp_path / "c")]) == 1
+    assert "different search (its twolayer code)" in capsys.readouterr().err

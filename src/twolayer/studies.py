@@ -14,6 +14,7 @@ A storage URL's password is never printed or written: see mask_url, scrub.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import random
 import re
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 
 JOURNAL = "study.journal"
 READY_TIMEOUT = 120.0  # seconds a joining worker waits for the creator to enqueue a grid
+HEARTBEAT = 10  # seconds between a running trial's heartbeats in a database
+GRACE = 30  # seconds without one before the trial counts as its machine's death, and is run again
 
 
 def mask_url(url: str) -> str:
@@ -66,8 +69,8 @@ def make_storage(opts_storage: str | None, out: Path):
             return RDBStorage(
                 opts_storage,
                 engine_kwargs={"pool_pre_ping": True},
-                heartbeat_interval=10,
-                grace_period=30,
+                heartbeat_interval=HEARTBEAT,
+                grace_period=GRACE,
                 heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
             )
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as e:
@@ -88,6 +91,28 @@ def _db_error(url: str, e: Exception) -> str:
     return f"cannot use the database at {mask_url(url)}: {scrub(first, url)}"
 
 
+def lost_database(e: BaseException, url: str | None) -> TwolayerError | None:
+    """One line for a database that went away mid-search (Optuna may wrap
+    the driver's error in its own, or in an error of its own making)."""
+    import sqlalchemy.exc
+
+    while url and e is not None:
+        if isinstance(e, sqlalchemy.exc.DBAPIError):
+            return TwolayerError(f"lost the database at {mask_url(url)} during the search ({_db_error(url, e)}); "
+                                 "the finished trials are kept there: run the same command again once it is back")
+        e = e.__cause__ or e.__context__
+    return None
+
+
+def code_digest() -> str:
+    """A digest of twolayer's own source: machines sharing a study must run the same code."""
+    digest = hashlib.sha256()
+    root = Path(__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def open_study(opts: TuneOptions, storage):
     """Create the study (and enqueue a grid) or join it; check it matches."""
     import optuna
@@ -98,7 +123,10 @@ def open_study(opts: TuneOptions, storage):
     except optuna.exceptions.DuplicatedStudyError:
         study = optuna.load_study(study_name=opts.study, storage=storage)
         created = False
-    signature = {"space": opts.space.to_json(), "sampler": opts.sampler}
+    from twolayer import __version__
+
+    signature = {"space": opts.space.to_json(), "sampler": opts.sampler, "version": __version__,
+                 "code": code_digest()}
     if created:
         study.set_user_attr("twolayer", signature)
         if opts.sampler == "grid":
@@ -112,9 +140,13 @@ def open_study(opts: TuneOptions, storage):
             raise TwolayerError(f"study {opts.study!r} was never made ready by the process that created it")
         time.sleep(0.5)
         study = optuna.load_study(study_name=opts.study, storage=storage)
-    if study.user_attrs.get("twolayer") != signature:
+    theirs = study.user_attrs.get("twolayer") or {}
+    differ = [what for key, what in (("space", "options or search space"), ("sampler", "sampler"),
+                                     ("version", "twolayer version"), ("code", "twolayer code"))
+              if theirs.get(key) != signature[key]]
+    if differ:  # their trials and ours would be compared as one search
         raise TwolayerError(
-            f"study {opts.study!r} already holds a different search (sampler or space); "
+            f"study {opts.study!r} already holds a different search (its {', '.join(differ)}); "
             "use another --study name or --out folder"
         )
     return study

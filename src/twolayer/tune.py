@@ -34,7 +34,7 @@ from twolayer.learner import label, load_class
 from twolayer.progress import Progress
 from twolayer.space import Space
 from twolayer.streams import lasting_output, shown
-from twolayer.studies import JOURNAL, make_storage, mask_url, open_study, point, recover, scrub
+from twolayer.studies import GRACE, JOURNAL, lost_database, make_storage, mask_url, open_study, point, recover, scrub
 from twolayer.workflow import Prepared, Signalled, StopOnSignal, finish_run, fit_config, new_net, num_iters, prepare
 
 SAMPLERS = ("grid", "random", "tpe")
@@ -237,8 +237,11 @@ def remaining(study, opts: TuneOptions, target: int) -> int:
 
 
 def work(opts: TuneOptions, worker: int, target: int) -> None:
-    """One worker: run trials until none remain."""
+    """One worker: run trials until none remain. With a database, it then
+    waits for the trials running elsewhere: one whose machine died is run
+    again, so the search ends with every trial finished."""
     import optuna
+    from optuna.trial import TrialState
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # we report trials ourselves
     storage = make_storage(opts.storage, opts.out)
@@ -246,10 +249,22 @@ def work(opts: TuneOptions, worker: int, target: int) -> None:
                               sampler=make_sampler(opts, worker), pruner=make_pruner(opts))
     with StopOnSignal() as stop:  # SIGINT or SIGTERM: stop at the next iteration, the trial marked failed
         objective = Objective(opts, _logger(opts, target), stop)
-        while remaining(study, opts, target) > 0:
+        waiting = False
+        while True:
             if stop.signum is not None:
                 raise Signalled(stop.signum)
-            study.optimize(objective, n_trials=1, catch=())
+            if opts.storage:  # a trial whose machine died (no heartbeat) is failed and queued again
+                optuna.storages.fail_stale_trials(study)
+            if remaining(study, opts, target) > 0:
+                study.optimize(objective, n_trials=1, catch=())
+            elif opts.storage and (running := study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))):
+                if not (waiting or opts.quiet):
+                    print(f"waiting for {len(running)} trial(s) running elsewhere (run here again if their "
+                          f"machine stops for {GRACE} s)", flush=True)
+                waiting = True
+                time.sleep(2)
+            else:
+                break
 
 
 def _worker_main(opts: TuneOptions, worker: int, target: int, parent: int, errors) -> None:
@@ -260,6 +275,7 @@ def _worker_main(opts: TuneOptions, worker: int, target: int, parent: int, error
     except KeyboardInterrupt:
         os._exit(130)
     except Exception as e:  # the parent says it, in one line for all the workers
+        e = lost_database(e, opts.storage) or e
         errors.put(" ".join(str(e).split()) if isinstance(e, (TwolayerError, OSError)) else f"{type(e).__name__}: {e}")
         os._exit(1)
 
@@ -316,10 +332,22 @@ def run(opts: TuneOptions) -> TuneResult:
                     break
         except KeyboardInterrupt as e:  # Signalled, or a second Ctrl-C that did not wait
             signum = getattr(e, "signum", signal.SIGINT)
-        result = summarize(study, opts, time.monotonic() - started)
+        except Exception as e:
+            _reraise(e, opts.storage)
+        try:
+            result = summarize(study, opts, time.monotonic() - started)
+        except Exception as e:
+            _reraise(e, opts.storage)
     if signum is not None:
         raise TuneInterrupted(result, signum)
     return result
+
+
+def _reraise(e: Exception, url: str | None):
+    lost = lost_database(e, url)
+    if lost:
+        raise lost from None
+    raise e
 
 
 def _study(opts: TuneOptions):
