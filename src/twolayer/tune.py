@@ -28,7 +28,7 @@ from typing import Any
 
 from twolayer import runs
 from twolayer.config import options
-from twolayer.errors import Stopped, TwolayerError, UsageError
+from twolayer.errors import Stopped, TwolayerError, UsageError, WriteError, remedy
 from twolayer.files import atomic_write_text, write_json
 from twolayer.learner import label, load_class
 from twolayer.progress import Progress
@@ -316,7 +316,14 @@ def run(opts: TuneOptions) -> TuneResult:
                     break
         except KeyboardInterrupt as e:  # Signalled, or a second Ctrl-C that did not wait
             signum = getattr(e, "signum", signal.SIGINT)
-        result = summarize(study, opts, time.monotonic() - started)
+        except OSError as e:  # a full or read-only disk: the failed trial is run again by the same command
+            raise WriteError(e, f"the finished trials are kept in {opts.out}; {remedy(e) or 'fix that'}, then run "
+                                "the same twolayer tune command again to go on") from None
+        try:
+            result = summarize(study, opts, time.monotonic() - started)
+        except OSError as e:
+            raise WriteError(e, f"the trials are kept in {opts.out}; {remedy(e) or 'fix that'}, then run the same "
+                                "twolayer tune command again to write its table") from None
     if signum is not None:
         raise TuneInterrupted(result, signum)
     return result
