@@ -378,3 +378,44 @@ def test_a_killed_downloads_partial_file_is_removed_by_the_next_download(tmp_pat
         procs[running].wait()
     assert (folder / "big.bin").read_bytes() == payload
     assert not killed.exists() and running.exists() and fresh.exists()
+
+
+def test_a_download_into_a_full_or_read_only_data_directory_is_one_line_naming_it(tmp_path, http_root, monkeypatch):
+    """A read-only data directory was an OSError naming the random temporary
+    file (`.f.bin.sgpitkjf.part: Read-only file system`); a full one said
+    `[Errno 28] ...` without the folder. Nothing partial is left."""
+    import errno
+
+    from twolayer.data import download
+
+    root, url = http_root
+    (root / "f.bin").write_bytes(b"x" * 1000)
+    dest = tmp_path / "dl" / "f.bin"
+    real = os.fdopen
+
+    class Full:
+        def __init__(self, f):
+            self.f = f
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def write(self, block):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(download.os, "fdopen", lambda *a, **k: Full(real(*a, **k)))
+    with pytest.raises(DataError, match=f"to {dest}: No space left on device; free some space there or give "
+                                        "another --data-dir"):
+        fetch(url + "f.bin", dest, "0" * 32)
+    assert list(dest.parent.iterdir()) == []
+    monkeypatch.undo()
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", str(dest.parent / ".f.bin.abcd1234.part"))
+
+    monkeypatch.setattr(download.tempfile, "mkstemp", read_only)
+    with pytest.raises(DataError, match=f"to {dest}: Read-only file system; make it writable there"):
+        fetch(url + "f.bin", dest, "0" * 32)

@@ -570,19 +570,7 @@ def test_sigterm_to_tune_says_in_one_line_what_was_kept(tmp_path):
 
 def test_a_full_disk_while_writing_is_one_line_and_leaves_nothing_that_looks_complete(tmp_path, monkeypatch,
                                                                                       capsys):
-    from twolayer import files
-
-    real = files.atomic_write
-
-    def full(path, write):
-        if Path(path).name == "model.npz":
-            def write_then_fail(f):
-                f.write(b"x" * 1000)
-                raise OSError(28, "No space left on device")
-            return real(path, write_then_fail)
-        return real(path, write)
-
-    monkeypatch.setattr(files, "atomic_write", full)
+    _disk_full_at(monkeypatch, "model.npz")
     out = tmp_path / "run"
     assert main(["train", "--epochs", "2", "--out", str(out), "--quiet"]) == 1
     err = capsys.readouterr().err
@@ -590,6 +578,92 @@ def test_a_full_disk_while_writing_is_one_line_and_leaves_nothing_that_looks_com
     names = {p.name for p in out.iterdir()}
     assert "metrics.json" not in names and "model.npz" not in names  # nothing that looks finished
     assert not [n for n in names if n.endswith(".tmp")]  # the half-written file is gone
+
+
+def _disk_full_at(monkeypatch, name: str, nth: int = 1, where: str = "") -> None:
+    """The nth atomic write of a file called `name` (under a path holding
+    `where`) fails with ENOSPC, after writing part of it."""
+    from twolayer import files
+
+    real, seen = files.atomic_write, [0]
+
+    def full(path, write):
+        if Path(path).name == name and where in str(path):
+            seen[0] += 1
+            if seen[0] == nth:
+                def write_then_fail(f):
+                    f.write(b"x" * 1000)
+                    raise OSError(28, "No space left on device")
+                return real(path, write_then_fail)
+        return real(path, write)
+
+    monkeypatch.setattr(files, "atomic_write", full)
+
+
+@pytest.mark.parametrize("name, nth, then", [
+    ("checkpoint.npz", 1, "no checkpoint was saved yet; free some space, then run the same command again"),
+    ("checkpoint.npz", 2, "the checkpoint of iteration 14 is kept in"),
+    ("model.npz", 1, "the checkpoint of iteration 42 is kept in"),
+    ("metrics.json", 1, "the checkpoint of iteration 42 is kept in"),
+])
+def test_a_disk_full_during_a_run_keeps_its_last_checkpoint_and_says_how_to_go_on(tmp_path, monkeypatch, capsys,
+                                                                                   name, nth, then):
+    from twolayer.checkpoint import load_checkpoint
+
+    out = tmp_path / "run"
+    command = ["train", "--epochs", "3", "--hidden-size", "20", "--out", str(out), "--quiet"]
+    _disk_full_at(monkeypatch, name, nth)
+    assert main(command) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert f"{out / name}: No space left on device; {then}" in err, err
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")] and not (out / "metrics.json").exists()
+    monkeypatch.undo()
+    if "kept in" in then:
+        assert f"continue with: twolayer train --resume {out}" in err
+        assert load_checkpoint(out / "checkpoint.npz")[1].iteration == int(then.split()[4])  # intact
+        assert main(["train", "--resume", str(out), "--quiet"]) == 0
+    else:
+        assert main(command) == 0
+    assert (out / "metrics.json").is_file()
+
+
+def test_a_writer_that_hides_a_full_disk_under_another_error_is_still_a_full_disk(tmp_path):
+    """torch.save on a full disk raised RuntimeError (`unexpected pos 896 vs
+    790`) while handling its ENOSPC: `export --format torch` was a traceback."""
+    from twolayer.files import atomic_write
+
+    def torch_like(f):
+        try:
+            f.write(b"x" * 100)
+            raise OSError(28, "No space left on device")
+        finally:
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 896 vs 790")
+
+    with pytest.raises(OSError) as e:
+        atomic_write(tmp_path / "m.pt", torch_like)
+    assert e.value.errno == 28 and e.value.filename == str(tmp_path / "m.pt")
+    assert list(tmp_path.iterdir()) == []  # no partial file, no temporary
+
+
+def test_a_disk_full_during_tune_keeps_the_finished_trials_and_the_same_command_goes_on(tmp_path, monkeypatch,
+                                                                                         capsys):
+    out = tmp_path / "search"
+    command = ["tune", "--hidden-size", "5,6,7", "--epochs", "1", "--out", str(out), "--quiet"]
+    _disk_full_at(monkeypatch, "model.npz", where="0001")
+    assert main(command) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert ("model.npz: No space left on device; the finished trials are kept in "
+            f"{out}; free some space, then run the same twolayer tune command again") in err, err
+    monkeypatch.undo()
+    _disk_full_at(monkeypatch, "trials.csv")
+    assert main(command) == 1
+    assert "trials.csv: No space left on device; the trials are kept in" in capsys.readouterr().err
+    monkeypatch.undo()
+    assert main(command) == 0
+    table = (out / "trials.csv").read_text()
+    assert all(f",{h}," in table for h in (5, 6, 7))
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or shutil.which("mount") is None, reason="mounting a small tmpfs needs root")

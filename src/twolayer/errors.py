@@ -46,3 +46,28 @@ class LearnerError(TwolayerError):
     """A learner's network (its file, its class or what its code returned)
     is missing or broken; the message names the file, and the line where
     its code failed."""
+
+
+def remedy(error: OSError) -> str:
+    """What to do about a file that could not be written: 'free some space',
+    'make it writable', or '' when the error is not of those kinds."""
+    import errno
+
+    return {errno.ENOSPC: "free some space", errno.EDQUOT: "free some space", errno.EROFS: "make it writable",
+            errno.EACCES: "make it writable", errno.EPERM: "make it writable"}.get(error.errno or 0, "")
+
+
+class WriteError(TwolayerError, OSError):
+    """A file could not be written (a full or read-only disk, ...): the
+    message names it, what was saved before it (intact: writes are atomic)
+    and how to go on once it can be written. An OSError too, with the
+    operating system's errno and filename."""
+
+    def __init__(self, error: OSError, then: str) -> None:
+        where = " -> ".join(str(p) for p in (error.filename, error.filename2) if p is not None)
+        what = error.strerror or str(error)
+        super().__init__(f"{where + ': ' if where else ''}{what}; {then}")
+        self.errno, self.strerror, self.filename = error.errno, error.strerror, error.filename
+
+    def __str__(self) -> str:  # the message, not OSError's "[Errno 28] ..."
+        return str(self.args[0])

@@ -38,9 +38,22 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], Any]) -> None:
     except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        if isinstance(e, OSError) and e.errno is not None:
-            raise OSError(e.errno, e.strerror, str(path)) from None  # the file asked for, not the temporary one
+        cause = _os_error(e)
+        if cause is not None:
+            raise OSError(cause.errno, cause.strerror, str(path)) from None  # the file asked for, not the temporary one
         raise
+
+
+def _os_error(e: BaseException) -> OSError | None:
+    """The operating system's error behind `e`: itself, or one a writer met
+    and then hid under another while it cleaned up (torch.save on a full
+    disk raises a RuntimeError, `unexpected pos`, during its ENOSPC)."""
+    seen: BaseException | None = e if isinstance(e, Exception) else None  # Ctrl-C stays Ctrl-C
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno is not None:
+            return seen
+        seen = seen.__context__
+    return None
 
 
 SPECIAL = {stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device", stat.S_IFIFO: "a FIFO",

@@ -28,7 +28,7 @@ from typing import Any
 
 from twolayer import runs
 from twolayer.config import options
-from twolayer.errors import Stopped, TwolayerError, UsageError
+from twolayer.errors import Stopped, TwolayerError, UsageError, WriteError, remedy
 from twolayer.files import atomic_write_text, write_json
 from twolayer.learner import label, load_class
 from twolayer.progress import Progress
@@ -332,21 +332,27 @@ def run(opts: TuneOptions) -> TuneResult:
                     break
         except KeyboardInterrupt as e:  # Signalled, or a second Ctrl-C that did not wait
             signum = getattr(e, "signum", signal.SIGINT)
-        except Exception as e:
-            _reraise(e, opts.storage)
+        except Exception as e:  # a full or read-only disk: the failed trial is run again by the same command
+            _reraise(e, opts, f"the finished trials are kept in {opts.out}", "go on")
         try:
             result = summarize(study, opts, time.monotonic() - started)
         except Exception as e:
-            _reraise(e, opts.storage)
+            _reraise(e, opts, f"the trials are kept in {opts.out}", "write its table")
     if signum is not None:
         raise TuneInterrupted(result, signum)
     return result
 
 
-def _reraise(e: Exception, url: str | None):
-    lost = lost_database(e, url)
+def _reraise(e: Exception, opts: TuneOptions, kept: str, to: str):
+    """A database lost mid-search, or a full or read-only disk, as one line
+    (`kept`: where the trials are; `to`: what running the command again does);
+    anything else as it is."""
+    lost = lost_database(e, opts.storage)
     if lost:
         raise lost from None
+    if isinstance(e, OSError):
+        raise WriteError(e, f"{kept}; {remedy(e) or 'fix that'}, then run the same twolayer tune command again "
+                            f"to {to}") from None
     raise e
 
 

@@ -26,7 +26,7 @@ from twolayer.data.fingerprint import fingerprint
 from twolayer.data.images import IMAGE_SUFFIXES, is_hidden, match_channels, read_image, resize_images
 from twolayer.data.preprocess import Preprocessor
 from twolayer.data.splits import carve
-from twolayer.errors import DataError, Stopped, TwolayerError, UsageError
+from twolayer.errors import DataError, Stopped, TwolayerError, UsageError, WriteError, remedy
 from twolayer.files import write_json
 from twolayer.learner import LearnerNet, check_unchanged, confirm_resume, file_digest, label, learner_net
 from twolayer.model import TwoLayerNet
@@ -213,7 +213,25 @@ def finish_checkpointed(config: TrainConfig, data: Prepared, run_dir: Path, net:
     its training would have at the end: the best epoch's parameters, then
     model.npz, history.csv and metrics.json."""
     restore_best_params(net, state)
-    return finish_run(config, data, run_dir, net, state.history, time.monotonic(), keep_state=True)
+    with kept_on_failure(run_dir, [state.iteration]):
+        return finish_run(config, data, run_dir, net, state.history, time.monotonic(), keep_state=True)
+
+
+@contextlib.contextmanager
+def kept_on_failure(run_dir: Path, last: list[int | None]):
+    """An OSError while a run is trained or its files written (a full or
+    read-only disk) as one WriteError: what failed, the last good checkpoint
+    (last[0], its iteration; None: none yet) and how to go on."""
+    try:
+        yield
+    except WriteError:
+        raise
+    except OSError as e:
+        fix = remedy(e) or "fix that"
+        if last[0] is None:
+            raise WriteError(e, f"no checkpoint was saved yet; {fix}, then run the same command again") from None
+        raise WriteError(e, f"the checkpoint of iteration {last[0]} is kept in {run_dir}; {fix}, then continue "
+                            f"with: {runs.resume_command(run_dir)}") from None
 
 
 LENGTH = ("iters", "epochs")  # the options a resume may change
@@ -260,18 +278,21 @@ def _run(config: TrainConfig, data: Prepared, run_dir: Path, net: TwoLayerNet, s
     checkpoint = run_dir / CHECKPOINT_FILE
     train_state = state if state is not None else new_state(n_train, config)
     record = config.to_dict()  # kept in each checkpoint: a resume checks config.json against it
+    last = [None if state is None else state.iteration]  # the last good checkpoint's iteration
 
     def on_epoch_end(s: TrainState) -> None:
         save_checkpoint(checkpoint, net, s, record)
+        last[0] = s.iteration
 
     def on_iteration(it: int, total: int, loss: float, lr: float) -> None:
         if stop.signum is not None:
             save_checkpoint(checkpoint, net, train_state, record)
             raise Interrupted(run_dir, it, stop.signum)
 
-    with StopOnSignal() as stop:
-        history = fit_config(net, data, config, train_state, on_iteration, on_epoch_end, progress=not quiet)
-    return finish_run(config, data, run_dir, net, history, started, keep_state=True)
+    with kept_on_failure(run_dir, last):
+        with StopOnSignal() as stop:
+            history = fit_config(net, data, config, train_state, on_iteration, on_epoch_end, progress=not quiet)
+        return finish_run(config, data, run_dir, net, history, started, keep_state=True)
 
 
 def finish_run(config: TrainConfig, data: Prepared, run_dir: Path, net: TwoLayerNet, history: History,

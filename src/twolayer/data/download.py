@@ -20,7 +20,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from twolayer.errors import DataError
+from twolayer.errors import DataError, remedy
 from twolayer.files import _umask
 from twolayer.progress import Progress
 
@@ -41,13 +41,14 @@ def fetch(url: str, dest: str | Path, md5: str, quiet: bool = False, timeout: fl
     dest = Path(dest)
     if dest.is_file():
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    remove_abandoned(dest)
-    # a name of its own: two runs downloading the same file at once each write
-    # their own (a shared NAME.part was truncated and deleted under the other)
-    fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    partial = Path(name)
-    try:
+    partial = None
+    try:  # a full or read-only data directory is said of dest, as the network's faults are of the url
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        remove_abandoned(dest)
+        # a name of its own: two runs downloading the same file at once each write
+        # their own (a shared NAME.part was truncated and deleted under the other)
+        fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+        partial = Path(name)
         fcntl.flock(fd, fcntl.LOCK_EX)  # held until the file is closed: a killed download's lock dies with it
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
@@ -63,11 +64,18 @@ def fetch(url: str, dest: str | Path, md5: str, quiet: bool = False, timeout: fl
         if got != md5:
             raise DataError(f"download of {url} is corrupt (MD5 {got}, expected {md5}); try again")
         os.replace(partial, dest)
-    except (urllib.error.URLError, OSError, ValueError) as e:
-        raise DataError(f"could not download {url}: {getattr(e, 'reason', e)}") from None
+    except urllib.error.URLError as e:
+        raise DataError(f"could not download {url}: {e.reason}") from None
+    except OSError as e:  # the partial file is removed below: nothing that looks whole is left
+        fix = remedy(e)
+        raise DataError(f"could not download {url} to {dest}: {e.strerror or e}"
+                        + (f"; {fix} there or give another --data-dir" if fix else "")) from None
+    except ValueError as e:
+        raise DataError(f"could not download {url}: {e}") from None
     finally:
-        with contextlib.suppress(OSError):
-            partial.unlink()
+        if partial is not None:
+            with contextlib.suppress(OSError):
+                partial.unlink()
     return dest
 
 
