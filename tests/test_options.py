@@ -134,6 +134,9 @@ def test_whole_numbers_are_exact_and_plain_ints_through_every_door(tmp_path):
     assert [type(v) for v in (config.hidden_size, config.batch_size, config.crop, config.epochs)] == [int] * 4
     X, y = np.random.default_rng(0).normal(size=(120, 16)), np.arange(120) % 3
     TwoLayerClassifier(hidden_size=5.0, batch_size=50.0, crop=1.0, image_shape=(4, 4, 1), epochs=1).fit(X, y)
+    # NumPy's booleans, as a grid search over np.array([True, False]) passes them, were "must be true or false"
+    assert type(TrainConfig(flip=np.True_, crop=1).validate().flip) is bool
+    TwoLayerClassifier(flip=np.False_, warm_start=np.False_, epochs=1).fit(X, y)
 
 
 def test_a_config_file_with_a_byte_order_mark_is_read(tmp_path):

@@ -194,7 +194,7 @@ class Option:
         if value is None and self.nullable:
             return
         if self.kind is bool:
-            ok = isinstance(value, bool)
+            ok = isinstance(value, (bool, np.bool_))  # NumPy's too: a grid search's np.array([True, False])
             expected = "true or false"
         elif self.kind is str:
             ok = isinstance(value, str)
@@ -338,6 +338,8 @@ class TrainConfig:
             opt.check(value)
             if opt.kind is int and value is not None:  # 5.0 or np.int64(5): an int, as range() and shapes need
                 setattr(self, opt.name, int(value))
+            if opt.kind is bool and value is not None:  # np.True_: a bool, as JSON and the checkpoints need
+                setattr(self, opt.name, bool(value))
         largest = float(np.finfo(self.dtype).max) / 10  # std * N(0, 1) draws reach 6 and more
         if self.std is not None and self.std > largest:
             raise OptionError("std", f"must be at most {largest:.3g} in {self.dtype}, the initial weights overflow "

@@ -147,7 +147,7 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
         """The parameters as a validated TrainConfig; ValueError naming the
         first bad one."""
         for name in ("warm_start", "verbose"):
-            if not isinstance(getattr(self, name), bool):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
         return TrainConfig(**{name: getattr(self, name) for name in TABLE_PARAMETERS}).validate()
 
