@@ -656,6 +656,7 @@ def test_a_disk_full_during_tune_keeps_the_finished_trials_and_the_same_command_
     assert err.count("\n") == 1 and "Traceback" not in err, err
     assert ("model.npz: No space left on device; the finished trials are kept in "
             f"{out}; free some space, then run the same twolayer tune command again") in err, err
+    assert sorted(p.name for p in (out / "trials").iterdir()) == ["0000"]  # no half-written trial folder
     monkeypatch.undo()
     _disk_full_at(monkeypatch, "trials.csv")
     assert main(command) == 1

@@ -206,7 +206,11 @@ class Objective:
             self.log(trial, "diverged", params, started)
             raise optuna.TrialPruned(history.stop_reason)
         run_dir = self.opts.out / "trials" / f"{trial.number:04d}"
-        metrics = finish_run(config, data, run_dir, net, history, started).metrics
+        try:
+            metrics = finish_run(config, data, run_dir, net, history, started).metrics
+        except BaseException:  # a full disk, a signal: no half-written trial folder (the trial is run again)
+            shutil.rmtree(run_dir, ignore_errors=True)
+            raise
         trial.set_user_attr("train_accuracy", metrics["train_accuracy"])
         trial.set_user_attr("val_accuracy", metrics["val_accuracy"])
         trial.set_user_attr("run_dir", str(run_dir.resolve()))
