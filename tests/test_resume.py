@@ -236,3 +236,24 @@ def test_a_run_whose_dataset_folder_moved_resumes_from_the_new_folder(tmp_path):
     with pytest.raises(TwolayerError, match="is not the data the run was trained on: its images or labels differ"):
         workflow.resume(out, quiet=True, length={"epochs": 4})
     assert (out / CHECKPOINT_FILE).read_bytes() == before
+
+
+def test_resuming_a_run_folder_that_cannot_be_written_names_the_folder(tmp_path, monkeypatch, capsys):
+    """On a read-only disk it said `RUN/.twolayer.lock: Read-only file system`,
+    naming a file the user never made."""
+    import errno
+
+    from twolayer import runs
+
+    out = tmp_path / "run"
+    assert main(["train", "--epochs", "1", "--out", str(out), "--quiet"]) == 0
+
+    def read_only(path, *args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", str(path))
+
+    monkeypatch.setattr(runs, "open", read_only, raising=False)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(out), "--epochs", "2"]) == 1
+    err = capsys.readouterr().err
+    assert err == (f"twolayer train: error: --resume {out}: cannot write in it (Read-only file system); twolayer "
+                   "keeps its files there: make it writable, or copy it where you can write\n"), err

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from twolayer.errors import TwolayerError
+from twolayer.errors import TwolayerError, remedy
 from twolayer.files import atomic_write_text
 
 
@@ -156,8 +156,14 @@ def hold(path: str | Path, option: str = "--resume") -> Claim:
 
 
 def _lock(path: Path, option: str) -> IO:
-    """The folder's lock file, locked; one line if another process holds it."""
-    handle = open(path / LOCK, "a")  # noqa: SIM115 -- held for the claim's life
+    """The folder's lock file, locked; one line if another process holds it
+    or the folder cannot be written (said of the folder, not the lock file)."""
+    try:
+        handle = open(path / LOCK, "a")  # noqa: SIM115 -- held for the claim's life
+    except OSError as e:
+        what = remedy(e)
+        raise TwolayerError(f"{option} {path}: cannot write in it ({e.strerror}); twolayer keeps its files there"
+                            + (f": {what}, or copy it where you can write" if what else "")) from None
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
