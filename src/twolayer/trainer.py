@@ -297,15 +297,13 @@ def fit(
             if history.early_stop:
                 break
 
-        if history.stop_reason and not all(bool(xp.isfinite(v).all()) for v in net.params.values()):
-            # the update before the exploding step overflowed: the weights hold infinities or NaN
-            kept = state.best_params if state.best_params is not None else start
-            for key, value in kept.items():
-                net.params[key][...] = value
-            history.stop_reason += ("; the weights overflowed, so the " + ("best epoch's" if kept is not start
-                                    else "run's starting") + " parameters are kept")
-        if restore_best:
-            restore_best_params(net, state)
+        # the update before an exploding step may have overflowed: weights of infinities or NaN are not kept
+        overflowed = bool(history.stop_reason) and not all(bool(xp.isfinite(v).all()) for v in net.params.values())
+        if overflowed:
+            history.stop_reason += ("; the weights overflowed, so the " + ("best epoch's" if state.best_params
+                                    is not None else "run's starting") + " parameters are kept")
+        if restore_best or overflowed:
+            restore_best_params(net, state, otherwise=start if overflowed else None)
     finally:
         np.seterr(**saved_errors)
         bar.close()
@@ -313,10 +311,12 @@ def fit(
     return history
 
 
-def restore_best_params(net: TwoLayerNet, state: TrainState) -> None:
-    """Put the best validation epoch's parameters back into the net, if the run kept any."""
-    if state.best_params is not None:
-        for key, value in state.best_params.items():
+def restore_best_params(net: TwoLayerNet, state: TrainState, otherwise: dict[str, Any] | None = None) -> None:
+    """Put the best validation epoch's parameters back into the net, if the
+    run kept any; else the parameters `otherwise`, if given."""
+    kept = state.best_params if state.best_params is not None else otherwise
+    if kept is not None:
+        for key, value in kept.items():
             net.params[key][...] = value
 
 
