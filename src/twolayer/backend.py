@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from twolayer.errors import ConfigError
+from twolayer.errors import ConfigError, first_line
 
 DEVICES = ("cpu", "cuda")  # NumPy on the CPU, CuPy on an NVIDIA GPU
 CUPY_HINT = "pip install cupy-cuda12x (or cupy-cuda13x, to match the CUDA driver)"
@@ -47,7 +47,7 @@ def device_module(device: str) -> ModuleType:
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as e:  # CUDARuntimeError and friends: no driver, no device
-        raise ConfigError(f"--device cuda: no usable CUDA GPU ({_first_line(e)})") from None
+        raise ConfigError(f"--device cuda: no usable CUDA GPU ({first_line(e)})") from None
     if count < 1:
         raise ConfigError("--device cuda: CuPy sees no CUDA GPU")
     return cupy
@@ -122,8 +122,3 @@ def compiled_cpu() -> ModuleType | None:
         return importlib.import_module("twolayer.fused_cpu")
     except (ImportError, RuntimeError):
         return None
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__

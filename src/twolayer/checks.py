@@ -39,15 +39,16 @@ from twolayer.gradcheck import numerical_gradient, scaled_error
 from twolayer.learner import (
     InterfaceFault,
     LearnerNet,
-    confined,
+    call_confined,
     construct,
     describe,
     load_class,
     loss_value,
     parse_spec,
+    reference,
     unpack_loss,
 )
-from twolayer.model import PARAM_NAMES, TwoLayerNet
+from twolayer.model import PARAM_NAMES
 
 SIZES = (4, 10, 3)  # the toy net: input, hidden, classes
 STD = 1e-1
@@ -104,9 +105,8 @@ def toy64(cls: type, spec: str) -> tuple[Any, np.ndarray, np.ndarray, bool]:
 
 def call(net: Any, *args: Any, **kwargs: Any) -> Any:
     """net.loss(...), its inputs and params read-only while it runs (a
-    change in place fails at its line: learner.confined)."""
-    with confined([*args, *(net.params[k] for k in PARAM_NAMES)]):
-        return net.loss(*args, **kwargs)
+    change in place fails at its line: learner.call_confined)."""
+    return call_confined(net, "loss", *args, **kwargs)
 
 
 def with_biases(net: Any, b2: float = 0.0) -> None:
@@ -116,14 +116,6 @@ def with_biases(net: Any, b2: float = 0.0) -> None:
     rng = np.random.default_rng(0)
     net.params["b1"][...] = 0.1 * rng.standard_normal(SIZES[1])
     net.params["b2"][...] = b2 + 0.1 * rng.standard_normal(SIZES[2])
-
-
-def reference(net: Any) -> TwoLayerNet:
-    """twolayer's own network on a copy of the learner's weights."""
-    return TwoLayerNet.from_params({k: np.array(net.params[k], dtype=np.float64) for k in PARAM_NAMES})
-
-
-# -- the checks ---------------------------------------------------------------------------------
 
 
 def check_construct(cls: type, spec: str) -> Verdict:
@@ -257,8 +249,7 @@ def check_predict(cls: type, spec: str) -> Verdict:
     if not callable(getattr(net, "predict", None)):
         return Verdict("predict", False, "its class has no predict method",
                        "predict(X) returns np.argmax(scores, axis=1)")
-    with confined([X, *(net.params[k] for k in PARAM_NAMES)]):
-        labels = net.predict(X)
+    labels = call_confined(net, "predict", X)
     if not isinstance(labels, np.ndarray):
         return Verdict("predict", False, f"predict(X) returned a {type(labels).__name__}",
                        "return a NumPy array: np.argmax(scores, axis=1)")

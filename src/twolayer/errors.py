@@ -48,6 +48,12 @@ class LearnerError(TwolayerError):
     its code failed."""
 
 
+def first_line(e: BaseException) -> str:
+    """"ValueError: its message's first line" (the type alone for an empty message)."""
+    lines = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {lines[0]}" if lines else type(e).__name__
+
+
 def remedy(error: OSError) -> str:
     """What to do about a file that could not be written: 'free some space',
     'make it writable', or '' when the error is not of those kinds."""
@@ -59,14 +65,14 @@ def remedy(error: OSError) -> str:
 
 class WriteError(TwolayerError, OSError):
     """A file could not be written (a full or read-only disk, ...): the
-    message names it, what was saved before it (intact: writes are atomic)
-    and how to go on once it can be written. An OSError too, with the
-    operating system's errno and filename."""
+    message names it, what was saved before it (`kept`; intact: writes are
+    atomic), the remedy, and how to go on once it can be written (`then`).
+    An OSError too, with the operating system's errno and filename."""
 
-    def __init__(self, error: OSError, then: str) -> None:
+    def __init__(self, error: OSError, kept: str, then: str) -> None:
         where = " -> ".join(str(p) for p in (error.filename, error.filename2) if p is not None)
         what = error.strerror or str(error)
-        super().__init__(f"{where + ': ' if where else ''}{what}; {then}")
+        super().__init__(f"{where + ': ' if where else ''}{what}; {kept}; {remedy(error) or 'fix that'}, then {then}")
         self.errno, self.strerror, self.filename = error.errno, error.strerror, error.filename
 
     def __str__(self) -> str:  # the message, not OSError's "[Errno 28] ..."

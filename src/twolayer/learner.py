@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from twolayer.errors import ConfigError, LearnerError, UsageError
+from twolayer.errors import ConfigError, LearnerError, UsageError, first_line
 from twolayer.model import PARAM_NAMES, TwoLayerNet
 
 # What the assignment's loss(X, y, reg) cannot do; refused in one line.
@@ -178,8 +178,7 @@ def _find_class(module: Any, path: Path, name: str | None) -> type:
 def describe(e: BaseException, path: Path) -> str:
     """"ValueError: message (file.py:42)": the exception, first line of its
     message, and the deepest line of the learner's file it passed through."""
-    lines = str(e).strip().splitlines()
-    text = f"{type(e).__name__}{': ' + lines[0] if lines else ''}"
+    text = first_line(e)
     frames = [f for f in traceback.extract_tb(e.__traceback__) if Path(f.filename).resolve() == path.resolve()]
     text = f"{text} ({path}:{frames[-1].lineno})" if frames else text
     if isinstance(e, ValueError) and "read-only" in str(e):  # confined(): it wrote into its input or params
@@ -205,6 +204,18 @@ def confined(arrays: list[Any]) -> Iterator[None]:
         os.chdir(cwd)
         for a in frozen:
             a.flags.writeable = True
+
+
+def call_confined(obj: Any, method: str, *args: Any, **kwargs: Any) -> Any:
+    """obj.method(*args, **kwargs), the learner's code, with its inputs and
+    params read-only while it runs (confined)."""
+    with confined([*args, *(obj.params[k] for k in PARAM_NAMES)]):
+        return getattr(obj, method)(*args, **kwargs)
+
+
+def reference(obj: Any) -> TwoLayerNet:
+    """twolayer's own network on a float64 copy of a learner's weights."""
+    return TwoLayerNet.from_params({k: np.array(obj.params[k], dtype=np.float64) for k in PARAM_NAMES})
 
 
 # -- what its code must return ------------------------------------------------------------------
@@ -343,9 +354,8 @@ class LearnerNet:
         """LearnerError if twolayer's loss on the same weights and batch is
         finite: then the learner's arithmetic overflowed, not the run (which
         the trainer stops, suggesting a lower rate)."""
-        params = {k: np.asarray(self.params[k], dtype=np.float64) for k in PARAM_NAMES}
         with np.errstate(all="ignore"):
-            right = float(TwoLayerNet.from_params(params).loss(np.asarray(X, dtype=np.float64), y, reg=reg)[0])
+            right = float(reference(self).loss(np.asarray(X, dtype=np.float64), y, reg=reg)[0])
         if math.isfinite(right):
             raise LearnerError(f"{self.spec}: loss returned {loss} where the loss of its scores is {right:.6g} "
                                "(twolayer's, on the same weights and batch): exp of large scores overflows, so "
@@ -371,10 +381,8 @@ class LearnerNet:
         return labels
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        untouchable = [*args, *(self.params[k] for k in PARAM_NAMES)]
         try:
-            with confined(untouchable):
-                return getattr(self.obj, method)(*args, **kwargs)
+            return call_confined(self.obj, method, *args, **kwargs)
         except Exception as e:  # its code: anything; Ctrl-C still stops the run
             raise LearnerError(f"{self.spec}: {method} raised {describe(e, self.path)}") from None
 

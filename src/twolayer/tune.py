@@ -28,7 +28,7 @@ from typing import Any
 
 from twolayer import runs
 from twolayer.config import options
-from twolayer.errors import Stopped, TwolayerError, UsageError, WriteError, remedy
+from twolayer.errors import Stopped, TwolayerError, UsageError, WriteError, first_line
 from twolayer.files import atomic_write_text, write_json
 from twolayer.learner import label, load_class
 from twolayer.progress import Progress
@@ -355,8 +355,7 @@ def _reraise(e: Exception, opts: TuneOptions, kept: str, to: str):
     if lost:
         raise lost from None
     if isinstance(e, OSError):
-        raise WriteError(e, f"{kept}; {remedy(e) or 'fix that'}, then run the same twolayer tune command again "
-                            f"to {to}") from None
+        raise WriteError(e, kept, f"run the same twolayer tune command again to {to}") from None
     raise e
 
 
@@ -371,16 +370,11 @@ def _study(opts: TuneOptions):
     except TwolayerError:
         raise
     except Exception as e:  # a journal that is not Optuna's; the database went away, or refused the study
-        why = f"{type(e).__name__}: {first_line(e)}"
+        why = first_line(e)
         if not opts.storage:
             raise TwolayerError(f"{opts.out / JOURNAL} is not a study journal twolayer can read ({why}); move it "
                                 "away, or pass --force to start the search afresh") from None
         raise TwolayerError(scrub(f"cannot open study {opts.study!r}: {why}", opts.storage)) from None
-
-
-def first_line(e: BaseException) -> str:
-    lines = str(e).strip().splitlines()
-    return lines[0] if lines else ""
 
 
 def check_one_study(storage, opts: TuneOptions) -> None:

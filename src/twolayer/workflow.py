@@ -26,7 +26,7 @@ from twolayer.data.fingerprint import fingerprint
 from twolayer.data.images import IMAGE_SUFFIXES, is_hidden, match_channels, read_image, resize_images
 from twolayer.data.preprocess import Preprocessor
 from twolayer.data.splits import carve
-from twolayer.errors import DataError, Stopped, TwolayerError, UsageError, WriteError, remedy
+from twolayer.errors import DataError, Stopped, TwolayerError, UsageError, WriteError
 from twolayer.files import write_json
 from twolayer.learner import LearnerNet, check_unchanged, confirm_resume, file_digest, label, learner_net
 from twolayer.model import TwoLayerNet
@@ -227,11 +227,10 @@ def kept_on_failure(run_dir: Path, last: list[int | None]):
     except WriteError:
         raise
     except OSError as e:
-        fix = remedy(e) or "fix that"
         if last[0] is None:
-            raise WriteError(e, f"no checkpoint was saved yet; {fix}, then run the same command again") from None
-        raise WriteError(e, f"the checkpoint of iteration {last[0]} is kept in {run_dir}; {fix}, then continue "
-                            f"with: {runs.resume_command(run_dir)}") from None
+            raise WriteError(e, "no checkpoint was saved yet", "run the same command again") from None
+        raise WriteError(e, f"the checkpoint of iteration {last[0]} is kept in {run_dir}",
+                         f"continue with: {runs.resume_command(run_dir)}") from None
 
 
 LENGTH = ("iters", "epochs")  # the options a resume may change
