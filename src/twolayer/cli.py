@@ -380,7 +380,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     d = done.input_size
     shape = "x".join(str(s) for s in done.image_shape)
     say(f"wrote {done.path} ({done.format}, {done.dtype} weights): raw pixel rows (N, {d}) of {shape} images "
-          f"-> {'probabilities' if done.format == 'onnx' else 'scores'} of {len(done.class_names)} classes")
+        f"-> {'probabilities' if done.format == 'onnx' else 'scores'} of {len(done.class_names)} classes")
     return 0
 
 

@@ -15,7 +15,6 @@ ONNX graph still takes and gives float32, casting at both ends.
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import json
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from twolayer import runs
 from twolayer.bundles import Bundle, load_bundle, resolve_model_path
 from twolayer.errors import TwolayerError, UsageError
 from twolayer.files import atomic_write
@@ -94,14 +94,11 @@ def export(model: str | Path, fmt: str = "onnx", out: str | Path | None = None, 
 def _write(out: Path, write) -> None:
     """Write `out` atomically, making its missing folders (as train's --out
     does); the folders made are removed again if the write fails."""
-    made = [p for p in [out.parent, *out.parent.parents] if not p.exists()][::-1]
-    out.parent.mkdir(parents=True, exist_ok=True)
+    made = runs.make_folders(out.parent)
     try:
         atomic_write(out, write)
     except BaseException:
-        for folder in reversed(made):
-            with contextlib.suppress(OSError):
-                folder.rmdir()
+        runs.remove_folders(made)
         raise
 
 

@@ -31,6 +31,7 @@ import numpy as np
 
 from twolayer.errors import ConfigError, LearnerError, UsageError, first_line
 from twolayer.model import PARAM_NAMES, TwoLayerNet
+from twolayer.runs import resume_command
 
 # What the assignment's loss(X, y, reg) cannot do; refused in one line.
 UNSUPPORTED = {"dropout_input": "dropout", "dropout_hidden": "dropout", "label_smoothing": "label smoothing"}
@@ -101,8 +102,7 @@ def confirm_resume(recorded: str | None, given: str | None, run_dir: Path) -> No
         return
     if given is None:
         raise UsageError(f"{run_dir} trained a learner's network, {recorded}, and resuming it imports that file "
-                         f"and runs its code; to do so, name it: --resume {shlex.quote(str(run_dir))} "
-                         f"--net {shlex.quote(recorded)}")
+                         f"and runs its code; to do so, name it: {resume_command(run_dir)}")
     (path, name), (was, was_name) = parse_spec(given), parse_spec(recorded)
     if path.resolve() != was.resolve() or name != was_name:
         raise UsageError(f"--net {given} is not the network {run_dir} trained, {recorded}; "

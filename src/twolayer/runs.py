@@ -43,7 +43,7 @@ def new_run_dir(root: str | Path, dataset: str) -> Claim:
     stem = time.strftime("%Y%m%d-%H%M%S") + "-" + "".join(c if c.isalnum() else "-" for c in dataset)[:40]
     root = Path(root)
     try:
-        made = _make_folders(root)
+        made = make_folders(root)
         for n in range(1000):
             path = root / (stem if n == 0 else f"{stem}-{n}")
             try:
@@ -56,11 +56,18 @@ def new_run_dir(root: str | Path, dataset: str) -> Claim:
     raise TwolayerError(f"could not make a new run folder under {root}")
 
 
-def _make_folders(path: Path) -> list[Path]:
+def make_folders(path: Path) -> list[Path]:
     """mkdir -p; the folders it made, outermost first."""
     missing = [p for p in [path, *path.parents] if not p.exists()][::-1]
     path.mkdir(parents=True, exist_ok=True)
     return missing
+
+
+def remove_folders(made: list[Path]) -> None:
+    """Remove the folders make_folders made, innermost first, each only if empty."""
+    for folder in reversed(made):
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 LOCK = ".twolayer.lock"
@@ -117,9 +124,7 @@ class Claim:
         with contextlib.suppress(OSError):
             (self.path / "config.json").unlink()
         self.release()
-        for folder in reversed(self.made):
-            with contextlib.suppress(OSError):
-                folder.rmdir()  # only if empty
+        remove_folders(self.made)
 
 
 def claim(path: str | Path, kind: str, force: bool = False, option: str = "--out") -> Claim:
@@ -130,7 +135,7 @@ def claim(path: str | Path, kind: str, force: bool = False, option: str = "--out
     path = Path(path)
     _check_ancestors(path, option)
     try:
-        made = _make_folders(path)
+        made = make_folders(path)
         handle = _lock(path, option)
     except OSError as e:  # no permission, a read-only or full disk, a name too long
         raise TwolayerError(f"cannot make {option} {path}: {e.strerror or e}") from None
