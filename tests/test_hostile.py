@@ -5,8 +5,11 @@ Every test here is listed in TESTING.md (checked by the last test)."""
 
 import gzip
 import io
+import json
+import os
 import pickle
 import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -158,6 +161,54 @@ def test_bundle_loader_on_random_truncated_and_flipped_bytes(tmp_path, data, cut
             assert i == 3
         except BundleError:
             pass
+
+
+def test_files_that_declare_more_than_the_memory_are_refused_before_they_are_read(tmp_path, monkeypatch):
+    """A few kB on disk can declare gigabytes (a zip of compressed zeros, a
+    gzipped IDX file): each reader checks what it would hold against the
+    memory available before reading, and says so in one line."""
+    import twolayer.memory
+
+    monkeypatch.setattr(twolayer.memory, "available_bytes", lambda: 2**20)
+    bundles.save_bundle(tmp_path / "model.npz", fake_bundle_object())
+    with zipfile.ZipFile(tmp_path / "big.npz", "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in zipfile.ZipFile(tmp_path / "model.npz").namelist():
+            archive.writestr(name, zipfile.ZipFile(tmp_path / "model.npz").read(name))
+        archive.writestr("zeros.npy", bytes(4 * 2**20))  # 4 MB of zeros: 4 kB compressed
+    assert (tmp_path / "big.npz").stat().st_size < 50_000
+    with pytest.raises(BundleError, match=r"big.npz needs about 4.2 MB of memory to read; this machine has 1.0 MB"):
+        bundles.load_bundle(tmp_path / "big.npz")
+    bundles.load_bundle(tmp_path / "model.npz")  # a bundle that fits is read as ever
+
+    header = bytes([0, 0, 8, 3]) + b"".join(int(d).to_bytes(4, "big") for d in (2000, 28, 28))  # 1.6 MB
+    (tmp_path / "images.gz").write_bytes(gzip.compress(header + bytes(2000 * 28 * 28)))
+    with pytest.raises(DataError, match=r"images.gz: the header's dimensions 2000x28x28 = 1568000 bytes need more "
+                                        r"memory than this machine has available \(1.0 MB\)"):
+        read_idx(tmp_path / "images.gz", 3)
+    (tmp_path / "short.gz").write_bytes(gzip.compress(header + bytes(1000)))  # the header lies: the file is short
+    with pytest.raises(DataError, match=r"short.gz is truncated or padded: 1000 data bytes, header says 2000x28x28"):
+        read_idx(tmp_path / "short.gz", 3)
+
+
+def test_a_config_file_may_be_a_pipe(tmp_path, monkeypatch, capsys):
+    """Reading is bounded, not refused for what is not a regular file: bash's
+    <(...) gives a pipe, read like a file."""
+    import threading
+
+    from twolayer.cli import main
+
+    os.mkfifo(tmp_path / "config.toml")
+    writer = threading.Thread(target=(tmp_path / "config.toml").write_text, args=("iters = 3\nhidden_size = 8\n",))
+    writer.start()
+    monkeypatch.setenv("TWOLAYER_DATA", str(tmp_path / "data"))
+    assert main(["train", "--config", str(tmp_path / "config.toml"), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    writer.join()
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["hidden_size"] == 8
+
+
+def fake_bundle_object():
+    images = np.random.default_rng(0).integers(0, 256, size=(10, 2, 2, 1), dtype=np.uint8)
+    return bundles.Bundle(TwoLayerNet(4, 3, 2, seed=0), Preprocessor.fit("mean", images), ["a", "b"], (2, 2, 1), {})
 
 
 def _api_data():

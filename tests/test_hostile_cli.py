@@ -22,6 +22,7 @@ import signal
 import struct
 import subprocess
 import sys
+import tarfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,6 +166,37 @@ def other_checkpoint(d, shared):
 def modified_folder(d, shared):
     shutil.copytree(shared["images"], d / "imgs")
     (d / "imgs" / "a" / "0.png").unlink()
+
+
+def sparse(name: str, size: int = 80 * 2**20, head: bytes = b""):
+    """A file of `size` bytes that takes no room on disk (all zeros after `head`)."""
+    def setup(d, shared):
+        (d / name).parent.mkdir(parents=True, exist_ok=True)
+        with open(d / name, "wb") as f:
+            f.write(head)
+            f.truncate(size)
+    return setup
+
+
+def idx_of_zeros(d, shared):
+    """Gzipped MNIST images whose header says 20 images and which hold 200 MB: 200 kB on disk."""
+    mnist(d)
+    path = d / "data" / "mnist" / "train-images-idx3-ubyte"
+    path.unlink()
+    with gzip.open(path.with_suffix(".gz"), "wb", compresslevel=1) as f:
+        f.write(bytes([0, 0, 8, 3]) + struct.pack(">III", 20, 28, 28))
+        for _ in range(200):
+            f.write(bytes(2**20))
+
+
+def archive_declaring(size: int):
+    """cifar-10-python.tar.gz whose first member says it holds `size` bytes (the header alone)."""
+    def setup(d, shared):
+        member = tarfile.TarInfo("cifar-10-batches-py/data_batch_1")
+        member.size = size
+        (d / "data").mkdir()
+        (d / "data" / "cifar-10-python.tar.gz").write_bytes(gzip.compress(member.tobuf()))
+    return setup
 
 
 CASES: dict[str, Case] = {
@@ -404,6 +436,28 @@ CASES: dict[str, Case] = {
     "evaluate on an unknown dataset": Case(["evaluate", "{run}", "--dataset", "nope"], 2, "unknown dataset"),
     "evaluate with an unknown split": Case(["evaluate", "{run}", "--dataset", "digits", "--split", "dev"], 2,
                                            "invalid choice: 'dev'"),
+    # 10. files that would fill the memory: read whole, they are read only as far as they may go
+    "config file that is /dev/zero": Case(["train", "--config", "/dev/zero"], 1,
+                                          "/dev/zero: it holds more than 67.1 MB, too much for a config file"),
+    "space file that is /dev/zero": Case(["tune", "--space", "/dev/zero"], 1, "too much for a space file"),
+    "learner's network that is /dev/zero": Case(["train", "--net", "/dev/zero"], 1, "/dev/zero is not a file"),
+    "learner's network of 80 MB": Case(["train", "--net", "net.py"], 1, "net.py holds more than 67.1 MB",
+                                      sparse("net.py", head=b"import numpy\n")),
+    "resume a run whose config.json is 80 MB": Case(["train", "--resume", "run"], 1,
+                                                    "too much for a run's config.json",
+                                                    lambda d, s: (copy_run(s, d), sparse("run/config.json")(d, s))),
+    "report of a run whose metrics.json is 80 MB": Case(["report", "run"], 1, "too much for a finished run's metrics",
+                                                        lambda d, s: (copy_run(s, d),
+                                                                      sparse("run/metrics.json")(d, s))),
+    "gzipped idx images holding 200 MB of zeros": Case(
+        ["train", "--dataset", "mnist", "--data-dir", "data"], 1,
+        "truncated or padded: more data bytes than the header's 20x28x28 = 15680", idx_of_zeros),
+    "cifar-10 batch of 300 MB": Case(["train", "--dataset", "cifar10", "--data-dir", "data"], 1,
+                                     "test_batch: it holds more than 268.4 MB, too much for a CIFAR-10 batch",
+                                     sparse("data/cifar-10-batches-py/test_batch", 300 * 2**20)),
+    "cifar-10 archive declaring 100 GB": Case(["train", "--dataset", "cifar10", "--data-dir", "data"], 1,
+                                              "is not a CIFAR-10 archive: it holds more than 1.1 GB",
+                                              archive_declaring(100 * 2**30)),
     "predict with an unknown option": Case(["predict", "{run}", "{image}", "--jsn"], 2, "did you mean --json"),
     "report with an unknown option": Case(["report", "{run}", "--force"], 2, "unrecognized arguments: --force"),
 }

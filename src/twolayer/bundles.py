@@ -24,7 +24,7 @@ from twolayer import runs, schema
 from twolayer.config import options
 from twolayer.data.preprocess import KINDS, Preprocessor
 from twolayer.errors import BundleError, ConfigError
-from twolayer.files import atomic_write_npz
+from twolayer.files import atomic_write_npz, load_npz
 from twolayer.layers import softmax
 from twolayer.model import PARAM_NAMES, TwoLayerNet
 
@@ -117,8 +117,9 @@ def read_npz(path: str | Path, fmt: str | tuple[str, ...], what: str) -> tuple[d
     if magic != b"PK\x03\x04":  # every .npz is a zip archive
         raise BundleError(f"{path} is not a twolayer {what} (not an .npz archive)")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
+        arrays = load_npz(path)
+    except MemoryError as e:  # a real model this large, or a few MB of zeros declaring gigabytes
+        raise BundleError(f"{path} {e}") from None
     except Exception as e:  # zip, npy-header and decompression errors of every kind
         raise BundleError(f"{path} is not a twolayer {what} ({type(e).__name__}: {e})") from None
     try:

@@ -1,6 +1,7 @@
 """Atomic file writes: a temporary file in the same folder, flushed to disk,
 then renamed over the target. A reader sees the old file or the new one,
-never half of one, even if the writer is killed."""
+never half of one, even if the writer is killed. And bounded reads: a file
+that should be small, or an archive, never takes more memory than it may."""
 
 from __future__ import annotations
 
@@ -10,11 +11,18 @@ import json
 import os
 import stat
 import tempfile
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
+
+from twolayer.memory import describe, shortfall
+
+# what a file read whole may hold: a config or space file, a run's JSON record,
+# a learner's source; /dev/zero, or a huge file named like one, is refused at that
+SMALL_FILE = 64 * 2**20
 
 
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], Any]) -> None:
@@ -88,3 +96,28 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def read_small(path: str | Path, what: str, limit: int = SMALL_FILE) -> bytes:
+    """The bytes of a file that should be small, read whole but never past
+    `limit`: OSError (EFBIG) for more, so that /dev/zero or a huge file given
+    as a config fails at once instead of filling the memory. Pipes (bash's
+    <(...)) are read like files."""
+    with open(path, "rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(errno.EFBIG, f"it holds more than {describe(limit)}, too much for {what}", str(path))
+    return data
+
+
+def load_npz(path: str | Path) -> dict[str, np.ndarray]:
+    """Every array of an .npz archive, never unpickling. MemoryError before
+    anything is read when its members would not fit in the memory available:
+    a small file can hold gigabytes of compressed zeros."""
+    with zipfile.ZipFile(path) as archive:
+        declared = sum(member.file_size for member in archive.infolist())
+    problem = shortfall(declared, "to read")
+    if problem:
+        raise MemoryError(problem)
+    with np.load(path, allow_pickle=False) as npz:
+        return {name: npz[name] for name in npz.files}

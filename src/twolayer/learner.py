@@ -29,7 +29,9 @@ from typing import Any
 
 import numpy as np
 
+from twolayer import memory
 from twolayer.errors import ConfigError, LearnerError, UsageError, first_line
+from twolayer.files import SMALL_FILE, read_small
 from twolayer.model import PARAM_NAMES, TwoLayerNet
 from twolayer.runs import resume_command
 
@@ -73,7 +75,7 @@ def file_digest(spec: str) -> str | None:
     with code that has changed since is refused."""
     path, _ = parse_spec(spec)
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        return hashlib.sha256(read_small(path, "a network's source")).hexdigest()
     except OSError:
         return None
 
@@ -124,9 +126,11 @@ def load_class(spec: str) -> type:
     if path.is_dir():
         raise LearnerError(f"{path} is a folder; give the .py file that defines the network")
     if not path.is_file():
-        raise LearnerError(f"no such file: {path}")
+        raise LearnerError(f"{path} is not a file" if path.exists() else f"no such file: {path}")
     if path.suffix != ".py":
         raise LearnerError(f"{path} is not a Python file (.py){NOT_SOURCE.get(path.suffix.lower(), '')}")
+    if path.stat().st_size > SMALL_FILE:  # importing it would read it whole
+        raise LearnerError(f"{path} holds more than {memory.describe(SMALL_FILE)}: not the source of a network")
     cls = _find_class(_import(path), path, name)
     if not callable(getattr(cls, "loss", None)):
         raise LearnerError(f"{path}: class {cls.__name__} has no loss method; the assignment's network has "

@@ -48,10 +48,10 @@ def describe(nbytes: float) -> str:
     return f"{nbytes:.1f} TB"
 
 
-def shortfall(needed: int) -> str | None:
+def shortfall(needed: int, doing: str = "to train") -> str | None:
     """None when `needed` bytes fit in the memory available, else a phrase
-    saying how much is needed and how much there is."""
+    saying how much is needed (`doing` what) and how much there is."""
     available = available_bytes()
     if available is None or needed <= available:
         return None
-    return f"needs about {describe(needed)} of memory to train; this machine has {describe(available)} available"
+    return f"needs about {describe(needed)} of memory {doing}; this machine has {describe(available)} available"

@@ -18,7 +18,7 @@ import numpy as np
 from twolayer import bundles, plots, runs
 from twolayer.config import TrainConfig, options
 from twolayer.errors import TwolayerError
-from twolayer.files import atomic_write_text
+from twolayer.files import atomic_write_text, read_small
 from twolayer.learner import label
 from twolayer.metrics import confusion_matrix, per_class_accuracy
 from twolayer.streams import shown
@@ -294,10 +294,12 @@ def _image_uri(image: np.ndarray) -> str:
 
 def _read_json(path: Path, what: str) -> dict[str, Any]:
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
+        value = json.loads(read_small(path, what))
     except FileNotFoundError:
         raise TwolayerError(f"{path} is missing: need {what}") from None
-    except (OSError, ValueError) as e:
+    except OSError as e:
+        raise TwolayerError(f"cannot read {path}: {e.strerror or e}") from None
+    except ValueError as e:
         raise TwolayerError(f"cannot read {path}: {e}") from None
     if not isinstance(value, dict):
         raise TwolayerError(f"cannot read {path}: it holds a JSON {type(value).__name__}, not {what}")

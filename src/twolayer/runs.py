@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import IO
 
 from twolayer.errors import TwolayerError, remedy
-from twolayer.files import atomic_write_text
+from twolayer.files import atomic_write_text, read_small
 
 
 def new_run_dir(root: str | Path, dataset: str) -> Claim:
@@ -213,7 +213,7 @@ def resume_command(run_dir: Path) -> str:
     with --net FILE for a learner's network (config.json's `net`), whose
     file a resume imports only when the command line names it too."""
     try:
-        net = json.loads((Path(run_dir) / "config.json").read_text()).get("net")
+        net = json.loads(read_small(Path(run_dir) / "config.json", "a run's config.json")).get("net")
     except (OSError, ValueError, AttributeError):  # no readable record: the resume itself will say so
         net = None
     naming = f" --net {shlex.quote(net)}" if isinstance(net, str) and net else ""

@@ -24,6 +24,7 @@ from typing import Any
 
 from twolayer.config import Option, OptionError, TrainConfig, options, with_recipe
 from twolayer.errors import ConfigError, UsageError
+from twolayer.files import read_small
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,7 @@ def read_toml(path: str | Path, what: str = "space file") -> dict[str, Any]:
 
 def _toml(path: str | Path, what: str) -> dict[str, Any]:
     try:
-        return tomllib.loads(Path(path).read_bytes().decode("utf-8-sig"))  # a BOM (Notepad) is not a statement
+        return tomllib.loads(read_small(path, f"a {what}").decode("utf-8-sig"))  # a BOM (Notepad) is not a statement
     except FileNotFoundError:
         raise ConfigError(f"no {what} at {path}") from None
     except UnicodeDecodeError as e:

@@ -27,7 +27,7 @@ from twolayer.data.images import IMAGE_SUFFIXES, is_hidden, match_channels, read
 from twolayer.data.preprocess import Preprocessor
 from twolayer.data.splits import carve
 from twolayer.errors import DataError, Stopped, TwolayerError, UsageError, WriteError
-from twolayer.files import write_json
+from twolayer.files import read_small, write_json
 from twolayer.learner import LearnerNet, check_unchanged, confirm_resume, file_digest, label, learner_net
 from twolayer.model import TwoLayerNet
 from twolayer.trainer import (
@@ -259,8 +259,10 @@ def read_run_config(run_dir: Path) -> tuple[TrainConfig, dict[str, Any]]:
     naming the file if it is not a run's config."""
     where = run_dir / "config.json"
     try:
-        record = json.loads(where.read_text())
-    except (OSError, ValueError) as e:
+        record = json.loads(read_small(where, "a run's config.json"))
+    except OSError as e:
+        raise TwolayerError(f"cannot read {where}: {e.strerror or e}") from None
+    except ValueError as e:
         raise TwolayerError(f"cannot read {where}: {e}") from None
     if not isinstance(record, dict):
         raise TwolayerError(f"cannot read {where}: it holds a JSON {type(record).__name__}, not a run's options")

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from twolayer.errors import DataError
-from twolayer.files import atomic_write_npz
+from twolayer.files import atomic_write_npz, load_npz
 
 
 def data_dir(explicit: str | Path | None = None) -> Path:
@@ -55,8 +55,7 @@ def load_cached(path: Path) -> dict[str, np.ndarray] | None:
     if not path.is_file():
         return None
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            return {name: npz[name] for name in npz.files}
+        return load_npz(path)
     except Exception:  # a damaged cache is only a cache: decode again
         return None
 

@@ -32,12 +32,17 @@ import numpy as np
 from twolayer.data import Dataset
 from twolayer.data.download import fetch
 from twolayer.errors import DataError
+from twolayer.files import read_small
+from twolayer.memory import describe
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 MD5 = "c58f30108f718f92721af3b95e74349a"
 FOLDER = "cifar-10-batches-py"
 ARCHIVE = "cifar-10-python.tar.gz"
 TRAIN_BATCHES = [f"data_batch_{i}" for i in range(1, 6)]
+# a batch file holds 31 MB; this much more is not a batch (nor read whole)
+BATCH_LIMIT = 256 * 2**20
+ARCHIVE_LIMIT = 2**30
 CLASS_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 # The only globals a CIFAR-10 batch refers to: NumPy's array reconstruction
@@ -235,20 +240,33 @@ class _Folder:
         return (self.folder / name).is_file()
 
     def read(self, name: str) -> bytes:
-        return (self.folder / name).read_bytes()
+        try:
+            return read_small(self.folder / name, "a CIFAR-10 batch", BATCH_LIMIT)
+        except OSError as e:
+            raise DataError(f"cannot read {self.where(name)}: {e.strerror or e}") from None
 
     def where(self, name: str) -> str:  # how messages name a file
         return str(self.folder / name)
 
 
 class _Archive:
-    """The batch files of a .tar.gz archive, read in memory (nothing extracted)."""
+    """The batch files of a .tar.gz archive, read in memory (nothing
+    extracted, nothing else read: the official archives hold 180 MB, and
+    one that holds more than ARCHIVE_LIMIT is refused, not read through)."""
 
     def __init__(self, archive: Path) -> None:
         self.archive = archive
+        self.members: dict[str, bytes] = {}
+        wanted = {b + v.suffix for v in VERSIONS for b in ("test_batch", *TRAIN_BATCHES)} | {v.meta for v in VERSIONS}
         try:
             with tarfile.open(archive, "r:gz") as tar:
-                self.members = {Path(m.name).name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+                for member in tar:  # one at a time: the next is found by reading past this one
+                    if member.offset_data + member.size > ARCHIVE_LIMIT:
+                        raise DataError(f"{archive} is not a CIFAR-10 archive: it holds more than "
+                                        f"{describe(ARCHIVE_LIMIT)}")
+                    name = Path(member.name).name
+                    if member.isfile() and name in wanted:
+                        self.members[name] = tar.extractfile(member).read()
         except (tarfile.TarError, OSError, EOFError) as e:
             raise DataError(f"{archive} is not a readable CIFAR-10 archive ({e})") from None
 

@@ -11,11 +11,15 @@ of dimensions, each dimension as a big-endian uint32, then the data.
 from __future__ import annotations
 
 import gzip
+import io
 import math
+import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
+from twolayer import memory
 from twolayer.data import Dataset
 from twolayer.data.download import fetch
 from twolayer.errors import DataError
@@ -56,33 +60,78 @@ SOURCES = {
 
 def parse_idx(data: bytes, name: str, ndim: int) -> np.ndarray:
     """The array in an IDX file's bytes; DataError naming `name` if malformed."""
-    if len(data) < 4 or data[0] != 0 or data[1] != 0:
+    return read_idx_stream(io.BytesIO(data), name, ndim)
+
+
+def read_idx_stream(f: BinaryIO, name: str, ndim: int) -> np.ndarray:
+    """The array of the IDX file read from f; DataError naming `name` if
+    malformed. Never more than the header declares is read into memory, and
+    never more than the memory available: a few MB of gzip can hold
+    terabytes of zeros."""
+    head = f.read(4)
+    if len(head) < 4 or head[0] != 0 or head[1] != 0:
         raise DataError(f"{name} is not an IDX file (bad magic number)")
-    if data[2] != 0x08:
-        raise DataError(f"{name}: unsupported IDX type 0x{data[2]:02x} (expected unsigned bytes, 0x08)")
-    if data[3] != ndim:
-        raise DataError(f"{name}: expected {ndim} dimensions, the header says {data[3]}")
-    header = 4 + 4 * ndim
-    if len(data) < header:
+    if head[2] != 0x08:
+        raise DataError(f"{name}: unsupported IDX type 0x{head[2]:02x} (expected unsigned bytes, 0x08)")
+    if head[3] != ndim:
+        raise DataError(f"{name}: expected {ndim} dimensions, the header says {head[3]}")
+    sizes = f.read(4 * ndim)
+    if len(sizes) < 4 * ndim:
         raise DataError(f"{name} is truncated (incomplete header)")
-    dims = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
+    dims = tuple(int(d) for d in np.frombuffer(sizes, dtype=">u4"))
     expected = math.prod(dims)  # Python's integers: three dimensions near 2**32 overflow NumPy's int64
-    if len(data) - header != expected:
-        raise DataError(f"{name} is truncated or padded: {len(data) - header} data bytes, header says "
-                        f"{'x'.join(map(str, dims))} = {expected}")
+    shape = f"{'x'.join(map(str, dims))} = {expected}"
+    room = memory.available_bytes()
+    if room is not None and expected > room:
+        held = _skip(f, room + 1)
+        if held > room:
+            raise DataError(f"{name}: the header's dimensions {shape} bytes need more memory than this machine has "
+                            f"available ({memory.describe(room)})")
+        raise DataError(f"{name} is truncated or padded: {held} data bytes, header says {shape}")
+    data = np.empty(expected, dtype=np.uint8)
+    held = _read_into(f, data)
+    if held < expected:
+        raise DataError(f"{name} is truncated or padded: {held} data bytes, header says {shape}")
+    if f.read(1):
+        raise DataError(f"{name} is truncated or padded: more data bytes than the header's {shape}")
     if math.prod(d or 1 for d in dims) > np.iinfo(np.intp).max:  # no data, but a shape NumPy refuses
         raise DataError(f"{name}: the header's dimensions {'x'.join(map(str, dims))} are larger than an array can be")
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
+    return data.reshape(dims)
+
+
+CHUNK = 2**24
+
+
+def _read_into(f: BinaryIO, out: np.ndarray) -> int:
+    """Fill `out` (bytes) from f; how many bytes there were (fewer at the end of f)."""
+    view, held = memoryview(out), 0
+    while held < len(view):
+        n = f.readinto(view[held : held + CHUNK])
+        if not n:
+            break
+        held += n
+    return held
+
+
+def _skip(f: BinaryIO, most: int) -> int:
+    """Read and drop up to `most` bytes of f; how many there were."""
+    held = 0
+    while held < most:
+        n = len(f.read(min(CHUNK, most - held)))
+        if not n:
+            break
+        held += n
+    return held
 
 
 def read_idx(path: Path, ndim: int) -> np.ndarray:
     try:
-        raw = path.read_bytes()
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        with open(path, "rb") as raw:
+            gzipped = raw.read(2) == b"\x1f\x8b"
+            raw.seek(0)
+            return read_idx_stream(gzip.GzipFile(fileobj=raw) if gzipped else raw, str(path), ndim)
+    except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
         raise DataError(f"cannot read {path}: {e}") from None
-    return parse_idx(raw, str(path), ndim)
 
 
 def find_file(name: str, base: str, dirs: list[Path]) -> Path | None:
