@@ -45,7 +45,7 @@ def test_toml_file_and_command_line_override(tmp_path):
     ({"hidden_size": "10.5,20"}, "expected a whole number"),
     ({"batch_size": "0,10"}, "batch-size must be a positive integer, got 0"),
     ({"colour": "red,blue"}, "unknown training option 'colour'"),
-    ({"iters": "100"}, "nothing to search"),
+    ({"lr": "0.1", "reg": "0", "iters": "100"}, "nothing to search"),
     ({"lr": "1:2:lin"}, "LOW:HIGH or LOW:HIGH:log"),
 ])
 def test_bad_spaces_are_refused_before_any_trial(options, message):
@@ -62,3 +62,27 @@ def test_bad_toml_files(tmp_path):
     (tmp_path / "empty.toml").write_text("lr = []")
     with pytest.raises(ConfigError, match="lr: empty list"):
         build_space({}, tmp_path / "empty.toml")
+
+
+def test_nothing_given_to_search_searches_the_rate_and_l2_around_the_runs_values():
+    space = build_space({})
+    assert space.by_default and space.fixed == {}
+    assert space.dimensions["lr"].values == (0.001, 0.01, 0.1)  # the defaults: lr 0.01, reg 0.001
+    assert space.dimensions["reg"].values == (0.0001, 0.001, 0.01)
+    classic = build_space({"recipe": "classic"})  # a recipe's values are the centre
+    assert classic.dimensions["reg"].values == (0.04, 0.4, 4.0)
+    only_reg = build_space({"lr": "0.05", "iters": "10"})  # what is given is not searched
+    assert list(only_reg.dimensions) == ["reg"] and only_reg.fixed["lr"] == 0.05
+    no_l2 = build_space({"reg": "0"})  # an option that is off stays off
+    assert list(no_l2.dimensions) == ["lr"]
+    assert not build_space({"lr": "0.1,0.2"}).by_default
+
+
+def test_tune_with_nothing_to_search_says_what_it_searches(tmp_path, monkeypatch, capsys):
+    from twolayer.cli import main
+
+    monkeypatch.setenv("TWOLAYER_DATA", str(tmp_path / "data"))
+    assert main(["tune", "--iters", "2", "--reg", "0", "--out", str(tmp_path / "search")]) == 0
+    out = capsys.readouterr().out
+    assert "searching lr 0.001,0.01,0.1: nothing was given to search" in out
+    assert len((tmp_path / "search" / "trials.csv").read_text().splitlines()) == 4  # a header, three trials

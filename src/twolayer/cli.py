@@ -129,7 +129,9 @@ def build_parser(config_class: type = TrainConfig) -> Parser:
     u = sub.add_parser("tune", help="search hyperparameters with Optuna",
                        description="Search training options on Optuna. Each option takes one value (fixed), a "
                                    "list a,b,c, or a range low:high[:log]; --space FILE.toml gives the same in a "
-                                   "file. Run the same command again to continue an interrupted search.")
+                                   "file; with none given a list or range, lr and reg are searched at a tenth, one "
+                                   "and ten times their values. Run the same command again to continue an "
+                                   "interrupted search.")
     add_train_options(u, config_class, searchable=True)
     s = u.add_argument_group("search")
     s.add_argument("--space", metavar="FILE.toml", help="search space file; command-line values win")
@@ -310,6 +312,10 @@ def cmd_tune(args: argparse.Namespace) -> int:
     study = args.study or prefix + "".join(c if c.isalnum() else "-" for c in str(dataset))[-60:].strip("-")
     if net:
         say(f"network: {label(net)}; its code runs in this process")
+    if space.by_default:
+        searched = " x ".join(f"{name} {dim.describe()}" for name, dim in space.dimensions.items())
+        say(f"searching {searched}: nothing was given to search, so the learning rate and L2 strength at a "
+            "tenth, one and ten times the run's values (give options lists a,b,c or ranges low:high to search others)")
     opts = tune.TuneOptions(space=space, out=Path(args.out or Path("runs") / study), sampler=args.sampler,
                             trials=args.trials, jobs=args.jobs, storage=args.storage, study=study,
                             pruner=args.pruner, seed=args.sampler_seed, quiet=args.quiet,

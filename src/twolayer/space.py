@@ -46,6 +46,9 @@ class Dimension:
 
 
 MAX_GRID = 10_000  # grid points: at a second a trial, most of three hours
+# What a search with nothing given to search searches: these options, each at a tenth,
+# one and ten times the value a run would take (its recipe's or the default), unless given.
+DEFAULT_SEARCH = ("lr", "reg")
 
 
 @dataclass
@@ -54,6 +57,7 @@ class Space:
     fixed: dict[str, Any]
     config_class: type = TrainConfig  # the option table the space is drawn from
     from_command_line: set[str] = field(default_factory=set)  # names whose values came as flags
+    by_default: bool = False  # nothing was given to search: the dimensions are DEFAULT_SEARCH's
 
     def grid(self) -> list[dict[str, Any]]:
         """Every combination of the list dimensions, in a fixed order (at most MAX_GRID)."""
@@ -128,12 +132,32 @@ def build_space(given: dict[str, str], toml_file: str | Path | None = None,
             entries[name] = parse_value(_option(table, name), text)
         except OptionError as e:
             raise e.as_flag() from None
+    chosen = set(entries)
     entries = with_recipe(table, entries)  # a recipe's values under the ones given
     dims = {n: v for n, v in entries.items() if isinstance(v, Dimension)}
     fixed = {n: v for n, v in entries.items() if not isinstance(v, Dimension)}
     space = Space(dims, fixed, config_class, set(given))
+    if not dims:
+        space.dimensions = default_dimensions(space, chosen)
+        space.by_default = bool(space.dimensions)
     _validate(space)
     return space
+
+
+def default_dimensions(space: Space, chosen: set[str]) -> dict[str, Dimension]:
+    """DEFAULT_SEARCH's options not in `chosen` (given on purpose), each at a
+    tenth, one and ten times the value the space's runs would take; none
+    for an option whose value is 0 (off)."""
+    try:
+        base = space.config({})
+    except (ValueError, TypeError):  # a fixed value that is wrong: validation says which
+        return {}
+    dims = {}
+    for name in DEFAULT_SEARCH:
+        value = getattr(base, name)
+        if name not in chosen and isinstance(value, float) and value > 0:
+            dims[name] = Dimension(name, values=tuple(float(f"{value * k:.6g}") for k in (0.1, 1, 10)))
+    return dims
 
 
 # Options that name code to run (a learner's file): taken from the command line only. A --config or
@@ -197,7 +221,8 @@ def _option(table: dict[str, Option], name: str) -> Option:
 def _validate(space: Space) -> None:
     """Every value, and both ends of every range, must make a valid config."""
     if not space.dimensions:
-        raise UsageError("nothing to search: give at least one option a list (a,b,c) or a range (low:high)")
+        raise UsageError("nothing to search: give at least one option a list (a,b,c) or a range (low:high); "
+                         f"with none given, tune searches {' and '.join(DEFAULT_SEARCH)} unless they are fixed")
     for dim in space.dimensions.values():
         def check(dim=dim) -> None:
             option = dim.name
