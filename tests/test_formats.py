@@ -7,6 +7,8 @@ Every test here is listed in TESTING.md."""
 import numpy as np
 import pytest
 
+from test_datasets import write_folder
+from twolayer.cli import main
 from twolayer.data.preprocess import Preprocessor
 from twolayer.sklearn import TwoLayerClassifier
 
@@ -40,3 +42,21 @@ def test_a_constant_channel_or_feature_is_centred_not_divided_by_zero():
     moved = X[:5].copy()
     moved[:, 1] = 0.1001
     np.testing.assert_allclose(model.predict_proba(moved), model.predict_proba(X[:5]), atol=1e-3)
+
+
+@pytest.mark.parametrize("layout", ["one folder", "train/ of one class, test/ of two"])
+def test_training_on_one_class_is_refused_in_one_line(tmp_path, capsys, layout):
+    if layout == "one folder":  # pets/images/*.png: the usual slip
+        write_folder(tmp_path / "pets", classes=("images",), n=12)
+        named = "'images'; a classifier needs two or more"
+    else:
+        write_folder(tmp_path / "pets" / "train", classes=("cat",), n=12)
+        write_folder(tmp_path / "pets" / "test", classes=("cat", "dog"), n=2)
+        named = "'cat' (1 more named, without training images)"
+    tune = ["tune", "--lr", "0.1,0.01", "--out", str(tmp_path / "t")]
+    for command in (["train", "--out", str(tmp_path / "run")], tune):
+        capsys.readouterr()
+        assert main([*command, "--dataset", f"folder:{tmp_path / 'pets'}", "--quiet"]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "every training image is of one class" in err and named in err, err
+    assert not (tmp_path / "run").exists()  # it was a model that said 1.0 of anything
