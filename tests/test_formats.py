@@ -6,9 +6,12 @@ Every test here is listed in TESTING.md."""
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from test_datasets import write_folder
 from twolayer.cli import main
+from twolayer.data import load_dataset
+from twolayer.data.images import read_image
 from twolayer.data.preprocess import Preprocessor
 from twolayer.sklearn import TwoLayerClassifier
 
@@ -60,3 +63,42 @@ def test_training_on_one_class_is_refused_in_one_line(tmp_path, capsys, layout):
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "every training image is of one class" in err and named in err, err
     assert not (tmp_path / "run").exists()  # it was a model that said 1.0 of anything
+
+
+def test_transparent_pixels_are_white_in_every_format_and_reader(tmp_path):
+    """One picture, a red square on a transparent background, saved as each
+    format stores transparency: every reader sees it on white."""
+    pixels = np.zeros((6, 6, 4), np.uint8)
+    pixels[..., :3] = (30, 200, 90)  # the colour PNG keeps under the transparent pixels
+    pixels[2:4, 2:4] = (255, 0, 0, 255)
+    seen = np.full((6, 6, 3), 255, np.uint8)
+    seen[2:4, 2:4] = (255, 0, 0)
+    picture = Image.fromarray(pixels, "RGBA")
+    for c in ("a", "b"):
+        (tmp_path / "f" / c).mkdir(parents=True)
+    picture.save(tmp_path / "f" / "a" / "rgba.png")
+    picture.save(tmp_path / "f" / "a" / "rgba.webp", lossless=True)  # stores black under them
+    palette = Image.new("P", (6, 6), 0)  # entry 0, green, is the transparent one
+    palette.putpalette([30, 200, 90, 255, 0, 0] + [0] * 762)
+    palette.paste(1, (2, 2, 4, 4))
+    palette.save(tmp_path / "f" / "a" / "palette.gif", transparency=0)
+    palette.save(tmp_path / "f" / "b" / "palette.png", transparency=0)
+    Image.fromarray(pixels[..., :3]).save(tmp_path / "f" / "b" / "keyed.png", transparency=(30, 200, 90))
+    files = sorted((tmp_path / "f").glob("*/*"))
+    for path in files:
+        for shape in (None, (6, 6, 3)):
+            np.testing.assert_array_equal(read_image(path, shape), seen, err_msg=path.name)
+    np.testing.assert_array_equal(load_dataset(f"folder:{tmp_path / 'f'}").splits["train"][0], [seen] * len(files))
+
+    gray = np.zeros((6, 6, 2), np.uint8)  # gray plus alpha: gray on white
+    gray[2:4, 2:4] = (40, 255)
+    gray[0, 0] = (40, 128)  # half transparent: halfway to white
+    Image.fromarray(gray, "LA").save(tmp_path / "la.png")
+    expected = np.full((6, 6, 1), 255, np.uint8)
+    expected[2:4, 2:4] = 40
+    expected[0, 0] = 147
+    np.testing.assert_array_equal(read_image(tmp_path / "la.png"), expected)
+    opaque = np.random.default_rng(0).integers(0, 256, (6, 6, 4), dtype=np.uint8)
+    opaque[..., 3] = 255  # an alpha channel that hides nothing: the pixels as they are
+    Image.fromarray(opaque, "RGBA").save(tmp_path / "opaque.png")
+    np.testing.assert_array_equal(read_image(tmp_path / "opaque.png"), opaque[..., :3])

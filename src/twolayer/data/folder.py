@@ -5,7 +5,8 @@
 
 Images are decoded with Pillow into uint8 (N, H, W, C): C is 3 (RGB) when
 any training image is in color, else 1 (gray); the test split is read the
-same way, each upright (its EXIF orientation applied). Hidden files and
+same way, each upright (its EXIF orientation applied) and its transparent
+pixels on white. Hidden files and
 folders (.DS_Store, ._NAME.jpg, __MACOSX) are skipped. All images, in both splits,
 must share one size. Decoded arrays are cached in the data directory under a
 key made from every file's path, size and modification time, so a changed
@@ -133,7 +134,8 @@ def _key(folder: Path, listing: Listing, size: tuple[int, int], channels: int | 
     """The cache key: every file's path, label, size and modification time,
     the size its images are decoded to and their channels (None: decided by
     the images, 3 if any is in color)."""
-    head = f"{folder.resolve()}|{size}|{channels or 'any color: 3'}|upright"  # upright: EXIF orientation applied
+    # upright: EXIF orientation applied; on white: transparent pixels composited on white (images.on_white)
+    head = f"{folder.resolve()}|{size}|{channels or 'any color: 3'}|upright|on white"
     digest = hashlib.sha256(head.encode("utf-8", "surrogateescape"))
     for path, label, nbytes, mtime in listing:
         digest.update(f"{path}|{label}|{nbytes}|{mtime}\n".encode("utf-8", "surrogateescape"))

@@ -14,6 +14,7 @@ from twolayer.errors import DataError, TwolayerError
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 # Pillow's modes that hold one gray channel (LA: gray plus alpha); every other mode is read as RGB
 GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")
+TRANSPARENT_MODES = ("RGBA", "RGBa", "LA", "La", "PA")  # Pillow's modes with an alpha channel
 
 
 def pillow_mode(img) -> str:
@@ -51,14 +52,31 @@ def to_mode(img, mode: str):
     """`img` converted to "L" or "RGB". Images of more than 8 bits per
     channel (16-bit PNGs open as I;16, 32-bit ones as I, floats as F) are
     first scaled to 0..255: Pillow's own conversion clips them, so a 16-bit
-    image would come out nearly all white."""
+    image would come out nearly all white. Transparent pixels are shown on
+    white (on_white)."""
     from PIL import Image
 
     if img.mode.startswith("I;16") or img.mode in ("I", "F"):
         values = np.asarray(img, dtype=np.float64)
         top = 65535.0 if img.mode.startswith("I;16") or values.max(initial=0) > 255 else 255.0
         img = Image.fromarray(np.clip(np.rint(values * (255.0 / top)), 0, 255).astype(np.uint8), "L")
-    return img.convert(mode)
+    return on_white(img).convert(mode)
+
+
+def on_white(img):
+    """`img` as a page shows it: its transparent pixels (an alpha channel,
+    or a palette's or colour key's transparent colour) composited on white;
+    an opaque image as it is. Dropping the alpha instead gave a transparent
+    pixel the colour stored under it, which encoders choose as they like
+    (WebP stores black, PNG what was drawn there, GIF the palette's entry),
+    so one picture gave other pixels in each format."""
+    from PIL import Image
+
+    if img.mode not in TRANSPARENT_MODES and "transparency" not in img.info:
+        return img
+    rgba = img.convert("RGBA")
+    flat = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
+    return flat.convert("L") if pillow_mode(img) == "L" else flat
 
 
 def upright(img):
