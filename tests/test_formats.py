@@ -13,6 +13,7 @@ from twolayer.cli import main
 from twolayer.data import load_dataset
 from twolayer.data.images import read_image
 from twolayer.data.preprocess import Preprocessor
+from twolayer.errors import DataError
 from twolayer.sklearn import TwoLayerClassifier
 
 
@@ -102,3 +103,22 @@ def test_transparent_pixels_are_white_in_every_format_and_reader(tmp_path):
     opaque[..., 3] = 255  # an alpha channel that hides nothing: the pixels as they are
     Image.fromarray(opaque, "RGBA").save(tmp_path / "opaque.png")
     np.testing.assert_array_equal(read_image(tmp_path / "opaque.png"), opaque[..., :3])
+
+
+def test_float_and_32_bit_images_are_scaled_from_their_white(tmp_path):
+    gray = np.random.default_rng(0).integers(0, 256, (8, 8), dtype=np.uint8)
+    Image.fromarray(gray).save(tmp_path / "g8.png")
+    Image.fromarray(gray.astype(np.float32) / 255).save(tmp_path / "unit.tif")  # floats in 0..1 (mode F)
+    Image.fromarray(gray.astype(np.float32)).save(tmp_path / "float255.tif")  # floats in 0..255
+    full = np.rint(gray * ((2**31 - 1) / 255)).astype(np.int32)  # 0..2**31-1: mode I's range
+    Image.fromarray(full).save(tmp_path / "full32.tif")
+    for name in ("unit.tif", "float255.tif", "full32.tif"):
+        for shape in (None, (8, 8, 1), (8, 8, 3)):
+            np.testing.assert_array_equal(read_image(tmp_path / name, shape), read_image(tmp_path / "g8.png", shape),
+                                          err_msg=name)  # the 0..1 floats were black, the 32-bit values white
+    for bad in (np.nan, np.inf):
+        values = gray.astype(np.float32) / 255
+        values[3, 3] = bad
+        Image.fromarray(values).save(tmp_path / "bad.tif")
+        with pytest.raises(DataError, match="bad.tif: it holds pixel values that are NaN or infinite"):
+            read_image(tmp_path / "bad.tif")  # it was scaled as 32-bit: all black
