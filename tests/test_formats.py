@@ -122,3 +122,12 @@ def test_float_and_32_bit_images_are_scaled_from_their_white(tmp_path):
         Image.fromarray(values).save(tmp_path / "bad.tif")
         with pytest.raises(DataError, match="bad.tif: it holds pixel values that are NaN or infinite"):
             read_image(tmp_path / "bad.tif")  # it was scaled as 32-bit: all black
+
+
+def test_an_odd_sized_first_image_is_named_with_the_one_it_differs_from(tmp_path):
+    write_folder(tmp_path / "f", classes=("a", "b"), n=3, size=(8, 8))
+    Image.new("RGB", (2000, 2000)).save(tmp_path / "f" / "a" / "-big.png")  # sorted first: its size was the folder's
+    with pytest.raises(DataError) as e:
+        load_dataset(f"folder:{tmp_path / 'f'}")
+    assert str(e.value) == (f"{tmp_path}/f/a/0.png is 8x8 but {tmp_path}/f/a/-big.png, the folder's first image, is "
+                            "2000x2000; all images must share one size")  # it named only 0.png, the sound one
