@@ -131,3 +131,13 @@ def test_an_odd_sized_first_image_is_named_with_the_one_it_differs_from(tmp_path
         load_dataset(f"folder:{tmp_path / 'f'}")
     assert str(e.value) == (f"{tmp_path}/f/a/0.png is 8x8 but {tmp_path}/f/a/-big.png, the folder's first image, is "
                             "2000x2000; all images must share one size")  # it named only 0.png, the sound one
+
+
+@pytest.mark.parametrize("sizes,held", [([], "validation (1) and test (1)"), (["--val-size", "2"], "validation (2)")])
+def test_two_images_in_all_say_what_to_give(tmp_path, capsys, sizes, held):
+    write_folder(tmp_path / "two", classes=("a", "b"), n=1)
+    assert main(["train", "--dataset", f"folder:{tmp_path / 'two'}", *sizes, "--out", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and held in err and "out of 2; give smaller ones (--val-size, --test-size" in err, err
+    assert main(["train", "--dataset", f"folder:{tmp_path / 'two'}", "--val-size", "0", "--test-size", "0",
+                 "--epochs", "1", "--out", str(tmp_path / "run"), "--quiet"]) == 0  # as it says

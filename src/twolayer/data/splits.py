@@ -43,7 +43,8 @@ def carve(dataset: Dataset, val_size: float, test_size: float, split_seed: int =
     n_val = resolve_size(val_size, n, "validation size")
     if n_val + n_test >= n:
         raise ConfigError(
-            f"validation ({n_val}) and test ({n_test}) sizes leave no training images out of {n}"
+            f"validation ({n_val}) and test ({n_test}) sizes leave no training images out of {n}; give smaller ones "
+            "(--val-size, --test-size; 0 holds none out)"
         )
 
     def take(rows: np.ndarray) -> Split:
