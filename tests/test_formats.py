@@ -4,11 +4,14 @@ constant pixels, a single class, folders of images of several sizes.
 
 Every test here is listed in TESTING.md."""
 
+import re
+
 import numpy as np
 import pytest
 from PIL import Image
 
 from test_datasets import write_folder
+from twolayer import bundles
 from twolayer.cli import main
 from twolayer.data import load_dataset
 from twolayer.data.images import read_image
@@ -141,3 +144,25 @@ def test_two_images_in_all_say_what_to_give(tmp_path, capsys, sizes, held):
     assert err.count("\n") == 1 and held in err and "out of 2; give smaller ones (--val-size, --test-size" in err, err
     assert main(["train", "--dataset", f"folder:{tmp_path / 'two'}", "--val-size", "0", "--test-size", "0",
                  "--epochs", "1", "--out", str(tmp_path / "run"), "--quiet"]) == 0  # as it says
+
+
+def test_a_bundle_takes_pixels_0_to_255_of_any_number_type_and_refuses_others(tmp_path):
+    write_folder(tmp_path / "f", classes=("a", "b"), n=6, size=(4, 4))
+    assert main(["train", "--dataset", f"folder:{tmp_path / 'f'}", "--epochs", "1", "--out", str(tmp_path / "run"),
+                 "--quiet"]) == 0
+    bundle = bundles.load_bundle(tmp_path / "run")
+    images = load_dataset(f"folder:{tmp_path / 'f'}").splits["train"][0]
+    expected = bundle.probabilities(images)
+    for same in (images.astype(np.float32), images.astype(np.int64), images.tolist()):
+        np.testing.assert_array_equal(bundle.probabilities(same), expected)
+    scaled = images / 255  # matplotlib's imread of a PNG: scored as near-black images
+    for bad, message in ((scaled, r"got float64 values in 0\.\.1, not whole numbers; images scaled to 0\.\.1 are "
+                                  r"\(images \* 255\)\.round\(\)\.astype\(np\.uint8\)"),
+                         (images.astype(np.int64) * 300, r"got int64 values in 0\.\.76500$"),
+                         (images - 128.0, "got float64 values in -128..127$"),
+                         (np.where(images > 100, np.nan, images), "some are NaN or infinite"),
+                         (images.astype(str), "got dtype <U3"),
+                         (images > 100, "got dtype bool")):
+        with pytest.raises(ValueError, match="^images must hold pixel values 0..255 \\(uint8\\)") as e:
+            bundle.probabilities(bad)
+        assert re.search(message, str(e.value)), str(e.value)
