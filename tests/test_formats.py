@@ -166,3 +166,21 @@ def test_a_bundle_takes_pixels_0_to_255_of_any_number_type_and_refuses_others(tm
         with pytest.raises(ValueError, match="^images must hold pixel values 0..255 \\(uint8\\)") as e:
             bundle.probabilities(bad)
         assert re.search(message, str(e.value)), str(e.value)
+
+
+def test_netpbm_and_jfif_files_are_images_in_folders(tmp_path, capsys):
+    """A face dataset of PGM files (AT&T's, Yale's), JPEGs named .jfif by Windows."""
+    rng = np.random.default_rng(0)
+    for c, suffix in (("s1", "pgm"), ("s2", "PGM"), ("s3", "jfif")):
+        (tmp_path / "faces" / c).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(rng.integers(0, 256, (8, 6), dtype=np.uint8)).save(tmp_path / "faces" / c / f"{i}.{suffix}",
+                                                                                 format="PPM" if c != "s3" else "JPEG")
+    Image.fromarray(rng.integers(0, 256, (8, 6, 3), dtype=np.uint8)).save(tmp_path / "color.ppm")
+    dataset = load_dataset(f"folder:{tmp_path / 'faces'}")  # it was: class folder .../s1 holds no images
+    assert dataset.image_shape == (8, 6, 1) and len(dataset.splits["train"][1]) == 12
+    assert main(["train", "--dataset", f"folder:{tmp_path / 'faces'}", "--epochs", "1", "--out", str(tmp_path / "run"),
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "run"), str(tmp_path / "faces"), str(tmp_path / "color.ppm")]) == 0
+    assert capsys.readouterr().out.count("\n") == 13  # every file of the folder and the one named

@@ -11,7 +11,10 @@ import numpy as np
 
 from twolayer.errors import DataError, TwolayerError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+# the files a folder holds as images; PGM and its kin (PPM, PBM, PNM) are how face datasets
+# (AT&T, Yale) come, JFIF and JPE are JPEG as Windows names it
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".gif", ".webp", ".tif", ".tiff",
+                  ".pgm", ".ppm", ".pbm", ".pnm")
 # Pillow's modes that hold one gray channel (LA: gray plus alpha); every other mode is read as RGB
 GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")
 TRANSPARENT_MODES = ("RGBA", "RGBa", "LA", "La", "PA")  # Pillow's modes with an alpha channel
