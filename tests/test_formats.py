@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from test_datasets import write_folder
-from twolayer import bundles
+from twolayer import bundles, memory
 from twolayer.cli import main
 from twolayer.data import load_dataset
 from twolayer.data.images import read_image
@@ -184,3 +184,16 @@ def test_netpbm_and_jfif_files_are_images_in_folders(tmp_path, capsys):
     capsys.readouterr()
     assert main(["predict", str(tmp_path / "run"), str(tmp_path / "faces"), str(tmp_path / "color.ppm")]) == 0
     assert capsys.readouterr().out.count("\n") == 13  # every file of the folder and the one named
+
+
+def test_zca_of_images_too_large_for_memory_is_one_line(tmp_path, capsys, monkeypatch):
+    """ZCA holds a few (H*W*C)^2 matrices: 100x100 color images need 36 GB."""
+    write_folder(tmp_path / "f", classes=("a", "b"), n=3, size=(32, 32))
+    monkeypatch.setattr(memory, "available_bytes", lambda: 200_000_000)  # the network fits; ZCA's 377 MB do not
+    assert main(["train", "--dataset", f"folder:{tmp_path / 'f'}", "--preprocess", "zca",
+                 "--out", str(tmp_path / "run"), "--val-size", "0", "--test-size", "0"]) == 1
+    err = capsys.readouterr().err
+    assert err == ("twolayer train: error: ZCA whitening of images of 32x32x3 (3,072 values) needs about 377.5 MB of "
+                   "memory to train; this machine has 200.0 MB available; choose --preprocess standardize, or smaller "
+                   "images\n")  # it was a MemoryError saying to try a smaller --hidden-size, or the OOM killer
+    assert not (tmp_path / "run").exists()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from twolayer.errors import ConfigError
+from twolayer.memory import shortfall
 
 KINDS = ("mean", "standardize", "zca", "none")
 CHUNK = 4096  # rows converted at a time, so no float64 copy of a whole split exists
@@ -117,6 +118,11 @@ def _zca_matrix(images: np.ndarray, mean_image: np.ndarray, epsilon: float) -> n
         raise ConfigError(f"zca-epsilon must be > 0, got {epsilon!r}")
     n = len(images)
     d = mean_image.size
+    # the covariance, its eigenvectors, LAPACK's workspace and the product: about five d x d float64 arrays
+    problem = shortfall(40 * d * d)
+    if problem:
+        raise ConfigError(f"ZCA whitening of images of {'x'.join(map(str, mean_image.shape))} ({d:,} values) "
+                          f"{problem}; choose --preprocess standardize, or smaller images")
     mean = mean_image.ravel() / 255
     covariance = np.zeros((d, d))
     for start in range(0, n, CHUNK):  # summed in chunks: never a float64 copy of all images
