@@ -37,6 +37,30 @@ def rows(X: Any, width: int | None = None, name: str = "X", finite: bool = False
     return X
 
 
+def pixels(images: Any, name: str = "images") -> np.ndarray:
+    """Raw images as the uint8 pixels 0..255 a model takes, from an array of
+    any number type that holds whole numbers in that range (uint8 as it
+    is). Images scaled to 0..1 (matplotlib's imread gives PNGs so), values
+    beyond 0..255, NaN or text were scored as given, silently wrong."""
+    images = _as_array(images, name)
+    if images.dtype == np.uint8:
+        return images
+    if images.dtype.kind not in "iuf":
+        raise ConfigError(f"{name} must hold pixel values 0..255 (uint8), got dtype {images.dtype}")
+    if images.size == 0:
+        return images.astype(np.uint8)
+    values = images.astype(np.float64, copy=False)
+    if not _all_finite(values):
+        raise ConfigError(f"{name} must hold pixel values 0..255 (uint8), but some are NaN or infinite")
+    low, high = values.min(), values.max()
+    whole = images.dtype.kind != "f" or np.array_equal(values, np.round(values))
+    if low >= 0 and high <= 255 and whole:
+        return images.astype(np.uint8)
+    what = f"{images.dtype} values in {low:g}..{high:g}" + ("" if whole else ", not whole numbers")
+    hint = "; images scaled to 0..1 are (images * 255).round().astype(np.uint8)" if low >= 0 and high <= 1 else ""
+    raise ConfigError(f"{name} must hold pixel values 0..255 (uint8), as read_image gives them; got {what}{hint}")
+
+
 def _all_finite(X: np.ndarray) -> bool:
     """Whether every value is finite: one sum, without a temporary array the
     size of X; only a sum that overflows is checked value by value."""

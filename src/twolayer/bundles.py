@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from twolayer import runs, schema
+from twolayer.arrays import pixels
 from twolayer.config import options
 from twolayer.data.preprocess import KINDS, Preprocessor
 from twolayer.errors import BundleError, ConfigError
@@ -46,14 +47,15 @@ class Bundle:
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """Class probabilities (N, C) of raw images (N, H, W, C), as predict computes them.
         ConfigError (a ValueError) for any other shape: flat rows are refused, since
-        CIFAR-10's batch rows are channel-first and would be scored silently wrong."""
+        CIFAR-10's batch rows are channel-first and would be scored silently wrong;
+        and for values that are not pixels 0..255 (arrays.pixels: images scaled to 0..1)."""
         shape = tuple(self.image_shape)
         if np.ndim(images) != 4 or tuple(np.shape(images)[1:]) != shape:
             rows = ("; CIFAR-10's batch rows (N, 3072) are channel-first: "
                     "rows.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)" if shape == (32, 32, 3) else "")
             raise ConfigError(f"images must be (N, {', '.join(map(str, shape))}) (N, H, W, C), the model's image "
                               f"shape, got {np.shape(images)}{rows}")
-        return softmax(self.net.scores(self.preprocessor.transform(images)))
+        return softmax(self.net.scores(self.preprocessor.transform(pixels(images))))
 
 
 def checksum(arrays: dict[str, np.ndarray]) -> str:

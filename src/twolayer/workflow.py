@@ -25,7 +25,7 @@ from twolayer.data import Dataset, check_spec, load_dataset
 from twolayer.data.fingerprint import fingerprint
 from twolayer.data.images import IMAGE_SUFFIXES, is_hidden, match_channels, read_image, resize_images
 from twolayer.data.preprocess import Preprocessor
-from twolayer.data.splits import carve
+from twolayer.data.splits import carve, check_classes
 from twolayer.errors import DataError, Stopped, TwolayerError, UsageError, WriteError
 from twolayer.files import read_small, write_json
 from twolayer.learner import LearnerNet, check_unchanged, confirm_resume, file_digest, label, learner_net
@@ -78,6 +78,8 @@ def prepare(config: TrainConfig, quiet: bool = True, preprocessor: Preprocessor 
     `preprocessor` (a model's own) to apply it instead of fitting one."""
     dataset = load_dataset(config.dataset, config.data_dir, quiet)
     raw = carve(dataset, config.val_size, config.test_size, config.split_seed)
+    if preprocessor is None:  # training
+        check_classes(dataset)
     pre = preprocessor or Preprocessor.fit(config.preprocess, raw["train"][0], config.zca_epsilon)
     dtype = np.dtype(config.dtype)
     X = {name: pre.transform(images).astype(dtype, copy=False) for name, (images, _) in raw.items()}

@@ -5,7 +5,8 @@
 
 Images are decoded with Pillow into uint8 (N, H, W, C): C is 3 (RGB) when
 any training image is in color, else 1 (gray); the test split is read the
-same way, each upright (its EXIF orientation applied). Hidden files and
+same way, each upright (its EXIF orientation applied) and its transparent
+pixels on white. Hidden files and
 folders (.DS_Store, ._NAME.jpg, __MACOSX) are skipped. All images, in both splits,
 must share one size. Decoded arrays are cached in the data directory under a
 key made from every file's path, size and modification time, so a changed
@@ -53,18 +54,20 @@ def load_folder(path: str | Path, cache_root: Path, quiet: bool = False, refresh
         raise DataError(f"{root} holds no class folders: expected {root}/<class>/<image files>")
 
     splits: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    size = None  # (H, W): the first image's (a training one, where there are), which every image must have
+    first = None  # the first image (a training one, where there are): its size (H, W) every image must have
     channels = None  # the first split's images decide (3 if any is in color), the other is read that way
     for split, folder in split_dirs.items():
         listing = _list(folder, class_names)
-        size = size or _size(listing[0][0])
+        if first is None:
+            first = listing[0][0]
+            size = _size(first)
         labels = np.array([label for _, label, _, _ in listing], dtype=np.int64)
         where = cache_path(cache_root, _source_name(folder), _key(folder, listing, size, channels))
         cached = None if refresh_wanted(refresh) else load_cached(where)
         if cached is not None and _fits(cached, labels, size, channels):
             images = cached["images"]
         else:  # absent, damaged or not what this listing decodes to: decode again
-            images = _decode(listing, f"decode {folder.name or folder}", quiet, size, channels)
+            images = _decode(listing, f"decode {folder.name or folder}", quiet, (first, size), channels)
             save_cached(where, {"images": images, "labels": labels})
         channels = images.shape[3]
         splits[split] = (images, labels)
@@ -133,21 +136,24 @@ def _key(folder: Path, listing: Listing, size: tuple[int, int], channels: int | 
     """The cache key: every file's path, label, size and modification time,
     the size its images are decoded to and their channels (None: decided by
     the images, 3 if any is in color)."""
-    head = f"{folder.resolve()}|{size}|{channels or 'any color: 3'}|upright"  # upright: EXIF orientation applied
+    # upright: EXIF orientation applied; on white: transparent pixels composited on white (images.on_white)
+    head = f"{folder.resolve()}|{size}|{channels or 'any color: 3'}|upright|on white"
     digest = hashlib.sha256(head.encode("utf-8", "surrogateescape"))
     for path, label, nbytes, mtime in listing:
         digest.update(f"{path}|{label}|{nbytes}|{mtime}\n".encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
 
 
-def _decode(listing: Listing, desc: str, quiet: bool, size: tuple[int, int], channels: int | None) -> np.ndarray:
+def _decode(listing: Listing, desc: str, quiet: bool, sized: tuple[str, tuple[int, int]], channels: int | None
+            ) -> np.ndarray:
     """uint8 (N, H, W, C) images of the listing's files, which must all be
-    H x W: C is `channels`, or when None, 3 (RGB) if any image is in color
-    and 1 (gray) if none is, so that one gray picture among color ones never
-    turns a dataset gray."""
+    H x W, the size of the image `sized` names (first, (H, W)): C is
+    `channels`, or when None, 3 (RGB) if any image is in color and 1 (gray)
+    if none is, so that one gray picture among color ones never turns a
+    dataset gray."""
     from PIL import Image
 
-    height, width = size
+    first, (height, width) = sized
     mode = "L" if channels == 1 else "RGB"
     images = np.empty((len(listing), height, width, 1 if channels == 1 else 3), dtype=np.uint8)
     color = channels == 3
@@ -156,7 +162,7 @@ def _decode(listing: Listing, desc: str, quiet: bool, size: tuple[int, int], cha
         img = _open(path, Image)
         if img.size != (width, height):
             raise DataError(
-                f"{path} is {img.size[0]}x{img.size[1]} but the folder's images are {width}x{height}; "
+                f"{path} is {img.size[0]}x{img.size[1]} but {first}, the folder's first image, is {width}x{height}; "
                 "all images must share one size"
             )
         with reading(path):

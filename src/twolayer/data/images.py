@@ -11,9 +11,13 @@ import numpy as np
 
 from twolayer.errors import DataError, TwolayerError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+# the files a folder holds as images; PGM and its kin (PPM, PBM, PNM) are how face datasets
+# (AT&T, Yale) come, JFIF and JPE are JPEG as Windows names it
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".gif", ".webp", ".tif", ".tiff",
+                  ".pgm", ".ppm", ".pbm", ".pnm")
 # Pillow's modes that hold one gray channel (LA: gray plus alpha); every other mode is read as RGB
 GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")
+TRANSPARENT_MODES = ("RGBA", "RGBa", "LA", "La", "PA")  # Pillow's modes with an alpha channel
 
 
 def pillow_mode(img) -> str:
@@ -50,15 +54,51 @@ def reading(path: str | Path) -> Iterator[None]:
 def to_mode(img, mode: str):
     """`img` converted to "L" or "RGB". Images of more than 8 bits per
     channel (16-bit PNGs open as I;16, 32-bit ones as I, floats as F) are
-    first scaled to 0..255: Pillow's own conversion clips them, so a 16-bit
-    image would come out nearly all white."""
+    first scaled to 0..255 from their white (white_value): Pillow's own
+    conversion clips them, so a 16-bit image would come out nearly all
+    white. Transparent pixels are shown on white (on_white)."""
     from PIL import Image
 
     if img.mode.startswith("I;16") or img.mode in ("I", "F"):
         values = np.asarray(img, dtype=np.float64)
-        top = 65535.0 if img.mode.startswith("I;16") or values.max(initial=0) > 255 else 255.0
-        img = Image.fromarray(np.clip(np.rint(values * (255.0 / top)), 0, 255).astype(np.uint8), "L")
-    return img.convert(mode)
+        if not np.isfinite(values).all():  # a float image's NaN or infinity is no level of gray
+            raise ValueError("it holds pixel values that are NaN or infinite")
+        scaled = np.rint(values * (255.0 / white_value(img.mode, values)))
+        img = Image.fromarray(np.clip(scaled, 0, 255).astype(np.uint8), "L")
+    return on_white(img).convert(mode)
+
+
+def white_value(mode: str, values: np.ndarray) -> float:
+    """The value of white in an image of more than 8 bits: 65,535 in 16 bits;
+    1 in floats within 0..1 (the float images of scientific tools: they were
+    read as 0..255, all but black); else the least of 255, 65,535 and
+    2**31 - 1 (Pillow's 32-bit integers are signed) that the largest value
+    fits (32-bit images above 16 bits were clipped white)."""
+    top = values.max(initial=0)
+    if mode.startswith("I;16"):
+        return 65535.0
+    if mode == "F" and top <= 1:
+        return 1.0
+    for white in (255.0, 65535.0):
+        if top <= white:
+            return white
+    return 2.0**31 - 1
+
+
+def on_white(img):
+    """`img` as a page shows it: its transparent pixels (an alpha channel,
+    or a palette's or colour key's transparent colour) composited on white;
+    an opaque image as it is. Dropping the alpha instead gave a transparent
+    pixel the colour stored under it, which encoders choose as they like
+    (WebP stores black, PNG what was drawn there, GIF the palette's entry),
+    so one picture gave other pixels in each format."""
+    from PIL import Image
+
+    if img.mode not in TRANSPARENT_MODES and "transparency" not in img.info:
+        return img
+    rgba = img.convert("RGBA")
+    flat = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
+    return flat.convert("L") if pillow_mode(img) == "L" else flat
 
 
 def upright(img):

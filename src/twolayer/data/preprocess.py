@@ -2,7 +2,8 @@
 bundle, and applied to raw uint8 images wherever the model is used.
 
     mean         subtract the mean training image (the classic choice)
-    standardize  subtract each channel's mean, divide by its std
+    standardize  subtract each channel's mean, divide by its std (a channel
+                 of one value throughout is only centred)
     zca          ZCA whitening: pixels / 255, minus the mean image, times
                  W = U diag(1 / sqrt(S + epsilon)) U^T from the eigenvectors U
                  and eigenvalues S of the training covariance. It decorrelates
@@ -17,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from twolayer.errors import ConfigError
+from twolayer.memory import shortfall
 
 KINDS = ("mean", "standardize", "zca", "none")
 CHUNK = 4096  # rows converted at a time, so no float64 copy of a whole split exists
@@ -47,7 +49,12 @@ class Preprocessor:
             return cls(kind, mean_image.ravel(), np.full(d, 255.0), _zca_matrix(images, mean_image, zca_epsilon))
         channel_mean = mean_image.mean(axis=(0, 1))  # (C,)
         channel_sq = _mean(images, square=True).mean(axis=(0, 1))
-        channel_std = np.sqrt(np.maximum(channel_sq - channel_mean**2, 0)) + 1e-8
+        channel_var = np.maximum(channel_sq - channel_mean**2, 0)
+        # A channel of one value throughout (what rounding alone leaves of it included) is only
+        # centred: divided by its std + 1e-8, a new image's least difference there became 1e8 times
+        # larger than any other feature, and decided the prediction alone.
+        constant = channel_var <= n * h * w * np.finfo(np.float64).eps * channel_mean**2
+        channel_std = np.where(constant, 1.0, np.sqrt(channel_var) + 1e-8)
         tile = lambda v: np.broadcast_to(v, (h, w, c)).ravel()  # noqa: E731
         return cls(kind, tile(channel_mean), tile(channel_std))
 
@@ -111,6 +118,11 @@ def _zca_matrix(images: np.ndarray, mean_image: np.ndarray, epsilon: float) -> n
         raise ConfigError(f"zca-epsilon must be > 0, got {epsilon!r}")
     n = len(images)
     d = mean_image.size
+    # the covariance, its eigenvectors, LAPACK's workspace and the product: about five d x d float64 arrays
+    problem = shortfall(40 * d * d)
+    if problem:
+        raise ConfigError(f"ZCA whitening of images of {'x'.join(map(str, mean_image.shape))} ({d:,} values) "
+                          f"{problem}; choose --preprocess standardize, or smaller images")
     mean = mean_image.ravel() / 255
     covariance = np.zeros((d, d))
     for start in range(0, n, CHUNK):  # summed in chunks: never a float64 copy of all images

@@ -43,7 +43,8 @@ def carve(dataset: Dataset, val_size: float, test_size: float, split_seed: int =
     n_val = resolve_size(val_size, n, "validation size")
     if n_val + n_test >= n:
         raise ConfigError(
-            f"validation ({n_val}) and test ({n_test}) sizes leave no training images out of {n}"
+            f"validation ({n_val}) and test ({n_test}) sizes leave no training images out of {n}; give smaller ones "
+            "(--val-size, --test-size; 0 holds none out)"
         )
 
     def take(rows: np.ndarray) -> Split:
@@ -56,3 +57,17 @@ def carve(dataset: Dataset, val_size: float, test_size: float, split_seed: int =
         "train": take(order[n_test + n_val :]),
     }
     return splits
+
+
+def check_classes(dataset: Dataset) -> None:
+    """DataError unless the training split holds two classes or more: a
+    model of one class "predicts" it at accuracy 1.0 whatever it is shown
+    (a folder of one sub-folder, pets/images/, is the usual slip)."""
+    labels = dataset.splits["train"][1]
+    present = np.unique(labels)
+    if len(present) < 2:
+        name = dataset.class_names[present[0]] if len(present) else None
+        others = f" ({len(dataset.class_names) - 1} more named, without training images)" \
+            if len(dataset.class_names) > 1 else ""
+        raise DataError(f"{dataset.name}: every training image is of one class, {name!r}{others}; a classifier "
+                        "needs two or more: one sub-folder of images per class")

@@ -1,0 +1,199 @@
+"""Unusual image files and degenerate datasets, through the readers, the
+command line and the Python API: transparency, image modes beyond 8 bits,
+constant pixels, a single class, folders of images of several sizes.
+
+Every test here is listed in TESTING.md."""
+
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from test_datasets import write_folder
+from twolayer import bundles, memory
+from twolayer.cli import main
+from twolayer.data import load_dataset
+from twolayer.data.images import read_image
+from twolayer.data.preprocess import Preprocessor
+from twolayer.errors import DataError
+from twolayer.sklearn import TwoLayerClassifier
+
+
+@pytest.fixture(autouse=True)
+def private_data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("TWOLAYER_DATA", str(tmp_path / "data"))
+    monkeypatch.delenv("TWOLAYER_REFRESH_CACHE", raising=False)
+    return tmp_path / "data"
+
+
+def test_a_constant_channel_or_feature_is_centred_not_divided_by_zero():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (50, 4, 4, 3), dtype=np.uint8)
+    images[..., 2] = 7  # a blue channel of one value throughout
+    pre = Preprocessor.fit("standardize", images)
+    new = images[:1].copy()
+    new[..., 2] = 8  # one level more than every training image
+    out = pre.transform(new).reshape(4, 4, 3)
+    np.testing.assert_array_equal(out[..., 2], 1.0)  # it was 1e8: that one feature decided the prediction
+    pixels = images[..., :2].reshape(-1, 2).astype(np.float64)  # the other channels as before, to the bit
+    np.testing.assert_array_equal(pre.scale[:2], (pixels.std(axis=0) + 1e-8).astype(np.float32))
+    for value in (0, 255):  # the whole dataset one value
+        assert np.isfinite(Preprocessor.fit("standardize", np.full_like(images, value)).transform(new)).all()
+        assert np.abs(Preprocessor.fit("standardize", np.full_like(images, value)).transform(new)).max() <= 255
+
+    X = rng.normal(size=(40, 3))
+    X[:, 1] = 0.1  # constant, but 0.1 squared and summed is not exactly 0.01 * 40
+    y = np.arange(40) % 2
+    model = TwoLayerClassifier(preprocess="standardize", epochs=2).fit(X, y)
+    moved = X[:5].copy()
+    moved[:, 1] = 0.1001
+    np.testing.assert_allclose(model.predict_proba(moved), model.predict_proba(X[:5]), atol=1e-3)
+
+
+@pytest.mark.parametrize("layout", ["one folder", "train/ of one class, test/ of two"])
+def test_training_on_one_class_is_refused_in_one_line(tmp_path, capsys, layout):
+    if layout == "one folder":  # pets/images/*.png: the usual slip
+        write_folder(tmp_path / "pets", classes=("images",), n=12)
+        named = "'images'; a classifier needs two or more"
+    else:
+        write_folder(tmp_path / "pets" / "train", classes=("cat",), n=12)
+        write_folder(tmp_path / "pets" / "test", classes=("cat", "dog"), n=2)
+        named = "'cat' (1 more named, without training images)"
+    tune = ["tune", "--lr", "0.1,0.01", "--out", str(tmp_path / "t")]
+    for command in (["train", "--out", str(tmp_path / "run")], tune):
+        capsys.readouterr()
+        assert main([*command, "--dataset", f"folder:{tmp_path / 'pets'}", "--quiet"]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "every training image is of one class" in err and named in err, err
+    assert not (tmp_path / "run").exists()  # it was a model that said 1.0 of anything
+
+
+def test_transparent_pixels_are_white_in_every_format_and_reader(tmp_path):
+    """One picture, a red square on a transparent background, saved as each
+    format stores transparency: every reader sees it on white."""
+    pixels = np.zeros((6, 6, 4), np.uint8)
+    pixels[..., :3] = (30, 200, 90)  # the colour PNG keeps under the transparent pixels
+    pixels[2:4, 2:4] = (255, 0, 0, 255)
+    seen = np.full((6, 6, 3), 255, np.uint8)
+    seen[2:4, 2:4] = (255, 0, 0)
+    picture = Image.fromarray(pixels, "RGBA")
+    for c in ("a", "b"):
+        (tmp_path / "f" / c).mkdir(parents=True)
+    picture.save(tmp_path / "f" / "a" / "rgba.png")
+    picture.save(tmp_path / "f" / "a" / "rgba.webp", lossless=True)  # stores black under them
+    palette = Image.new("P", (6, 6), 0)  # entry 0, green, is the transparent one
+    palette.putpalette([30, 200, 90, 255, 0, 0] + [0] * 762)
+    palette.paste(1, (2, 2, 4, 4))
+    palette.save(tmp_path / "f" / "a" / "palette.gif", transparency=0)
+    palette.save(tmp_path / "f" / "b" / "palette.png", transparency=0)
+    Image.fromarray(pixels[..., :3]).save(tmp_path / "f" / "b" / "keyed.png", transparency=(30, 200, 90))
+    files = sorted((tmp_path / "f").glob("*/*"))
+    for path in files:
+        for shape in (None, (6, 6, 3)):
+            np.testing.assert_array_equal(read_image(path, shape), seen, err_msg=path.name)
+    np.testing.assert_array_equal(load_dataset(f"folder:{tmp_path / 'f'}").splits["train"][0], [seen] * len(files))
+
+    gray = np.zeros((6, 6, 2), np.uint8)  # gray plus alpha: gray on white
+    gray[2:4, 2:4] = (40, 255)
+    gray[0, 0] = (40, 128)  # half transparent: halfway to white
+    Image.fromarray(gray, "LA").save(tmp_path / "la.png")
+    expected = np.full((6, 6, 1), 255, np.uint8)
+    expected[2:4, 2:4] = 40
+    expected[0, 0] = 147
+    np.testing.assert_array_equal(read_image(tmp_path / "la.png"), expected)
+    opaque = np.random.default_rng(0).integers(0, 256, (6, 6, 4), dtype=np.uint8)
+    opaque[..., 3] = 255  # an alpha channel that hides nothing: the pixels as they are
+    Image.fromarray(opaque, "RGBA").save(tmp_path / "opaque.png")
+    np.testing.assert_array_equal(read_image(tmp_path / "opaque.png"), opaque[..., :3])
+
+
+def test_float_and_32_bit_images_are_scaled_from_their_white(tmp_path):
+    gray = np.random.default_rng(0).integers(0, 256, (8, 8), dtype=np.uint8)
+    Image.fromarray(gray).save(tmp_path / "g8.png")
+    Image.fromarray(gray.astype(np.float32) / 255).save(tmp_path / "unit.tif")  # floats in 0..1 (mode F)
+    Image.fromarray(gray.astype(np.float32)).save(tmp_path / "float255.tif")  # floats in 0..255
+    full = np.rint(gray * ((2**31 - 1) / 255)).astype(np.int32)  # 0..2**31-1: mode I's range
+    Image.fromarray(full).save(tmp_path / "full32.tif")
+    for name in ("unit.tif", "float255.tif", "full32.tif"):
+        for shape in (None, (8, 8, 1), (8, 8, 3)):
+            np.testing.assert_array_equal(read_image(tmp_path / name, shape), read_image(tmp_path / "g8.png", shape),
+                                          err_msg=name)  # the 0..1 floats were black, the 32-bit values white
+    for bad in (np.nan, np.inf):
+        values = gray.astype(np.float32) / 255
+        values[3, 3] = bad
+        Image.fromarray(values).save(tmp_path / "bad.tif")
+        with pytest.raises(DataError, match="bad.tif: it holds pixel values that are NaN or infinite"):
+            read_image(tmp_path / "bad.tif")  # it was scaled as 32-bit: all black
+
+
+def test_an_odd_sized_first_image_is_named_with_the_one_it_differs_from(tmp_path):
+    write_folder(tmp_path / "f", classes=("a", "b"), n=3, size=(8, 8))
+    Image.new("RGB", (2000, 2000)).save(tmp_path / "f" / "a" / "-big.png")  # sorted first: its size was the folder's
+    with pytest.raises(DataError) as e:
+        load_dataset(f"folder:{tmp_path / 'f'}")
+    assert str(e.value) == (f"{tmp_path}/f/a/0.png is 8x8 but {tmp_path}/f/a/-big.png, the folder's first image, is "
+                            "2000x2000; all images must share one size")  # it named only 0.png, the sound one
+
+
+@pytest.mark.parametrize("sizes,held", [([], "validation (1) and test (1)"), (["--val-size", "2"], "validation (2)")])
+def test_two_images_in_all_say_what_to_give(tmp_path, capsys, sizes, held):
+    write_folder(tmp_path / "two", classes=("a", "b"), n=1)
+    assert main(["train", "--dataset", f"folder:{tmp_path / 'two'}", *sizes, "--out", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and held in err and "out of 2; give smaller ones (--val-size, --test-size" in err, err
+    assert main(["train", "--dataset", f"folder:{tmp_path / 'two'}", "--val-size", "0", "--test-size", "0",
+                 "--epochs", "1", "--out", str(tmp_path / "run"), "--quiet"]) == 0  # as it says
+
+
+def test_a_bundle_takes_pixels_0_to_255_of_any_number_type_and_refuses_others(tmp_path):
+    write_folder(tmp_path / "f", classes=("a", "b"), n=6, size=(4, 4))
+    assert main(["train", "--dataset", f"folder:{tmp_path / 'f'}", "--epochs", "1", "--out", str(tmp_path / "run"),
+                 "--quiet"]) == 0
+    bundle = bundles.load_bundle(tmp_path / "run")
+    images = load_dataset(f"folder:{tmp_path / 'f'}").splits["train"][0]
+    expected = bundle.probabilities(images)
+    for same in (images.astype(np.float32), images.astype(np.int64), images.tolist()):
+        np.testing.assert_array_equal(bundle.probabilities(same), expected)
+    scaled = images / 255  # matplotlib's imread of a PNG: scored as near-black images
+    for bad, message in ((scaled, r"got float64 values in 0\.\.1, not whole numbers; images scaled to 0\.\.1 are "
+                                  r"\(images \* 255\)\.round\(\)\.astype\(np\.uint8\)"),
+                         (images.astype(np.int64) * 300, r"got int64 values in 0\.\.76500$"),
+                         (images - 128.0, "got float64 values in -128..127$"),
+                         (np.where(images > 100, np.nan, images), "some are NaN or infinite"),
+                         (images.astype(str), "got dtype <U3"),
+                         (images > 100, "got dtype bool")):
+        with pytest.raises(ValueError, match="^images must hold pixel values 0..255 \\(uint8\\)") as e:
+            bundle.probabilities(bad)
+        assert re.search(message, str(e.value)), str(e.value)
+
+
+def test_netpbm_and_jfif_files_are_images_in_folders(tmp_path, capsys):
+    """A face dataset of PGM files (AT&T's, Yale's), JPEGs named .jfif by Windows."""
+    rng = np.random.default_rng(0)
+    for c, suffix in (("s1", "pgm"), ("s2", "PGM"), ("s3", "jfif")):
+        (tmp_path / "faces" / c).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(rng.integers(0, 256, (8, 6), dtype=np.uint8)).save(tmp_path / "faces" / c / f"{i}.{suffix}",
+                                                                                 format="PPM" if c != "s3" else "JPEG")
+    Image.fromarray(rng.integers(0, 256, (8, 6, 3), dtype=np.uint8)).save(tmp_path / "color.ppm")
+    dataset = load_dataset(f"folder:{tmp_path / 'faces'}")  # it was: class folder .../s1 holds no images
+    assert dataset.image_shape == (8, 6, 1) and len(dataset.splits["train"][1]) == 12
+    assert main(["train", "--dataset", f"folder:{tmp_path / 'faces'}", "--epochs", "1", "--out", str(tmp_path / "run"),
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "run"), str(tmp_path / "faces"), str(tmp_path / "color.ppm")]) == 0
+    assert capsys.readouterr().out.count("\n") == 13  # every file of the folder and the one named
+
+
+def test_zca_of_images_too_large_for_memory_is_one_line(tmp_path, capsys, monkeypatch):
+    """ZCA holds a few (H*W*C)^2 matrices: 100x100 color images need 36 GB."""
+    write_folder(tmp_path / "f", classes=("a", "b"), n=3, size=(32, 32))
+    monkeypatch.setattr(memory, "available_bytes", lambda: 200_000_000)  # the network fits; ZCA's 377 MB do not
+    assert main(["train", "--dataset", f"folder:{tmp_path / 'f'}", "--preprocess", "zca",
+                 "--out", str(tmp_path / "run"), "--val-size", "0", "--test-size", "0"]) == 1
+    err = capsys.readouterr().err
+    assert err == ("twolayer train: error: ZCA whitening of images of 32x32x3 (3,072 values) needs about 377.5 MB of "
+                   "memory to train; this machine has 200.0 MB available; choose --preprocess standardize, or smaller "
+                   "images\n")  # it was a MemoryError saying to try a smaller --hidden-size, or the OOM killer
+    assert not (tmp_path / "run").exists()
