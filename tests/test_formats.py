@@ -4,6 +4,7 @@ constant pixels, a single class, folders of images of several sizes.
 
 Every test here is listed in TESTING.md."""
 
+import json
 import re
 
 import numpy as np
@@ -16,7 +17,7 @@ from twolayer.cli import main
 from twolayer.data import load_dataset
 from twolayer.data.images import read_image
 from twolayer.data.preprocess import Preprocessor
-from twolayer.errors import DataError
+from twolayer.errors import DataError, UsageError
 from twolayer.sklearn import TwoLayerClassifier
 
 
@@ -127,13 +128,53 @@ def test_float_and_32_bit_images_are_scaled_from_their_white(tmp_path):
             read_image(tmp_path / "bad.tif")  # it was scaled as 32-bit: all black
 
 
-def test_an_odd_sized_first_image_is_named_with_the_one_it_differs_from(tmp_path):
+def test_images_of_several_sizes_or_large_ones_are_resized_and_said(tmp_path, monkeypatch):
+    """A folder of one's own pictures: they differ in size, and photos are
+    large. Refused before (`all images must share one size`; same-size photos
+    made a network of millions of inputs): now each is resized to 32 x 32, as
+    `predict` resizes a picture, and the Dataset says what from."""
+    monkeypatch.setenv("TWOLAYER_DATA", str(tmp_path / "data"))
     write_folder(tmp_path / "f", classes=("a", "b"), n=3, size=(8, 8))
-    Image.new("RGB", (2000, 2000)).save(tmp_path / "f" / "a" / "-big.png")  # sorted first: its size was the folder's
-    with pytest.raises(DataError) as e:
-        load_dataset(f"folder:{tmp_path / 'f'}")
-    assert str(e.value) == (f"{tmp_path}/f/a/0.png is 8x8 but {tmp_path}/f/a/-big.png, the folder's first image, is "
-                            "2000x2000; all images must share one size")  # it named only 0.png, the sound one
+    Image.new("RGB", (2000, 1500), (200, 30, 30)).save(tmp_path / "f" / "a" / "-big.png")  # sorted first
+    ds = load_dataset(f"folder:{tmp_path / 'f'}")
+    assert ds.image_shape == (32, 32, 3) and ds.resized_from == "2 sizes, 8x8 to 2000x1500"
+    for row, name in ((0, "a/-big.png"), (4, "b/0.png")):  # each as predict reads it
+        np.testing.assert_array_equal(ds.splits["train"][0][row], read_image(tmp_path / "f" / name, (32, 32, 3)))
+    again = load_dataset(f"folder:{tmp_path / 'f'}")  # from the cache: the same images, still said
+    np.testing.assert_array_equal(again.splits["train"][0], ds.splits["train"][0])
+    assert again.resized_from == ds.resized_from
+    assert load_dataset(f"folder:{tmp_path / 'f'}", image_size=12).image_shape == (12, 12, 3)  # asked for
+
+    write_folder(tmp_path / "small", size=(8, 8))  # one small size: kept
+    small = load_dataset(f"folder:{tmp_path / 'small'}")
+    assert small.image_shape == (8, 8, 3) and small.resized_from is None
+    write_folder(tmp_path / "photos", size=(200, 150))  # one size, but large
+    assert load_dataset(f"folder:{tmp_path / 'photos'}").resized_from == "200x150"
+    with pytest.raises(UsageError, match="image_size resizes the images of a folder: dataset"):
+        load_dataset("digits", image_size=16)
+
+
+def test_a_folder_of_photos_trains_evaluates_and_predicts_at_one_size(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TWOLAYER_DATA", str(tmp_path / "data"))
+    rng = np.random.default_rng(0)
+    for root, n in (("photos", 8), ("held", 3)):
+        for c, name in enumerate(("cat", "dog")):
+            (tmp_path / root / name).mkdir(parents=True)
+            for i in range(n):
+                size = (int(rng.integers(40, 200)), int(rng.integers(40, 200)))
+                Image.new("RGB", size, (60 + 120 * c, 90, 30)).save(tmp_path / root / name / f"{i}.jpg")
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", f"folder:{tmp_path / 'photos'}", "--epochs", "2", "--val-size", "2",
+                 "--test-size", "2", "--out", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "images resized to 32x32 pixels from 16 sizes, " in out and "--image-size N sets another size" in out
+    assert bundles.load_bundle(run).image_shape == (32, 32, 3)
+    assert main(["evaluate", str(run), "--dataset", f"folder:{tmp_path / 'held'}", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n"] == 6 and "resized from 6 sizes, " in result["note"]  # it refused: images of several sizes
+    assert main(["train", "--dataset", f"folder:{tmp_path / 'photos'}", "--epochs", "1", "--image-size", "8",
+                 "--out", str(tmp_path / "run8"), "--quiet"]) == 0
+    assert bundles.load_bundle(tmp_path / "run8").image_shape == (8, 8, 3)
 
 
 @pytest.mark.parametrize("sizes,held", [([], "validation (1) and test (1)"), (["--val-size", "2"], "validation (2)")])

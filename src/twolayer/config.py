@@ -255,6 +255,11 @@ class TrainConfig:
     data_dir: str | None = option(None, "data", "where dataset files are kept (default: env TWOLAYER_DATA, "
                                   "else the user cache)", "the user's cache directory", metavar="DIR",
                                   searchable=False)
+    image_size: int | None = option(None, "data", "resize the images of a folder: dataset to N x N pixels (default: "
+                                    "kept when they share one size of at most 128 x 128, else 32 x 32)",
+                                    "a folder's own pictures (photos) differ in size and are large; a two-layer "
+                                    "network learns from small ones, as CIFAR-10's 32 x 32", Interval(1, 4096),
+                                    metavar="N")
     val_size: float = option(0.1, "data", "validation images carved from train: a count or a fraction",
                              "carved from train when the dataset has no validation split", SplitSize(),
                              metavar="N")
@@ -350,6 +355,9 @@ class TrainConfig:
             check_spec(self.dataset)
         except UsageError as e:
             raise OptionError("dataset", str(e), "{problem}") from None
+        if self.image_size is not None and not self.dataset.startswith("folder:"):
+            raise OptionError("image_size", f"resizes the images of a folder: dataset; {self.dataset}'s images have "
+                              "one size")
         if self.net:  # the assignment's interface: what it can't do is refused before any work
             from twolayer.learner import refuse_unsupported, unsupported_problem
 

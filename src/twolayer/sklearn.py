@@ -59,6 +59,7 @@ NOT_PARAMETERS = {
     "recipe": "a recipe is a set of parameter values: TwoLayerClassifier.from_recipe(name) sets them",
     "dataset": "fit takes the data as arrays",
     "data_dir": "fit takes the data as arrays",
+    "image_size": "fit takes the data as arrays: resize images before (rows of one size)",
     "test_size": "hold test data out yourself (train_test_split, cross_val_score) and call score",
     "net": "a learner's own network trains through the command line (twolayer train --net); fit trains "
            "twolayer's",

@@ -76,7 +76,11 @@ def prepare(config: TrainConfig, quiet: bool = True, preprocessor: Preprocessor 
     """Load, split and preprocess per `config`; deterministic, so a resumed
     run sees exactly the arrays the original run saw. Pass a fitted
     `preprocessor` (a model's own) to apply it instead of fitting one."""
-    dataset = load_dataset(config.dataset, config.data_dir, quiet)
+    dataset = load_dataset(config.dataset, config.data_dir, quiet, image_size=config.image_size)
+    if dataset.resized_from and not quiet:
+        h, w = dataset.image_shape[:2]
+        print(f"images resized to {w}x{h} pixels from {dataset.resized_from}"
+              + ("" if config.image_size else "; --image-size N sets another size"), flush=True)
     raw = carve(dataset, config.val_size, config.test_size, config.split_seed)
     if preprocessor is None:  # training
         check_classes(dataset)
@@ -495,8 +499,10 @@ def evaluate(model: str | Path, spec: str | None = None, split: str = "test", da
         if not bundle.config.get("dataset"):  # a bundle made by hand: its config need not hold every option
             raise UsageError(f"{model} does not record the dataset it was trained on: give --dataset SPEC")
         spec, data_dir = bundle.config["dataset"], data_dir or bundle.config.get("data_dir")
-    dataset = load_dataset(spec, data_dir)
-    resized = tuple(dataset.image_shape[:2]) != tuple(bundle.image_shape[:2])
+    # a folder is decoded at the model's size (its images may differ in size); other data is resized below
+    dataset = load_dataset(spec, data_dir, image_size=bundle.image_shape[:2] if spec.startswith("folder:") else None)
+    resized_from = dataset.resized_from or (_size(dataset.image_shape) if dataset.image_shape[:2]
+                                            != tuple(bundle.image_shape[:2]) else None)
     converted = dataset.image_shape[2] != bundle.image_shape[2]
     to_model = class_map(bundle.class_names, dataset.class_names, spec)
     images, labels, whole = evaluation_split(bundle, dataset, spec, split)
@@ -519,8 +525,8 @@ def evaluate(model: str | Path, spec: str | None = None, split: str = "test", da
         result["note"] = (f"{spec} is not the data this model was trained on, so all {len(labels)} images of "
                           f"its {split if split in dataset.splits else 'one'} split were scored"
                           + (f" (it has no class {_names(absent)})" if absent else "")
-                          + (f", resized from {_size(dataset.image_shape)} to the model's {_size(bundle.image_shape)} "
-                             "pixels" if resized else "")
+                          + (f", resized from {resized_from} to the model's {_size(bundle.image_shape)} "
+                             "pixels" if resized_from else "")
                           + (f", converted from {_color(dataset.image_shape)} to the model's "
                              f"{_color(bundle.image_shape)}" if converted else ""))
     return result

@@ -25,6 +25,7 @@ class Dataset:
     name: str
     class_names: list[str]
     splits: dict[str, tuple[np.ndarray, np.ndarray]]  # name -> (images uint8 (N,H,W,C), labels (N,))
+    resized_from: str | None = None  # the sizes a folder's images were resized from ("640x480"), if they were
 
     @property
     def image_shape(self) -> tuple[int, ...]:
@@ -58,10 +59,11 @@ SPEC_HELP = ", ".join(DATASETS) + ", folder:PATH"
 
 
 def load_dataset(spec: str, data_dir: str | Path | None = None, quiet: bool = True,
-                 refresh: bool = False) -> Dataset:
+                 refresh: bool = False, image_size: int | tuple[int, int] | None = None) -> Dataset:
     """The dataset a spec names; a UsageError (a bad option) for an unknown
     spec, a DataError for data no trainer could use. `refresh`: decode an image folder again instead of
-    reading its cache (also TWOLAYER_REFRESH_CACHE=1; see data/cache.py)."""
+    reading its cache (also TWOLAYER_REFRESH_CACHE=1; see data/cache.py). `image_size`: N (N x N) or
+    (H, W) that a folder's images are resized to (data/folder.py)."""
     from twolayer.data.cache import data_dir as resolve_data_dir
 
     check_spec(spec)
@@ -69,7 +71,9 @@ def load_dataset(spec: str, data_dir: str | Path | None = None, quiet: bool = Tr
     if spec.startswith("folder:"):
         from twolayer.data.folder import load_folder
 
-        dataset = load_folder(spec[len("folder:") :], root, quiet, refresh)
+        dataset = load_folder(spec[len("folder:") :], root, quiet, refresh, image_size)
+    elif image_size is not None:
+        raise UsageError(f"image_size resizes the images of a folder: dataset; {spec}'s images have one size")
     else:
         dataset = DATASETS[spec](root, quiet)
     validate(dataset)

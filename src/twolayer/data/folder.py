@@ -7,8 +7,10 @@ Images are decoded with Pillow into uint8 (N, H, W, C): C is 3 (RGB) when
 any training image is in color, else 1 (gray); the test split is read the
 same way, each upright (its EXIF orientation applied) and its transparent
 pixels on white. Hidden files and
-folders (.DS_Store, ._NAME.jpg, __MACOSX) are skipped. All images, in both splits,
-must share one size. Decoded arrays are cached in the data directory under a
+folders (.DS_Store, ._NAME.jpg, __MACOSX) are skipped. Images keep their size
+when all share one of at most 128 x 128 pixels (the test split's must be the
+training split's); else, or when a size is asked for, every image is resized
+(see AUTO_SIZE). Decoded arrays are cached in the data directory under a
 key made from every file's path, size and modification time, so a changed
 folder is read again, and checked when read (a damaged cache is rebuilt);
 nothing is ever written into PATH. A file rewritten in place with the same
@@ -19,15 +21,18 @@ TWOLAYER_REFRESH_CACHE=1, decodes everything again.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from twolayer.data import Dataset
 from twolayer.data.cache import cache_path, load_cached, refresh_wanted, save_cached
-from twolayer.data.images import IMAGE_SUFFIXES, is_hidden, pillow_mode, reading, to_mode, upright
+from twolayer.data.images import IMAGE_SUFFIXES, is_hidden, pillow_mode, reading, resized, to_mode, upright
 from twolayer.errors import DataError
+from twolayer.memory import shortfall
 from twolayer.progress import Progress
 
 SPLIT_NAMES = ("train", "test")
@@ -35,11 +40,24 @@ SPLIT_NAMES = ("train", "test")
 Listing = list[tuple[str, int, int, int]]  # (path, label, size, mtime_ns)
 
 
-def load_folder(path: str | Path, cache_root: Path, quiet: bool = False, refresh: bool = False) -> Dataset:
+# With no size asked for, images keep theirs when all share one of at most AUTO_LARGEST
+# pixels; else every one is resized to AUTO_SIZE x AUTO_SIZE (CIFAR-10's size), and the
+# Dataset says what from: a folder of photos differs in size, and each has millions of pixels.
+AUTO_SIZE = 32
+AUTO_LARGEST = 128 * 128
+
+
+class OddSize(DataError):
+    """An image whose size differs from the one all must share."""
+
+
+def load_folder(path: str | Path, cache_root: Path, quiet: bool = False, refresh: bool = False,
+                size: int | tuple[int, int] | None = None) -> Dataset:
     """The dataset in an image folder. Decoded arrays come from the cache
     when its key matches and its contents check out; `refresh` (or
     TWOLAYER_REFRESH_CACHE=1) decodes every image again, for files rewritten
-    in place with the same size and modification time."""
+    in place with the same size and modification time. `size`: (H, W), or N
+    for N x N, that every image is resized to; None: see AUTO_SIZE."""
     try:
         root = Path(path).expanduser().resolve()  # one cache key however the path is spelled
     except (RuntimeError, OSError) as e:  # ~nosuchuser, a symlink loop
@@ -53,25 +71,78 @@ def load_folder(path: str | Path, cache_root: Path, quiet: bool = False, refresh
     if not class_names:
         raise DataError(f"{root} holds no class folders: expected {root}/<class>/<image files>")
 
-    splits: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    first = None  # the first image (a training one, where there are): its size (H, W) every image must have
+    asked = (size, size) if isinstance(size, int) else size
+    target = asked  # (H, W) every image is resized to; None: their own size, which all must share
+    first = None  # (the first image, its size (H, W)) when they keep their own size
     channels = None  # the first split's images decide (3 if any is in color), the other is read that way
+    splits: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    resized_from = None
     for split, folder in split_dirs.items():
         listing = _list(folder, class_names)
-        if first is None:
-            first = listing[0][0]
-            size = _size(first)
         labels = np.array([label for _, label, _, _ in listing], dtype=np.int64)
-        where = cache_path(cache_root, _source_name(folder), _key(folder, listing, size, channels))
-        cached = None if refresh_wanted(refresh) else load_cached(where)
-        if cached is not None and _fits(cached, labels, size, channels):
-            images = cached["images"]
-        else:  # absent, damaged or not what this listing decodes to: decode again
-            images = _decode(listing, f"decode {folder.name or folder}", quiet, (first, size), channels)
-            save_cached(where, {"images": images, "labels": labels})
+        if target is None and first is None:
+            own = _size(listing[0][0])
+            if own[0] * own[1] > AUTO_LARGEST:
+                target = (AUTO_SIZE, AUTO_SIZE)
+            else:
+                first = (listing[0][0], own)
+        source = Split(folder, listing, labels, channels, cache_root, quiet, refresh)
+        try:
+            images, note = source.images(target, first)
+        except OddSize:
+            if asked is not None or splits:  # asked for, or test images of another size than training's
+                raise
+            target, first = (AUTO_SIZE, AUTO_SIZE), None  # training images of several sizes
+            images, note = source.images(target, None)
         channels = images.shape[3]
         splits[split] = (images, labels)
-    return Dataset(f"folder:{root}", [as_text(name) for name in class_names], splits)
+        resized_from = resized_from or note
+    return Dataset(f"folder:{root}", [as_text(name) for name in class_names], splits, resized_from)
+
+
+@dataclass
+class Split:
+    """A split's folder and its listing, and where its decoded images are cached."""
+
+    folder: Path
+    listing: Listing
+    labels: np.ndarray
+    channels: int | None
+    cache_root: Path
+    quiet: bool
+    refresh: bool
+
+    def images(self, target: tuple[int, int] | None, first: tuple[str, tuple[int, int]] | None
+               ) -> tuple[np.ndarray, str | None]:
+        """The split's images, from the cache or decoded (and cached): resized
+        to `target`, or else all of the size of the image `first` names; and
+        what sizes they were resized from (None: none was)."""
+        size = target or first[1]
+        where = cache_path(self.cache_root, _source_name(self.folder), _key(self.folder, self.listing, size,
+                                                                             self.channels))
+        cached = None if refresh_wanted(self.refresh) else load_cached(where)
+        if cached is not None and _fits(cached, self.labels, size, self.channels):
+            note = cached.get("resized_from")
+            return cached["images"], None if note is None else str(note)
+        # absent, damaged or not what this listing decodes to: decode again
+        images, sizes = _decode(self.listing, f"decode {self.folder.name or self.folder}", self.quiet, size,
+                                None if target else first[0], self.channels)
+        note = _sizes(sizes) if sizes != {size} else None
+        save_cached(where, {"images": images, "labels": self.labels, **({"resized_from": np.array(note)} if note
+                                                                         else {})})
+        return images, note
+
+
+def _sizes(sizes: set[tuple[int, int]]) -> str:
+    """'16x12', or '3 sizes, 200x180 to 640x480': the sizes (H, W) images had."""
+    ordered = sorted(sizes, key=lambda s: (s[0] * s[1], s))
+    if len(ordered) == 1:
+        return _shown(ordered[0])
+    return f"{len(ordered)} sizes, {_shown(ordered[0])} to {_shown(ordered[-1])}"
+
+
+def _shown(size: tuple[int, int]) -> str:
+    return f"{size[1]}x{size[0]}"  # width x height, as image viewers say it
 
 
 def as_text(name: str) -> str:
@@ -144,34 +215,41 @@ def _key(folder: Path, listing: Listing, size: tuple[int, int], channels: int | 
     return digest.hexdigest()
 
 
-def _decode(listing: Listing, desc: str, quiet: bool, sized: tuple[str, tuple[int, int]], channels: int | None
-            ) -> np.ndarray:
-    """uint8 (N, H, W, C) images of the listing's files, which must all be
-    H x W, the size of the image `sized` names (first, (H, W)): C is
-    `channels`, or when None, 3 (RGB) if any image is in color and 1 (gray)
-    if none is, so that one gray picture among color ones never turns a
-    dataset gray."""
+def _decode(listing: Listing, desc: str, quiet: bool, size: tuple[int, int], first: str | None,
+            channels: int | None) -> tuple[np.ndarray, set[tuple[int, int]]]:
+    """uint8 (N, H, W, C) images of the listing's files at `size` (H, W),
+    and the sizes they had. With `first` (the folder's first image), each
+    must already be of that size (OddSize otherwise); without, each is
+    resized to it (images.resized, as `predict` does). C is `channels`, or
+    when None, 3 (RGB) if any image is in color and 1 (gray) if none is, so
+    that one gray picture among color ones never turns a dataset gray."""
     from PIL import Image
 
-    first, (height, width) = sized
+    height, width = size
     mode = "L" if channels == 1 else "RGB"
-    images = np.empty((len(listing), height, width, 1 if channels == 1 else 3), dtype=np.uint8)
+    shape = (len(listing), height, width, 1 if channels == 1 else 3)
+    problem = shortfall(math.prod(shape), "to hold them decoded")
+    if problem:
+        raise DataError(f"{len(listing):,} images of {width}x{height} pixels {problem}; give --image-size N to "
+                        "decode them smaller")
+    images = np.empty(shape, dtype=np.uint8)
+    sizes = set()
     color = channels == 3
     bar = Progress(len(listing), desc, enabled=not quiet)
     for i, (path, _, _, _) in enumerate(listing):
         img = _open(path, Image)
-        if img.size != (width, height):
-            raise DataError(
-                f"{path} is {img.size[0]}x{img.size[1]} but {first}, the folder's first image, is {width}x{height}; "
-                "all images must share one size"
-            )
+        own = (img.size[1], img.size[0])
+        if first is not None and own != size:
+            raise OddSize(f"{path} is {_shown(own)} but {first}, the folder's first image, is {_shown(size)}; all "
+                          f"images must share one size, or give --image-size N to resize them to N x N")
+        sizes.add(own)
         with reading(path):
             color = color or pillow_mode(img) != "L"
-            images[i] = np.asarray(to_mode(img, mode)).reshape(images.shape[1:])
+            images[i] = np.asarray(resized(to_mode(img, mode), height, width)).reshape(images.shape[1:])
         if i % 500 == 0 or i == len(listing) - 1:
             bar.update(i + 1)
     bar.close()
-    return images if color or channels == 1 else np.ascontiguousarray(images[..., :1])
+    return (images if color or channels == 1 else np.ascontiguousarray(images[..., :1])), sizes
 
 
 def _open(path: str, Image):

@@ -122,9 +122,18 @@ def match_channels(images: np.ndarray, channels: int) -> np.ndarray:
     return luma.astype(np.uint8)[..., None]
 
 
+def resized(img, height: int, width: int):
+    """A Pillow image at height x width: how every reader resizes (bilinear,
+    which averages as it shrinks), so that `predict` gives a model a picture
+    as its training folder gave it."""
+    from PIL import Image
+
+    return img if img.size == (width, height) else img.resize((width, height), Image.Resampling.BILINEAR)
+
+
 def resize_images(images: np.ndarray, height: int, width: int) -> np.ndarray:
     """uint8 images (N, H, W, C) resized to height x width, each as
-    read_image resizes a file for a model (Pillow, bilinear)."""
+    read_image resizes a file for a model."""
     from PIL import Image
 
     if images.shape[1:3] == (height, width):
@@ -132,7 +141,7 @@ def resize_images(images: np.ndarray, height: int, width: int) -> np.ndarray:
     out = np.empty((len(images), height, width, images.shape[3]), dtype=np.uint8)
     for i, image in enumerate(images):
         picture = Image.fromarray(image[..., 0] if image.shape[2] == 1 else image)
-        out[i] = np.asarray(picture.resize((width, height), Image.Resampling.BILINEAR)).reshape(out.shape[1:])
+        out[i] = np.asarray(resized(picture, height, width)).reshape(out.shape[1:])
     return out
 
 
@@ -159,7 +168,7 @@ def read_image(path: str | Path, shape: tuple[int, ...] | None = None) -> np.nda
     with reading(path), Image.open(path) as img:
         mode = ("L" if shape[2] == 1 else "RGB") if shape else pillow_mode(img)
         img = to_mode(upright(img), mode)
-        if shape and img.size != (shape[1], shape[0]):
-            img = img.resize((shape[1], shape[0]), Image.Resampling.BILINEAR)
+        if shape:
+            img = resized(img, shape[0], shape[1])
         array = np.asarray(img, dtype=np.uint8)
     return array.reshape(array.shape[0], array.shape[1], -1)
