@@ -555,6 +555,8 @@ def predict(model: str | Path, image_paths: str | Path | list[str | Path]) -> li
         image_paths = [image_paths]
     bundle = bundles.load_bundle(model)
     image_paths = image_files(image_paths)
+    if not image_paths:
+        raise UsageError("no image files given to predict")
     images = np.stack([read_image(p, bundle.image_shape) for p in image_paths])
     probs = bundle.probabilities(images)
     labels = probs.argmax(axis=1)
