@@ -250,3 +250,27 @@ def test_gradient_checks_refuse_what_would_pass_or_fail_silently():
         numerical_gradient(lambda x: x**2, np.array([1.0, 2.0]))
     assert rel_error([1.0, 2.0], [1.0, 2.0]) == 0.0 and rel_error(np.ones(0), np.ones(0)) == 0.0
     np.testing.assert_allclose(numerical_gradient(f, np.array([1.0, 2.0])), [2.0, 4.0], rtol=1e-8)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"image_shape": (2, 4)}, "image_shape must be (H, W, C), three positive integers, got (2, 4)"),  # unpacking
+    ({"image_shape": "2,4,1"}, "image_shape must be (H, W, C), three positive integers, got '2,4,1'"),  # a ufunc
+    ({"image_shape": (-2, -4, 1)}, "got (-2, -4, 1)"),  # negative dimensions not allowed
+    ({"image_shape": (2, 2, 1)}, "image_shape (2, 2, 1) holds 4 values, but X has 8 features"),
+    ({"eval_size": 0}, "eval_size must be a positive integer, got 0"),  # ZeroDivisionError
+    ({"eval_size": -1}, "eval_size must be a positive integer, got -1"),  # all rows but the last, silently
+])
+def test_fit_checks_its_image_shape_and_eval_size(kwargs, message):
+    X, y = data()
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        fit(TwoLayerNet(8, 5, 3, seed=0), X, y, config=TrainConfig(epochs=1, flip="image_shape" in kwargs), **kwargs)
+    history = fit(TwoLayerNet(8, 5, 3, seed=0), X, y, config=TrainConfig(epochs=1, flip=True, crop=1),
+                  image_shape=(2.0, np.int64(4), 1))  # whole numbers of any type (floats were a numba TypingError)
+    assert len(history.loss) == 1
+
+
+def test_the_loss_of_no_rows_is_one_value_error():
+    X, y = data()
+    with pytest.raises(ConfigError, match="X has no rows"):  # ZeroDivisionError in the softmax
+        TwoLayerNet(8, 5, 3, seed=0).loss(X[:0], y[:0])
+    assert TwoLayerNet(8, 5, 3, seed=0).loss(X[:0]).shape == (0, 3)  # no rows have no scores

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from twolayer.backend import array_module
-from twolayer.config import TrainConfig
+from twolayer.config import TrainConfig, is_number
 from twolayer.errors import ConfigError
 
 NUMBER_KINDS = "biuf"  # bool, integers, floats: what converts to a float without parsing or loss
@@ -83,6 +83,24 @@ def pixels(images: np.ndarray, name: str = "images") -> np.ndarray:
         raise ConfigError(f"{name} look scaled to [0, 1] (the largest value is {high:g}), but the model takes pixel "
                           "values 0..255: multiply them by 255 (images that really are this dark: give them as uint8)")
     return images
+
+
+def checked_image_shape(shape: Any, width: int, needed: bool, where: str = "fit(..., image_shape=...)") -> tuple | None:
+    """fit's image_shape: None, or the (H, W, C) of positive integers that
+    each row of `width` values flattens; ConfigError otherwise, or when
+    flips or crops (`needed`) lack one. A shape of two numbers, of text or
+    of negatives was an error from deep inside the augmentation."""
+    if shape is None:
+        if needed:
+            raise ConfigError(f"flip and crop need image_shape=(H, W, C), the image each row of X flattens: {where}")
+        return None
+    if not (isinstance(shape, (tuple, list, np.ndarray)) and np.ndim(shape) == 1 and len(shape) == 3
+            and all(is_number(s, int) and s >= 1 for s in shape)):
+        raise ConfigError(f"image_shape must be (H, W, C), three positive integers, got {shape!r}")
+    shape = tuple(int(s) for s in shape)
+    if int(np.prod(shape)) != width:
+        raise ConfigError(f"image_shape {shape} holds {int(np.prod(shape))} values, but X has {width} features")
+    return shape
 
 
 def training_config(config: Any) -> Any:

@@ -137,6 +137,8 @@ class TwoLayerNet:
         if y is None:
             return self.scores(X)
         y = labels(y, len(X), self.params["W2"].shape[1])
+        if len(X) == 0:  # a mean over no rows: a ZeroDivisionError in the softmax
+            raise ConfigError("X has no rows: the loss of no rows is undefined")
         loss, grads = self.gradients(X, y, reg, grads_out, dropout_input=dropout_input,
                                      dropout_hidden=dropout_hidden, label_smoothing=label_smoothing, rng=rng)
         return float(loss), grads

@@ -45,6 +45,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from twolayer.arrays import checked_image_shape
 from twolayer.config import TrainConfig, options, with_recipe
 from twolayer.data import Dataset
 from twolayer.data.preprocess import Preprocessor
@@ -171,7 +172,8 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
         X, y = validate_data(self, X, y, reset=not continuing, dtype=(np.float64, np.float32))
         found = _unique(y, return_inverse=True)  # before scikit-learn's check sorts mixed types into a TypeError
         check_classification_targets(y)
-        image_shape = self._image_shape(X.shape[1], config)
+        image_shape = checked_image_shape(self.image_shape, X.shape[1], bool(config.flip or config.crop),
+                                          "TwoLayerClassifier(image_shape=...)")
         if continuing:
             classes, y = self.classes_, self._encode_again(y)
         else:
@@ -223,20 +225,6 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[proba.argmax(axis=1)]
 
     # -- the steps of fit ---------------------------------------------------------------------
-
-    def _image_shape(self, n_features: int, config: TrainConfig) -> tuple[int, int, int] | None:
-        shape = self.image_shape
-        if shape is None:
-            if config.flip or config.crop:
-                raise ValueError("flip and crop need image_shape=(H, W, C), the image each row of X flattens")
-            return None
-        if not (isinstance(shape, (tuple, list)) and len(shape) == 3
-                and all(isinstance(s, (int, np.integer)) and s >= 1 for s in shape)):
-            raise ValueError(f"image_shape must be (H, W, C), three positive integers, got {shape!r}")
-        if int(np.prod(shape)) != n_features:
-            raise ValueError(f"image_shape {tuple(shape)} holds {int(np.prod(shape))} values, "
-                             f"but X has {n_features} features")
-        return tuple(int(s) for s in shape)
 
     def _encode_again(self, y: np.ndarray) -> np.ndarray:
         """y as indices into the classes of the fit being continued."""
