@@ -274,3 +274,22 @@ def test_the_loss_of_no_rows_is_one_value_error():
     with pytest.raises(ConfigError, match="X has no rows"):  # ZeroDivisionError in the softmax
         TwoLayerNet(8, 5, 3, seed=0).loss(X[:0], y[:0])
     assert TwoLayerNet(8, 5, 3, seed=0).loss(X[:0]).shape == (0, 3)  # no rows have no scores
+
+
+def test_a_net_from_params_of_the_wrong_kind_and_a_dict_to_train_are_one_value_error(tmp_path):
+    """A missing array was a KeyError, lists an AttributeError, a 1-D W1 an
+    unpacking error, int weights a net that failed in its first update;
+    workflow.train of a dict said 'dict' object has no attribute 'validate'."""
+    from twolayer.workflow import train
+
+    good = TwoLayerNet(4, 3, 2, seed=0).params
+    for params, message in (({"W1": good["W1"]}, "b1 is missing"),
+                            ({**good, "W1": good["W1"].tolist()}, "W1 is of list"),
+                            ({k: v.astype(int) for k, v in good.items()}, "W1 is of int64"),
+                            ({**good, "W1": good["W1"][0]}, "W1 and W2 must be 2-D, got shapes (3,) and (3, 2)")):
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            TwoLayerNet.from_params(params)
+    assert TwoLayerNet.from_params(good).sizes == (4, 3, 2)
+    with pytest.raises(ConfigError, match=re.escape("config must be a TrainConfig, got dict; TrainConfig(**options)")):
+        train({"epochs": 1}, out=tmp_path / "run")
+    assert not (tmp_path / "run").exists()

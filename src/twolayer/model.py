@@ -8,6 +8,7 @@ returns scores or (loss, grads); `train(...)` returns the histories;
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -96,7 +97,15 @@ class TwoLayerNet:
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> TwoLayerNet:
-        """A net holding the given arrays (W1, b1, W2, b2), shapes checked."""
+        """A net holding the given arrays (W1, b1, W2, b2), shapes and float
+        types checked (a missing one was a KeyError, a list an AttributeError)."""
+        for key in PARAM_NAMES:
+            value = params.get(key) if isinstance(params, Mapping) else None
+            if getattr(value, "dtype", None) is None or value.dtype.kind != "f":
+                what = "missing" if value is None else f"of {getattr(value, 'dtype', type(value).__name__)}"
+                raise ConfigError(f"params must hold float arrays {', '.join(PARAM_NAMES)}; {key} is {what}")
+        if params["W1"].ndim != 2 or params["W2"].ndim != 2:
+            raise ConfigError(f"W1 and W2 must be 2-D, got shapes {params['W1'].shape} and {params['W2'].shape}")
         d, h = params["W1"].shape
         c = params["W2"].shape[1]
         expected = {"W1": (d, h), "b1": (h,), "W2": (h, c), "b2": (c,)}
