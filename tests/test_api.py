@@ -5,6 +5,7 @@ ValueError naming the argument, never a silently wrong result."""
 
 from __future__ import annotations
 
+import inspect
 import re
 
 import numpy as np
@@ -179,6 +180,7 @@ def test_a_recipe_named_in_trainconfig_applies_its_values_under_the_ones_given()
     assert TrainConfig.from_dict(record).flip is False
     with pytest.raises(TypeError, match="unexpected keyword argument 'lrr'"):
         TrainConfig(lrr=0.1)
+    assert inspect.signature(TrainConfig).parameters["lr"].default == 1e-2  # help() lists the options
     with pytest.raises(OptionError, match="unknown recipe 'nope'"):
         TrainConfig(recipe="nope").validate()
 

@@ -21,6 +21,7 @@ one line of why per default.
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import sys
@@ -402,6 +403,13 @@ class TrainConfig:
         recorded = {f.name: f.default for f in fields(cls)}
         recorded.update((k, v) for k, v in values.items() if k in recorded)
         return cls(**recorded)
+
+
+# help(TrainConfig) and editors list every option with its default, as the generated __init__ had them
+TrainConfig.__init__.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    + [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=f.type)
+       for f in fields(TrainConfig)])
 
 
 @cache
