@@ -154,10 +154,12 @@ def test_cifar_rows_given_to_a_bundle_are_refused_not_scored_wrong(tmp_path):
     another order: they were scored, silently wrong."""
     bundle = bundles.load_bundle(cifar_model(tmp_path / "model.npz"))
     images, _ = images_and_labels()
-    for wrong in (rows(images), images.transpose(0, 3, 1, 2), images[0]):
+    for wrong in (rows(images), images.transpose(0, 3, 1, 2), rows(images)[0]):
         with pytest.raises(ValueError, match=r"images must be \(N, 32, 32, 3\)") as error:
             bundle.probabilities(wrong)
         assert "reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)" in str(error.value)
+    with pytest.raises(ValueError, match=r"got \(32, 32, 3\); one image: images\[None\]"):  # not a batch row
+        bundle.probabilities(images[0])
     assert bundle.probabilities(images).shape == (40, 10)
 
 

@@ -151,6 +151,33 @@ def test_warm_start_refuses_what_it_cannot_continue(digits):
         model.fit(X[:, 1:], y)
 
 
+def test_warm_start_refuses_other_rows_or_preprocessing(digits):
+    """Fewer rows (or a larger val_size) were an IndexError deep in the
+    trainer, more rows trained on the first fit's rows only; another
+    preprocess was ignored silently."""
+    X, _, y, _ = digits
+    model = TwoLayerClassifier(epochs=1, warm_start=True).fit(X, y)
+    for params, rows in (({}, 700), ({"val_size": 0.5}, len(y))):
+        with pytest.raises(ValueError, match="warm_start continues a fit on 1293 training rows, but X and val_size "
+                                             "now give"):
+            model.set_params(**params).fit(X[:rows], y[:rows])
+        model.set_params(val_size=0.1)
+    with pytest.raises(ValueError, match="warm_start continues a net with preprocess='standardize', but preprocess "
+                                         "is now 'none'"):
+        model.set_params(preprocess="none").fit(X, y)
+    assert model.set_params(preprocess="standardize").fit(X, y).n_iter_ == 2
+
+
+@pytest.mark.parametrize("labels", [[1, "a", 2.0], [None, "a", "b"]])
+def test_labels_of_mixed_types_are_one_value_error(digits, labels):
+    """np.unique's TypeError: '<' not supported between 'float' and 'str'."""
+    X, _, y, _ = digits
+    mixed = np.array(labels, dtype=object)[y % 3]
+    with pytest.raises(ValueError, match=r"y mixes labels of different types \((float, int, str|NoneType, str)\); "
+                                         "give labels of one type"):
+        TwoLayerClassifier(epochs=1).fit(X, mixed)
+
+
 def test_string_and_sparse_integer_labels(digits):
     X, X_test, y, y_test = digits
     names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])

@@ -11,12 +11,14 @@ their values would copy them to the host.
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
 from twolayer.backend import array_module
-from twolayer.config import TrainConfig
+from twolayer.config import TrainConfig, is_number
 from twolayer.errors import ConfigError
 
 NUMBER_KINDS = "biuf"  # bool, integers, floats: what converts to a float without parsing or loss
@@ -24,7 +26,10 @@ NUMBER_KINDS = "biuf"  # bool, integers, floats: what converts to a float withou
 
 def rows(X: Any, width: int | None = None, name: str = "X", finite: bool = False) -> Any:
     """X as a 2-D array of real numbers (N, width); a list becomes an array."""
-    X = _as_array(X, name)
+    X = as_array(X, name)
+    if X.dtype.names:  # a structured array: one record per row, "got shape (N,)"
+        raise ConfigError(f"{name} is a structured array (fields {', '.join(X.dtype.names)}): "
+                          f"numpy.lib.recfunctions.structured_to_unstructured({name}) gives its rows")
     if X.ndim != 2:
         raise ConfigError(f"{name} must be a 2-D array of rows (N, features), got shape {X.shape}")
     if X.dtype.kind not in NUMBER_KINDS:
@@ -32,33 +37,8 @@ def rows(X: Any, width: int | None = None, name: str = "X", finite: bool = False
     if width is not None and X.shape[1] != width:
         raise ConfigError(f"{name} has {X.shape[1]} values per row but the network takes {width}")
     if finite and isinstance(X, np.ndarray) and X.dtype.kind == "f" and not _all_finite(X):
-        bad = int(np.flatnonzero(~np.isfinite(X).all(axis=1))[0])
-        raise ConfigError(f"{name} holds NaN or infinity (row {bad})")
+        raise ConfigError(f"{name} holds NaN or infinity (row {_first_row(~np.isfinite(X))})")
     return X
-
-
-def pixels(images: Any, name: str = "images") -> np.ndarray:
-    """Raw images as the uint8 pixels 0..255 a model takes, from an array of
-    any number type that holds whole numbers in that range (uint8 as it
-    is). Images scaled to 0..1 (matplotlib's imread gives PNGs so), values
-    beyond 0..255, NaN or text were scored as given, silently wrong."""
-    images = _as_array(images, name)
-    if images.dtype == np.uint8:
-        return images
-    if images.dtype.kind not in "iuf":
-        raise ConfigError(f"{name} must hold pixel values 0..255 (uint8), got dtype {images.dtype}")
-    if images.size == 0:
-        return images.astype(np.uint8)
-    values = images.astype(np.float64, copy=False)
-    if not _all_finite(values):
-        raise ConfigError(f"{name} must hold pixel values 0..255 (uint8), but some are NaN or infinite")
-    low, high = values.min(), values.max()
-    whole = images.dtype.kind != "f" or np.array_equal(values, np.round(values))
-    if low >= 0 and high <= 255 and whole:
-        return images.astype(np.uint8)
-    what = f"{images.dtype} values in {low:g}..{high:g}" + ("" if whole else ", not whole numbers")
-    hint = "; images scaled to 0..1 are (images * 255).round().astype(np.uint8)" if low >= 0 and high <= 1 else ""
-    raise ConfigError(f"{name} must hold pixel values 0..255 (uint8), as read_image gives them; got {what}{hint}")
 
 
 def _all_finite(X: np.ndarray) -> bool:
@@ -70,9 +50,10 @@ def _all_finite(X: np.ndarray) -> bool:
 
 def labels(y: Any, n: int, classes: int, name: str = "y", rows_name: str = "X") -> Any:
     """y as a 1-D array of n integer labels in 0..classes-1."""
-    y = _as_array(y, name)
+    y = as_array(y, name)
     if y.ndim != 1:
-        raise ConfigError(f"{name} must be a 1-D array of labels, got shape {y.shape}")
+        column = f"; a column of labels: {name}.ravel()" if y.ndim == 2 and 1 in y.shape else ""
+        raise ConfigError(f"{name} must be a 1-D array of labels, got shape {y.shape}{column}")
     if y.dtype.kind not in "iu":
         raise ConfigError(f"{name} must hold integer class labels 0..{classes - 1}, got dtype {y.dtype}")
     if len(y) != n:
@@ -81,6 +62,45 @@ def labels(y: Any, n: int, classes: int, name: str = "y", rows_name: str = "X") 
         raise ConfigError(f"{name} must hold labels 0..{classes - 1} (the network has {classes} outputs), found "
                           f"{y.min()}..{y.max()}")
     return y
+
+
+def pixels(images: np.ndarray, name: str = "images") -> np.ndarray:
+    """images (N, H, W, C) checked to hold pixel values 0..255, the scale
+    every model's preprocessing was fitted on (digits too, rescaled from
+    0..16). Images scaled to [0, 1], standardized ones or values beyond a
+    byte were scored silently wrong; uint8 needs no check."""
+    if images.dtype.kind not in "iuf":  # booleans are 0 and 1, not black and white
+        raise ConfigError(f"{name} must hold pixel values 0..255, got dtype {images.dtype}")
+    if images.dtype == np.uint8 or images.size == 0:
+        return images
+    if images.dtype.kind == "f" and not _all_finite(images):
+        raise ConfigError(f"{name} hold NaN or infinity (image {_first_row(~np.isfinite(images))})")
+    low, high = images.min(), images.max()
+    if low < 0 or high > 255:
+        raise ConfigError(f"{name} must hold pixel values 0..255, as the images the model was trained on, found "
+                          f"{low:g}..{high:g}; give the raw images, not preprocessed or 16-bit ones")
+    if images.dtype.kind == "f" and 0 < high <= 1:
+        raise ConfigError(f"{name} look scaled to [0, 1] (the largest value is {high:g}), but the model takes pixel "
+                          "values 0..255: multiply them by 255 (images that really are this dark: give them as uint8)")
+    return images
+
+
+def checked_image_shape(shape: Any, width: int, needed: bool, where: str = "fit(..., image_shape=...)") -> tuple | None:
+    """fit's image_shape: None, or the (H, W, C) of positive integers that
+    each row of `width` values flattens; ConfigError otherwise, or when
+    flips or crops (`needed`) lack one. A shape of two numbers, of text or
+    of negatives was an error from deep inside the augmentation."""
+    if shape is None:
+        if needed:
+            raise ConfigError(f"flip and crop need image_shape=(H, W, C), the image each row of X flattens: {where}")
+        return None
+    if not (isinstance(shape, (tuple, list, np.ndarray)) and np.ndim(shape) == 1 and len(shape) == 3
+            and all(is_number(s, int) and s >= 1 for s in shape)):
+        raise ConfigError(f"image_shape must be (H, W, C), three positive integers, got {shape!r}")
+    shape = tuple(int(s) for s in shape)
+    if int(np.prod(shape)) != width:
+        raise ConfigError(f"image_shape {shape} holds {int(np.prod(shape))} values, but X has {width} features")
+    return shape
 
 
 def training_config(config: Any) -> Any:
@@ -100,7 +120,11 @@ def training_arrays(net: Any, X: Any, y: Any, X_val: Any = None, y_val: Any = No
     if isinstance(X_val, TrainConfig) or isinstance(y_val, TrainConfig):  # fit(net, X, y, config)
         raise ConfigError("a TrainConfig was given in the validation data's place: fit takes (net, X, y, X_val, "
                           "y_val, config); without validation data give it as config=...")
-    width, classes = net.params["W1"].shape[0], net.params["W2"].shape[1]
+    params = getattr(net, "params", None)
+    if not (isinstance(params, Mapping) and {"W1", "W2"} <= set(params)):
+        raise ConfigError(f"net must be a TwoLayerNet (a network with params W1, b1, W2, b2), got "
+                          f"{type(net).__name__}; fit takes (net, X, y, X_val, y_val, config)")
+    width, classes = params["W1"].shape[0], params["W2"].shape[1]
     X = rows(X, width, finite=True)
     if len(X) == 0:
         raise ConfigError("X has no rows: there is nothing to train on")
@@ -113,17 +137,64 @@ def training_arrays(net: Any, X: Any, y: Any, X_val: Any = None, y_val: Any = No
     return X, y, X_val, y_val
 
 
-def _as_array(value: Any, name: str) -> Any:
+def as_array(value: Any, name: str) -> Any:
     """NumPy's and CuPy's arrays as they are; anything else (lists, pandas'
-    Series and DataFrames, nullable integer columns) as a NumPy array."""
-    if isinstance(value, np.ndarray) or array_module(value) is not np:
+    Series and DataFrames, nullable integer columns) as a NumPy array. What
+    NumPy would read wrong is refused: a masked array's hidden values (its
+    mask was dropped), missing values in pandas, a sparse matrix or an
+    iterator ("got shape ()")."""
+    if array_module(value) is not np:
         return value
+    if isinstance(value, np.ma.MaskedArray):
+        masked = np.ma.getmaskarray(value)
+        if masked.any():
+            raise ConfigError(f"{name} has masked values (row {_first_row(masked)}): fill them ({name}.filled(...)) "
+                              "or drop those rows")
+    if isinstance(value, np.ndarray):
+        return np.asarray(value)  # np.matrix and other subclasses as a plain array: a matrix's rows stay 2-D
     if isinstance(value, (str, bytes, os.PathLike)):  # NumPy made a 0-d array of it: "got shape ()"
-        raise ConfigError(f"{name} must be an array of numbers, got the path or text {str(value)!r}; "
+        shown = repr(value if isinstance(value, (str, bytes)) else os.fspath(value))
+        raise ConfigError(f"{name} must be an array of numbers, got the path or text "
+                          f"{shown if len(shown) <= 80 else shown[:76] + '...'}; "
                           "twolayer.data.load_dataset('folder:PATH') reads a folder of images")
+    sparse = sys.modules.get("scipy.sparse")
+    if sparse is not None and sparse.issparse(value):
+        raise ConfigError(f"{name} is a sparse matrix; the network takes dense rows: {name}.toarray()")
     try:
         if hasattr(value, "to_numpy"):  # pandas: the values, not the index (a Series' take is by label)
-            value = value.to_numpy()
-        return np.asarray(value)
+            value = _from_pandas(value, name)
+        array = np.asarray(value)
+    except ConfigError:
+        raise
     except (ValueError, TypeError) as e:  # ragged lists and the like
         raise ConfigError(f"{name} cannot be read as an array: {' '.join(str(e).split())}") from None
+    if array.ndim == 0 and array.dtype == object:  # None, a generator, a set...: NumPy wraps it whole
+        what = "None" if value is None else f"a {type(value).__name__}"
+        hint = f"; make a list of it first: list({name})" if isinstance(value, Iterator) else ""
+        raise ConfigError(f"{name} must be an array of numbers, got {what}{hint}")
+    return array
+
+
+def _from_pandas(value: Any, name: str) -> np.ndarray:
+    """A pandas Series or DataFrame's values; a missing value (NA, None,
+    NaN) is named by its row, and nullable numbers (Int64, Float64,
+    boolean) become NumPy numbers (a DataFrame of them gave objects)."""
+    if hasattr(value, "isna"):
+        missing = np.asarray(value.isna())
+        if missing.any():
+            raise ConfigError(f"{name} has a missing value (NA) in row {_first_row(missing)}: fill or drop it")
+    array = value.to_numpy()
+    if array.dtype == object:
+        dtypes = value.dtypes if getattr(value, "ndim", 1) == 2 else [value.dtype]
+        try:
+            kind = np.result_type(*[getattr(d, "numpy_dtype", d) for d in dtypes])
+        except TypeError:  # text, categories: left as objects, refused by what reads them
+            return array
+        array = value.to_numpy(dtype=kind)
+    return array
+
+
+def _first_row(flags: np.ndarray) -> int:
+    """The first row (along axis 0) holding a true flag."""
+    flags = np.atleast_1d(flags)
+    return int(np.flatnonzero(flags.reshape(len(flags), -1).any(axis=1))[0])

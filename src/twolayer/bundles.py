@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from twolayer import runs, schema
-from twolayer.arrays import pixels
+from twolayer.arrays import as_array, pixels
 from twolayer.config import options
 from twolayer.data.preprocess import KINDS, Preprocessor
 from twolayer.errors import BundleError, ConfigError
@@ -44,17 +45,20 @@ class Bundle:
     config: dict[str, Any]
     data_fingerprint: str | None = None  # the training data's (data/fingerprint.py); None in older bundles
 
-    def probabilities(self, images: np.ndarray) -> np.ndarray:
-        """Class probabilities (N, C) of raw images (N, H, W, C), as predict computes them.
-        ConfigError (a ValueError) for any other shape: flat rows are refused, since
-        CIFAR-10's batch rows are channel-first and would be scored silently wrong;
-        and for values that are not pixels 0..255 (arrays.pixels: images scaled to 0..1)."""
+    def probabilities(self, images: Any) -> np.ndarray:
+        """Class probabilities (N, C) of raw images (N, H, W, C) of pixel values
+        0..255 (uint8, or numbers in that range), as predict computes them.
+        ConfigError (a ValueError) for any other shape or scale: flat rows are
+        refused, since CIFAR-10's batch rows are channel-first and would be
+        scored silently wrong, and so are images scaled to [0, 1]."""
+        images = as_array(images, "images")
         shape = tuple(self.image_shape)
-        if np.ndim(images) != 4 or tuple(np.shape(images)[1:]) != shape:
-            rows = ("; CIFAR-10's batch rows (N, 3072) are channel-first: "
-                    "rows.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)" if shape == (32, 32, 3) else "")
+        if images.ndim != 4 or tuple(images.shape[1:]) != shape:
+            hint = ("; one image: images[None]" if tuple(images.shape) == shape else
+                    "; CIFAR-10's batch rows (N, 3072) are channel-first: rows.reshape(-1, 3, 32, 32).transpose(0, 2, "
+                    "3, 1)" if shape == (32, 32, 3) else "")
             raise ConfigError(f"images must be (N, {', '.join(map(str, shape))}) (N, H, W, C), the model's image "
-                              f"shape, got {np.shape(images)}{rows}")
+                              f"shape, got {images.shape}{hint}")
         return softmax(self.net.scores(self.preprocessor.transform(pixels(images))))
 
 
@@ -89,7 +93,7 @@ def save_bundle(path: str | Path, bundle: Bundle) -> None:
 def resolve_model_path(path: str | Path) -> Path:
     """A run folder or its model.npz -> the model.npz path. A run that has
     a checkpoint but no model has not finished: said, with how to finish it."""
-    path = Path(path)
+    path = Path(os.fsdecode(path))  # bytes too, as open() takes them
     if path.is_dir():
         path = path / MODEL_FILE
     run = path.parent

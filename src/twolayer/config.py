@@ -21,6 +21,7 @@ one line of why per default.
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import sys
@@ -33,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from twolayer.backend import DEVICES, device_module
-from twolayer.errors import UsageError
+from twolayer.errors import ConfigError, UsageError
 from twolayer.optim import OPTIMIZERS
 from twolayer.recipes import RECIPES
 from twolayer.schedules import SCHEDULES
@@ -200,8 +201,11 @@ class Option:
             ok = isinstance(value, str)
             expected = "text"
         else:
-            ok = _is_number(value, self.kind)
+            ok = is_number(value, self.kind)
             expected = self.rule.describe(self.kind) if self.rule else "a number"
+            wrong_type = isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating))
+            if wrong_type and self.kind is float and isinstance(self.rule, Interval):  # "must be > 0, got '0.1'"
+                expected = "a number " + expected
         if ok and self.rule is not None and not self.rule.allows(value):
             if isinstance(self.rule, OneOf):
                 raise OptionError(self.name, f"{value!r}; choose from {', '.join(self.rule.choices())}",
@@ -238,9 +242,11 @@ def _spec_help() -> str:
     return SPEC_HELP
 
 
-@dataclass
+@dataclass(init=False)
 class TrainConfig:
-    """Everything that defines a training run (see the module docstring)."""
+    """Everything that defines a training run (see the module docstring).
+    TrainConfig(recipe="classic", lr=5e-4) is the classic recipe with another
+    rate, as `--recipe classic --lr 5e-4` is on the command line."""
 
     # -- where the run started ----------------------------------------------------------------
     recipe: str | None = option(None, "recipe", "start from a named recipe (options given here win): classic (the "
@@ -336,19 +342,37 @@ class TrainConfig:
                        "off: small images have few pixels to spare", Interval(0, None, unit="pixels"),
                        metavar="PIXELS")
 
+    def __init__(self, **given: Any) -> None:
+        """Options by name; a named recipe's values apply under the ones given
+        (TrainConfig(recipe="classic") had the table's defaults under the
+        recipe's name). An unknown recipe is left for validate() to name."""
+        names = [f.name for f in fields(self)]
+        unknown = [name for name in given if name not in names]
+        if unknown:
+            raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument {unknown[0]!r}")
+        recipe = given.get("recipe")
+        if isinstance(recipe, str) and recipe in RECIPES:
+            given = layered(options(type(self)), RECIPES[recipe], given)
+        for f in fields(self):
+            setattr(self, f.name, given[f.name] if f.name in given else f.default)
+
     def validate(self) -> TrainConfig:
         """Raise OptionError naming the first bad value; return self."""
         for opt in options(type(self)).values():
             value = getattr(self, opt.name)
+            if opt.name in ("data_dir", "net") and isinstance(value, os.PathLike):  # a pathlib.Path, as text
+                value = os.fspath(value)
+                setattr(self, opt.name, value)
+            if opt.name == "dtype" and isinstance(value, (type, np.dtype)):  # np.float32, by its name
+                value = np.dtype(value).name
+                setattr(self, opt.name, value)
             opt.check(value)
             if opt.kind is int and value is not None:  # 5.0 or np.int64(5): an int, as range() and shapes need
                 setattr(self, opt.name, int(value))
             if opt.kind is bool and value is not None:  # np.True_: a bool, as JSON and the checkpoints need
                 setattr(self, opt.name, bool(value))
-        largest = float(np.finfo(self.dtype).max) / 10  # std * N(0, 1) draws reach 6 and more
-        if self.std is not None and self.std > largest:
-            raise OptionError("std", f"must be at most {largest:.3g} in {self.dtype}, the initial weights overflow "
-                              f"to infinity; got {self.std!r}")
+        if self.std is not None:
+            check_std(self.std, self.dtype)
         from twolayer.data import check_spec  # data imports this package's modules
 
         try:
@@ -379,9 +403,21 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        """Known keys only, so a config from a newer version still loads."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in names})
+        """Known keys only, so a config from a newer version still loads; a
+        key it lacks (an option newer than the record) has its default, not
+        its recipe's value: the run that wrote it had no such option."""
+        if not isinstance(values, dict):
+            raise ConfigError(f"a config must be a mapping of options, got {type(values).__name__}")
+        recorded = {f.name: f.default for f in fields(cls)}
+        recorded.update((k, v) for k, v in values.items() if k in recorded)
+        return cls(**recorded)
+
+
+# help(TrainConfig) and editors list every option with its default, as the generated __init__ had them
+TrainConfig.__init__.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    + [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=f.type)
+       for f in fields(TrainConfig)])
 
 
 @cache
@@ -426,7 +462,15 @@ def with_recipe(table: dict[str, Option], *layers: dict[str, Any]) -> dict[str, 
     return layered(table, dict(RECIPES[recipe]) if recipe else {}, *layers)
 
 
-def _is_number(value: Any, kind: type = float) -> bool:
+def check_std(std: float, dtype: Any) -> None:
+    """OptionError if initial weights of scale std overflow dtype."""
+    largest = float(np.finfo(dtype).max) / 10  # std * N(0, 1) draws reach 6 and more
+    if std > largest:
+        raise OptionError("std", f"must be at most {largest:.3g} in {np.dtype(dtype)}, the initial weights overflow "
+                          f"to infinity; got {std!r}")
+
+
+def is_number(value: Any, kind: type = float) -> bool:
     """A finite number (a bool is not one); for kind int, a whole one. An int is
     exact for kind int (a seed of 10**400), and must fit a float for kind float."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):

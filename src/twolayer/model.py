@@ -8,12 +8,14 @@ returns scores or (loss, grads); `train(...)` returns the histories;
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from twolayer.arrays import labels, rows
 from twolayer.backend import array_module
+from twolayer.config import OptionError, TrainConfig, check_std, is_number, options
 from twolayer.errors import ConfigError
 from twolayer.layers import (
     affine_backward,
@@ -65,19 +67,26 @@ class TwoLayerNet:
             ("hidden_size", hidden_size),
             ("output_size", output_size),
         ):
-            if int(value) != value or value < 1:
+            if not (is_number(value, int) and value >= 1):
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-        if not std > 0:
-            raise ConfigError(f"std must be > 0, got {std!r}")
+        input_size, hidden_size, output_size = int(input_size), int(hidden_size), int(output_size)
+        if not (is_number(std) and std > 0):
+            raise ConfigError(f"std must be a number > 0, got {std!r}")
+        dtype = float_dtype(dtype)
+        check_std(std, dtype)
         # the normal draws are float64 before the cast: both exist for a moment
         weights = input_size * hidden_size + hidden_size * output_size
-        problem = shortfall(weights * (8 + np.dtype(dtype).itemsize))
+        problem = shortfall(weights * (8 + dtype.itemsize))
         if problem:
             raise ConfigError(f"a {input_size} x {hidden_size} x {output_size} network {problem}")
         if seed is None:
             normal = np.random.randn
         else:
-            rng = np.random.default_rng(seed)
+            try:
+                rng = np.random.default_rng(seed)
+            except (TypeError, ValueError):
+                raise ConfigError(f"seed must be a whole number >= 0, a numpy.random.Generator or None, got "
+                                  f"{seed!r}") from None
             normal = lambda *shape: rng.standard_normal(shape)  # noqa: E731
         self.params: dict[str, Any] = {
             "W1": (std * normal(input_size, hidden_size)).astype(dtype),
@@ -88,7 +97,15 @@ class TwoLayerNet:
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> TwoLayerNet:
-        """A net holding the given arrays (W1, b1, W2, b2), shapes checked."""
+        """A net holding the given arrays (W1, b1, W2, b2), shapes and float
+        types checked (a missing one was a KeyError, a list an AttributeError)."""
+        for key in PARAM_NAMES:
+            value = params.get(key) if isinstance(params, Mapping) else None
+            if getattr(value, "dtype", None) is None or value.dtype.kind != "f":
+                what = "missing" if value is None else f"of {getattr(value, 'dtype', type(value).__name__)}"
+                raise ConfigError(f"params must hold float arrays {', '.join(PARAM_NAMES)}; {key} is {what}")
+        if params["W1"].ndim != 2 or params["W2"].ndim != 2:
+            raise ConfigError(f"W1 and W2 must be 2-D, got shapes {params['W1'].shape} and {params['W2'].shape}")
         d, h = params["W1"].shape
         c = params["W2"].shape[1]
         expected = {"W1": (d, h), "b1": (h,), "W2": (h, c), "b2": (c,)}
@@ -122,10 +139,15 @@ class TwoLayerNet:
         so each weight gradient carries 2 * reg * W. Biases are not
         regularized. The other arguments are `gradients`'.
         """
-        X = rows(X, self.params["W1"].shape[0])  # one ValueError for data the net can't take
+        X = rows(X, self.params["W1"].shape[0], finite=True)  # one ValueError for data the net can't take
+        for name, value in (("reg", reg), ("dropout_input", dropout_input), ("dropout_hidden", dropout_hidden),
+                            ("label_smoothing", label_smoothing)):
+            options()[name].check(value)  # the option table's rule: reg=-1 or reg="0.1" is one line
         if y is None:
             return self.scores(X)
         y = labels(y, len(X), self.params["W2"].shape[1])
+        if len(X) == 0:  # a mean over no rows: a ZeroDivisionError in the softmax
+            raise ConfigError("X has no rows: the loss of no rows is undefined")
         loss, grads = self.gradients(X, y, reg, grads_out, dropout_input=dropout_input,
                                      dropout_hidden=dropout_hidden, label_smoothing=label_smoothing, rng=rng)
         return float(loss), grads
@@ -180,9 +202,11 @@ class TwoLayerNet:
         """Labels (N,): the argmax of the scores, computed in chunks so that
         a large split never needs an (N, H) matrix all at once (by default
         chunks of about 64 MB of hidden activations)."""
-        X = rows(X, self.params["W1"].shape[0])
+        X = rows(X, self.params["W1"].shape[0], finite=True)  # NaN rows were labeled 0, the argmax of NaN
+        if batch_size is not None and not (is_number(batch_size, int) and batch_size >= 1):
+            raise ConfigError(f"batch_size must be a positive integer or None, got {batch_size!r}")
         xp = array_module(self.params["W1"])
-        batch_size = batch_size or chunk_rows(self.params["W1"].shape[1])
+        batch_size = int(batch_size or chunk_rows(self.params["W1"].shape[1]))
         out = xp.empty(X.shape[0], dtype=np.int64)
         for start in range(0, X.shape[0], batch_size):
             out[start : start + batch_size] = self.scores(X[start : start + batch_size]).argmax(axis=1)
@@ -209,7 +233,6 @@ class TwoLayerNet:
         keeps the parameters of the best validation epoch). Without a seed the
         batches come from NumPy's global state, like the assignment's.
         """
-        from twolayer.config import OptionError, TrainConfig
         from twolayer.trainer import fit  # trainer imports this module
 
         if seed is None:
@@ -223,6 +246,18 @@ class TwoLayerNet:
             raise e.renamed(CLASSIC_NAMES.get(e.name, e.name)) from None
         history = fit(self, X, y, X_val, y_val, config, on_iteration=_print_every(100) if verbose else None)
         return history.classic()
+
+
+def float_dtype(dtype: Any) -> np.dtype:
+    """dtype as a NumPy float type; ConfigError for any other (an int
+    network trained into a casting error deep in the first update)."""
+    try:
+        kind = np.dtype(dtype).kind
+    except TypeError:
+        kind = None
+    if kind != "f":
+        raise ConfigError(f"dtype must be a float type (np.float32 or np.float64), got {dtype!r}")
+    return np.dtype(dtype)
 
 
 def chunk_rows(hidden_size: int) -> int:

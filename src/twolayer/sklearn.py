@@ -45,6 +45,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from twolayer.arrays import checked_image_shape
 from twolayer.config import TrainConfig, options, with_recipe
 from twolayer.data import Dataset
 from twolayer.data.preprocess import Preprocessor
@@ -116,6 +117,17 @@ def finite(values: np.ndarray, X: np.ndarray) -> np.ndarray:
     return values
 
 
+def _unique(y: np.ndarray, return_inverse: bool = False) -> Any:
+    """np.unique of the labels; ValueError for labels of several types
+    that cannot be ordered ('<' not supported between 'float' and 'str')."""
+    try:
+        return np.unique(y, return_inverse=return_inverse)
+    except TypeError:
+        kinds = sorted({type(label).__name__ for label in y})
+        raise ValueError(f"y mixes labels of different types ({', '.join(kinds)}); give labels of one type, all "
+                         "text or all numbers") from None
+
+
 class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
     """A two-layer network (affine, ReLU, affine, softmax) trained by
     twolayer's trainer; the parameters are twolayer's training options.
@@ -159,13 +171,19 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
         if continuing:
             self._check_continuable(config)
         X, y = validate_data(self, X, y, reset=not continuing, dtype=(np.float64, np.float32))
+        found = _unique(y, return_inverse=True)  # before scikit-learn's check sorts mixed types into a TypeError
         check_classification_targets(y)
-        image_shape = self._image_shape(X.shape[1], config)
+        image_shape = checked_image_shape(self.image_shape, X.shape[1], bool(config.flip or config.crop),
+                                          "TwoLayerClassifier(image_shape=...)")
         if continuing:
             classes, y = self.classes_, self._encode_again(y)
         else:
-            classes, y = np.unique(y, return_inverse=True)
+            classes, y = found
         train, val = self._carve(X, y, config)
+        if continuing and len(train[1]) != len(self._state.order):
+            raise ValueError(f"warm_start continues a fit on {len(self._state.order)} training rows, but X and "
+                             f"val_size now give {len(train[1])}; give as many rows, or set warm_start=False to start "
+                             "over")
         if continuing:
             pre, net, state = self.preprocessor_, self._net, self._state
         else:
@@ -209,20 +227,6 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
 
     # -- the steps of fit ---------------------------------------------------------------------
 
-    def _image_shape(self, n_features: int, config: TrainConfig) -> tuple[int, int, int] | None:
-        shape = self.image_shape
-        if shape is None:
-            if config.flip or config.crop:
-                raise ValueError("flip and crop need image_shape=(H, W, C), the image each row of X flattens")
-            return None
-        if not (isinstance(shape, (tuple, list)) and len(shape) == 3
-                and all(isinstance(s, (int, np.integer)) and s >= 1 for s in shape)):
-            raise ValueError(f"image_shape must be (H, W, C), three positive integers, got {shape!r}")
-        if int(np.prod(shape)) != n_features:
-            raise ValueError(f"image_shape {tuple(shape)} holds {int(np.prod(shape))} values, "
-                             f"but X has {n_features} features")
-        return tuple(int(s) for s in shape)
-
     def _encode_again(self, y: np.ndarray) -> np.ndarray:
         """y as indices into the classes of the fit being continued."""
         unseen = np.setdiff1d(y, self.classes_)
@@ -246,7 +250,8 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
     def _check_continuable(self, config: TrainConfig) -> None:
         """The net being continued must be the one these parameters describe."""
         d, h, _ = self._net.sizes
-        built = {"hidden_size": h, "dtype": str(self._net.dtype), "optimizer": self._state.optimizer.name}
+        built = {"hidden_size": h, "dtype": str(self._net.dtype), "optimizer": self._state.optimizer.name,
+                 "preprocess": self.preprocessor_.kind}
         for name, value in built.items():
             if getattr(config, name) != value:
                 raise ValueError(f"warm_start continues a net with {name}={value!r}, but {name} is now "

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from twolayer.arrays import training_arrays, training_config
+from twolayer.arrays import checked_image_shape, training_arrays, training_config
 from twolayer.backend import array_module, device_module, take_rows, to_device, to_numpy
-from twolayer.config import TrainConfig
+from twolayer.config import TrainConfig, is_number
 from twolayer.data.augment import flip_and_crop
 from twolayer.errors import ConfigError
 from twolayer.layers import l2_penalty, softmax_loss_forward
@@ -217,9 +217,9 @@ def fit(
     batch_size = min(c.batch_size, n)
     iters_per_epoch = max(n // batch_size, 1)
     has_val = X_val is not None and len(X_val) > 0
-    if (c.flip or c.crop) and (image_shape is None or int(np.prod(image_shape)) != X.shape[1]):
-        raise ConfigError("flip and crop need image_shape=(H, W, C), the image each row of X flattens: "
-                          f"fit(..., image_shape=...); got {X.shape[1]} values per row and image_shape {image_shape}")
+    image_shape = checked_image_shape(image_shape, X.shape[1], bool(c.flip or c.crop))
+    if not (is_number(eval_size, int) and eval_size >= 1):
+        raise ConfigError(f"eval_size must be a positive integer, got {eval_size!r}")
     if state is None:
         check_memory(c, X.shape[1], net.params["W2"].shape[1])
         state = new_state(n, c, eval_size)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from twolayer import bundles, runs
+from twolayer.arrays import training_config
 from twolayer.backend import device_module, to_device
 from twolayer.checkpoint import CHECKPOINT_FILE, check_state, config_disagreements, read_checkpoint, save_checkpoint
 from twolayer.config import TrainConfig, layered, options, relative_paths
@@ -101,7 +102,7 @@ def train(config: TrainConfig, out: str | Path | None = None, force: bool = Fals
     start, checkpoint.npz after every epoch (kept at the end, so that
     `resume` can continue the run), then model.npz, history.csv and, last,
     metrics.json: a folder with metrics.json is a finished run."""
-    typed = config.validate()
+    typed = training_config(config)  # a dict: one line saying TrainConfig(**options) makes one
     config = typed.anchored()  # recorded with absolute paths: resume and report work from any directory
     held = runs.new_run_dir("runs", typed.dataset) if out is None else runs.claim(out, "run", force)
     try:
@@ -565,6 +566,8 @@ def predict(model: str | Path, image_paths: str | Path | list[str | Path]) -> li
         image_paths = [image_paths]
     bundle = bundles.load_bundle(model)
     image_paths = image_files(image_paths)
+    if not image_paths:
+        raise UsageError("no image files given to predict")
     images = np.stack([read_image(p, bundle.image_shape) for p in image_paths])
     probs = bundle.probabilities(images)
     labels = probs.argmax(axis=1)
