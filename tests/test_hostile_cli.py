@@ -405,7 +405,7 @@ CASES: dict[str, Case] = {
     "evaluate with an unknown split": Case(["evaluate", "{run}", "--dataset", "digits", "--split", "dev"], 2,
                                            "invalid choice: 'dev'"),
     "predict with an unknown option": Case(["predict", "{run}", "{image}", "--jsn"], 2, "did you mean --json"),
-    "report with an unknown option": Case(["report", "{run}", "--force"], 2, "unrecognized arguments: --force"),
+    "report with an unknown option": Case(["report", "{run}", "--quiet"], 2, "unrecognized arguments: --quiet"),
 }
 
 
