@@ -459,7 +459,7 @@ CASES: dict[str, Case] = {
                                               "is not a CIFAR-10 archive: it holds more than 1.1 GB",
                                               archive_declaring(100 * 2**30)),
     "predict with an unknown option": Case(["predict", "{run}", "{image}", "--jsn"], 2, "did you mean --json"),
-    "report with an unknown option": Case(["report", "{run}", "--force"], 2, "unrecognized arguments: --force"),
+    "report with an unknown option": Case(["report", "{run}", "--quiet"], 2, "unrecognized arguments: --quiet"),
 }
 
 

@@ -3,6 +3,7 @@
 import json
 import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -172,3 +173,168 @@ def test_tune_report_in_a_real_browser(browser, tune_dir):
     images = browser.execute_script(DECODED)
     assert {alt for alt, _ in images} >= {"heatmap", "search_history", "best history"}
     assert all(ok for _, ok in images)
+
+
+def _panels(fig):
+    """(loss axes, accuracy axes) of a history figure, and the text each empty one shows."""
+    loss, acc = fig.axes[:2]
+    return loss, acc, [t.get_text() for t in loss.texts], [t.get_text() for t in acc.texts]
+
+
+def test_history_figures_of_odd_runs_show_every_point_and_say_what_is_missing():
+    """A run of one iteration drew its loss as a line of one point (nothing); a run stopped before
+    its first evaluation drew empty axes around 0 with a legend; an evaluation after 5 of an epoch's
+    14 iterations was drawn at epoch 1; 7,000 evaluations drew 7,000 markers, a smear."""
+    from twolayer.plots import history_figure
+    from twolayer.trainer import History
+
+    one = History(loss=[4.2], lr=[0.01], eval_iteration=[1], train_acc=[0.1], val_acc=[0.1], train_loss=[3.6],
+                  val_loss=[3.3], best_index=0)
+    loss, acc, said, _ = _panels(history_figure(one, iters_per_epoch=14))
+    assert not said and all(line.get_marker() == "o" for line in loss.lines + acc.lines)
+    assert acc.lines[0].get_xdata()[0] == pytest.approx(1 / 14) and acc.get_xlabel() == "epoch"
+
+    partial = History(loss=[4.0] * 5, lr=[0.01] * 5, eval_iteration=[5], train_acc=[0.2], val_acc=[0.2],
+                      train_loss=[2.0], val_loss=[2.0], best_index=0)
+    _, acc, _, _ = _panels(history_figure(partial, iters_per_epoch=14))
+    assert acc.lines[0].get_xdata()[0] == pytest.approx(5 / 14)
+    _, acc, _, _ = _panels(history_figure(partial))  # without the epoch's length: the iteration
+    assert acc.lines[0].get_xdata()[0] == 5 and acc.get_xlabel() == "iteration"
+
+    diverged = History(loss=[4.2], lr=[1000.0], stop_reason="loss exploded at iteration 2")
+    loss, acc, said, told = _panels(history_figure(diverged, iters_per_epoch=14))
+    assert loss.lines and not said and not acc.lines and not acc.get_legend() and "no evaluation" in told[0]
+    loss, acc, said, told = _panels(history_figure(History(stop_reason="loss became nan at iteration 1")))
+    assert not loss.lines and said == ["no iteration finished"] and "no evaluation" in told[0]
+
+    n = 7000
+    long = History(loss=[1.0] * n * 14, lr=[0.01] * n * 14, eval_iteration=list(range(14, 14 * n + 1, 14)),
+                   train_acc=[0.9] * n, val_acc=[0.9] * n, train_loss=[0.1] * n, val_loss=[0.1] * n, best_index=0)
+    loss, acc, _, _ = _panels(history_figure(long, iters_per_epoch=14))
+    assert all(line.get_marker() in ("None", None, "") for line in loss.lines + acc.lines)
+    assert acc.lines[0].get_xdata()[-1] == n
+
+
+def test_a_search_over_ranges_draws_each_trial_as_a_point_not_a_grid_of_every_value(tmp_path):
+    """A random search of 1,000 trials over lr and reg ranges drew a heatmap with a cell for every
+    distinct value: a figure of 1,102 x 801 inches, and `report` (and tune's end) said 'out of memory;
+    try a smaller --hidden-size'."""
+    from twolayer.plots import heatmap_figure, tune_history_figure
+
+    rng = np.random.default_rng(0)
+    rows = [{"trial": i, "state": "complete" if i % 4 else "diverged", "lr": 10 ** rng.uniform(-12, -1),
+             "reg": 10 ** rng.uniform(-6, 12), "val_accuracy": rng.uniform() if i % 4 else None} for i in range(1000)]
+    fig = heatmap_figure(rows, "lr", "reg")
+    assert max(fig.get_size_inches()) <= 10
+    ax = fig.axes[0]
+    assert ax.get_xscale() == ax.get_yscale() == "log"
+    assert sum(len(c.get_offsets()) for c in ax.collections) == 1000  # every trial, the diverged ones too
+    save_png(fig, tmp_path / "h.png")
+    assert (tmp_path / "h.png").stat().st_size < 1_000_000
+    # a grid stays a grid of cells
+    grid = [{"trial": i, "lr": lr, "reg": reg, "val_accuracy": 0.5} for i, (lr, reg) in
+            enumerate((a, b) for a in (1e-3, 1e-2) for b in (0.1, 0.2, 0.3))]
+    assert heatmap_figure(grid, "lr", "reg").axes[0].images
+    # one trial: a point with its own tick; none with an accuracy: said so
+    ax = tune_history_figure([{"trial": 0, "state": "complete", "val_accuracy": 0.9}]).axes[0]
+    assert list(ax.get_xticks()) == [0]
+    ax = tune_history_figure([{"trial": 0, "state": "diverged", "val_accuracy": None}]).axes[0]
+    assert [t.get_text() for t in ax.texts] == ["none of the 1 trials has a validation accuracy"]
+
+
+def test_report_says_what_a_folder_is_when_it_has_no_report(run_dir, tmp_path, capsys):
+    """A run that has not finished, one that never started, a search killed before its summary, a
+    file and a missing path were all 'neither a finished run folder nor a tuning folder'."""
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    for name in ("config.json", "checkpoint.npz"):
+        shutil.copy(run_dir / name, unfinished / name)
+    unstarted = tmp_path / "unstarted"
+    unstarted.mkdir()
+    shutil.copy(run_dir / "config.json", unstarted / "config.json")
+    search = tmp_path / "search"
+    (search / "trials").mkdir(parents=True)
+    (search / "study.journal").write_text("")
+    cases = {unfinished: f"is a run that has not finished (a checkpoint.npz, no model.npz); finish it with: "
+                         f"twolayer train --resume {unfinished}",
+             unstarted: "is a run stopped before its first checkpoint, so there is nothing to report",
+             search: "is a search that has not finished (no tune.json yet); run the same twolayer tune command",
+             run_dir / "metrics.json": "is a file, not a run folder or a tuning folder",
+             tmp_path / "nowhere": "nowhere: no such folder"}
+    for path, said in cases.items():
+        capsys.readouterr()
+        assert main(["report", str(path)]) == 1
+        err = capsys.readouterr().err
+        assert said in err and len(err.splitlines()) == 1, err
+    assert sorted(p.name for p in unfinished.iterdir()) == ["checkpoint.npz", "config.json"]
+    assert main(["report", str(run_dir / "model.npz")]) == 0  # as predict and evaluate take it
+    assert capsys.readouterr().out == f"{run_dir / 'report.html'}\n"
+
+
+def test_a_folder_that_cannot_be_written_is_one_line_and_out_writes_the_page_elsewhere(run_dir, tmp_path, capsys,
+                                                                                      monkeypatch):
+    """A read-only run folder said only 'RUN/history.png: Read-only file system', and there was no
+    way to write its report anywhere else."""
+    import errno
+    import tempfile
+
+    from twolayer import files
+
+    real = tempfile.mkstemp
+
+    def read_only(*args, dir=None, **kwargs):
+        if dir is not None and Path(dir) == run_dir:
+            raise OSError(errno.EROFS, "Read-only file system", str(dir))
+        return real(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(files.tempfile, "mkstemp", read_only)
+    before = {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir()}
+    capsys.readouterr()
+    assert main(["report", str(run_dir)]) == 1
+    err = capsys.readouterr().err
+    assert err == (f"twolayer report: error: {run_dir}/history.png: Read-only file system; the report was not "
+                   "written; make it writable, then run it again, or write the page elsewhere: twolayer report "
+                   f"{run_dir} --out PAGE.html\n"), err
+    page = tmp_path / "pages" / "run.html"
+    assert main(["report", str(run_dir), "--out", str(page)]) == 0
+    text = page.read_text()
+    assert text.count('<img class="plot"') == 4 and not re.search(r"(src|href)=\"(?!data:)", text)
+    assert {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir()} == before  # nothing written in the folder
+    capsys.readouterr()
+    assert main(["report", str(run_dir), "--out", str(page)]) == 1  # never over a file without --force
+    assert capsys.readouterr().err == f"twolayer report: error: {page} exists; pass --force to overwrite it\n"
+    assert main(["report", str(run_dir), "--out", str(page), "--force"]) == 0
+    assert main(["report", str(run_dir), "--out", str(tmp_path)]) == 1
+    assert "is a folder; give a file name in it" in capsys.readouterr().err
+
+
+def test_a_search_without_a_best_trial_says_why_and_an_unfinished_one_says_so(tune_dir, tmp_path, capsys):
+    """Every trial diverged: the report's 'Best trial' was an empty table, the search history empty
+    axes, and tune printed no word about a best trial. A pruned trial whose accuracy when it was
+    stopped beat the best trial's was listed first under 'best first'. A search stopped by a signal
+    was reported as if it had run every trial."""
+    out = tmp_path / "diverged"
+    assert main(["tune", "--dataset", "digits", "--lr", "1e30,1e31", "--epochs", "1", "--out", str(out),
+                 "--quiet"]) == 0
+    assert "no best trial: no trial completed (2 diverged)\n" in capsys.readouterr().out
+    page = (out / "report.html").read_text()
+    assert "<h2>Best trial</h2><p>none: no trial completed (2 diverged)</p>" in page
+
+    search = Path(shutil.copytree(tune_dir, tmp_path / "search"))
+    with open(search / "trials.csv", "a") as f:
+        f.write("99,pruned,0.5,0.5,0.999,0.999,\n")
+    summary = json.loads((search / "tune.json").read_text())
+    (search / "tune.json").write_text(json.dumps({**summary, "finished": False, "owed": 1}))
+    assert main(["report", str(search)]) == 0
+    page = (search / "report.html").read_text()
+    table = page[page.index("Trials, best first"):].split("</table>")[0]
+    first = re.findall(r"<tr><td[^>]*>(\d+)</td>", table)[0]
+    assert int(first) == summary["best"]["trial"]
+    assert ('<p class="note">this search has not finished: 1 trial(s) failed or were interrupted; the same twolayer '
+            "tune command continues it</p>") in page
+
+
+def test_train_says_there_is_no_validation_split_not_that_no_epoch_completed(tmp_path, capsys):
+    assert main(["train", "--val-size", "0", "--epochs", "2", "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "no validation split; kept the last parameters" in printed and "epoch completed" not in printed

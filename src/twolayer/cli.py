@@ -22,7 +22,7 @@ from twolayer.export import FORMATS, export
 from twolayer.learner import label
 from twolayer.space import config_file
 from twolayer.streams import lasting_output, shown
-from twolayer.tune import PRUNERS, SAMPLERS, cell
+from twolayer.tune import PRUNERS, SAMPLERS, cell, no_best
 
 
 class Parser(argparse.ArgumentParser):
@@ -155,7 +155,11 @@ def build_parser(config_class: type = TrainConfig) -> Parser:
                        description="Write report.html (self-contained: plots, metrics, per-class accuracy, "
                                    "example predictions; for a search, the trials) and the PNG figures into "
                                    "a run folder or a tuning folder. train and tune do this at the end.")
-    r.add_argument("folder", metavar="DIR", help="a run folder or a tuning folder")
+    r.add_argument("folder", metavar="DIR", help="a run folder (or its model.npz) or a tuning folder")
+    r.add_argument("--out", metavar="PAGE.html",
+                   help="write the page alone here (its figures are embedded) and nothing into DIR, for a folder "
+                        "you cannot or would not write in (default: DIR/report.html, with the figures as PNG files)")
+    r.add_argument("--force", action="store_true", help="overwrite an existing --out file")
 
     e = sub.add_parser("evaluate", help="accuracy of a saved model on a dataset split",
                        description="Accuracy of a saved model on a dataset split. On the dataset the model was "
@@ -270,8 +274,11 @@ def print_run(result: workflow.TrainResult) -> int:
     say(f"run folder: {result.run_dir} (report: {page.name})")
     print(f"accuracy  train {_fmt(m['train_accuracy'])}  val {_fmt(m['val_accuracy'])}  "
           f"test {_fmt(m['test_accuracy'])}")
-    kept = (f"kept the best validation epoch (iteration {m['best_iteration']})" if m["best_iteration"]
-            else "no validation epoch completed" + ("" if m["stopped_early"] else "; kept the last parameters"))
+    if m["best_iteration"]:
+        kept = f"kept the best validation epoch (iteration {m['best_iteration']})"
+    else:  # --val-size 0 validates no epoch, however many completed; a stopped run's line says what it kept
+        kept = ("no validation epoch completed" if m["n_val"] else "no validation split") + (
+            "" if m["stopped_early"] else "; kept the last parameters")
     print(f"{m['iterations']} iterations in {m['seconds']:.1f} s; {kept}")
     if m.get("early_stop"):
         print(f"stopped early on purpose: {m['early_stop']}")
@@ -331,6 +338,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
         where = f" -> {result.best_dir}" if result.best_dir else " (its run folder is on the machine that ran it)"
         say(f"best: trial {result.best['trial']}, validation accuracy {result.best['val_accuracy']:.4f} "
             f"({values}){where}")
+    elif result.rows:  # every trial diverged, was pruned or failed: nothing to copy to best/
+        say(f"no best trial: {no_best(result.rows)}")
     from twolayer.report import report
 
     if result.best_dir:
@@ -356,7 +365,7 @@ def print_trials(result) -> None:
 def cmd_report(args: argparse.Namespace) -> int:
     from twolayer.report import report
 
-    say(report(args.folder))
+    say(report(args.folder, out=args.out, force=args.force))
     return 0
 
 

@@ -26,7 +26,6 @@ import numpy as np
 from twolayer import runs
 from twolayer.bundles import Bundle, load_bundle, resolve_model_path
 from twolayer.errors import TwolayerError, UsageError
-from twolayer.files import atomic_write
 
 FORMATS = ("onnx", "torch")
 SUFFIXES = {"onnx": ".onnx", "torch": ".pt"}  # the default output's
@@ -83,23 +82,12 @@ def export(model: str | Path, fmt: str = "onnx", out: str | Path | None = None, 
     dtype = np.float16 if float16 else np.float32
     if fmt == "onnx":
         data = onnx_model(bundle, dtype).SerializeToString()
-        _write(out, lambda f: f.write(data))
+        runs.write_making_folders(out, lambda f: f.write(data))
     else:
         state = torch_state_dict(bundle, dtype)
         torch = _torch()
-        _write(out, lambda f: torch.save(state, f))
+        runs.write_making_folders(out, lambda f: torch.save(state, f))
     return Exported(out, fmt, np.dtype(dtype).name, bundle.net.sizes[0], bundle.class_names, bundle.image_shape)
-
-
-def _write(out: Path, write) -> None:
-    """Write `out` atomically, making its missing folders (as train's --out
-    does); the folders made are removed again if the write fails."""
-    made = runs.make_folders(out.parent)
-    try:
-        atomic_write(out, write)
-    except BaseException:
-        runs.remove_folders(made)
-        raise
 
 
 def check_suffix(out: Path, fmt: str) -> None:

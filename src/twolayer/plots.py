@@ -35,10 +35,15 @@ from twolayer.files import atomic_write  # noqa: E402
 from twolayer.metrics import smooth  # noqa: E402
 
 
-def save_png(fig: Figure, path: str | Path, dpi: int = 100) -> None:
+def png_bytes(fig: Figure, dpi: int = 100) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-    atomic_write(path, lambda f: f.write(buffer.getvalue()))
+    return buffer.getvalue()
+
+
+def save_png(fig: Figure, path: str | Path, dpi: int = 100) -> None:
+    png = png_bytes(fig, dpi)
+    atomic_write(path, lambda f: f.write(png))
 
 
 NAMED = 60  # classes a confusion matrix names; beyond, its size stops growing and its axes show indices
@@ -55,33 +60,71 @@ def plain(text: str) -> str:
     return text.replace("$", r"\$")
 
 
-def history_figure(history) -> Figure:
-    """Loss per iteration (raw and smoothed) with the loss on the fixed
-    training sample and on validation at each epoch's end; train and
-    validation accuracy per epoch."""
+FEW = 60  # points a line marks one by one; more are drawn as a line alone (thousands of markers were a smear)
+
+
+def _marks(n: int, size: float = 3) -> dict[str, Any]:
+    """Markers for a line of n points: a line of one point is not drawn at all without them."""
+    return {"marker": "o", "markersize": size} if n <= FEW else {}
+
+
+def _nothing(ax, title: str, why: str) -> None:
+    """An empty panel that says why it is empty, instead of bare axes around 0."""
+    ax.set_title(title)
+    ax.set(xticks=[], yticks=[])
+    ax.text(0.5, 0.5, why, transform=ax.transAxes, ha="center", va="center", color="#666")
+
+
+def _whole_ticks(ax, xs) -> None:
+    """Ticks at whole numbers only (iterations, epochs, trials); a single
+    point gets its own tick (the locator filled its narrow axis with 0.945, 0.96, ...)."""
     from matplotlib.ticker import MaxNLocator
 
+    if len(set(xs)) == 1:
+        ax.set_xticks(list(set(xs)))
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def history_figure(history, iters_per_epoch: int | None = None) -> Figure:
+    """Loss per iteration (raw and smoothed) with the loss on the fixed
+    training sample and on validation at each evaluation; train and
+    validation accuracy at each evaluation, against the epoch
+    (iteration / iters_per_epoch: a last partial epoch's evaluation falls
+    where it was made) or, without iters_per_epoch, the iteration. A panel
+    with nothing to show says so."""
     fig = Figure(figsize=(11, 4))
     ax_loss, ax_acc = fig.subplots(1, 2)
-    loss = history.loss
+    loss = np.asarray(history.loss, dtype=np.float64)
     iterations = np.arange(1, len(loss) + 1)
-    ax_loss.plot(iterations, loss, color="tab:blue", alpha=0.3, linewidth=0.8, label="loss (minibatch)")
-    window = max(1, len(loss) // 50)
-    ax_loss.plot(iterations, smooth(np.asarray(loss), window), color="tab:blue", label=f"mean of {window}")
-    for values, color, label in ((history.train_loss, "tab:green", "train sample, per epoch"),
-                                 (history.val_loss, "tab:orange", "validation, per epoch")):
-        if values and not all(math.isnan(v) for v in values):
-            ax_loss.plot(history.eval_iteration, values, color=color, marker="o", markersize=3, label=label)
-    ax_loss.set(title="Loss", xlabel="iteration", ylabel="cross-entropy")
-    ax_loss.legend()
-    epochs = np.arange(1, len(history.eval_iteration) + 1)
-    ax_acc.plot(epochs, history.train_acc, marker="o", label="train (fixed sample)")
-    if not all(math.isnan(v) for v in history.val_acc):
-        ax_acc.plot(epochs, history.val_acc, marker="o", label="validation")
-    ax_acc.set(title="Accuracy per epoch", xlabel="epoch", ylabel="accuracy")
-    ax_acc.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
-    ax_acc.legend()
-    ax_acc.grid(alpha=0.3)
+    evals = len(history.eval_iteration)
+    if len(loss):
+        window = max(1, len(loss) // 50)
+        ax_loss.plot(iterations, loss, color="tab:blue", alpha=0.3 if window > 1 else 1, linewidth=0.8,
+                     label="loss (minibatch)", **_marks(len(loss)))
+        if window > 1:
+            ax_loss.plot(iterations, smooth(loss, window), color="tab:blue", label=f"mean of {window}")
+        for values, color, label in ((history.train_loss, "tab:green", "train sample, per epoch"),
+                                     (history.val_loss, "tab:orange", "validation, per epoch")):
+            if values and not all(math.isnan(v) for v in values):
+                ax_loss.plot(history.eval_iteration, values, color=color, label=label, **_marks(evals))
+        ax_loss.set(title="Loss", xlabel="iteration", ylabel="cross-entropy")
+        _whole_ticks(ax_loss, iterations)
+        ax_loss.legend()
+    else:
+        _nothing(ax_loss, "Loss", "no iteration finished")
+    if evals:
+        epochs = np.asarray(history.eval_iteration) / (iters_per_epoch or 1)
+        ax_acc.plot(epochs, history.train_acc, label="train (fixed sample)", **_marks(evals, 5))
+        if not all(math.isnan(v) for v in history.val_acc):
+            ax_acc.plot(epochs, history.val_acc, label="validation", **_marks(evals, 5))
+        ax_acc.set(title="Accuracy", xlabel="epoch" if iters_per_epoch else "iteration", ylabel="accuracy")
+        if all(float(e).is_integer() for e in epochs):  # else a last partial epoch's evaluation, at 7.5
+            _whole_ticks(ax_acc, epochs)
+        ax_acc.legend()
+        ax_acc.grid(alpha=0.3)
+    else:
+        _nothing(ax_acc, "Accuracy", "no evaluation:\nthe run ended before its first epoch did")
     return fig
 
 
@@ -141,11 +184,19 @@ def confusion_figure(confusion: np.ndarray, class_names: list[str], title: str) 
     return fig
 
 
+GRID = 20  # distinct values per option a heatmap draws as cells; more (a range's draws) are a scatter
+
+
 def heatmap_figure(rows: list[dict[str, Any]], x: str, y: str) -> Figure:
-    """Validation accuracy over two searched options (the classic lr x reg plot).
-    Cells without a finished trial are left blank."""
+    """Validation accuracy over two searched options: the classic lr x reg
+    grid of cells (blank where no trial finished), or, when an option took
+    more than GRID values (a random or TPE search over a range, where every
+    trial draws its own; a grid of them was a figure of 1,100 x 800 inches
+    for 1,000 trials), one point per trial."""
     xs = sorted({r[x] for r in rows if r.get(x) is not None})
     ys = sorted({r[y] for r in rows if r.get(y) is not None})
+    if max(len(xs), len(ys)) > GRID:
+        return _scatter_figure(rows, x, y)
     grid = np.full((len(ys), len(xs)), np.nan)
     for r in rows:
         if r.get("val_accuracy") is not None and r.get(x) is not None and r.get(y) is not None:
@@ -166,17 +217,54 @@ def heatmap_figure(rows: list[dict[str, Any]], x: str, y: str) -> Figure:
     return fig
 
 
+def _scatter_figure(rows: list[dict[str, Any]], x: str, y: str) -> Figure:
+    """Each trial at its two options' values, colored by its validation
+    accuracy; trials without one (diverged, pruned early) as gray crosses.
+    An option whose values span two decades or more gets a log axis."""
+    placed = [r for r in rows if r.get(x) is not None and r.get(y) is not None]
+    scored = [r for r in placed if r.get("val_accuracy") is not None]
+    fig = Figure(figsize=(7, 5))
+    ax = fig.subplots()
+    unscored = [r for r in placed if r.get("val_accuracy") is None]
+    if unscored:
+        ax.scatter([r[x] for r in unscored], [r[y] for r in unscored], marker="x", color="0.6",
+                   label="no validation accuracy (diverged or pruned early)")
+        ax.legend(loc="upper left", fontsize=8)
+    if scored:
+        points = ax.scatter([r[x] for r in scored], [r[y] for r in scored], c=[r["val_accuracy"] for r in scored],
+                            cmap="viridis", edgecolors="black", linewidths=0.3)
+        fig.colorbar(points, ax=ax, label="validation accuracy")
+    for name, set_scale in ((x, ax.set_xscale), (y, ax.set_yscale)):
+        values = [r[name] for r in placed]
+        if values and min(values) > 0 and max(values) >= 100 * min(values):
+            set_scale("log")
+    ax.set(xlabel=plain(x), ylabel=plain(y), title=f"Validation accuracy of each of {len(placed)} trials")
+    ax.grid(alpha=0.3)
+    return fig
+
+
 def tune_history_figure(rows: list[dict[str, Any]]) -> Figure:
-    """Each trial's validation accuracy in trial order, and the best so far."""
+    """Each trial's validation accuracy in trial order (a pruned trial's
+    when it was stopped, apart), and the best complete trial so far; a
+    search where no trial has one says so."""
     rows = sorted(rows, key=lambda r: r["trial"])
     fig = Figure(figsize=(7, 4))
     ax = fig.subplots()
-    done = [(r["trial"], r["val_accuracy"]) for r in rows if r.get("val_accuracy") is not None]
-    if done:
-        trials, values = zip(*done, strict=True)
+    scored = [r for r in rows if r.get("val_accuracy") is not None]
+    if not scored:
+        _nothing(ax, "Search history", f"none of the {len(rows)} trials has a validation accuracy")
+        return fig
+    complete = [(r["trial"], r["val_accuracy"]) for r in scored if r.get("state") == "complete"]
+    stopped = [(r["trial"], r["val_accuracy"]) for r in scored if r.get("state") != "complete"]
+    if complete:
+        trials, values = zip(*complete, strict=True)
         ax.plot(trials, values, "o", label="trial")
         ax.step(trials, np.maximum.accumulate(values), where="post", label="best so far")
-        ax.legend()
+    if stopped:
+        trials, values = zip(*stopped, strict=True)
+        ax.plot(trials, values, "x", color="0.5", label="pruned (when it was stopped)")
+    ax.legend()
     ax.set(title="Search history", xlabel="trial", ylabel="validation accuracy")
+    _whole_ticks(ax, [r["trial"] for r in scored])
     ax.grid(alpha=0.3)
     return fig

@@ -10,6 +10,7 @@ import csv
 import html
 import io
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +18,13 @@ import numpy as np
 
 from twolayer import bundles, plots, runs
 from twolayer.config import TrainConfig, options
-from twolayer.errors import TwolayerError
-from twolayer.files import atomic_write_text, read_small
+from twolayer.errors import TwolayerError, WriteError
+from twolayer.files import read_small
 from twolayer.learner import label
 from twolayer.metrics import confusion_matrix, per_class_accuracy
 from twolayer.streams import shown
-from twolayer.tune import cell, trial_columns
+from twolayer.trainer import epoch_length
+from twolayer.tune import cell, no_best, trial_columns
 from twolayer.workflow import Prepared, prepare
 
 REPORT = "report.html"
@@ -52,20 +54,56 @@ STYLE = f"""
 """
 
 
-def report(path: str | Path, data: Prepared | None = None) -> Path:
-    """Write report.html for a run folder or a tuning folder; return its path."""
+def report(path: str | Path, data: Prepared | None = None, out: str | Path | None = None,
+           force: bool = False) -> Path:
+    """Write report.html and the figures' PNG files into a run folder (or
+    its model.npz's) or a tuning folder; or, with `out`, the page alone
+    there (its figures are embedded), nothing written in the folder (one
+    that cannot be written, someone else's). Return the page's path.
+    Anything else is one line saying what it is and what to do (a run or
+    search that has not finished: how to finish it)."""
     path = Path(path)
-    if (path / "tune.json").is_file():
-        return tune_report(path)
-    if (path / bundles.MODEL_FILE).is_file():
-        return run_report(path, data)
-    raise TwolayerError(f"{path} is neither a finished run folder (model.npz) nor a tuning folder (tune.json)")
+    if path.name == bundles.MODEL_FILE and path.is_file():  # a run's model, as predict and evaluate take it
+        path = path.parent
+    search, run = (path / "tune.json").is_file(), (path / bundles.MODEL_FILE).is_file()
+    if not (search or run):
+        raise TwolayerError(_not_reportable(path))
+    page = None if out is None else _page_path(Path(out), force)
+    return tune_report(path, page) if search else run_report(path, data, page)
+
+
+def _page_path(out: Path, force: bool) -> Path:
+    """--out, checked before any work: a file name, not a file there already (unless force)."""
+    if out.is_dir():
+        raise TwolayerError(f"--out {out} is a folder; give a file name in it, e.g. {out / REPORT}")
+    if out.exists() and not force:
+        raise TwolayerError(f"{out} exists; pass --force to overwrite it")
+    return out
+
+
+def _not_reportable(path: Path) -> str:
+    """Why `path` (no model.npz, no tune.json in it) has no report, and what to do."""
+    if not path.exists():
+        return f"{path}: no such folder; give a run folder or a tuning folder"
+    if not path.is_dir():
+        return f"{path} is a file, not a run folder or a tuning folder"
+    kind = runs.kind_of(path)
+    if kind == "search":
+        return (f"{path} is a search that has not finished (no tune.json yet); run the same twolayer tune command "
+                "again to finish it, which writes its report")
+    if kind == "unstarted":
+        return (f"{path} is a run stopped before its first checkpoint, so there is nothing to report; run the same "
+                "train command again")
+    if (path / bundles.CHECKPOINT_FILE).is_file():
+        return (f"{path} is a run that has not finished (a {bundles.CHECKPOINT_FILE}, no {bundles.MODEL_FILE}); "
+                f"finish it with: {runs.resume_command(path)}, which writes its report")
+    return f"{path} is neither a finished run folder (model.npz) nor a tuning folder (tune.json)"
 
 
 # -- a training run ---------------------------------------------------------------------
 
 
-def run_report(run_dir: Path, data: Prepared | None = None) -> Path:
+def run_report(run_dir: Path, data: Prepared | None = None, page: Path | None = None) -> Path:
     bundle = bundles.load_bundle(run_dir)
     metrics = _read_json(run_dir / "metrics.json", "a finished run's metrics")
     config = TrainConfig.from_dict(bundle.config)
@@ -74,7 +112,7 @@ def run_report(run_dir: Path, data: Prepared | None = None) -> Path:
         data = prepare(config, quiet=True, preprocessor=bundle.preprocessor)
     names = bundle.class_names
 
-    figures = {"history": plots.history_figure(history)}
+    figures = {"history": plots.history_figure(history, epoch_length(config, len(data.y["train"])))}
     W1 = np.asarray(bundle.net.params["W1"])
     shape = tuple(bundle.image_shape)
     if W1.shape[0] == int(np.prod(shape)) and shape[-1] in (1, 3) and len(shape) == 3:
@@ -90,7 +128,7 @@ def run_report(run_dir: Path, data: Prepared | None = None) -> Path:
         confusion = confusion_matrix(labels, predictions[split], len(names))
         per_class[split] = per_class_accuracy(confusion)
         figures[f"confusion_{split}"] = plots.confusion_figure(confusion, names, f"Confusion matrix ({split})")
-    parts = [_run_headline(metrics), *_figures(figures, run_dir), _table("Metrics", _metric_rows(metrics))]
+    parts = [_run_headline(metrics), *_figures(figures, run_dir, page), _table("Metrics", _metric_rows(metrics))]
     if per_class:
         rows = [[_h(c), *(f"{per_class[s][i]:.4f}" for s in per_class)] for i, c in enumerate(names)]
         parts.append(_table("Per-class accuracy", rows, ["class", *per_class], raw=True))
@@ -99,7 +137,7 @@ def run_report(run_dir: Path, data: Prepared | None = None) -> Path:
     parts.append(_collapsed(_table("Config", _config_rows(bundle.config), ["option", "value", "what it is"],
                                    keyed=True), "Config: every option of the run"))
     title = f"twolayer run: {run_dir.name}" + (f", {label(config.net)}" if config.net else "")
-    return _write(run_dir, title, parts)
+    return _write(run_dir, page, title, parts)
 
 
 def _run_headline(metrics: dict[str, Any]) -> str:
@@ -123,13 +161,15 @@ def _headline(items: list[tuple[str, str]], note: str | None = None) -> str:
     return f'<div class="headline">{stats}</div>{extra}'
 
 
-def _figures(figures: dict[str, Any], folder: Path) -> list[str]:
-    """Each figure saved as PNG beside the report, and embedded in it."""
+def _figures(figures: dict[str, Any], folder: Path, page: Path | None) -> list[str]:
+    """Each figure embedded in the page, and saved as PNG in the folder
+    beside its report.html (not when the page goes elsewhere)."""
     parts = []
     for name, fig in figures.items():
-        plots.save_png(fig, folder / f"{name}.png")
-        parts.append(f'<h2>{TITLES[name]}</h2>'
-                     f'<img class="plot" alt="{name}" src="{_data_uri(folder / f"{name}.png")}">')
+        png = plots.png_bytes(fig)
+        if page is None:
+            _put(folder / f"{name}.png", png, folder, page)
+        parts.append(f'<h2>{TITLES[name]}</h2><img class="plot" alt="{name}" src="{_png_uri(png)}">')
     return parts
 
 
@@ -169,7 +209,7 @@ def _examples(split: tuple[np.ndarray, np.ndarray], predicted: np.ndarray, names
 # -- a search -----------------------------------------------------------------------------------
 
 
-def tune_report(out: Path) -> Path:
+def tune_report(out: Path, page: Path | None = None) -> Path:
     summary = _read_json(out / "tune.json", "a search's summary")
     space = summary.get("space")
     if not (isinstance(space, dict) and isinstance(space.get("dimensions"), dict)
@@ -183,8 +223,10 @@ def tune_report(out: Path) -> Path:
     if len(numeric) >= 2:
         x, y = ("lr", "reg") if {"lr", "reg"} <= set(numeric) else (numeric[0], numeric[1])
         figures["heatmap"] = plots.heatmap_figure(rows, x, y)
-    images_html = _figures(figures, out)
-    ranked = sorted(rows, key=lambda r: (r.get("val_accuracy") is None, -(r.get("val_accuracy") or 0)))
+    images_html = _figures(figures, out, page)
+    # complete trials first: a pruned trial's accuracy is its epoch's when it was stopped, never the best trial's
+    ranked = sorted(rows, key=lambda r: (r.get("state") != "complete", r.get("val_accuracy") is None,
+                                         -(r.get("val_accuracy") or 0)))
     columns = trial_columns(searched)
     table = [[_h(cell(r.get(c), c)) for c in columns] for r in ranked]
     sections = [
@@ -192,21 +234,31 @@ def tune_report(out: Path) -> Path:
                           for k in ("study", "network", "storage", "sampler", "pruner", "trials", "seconds")]
                + [("searched", json.dumps(summary["space"]["dimensions"])),
                   ("fixed", json.dumps(summary["space"]["fixed"]))]),
-        _table("Best trial", sorted((summary.get("best") or {}).items())),
+        _table("Best trial", sorted(summary["best"].items())) if summary.get("best") else
+        f"<h2>Best trial</h2><p>none: {_h(no_best(rows))}</p>",
         _table("Trials, best first", table, columns, raw=True),
     ]
     best_plot = out / "best" / "history.png"
     if best_plot.is_file():
         images_html.append(f'<h2>Best trial\'s training</h2><img class="plot" alt="best history" '
-                           f'src="{_data_uri(best_plot)}">')
+                           f'src="{_png_uri(best_plot.read_bytes())}">')
     best = summary.get("best") or {}
     headline = _headline([("best validation accuracy", cell(best.get("val_accuracy"), "accuracy")),
                           ("best trial", cell(best.get("trial"))), ("trials", cell(summary.get("trials"))),
-                          ("time", _seconds(summary.get("seconds")))])
+                          ("time", _seconds(summary.get("seconds")))], _unfinished(summary))
     learner = summary["space"]["fixed"].get("net")
     title = f"twolayer search: {summary.get('study')}" + (f", {label(learner)}" if learner else "")
-    return _write(out, title, [headline, *images_html, sections[2], sections[1],
+    return _write(out, page, title, [headline, *images_html, sections[2], sections[1],
                                _collapsed(sections[0], "Search settings")])
+
+
+def _unfinished(summary: dict[str, Any]) -> str | None:
+    """The headline's note for a search that was stopped, or has trials to run again (tune.json's record)."""
+    if summary.get("finished") is not False:  # a summary from before it was recorded says nothing
+        return None
+    owed = summary.get("owed")
+    why = f": {owed} trial(s) failed or were interrupted" if isinstance(owed, int) and owed > 0 else ""
+    return f"this search has not finished{why}; the same twolayer tune command continues it"
 
 
 def read_trials_csv(path: Path, columns: list[str] | None = None) -> list[dict[str, Any]]:
@@ -280,8 +332,8 @@ def _number(text: str) -> Any:
     return text
 
 
-def _data_uri(png: Path) -> str:
-    return "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode()
+def _png_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode()
 
 
 def _image_uri(image: np.ndarray) -> str:
@@ -289,7 +341,7 @@ def _image_uri(image: np.ndarray) -> str:
 
     buffer = io.BytesIO()
     Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(buffer, "PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    return _png_uri(buffer.getvalue())
 
 
 def _read_json(path: Path, what: str) -> dict[str, Any]:
@@ -306,9 +358,23 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
     return value
 
 
-def _write(folder: Path, title: str, parts: list[str]) -> Path:
-    page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{_h(title)}</title>'
+def _write(folder: Path, page: Path | None, title: str, parts: list[str]) -> Path:
+    """The page: report.html in the folder, or `page`."""
+    text = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{_h(title)}</title>'
             f'<style>{STYLE}</style></head><body><main class="{R[1:]}"><h1>{_h(title)}</h1>'
             f"{''.join(parts)}</main></body></html>\n")
-    atomic_write_text(folder / REPORT, page)
-    return folder / REPORT
+    where = page or folder / REPORT
+    _put(where, text.encode("utf-8"), folder, page)
+    return where
+
+
+def _put(path: Path, data: bytes, folder: Path, page: Path | None) -> None:
+    """Write one of the report's files (making --out's missing folders); a
+    full or read-only disk is one line saying what to do: for the folder's
+    own report, --out writes the page elsewhere."""
+    try:
+        runs.write_making_folders(path, lambda f: f.write(data))
+    except OSError as e:
+        elsewhere = f"twolayer report {shlex.quote(str(folder))} --out PAGE.html"
+        then = "run the same command again" if page else f"run it again, or write the page elsewhere: {elsewhere}"
+        raise WriteError(e, "the report was not written", then) from None

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import IO
 
 from twolayer.errors import TwolayerError, remedy
-from twolayer.files import atomic_write_text, read_small
+from twolayer.files import atomic_write, atomic_write_text, read_small
 
 
 def new_run_dir(root: str | Path, dataset: str) -> Claim:
@@ -61,6 +61,17 @@ def make_folders(path: Path) -> list[Path]:
     missing = [p for p in [path, *path.parents] if not p.exists()][::-1]
     path.mkdir(parents=True, exist_ok=True)
     return missing
+
+
+def write_making_folders(path: Path, write) -> None:
+    """files.atomic_write(path, write), making path's missing folders (as
+    train's --out does); the folders made are removed again if it fails."""
+    made = make_folders(path.parent)
+    try:
+        atomic_write(path, write)
+    except BaseException:
+        remove_folders(made)
+        raise
 
 
 def remove_folders(made: list[Path]) -> None:

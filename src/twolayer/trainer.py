@@ -161,7 +161,12 @@ def init_scale(config: TrainConfig, inputs: int) -> float:
 
 def num_iters(config: TrainConfig, n_train: int) -> int:
     """The run's length in iterations: config.iters, else its epochs."""
-    return config.iters or config.epochs * max(n_train // min(config.batch_size, n_train), 1)
+    return config.iters or config.epochs * epoch_length(config, n_train)
+
+
+def epoch_length(config: TrainConfig, n_train: int) -> int:
+    """Iterations in an epoch: the whole batches n_train rows give (at least one)."""
+    return max(n_train // min(config.batch_size, n_train), 1)
 
 
 def fit(
@@ -215,7 +220,7 @@ def fit(
     n = X.shape[0]
     total = num_iters(c, n)
     batch_size = min(c.batch_size, n)
-    iters_per_epoch = max(n // batch_size, 1)
+    iters_per_epoch = epoch_length(c, n)
     has_val = X_val is not None and len(X_val) > 0
     image_shape = checked_image_shape(image_shape, X.shape[1], bool(c.flip or c.crop))
     if not (is_number(eval_size, int) and eval_size >= 1):

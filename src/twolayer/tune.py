@@ -57,6 +57,15 @@ def cell(value: Any, column: str = "") -> str:
     return str(value)
 
 
+def no_best(rows: list[dict[str, Any]]) -> str:
+    """Why a search has no best trial: how many of its trials ended in each state."""
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[str(r.get("state"))] = counts.get(str(r.get("state")), 0) + 1
+    ended = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    return f"no trial completed ({ended or 'no trials'})"
+
+
 @dataclass
 class TuneOptions:
     space: Space
@@ -339,7 +348,7 @@ def run(opts: TuneOptions) -> TuneResult:
         except Exception as e:  # a full or read-only disk: the failed trial is run again by the same command
             _reraise(e, opts, f"the finished trials are kept in {opts.out}", "go on")
         try:
-            result = summarize(study, opts, time.monotonic() - started)
+            result = summarize(study, opts, time.monotonic() - started, stopped=signum is not None)
         except Exception as e:
             _reraise(e, opts, f"the trials are kept in {opts.out}", "write its table")
     if signum is not None:
@@ -438,8 +447,10 @@ def _run_processes(opts: TuneOptions, target: int) -> None:
         raise TwolayerError(errors.get())
 
 
-def summarize(study, opts: TuneOptions, seconds: float) -> TuneResult:
-    """The trials table (also trials.csv) and the best trial (copied to best/)."""
+def summarize(study, opts: TuneOptions, seconds: float, stopped: bool = False) -> TuneResult:
+    """The trials table (also trials.csv) and the best trial (copied to best/);
+    tune.json records whether the search finished (not `stopped` by a
+    signal, no trial owed)."""
     from optuna.trial import TrialState
 
     names = list(opts.space.dimensions)
@@ -479,7 +490,8 @@ def summarize(study, opts: TuneOptions, seconds: float) -> TuneResult:
     summary = {"study": opts.study, "network": label(opts.space.fixed.get("net")),
                "storage": mask_url(opts.storage) if opts.storage else JOURNAL,
                "sampler": opts.sampler, "pruner": opts.pruner, "space": opts.space.to_json(),
-               "best": best, "seconds": round(seconds, 3), "trials": len(rows)}
+               "best": best, "seconds": round(seconds, 3), "trials": len(rows),
+               "finished": not stopped and not failed, "owed": failed}
     write_json(opts.out / "tune.json", summary)
     return TuneResult(opts.out, rows, best, best_dir, seconds, failed, columns)
 
