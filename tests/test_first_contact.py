@@ -94,17 +94,29 @@ class Terminal(io.StringIO):
         return True
 
 
+def last_redraw(columns, info, monkeypatch):
+    monkeypatch.setenv("COLUMNS", str(columns))
+    screen = Terminal()
+    bar = Progress(18000, "train", stream=screen)
+    bar.update(18000, info)
+    bar.close()
+    return screen.getvalue().split("\r")[-1].strip("\n")
+
+
 def test_the_bar_keeps_the_loss_and_validation_accuracy_when_the_line_is_too_long(monkeypatch):
     """A line too long for the terminal loses its end: with the cpu recipe's
     18,000 iterations at 80 columns that was the validation accuracy, after the
-    times and the rate. The info comes first now."""
-    monkeypatch.setenv("COLUMNS", "80")
-    screen = Terminal()
-    bar = Progress(18000, "train", stream=screen)
-    bar.update(18000, "loss 0.4825 lr 0.00903 val 0.972")
-    bar.close()
-    last = screen.getvalue().split("\r")[-1].strip("\n")
-    assert "18000/18000, loss 0.4825 lr 0.00903 val 0.972 [" in last and len(last) <= 79, last
+    times and the rate. The info comes first now, and the rate goes first."""
+    last = last_redraw(80, "loss 0.4825 lr 0.00903 val 0.972", monkeypatch)
+    assert last.endswith("18000/18000, loss 0.4825 lr 0.00903 val 0.972 [00:00<00:00]") and len(last) <= 79, last
+
+
+@pytest.mark.parametrize("columns, shown", [(30, "18000/18000"), (45, "18000/18000, loss 0.4825"),
+                                            (55, "18000/18000, loss 0.4825 lr 0.00903")])
+def test_a_narrow_terminal_drops_whole_values_never_part_of_a_number(monkeypatch, columns, shown):
+    """At 40 columns tqdm cut the line at the edge, mid-number: `lr 0.00903` showed as `lr 0.0`."""
+    last = last_redraw(columns, "loss 0.4825 lr 0.00903 val 0.972", monkeypatch)
+    assert last.endswith(f"| {shown}") and len(last) <= columns - 1, last
 
 
 def test_evaluate_and_predict_as_a_new_user_first_types_them(tmp_path, capsys):
