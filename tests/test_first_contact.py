@@ -8,6 +8,7 @@ import io
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from twolayer.bundles import load_bundle, save_bundle
 from twolayer.cli import main
 from twolayer.layers import softmax_loss_forward
 from twolayer.progress import Progress
+from twolayer.report import _examples
 from twolayer.workflow import predict
 
 POSTGRES = os.environ.get("TWOLAYER_TEST_POSTGRES")
@@ -136,6 +138,18 @@ def test_evaluate_and_predict_as_a_new_user_first_types_them(tmp_path, capsys):
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "blank.png")
     # one path as text, not a list: its characters were paths, and "/" walked the whole file system
     assert [row["path"] for row in predict(run, str(tmp_path / "blank.png"))] == [str(tmp_path / "blank.png")]
+
+
+def test_the_reports_examples_come_from_across_the_split_not_its_first_class():
+    """An image folder's validation split keeps the folder's order, one class after
+    another: the first 8 right and 8 wrong images were all airplanes on CIFAR-10."""
+    labels = np.repeat(np.arange(10), 50)
+    predicted = np.where(np.arange(500) % 5 == 0, (labels + 1) % 10, labels)  # a fifth of each class wrong
+    images = np.zeros((500, 8, 8, 1), np.uint8)
+    page = _examples((images, labels), predicted, [f"class{i}" for i in range(10)])
+    right, wrong = page.split("<h3>Wrong")
+    assert len(set(re.findall(r"predicted (class\d)", right))) == 8, right
+    assert len(set(re.findall(r"true (class\d)", wrong))) == 8, wrong
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
