@@ -140,6 +140,23 @@ def test_evaluate_and_predict_as_a_new_user_first_types_them(tmp_path, capsys):
     assert [row["path"] for row in predict(run, str(tmp_path / "blank.png"))] == [str(tmp_path / "blank.png")]
 
 
+def test_report_takes_a_runs_model_as_evaluate_does_and_says_when_a_run_has_not_finished(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--epochs", "1", "--out", str(run), "--quiet"]) == 0
+    (run / "report.html").unlink()
+    capsys.readouterr()
+    # it was "RUN/model.npz is neither a finished run folder (model.npz) nor a tuning folder (tune.json)"
+    assert main(["report", str(run / "model.npz")]) == 0 and (run / "report.html").is_file()
+    assert capsys.readouterr().out == f"{run / 'report.html'}\n"
+    for name in ("model.npz", "metrics.json", "report.html"):  # as a run stopped before its end leaves it
+        (run / name).unlink()
+    assert main(["report", str(run)]) == 1
+    assert capsys.readouterr().err == (f"twolayer report: error: no model in {run}: the run has not finished (it "
+                                       f"has a checkpoint.npz, no model.npz); finish it with: twolayer train "
+                                       f"--resume {run}\n")
+    assert not (run / "report.html").exists()
+
+
 def test_the_reports_examples_come_from_across_the_split_not_its_first_class():
     """An image folder's validation split keeps the folder's order, one class after
     another: the first 8 right and 8 wrong images were all airplanes on CIFAR-10."""

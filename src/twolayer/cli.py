@@ -153,7 +153,7 @@ def build_parser(config_class: type = TrainConfig) -> Parser:
                        description="Write report.html (self-contained: plots, metrics, per-class accuracy, "
                                    "example predictions; for a search, the trials) and the PNG figures into "
                                    "a run folder or a tuning folder. train and tune do this at the end.")
-    r.add_argument("folder", metavar="DIR", help="a run folder or a tuning folder")
+    r.add_argument("folder", metavar="DIR", help="a run folder (or its model.npz) or a tuning folder")
 
     e = sub.add_parser("evaluate", help="accuracy of a saved model on a dataset split",
                        description="Accuracy of a saved model on a dataset split. On the dataset the model was "

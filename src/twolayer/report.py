@@ -53,12 +53,12 @@ STYLE = f"""
 
 
 def report(path: str | Path, data: Prepared | None = None) -> Path:
-    """Write report.html for a run folder or a tuning folder; return its path."""
-    path = Path(path)
+    """Write report.html for a run folder (or its model.npz) or a tuning folder; return its path."""
+    path = runs.folder_of(path)
     if (path / "tune.json").is_file():
         return tune_report(path)
-    if (path / bundles.MODEL_FILE).is_file():
-        return run_report(path, data)
+    if (path / bundles.MODEL_FILE).is_file() or (path / bundles.CHECKPOINT_FILE).is_file():
+        return run_report(path, data)  # a run not finished: load_bundle says so, and how to finish it
     raise TwolayerError(f"{path} is neither a finished run folder (model.npz) nor a tuning folder (tune.json)")
 
 
