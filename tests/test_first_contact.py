@@ -121,6 +121,18 @@ def test_a_narrow_terminal_drops_whole_values_never_part_of_a_number(monkeypatch
     assert last.endswith(f"| {shown}") and len(last) <= columns - 1, last
 
 
+def test_a_log_gives_no_time_left_from_the_first_step_alone():
+    """The first step holds the start-up's time: a log's first line said 147:59 left of a 50-second run."""
+    log = io.StringIO()
+    bar = Progress(10800, "train", stream=log)
+    bar.start -= 0.8  # the first iteration, with numba compiling the update
+    bar.update(1, "loss 2.5283 lr 0.01")
+    bar.start -= 49
+    bar.update(10800, "loss 0.3121 lr 0.00377 val 0.892")
+    assert log.getvalue() == ("train   0% 1/10800 00:00<? loss 2.5283 lr 0.01\n"
+                              "train 100% 10800/10800 00:49<00:00 loss 0.3121 lr 0.00377 val 0.892\n")
+
+
 def test_evaluate_and_predict_as_a_new_user_first_types_them(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "--epochs", "1", "--out", str(run), "--quiet"]) == 0

@@ -95,10 +95,11 @@ class Progress:
     def _log_line(self, now: float) -> None:
         elapsed = now - self.start
         frac = min(self.done / self.total, 1.0)
-        eta = elapsed / frac - elapsed if frac > 0 else 0.0
+        # no estimate from the first step alone: its time holds the start-up's (compiling, loading)
+        eta = _clock(elapsed / frac - elapsed) if self.done > 1 else "?"
         counts = f"{_size(self.done)}/{_size(self.total)}" if self.bytes else f"{self.done}/{self.total}"
         rate = f" {_size(self.done / max(elapsed, 1e-9))}/s" if self.bytes else ""
-        self.stream.write(f"{self.desc} {frac:4.0%} {counts} {_clock(elapsed)}<{_clock(eta)}{rate} {self.info}"
+        self.stream.write(f"{self.desc} {frac:4.0%} {counts} {_clock(elapsed)}<{eta}{rate} {self.info}"
                           .rstrip() + "\n")
         self.stream.flush()
 
