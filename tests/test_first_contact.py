@@ -8,6 +8,7 @@ import io
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from twolayer.bundles import load_bundle, save_bundle
 from twolayer.cli import main
 from twolayer.layers import softmax_loss_forward
 from twolayer.progress import Progress
+from twolayer.report import _examples
 from twolayer.workflow import predict
 
 POSTGRES = os.environ.get("TWOLAYER_TEST_POSTGRES")
@@ -94,17 +96,41 @@ class Terminal(io.StringIO):
         return True
 
 
+def last_redraw(columns, info, monkeypatch):
+    monkeypatch.setenv("COLUMNS", str(columns))
+    screen = Terminal()
+    bar = Progress(18000, "train", stream=screen)
+    bar.update(18000, info)
+    bar.close()
+    return screen.getvalue().split("\r")[-1].strip("\n")
+
+
 def test_the_bar_keeps_the_loss_and_validation_accuracy_when_the_line_is_too_long(monkeypatch):
     """A line too long for the terminal loses its end: with the cpu recipe's
     18,000 iterations at 80 columns that was the validation accuracy, after the
-    times and the rate. The info comes first now."""
-    monkeypatch.setenv("COLUMNS", "80")
-    screen = Terminal()
-    bar = Progress(18000, "train", stream=screen)
-    bar.update(18000, "loss 0.4825 lr 0.00903 val 0.972")
-    bar.close()
-    last = screen.getvalue().split("\r")[-1].strip("\n")
-    assert "18000/18000, loss 0.4825 lr 0.00903 val 0.972 [" in last and len(last) <= 79, last
+    times and the rate. The info comes first now, and the rate goes first."""
+    last = last_redraw(80, "loss 0.4825 lr 0.00903 val 0.972", monkeypatch)
+    assert last.endswith("18000/18000, loss 0.4825 lr 0.00903 val 0.972 [00:00<00:00]") and len(last) <= 79, last
+
+
+@pytest.mark.parametrize("columns, shown", [(30, "18000/18000"), (45, "18000/18000, loss 0.4825"),
+                                            (55, "18000/18000, loss 0.4825 lr 0.00903")])
+def test_a_narrow_terminal_drops_whole_values_never_part_of_a_number(monkeypatch, columns, shown):
+    """At 40 columns tqdm cut the line at the edge, mid-number: `lr 0.00903` showed as `lr 0.0`."""
+    last = last_redraw(columns, "loss 0.4825 lr 0.00903 val 0.972", monkeypatch)
+    assert last.endswith(f"| {shown}") and len(last) <= columns - 1, last
+
+
+def test_a_log_gives_no_time_left_from_the_first_step_alone():
+    """The first step holds the start-up's time: a log's first line said 147:59 left of a 50-second run."""
+    log = io.StringIO()
+    bar = Progress(10800, "train", stream=log)
+    bar.start -= 0.8  # the first iteration, with numba compiling the update
+    bar.update(1, "loss 2.5283 lr 0.01")
+    bar.start -= 49
+    bar.update(10800, "loss 0.3121 lr 0.00377 val 0.892")
+    assert log.getvalue() == ("train   0% 1/10800 00:00<? loss 2.5283 lr 0.01\n"
+                              "train 100% 10800/10800 00:49<00:00 loss 0.3121 lr 0.00377 val 0.892\n")
 
 
 def test_evaluate_and_predict_as_a_new_user_first_types_them(tmp_path, capsys):
@@ -124,6 +150,35 @@ def test_evaluate_and_predict_as_a_new_user_first_types_them(tmp_path, capsys):
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "blank.png")
     # one path as text, not a list: its characters were paths, and "/" walked the whole file system
     assert [row["path"] for row in predict(run, str(tmp_path / "blank.png"))] == [str(tmp_path / "blank.png")]
+
+
+def test_report_takes_a_runs_model_as_evaluate_does_and_says_when_a_run_has_not_finished(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--epochs", "1", "--out", str(run), "--quiet"]) == 0
+    (run / "report.html").unlink()
+    capsys.readouterr()
+    # it was "RUN/model.npz is neither a finished run folder (model.npz) nor a tuning folder (tune.json)"
+    assert main(["report", str(run / "model.npz")]) == 0 and (run / "report.html").is_file()
+    assert capsys.readouterr().out == f"{run / 'report.html'}\n"
+    for name in ("model.npz", "metrics.json", "report.html"):  # as a run stopped before its end leaves it
+        (run / name).unlink()
+    assert main(["report", str(run)]) == 1
+    assert capsys.readouterr().err == (f"twolayer report: error: {run} is a run that has not finished (a "
+                                       f"checkpoint.npz, no model.npz); finish it with: twolayer train --resume {run}, "
+                                       "which writes its report\n")
+    assert not (run / "report.html").exists()
+
+
+def test_the_reports_examples_come_from_across_the_split_not_its_first_class():
+    """An image folder's validation split keeps the folder's order, one class after
+    another: the first 8 right and 8 wrong images were all airplanes on CIFAR-10."""
+    labels = np.repeat(np.arange(10), 50)
+    predicted = np.where(np.arange(500) % 5 == 0, (labels + 1) % 10, labels)  # a fifth of each class wrong
+    images = np.zeros((500, 8, 8, 1), np.uint8)
+    page = _examples((images, labels), predicted, [f"class{i}" for i in range(10)])
+    right, wrong = page.split("<h3>Wrong")
+    assert len(set(re.findall(r"predicted (class\d)", right))) == 8, right
+    assert len(set(re.findall(r"true (class\d)", wrong))) == 8, wrong
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")

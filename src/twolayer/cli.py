@@ -279,7 +279,7 @@ def print_run(result: workflow.TrainResult) -> int:
     else:  # --val-size 0 validates no epoch, however many completed; a stopped run's line says what it kept
         kept = ("no validation epoch completed" if m["n_val"] else "no validation split") + (
             "" if m["stopped_early"] else "; kept the last parameters")
-    print(f"{m['iterations']} iterations in {m['seconds']:.1f} s; {kept}")
+    print(f"{m['iterations']} iteration{'' if m['iterations'] == 1 else 's'} in {m['seconds']:.1f} s; {kept}")
     if m.get("early_stop"):
         print(f"stopped early on purpose: {m['early_stop']}")
     if m["stopped_early"]:

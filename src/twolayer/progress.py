@@ -21,6 +21,9 @@ import sys
 import time
 from typing import TextIO
 
+from tqdm.std import tqdm as tqdm_std
+from tqdm.utils import disp_len
+
 
 def in_notebook() -> bool:
     """True inside a Jupyter kernel (where tqdm.auto draws a widget)."""
@@ -28,9 +31,10 @@ def in_notebook() -> bool:
     return shell is not None and shell is not False and "IPKernelApp" in getattr(shell, "config", {})
 
 
-# tqdm's line with the info (loss, lr, val) before the times and the rate: a line too
-# long for the terminal loses its end, and at 80 columns that was the validation accuracy
+# tqdm's line with the info (loss, lr, val) before the times and the rate, and shorter
+# forms for a narrower terminal: the rate goes first, then the times (FittedBar)
 BAR_FORMAT = "{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt}{postfix} [{elapsed}<{remaining}, {rate_fmt}]"
+SHORTER = (BAR_FORMAT, BAR_FORMAT.replace(", {rate_fmt}", ""), BAR_FORMAT.split(" [")[0])
 
 
 class Progress:
@@ -60,7 +64,7 @@ class Progress:
             if widget:
                 from tqdm.notebook import tqdm
             else:
-                from tqdm.std import tqdm
+                tqdm = FittedBar
             width = {} if widget else dict(zip(("ncols", "nrows"), _shape(self.stream), strict=True))
             self.bar = tqdm(total=self.total, desc=desc, file=self.stream, leave=True, mininterval=0.1,
                             bar_format=None if widget else BAR_FORMAT, **width, **units)
@@ -91,12 +95,35 @@ class Progress:
     def _log_line(self, now: float) -> None:
         elapsed = now - self.start
         frac = min(self.done / self.total, 1.0)
-        eta = elapsed / frac - elapsed if frac > 0 else 0.0
+        # no estimate from the first step alone: its time holds the start-up's (compiling, loading)
+        eta = _clock(elapsed / frac - elapsed) if self.done > 1 else "?"
         counts = f"{_size(self.done)}/{_size(self.total)}" if self.bytes else f"{self.done}/{self.total}"
         rate = f" {_size(self.done / max(elapsed, 1e-9))}/s" if self.bytes else ""
-        self.stream.write(f"{self.desc} {frac:4.0%} {counts} {_clock(elapsed)}<{_clock(eta)}{rate} {self.info}"
+        self.stream.write(f"{self.desc} {frac:4.0%} {counts} {_clock(elapsed)}<{eta}{rate} {self.info}"
                           .rstrip() + "\n")
         self.stream.flush()
+
+
+class FittedBar(tqdm_std):
+    """tqdm's bar, fitted to the terminal's width without cutting a number in
+    two: where the whole line does not fit, it drops the rate, then the times,
+    then the info's `name value` pairs from the end (tqdm cut the line at the
+    terminal's edge: at 40 columns `lr 0.00903` showed as `lr 0.0`)."""
+
+    @property
+    def format_dict(self) -> dict:
+        shown = super().format_dict
+        if not shown.get("ncols"):
+            return shown
+        words = str(shown["postfix"] or "").split(" ")
+        forms = [(fmt, " ".join(words)) for fmt in SHORTER[:-1]]
+        forms += [(SHORTER[-1], " ".join(words[:n])) for n in range(len(words), -1, -2)]
+        for fmt, info in forms:  # the first that fits with a bar of one character
+            line = self.format_meter(**{**shown, "bar_format": fmt.replace("{bar}", "#"), "postfix": info,
+                                        "ncols": None})
+            if disp_len(line) <= shown["ncols"]:
+                break
+        return {**shown, "bar_format": fmt, "postfix": info}
 
 
 def _isatty(stream: TextIO) -> bool:

@@ -193,7 +193,8 @@ def _examples(split: tuple[np.ndarray, np.ndarray], predicted: np.ndarray, names
     images, labels = split
     parts = ["<h2>Validation examples</h2>"]
     for kind, mask in (("right", predicted == labels), ("wrong", predicted != labels)):
-        rows = np.flatnonzero(mask)[:EXAMPLES]
+        rows = np.flatnonzero(mask)  # spread over the split: an image folder's keeps one class after another
+        rows = rows[np.linspace(0, len(rows), EXAMPLES, endpoint=False).astype(int)] if len(rows) > EXAMPLES else rows
         figures = []
         for i in rows:
             caption = _h(f"predicted {names[predicted[i]]}")

@@ -159,11 +159,15 @@ def claim(path: str | Path, kind: str, force: bool = False, option: str = "--out
     return held
 
 
+def folder_of(path: str | Path) -> Path:
+    """The run folder a path names: itself, or the folder of a run's model.npz or checkpoint.npz."""
+    path = Path(path)
+    return path.parent if path.is_file() and path.suffix == ".npz" else path
+
+
 def hold(path: str | Path, option: str = "--resume") -> Claim:
     """Hold an existing run folder (to resume it) without judging what it holds."""
-    path = Path(path)
-    if path.is_file() and path.suffix == ".npz":  # a run's model.npz or checkpoint.npz names its folder
-        path = path.parent
+    path = folder_of(path)
     if not path.is_dir():
         raise TwolayerError(f"{option} {path}: no such run folder")
     held = Claim(path, [], _lock(path, option))
