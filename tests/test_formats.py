@@ -238,3 +238,26 @@ def test_zca_of_images_too_large_for_memory_is_one_line(tmp_path, capsys, monkey
                    "memory to train; this machine has 200.0 MB available; choose --preprocess standardize, or smaller "
                    "images\n")  # it was a MemoryError saying to try a smaller --hidden-size, or the OOM killer
     assert not (tmp_path / "run").exists()
+
+
+def test_a_cached_decode_of_mixed_sizes_is_what_a_fresh_decode_gives(tmp_path, monkeypatch):
+    """A folder of several sizes whose first image is small: its cache, made
+    at --image-size N of the first image's size, was read as that folder's
+    own size (N x N) instead of the 32 x 32 a fresh decode gives; and with no
+    size asked for, every load decoded the images again up to the first of
+    another size before it found the 32 x 32 cache."""
+    import twolayer.data.folder as folder
+
+    monkeypatch.setenv("TWOLAYER_DATA", str(tmp_path / "data"))
+    write_folder(tmp_path / "f", classes=("a", "b"), n=3, size=(8, 8))
+    Image.new("RGB", (10, 6), (200, 30, 30)).save(tmp_path / "f" / "b" / "9.png")  # sorted last
+    spec = f"folder:{tmp_path / 'f'}"
+    assert load_dataset(spec, image_size=8).image_shape == (8, 8, 3)  # cached at 8 x 8, resized
+    auto = load_dataset(spec)  # no size asked for: not that cache
+    fresh = load_dataset(spec, refresh=True)
+    assert auto.image_shape == fresh.image_shape == (32, 32, 3)
+    np.testing.assert_array_equal(auto.splits["train"][0], fresh.splits["train"][0])
+    monkeypatch.setattr(folder, "_decode", lambda *a, **k: pytest.fail("decoded again"))
+    cached = load_dataset(spec)
+    assert cached.resized_from == fresh.resized_from == "2 sizes, 10x6 to 8x8"
+    np.testing.assert_array_equal(cached.splits["train"][0], fresh.splits["train"][0])

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -80,13 +80,13 @@ def load_folder(path: str | Path, cache_root: Path, quiet: bool = False, refresh
     for split, folder in split_dirs.items():
         listing = _list(folder, class_names)
         labels = np.array([label for _, label, _, _ in listing], dtype=np.int64)
+        source = Split(folder, listing, labels, channels, cache_root, quiet, refresh)
         if target is None and first is None:
             own = _size(listing[0][0])
-            if own[0] * own[1] > AUTO_LARGEST:
+            if own[0] * own[1] > AUTO_LARGEST or source.of_several_sizes():
                 target = (AUTO_SIZE, AUTO_SIZE)
             else:
                 first = (listing[0][0], own)
-        source = Split(folder, listing, labels, channels, cache_root, quiet, refresh)
         try:
             images, note = source.images(target, first)
         except OddSize:
@@ -111,6 +111,7 @@ class Split:
     cache_root: Path
     quiet: bool
     refresh: bool
+    read: dict = field(default_factory=dict)  # size -> what cached(size) found
 
     def images(self, target: tuple[int, int] | None, first: tuple[str, tuple[int, int]] | None
                ) -> tuple[np.ndarray, str | None]:
@@ -118,19 +119,45 @@ class Split:
         to `target`, or else all of the size of the image `first` names; and
         what sizes they were resized from (None: none was)."""
         size = target or first[1]
-        where = cache_path(self.cache_root, _source_name(self.folder), _key(self.folder, self.listing, size,
-                                                                             self.channels))
-        cached = None if refresh_wanted(self.refresh) else load_cached(where)
-        if cached is not None and _fits(cached, self.labels, size, self.channels):
-            note = cached.get("resized_from")
-            return cached["images"], None if note is None else str(note)
-        # absent, damaged or not what this listing decodes to: decode again
-        images, sizes = _decode(self.listing, f"decode {self.folder.name or self.folder}", self.quiet, size,
-                                None if target else first[0], self.channels)
-        note = _sizes(sizes) if sizes != {size} else None
-        save_cached(where, {"images": images, "labels": self.labels, **({"resized_from": np.array(note)} if note
-                                                                         else {})})
-        return images, note
+        cached = self.cached(size)
+        # without a target, only images all of `size` (a decode resized to that size is another one's)
+        if cached is not None and (target or cached[1] == {size}):
+            images, sizes = cached
+        else:  # absent, damaged or not what this listing decodes to: decode again
+            images, sizes = _decode(self.listing, f"decode {self.folder.name or self.folder}", self.quiet, size,
+                                    None if target else first[0], self.channels)
+            save_cached(self.where(size), {"images": images, "labels": self.labels,
+                                           "sizes": np.array(sorted(sizes), dtype=np.int64).reshape(-1, 2)})
+        return images, _sizes(sizes) if sizes != {size} else None
+
+    def where(self, size: tuple[int, int]) -> Path:
+        return cache_path(self.cache_root, _source_name(self.folder), _key(self.folder, self.listing, size,
+                                                                           self.channels))
+
+    def cached(self, size: tuple[int, int]) -> tuple[np.ndarray, set[tuple[int, int]]] | None:
+        """The images decoded at `size` and the sizes they had, from the cache
+        (None: not there, damaged or not what this listing decodes to); each
+        size's file is read once."""
+        if size not in self.read:
+            self.read[size] = self._cached(size)
+        return self.read[size]
+
+    def _cached(self, size: tuple[int, int]) -> tuple[np.ndarray, set[tuple[int, int]]] | None:
+        cached = None if refresh_wanted(self.refresh) else load_cached(self.where(size))
+        if cached is None or not _fits(cached, self.labels, size, self.channels):
+            return None
+        sizes = cached.get("sizes")
+        if not (isinstance(sizes, np.ndarray) and sizes.dtype.kind in "iu" and sizes.ndim == 2
+                and sizes.shape[1] == 2 and len(sizes)):
+            return None
+        return cached["images"], {(int(h), int(w)) for h, w in sizes}
+
+    def of_several_sizes(self) -> bool:
+        """Whether the cache holds this listing resized to AUTO_SIZE from
+        several sizes: a folder whose first image is small would otherwise be
+        decoded up to its first image of another size on every load."""
+        cached = self.cached((AUTO_SIZE, AUTO_SIZE))
+        return cached is not None and len(cached[1]) > 1
 
 
 def _sizes(sizes: set[tuple[int, int]]) -> str:
