@@ -261,3 +261,17 @@ def test_a_cached_decode_of_mixed_sizes_is_what_a_fresh_decode_gives(tmp_path, m
     cached = load_dataset(spec)
     assert cached.resized_from == fresh.resized_from == "2 sizes, 10x6 to 8x8"
     np.testing.assert_array_equal(cached.splits["train"][0], fresh.splits["train"][0])
+
+
+@pytest.mark.parametrize("size", [32.0, 0, "32", (8,), True, 5000, (8, -1)])
+def test_load_dataset_names_an_image_size_it_cannot_use(tmp_path, monkeypatch, size):
+    """The Python API's image_size: 32.0 or (8,) was a TypeError or
+    ValueError from inside the folder reader, 0 a decoding error naming the
+    first image; a whole float (32.0) is 32, as the option table reads it."""
+    monkeypatch.setenv("TWOLAYER_DATA", str(tmp_path / "data"))
+    write_folder(tmp_path / "f", classes=("a", "b"), n=2, size=(8, 8))
+    if size == 32.0 and not isinstance(size, bool):
+        assert load_dataset(f"folder:{tmp_path / 'f'}", image_size=size).image_shape == (32, 32, 3)
+        return
+    with pytest.raises(UsageError, match=r"image_size must be N \(N x N pixels\) or \(H, W\), whole numbers"):
+        load_dataset(f"folder:{tmp_path / 'f'}", image_size=size)

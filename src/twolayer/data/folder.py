@@ -25,13 +25,14 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from twolayer.data import Dataset
 from twolayer.data.cache import cache_path, load_cached, refresh_wanted, save_cached
 from twolayer.data.images import IMAGE_SUFFIXES, is_hidden, pillow_mode, reading, resized, to_mode, upright
-from twolayer.errors import DataError
+from twolayer.errors import DataError, UsageError
 from twolayer.memory import shortfall
 from twolayer.progress import Progress
 
@@ -45,6 +46,7 @@ Listing = list[tuple[str, int, int, int]]  # (path, label, size, mtime_ns)
 # Dataset says what from: a folder of photos differs in size, and each has millions of pixels.
 AUTO_SIZE = 32
 AUTO_LARGEST = 128 * 128
+LARGEST = 4096  # pixels a side that a size asked for may have (--image-size's limit)
 
 
 class OddSize(DataError):
@@ -71,7 +73,7 @@ def load_folder(path: str | Path, cache_root: Path, quiet: bool = False, refresh
     if not class_names:
         raise DataError(f"{root} holds no class folders: expected {root}/<class>/<image files>")
 
-    asked = (size, size) if isinstance(size, int) else size
+    asked = _asked(size)
     target = asked  # (H, W) every image is resized to; None: their own size, which all must share
     first = None  # (the first image, its size (H, W)) when they keep their own size
     channels = None  # the first split's images decide (3 if any is in color), the other is read that way
@@ -98,6 +100,21 @@ def load_folder(path: str | Path, cache_root: Path, quiet: bool = False, refresh
         splits[split] = (images, labels)
         resized_from = resized_from or note
     return Dataset(f"folder:{root}", [as_text(name) for name in class_names], splits, resized_from)
+
+
+def _asked(size: Any) -> tuple[int, int] | None:
+    """load_folder's `size` as (H, W); UsageError for anything but N or (H, W)
+    of whole numbers 1..LARGEST (32.0 or (8,) was a TypeError from inside, 0 a
+    decoding error naming the first image)."""
+    from twolayer.config import is_number  # config imports this package
+
+    if size is None:
+        return None
+    pair = tuple(size) if isinstance(size, (tuple, list, np.ndarray)) else (size, size)
+    if not (len(pair) == 2 and all(is_number(s, int) and 1 <= s <= LARGEST for s in pair)):
+        raise UsageError(f"image_size must be N (N x N pixels) or (H, W), whole numbers from 1 to {LARGEST}, "
+                         f"got {size!r}")
+    return int(pair[0]), int(pair[1])
 
 
 @dataclass
