@@ -1,6 +1,6 @@
 """Figures from a history, a model and a study (matplotlib, no pyplot state).
 
-Each function returns a matplotlib Figure; `save_png` writes one atomically.
+Each function returns a matplotlib Figure; `png_bytes` gives one as a PNG file's bytes.
 Nothing in the model or the trainer imports this module.
 """
 
@@ -10,7 +10,6 @@ import io
 import logging
 import math
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,7 +30,6 @@ _quiet_matplotlib()
 
 from matplotlib.figure import Figure  # noqa: E402
 
-from twolayer.files import atomic_write  # noqa: E402
 from twolayer.metrics import smooth  # noqa: E402
 
 
@@ -39,11 +37,6 @@ def png_bytes(fig: Figure, dpi: int = 100) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     return buffer.getvalue()
-
-
-def save_png(fig: Figure, path: str | Path, dpi: int = 100) -> None:
-    png = png_bytes(fig, dpi)
-    atomic_write(path, lambda f: f.write(png))
 
 
 NAMED = 60  # classes a confusion matrix names; beyond, its size stops growing and its axes show indices
