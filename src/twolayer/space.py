@@ -156,7 +156,7 @@ def default_dimensions(space: Space, chosen: set[str]) -> dict[str, Dimension]:
     for name in DEFAULT_SEARCH:
         value = getattr(base, name)
         if name not in chosen and isinstance(value, float) and value > 0:
-            dims[name] = Dimension(name, values=tuple(float(f"{value * k:.6g}") for k in (0.1, 1, 10)))
+            dims[name] = Dimension(name, values=(float(f"{value / 10:.6g}"), value, float(f"{value * 10:.6g}")))
     return dims
 
 
@@ -222,7 +222,7 @@ def _validate(space: Space) -> None:
     """Every value, and both ends of every range, must make a valid config."""
     if not space.dimensions:
         raise UsageError("nothing to search: give at least one option a list (a,b,c) or a range (low:high); "
-                         f"with none given, tune searches {' and '.join(DEFAULT_SEARCH)} unless they are fixed")
+                         f"with none given, tune searches {' and '.join(DEFAULT_SEARCH)} where they are neither given nor 0")
     for dim in space.dimensions.values():
         def check(dim=dim) -> None:
             option = dim.name
