@@ -221,8 +221,8 @@ def _option(table: dict[str, Option], name: str) -> Option:
 def _validate(space: Space) -> None:
     """Every value, and both ends of every range, must make a valid config."""
     if not space.dimensions:
-        raise UsageError("nothing to search: give at least one option a list (a,b,c) or a range (low:high); "
-                         f"with none given, tune searches {' and '.join(DEFAULT_SEARCH)} where they are neither given nor 0")
+        raise UsageError("nothing to search: give at least one option a list (a,b,c) or a range (low:high); with "
+                         f"none given, tune searches {' and '.join(DEFAULT_SEARCH)} where neither given nor 0")
     for dim in space.dimensions.values():
         def check(dim=dim) -> None:
             option = dim.name
