@@ -98,7 +98,13 @@ def test_run_dir_is_never_overwritten_without_force(tmp_path):
     with pytest.raises(TwolayerError, match="--force"):
         runs.claim(tmp_path / "old", "run")
     assert sorted(p.name for p in (tmp_path / "old").iterdir()) == ["metrics.json"]  # left as it was
-    runs.claim(tmp_path / "old", "run", force=True).release()
+    held = runs.claim(tmp_path / "old", "run", force=True)
+    assert runs.kind_of(tmp_path / "old") == "empty"  # its files held aside until the new run starts
+    held.abandon()  # it never did: they are put back
+    assert sorted(p.name for p in (tmp_path / "old").iterdir()) == ["metrics.json"]
+    held = runs.claim(tmp_path / "old", "run", force=True)
+    held.start()  # it did: they go for good
+    held.release()
     assert not any((tmp_path / "old").iterdir())
 
 

@@ -31,7 +31,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from twolayer import bundles
+from twolayer import bundles, runs
 from twolayer.cli import main
 
 
@@ -545,6 +545,88 @@ def test_a_run_that_fails_before_it_starts_leaves_nothing_behind(tmp_path, monke
     assert main(["train", "--dataset", "nope"]) != 0
     assert not (tmp_path / "run").exists() and not (tmp_path / "runs").exists()
     assert main(["train", "--epochs", "1", "--out", "run", "--quiet"]) == 0  # the same command works after
+
+
+def copy_search(shared, d: Path, name="search") -> Path:
+    shutil.copytree(shared["search"], d / name)
+    return d / name
+
+
+FAILING = {"no such folder": ["--dataset", "folder:nowhere"], "one class": ["--dataset", "folder:one"],
+           "a learner that fails to import": ["--net", "broken.py"]}
+
+
+@pytest.mark.parametrize("why", list(FAILING))
+def test_force_onto_a_run_or_search_whose_replacement_fails_before_it_starts_keeps_it(tmp_path, shared,
+                                                                                        monkeypatch, why):
+    """--force emptied the old run's folder before any data was read, so a
+    replacement that then failed lost the old run; now its files are held
+    aside until the new one has started, and put back when it never does."""
+    monkeypatch.chdir(tmp_path)
+    images(tmp_path / "one", classes=("a",))
+    (tmp_path / "broken.py").write_text("import nosuchmodule\n")
+    run, search = copy_run(shared, tmp_path), copy_search(shared, tmp_path)
+    before = snapshot(tmp_path)
+    for command in (["train", "--out", "run"], ["tune", "--lr", "0.1,0.2", "--out", "search"],
+                    ["train", "--out", "search"], ["tune", "--lr", "0.1,0.2", "--out", "run"]):
+        assert main([*command, "--force", "--epochs", "1", *FAILING[why]]) != 0, command
+        assert snapshot(tmp_path) == before, command
+    assert main(["train", "--resume", str(run), "--epochs", "3", "--quiet"]) == 0  # the old run, whole
+    assert main(["tune", "--lr", "0.1,0.2", "--epochs", "1", "--out", str(search), "--force", "--quiet"]) == 0
+    assert sorted(p.name for p in search.iterdir()) == sorted(p.name for p in shared["search"].iterdir())
+
+
+def test_a_signal_while_a_forced_run_loads_its_data_keeps_the_old_run(tmp_path, shared, monkeypatch, capsys):
+    import twolayer.workflow
+
+    def loading(*args, **kwargs):
+        raise twolayer.workflow.Signalled(signal.SIGTERM)  # SIGTERM while the data loads
+
+    run = copy_run(shared, tmp_path)
+    before = snapshot(run)
+    monkeypatch.setattr(twolayer.workflow, "load_dataset", loading)
+    assert main(["train", "--out", str(run), "--force", "--quiet"]) == 128 + signal.SIGTERM
+    assert snapshot(run) == before
+
+
+def test_a_claim_killed_before_its_run_started_gives_the_old_run_back(tmp_path, shared, capsys):
+    """kill -9 between --force and the new run's start leaves the old files
+    in a holding folder: the folder is no user's (kind_of), report and
+    --resume work, and the next claim or resume puts them back."""
+    run = copy_run(shared, tmp_path)
+    before = snapshot(run)
+    for leftover in range(2):
+        held = runs.claim(run, "run", force=True)
+        (run / "config.json").write_text("{}")  # the new run's, written before it was killed
+        held.handle.close()  # the process died: its lock went with it
+        assert runs.kind_of(run) == "unstarted"
+        assert main(["report", str(run)]) == 1 and "stopped before its first checkpoint" in capsys.readouterr().err
+        if leftover == 0:  # the next claim puts the old run back, and so does its own failure
+            assert main(["train", "--out", str(run), "--force", "--dataset", "folder:nowhere"]) == 1
+            assert snapshot(run) == before
+    assert main(["train", "--resume", str(run), "--epochs", "3", "--quiet"]) == 0  # the old run, continued
+    assert main(["train", "--out", str(run), "--force", "--epochs", "1", "--quiet"]) == 0
+    assert not [p for p in run.iterdir() if p.name.startswith(".")]  # the replaced files are gone for good
+    held = runs.claim(tmp_path / "search", "search", force=True)  # a search killed before its first trial
+    (tmp_path / "search" / "study.journal").write_text("")
+    held.handle.close()
+    assert main(["train", "--epochs", "1", "--out", str(tmp_path / "search"), "--quiet"]) == 0  # an empty folder
+
+
+def test_a_search_that_fails_before_any_trial_ran_leaves_its_folder_as_it_found_it(tmp_path, monkeypatch, capsys):
+    """It left study.journal, so the same --out with the right --dataset
+    was refused as another study's search."""
+    monkeypatch.chdir(tmp_path)
+    images(tmp_path / "one", classes=("a",))
+    (tmp_path / "empty").mkdir()
+    for dataset in ("folder:nowhere", "folder:one"):
+        for out in ("search", "empty"):
+            assert main(["tune", "--dataset", dataset, "--lr", "0.1,0.2", "--out", out, "--quiet"]) == 1
+    assert not (tmp_path / "search").exists() and not list((tmp_path / "empty").iterdir())
+    assert main(["tune", "--lr", "0.1,0.2", "--epochs", "1", "--out", "search", "--quiet"]) == 0
+    assert main(["tune", "--lr", "0.1,0.2", "--epochs", "1", "--jobs", "2", "--out", "empty", "--quiet",
+                 "--dataset", "folder:nowhere"]) != 0  # (2 on a machine of one core)
+    assert not list((tmp_path / "empty").iterdir())  # the workers' failure too
 
 
 # -- faults, with real processes and signals ----------------------------------------------------

@@ -17,6 +17,16 @@ folder may hold, judged by the names twolayer itself writes:
     run          a training run's files (checkpoint, model, metrics, history)
     search       a tuning folder's files (tune.json, study.journal, trials/)
     foreign      anything else: never replaced, not even with --force
+
+A claim that replaces a folder's files (--force, or a run that never
+started) first moves them aside, into a hidden holding folder (HELD) in the
+folder itself, renamed, not copied. They go for good only when the new run
+or search has really started (start(): its data loaded, its net made); a
+claim abandoned before that (bad data, a learner's file that fails, a
+signal) puts them back (Claim.abandon), and so does the next claim or
+resume of a folder whose claimer was killed (kill -9) in between: a run is
+never lost to a replacement that never ran. The holding folders are no
+files of the run: kind_of ignores them.
 """
 
 from __future__ import annotations
@@ -50,7 +60,9 @@ def new_run_dir(root: str | Path, dataset: str) -> Claim:
                 path.mkdir()
             except FileExistsError:
                 continue
-            return Claim(path, [*made, path], _lock(path, "--out"))
+            held = Claim(path, [*made, path], _lock(path, "--out"))
+            (path / HELD).mkdir()  # nothing to put back: the mark of a run not yet started
+            return held
     except OSError as e:
         raise TwolayerError(f"cannot make a run folder under {root}: {e.strerror or e}") from None
     raise TwolayerError(f"could not make a new run folder under {root}")
@@ -82,6 +94,10 @@ def remove_folders(made: list[Path]) -> None:
 
 
 LOCK = ".twolayer.lock"
+HELD = ".twolayer.held"  # the files a claim replaced, until its run starts (empty: it replaced nothing)
+MOVING = ".twolayer.moving"  # the same, while they move aside or back
+GONE = ".twolayer.gone"  # the held files of a run that started, being removed
+ASIDE = (HELD, MOVING, GONE)
 FIGURES = ("history.png", "weights.png", "confusion_val.png", "confusion_test.png", "search_history.png",
            "heatmap.png")
 RUN_FILES = ("config.json", "checkpoint.npz", "model.npz", "metrics.json", "history.csv", "report.html",
@@ -95,7 +111,7 @@ TEMPORARY = re.compile(r"^\..+\.[A-Za-z0-9_]+\.tmp$")
 
 def kind_of(folder: Path) -> str:
     """empty, unstarted, run, search or foreign (see the module docstring)."""
-    names = {p.name for p in folder.iterdir()} - {LOCK}
+    names = {p.name for p in folder.iterdir()} - {LOCK, *ASIDE}
     names = {n for n in names if not TEMPORARY.match(n)}
     if not names:
         return "empty"
@@ -129,20 +145,78 @@ class Claim:
     def close(self) -> None:  # for contextlib.closing
         self.release()
 
+    def started(self) -> bool:
+        """Whether the run or search has started (start(path)), so that
+        abandon() leaves its files; a search continued in its own folder
+        replaced nothing and counts as started."""
+        return not (self.path / HELD).is_dir()
+
+    def start(self) -> None:
+        start(self.path)
+
     def abandon(self) -> None:
-        """Undo the claim of a run that never got going: remove what it wrote
-        (its config.json; the folder itself if it made it)."""
-        with contextlib.suppress(OSError):
-            (self.path / "config.json").unlink()
+        """Undo the claim of a run or search that never got going: remove
+        what it wrote, put back the files it replaced, and remove the
+        folder itself if it made it. One that started is only released."""
+        if not self.handle.closed:
+            put_back(self.path)
         self.release()
         remove_folders(self.made)
+
+
+def start(path: str | Path) -> None:
+    """The run or search in `path` has really started: the files its claim
+    replaced go for good (renamed first, so that a kill midway never leaves
+    half of them to be put back). Any process of the run may say it."""
+    path = Path(path)
+    with contextlib.suppress(FileNotFoundError):
+        (path / HELD).rename(path / GONE)
+    shutil.rmtree(path / GONE, ignore_errors=True)
+
+
+def put_back(path: Path) -> None:
+    """Undo a claim that never started (this process's, or one killed before
+    its run started): its files removed, the ones it replaced put back.
+    Only under the folder's lock."""
+    if (path / HELD).is_dir():  # all of twolayer's files outside it are the unstarted claim's
+        for name in _ours(path):
+            _remove(path / name)
+        (path / HELD).rename(path / MOVING)
+    if (path / MOVING).is_dir():  # nothing was written beside them since they moved
+        for p in (path / MOVING).iterdir():
+            p.rename(path / p.name)
+        (path / MOVING).rmdir()
+    shutil.rmtree(path / GONE, ignore_errors=True)
+
+
+def _hold_aside(path: Path, names: list[str]) -> None:
+    """Move `names` into the holding folder, which appears whole or not at all."""
+    (path / MOVING).mkdir()
+    for name in names:
+        (path / name).rename(path / MOVING / name)
+    (path / MOVING).rename(path / HELD)
+
+
+def _ours(path: Path) -> list[str]:
+    """The names in `path` that twolayer writes for a run or a search."""
+    return [name for name in dict.fromkeys((*RUN_FILES, *SEARCH_FILES, *SEARCH_FOLDERS))
+            if (path / name).exists() or (path / name).is_symlink()]
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
 
 
 def claim(path: str | Path, kind: str, force: bool = False, option: str = "--out") -> Claim:
     """Hold `path` for a run (kind "run") or a search ("search"). A folder of
     the other kind, or a finished or started run, is replaced only with
-    force, and then only the files twolayer writes are removed; a folder
-    holding anything else is refused."""
+    force, and then only the files twolayer writes, which are held aside
+    until the new run starts (see the module docstring); a folder holding
+    anything else is refused."""
     path = Path(path)
     _check_ancestors(path, option)
     try:
@@ -152,8 +226,11 @@ def claim(path: str | Path, kind: str, force: bool = False, option: str = "--out
         raise TwolayerError(f"cannot make {option} {path}: {e.strerror or e}") from None
     held = Claim(path, made, handle)
     try:
+        put_back(path)  # a claim killed before its run started gave nothing up
         _make_room(path, kind, force, option)
     except BaseException:
+        with contextlib.suppress(OSError):
+            put_back(path)  # files moved aside before a failure go back
         held.release()  # its lock file too: a refused folder is left as it was
         raise
     return held
@@ -171,6 +248,7 @@ def hold(path: str | Path, option: str = "--resume") -> Claim:
     if not path.is_dir():
         raise TwolayerError(f"{option} {path}: no such run folder")
     held = Claim(path, [], _lock(path, option))
+    put_back(path)
     remove_stale_temporaries(path)
     return held
 
@@ -196,8 +274,11 @@ def _lock(path: Path, option: str) -> IO:
 def _make_room(path: Path, kind: str, force: bool, option: str) -> None:
     found = kind_of(path)
     remove_stale_temporaries(path)
-    if found in ("empty", "unstarted") or (found == "search" and kind == "search" and not force):
+    if found == "search" and kind == "search" and not force:
         return  # a search continues in its own folder (with force, it starts afresh)
+    if found in ("empty", "unstarted"):
+        _hold_aside(path, _ours(path))
+        return
     what = {"run": "a training run", "search": "a tuning folder", "foreign": "files twolayer did not write"}[found]
     if found == "foreign":
         raise TwolayerError(f"{path} holds {what}; choose another {option} (--force replaces only twolayer's "
@@ -205,12 +286,7 @@ def _make_room(path: Path, kind: str, force: bool, option: str) -> None:
     if not force:
         raise TwolayerError(f"{path} already holds {what}; choose another {option} or pass --force to "
                             "replace it")
-    for name in RUN_FILES if found == "run" else SEARCH_FILES:
-        with contextlib.suppress(FileNotFoundError):
-            (path / name).unlink()
-    if found == "search":
-        for name in SEARCH_FOLDERS:
-            shutil.rmtree(path / name, ignore_errors=True)
+    _hold_aside(path, _ours(path))  # removed once the new one starts; put back if it never does
 
 
 def _check_ancestors(path: Path, option: str) -> None:

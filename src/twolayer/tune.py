@@ -185,6 +185,9 @@ class Objective:
         started = time.monotonic()
         data = self.prepared(config)
         net = new_net(config, data)
+        if self.stop.signum is not None:  # stopped while the data loaded: the search has not started
+            raise Signalled(self.stop.signum)
+        runs.start(self.opts.out)  # the files --force replaces go only now (runs.claim)
 
         def on_epoch_end(state) -> None:
             h = state.history
@@ -330,7 +333,7 @@ def run(opts: TuneOptions) -> TuneResult:
         try:
             study = _study(opts)
         except BaseException:
-            held.abandon()  # the folders this run made, if still empty
+            held.abandon()  # the files it replaced put back, the folders it made removed
             raise
         recover(study, opts, all_running_orphaned=not opts.storage)
         target = opts.trials or (len(opts.space.grid()) if opts.sampler == "grid" else 20)
@@ -345,7 +348,13 @@ def run(opts: TuneOptions) -> TuneResult:
                     break
         except KeyboardInterrupt as e:  # Signalled, or a second Ctrl-C that did not wait
             signum = getattr(e, "signum", signal.SIGINT)
+            if not held.started():  # no trial began training: the folder as it was found
+                held.abandon()
+                raise
         except Exception as e:  # a full or read-only disk: the failed trial is run again by the same command
+            if not held.started():  # bad data, a learner that fails: no trial began training
+                held.abandon()
+                raise lost_database(e, opts.storage) or e from None
             _reraise(e, opts, f"the finished trials are kept in {opts.out}", "go on")
         try:
             result = summarize(study, opts, time.monotonic() - started, stopped=signum is not None)

@@ -97,8 +97,9 @@ def train(config: TrainConfig, out: str | Path | None = None, force: bool = Fals
     """Train per `config` and write a run folder: `out`, or a new folder
     under runs/. The options are checked, then the folder is claimed
     (runs.claim: atomically, so a second run on the same folder refuses),
-    before any data is read; a run that fails before it starts gives the
-    folder back as it found it. The folder holds config.json from the
+    before any data is read; a run that fails before it starts (its data
+    loaded, its net made) gives the folder back as it found it: the files
+    that --force replaces go only then. The folder holds config.json from the
     start, checkpoint.npz after every epoch (kept at the end, so that
     `resume` can continue the run), then model.npz, history.csv and, last,
     metrics.json: a folder with metrics.json is a finished run."""
@@ -112,8 +113,9 @@ def train(config: TrainConfig, out: str | Path | None = None, force: bool = Fals
         data.fingerprint = fingerprint(data.dataset)  # the bundle's too; recorded for a resume of a moved dataset
         write_json(held.path / "config.json", {**record, DATA_DIGEST: data.fingerprint})
         net = new_net(config, data)
+        held.start()  # from here the run has started: the files it replaces (--force) go for good
     except BaseException:
-        held.abandon()
+        held.abandon()  # the files it replaced put back
         raise
     try:
         return _run(config, data, held.path, net, None, quiet)
