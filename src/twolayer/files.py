@@ -18,6 +18,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from twolayer.errors import TwolayerError
 from twolayer.memory import describe, shortfall
 
 # what a file read whole may hold: a config or space file, a run's JSON record,
@@ -121,3 +122,20 @@ def load_npz(path: str | Path) -> dict[str, np.ndarray]:
         raise MemoryError(problem)
     with np.load(path, allow_pickle=False) as npz:
         return {name: npz[name] for name in npz.files}
+
+
+def read_record(path: Path, what: str) -> dict[str, Any]:
+    """The JSON object of a record twolayer writes (a run's config.json or
+    metrics.json, a search's tune.json); one line naming the file for
+    anything else (missing, unreadable, too large, not JSON, not an object)."""
+    try:
+        value = json.loads(read_small(path, what))
+    except FileNotFoundError:
+        raise TwolayerError(f"{path} is missing: need {what}") from None
+    except OSError as e:
+        raise TwolayerError(f"cannot read {path}: {e.strerror or e}") from None
+    except ValueError as e:
+        raise TwolayerError(f"cannot read {path}: {e}") from None
+    if not isinstance(value, dict):
+        raise TwolayerError(f"cannot read {path}: it holds a JSON {type(value).__name__}, not {what}")
+    return value

@@ -19,7 +19,7 @@ import numpy as np
 from twolayer import bundles, plots, runs
 from twolayer.config import TrainConfig, options
 from twolayer.errors import TwolayerError, WriteError
-from twolayer.files import read_small
+from twolayer.files import read_record
 from twolayer.learner import label
 from twolayer.metrics import confusion_matrix, per_class_accuracy
 from twolayer.streams import shown
@@ -105,7 +105,7 @@ def _not_reportable(path: Path) -> str:
 
 def run_report(run_dir: Path, data: Prepared | None = None, page: Path | None = None) -> Path:
     bundle = bundles.load_bundle(run_dir)
-    metrics = _read_json(run_dir / "metrics.json", "a finished run's metrics")
+    metrics = read_record(run_dir / "metrics.json", "a finished run's metrics")
     config = TrainConfig.from_dict(bundle.config)
     history = runs.read_history_csv(run_dir / "history.csv")
     if data is None:  # the model's own preprocessing, never refitted
@@ -211,7 +211,7 @@ def _examples(split: tuple[np.ndarray, np.ndarray], predicted: np.ndarray, names
 
 
 def tune_report(out: Path, page: Path | None = None) -> Path:
-    summary = _read_json(out / "tune.json", "a search's summary")
+    summary = read_record(out / "tune.json", "a search's summary")
     space = summary.get("space")
     if not (isinstance(space, dict) and isinstance(space.get("dimensions"), dict)
             and isinstance(space.get("fixed"), dict) and isinstance(summary.get("best") or {}, dict)):
@@ -343,20 +343,6 @@ def _image_uri(image: np.ndarray) -> str:
     buffer = io.BytesIO()
     Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(buffer, "PNG")
     return _png_uri(buffer.getvalue())
-
-
-def _read_json(path: Path, what: str) -> dict[str, Any]:
-    try:
-        value = json.loads(read_small(path, what))
-    except FileNotFoundError:
-        raise TwolayerError(f"{path} is missing: need {what}") from None
-    except OSError as e:
-        raise TwolayerError(f"cannot read {path}: {e.strerror or e}") from None
-    except ValueError as e:
-        raise TwolayerError(f"cannot read {path}: {e}") from None
-    if not isinstance(value, dict):
-        raise TwolayerError(f"cannot read {path}: it holds a JSON {type(value).__name__}, not {what}")
-    return value
 
 
 def _write(folder: Path, page: Path | None, title: str, parts: list[str]) -> Path:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import glob
-import json
 import os
 import signal
 import threading
@@ -28,7 +27,7 @@ from twolayer.data.images import IMAGE_SUFFIXES, is_hidden, match_channels, read
 from twolayer.data.preprocess import Preprocessor
 from twolayer.data.splits import carve, check_classes
 from twolayer.errors import DataError, Stopped, TwolayerError, UsageError, WriteError
-from twolayer.files import read_small, write_json
+from twolayer.files import read_record, write_json
 from twolayer.learner import LearnerNet, check_unchanged, confirm_resume, file_digest, label, learner_net
 from twolayer.model import TwoLayerNet
 from twolayer.trainer import (
@@ -267,14 +266,7 @@ def read_run_config(run_dir: Path) -> tuple[TrainConfig, dict[str, Any]]:
     """A run's config (validated) and config.json's whole record; one line
     naming the file if it is not a run's config."""
     where = run_dir / "config.json"
-    try:
-        record = json.loads(read_small(where, "a run's config.json"))
-    except OSError as e:
-        raise TwolayerError(f"cannot read {where}: {e.strerror or e}") from None
-    except ValueError as e:
-        raise TwolayerError(f"cannot read {where}: {e}") from None
-    if not isinstance(record, dict):
-        raise TwolayerError(f"cannot read {where}: it holds a JSON {type(record).__name__}, not a run's options")
+    record = read_record(where, "a run's config.json")
     try:
         return TrainConfig.from_dict(record).validate(), record
     except (ValueError, TypeError) as e:
