@@ -204,6 +204,10 @@ def fit(
     and the iteration (twolayer.noise), so a resumed run draws the same masks
     and crops, on either device.
 
+    The computation runs in the net's float type (config.dtype is the type
+    the command line and initial_net make a net in; a net of another type is
+    not cast).
+
     config.device: "cpu" (NumPy) or "cuda" (CuPy). The data, parameters and
     optimizer state are moved there once; at the end the net's parameters
     (and the state's arrays) are NumPy arrays again. Callbacks run at the
