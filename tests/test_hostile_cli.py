@@ -460,6 +460,12 @@ CASES: dict[str, Case] = {
                                               archive_declaring(100 * 2**30)),
     "predict with an unknown option": Case(["predict", "{run}", "{image}", "--jsn"], 2, "did you mean --json"),
     "report with an unknown option": Case(["report", "{run}", "--quiet"], 2, "unrecognized arguments: --quiet"),
+    "abbreviated option": Case(["train", "--hid", "10"], 2, "unrecognized arguments: --hid 10; did you mean "
+                                                           "--hidden-size?"),
+    "abbreviation of three options": Case(["export", "{run}", "--f", "torch"], 2,
+                                          "did you mean --format or --force or --float16?"),
+    "misspelt choice": Case(["train", "--optimizer", "nestrov"], 2, "did you mean nesterov?"),
+    "help on a misspelt command": Case(["help", "evalute"], 2, "unknown command 'evalute'; did you mean evaluate?"),
 }
 
 

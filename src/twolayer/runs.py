@@ -64,7 +64,9 @@ def new_run_dir(root: str | Path, dataset: str) -> Claim:
             (path / HELD).mkdir()  # nothing to put back: the mark of a run not yet started
             return held
     except OSError as e:
-        raise TwolayerError(f"cannot make a run folder under {root}: {e.strerror or e}") from None
+        raise TwolayerError(f"cannot make a run folder under {root}: {e.strerror or e}"
+                            + ("; give --out DIR where you can write" if remedy(e) == "make it writable" else "")
+                            ) from None
     raise TwolayerError(f"could not make a new run folder under {root}")
 
 
@@ -223,7 +225,8 @@ def claim(path: str | Path, kind: str, force: bool = False, option: str = "--out
         made = make_folders(path)
         handle = _lock(path, option)
     except OSError as e:  # no permission, a read-only or full disk, a name too long
-        raise TwolayerError(f"cannot make {option} {path}: {e.strerror or e}") from None
+        fix = f"; give {option} DIR where you can write" if remedy(e) == "make it writable" else ""
+        raise TwolayerError(f"cannot make {option} {path}: {e.strerror or e}{fix}") from None
     held = Claim(path, made, handle)
     try:
         put_back(path)  # a claim killed before its run started gave nothing up
