@@ -33,9 +33,11 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import fcntl
 import io
 import json
+import os
 import re
 import shlex
 import shutil
@@ -71,8 +73,12 @@ def new_run_dir(root: str | Path, dataset: str) -> Claim:
 
 
 def make_folders(path: Path) -> list[Path]:
-    """mkdir -p; the folders it made, outermost first."""
+    """mkdir -p; the folders it made, outermost first. A file where a folder
+    must be is ENOTDIR naming it (mkdir said `File exists`, naming the folder)."""
     missing = [p for p in [path, *path.parents] if not p.exists()][::-1]
+    above = missing[0].parent if missing else path  # the nearest that exists
+    if above.exists() and not above.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(above))
     path.mkdir(parents=True, exist_ok=True)
     return missing
 
