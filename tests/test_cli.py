@@ -238,3 +238,103 @@ def test_text_from_outside_never_drives_the_terminal(tmp_path, monkeypatch, caps
     assert len(lines) == 5 + 3  # train's 3 lines, evaluate's and report's, then one per file
     assert all(line.count("\t") == 2 for line in lines[5:])
     assert "\\x1b[2J" in err and err.count("\n") == 1
+
+
+def exit_code(argv: list[str]) -> int:
+    try:
+        return main(argv)
+    except SystemExit as e:  # argparse's own refusals, and --help
+        return e.code
+
+
+def test_options_are_never_abbreviated_and_a_slip_names_the_nearest(capsys):
+    """`--hid 10` trained with --hidden-size 10 (argparse's abbreviations), a trap for a script the day
+    an option --hidden-... is added; `trian` and `--optimizer nestrov` named no command or value."""
+    for argv, line in [
+        (["train", "--hid", "10"], "unrecognized arguments: --hid 10; did you mean --hidden-size?"),
+        (["export", "x", "--f", "torch"], "did you mean --format or --force or --float16?"),
+        (["train", "--epocs", "3"], "did you mean --epochs?"),
+        (["trian"], "invalid choice: 'trian'; did you mean train?"),
+        (["train", "--optimizer", "nestrov"], "invalid choice: 'nestrov'; did you mean nesterov?"),
+        (["help", "trian"], "twolayer help: error: unknown command 'trian'; did you mean train?"),
+    ]:
+        assert exit_code(argv) == 2, argv
+        out, err = capsys.readouterr()
+        assert out == "" and err.count("\n") == 1 and line in err, (argv, err)
+
+
+def test_help_command_and_every_option_says_what_it_does_and_its_default(capsys):
+    """`twolayer help train` is `twolayer train --help`; every option of every command has a help text
+    naming its default (tune's --sampler said only `default: grid`, export's --format `default: onnx`,
+    --sampler-seed no default, --jobs `(default 1)`)."""
+    import argparse
+
+    from twolayer.cli import build_parser
+
+    assert exit_code(["help", "train"]) == 0
+    by_help = capsys.readouterr().out
+    assert exit_code(["train", "--help"]) == 0
+    assert by_help == capsys.readouterr().out and by_help.startswith("usage: twolayer train")
+    assert exit_code(["help"]) == 0 and "help      show a command's help" in capsys.readouterr().out
+    for name, command in build_parser().commands.items():
+        assert command.description, name
+        for action in command._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            assert action.help and not action.help.startswith("default"), (name, action.dest)
+            if action.default not in (None, False, argparse.SUPPRESS):
+                shown = f"{action.default:g}" if isinstance(action.default, float) else action.default
+                assert f"(default: {shown})" in action.help, (name, action.dest, action.help)
+
+
+def test_a_search_whose_every_trial_diverged_exits_3_as_a_diverged_run_does(tmp_path, capsys):
+    """tune exited 0 when no trial completed; an option refused said first what it would search."""
+    assert main(["tune", "--trials", "0", "--out", str(tmp_path / "none")]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == "twolayer tune: error: --trials must be >= 1, got 0\n"
+    assert main(["tune", "--lr", "1e30,1e31", "--epochs", "1", "--out", str(tmp_path / "d"), "--quiet"]) == 3
+    out, err = capsys.readouterr()
+    assert err == "twolayer tune: no best trial: no trial completed (2 diverged)\n"
+    assert "report in" in out
+
+
+def test_a_download_that_fails_leaves_no_data_folder_made_for_it(tmp_path, monkeypatch, capsys):
+    """TWOLAYER_DATA (or --data-dir) naming a folder that is not there, with no network: the folders
+    made for the download were left behind, empty (relative to wherever the command ran)."""
+    import urllib.error
+    import urllib.request
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TWOLAYER_DATA", "new/data")
+    assert main(["train", "--dataset", "mnist", "--out", "run"]) == 1
+    assert "could not download" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_read_only_current_folder_says_to_give_out(tmp_path, monkeypatch, capsys):
+    """The default runs/ where nothing can be written: one line naming the remedy (it gave none)."""
+    import errno
+
+    from twolayer import runs
+
+    def read_only(path):
+        raise OSError(errno.EROFS, "Read-only file system", str(path))
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(runs, "make_folders", read_only)
+    assert main(["train", "--epochs", "1", "--quiet"]) == 1
+    assert capsys.readouterr().err == ("twolayer train: error: cannot make a run folder under runs: Read-only file "
+                                       "system; give --out DIR where you can write\n")
+    assert main(["tune", "--epochs", "1", "--quiet"]) == 1
+    assert capsys.readouterr() == ("", "twolayer tune: error: cannot make --out runs/twolayer-digits: Read-only "
+                                       "file system; give --out DIR where you can write\n")
+
+
+def test_check_of_a_missing_file_says_only_that(tmp_path, capsys):
+    """It printed `checking FILE: importing it ...` on stdout before the error."""
+    assert main(["check", str(tmp_path / "net.py")]) == 1
+    assert capsys.readouterr() == ("", f"twolayer check: error: no such file: {tmp_path / 'net.py'}\n")

@@ -222,8 +222,12 @@ CASES: dict[str, Case] = {
     "report of a missing folder": Case(["report", "nowhere"], 1, "nowhere"),
     "config file missing": Case(["train", "--config", "none.toml"], 1, "no config file at none.toml"),
     "space file is a folder": Case(["tune", "--space", "."], 1, "cannot read space file ."),
-    "export under a file": Case(["export", "{run}", "--out", "notes.txt/m.onnx"], 1, "notes.txt",
+    "export under a file": Case(["export", "{run}", "--out", "notes.txt/m.onnx"], 1, "notes.txt: Not a directory",
                                 text_file("notes.txt")),
+    "report under a file": Case(["report", "{run}", "--out", "notes.txt/p.html"], 1, "notes.txt: Not a directory",
+                                text_file("notes.txt")),
+    "runs is a file": Case(["train", "--epochs", "1"], 1, "cannot make a run folder under runs: Not a directory",
+                           text_file("runs")),
     "export onto a folder": Case(["export", "run", "--out", "run", "--force"], 1,
                                  "--out run is a folder; give a file name in it, e.g. run/model.onnx",
                                  lambda d, s: copy_run(s, d)),
@@ -460,6 +464,12 @@ CASES: dict[str, Case] = {
                                               archive_declaring(100 * 2**30)),
     "predict with an unknown option": Case(["predict", "{run}", "{image}", "--jsn"], 2, "did you mean --json"),
     "report with an unknown option": Case(["report", "{run}", "--quiet"], 2, "unrecognized arguments: --quiet"),
+    "abbreviated option": Case(["train", "--hid", "10"], 2, "unrecognized arguments: --hid 10; did you mean "
+                                                           "--hidden-size?"),
+    "abbreviation of three options": Case(["export", "{run}", "--f", "torch"], 2,
+                                          "did you mean --format or --force or --float16?"),
+    "misspelt choice": Case(["train", "--optimizer", "nestrov"], 2, "did you mean nesterov?"),
+    "help on a misspelt command": Case(["help", "evalute"], 2, "unknown command 'evalute'; did you mean evaluate?"),
 }
 
 

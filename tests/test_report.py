@@ -313,8 +313,8 @@ def test_a_search_without_a_best_trial_says_why_and_an_unfinished_one_says_so(tu
     was reported as if it had run every trial."""
     out = tmp_path / "diverged"
     assert main(["tune", "--dataset", "digits", "--lr", "1e30,1e31", "--epochs", "1", "--out", str(out),
-                 "--quiet"]) == 0
-    assert "no best trial: no trial completed (2 diverged)\n" in capsys.readouterr().out
+                 "--quiet"]) == 3  # as a diverged run exits
+    assert "no best trial: no trial completed (2 diverged)\n" in capsys.readouterr().err
     page = (out / "report.html").read_text()
     assert "<h2>Best trial</h2><p>none: no trial completed (2 diverged)</p>" in page
 

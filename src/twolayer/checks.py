@@ -29,6 +29,7 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -321,14 +322,21 @@ def _silence() -> None:
     sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 -- for the process's life
 
 
+def refuse_plain_faults(spec: str) -> Path:
+    """The file of `spec`; LearnerError, without running anything, where it is
+    missing or not a file (said before the checks are announced)."""
+    path, _ = parse_spec(spec)
+    if not path.is_file():
+        load_class(spec)
+    return path
+
+
 def run_checks(spec: str, timeout: float = 60.0) -> Iterator[Verdict]:
     """checks_here, in a spawned child process, each check (the first
     includes importing the file) limited to `timeout` seconds. LearnerError,
     one line, for a fault in loading, a check over its time, or a child that
     died."""
-    path, _ = parse_spec(spec)
-    if not path.is_file():  # the plain faults without a process
-        load_class(spec)
+    path = refuse_plain_faults(spec)
     context = multiprocessing.get_context("spawn")
     receiver, sender = context.Pipe(duplex=False)
     process = context.Process(target=_child, args=(spec, sender), daemon=True)

@@ -26,7 +26,12 @@ from twolayer.tune import PRUNERS, SAMPLERS, cell, no_best
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, with its errors cut to one line."""
+    """argparse, with its errors cut to one line, and no abbreviated options:
+    `--hid 10` would mean --hidden-size only until an option --hidden-... is
+    added, and a script that used it would then fail or, worse, mean another."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, allow_abbrev=False, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
@@ -37,9 +42,30 @@ class Parser(argparse.ArgumentParser):
         parsed, extra = self.parse_known_args(args, namespace)
         if extra:
             target = getattr(self, "commands", {}).get(getattr(parsed, "command", None), self)
-            near = difflib.get_close_matches(extra[0].split("=")[0], list(target._option_string_actions), n=1)
-            target.error(f"unrecognized arguments: {' '.join(extra)}" + (f"; did you mean {near[0]}?" if near else ""))
+            near = nearest(extra[0].split("=")[0], list(target._option_string_actions))
+            target.error(f"unrecognized arguments: {' '.join(extra)}" + (f"; did you mean {near}?" if near else ""))
         return parsed
+
+    def _check_value(self, action: argparse.Action, value) -> None:
+        """A value not among an option's choices, or an unknown command, with
+        the nearest one ("trian": did you mean train?)."""
+        if action.choices is not None and value not in action.choices:
+            near = nearest(str(value), [str(c) for c in action.choices])
+            if near:
+                choices = ", ".join(map(repr, action.choices))
+                raise argparse.ArgumentError(action, f"invalid choice: {value!r}; did you mean {near}? "
+                                                     f"(choose from {choices})")
+        super()._check_value(action, value)
+
+
+def nearest(word: str, known: list[str]) -> str | None:
+    """The known word `word` is most likely a slip for: one it begins (an
+    abbreviation: --hid for --hidden-size), else the closest in spelling."""
+    started = [k for k in known if k.startswith(word) and len(word) > 2]
+    if len(started) > 1:
+        return " or ".join(started)
+    near = started or difflib.get_close_matches(word, known, n=1)
+    return near[0] if near else None
 
 
 def typed(opt: Option):
@@ -135,13 +161,16 @@ def build_parser(config_class: type = TrainConfig) -> Parser:
     add_train_options(u, config_class, searchable=True)
     s = u.add_argument_group("search")
     s.add_argument("--space", metavar="FILE.toml", help="search space file; command-line values win")
-    s.add_argument("--sampler", choices=SAMPLERS, default="grid", help="default: grid")
+    s.add_argument("--sampler", choices=SAMPLERS, default="grid",
+                   help="how trials' values are chosen: every point of the grid, or drawn at random or by TPE "
+                        "from the lists and ranges (default: grid)")
     s.add_argument("--trials", type=int, metavar="N",
                    help="trials to finish (default: the whole grid, or 20 for random/tpe)")
     s.add_argument("--pruner", choices=PRUNERS, default="median",
                    help="stops trials that lag the others (default: median)")
-    s.add_argument("--jobs", type=int, default=1, metavar="N", help="worker processes on this machine (default 1)")
-    s.add_argument("--sampler-seed", type=int, default=0, metavar="N", help="seed of the random/tpe sampler")
+    s.add_argument("--jobs", type=int, default=1, metavar="N", help="worker processes on this machine (default: 1)")
+    s.add_argument("--sampler-seed", type=int, default=0, metavar="N",
+                   help="seed of the random/tpe sampler (default: 0)")
     s.add_argument("--storage", metavar="URL",
                    help="shared study database, e.g. postgresql://USER@HOST/DB (default: a journal file in --out)")
     s.add_argument("--study", metavar="NAME", help="study name (default: twolayer-DATASET)")
@@ -187,11 +216,17 @@ def build_parser(config_class: type = TrainConfig) -> Parser:
                                    "names in its metadata; torch: a state dict for nn.Sequential(nn.Linear, "
                                    "nn.ReLU, nn.Linear), giving scores.")
     x.add_argument("model", metavar="MODEL", help="a run folder or its model.npz")
-    x.add_argument("--format", choices=FORMATS, default="onnx", help="default: onnx")
+    x.add_argument("--format", choices=FORMATS, default="onnx",
+                   help="onnx (a graph for ONNX Runtime and others) or torch (a PyTorch state dict) (default: onnx)")
     x.add_argument("--out", metavar="PATH", help="output file (default: beside the model: model.onnx, model.pt)")
     x.add_argument("--force", action="store_true", help="overwrite an existing output file")
     x.add_argument("--float16", action="store_true", help="store the weights in half precision")
-    parser.commands = {"train": t, "check": c, "tune": u, "report": r, "evaluate": e, "predict": p, "export": x}
+    h = sub.add_parser("help", help="show a command's help (as COMMAND --help does)",
+                       description="Show the help of a command, as twolayer COMMAND --help does, or this list.")
+    h.add_argument("topic", nargs="?", metavar="COMMAND",
+                   help="the command to explain (default: the list of commands)")
+    parser.commands = {"train": t, "check": c, "tune": u, "report": r, "evaluate": e, "predict": p, "export": x,
+                       "help": h}
     return parser
 
 
@@ -250,7 +285,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from twolayer.checks import print_checks
+    from twolayer.checks import print_checks, refuse_plain_faults
 
     given = [name for name in options(args.config_class) if hasattr(args, name) and name != "net"]
     if given and "dataset" not in given:
@@ -258,6 +293,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise UsageError(f"{flags}: training options need --dataset (check trains only when given a dataset)")
     if given:
         config_from_args(args, args.config_class)  # a bad training option is said before any check runs
+    refuse_plain_faults(args.net)
     say(f"checking {args.net}: importing it and running its code in a child process, "
         f"at most {args.timeout:g} s per check")
     if not print_checks(args.net, args.timeout):
@@ -319,16 +355,12 @@ def cmd_tune(args: argparse.Namespace) -> int:
     study = args.study or prefix + "".join(c if c.isalnum() else "-" for c in str(dataset))[-60:].strip("-")
     if net:
         say(f"network: {label(net)}; its code runs in this process")
-    if space.by_default:
-        searched = " x ".join(f"{name} {dim.describe()}" for name, dim in space.dimensions.items())
-        say(f"searching {searched}: nothing was given to search, so the learning rate and L2 strength at a "
-            "tenth, one and ten times the run's values (give options lists a,b,c or ranges low:high to search others)")
     opts = tune.TuneOptions(space=space, out=Path(args.out or Path("runs") / study), sampler=args.sampler,
                             trials=args.trials, jobs=args.jobs, storage=args.storage, study=study,
                             pruner=args.pruner, seed=args.sampler_seed, quiet=args.quiet,
                             force=args.force)
     try:
-        result = tune.run(opts)
+        result = tune.run(opts, start=lambda: say_default_space(space))
     except tune.TuneInterrupted as e:
         print_trials(e.result)
         raise
@@ -338,8 +370,6 @@ def cmd_tune(args: argparse.Namespace) -> int:
         where = f" -> {result.best_dir}" if result.best_dir else " (its run folder is on the machine that ran it)"
         say(f"best: trial {result.best['trial']}, validation accuracy {result.best['val_accuracy']:.4f} "
             f"({values}){where}")
-    elif result.rows:  # every trial diverged, was pruned or failed: nothing to copy to best/
-        say(f"no best trial: {no_best(result.rows)}")
     from twolayer.report import report
 
     if result.best_dir:
@@ -351,7 +381,18 @@ def cmd_tune(args: argparse.Namespace) -> int:
         print(f"twolayer tune: {result.interrupted} trial(s) failed or were interrupted; "
               "run the same command again to retry them", file=sys.stderr)
         return 1
+    if result.rows and not result.best:  # every trial diverged (or was pruned): exit 3, as a diverged run does
+        print(f"twolayer tune: no best trial: {no_best(result.rows)}", file=sys.stderr)
+        return 3
     return 0
+
+
+def say_default_space(space) -> None:
+    """What a search given nothing to search searches (said once its options are known to be good)."""
+    if space.by_default:
+        searched = " x ".join(f"{name} {dim.describe()}" for name, dim in space.dimensions.items())
+        say(f"searching {searched}: nothing was given to search, so the learning rate and L2 strength at a "
+            "tenth, one and ten times the run's values (give options lists a,b,c or ranges low:high to search others)")
 
 
 def print_trials(result) -> None:
@@ -390,6 +431,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_help(args: argparse.Namespace) -> int:
+    parser = build_parser(args.config_class)
+    if args.topic and args.topic not in parser.commands:
+        near = nearest(args.topic, list(parser.commands))
+        parser.commands["help"].error(f"unknown command {args.topic!r}" + (f"; did you mean {near}?" if near else "")
+                                      + f" (choose from {', '.join(parser.commands)})")
+    (parser.commands[args.topic] if args.topic else parser).print_help()
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     done = export(args.model, args.format, args.out, force=args.force, float16=args.float16)
     d = done.input_size
@@ -410,8 +461,7 @@ def _fmt(value: float | None) -> str:
 
 
 COMMANDS = {"train": cmd_train, "check": cmd_check, "tune": cmd_tune, "report": cmd_report, "evaluate": cmd_evaluate,
-            "export": cmd_export,
-            "predict": cmd_predict}
+            "predict": cmd_predict, "export": cmd_export, "help": cmd_help}
 
 
 def main(argv: list[str] | None = None, config_class: type = TrainConfig) -> int:

@@ -33,9 +33,11 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import fcntl
 import io
 import json
+import os
 import re
 import shlex
 import shutil
@@ -64,13 +66,19 @@ def new_run_dir(root: str | Path, dataset: str) -> Claim:
             (path / HELD).mkdir()  # nothing to put back: the mark of a run not yet started
             return held
     except OSError as e:
-        raise TwolayerError(f"cannot make a run folder under {root}: {e.strerror or e}") from None
+        raise TwolayerError(f"cannot make a run folder under {root}: {e.strerror or e}"
+                            + ("; give --out DIR where you can write" if remedy(e) == "make it writable" else "")
+                            ) from None
     raise TwolayerError(f"could not make a new run folder under {root}")
 
 
 def make_folders(path: Path) -> list[Path]:
-    """mkdir -p; the folders it made, outermost first."""
+    """mkdir -p; the folders it made, outermost first. A file where a folder
+    must be is ENOTDIR naming it (mkdir said `File exists`, naming the folder)."""
     missing = [p for p in [path, *path.parents] if not p.exists()][::-1]
+    above = missing[0].parent if missing else path  # the nearest that exists
+    if above.exists() and not above.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(above))
     path.mkdir(parents=True, exist_ok=True)
     return missing
 
@@ -223,7 +231,8 @@ def claim(path: str | Path, kind: str, force: bool = False, option: str = "--out
         made = make_folders(path)
         handle = _lock(path, option)
     except OSError as e:  # no permission, a read-only or full disk, a name too long
-        raise TwolayerError(f"cannot make {option} {path}: {e.strerror or e}") from None
+        fix = f"; give {option} DIR where you can write" if remedy(e) == "make it writable" else ""
+        raise TwolayerError(f"cannot make {option} {path}: {e.strerror or e}{fix}") from None
     held = Claim(path, made, handle)
     try:
         put_back(path)  # a claim killed before its run started gave nothing up

@@ -22,6 +22,7 @@ import shutil
 import signal
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -321,8 +322,11 @@ def _logger(opts: TuneOptions, target: int):
 # -- the whole search ---------------------------------------------------------------------
 
 
-def run(opts: TuneOptions) -> TuneResult:
-    """Create or join the study, run the workers, and write the results."""
+def run(opts: TuneOptions, start: Callable[[], None] | None = None) -> TuneResult:
+    """Create or join the study, run the workers, and write the results.
+    `start`: called once the options are valid and the folder is claimed
+    (the command line says there what it will search, never before an error
+    in the options)."""
     import optuna
 
     opts.validate()
@@ -330,6 +334,8 @@ def run(opts: TuneOptions) -> TuneResult:
     started = time.monotonic()
     held = runs.claim(opts.out, "search", opts.force)  # a run folder or foreign files: refused in one line
     with contextlib.closing(held):
+        if start:
+            start()
         try:
             study = _study(opts)
         except BaseException:

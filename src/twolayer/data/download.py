@@ -23,6 +23,7 @@ from pathlib import Path
 from twolayer.errors import DataError, remedy
 from twolayer.files import _umask
 from twolayer.progress import Progress
+from twolayer.runs import make_folders, remove_folders
 
 CHUNK = 1 << 20
 ABANDONED_AFTER = 10.0  # seconds a partial file is left alone after it was written to, even when unlocked
@@ -41,9 +42,9 @@ def fetch(url: str, dest: str | Path, md5: str, quiet: bool = False, timeout: fl
     dest = Path(dest)
     if dest.is_file():
         return dest
-    partial = None
+    partial, made, done = None, [], False
     try:  # a full or read-only data directory is said of dest, as the network's faults are of the url
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        made = make_folders(dest.parent)  # removed again if nothing comes (no network: TWOLAYER_DATA was left made)
         remove_abandoned(dest)
         # a name of its own: two runs downloading the same file at once each write
         # their own (a shared NAME.part was truncated and deleted under the other)
@@ -64,6 +65,7 @@ def fetch(url: str, dest: str | Path, md5: str, quiet: bool = False, timeout: fl
         if got != md5:
             raise DataError(f"download of {url} is corrupt (MD5 {got}, expected {md5}); try again")
         os.replace(partial, dest)
+        done = True
     except urllib.error.URLError as e:
         raise DataError(f"could not download {url}: {e.reason}") from None
     except OSError as e:  # the partial file is removed below: nothing that looks whole is left
@@ -76,6 +78,8 @@ def fetch(url: str, dest: str | Path, md5: str, quiet: bool = False, timeout: fl
         if partial is not None:
             with contextlib.suppress(OSError):
                 partial.unlink()
+        if not done:
+            remove_folders(made)
     return dest
 
 
