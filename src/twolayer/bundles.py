@@ -104,6 +104,8 @@ def resolve_model_path(path: str | Path) -> Path:
             if path.name == CHECKPOINT_FILE:
                 raise BundleError(f"{path} is the run's training state, not its model: give {run} or its "
                                   f"{MODEL_FILE}")
+        elif runs.in_use(run):
+            raise BundleError(f"no model in {run} yet: {runs.IN_USE}; wait for it to finish")
         else:
             raise BundleError(f"no model in {run}: the run has not finished (it has a {CHECKPOINT_FILE}, no "
                               f"{MODEL_FILE}); finish it with: {runs.resume_command(run)}")
