@@ -248,6 +248,38 @@ def test_an_unfinished_run_says_how_to_finish_it(tmp_path, capsys):
     assert capsys.readouterr().err.endswith(f"twolayer train --resume {run} --net '/home/me/my net.py'\n")
 
 
+def test_a_run_training_now_is_said_to_be_training_not_unfinished(tmp_path, capsys):
+    """evaluate, export, predict and report of a run that another process is
+    training said `the run has not finished ...; finish it with: twolayer
+    train --resume RUN`, which that process refused (`in use by another
+    twolayer process`). Once the process is gone, the resume command again."""
+    import subprocess
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    (run / "checkpoint.npz").write_bytes(b"a checkpoint")
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from twolayer import runs; "
+                               "held = runs.hold(sys.argv[1]); print('held', flush=True); time.sleep(60)", str(run)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        for argv in (["evaluate", str(run)], ["export", str(run)], ["predict", str(run), "x.png"]):
+            assert main(argv) == 1
+            assert capsys.readouterr().err == (f"twolayer {argv[0]}: error: no model in {run} yet: a twolayer "
+                                               "process is training or searching in it now; wait for it to finish\n")
+        assert main(["report", str(run)]) == 1
+        assert capsys.readouterr().err == (f"twolayer report: error: {run} has no report yet: a twolayer process is "
+                                           "training or searching in it now, and writes its report when it finishes\n")
+    finally:
+        holder.kill()
+        holder.wait()
+    for argv in (["export", str(run)], ["report", str(run)]):
+        assert main(argv) == 1
+        assert f"finish it with: twolayer train --resume {run}" in capsys.readouterr().err
+    assert sorted(p.name for p in run.iterdir()) == [".twolayer.lock", "checkpoint.npz", "config.json"]
+
+
 def test_a_missing_package_is_named(digits_run, tmp_path, monkeypatch, capsys):
     run, _ = digits_run
     monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx now raises ImportError

@@ -209,20 +209,28 @@ def test_best_parameters_equal_to_the_weights_are_saved_once(tmp_path, blobs):
     assert kinds == {True, False}
 
 
+def _run_on_pics(tmp_path, classes, per_class):
+    """tmp_path/run: 2 epochs on tmp_path/pics, a folder of random 6 x 6 PNGs."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c in ("cat", "dog", "owl")[:classes]:
+        (tmp_path / "pics" / c).mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 256, (6, 6, 3), dtype=np.uint8)).save(tmp_path / "pics" / c / f"{i}.png")
+    out = tmp_path / "run"
+    argv = ["--dataset", f"folder:{tmp_path / 'pics'}", "--val-size", "6", "--test-size", "6", "--quiet"]
+    assert main(["train", *argv, "--epochs", "2", "--out", str(out)]) == 0
+    return out
+
+
 def test_a_run_whose_dataset_folder_moved_resumes_from_the_new_folder(tmp_path):
     """config.json records the data's fingerprint: `dataset` may name the
     folder where the same images now are (it was refused like any edit), and
     data changed since (here one image, in place) is refused."""
     from PIL import Image
 
-    rng = np.random.default_rng(0)
-    for c in ("cat", "dog", "owl"):
-        (tmp_path / "pics" / c).mkdir(parents=True)
-        for i in range(20):
-            Image.fromarray(rng.integers(0, 256, (6, 6, 3), dtype=np.uint8)).save(tmp_path / "pics" / c / f"{i}.png")
-    out = tmp_path / "run"
-    argv = ["--dataset", f"folder:{tmp_path / 'pics'}", "--val-size", "6", "--test-size", "6", "--quiet"]
-    assert main(["train", *argv, "--epochs", "2", "--out", str(out)]) == 0
+    out = _run_on_pics(tmp_path, 3, 20)
     record = json.loads((out / "config.json").read_text())
     assert len(record["data_sha256"]) == 64
     (tmp_path / "pics").rename(tmp_path / "moved")
@@ -236,6 +244,43 @@ def test_a_run_whose_dataset_folder_moved_resumes_from_the_new_folder(tmp_path):
     with pytest.raises(TwolayerError, match="is not the data the run was trained on: its images or labels differ"):
         workflow.resume(out, quiet=True, length={"epochs": 4})
     assert (out / CHECKPOINT_FILE).read_bytes() == before
+
+
+def test_a_run_or_model_from_before_todays_decoding_of_its_folder_says_so(tmp_path, capsys):
+    """A run of 9f11bf2's twolayer on a folder of transparent PNGs (decoded
+    since on white) recorded a fingerprint today's decoding cannot give: its
+    resume said `is not the data the run was trained on` and its evaluate
+    scored all the images as `not the data this model was trained on`, of
+    the very folder it was trained on. Runs and models record the decoding
+    now (data_decoding); one from before it says what may have changed."""
+    from twolayer import bundles
+    from twolayer.data.fingerprint import DECODING
+
+    out = _run_on_pics(tmp_path, 2, 15)
+    record = json.loads((out / "config.json").read_text())
+    assert record["data_decoding"] == DECODING and bundles.load_bundle(out).data_decoding == DECODING
+    # as the earlier twolayer left them: no decoding recorded, a fingerprint of the images it decoded
+    old = {k: v for k, v in record.items() if k != "data_decoding"} | {"data_sha256": "0" * 64}
+    (out / "config.json").write_text(json.dumps(old))
+    bundle = bundles.load_bundle(out)
+    bundle.data_decoding, bundle.data_fingerprint = None, "0" * 64
+    bundles.save_bundle(out / "model.npz", bundle)
+
+    before = (out / CHECKPOINT_FILE).read_bytes()
+    with pytest.raises(TwolayerError) as caught:
+        workflow.resume(out, quiet=True, length={"epochs": 3})
+    said = str(caught.value)
+    assert "no longer gives the images the run was trained on: the run was made by an earlier twolayer" in said
+    assert "cannot continue the run exactly" in said and "not the data" not in said
+    assert (out / CHECKPOINT_FILE).read_bytes() == before
+    result = workflow.evaluate(out)
+    assert result["whole"] and "not the data" not in result["note"]
+    assert "no longer gives the data this model was trained on" in result["note"]
+    assert "the model was made by an earlier twolayer" in result["note"]
+    # with today's decoding recorded, a fingerprint that differs is data that changed
+    (out / "config.json").write_text(json.dumps(old | {"data_decoding": DECODING}))
+    with pytest.raises(TwolayerError, match="is not the data the run was trained on: its images or labels differ"):
+        workflow.resume(out, quiet=True, length={"epochs": 3})
 
 
 def test_resuming_a_run_folder_that_cannot_be_written_names_the_folder(tmp_path, monkeypatch, capsys):

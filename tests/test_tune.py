@@ -249,8 +249,27 @@ def test_machines_running_another_twolayer_cannot_join_a_study(tmp_path, monkeyp
     assert main([*command, "--out", str(tmp_path / "a")]) == 0
     monkeypatch.setattr(twolayer, "__version__", "9.9.9")
     assert main([*command, "--out", str(tmp_path / "b")]) == 1
-    assert "different search (its twolayer version)" in capsys.readouterr().err
+    assert "was begun by another twolayer (its twolayer version differs)" in capsys.readouterr().err
     monkeypatch.undo()
     monkeypatch.setattr(studies, "code_digest", lambda: "edited")
     assert main([*command, "--out", str(tmp_path / "c")]) == 1
-    assert "different search (its twolayer code)" in capsys.readouterr().err
+    assert "was begun by another twolayer (its twolayer code differs)" in capsys.readouterr().err
+
+
+def test_a_search_begun_by_an_earlier_twolayer_says_so_and_how_to_start_afresh(tmp_path, monkeypatch, capsys):
+    """The same tune command after an upgrade (a search folder of 9f11bf2's
+    twolayer) said `already holds a different search (its options or search
+    space, twolayer code); use another --study name or --out folder`: no
+    options had changed, and --force, which starts it afresh, went unsaid."""
+    from twolayer import studies
+
+    command = ["tune", *FAST, "--lr", "1e-2,3e-3", "--out", str(tmp_path / "s")]
+    assert main(command) == 0
+    capsys.readouterr()
+    monkeypatch.setattr(studies, "code_digest", lambda: "earlier")
+    assert main(command) == 1
+    err = capsys.readouterr().err
+    assert "was begun by another twolayer (its twolayer code differs)" in err and "different search" not in err
+    assert "continue it with that twolayer, or pass --force to start it afresh in" in err
+    assert len(err.strip().splitlines()) == 1
+    assert main([*command, "--force"]) == 0

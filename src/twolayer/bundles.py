@@ -44,6 +44,7 @@ class Bundle:
     image_shape: tuple[int, ...]  # (H, W, C) of the raw images
     config: dict[str, Any]
     data_fingerprint: str | None = None  # the training data's (data/fingerprint.py); None in older bundles
+    data_decoding: int | None = None  # how an image folder was decoded then (fingerprint.DECODING); None: before 2
 
     def probabilities(self, images: Any) -> np.ndarray:
         """Class probabilities (N, C) of raw images (N, H, W, C) of pixel values
@@ -85,6 +86,7 @@ def save_bundle(path: str | Path, bundle: Bundle) -> None:
         "preprocess": bundle.preprocessor.kind,
         "config": bundle.config,
         "data_fingerprint": bundle.data_fingerprint,
+        "data_decoding": bundle.data_decoding,
         "checksum": checksum(arrays),
     }
     atomic_write_npz(path, {"meta": np.array(json.dumps(meta)), **arrays})
@@ -102,6 +104,8 @@ def resolve_model_path(path: str | Path) -> Path:
             if path.name == CHECKPOINT_FILE:
                 raise BundleError(f"{path} is the run's training state, not its model: give {run} or its "
                                   f"{MODEL_FILE}")
+        elif runs.in_use(run):
+            raise BundleError(f"no model in {run} yet: {runs.IN_USE}; wait for it to finish")
         else:
             raise BundleError(f"no model in {run}: the run has not finished (it has a {CHECKPOINT_FILE}, no "
                               f"{MODEL_FILE}); finish it with: {runs.resume_command(run)}")
@@ -156,7 +160,8 @@ def load_bundle(path: str | Path) -> Bundle:
     params = {k: arrays[f"param.{k}"] for k in PARAM_NAMES}
     pre = {k[len("pre.") :]: v for k, v in arrays.items() if k.startswith("pre.")}
     return Bundle(TwoLayerNet.from_params(params), Preprocessor.from_arrays(meta["preprocess"], pre),
-                  list(meta["class_names"]), tuple(meta["image_shape"]), meta["config"], meta.get("data_fingerprint"))
+                  list(meta["class_names"]), tuple(meta["image_shape"]), meta["config"], meta.get("data_fingerprint"),
+                  meta.get("data_decoding"))
 
 
 def check_bundle(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
@@ -175,6 +180,7 @@ def check_bundle(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
                    and shape[2] in (1, 3), f"image_shape {schema.shown(shape)} is not [height, width, 1 or 3 channels]")
     fingerprint = meta.get("data_fingerprint")
     schema.require(fingerprint is None or isinstance(fingerprint, str), "data_fingerprint is not text")
+    schema.meta_int(meta, "data_decoding", minimum=1, optional=True)
     config = meta.get("config")
     schema.require(isinstance(config, dict), f"its config is {type(config).__name__}, not a mapping")
     table = options()

@@ -87,6 +87,8 @@ def _not_reportable(path: Path) -> str:
         return f"{path}: no such folder; give a run folder or a tuning folder"
     if not path.is_dir():
         return f"{path} is a file, not a run folder or a tuning folder"
+    if runs.in_use(path):  # a run or search under way: not one to finish by hand
+        return f"{path} has no report yet: {runs.IN_USE}, and writes its report when it finishes"
     kind = runs.kind_of(path)
     if kind == "search":
         return (f"{path} is a search that has not finished (no tune.json yet); run the same twolayer tune command "

@@ -262,6 +262,22 @@ def hold(path: str | Path, option: str = "--resume") -> Claim:
     return held
 
 
+def in_use(path: str | Path) -> bool:
+    """Whether a twolayer process holds the folder now (its lock is taken),
+    training or searching there; the lock file is never made here."""
+    try:
+        with open(Path(path) / LOCK, "rb") as f:
+            fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)  # released as the file closes
+    except BlockingIOError:
+        return True
+    except OSError:  # no lock file: never claimed, or released
+        return False
+    return False
+
+
+IN_USE = "a twolayer process is training or searching in it now"  # said of a folder that in_use
+
+
 def _lock(path: Path, option: str) -> IO:
     """The folder's lock file, locked; one line if another process holds it
     or the folder cannot be written (said of the folder, not the lock file)."""

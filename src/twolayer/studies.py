@@ -144,6 +144,13 @@ def open_study(opts: TuneOptions, storage):
     differ = [what for key, what in (("space", "options or search space"), ("sampler", "sampler"),
                                      ("version", "twolayer version"), ("code", "twolayer code"))
               if theirs.get(key) != signature[key]]
+    code = [what for what in differ if what.startswith("twolayer")]
+    if code:  # the same command after an upgrade, say: not another search, but trials of other code
+        fresh = ("use another --study name" if opts.storage else
+                 f"pass --force to start it afresh in {opts.out}, or choose another --out")
+        raise TwolayerError(f"study {opts.study!r} was begun by another twolayer (its {' and '.join(code)} "
+                            f"differs), whose trials this one does not compare with its own; continue it with that "
+                            f"twolayer, or {fresh}")
     if differ:  # their trials and ours would be compared as one search
         raise TwolayerError(
             f"study {opts.study!r} already holds a different search (its {', '.join(differ)}); "

@@ -22,7 +22,7 @@ from twolayer.backend import device_module, to_device
 from twolayer.checkpoint import CHECKPOINT_FILE, check_state, config_disagreements, read_checkpoint, save_checkpoint
 from twolayer.config import TrainConfig, layered, options, relative_paths
 from twolayer.data import Dataset, check_spec, load_dataset
-from twolayer.data.fingerprint import fingerprint
+from twolayer.data.fingerprint import DECODING, decoded_otherwise, fingerprint
 from twolayer.data.images import IMAGE_SUFFIXES, is_hidden, match_channels, read_image, resize_images
 from twolayer.data.preprocess import Preprocessor
 from twolayer.data.splits import carve, check_classes
@@ -110,7 +110,7 @@ def train(config: TrainConfig, out: str | Path | None = None, force: bool = Fals
         write_json(held.path / "config.json", record)
         data = prepare(config, quiet)
         data.fingerprint = fingerprint(data.dataset)  # the bundle's too; recorded for a resume of a moved dataset
-        write_json(held.path / "config.json", {**record, DATA_DIGEST: data.fingerprint})
+        write_json(held.path / "config.json", {**record, DATA_DIGEST: data.fingerprint, DATA_DECODING: DECODING})
         net = new_net(config, data)
         held.start()  # from here the run has started: the files it replaces (--force) go for good
     except BaseException:
@@ -196,6 +196,11 @@ def _resume(run_dir: Path, quiet: bool, length: dict[str, int] | None, net_given
     if digest:  # the run's data, however its folder is named now
         data.fingerprint = fingerprint(data.dataset)
         if data.fingerprint != digest:
+            otherwise = decoded_otherwise(config.dataset, record.get(DATA_DECODING), "the run")
+            if otherwise:  # the folder may be what it was, read otherwise: no continuation would be exact
+                raise TwolayerError(f"{config.dataset} no longer gives the images the run was trained on: {otherwise}; "
+                                    "this twolayer cannot continue the run exactly: start a new run with --force, "
+                                    "or finish it with the twolayer that started it")
             raise TwolayerError(f"{config.dataset} is not the data the run was trained on: its images or labels "
                                 f"differ (the run's data fingerprint is in {run_dir / 'config.json'}); name the "
                                 "run's own data there, or start a new run with --force")
@@ -245,8 +250,9 @@ LENGTH = ("iters", "epochs")  # the options a resume may change
 WHERE = ("data_dir", "device")  # where the files and the arrays live: config.json may be edited for a moved run
 NET_DIGEST = "net_sha256"  # config.json's record of the learner's file, beside the options
 DATA_DIGEST = "data_sha256"  # config.json's record of the data's fingerprint (data/fingerprint.py)
+DATA_DECODING = "data_decoding"  # and of how an image folder was decoded then (fingerprint.DECODING)
 TYPED = "typed"  # config.json's record of the paths as the user wrote them (the options hold them absolute)
-KEPT = (NET_DIGEST, DATA_DIGEST, TYPED)  # what a resume keeps of config.json beside the options
+KEPT = (NET_DIGEST, DATA_DIGEST, DATA_DECODING, TYPED)  # what a resume keeps of config.json beside the options
 
 
 def run_record(config: TrainConfig, typed: TrainConfig | None = None) -> dict[str, Any]:
@@ -325,7 +331,7 @@ def finish_run(config: TrainConfig, data: Prepared, run_dir: Path, net: TwoLayer
     if data.fingerprint is None:  # once per prepared data (a search's trials share it)
         data.fingerprint = fingerprint(data.dataset)
     bundle = bundles.Bundle(net, data.preprocessor, data.dataset.class_names, data.dataset.image_shape,
-                            config.to_dict(), data.fingerprint)
+                            config.to_dict(), data.fingerprint, DECODING)
     run_dir.mkdir(parents=True, exist_ok=True)
     if not (run_dir / "config.json").exists():
         write_json(run_dir / "config.json", run_record(config))
@@ -517,13 +523,18 @@ def evaluate(model: str | Path, spec: str | None = None, split: str = "test", da
     }
     if whole:
         absent = [name for name in bundle.class_names if name not in dataset.class_names]
-        result["note"] = (f"{spec} is not the data this model was trained on, so all {len(labels)} images of "
+        # its own folder, perhaps read otherwise today: not the images it held out, nor said to be other data
+        otherwise = _source(spec) == _source(str(bundle.config.get("dataset"))) and decoded_otherwise(
+            spec, bundle.data_decoding, "the model")
+        what = "no longer gives" if otherwise else "is not"
+        result["note"] = (f"{spec} {what} the data this model was trained on, so all {len(labels)} images of "
                           f"its {split if split in dataset.splits else 'one'} split were scored"
                           + (f" (it has no class {_names(absent)})" if absent else "")
                           + (f", resized from {resized_from} to the model's {_size(bundle.image_shape)} "
                              "pixels" if resized_from else "")
                           + (f", converted from {_color(dataset.image_shape)} to the model's "
-                             f"{_color(bundle.image_shape)}" if converted else ""))
+                             f"{_color(bundle.image_shape)}" if converted else "")
+                          + (f"; {otherwise}" if otherwise else ""))
     return result
 
 

@@ -26,3 +26,22 @@ def fingerprint(dataset: Dataset) -> str:
         digest.update(images.reshape(-1).view(np.uint8))  # read in place: no copy of the images
         digest.update(np.ascontiguousarray(labels, dtype=np.int64).tobytes())
     return digest.hexdigest()
+
+
+# How an image folder's files become images; raised whenever the same files give
+# other pixels, or other files are read. Runs and models record it (since 2) beside
+# the fingerprint, so that data that no longer matches can say whether this
+# twolayer reads the folder differently from the one that made them.
+DECODING = 2
+EARLIER = ("transparent pixels took the colour stored under them, float and 32-bit TIFFs were not scaled, Netpbm "
+           "and .jfif files were skipped")  # how decoding 1 (before it was recorded) differs
+
+
+def decoded_otherwise(spec: str, decoding: object, made: str) -> str | None:
+    """Why an image folder may give other images than a fingerprint recorded
+    at `decoding` by `made` (a run, a model), when that decoding is not
+    today's (None: it was not); None when the folder is decoded as it was."""
+    if not spec.startswith("folder:") or decoding == DECODING:
+        return None
+    return (f"{made} was made by an earlier twolayer, which decoded some image files differently ({EARLIER}), "
+            "or the folder's files changed since")
