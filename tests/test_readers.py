@@ -13,6 +13,7 @@ import os
 import pickle
 import re
 import struct
+import time
 import warnings
 import zlib
 from pathlib import Path
@@ -430,3 +431,20 @@ def test_hidden_files_in_class_folders_are_skipped(tmp_path):
         (tmp_path / "f" / c / ".DS_Store").write_bytes(b"Bud1")
     assert len(load_dataset(f"folder:{tmp_path / 'f'}").splits["train"][1]) == 6
 
+
+
+def test_the_partial_cache_writes_of_killed_runs_are_removed_when_old(tmp_path, private_data_dir):
+    """A run killed while it wrote a folder's decode cache left its temporary
+    file (150 MB for CIFAR-10) in the cache folder for good; the next cache
+    write removes those last written over an hour ago (a newer one may be
+    another process's write in progress)."""
+    from twolayer.data.cache import save_cached
+
+    cache = private_data_dir / "cache"
+    cache.mkdir(parents=True)
+    stale, fresh = cache / ".folder-aa-bb.npz.x1y2.tmp", cache / ".folder-cc-dd.npz.z3w4.tmp"
+    for partial in (stale, fresh):
+        partial.write_bytes(b"half an archive")
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
+    save_cached(cache / "folder-ee-ff.npz", {"images": np.zeros((1, 2, 2, 1), np.uint8)})
+    assert not stale.exists() and fresh.exists() and (cache / "folder-ee-ff.npz").is_file()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +77,11 @@ def save_cached(path: Path, arrays: dict[str, np.ndarray]) -> None:
         if old != path and (old.name.rsplit("-", 1)[0] == name or LEGACY.fullmatch(old.name)):
             with contextlib.suppress(OSError):
                 old.unlink()
+    for partial in path.parent.glob(".*.npz.*.tmp"):  # the writes of killed runs, 150 MB each for CIFAR-10
+        with contextlib.suppress(OSError):
+            if time.time() - partial.stat().st_mtime > STALE_WRITE:  # not one another process is writing now
+                partial.unlink()
 
 
 LEGACY = re.compile(r"folder-[0-9a-f]{24}\.npz")  # a folder's cache named by its contents alone
+STALE_WRITE = 3600  # seconds since a temporary file was last written after which no write is making it
