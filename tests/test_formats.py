@@ -52,6 +52,24 @@ def test_a_constant_channel_or_feature_is_centred_not_divided_by_zero():
     np.testing.assert_allclose(model.predict_proba(moved), model.predict_proba(X[:5]), atol=1e-3)
 
 
+def test_a_model_saved_with_a_constant_channel_divided_by_1e8_is_read_as_fit_makes_it_now(tmp_path):
+    """Bundles saved before the fix above hold that channel's std + 1e-8: read
+    as 1, one level of difference there no longer decides the prediction."""
+    from twolayer import TwoLayerNet
+
+    images = np.random.default_rng(0).integers(0, 256, (20, 2, 2, 3), dtype=np.uint8)
+    images[..., 2] = 7
+    now = Preprocessor.fit("standardize", images)
+    then = Preprocessor("standardize", now.shift, np.where(now.scale == 1.0, 1e-8, now.scale).astype(now.scale.dtype))
+    bundles.save_bundle(tmp_path / "old.npz", bundles.Bundle(TwoLayerNet(12, 4, 2, seed=0, dtype=np.float32), then,
+                                                             ["a", "b"], (2, 2, 3), {}))
+    loaded = bundles.load_bundle(tmp_path / "old.npz")
+    np.testing.assert_array_equal(loaded.preprocessor.scale, now.scale)  # 1e-8 was read as it was saved
+    new = images[:1].copy()
+    new[..., 2] = 8
+    assert np.abs(loaded.preprocessor.transform(new)).max() < 100  # it was 1e8
+
+
 @pytest.mark.parametrize("layout", ["one folder", "train/ of one class, test/ of two"])
 def test_training_on_one_class_is_refused_in_one_line(tmp_path, capsys, layout):
     if layout == "one folder":  # pets/images/*.png: the usual slip

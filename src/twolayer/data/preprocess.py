@@ -99,7 +99,20 @@ class Preprocessor:
 
     @classmethod
     def from_arrays(cls, kind: str, arrays: dict[str, np.ndarray]) -> Preprocessor:
-        return cls(kind, arrays["shift"], arrays["scale"], arrays.get("matrix"))
+        """A saved preprocessing. A model saved before constant channels were
+        left unscaled divides them by 1e-8 (their std + 1e-8): read as 1, as
+        fit makes it now. It changes nothing on images like its training
+        data (constant there, so centred to 0 either way); on others, one
+        level of difference in that channel no longer decides the prediction."""
+        scale = arrays["scale"]
+        if kind == "standardize":
+            scale = np.where(scale < NO_SPREAD, 1.0, scale).astype(scale.dtype)
+        return cls(kind, arrays["shift"], scale, arrays.get("matrix"))
+
+
+# Below any std of 0..255 pixels that vary at all (a single pixel one level off among a
+# billion is 3e-5): a scale this small is a constant channel's std + 1e-8, as saved before.
+NO_SPREAD = 1e-6
 
 
 def _mean(images: np.ndarray, square: bool = False) -> np.ndarray:
