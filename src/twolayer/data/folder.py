@@ -273,10 +273,11 @@ def _decode(listing: Listing, desc: str, quiet: bool, size: tuple[int, int], fir
     height, width = size
     mode = "L" if channels == 1 else "RGB"
     shape = (len(listing), height, width, 1 if channels == 1 else 3)
-    problem = shortfall(math.prod(shape), "to hold them decoded")
+    # a network reads them as float32 rows: a decode that fits, but not with its copy, was killed later
+    problem = shortfall(math.prod(shape) * (1 + 4), "to hold them and their float32 copy")
     if problem:
-        raise DataError(f"{len(listing):,} images of {width}x{height} pixels {problem}; give --image-size N to "
-                        "decode them smaller")
+        raise DataError(f"decoding {len(listing):,} images to {width}x{height} pixels {problem}; give --image-size N "
+                        "to decode them smaller")
     images = np.empty(shape, dtype=np.uint8)
     sizes = set()
     color = channels == 3
