@@ -321,8 +321,10 @@ def cmd_tune(args: argparse.Namespace) -> int:
         say(f"network: {label(net)}; its code runs in this process")
     if space.by_default:
         searched = " x ".join(f"{name} {dim.describe()}" for name, dim in space.dimensions.items())
-        say(f"searching {searched}: nothing was given to search, so the learning rate and L2 strength at a "
-            "tenth, one and ten times the run's values (give options lists a,b,c or ranges low:high to search others)")
+        what = " and ".join({"lr": "the learning rate", "reg": "the L2 strength"}.get(name, name)
+                           for name in space.dimensions)
+        say(f"searching {searched}: nothing was given to search, so {what} at a tenth, one and ten times the "
+            "run's value (give options lists a,b,c or ranges low:high to search others)")
     opts = tune.TuneOptions(space=space, out=Path(args.out or Path("runs") / study), sampler=args.sampler,
                             trials=args.trials, jobs=args.jobs, storage=args.storage, study=study,
                             pruner=args.pruner, seed=args.sampler_seed, quiet=args.quiet,
