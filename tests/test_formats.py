@@ -258,6 +258,27 @@ def test_zca_of_images_too_large_for_memory_is_one_line(tmp_path, capsys, monkey
     assert not (tmp_path / "run").exists()
 
 
+def test_an_image_size_too_large_for_memory_is_one_line_before_decoding(tmp_path, capsys, monkeypatch):
+    """--image-size 4096 on a folder of 450 photos decoded for minutes, then
+    the OOM killer came (exit 137, a run folder left): the decode counted
+    only its uint8 images, not the float32 rows a network reads (4 bytes
+    more a value), and the network of 4096 x 4096 inputs was measured only
+    once the data was loaded."""
+    monkeypatch.setenv("TWOLAYER_DATA", str(tmp_path / "data"))
+    write_folder(tmp_path / "f", classes=("a", "b"), n=3, size=(8, 8))
+    monkeypatch.setattr(memory, "available_bytes", lambda: 200_000_000)
+    with pytest.raises(DataError, match=r"^decoding 6 images to 2000x2000 pixels needs about 360.0 MB of memory to "
+                                        r"hold them and their float32 copy; this machine has 200.0 MB available; "
+                                        r"give --image-size N to decode them smaller$"):
+        load_dataset(f"folder:{tmp_path / 'f'}", image_size=2000)  # 72 MB decoded: it decoded them
+    assert main(["train", "--dataset", f"folder:{tmp_path / 'f'}", "--image-size", "4096",
+                 "--out", str(tmp_path / "run")]) == 1
+    assert capsys.readouterr().err == (
+        "twolayer train: error: a hidden layer of 100 units on 16,777,216 inputs needs about 33.6 GB of memory to "
+        "train; this machine has 200.0 MB available; choose a smaller --hidden-size or --image-size\n")
+    assert not (tmp_path / "run").exists() and not list((tmp_path / "data").rglob("*.npz"))  # nothing decoded
+
+
 def test_a_cached_decode_of_mixed_sizes_is_what_a_fresh_decode_gives(tmp_path, monkeypatch):
     """A folder of several sizes whose first image is small: its cache, made
     at --image-size N of the first image's size, was read as that folder's

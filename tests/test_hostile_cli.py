@@ -623,6 +623,33 @@ def test_a_claim_killed_before_its_run_started_gives_the_old_run_back(tmp_path, 
     assert main(["train", "--epochs", "1", "--out", str(tmp_path / "search"), "--quiet"]) == 0  # an empty folder
 
 
+@pytest.mark.parametrize("name", [runs.HELD, runs.MOVING, runs.GONE])
+def test_a_users_file_or_link_named_as_a_holding_folder_is_never_followed(tmp_path, shared, capsys, name):
+    """A link named .twolayer.held to a folder of photos in a finished run:
+    --resume took it for an unstarted claim's held files, deleted the run's
+    and moved the photos into the run folder, then failed. A user's file
+    of that name was an error naming twolayer's own rename."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "cat.jpg").write_bytes(b"mine")
+    run = copy_run(shared, tmp_path)
+    (run / name).symlink_to(photos)
+    before = snapshot(run)
+    assert main(["train", "--resume", str(run), "--epochs", "3", "--quiet"]) == 0  # the run, continued
+    assert [p.name for p in photos.iterdir()] == ["cat.jpg"] and (run / name).is_symlink()
+    assert main(["train", "--out", str(run), "--force", "--epochs", "1", "--quiet"]) == 1
+    assert "holds files twolayer did not write" in capsys.readouterr().err
+    (run / name).unlink()
+    (run / name).write_text("mine")
+    for out in (run, tmp_path / "mine"):
+        out.mkdir(exist_ok=True)
+        (out / name).write_text("mine")
+        assert main(["train", "--out", str(out), "--force", "--epochs", "1", "--quiet"]) == 1
+        assert "holds files twolayer did not write" in capsys.readouterr().err
+        assert (out / name).read_text() == "mine"
+    assert set(snapshot(run)) == set(before) | {name}  # the run's files, and the user's
+
+
 def test_a_search_that_fails_before_any_trial_ran_leaves_its_folder_as_it_found_it(tmp_path, monkeypatch, capsys):
     """It left study.journal, so the same --out with the right --dataset
     was refused as another study's search."""

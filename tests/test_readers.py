@@ -11,7 +11,6 @@ Every test here is listed in TESTING.md."""
 import gzip
 import os
 import pickle
-import re
 import struct
 import time
 import warnings
@@ -299,14 +298,22 @@ def test_folder_paths_that_cannot_be_resolved_give_one_line(tmp_path, monkeypatc
         load_dataset("digits", data_dir="~nosuchuser/data")
 
 
-@pytest.mark.parametrize("test_size", [(7, 7), (5, 6)])
-def test_splits_of_different_sizes_name_a_file(tmp_path, test_size):
+@pytest.mark.parametrize("test_sizes", [[(7, 7)], [(5, 6)], [(6, 5), (300, 200)]])
+def test_test_images_of_other_sizes_are_read_at_the_training_images_size(tmp_path, test_sizes):
+    """Training images that share one small size keep it; test images of
+    another size, or of several, are resized to it, as evaluate reads a
+    held-out folder at the model's size (they were refused: all images must
+    share one size, though the folder trained once its test/ was moved out)."""
     write_folder(tmp_path / "d" / "train", size=(6, 5))
-    write_folder(tmp_path / "d" / "test", size=test_size, n=2)
-    with pytest.raises(DataError, match=f"is {test_size[0]}x{test_size[1]} but .*/d/train/cat/0.png, the folder's "
-                                        "first image, is 6x5") as e:
-        load_dataset(f"folder:{tmp_path / 'd'}")
-    assert re.search(r"/d/test/cat/0\.png is", str(e.value)) and "\n" not in str(e.value)
+    for i, size in enumerate(test_sizes):
+        write_folder(tmp_path / "d" / "test", size=size, n=2, classes=("cat", "dog")[i:] if i else ("cat", "dog"))
+    ds = load_dataset(f"folder:{tmp_path / 'd'}")
+    assert ds.image_shape == (5, 6, 3) and ds.splits["test"][0].shape == (4, 5, 6, 3)
+    for row, name in ((0, "cat/0.png"), (3, "dog/1.png")):  # each as predict reads it for the model
+        np.testing.assert_array_equal(ds.splits["test"][0][row], read_image(tmp_path / "d" / "test" / name, (5, 6, 3)))
+    sizes = sorted(set(test_sizes), key=lambda s: s[0] * s[1])
+    said = f"{sizes[0][0]}x{sizes[0][1]}" if len(sizes) == 1 else "2 sizes, 6x5 to 300x200"
+    assert ds.resized_from == f"the test split's {said}"
 
 
 def test_gray_and_color_splits_are_read_in_the_training_splits_mode(tmp_path):

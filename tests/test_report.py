@@ -336,3 +336,22 @@ def test_train_says_there_is_no_validation_split_not_that_no_epoch_completed(tmp
     assert main(["train", "--val-size", "0", "--epochs", "2", "--out", str(tmp_path / "run"), "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert "no validation split; kept the last parameters" in printed and "epoch completed" not in printed
+
+
+def test_the_report_of_a_run_on_resized_images_says_so(tmp_path, monkeypatch):
+    """train says `images resized to 32x32 pixels from ...`; the report of the
+    run (written by train, or again by report) showed the resized images
+    without a word of it."""
+    from test_datasets import write_folder
+
+    monkeypatch.setenv("TWOLAYER_DATA", str(tmp_path / "data"))
+    write_folder(tmp_path / "f" / "train", size=(8, 8))
+    write_folder(tmp_path / "f" / "train", size=(10, 6), n=1)  # one image of each class of another size
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", f"folder:{tmp_path / 'f'}", "--epochs", "1", "--val-size", "2",
+                 "--out", str(run), "--quiet"]) == 0
+    said = "Images resized to 32x32 pixels from 2 sizes, 10x6 to 8x8."
+    assert said in (run / "report.html").read_text()
+    (run / "report.html").unlink()
+    assert main(["report", str(run)]) == 0
+    assert said in (run / "report.html").read_text()

@@ -84,5 +84,6 @@ def test_tune_with_nothing_to_search_says_what_it_searches(tmp_path, monkeypatch
     monkeypatch.setenv("TWOLAYER_DATA", str(tmp_path / "data"))
     assert main(["tune", "--iters", "2", "--reg", "0", "--out", str(tmp_path / "search")]) == 0
     out = capsys.readouterr().out
-    assert "searching lr 0.001,0.01,0.1: nothing was given to search" in out
+    assert ("searching lr 0.001,0.01,0.1: nothing was given to search, so the learning rate at a tenth, one and "
+            "ten times the run's value") in out  # it said 'the learning rate and L2 strength' of --reg 0's search
     assert len((tmp_path / "search" / "trials.csv").read_text().splitlines()) == 4  # a header, three trials

@@ -391,8 +391,10 @@ def say_default_space(space) -> None:
     """What a search given nothing to search searches (said once its options are known to be good)."""
     if space.by_default:
         searched = " x ".join(f"{name} {dim.describe()}" for name, dim in space.dimensions.items())
-        say(f"searching {searched}: nothing was given to search, so the learning rate and L2 strength at a "
-            "tenth, one and ten times the run's values (give options lists a,b,c or ranges low:high to search others)")
+        what = " and ".join({"lr": "the learning rate", "reg": "the L2 strength"}.get(name, name)
+                           for name in space.dimensions)
+        say(f"searching {searched}: nothing was given to search, so {what} at a tenth, one and ten times the "
+            "run's value (give options lists a,b,c or ranges low:high to search others)")
 
 
 def print_trials(result) -> None:

@@ -130,7 +130,8 @@ def run_report(run_dir: Path, data: Prepared | None = None, page: Path | None = 
         confusion = confusion_matrix(labels, predictions[split], len(names))
         per_class[split] = per_class_accuracy(confusion)
         figures[f"confusion_{split}"] = plots.confusion_figure(confusion, names, f"Confusion matrix ({split})")
-    parts = [_run_headline(metrics), *_figures(figures, run_dir, page), _table("Metrics", _metric_rows(metrics))]
+    parts = [_run_headline(metrics), *_resized(data.dataset), *_figures(figures, run_dir, page),
+             _table("Metrics", _metric_rows(metrics))]
     if per_class:
         rows = [[_h(c), *(f"{per_class[s][i]:.4f}" for s in per_class)] for i, c in enumerate(names)]
         parts.append(_table("Per-class accuracy", rows, ["class", *per_class], raw=True))
@@ -149,6 +150,15 @@ def _run_headline(metrics: dict[str, Any]) -> str:
              ("time", _seconds(metrics.get("seconds"))), ("iterations", cell(metrics.get("iterations")))]
     note = metrics.get("early_stop") or metrics.get("stopped_early")
     return _headline(items, str(note) if note else None)
+
+
+def _resized(dataset) -> list[str]:
+    """The note that a folder's images were resized, as train says it (the
+    examples and weights show them at the network's size)."""
+    if not dataset.resized_from:
+        return []
+    h, w = dataset.image_shape[:2]
+    return [f'<p class="note">{_h(f"Images resized to {w}x{h} pixels from {dataset.resized_from}.")}</p>']
 
 
 def _seconds(value: Any) -> str:

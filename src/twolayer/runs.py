@@ -119,7 +119,7 @@ TEMPORARY = re.compile(r"^\..+\.[A-Za-z0-9_]+\.tmp$")
 
 def kind_of(folder: Path) -> str:
     """empty, unstarted, run, search or foreign (see the module docstring)."""
-    names = {p.name for p in folder.iterdir()} - {LOCK, *ASIDE}
+    names = {p.name for p in folder.iterdir() if not (p.name in ASIDE and _aside(p))} - {LOCK}
     names = {n for n in names if not TEMPORARY.match(n)}
     if not names:
         return "empty"
@@ -157,7 +157,7 @@ class Claim:
         """Whether the run or search has started (start(path)), so that
         abandon() leaves its files; a search continued in its own folder
         replaced nothing and counts as started."""
-        return not (self.path / HELD).is_dir()
+        return not _aside(self.path / HELD)
 
     def start(self) -> None:
         start(self.path)
@@ -177,24 +177,39 @@ def start(path: str | Path) -> None:
     replaced go for good (renamed first, so that a kill midway never leaves
     half of them to be put back). Any process of the run may say it."""
     path = Path(path)
-    with contextlib.suppress(FileNotFoundError):
-        (path / HELD).rename(path / GONE)
-    shutil.rmtree(path / GONE, ignore_errors=True)
+    if _aside(path / HELD):
+        with contextlib.suppress(FileNotFoundError):
+            (path / HELD).rename(path / GONE)
+    _drop_gone(path)
 
 
 def put_back(path: Path) -> None:
     """Undo a claim that never started (this process's, or one killed before
     its run started): its files removed, the ones it replaced put back.
     Only under the folder's lock."""
-    if (path / HELD).is_dir():  # all of twolayer's files outside it are the unstarted claim's
+    if _aside(path / HELD):  # all of twolayer's files outside it are the unstarted claim's
         for name in _ours(path):
             _remove(path / name)
         (path / HELD).rename(path / MOVING)
-    if (path / MOVING).is_dir():  # nothing was written beside them since they moved
+    if _aside(path / MOVING):  # nothing was written beside them since they moved
         for p in (path / MOVING).iterdir():
             p.rename(path / p.name)
         (path / MOVING).rmdir()
-    shutil.rmtree(path / GONE, ignore_errors=True)
+    _drop_gone(path)
+
+
+def _aside(path: Path) -> bool:
+    """Whether `path` (HELD, MOVING or GONE) is twolayer's holding folder: a
+    folder, not a user's file or link of that name (a link to a folder of
+    photos was followed: its photos moved into the run folder, the run's
+    files deleted). Anything else of those names is the user's: kind_of
+    counts it so, and it is never moved or removed."""
+    return path.is_dir() and not path.is_symlink()
+
+
+def _drop_gone(path: Path) -> None:
+    if _aside(path / GONE):
+        shutil.rmtree(path / GONE, ignore_errors=True)
 
 
 def _hold_aside(path: Path, names: list[str]) -> None:

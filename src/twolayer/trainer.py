@@ -149,7 +149,7 @@ def check_memory(config: TrainConfig, inputs: int, classes: int) -> None:
     problem = shortfall(needed)
     if problem:
         raise ConfigError(f"a hidden layer of {config.hidden_size:,} units on {inputs:,} inputs {problem}; "
-                          "choose a smaller --hidden-size")
+                          "choose a smaller --hidden-size" + (" or --image-size" if config.image_size else ""))
 
 
 def init_scale(config: TrainConfig, inputs: int) -> float:

@@ -34,6 +34,7 @@ from twolayer.trainer import (
     History,
     TrainState,
     accuracy,
+    check_memory,
     fit,
     init_scale,
     initial_net,
@@ -76,6 +77,8 @@ def prepare(config: TrainConfig, quiet: bool = True, preprocessor: Preprocessor 
     """Load, split and preprocess per `config`; deterministic, so a resumed
     run sees exactly the arrays the original run saw. Pass a fitted
     `preprocessor` (a model's own) to apply it instead of fitting one."""
+    if preprocessor is None and config.image_size:  # a network too large is said before minutes of decoding
+        check_memory(config, config.image_size**2, 2)  # at least its gray pixels, and two classes
     dataset = load_dataset(config.dataset, config.data_dir, quiet, image_size=config.image_size)
     if dataset.resized_from and not quiet:
         h, w = dataset.image_shape[:2]

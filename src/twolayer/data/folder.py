@@ -7,10 +7,10 @@ Images are decoded with Pillow into uint8 (N, H, W, C): C is 3 (RGB) when
 any training image is in color, else 1 (gray); the test split is read the
 same way, each upright (its EXIF orientation applied) and its transparent
 pixels on white. Hidden files and
-folders (.DS_Store, ._NAME.jpg, __MACOSX) are skipped. Images keep their size
-when all share one of at most 128 x 128 pixels (the test split's must be the
-training split's); else, or when a size is asked for, every image is resized
-(see AUTO_SIZE). Decoded arrays are cached in the data directory under a
+folders (.DS_Store, ._NAME.jpg, __MACOSX) are skipped. Training images keep
+their size when all share one of at most 128 x 128 pixels, and test images
+are then resized to it; else, or when a size is asked for, every image is
+resized (see AUTO_SIZE). Decoded arrays are cached in the data directory under a
 key made from every file's path, size and modification time, so a changed
 folder is read again, and checked when read (a damaged cache is rebuilt);
 nothing is ever written into PATH. A file rewritten in place with the same
@@ -89,16 +89,17 @@ def load_folder(path: str | Path, cache_root: Path, quiet: bool = False, refresh
                 target = (AUTO_SIZE, AUTO_SIZE)
             else:
                 first = (listing[0][0], own)
+        test_only = bool(splits) and target is None  # training images kept their size: test images are resized to it
+        if test_only:  # as evaluate reads a held-out folder at the model's size
+            target, first = first[1], None
         try:
             images, note = source.images(target, first)
-        except OddSize:
-            if asked is not None or splits:  # asked for, or test images of another size than training's
-                raise
-            target, first = (AUTO_SIZE, AUTO_SIZE), None  # training images of several sizes
+        except OddSize:  # training images of several sizes (found only now: the first ones share one)
+            target, first = (AUTO_SIZE, AUTO_SIZE), None
             images, note = source.images(target, None)
         channels = images.shape[3]
         splits[split] = (images, labels)
-        resized_from = resized_from or note
+        resized_from = resized_from or (f"the test split's {note}" if test_only and note else note)
     return Dataset(f"folder:{root}", [as_text(name) for name in class_names], splits, resized_from)
 
 
@@ -272,10 +273,11 @@ def _decode(listing: Listing, desc: str, quiet: bool, size: tuple[int, int], fir
     height, width = size
     mode = "L" if channels == 1 else "RGB"
     shape = (len(listing), height, width, 1 if channels == 1 else 3)
-    problem = shortfall(math.prod(shape), "to hold them decoded")
+    # a network reads them as float32 rows: a decode that fits, but not with its copy, was killed later
+    problem = shortfall(math.prod(shape) * (1 + 4), "to hold them and their float32 copy")
     if problem:
-        raise DataError(f"{len(listing):,} images of {width}x{height} pixels {problem}; give --image-size N to "
-                        "decode them smaller")
+        raise DataError(f"decoding {len(listing):,} images to {width}x{height} pixels {problem}; give --image-size N "
+                        "to decode them smaller")
     images = np.empty(shape, dtype=np.uint8)
     sizes = set()
     color = channels == 3
