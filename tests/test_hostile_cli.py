@@ -355,10 +355,11 @@ CASES: dict[str, Case] = {
                                      lambda d, s: copy_run(s, d)),
     "train onto a tuning folder": Case(["train", "--out", "search"], 1, "already holds a tuning folder",
                                        lambda d, s: shutil.copytree(s["search"], d / "search")),
-    "force onto a user's folder": Case(["train", "--out", "mine", "--force"], 1, "twolayer did not write",
+    "force onto a user's folder": Case(["train", "--out", "mine", "--force"], 1,
+                                       "holds files twolayer did not write ('thesis.tex')",
                                        text_file("mine/thesis.tex")),
     "force onto a run holding a user's file": Case(
-        ["train", "--out", "run", "--force"], 1, "twolayer did not write",
+        ["train", "--out", "run", "--force"], 1, "holds files twolayer did not write ('notes.txt')",
         lambda d, s: (copy_run(s, d), (d / "run" / "notes.txt").write_text("mine"))),
     "a run that never started is reused": Case(["train", "--out", "run", "--epochs", "1", "--quiet"], 0, "",
                                                unstarted),

@@ -133,6 +133,13 @@ def kind_of(folder: Path) -> str:
     return "foreign"
 
 
+def not_ours(folder: Path) -> list[str]:
+    """The names in `folder` that none of twolayer's runs or searches writes, sorted."""
+    ours = {*RUN_FILES, *SEARCH_FILES, *SEARCH_FOLDERS, "best", LOCK}
+    return sorted(p.name for p in folder.iterdir() if p.name not in ours and not TEMPORARY.match(p.name)
+                  and not (p.name in ASIDE and _aside(p)))
+
+
 @dataclass
 class Claim:
     """A folder held by this process until release()."""
@@ -321,8 +328,10 @@ def _make_room(path: Path, kind: str, force: bool, option: str) -> None:
         return
     what = {"run": "a training run", "search": "a tuning folder", "foreign": "files twolayer did not write"}[found]
     if found == "foreign":
-        raise TwolayerError(f"{path} holds {what}; choose another {option} (--force replaces only twolayer's "
-                            "own runs and searches)")
+        theirs = not_ours(path)
+        named = f" ({', '.join(map(repr, theirs[:3]))}{', ...' if len(theirs) > 3 else ''})" if theirs else ""
+        raise TwolayerError(f"{path} holds {what}{named}; choose another {option} (--force replaces only "
+                            "twolayer's own runs and searches)")
     if not force:
         raise TwolayerError(f"{path} already holds {what}; choose another {option} or pass --force to "
                             "replace it")
