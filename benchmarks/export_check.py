@@ -50,7 +50,7 @@ def main() -> None:
     args = parser.parse_args()
 
     bundle = load_bundle(args.model)
-    images, _ = evaluation_split(bundle, load_dataset(args.dataset), args.dataset, args.split)
+    images, _, _ = evaluation_split(bundle, load_dataset(args.dataset), args.dataset, args.split)
     images = images[: args.n]
     rows = images.reshape(len(images), -1)
     expected = bundle.probabilities(images)

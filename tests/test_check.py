@@ -298,3 +298,18 @@ def _running(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_draws_made_in_float32_pass_construct(tmp_path):
+    """std * randn(...).astype(np.float32) rounds twice, a unit in the last
+    place off the float32 of std * randn(...): no mistake (construct failed,
+    hinting at the very line the learner wrote)."""
+    text = LEARNER.read_text()
+    for shape in ("input_size, hidden_size", "hidden_size, output_size"):
+        text = text.replace(f"np.random.randn({shape})", f"np.random.randn({shape}).astype(np.float32)")
+    path = tmp_path / "draws32.py"
+    path.write_text(text.replace("np.zeros(hidden_size)", "np.zeros(hidden_size, np.float32)")
+                    .replace("np.zeros(output_size)", "np.zeros(output_size, np.float32)"))
+    verdicts = list(checks_here(str(path)))
+    assert all(v.ok for v in verdicts) and len(verdicts) == len(CHECKS), [v.line() for v in verdicts]
+    assert "the assignment's draws in float32" in verdicts[0].detail
