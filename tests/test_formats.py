@@ -146,6 +146,25 @@ def test_float_and_32_bit_images_are_scaled_from_their_white(tmp_path):
             read_image(tmp_path / "bad.tif")  # it was scaled as 32-bit: all black
 
 
+def test_a_dark_16_bit_pgm_gives_the_pixels_of_the_same_16_bit_png(tmp_path, monkeypatch):
+    """Pillow opens a 16-bit PGM as I (a 16-bit PNG as I;16), as it does a
+    32-bit TIFF: one whose values were all at most 255 was scaled as 8 bits,
+    255 times brighter than the same pixels as a PNG."""
+    values = np.random.default_rng(0).integers(0, 256, (8, 8)).astype(np.uint16)  # 16 bits, dark
+    Image.fromarray(values).save(tmp_path / "d16.png")
+    (tmp_path / "d16.pgm").write_bytes(b"P5\n8 8\n65535\n" + values.astype(">u2").tobytes())
+    assert Image.open(tmp_path / "d16.pgm").mode == "I"
+    expected = np.rint(values / 257).astype(np.uint8)[..., None]
+    for name in ("d16.png", "d16.pgm"):
+        for shape in (None, (8, 8, 1)):
+            np.testing.assert_array_equal(read_image(tmp_path / name, shape), expected, err_msg=name)
+    monkeypatch.setenv("TWOLAYER_DATA", str(tmp_path / "data"))
+    for c in ("a", "b"):  # the folder loader, through the same to_mode
+        (tmp_path / "f" / c).mkdir(parents=True)
+        (tmp_path / "f" / c / "0.pgm").write_bytes((tmp_path / "d16.pgm").read_bytes())
+    np.testing.assert_array_equal(load_dataset(f"folder:{tmp_path / 'f'}").splits["train"][0][0], expected)
+
+
 def test_images_of_several_sizes_or_large_ones_are_resized_and_said(tmp_path, monkeypatch):
     """A folder of one's own pictures: they differ in size, and photos are
     large. Refused before (`all images must share one size`; same-size photos

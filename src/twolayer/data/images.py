@@ -63,19 +63,21 @@ def to_mode(img, mode: str):
         values = np.asarray(img, dtype=np.float64)
         if not np.isfinite(values).all():  # a float image's NaN or infinity is no level of gray
             raise ValueError("it holds pixel values that are NaN or infinite")
-        scaled = np.rint(values * (255.0 / white_value(img.mode, values)))
+        scaled = np.rint(values * (255.0 / white_value(img.mode, values, img.format)))
         img = Image.fromarray(np.clip(scaled, 0, 255).astype(np.uint8), "L")
     return on_white(img).convert(mode)
 
 
-def white_value(mode: str, values: np.ndarray) -> float:
-    """The value of white in an image of more than 8 bits: 65,535 in 16 bits;
-    1 in floats within 0..1 (the float images of scientific tools: they were
-    read as 0..255, all but black); else the least of 255, 65,535 and
-    2**31 - 1 (Pillow's 32-bit integers are signed) that the largest value
-    fits (32-bit images above 16 bits were clipped white)."""
+def white_value(mode: str, values: np.ndarray, fmt: str | None = None) -> float:
+    """The value of white in an image of more than 8 bits: 65,535 in 16 bits
+    (Pillow's I;16, and its I of a 16-bit PGM: a dark one was scaled as 8
+    bits, brighter than the same pixels in a 16-bit PNG); 1 in floats within
+    0..1 (the float images of scientific tools: they were read as 0..255, all
+    but black); else the least of 255, 65,535 and 2**31 - 1 (Pillow's 32-bit
+    integers are signed) that the largest value fits (32-bit images above 16
+    bits were clipped white). `fmt`: the file's format, as Pillow names it."""
     top = values.max(initial=0)
-    if mode.startswith("I;16"):
+    if mode.startswith("I;16") or (mode == "I" and fmt == "PPM"):
         return 65535.0
     if mode == "F" and top <= 1:
         return 1.0
@@ -106,7 +108,9 @@ def upright(img):
     sideways) applied, as image viewers do; an image without one as it is."""
     from PIL import ImageOps
 
-    return ImageOps.exif_transpose(img)
+    out = ImageOps.exif_transpose(img)
+    out.format = img.format  # Pillow's copy has none; to_mode needs it (a 16-bit PGM opens as I, as 32-bit TIFFs do)
+    return out
 
 
 def match_channels(images: np.ndarray, channels: int) -> np.ndarray:
