@@ -273,3 +273,20 @@ def test_a_search_begun_by_an_earlier_twolayer_says_so_and_how_to_start_afresh(t
     assert "continue it with that twolayer, or pass --force to start it afresh in" in err
     assert len(err.strip().splitlines()) == 1
     assert main([*command, "--force"]) == 0
+
+
+def test_a_search_with_no_trial_left_to_run_here_keeps_what_it_wrote(tmp_path):
+    # a study whose trials were all run elsewhere: no trial began here, so the claim of --out
+    # never started; its summary was written beside the held files, and the next claim of
+    # the folder took it for a killed claim's: the summary removed, the old files put back
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    command = ["tune", *FAST, "--lr", "1e-2", "--storage", url, "--study", "s"]
+    assert main([*command, "--out", str(tmp_path / "a")]) == 0
+    out = tmp_path / "b"
+    out.mkdir()
+    (out / "trials.csv").write_text("an old search's\n")
+    (out / "tune.json").write_text("{}")
+    assert main([*command, "--out", str(out), "--force"]) == 0  # nothing left to run here
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".twolayer.") and p.is_dir()]
+    assert main([*command, "--out", str(out)]) == 0
+    assert len(rows(out)) == 3  # this study's table (the run's reg and a tenth and ten times it), not the old one

@@ -362,6 +362,7 @@ def run(opts: TuneOptions, start: Callable[[], None] | None = None) -> TuneResul
                 held.abandon()
                 raise lost_database(e, opts.storage) or e from None
             _reraise(e, opts, f"the finished trials are kept in {opts.out}", "go on")
+        held.start()  # its summary is written now: a study with no trial left to run here started none
         try:
             result = summarize(study, opts, time.monotonic() - started, stopped=signum is not None)
         except Exception as e:
