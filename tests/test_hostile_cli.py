@@ -625,6 +625,21 @@ def test_a_claim_killed_before_its_run_started_gives_the_old_run_back(tmp_path, 
     assert main(["train", "--epochs", "1", "--out", str(tmp_path / "search"), "--quiet"]) == 0  # an empty folder
 
 
+def test_a_finished_run_beside_held_files_is_never_taken_for_an_unstarted_one(tmp_path, shared):
+    """Held files beside a finished run's metrics.json (a process that wrote
+    its results without saying it had started) are the replaced run's: the
+    next claim drops them and keeps the results (it deleted the results and
+    put the replaced run back)."""
+    run = copy_run(shared, tmp_path)
+    held = runs.claim(run, "run", force=True)
+    shutil.copy(shared["run"] / "metrics.json", run / "metrics.json")  # the new run's results, written
+    (run / "model.npz").write_bytes(b"the new model")
+    held.release()
+    assert main(["evaluate", str(run), "--dataset", "digits"]) == 1  # the new model, however odd, is what is there
+    runs.hold(run).release()  # as --resume holds a folder: the held files of a claim that never started go back
+    assert not (run / runs.HELD).exists() and (run / "model.npz").read_bytes() == b"the new model"
+
+
 @pytest.mark.parametrize("name", [runs.HELD, runs.MOVING, runs.GONE])
 def test_a_users_file_or_link_named_as_a_holding_folder_is_never_followed(tmp_path, shared, capsys, name):
     """A link named .twolayer.held to a folder of photos in a finished run:

@@ -193,7 +193,11 @@ def start(path: str | Path) -> None:
 def put_back(path: Path) -> None:
     """Undo a claim that never started (this process's, or one killed before
     its run started): its files removed, the ones it replaced put back.
-    Only under the folder's lock."""
+    Only under the folder's lock. A run or search whose last file is there
+    (FINISHED) did start, whatever its process said: what it replaced goes."""
+    if _aside(path / HELD) and any((path / name).is_file() for name in FINISHED):
+        start(path)
+        return
     if _aside(path / HELD):  # all of twolayer's files outside it are the unstarted claim's
         for name in _ours(path):
             _remove(path / name)
@@ -203,6 +207,10 @@ def put_back(path: Path) -> None:
             p.rename(path / p.name)
         (path / MOVING).rmdir()
     _drop_gone(path)
+
+
+# written last by a run (metrics.json) or a search (tune.json): one there has finished
+FINISHED = ("metrics.json", "tune.json")
 
 
 def _aside(path: Path) -> bool:
