@@ -302,3 +302,14 @@ def test_resuming_a_run_folder_that_cannot_be_written_names_the_folder(tmp_path,
     err = capsys.readouterr().err
     assert err == (f"twolayer train: error: --resume {out}: cannot write in it (Read-only file system); twolayer "
                    "keeps its files there: make it writable, or copy it where you can write\n"), err
+
+
+def test_a_decoding_recorded_by_a_newer_twolayer_is_said_to_be_newer():
+    """A run or model made by a later twolayer (a higher data_decoding) was
+    said to be made `by an earlier twolayer`."""
+    from twolayer.data.fingerprint import DECODING, decoded_otherwise
+
+    assert decoded_otherwise("folder:x", DECODING, "the run") is None
+    assert "by a newer twolayer" in decoded_otherwise("folder:x", DECODING + 1, "the run")
+    assert "by an earlier twolayer" in decoded_otherwise("folder:x", None, "the run")
+    assert decoded_otherwise("digits", None, "the run") is None

@@ -43,5 +43,7 @@ def decoded_otherwise(spec: str, decoding: object, made: str) -> str | None:
     today's (None: it was not); None when the folder is decoded as it was."""
     if not spec.startswith("folder:") or decoding == DECODING:
         return None
+    if isinstance(decoding, int) and not isinstance(decoding, bool) and decoding > DECODING:
+        return f"{made} was made by a newer twolayer, which decodes some image files differently"
     return (f"{made} was made by an earlier twolayer, which decoded some image files differently ({EARLIER}), "
             "or the folder's files changed since")
