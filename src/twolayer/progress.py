@@ -15,14 +15,12 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import sys
 import time
 from typing import TextIO
-
-from tqdm.std import tqdm as tqdm_std
-from tqdm.utils import disp_len
 
 
 def in_notebook() -> bool:
@@ -32,7 +30,7 @@ def in_notebook() -> bool:
 
 
 # tqdm's line with the info (loss, lr, val) before the times and the rate, and shorter
-# forms for a narrower terminal: the rate goes first, then the times (FittedBar)
+# forms for a narrower terminal: the rate goes first, then the times (fitted_bar)
 BAR_FORMAT = "{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt}{postfix} [{elapsed}<{remaining}, {rate_fmt}]"
 SHORTER = (BAR_FORMAT, BAR_FORMAT.replace(", {rate_fmt}", ""), BAR_FORMAT.split(" [")[0])
 
@@ -64,7 +62,7 @@ class Progress:
             if widget:
                 from tqdm.notebook import tqdm
             else:
-                tqdm = FittedBar
+                tqdm = fitted_bar()
             width = {} if widget else dict(zip(("ncols", "nrows"), _shape(self.stream), strict=True))
             self.bar = tqdm(total=self.total, desc=desc, file=self.stream, leave=True, mininterval=0.1,
                             bar_format=None if widget else BAR_FORMAT, **width, **units)
@@ -104,26 +102,34 @@ class Progress:
         self.stream.flush()
 
 
-class FittedBar(tqdm_std):
+@functools.cache
+def fitted_bar() -> type:
     """tqdm's bar, fitted to the terminal's width without cutting a number in
     two: where the whole line does not fit, it drops the rate, then the times,
     then the info's `name value` pairs from the end (tqdm cut the line at the
-    terminal's edge: at 40 columns `lr 0.00903` showed as `lr 0.0`)."""
+    terminal's edge: at 40 columns `lr 0.00903` showed as `lr 0.0`). Made on
+    first use: importing tqdm takes about 40 ms, which a command showing no
+    bar (`--help`, `--quiet`, output to a log) need not spend."""
+    from tqdm.std import tqdm
+    from tqdm.utils import disp_len
 
-    @property
-    def format_dict(self) -> dict:
-        shown = super().format_dict
-        if not shown.get("ncols"):
-            return shown
-        words = str(shown["postfix"] or "").split(" ")
-        forms = [(fmt, " ".join(words)) for fmt in SHORTER[:-1]]
-        forms += [(SHORTER[-1], " ".join(words[:n])) for n in range(len(words), -1, -2)]
-        for fmt, info in forms:  # the first that fits with a bar of one character
-            line = self.format_meter(**{**shown, "bar_format": fmt.replace("{bar}", "#"), "postfix": info,
-                                        "ncols": None})
-            if disp_len(line) <= shown["ncols"]:
-                break
-        return {**shown, "bar_format": fmt, "postfix": info}
+    class FittedBar(tqdm):
+        @property
+        def format_dict(self) -> dict:
+            shown = super().format_dict
+            if not shown.get("ncols"):
+                return shown
+            words = str(shown["postfix"] or "").split(" ")
+            forms = [(fmt, " ".join(words)) for fmt in SHORTER[:-1]]
+            forms += [(SHORTER[-1], " ".join(words[:n])) for n in range(len(words), -1, -2)]
+            for fmt, info in forms:  # the first that fits with a bar of one character
+                line = self.format_meter(**{**shown, "bar_format": fmt.replace("{bar}", "#"), "postfix": info,
+                                            "ncols": None})
+                if disp_len(line) <= shown["ncols"]:
+                    break
+            return {**shown, "bar_format": fmt, "postfix": info}
+
+    return FittedBar
 
 
 def _isatty(stream: TextIO) -> bool:
