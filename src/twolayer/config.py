@@ -224,6 +224,7 @@ def option(default: Any, group: str, help: str, reason: str, rule: Rule | None =
     return field(default=default, metadata={"option": spec})
 
 
+IMAGE_SIDE = 4096  # pixels a side --image-size may ask for (load_dataset's image_size too: data/folder.py)
 POSITIVE = Interval(1, None)
 NONNEGATIVE = Interval(0, None)
 ABOVE_ZERO = Interval(0, None, closed="neither")
@@ -264,7 +265,7 @@ class TrainConfig:
     image_size: int | None = option(None, "data", "resize the images of a folder: dataset to N x N pixels (default: "
                                     "kept when they share one size of at most 128 x 128, else 32 x 32)",
                                     "a folder's own pictures (photos) differ in size and are large; a two-layer "
-                                    "network learns from small ones, as CIFAR-10's 32 x 32", Interval(1, 4096),
+                                    "network learns from small ones, as CIFAR-10's 32 x 32", Interval(1, IMAGE_SIDE),
                                     metavar="N")
     val_size: float = option(0.1, "data", "validation images carved from train: a count or a fraction",
                              "carved from train when the dataset has no validation split", SplitSize(),

@@ -36,7 +36,6 @@ import csv
 import errno
 import fcntl
 import io
-import json
 import os
 import re
 import shlex
@@ -47,7 +46,7 @@ from pathlib import Path
 from typing import IO
 
 from twolayer.errors import TwolayerError, remedy
-from twolayer.files import atomic_write, atomic_write_text, read_small
+from twolayer.files import atomic_write, atomic_write_text, read_record
 
 
 def new_run_dir(root: str | Path, dataset: str) -> Claim:
@@ -117,10 +116,15 @@ SEARCH_FOLDERS = ("trials", "best")
 TEMPORARY = re.compile(r"^\..+\.[A-Za-z0-9_]+\.tmp$")
 
 
+def _names(folder: Path) -> set[str]:
+    """What `folder` holds, less the lock, the holding folders and the temporary files of writes."""
+    return {p.name for p in folder.iterdir()
+            if p.name != LOCK and not TEMPORARY.match(p.name) and not (p.name in ASIDE and _aside(p))}
+
+
 def kind_of(folder: Path) -> str:
     """empty, unstarted, run, search or foreign (see the module docstring)."""
-    names = {p.name for p in folder.iterdir() if not (p.name in ASIDE and _aside(p))} - {LOCK}
-    names = {n for n in names if not TEMPORARY.match(n)}
+    names = _names(folder)
     if not names:
         return "empty"
     if names & {"tune.json", "study.journal"} or (folder / "trials").is_dir():
@@ -135,9 +139,7 @@ def kind_of(folder: Path) -> str:
 
 def not_ours(folder: Path) -> list[str]:
     """The names in `folder` that none of twolayer's runs or searches writes, sorted."""
-    ours = {*RUN_FILES, *SEARCH_FILES, *SEARCH_FOLDERS, "best", LOCK}
-    return sorted(p.name for p in folder.iterdir() if p.name not in ours and not TEMPORARY.match(p.name)
-                  and not (p.name in ASIDE and _aside(p)))
+    return sorted(_names(folder) - {*RUN_FILES, *SEARCH_FILES, *SEARCH_FOLDERS, "best"})
 
 
 @dataclass
@@ -361,8 +363,8 @@ def resume_command(run_dir: Path) -> str:
     with --net FILE for a learner's network (config.json's `net`), whose
     file a resume imports only when the command line names it too."""
     try:
-        net = json.loads(read_small(Path(run_dir) / "config.json", "a run's config.json")).get("net")
-    except (OSError, ValueError, AttributeError):  # no readable record: the resume itself will say so
+        net = read_record(Path(run_dir) / "config.json", "a run's config.json").get("net")
+    except TwolayerError:  # no readable record: the resume itself will say so
         net = None
     naming = f" --net {shlex.quote(net)}" if isinstance(net, str) and net else ""
     return f"twolayer train --resume {shlex.quote(str(run_dir))}{naming}"

@@ -46,11 +46,11 @@ Listing = list[tuple[str, int, int, int]]  # (path, label, size, mtime_ns)
 # Dataset says what from: a folder of photos differs in size, and each has millions of pixels.
 AUTO_SIZE = 32
 AUTO_LARGEST = 128 * 128
-LARGEST = 4096  # pixels a side that a size asked for may have (--image-size's limit)
 
 
 class OddSize(DataError):
-    """An image whose size differs from the one all must share."""
+    """An image whose size differs from the one all must share: load_folder
+    then resizes the training images (never said to the user)."""
 
 
 def load_folder(path: str | Path, cache_root: Path, quiet: bool = False, refresh: bool = False,
@@ -75,7 +75,7 @@ def load_folder(path: str | Path, cache_root: Path, quiet: bool = False, refresh
 
     asked = _asked(size)
     target = asked  # (H, W) every image is resized to; None: their own size, which all must share
-    first = None  # (the first image, its size (H, W)) when they keep their own size
+    own = None  # (H, W): the training images' own size, when they keep it
     channels = None  # the first split's images decide (3 if any is in color), the other is read that way
     splits: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     resized_from = None
@@ -83,19 +83,19 @@ def load_folder(path: str | Path, cache_root: Path, quiet: bool = False, refresh
         listing = _list(folder, class_names)
         labels = np.array([label for _, label, _, _ in listing], dtype=np.int64)
         source = Split(folder, listing, labels, channels, cache_root, quiet, refresh)
-        if target is None and first is None:
-            own = _size(listing[0][0])
-            if own[0] * own[1] > AUTO_LARGEST or source.of_several_sizes():
+        if target is None and own is None:
+            first = _size(listing[0][0])
+            if first[0] * first[1] > AUTO_LARGEST or source.of_several_sizes():
                 target = (AUTO_SIZE, AUTO_SIZE)
             else:
-                first = (listing[0][0], own)
+                own = first
         test_only = bool(splits) and target is None  # training images kept their size: test images are resized to it
         if test_only:  # as evaluate reads a held-out folder at the model's size
-            target, first = first[1], None
+            target, own = own, None
         try:
-            images, note = source.images(target, first)
+            images, note = source.images(target, own)
         except OddSize:  # training images of several sizes (found only now: the first ones share one)
-            target, first = (AUTO_SIZE, AUTO_SIZE), None
+            target, own = (AUTO_SIZE, AUTO_SIZE), None
             images, note = source.images(target, None)
         channels = images.shape[3]
         splits[split] = (images, labels)
@@ -105,15 +105,15 @@ def load_folder(path: str | Path, cache_root: Path, quiet: bool = False, refresh
 
 def _asked(size: Any) -> tuple[int, int] | None:
     """load_folder's `size` as (H, W); UsageError for anything but N or (H, W)
-    of whole numbers 1..LARGEST (32.0 or (8,) was a TypeError from inside, 0 a
+    of whole numbers 1..IMAGE_SIDE (32.0 or (8,) was a TypeError from inside, 0 a
     decoding error naming the first image)."""
-    from twolayer.config import is_number  # config imports this package
+    from twolayer.config import IMAGE_SIDE, is_number  # config imports this package
 
     if size is None:
         return None
     pair = tuple(size) if isinstance(size, (tuple, list, np.ndarray)) else (size, size)
-    if not (len(pair) == 2 and all(is_number(s, int) and 1 <= s <= LARGEST for s in pair)):
-        raise UsageError(f"image_size must be N (N x N pixels) or (H, W), whole numbers from 1 to {LARGEST}, "
+    if not (len(pair) == 2 and all(is_number(s, int) and 1 <= s <= IMAGE_SIDE for s in pair)):
+        raise UsageError(f"image_size must be N (N x N pixels) or (H, W), whole numbers from 1 to {IMAGE_SIDE}, "
                          f"got {size!r}")
     return int(pair[0]), int(pair[1])
 
@@ -131,19 +131,18 @@ class Split:
     refresh: bool
     read: dict = field(default_factory=dict)  # size -> what cached(size) found
 
-    def images(self, target: tuple[int, int] | None, first: tuple[str, tuple[int, int]] | None
-               ) -> tuple[np.ndarray, str | None]:
+    def images(self, target: tuple[int, int] | None, own: tuple[int, int] | None) -> tuple[np.ndarray, str | None]:
         """The split's images, from the cache or decoded (and cached): resized
-        to `target`, or else all of the size of the image `first` names; and
-        what sizes they were resized from (None: none was)."""
-        size = target or first[1]
+        to `target`, or else all of size `own` (OddSize otherwise); and what
+        sizes they were resized from (None: none was)."""
+        size = target or own
         cached = self.cached(size)
         # without a target, only images all of `size` (a decode resized to that size is another one's)
         if cached is not None and (target or cached[1] == {size}):
             images, sizes = cached
         else:  # absent, damaged or not what this listing decodes to: decode again
             images, sizes = _decode(self.listing, f"decode {self.folder.name or self.folder}", self.quiet, size,
-                                    None if target else first[0], self.channels)
+                                    target is None, self.channels)
             save_cached(self.where(size), {"images": images, "labels": self.labels,
                                            "sizes": np.array(sorted(sizes), dtype=np.int64).reshape(-1, 2)})
         return images, _sizes(sizes) if sizes != {size} else None
@@ -260,12 +259,11 @@ def _key(folder: Path, listing: Listing, size: tuple[int, int], channels: int | 
     return digest.hexdigest()
 
 
-def _decode(listing: Listing, desc: str, quiet: bool, size: tuple[int, int], first: str | None,
+def _decode(listing: Listing, desc: str, quiet: bool, size: tuple[int, int], strict: bool,
             channels: int | None) -> tuple[np.ndarray, set[tuple[int, int]]]:
     """uint8 (N, H, W, C) images of the listing's files at `size` (H, W),
-    and the sizes they had. With `first` (the folder's first image), each
-    must already be of that size (OddSize otherwise); without, each is
-    resized to it (images.resized, as `predict` does). C is `channels`, or
+    and the sizes they had. `strict`: each must already be of that size
+    (OddSize otherwise); else each is resized to it (images.resized, as `predict` does). C is `channels`, or
     when None, 3 (RGB) if any image is in color and 1 (gray) if none is, so
     that one gray picture among color ones never turns a dataset gray."""
     from PIL import Image
@@ -285,9 +283,8 @@ def _decode(listing: Listing, desc: str, quiet: bool, size: tuple[int, int], fir
     for i, (path, _, _, _) in enumerate(listing):
         img = _open(path, Image)
         own = (img.size[1], img.size[0])
-        if first is not None and own != size:
-            raise OddSize(f"{path} is {_shown(own)} but {first}, the folder's first image, is {_shown(size)}; all "
-                          f"images must share one size, or give --image-size N to resize them to N x N")
+        if strict and own != size:
+            raise OddSize(f"{path} is {_shown(own)}, not {_shown(size)}")
         sizes.add(own)
         with reading(path):
             color = color or pillow_mode(img) != "L"
