@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from twolayer import runs
 from twolayer.bundles import Bundle, load_bundle, resolve_model_path
 from twolayer.errors import TwolayerError, UsageError
+from twolayer.files import write_making_folders
 
 FORMATS = ("onnx", "torch")
 SUFFIXES = {"onnx": ".onnx", "torch": ".pt"}  # the default output's
@@ -82,11 +82,11 @@ def export(model: str | Path, fmt: str = "onnx", out: str | Path | None = None, 
     dtype = np.float16 if float16 else np.float32
     if fmt == "onnx":
         data = onnx_model(bundle, dtype).SerializeToString()
-        runs.write_making_folders(out, lambda f: f.write(data))
+        write_making_folders(out, lambda f: f.write(data))
     else:
         state = torch_state_dict(bundle, dtype)
         torch = _torch()
-        runs.write_making_folders(out, lambda f: torch.save(state, f))
+        write_making_folders(out, lambda f: torch.save(state, f))
     return Exported(out, fmt, np.dtype(dtype).name, bundle.net.sizes[0], bundle.class_names, bundle.image_shape)
 
 

@@ -1,7 +1,8 @@
 """Atomic file writes: a temporary file in the same folder, flushed to disk,
 then renamed over the target. A reader sees the old file or the new one,
-never half of one, even if the writer is killed. And bounded reads: a file
-that should be small, or an archive, never takes more memory than it may."""
+never half of one, even if the writer is killed; the folders a write
+needs, made and (when it fails) removed. And bounded reads: a file that
+should be small, or an archive, never takes more memory than it may."""
 
 from __future__ import annotations
 
@@ -139,3 +140,32 @@ def read_record(path: Path, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise TwolayerError(f"cannot read {path}: it holds a JSON {type(value).__name__}, not {what}")
     return value
+
+
+def make_folders(path: Path) -> list[Path]:
+    """mkdir -p; the folders it made, outermost first. A file where a folder
+    must be is ENOTDIR naming it (mkdir said `File exists`, naming the folder)."""
+    missing = [p for p in [path, *path.parents] if not p.exists()][::-1]
+    above = missing[0].parent if missing else path  # the nearest that exists
+    if above.exists() and not above.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(above))
+    path.mkdir(parents=True, exist_ok=True)
+    return missing
+
+
+def write_making_folders(path: Path, write) -> None:
+    """atomic_write(path, write), making path's missing folders (as
+    train's --out does); the folders made are removed again if it fails."""
+    made = make_folders(path.parent)
+    try:
+        atomic_write(path, write)
+    except BaseException:
+        remove_folders(made)
+        raise
+
+
+def remove_folders(made: list[Path]) -> None:
+    """Remove the folders make_folders made, innermost first, each only if empty."""
+    for folder in reversed(made):
+        with contextlib.suppress(OSError):
+            folder.rmdir()

@@ -19,7 +19,7 @@ import numpy as np
 from twolayer import bundles, plots, runs
 from twolayer.config import TrainConfig, options
 from twolayer.errors import TwolayerError, WriteError
-from twolayer.files import read_record
+from twolayer.files import read_record, write_making_folders
 from twolayer.learner import label
 from twolayer.metrics import confusion_matrix, per_class_accuracy
 from twolayer.streams import shown
@@ -372,7 +372,7 @@ def _put(path: Path, data: bytes, folder: Path, page: Path | None) -> None:
     full or read-only disk is one line saying what to do: for the folder's
     own report, --out writes the page elsewhere."""
     try:
-        runs.write_making_folders(path, lambda f: f.write(data))
+        write_making_folders(path, lambda f: f.write(data))
     except OSError as e:
         elsewhere = f"twolayer report {shlex.quote(str(folder))} --out PAGE.html"
         then = "run the same command again" if page else f"run it again, or write the page elsewhere: {elsewhere}"

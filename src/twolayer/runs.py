@@ -33,10 +33,8 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import errno
 import fcntl
 import io
-import os
 import re
 import shlex
 import shutil
@@ -46,7 +44,7 @@ from pathlib import Path
 from typing import IO
 
 from twolayer.errors import TwolayerError, remedy
-from twolayer.files import atomic_write, atomic_write_text, read_record
+from twolayer.files import atomic_write_text, make_folders, read_record, remove_folders
 
 
 def new_run_dir(root: str | Path, dataset: str) -> Claim:
@@ -69,35 +67,6 @@ def new_run_dir(root: str | Path, dataset: str) -> Claim:
                             + ("; give --out DIR where you can write" if remedy(e) == "make it writable" else "")
                             ) from None
     raise TwolayerError(f"could not make a new run folder under {root}")
-
-
-def make_folders(path: Path) -> list[Path]:
-    """mkdir -p; the folders it made, outermost first. A file where a folder
-    must be is ENOTDIR naming it (mkdir said `File exists`, naming the folder)."""
-    missing = [p for p in [path, *path.parents] if not p.exists()][::-1]
-    above = missing[0].parent if missing else path  # the nearest that exists
-    if above.exists() and not above.is_dir():
-        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(above))
-    path.mkdir(parents=True, exist_ok=True)
-    return missing
-
-
-def write_making_folders(path: Path, write) -> None:
-    """files.atomic_write(path, write), making path's missing folders (as
-    train's --out does); the folders made are removed again if it fails."""
-    made = make_folders(path.parent)
-    try:
-        atomic_write(path, write)
-    except BaseException:
-        remove_folders(made)
-        raise
-
-
-def remove_folders(made: list[Path]) -> None:
-    """Remove the folders make_folders made, innermost first, each only if empty."""
-    for folder in reversed(made):
-        with contextlib.suppress(OSError):
-            folder.rmdir()
 
 
 LOCK = ".twolayer.lock"

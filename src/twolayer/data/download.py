@@ -21,9 +21,8 @@ import urllib.request
 from pathlib import Path
 
 from twolayer.errors import DataError, remedy
-from twolayer.files import _umask
+from twolayer.files import _umask, make_folders, remove_folders
 from twolayer.progress import Progress
-from twolayer.runs import make_folders, remove_folders
 
 CHUNK = 1 << 20
 ABANDONED_AFTER = 10.0  # seconds a partial file is left alone after it was written to, even when unlocked
