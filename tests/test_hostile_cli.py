@@ -603,20 +603,29 @@ def test_a_signal_while_a_forced_run_loads_its_data_keeps_the_old_run(tmp_path, 
 
 def test_a_claim_killed_before_its_run_started_gives_the_old_run_back(tmp_path, shared, capsys):
     """kill -9 between --force and the new run's start leaves the old files
-    in a holding folder: the folder is no user's (kind_of), report and
-    --resume work, and the next claim or resume puts them back."""
+    in a holding folder: the folder is no user's (kind_of), and evaluate,
+    predict, export, report, the next claim and --resume put them back
+    first (report said the run never started; evaluate found no model)."""
     run = copy_run(shared, tmp_path)
     before = snapshot(run)
-    for leftover in range(2):
+    image = tmp_path / "8.png"
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(image)
+    readers = [["evaluate", str(run), "--dataset", "digits"], ["predict", str(run / "model.npz"), str(image)],
+               ["export", str(run), "--out", str(tmp_path / "m.onnx"), "--force"]]
+    for reader in [*readers, ["report", str(run)], "claim", "resume"]:
         held = runs.claim(run, "run", force=True)
         (run / "config.json").write_text("{}")  # the new run's, written before it was killed
         held.handle.close()  # the process died: its lock went with it
         assert runs.kind_of(run) == "unstarted"
-        assert main(["report", str(run)]) == 1 and "stopped before its first checkpoint" in capsys.readouterr().err
-        if leftover == 0:  # the next claim puts the old run back, and so does its own failure
+        if reader == "claim":  # the next claim puts the old run back, and so does its own failure
             assert main(["train", "--out", str(run), "--force", "--dataset", "folder:nowhere"]) == 1
-            assert snapshot(run) == before
-    assert main(["train", "--resume", str(run), "--epochs", "3", "--quiet"]) == 0  # the old run, continued
+        elif reader == "resume":
+            assert main(["train", "--resume", str(run), "--epochs", "3", "--quiet"]) == 0  # the old run, continued
+            break
+        else:
+            assert main(reader) == 0, reader
+            shutil.copy(shared["run"] / "report.html", run)  # report writes it anew
+        assert snapshot(run) == before, reader
     assert main(["train", "--out", str(run), "--force", "--epochs", "1", "--quiet"]) == 0
     assert not [p for p in run.iterdir() if p.name.startswith(".")]  # the replaced files are gone for good
     held = runs.claim(tmp_path / "search", "search", force=True)  # a search killed before its first trial

@@ -99,6 +99,7 @@ def resolve_model_path(path: str | Path) -> Path:
     if path.is_dir():
         path = path / MODEL_FILE
     run = path.parent
+    runs.recover(run)  # a --force run killed before it started: the run it replaced is back
     if path.name in (MODEL_FILE, CHECKPOINT_FILE) and (run / CHECKPOINT_FILE).is_file():
         if (run / MODEL_FILE).is_file():  # a finished run keeps its checkpoint too (to be continued)
             if path.name == CHECKPOINT_FILE:

@@ -65,6 +65,7 @@ def report(path: str | Path, data: Prepared | None = None, out: str | Path | Non
     path = Path(path)
     if path.name == bundles.MODEL_FILE and path.is_file():  # a run's model, as predict and evaluate take it
         path = path.parent
+    runs.recover(path)  # a --force run or search killed before it started: the one it replaced is back
     search, run = (path / "tune.json").is_file(), (path / bundles.MODEL_FILE).is_file()
     if not (search or run):
         raise TwolayerError(_not_reportable(path))

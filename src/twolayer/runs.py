@@ -23,9 +23,10 @@ started) first moves them aside, into a hidden holding folder (HELD) in the
 folder itself, renamed, not copied. They go for good only when the new run
 or search has really started (start(): its data loaded, its net made); a
 claim abandoned before that (bad data, a learner's file that fails, a
-signal) puts them back (Claim.abandon), and so does the next claim or
-resume of a folder whose claimer was killed (kill -9) in between: a run is
-never lost to a replacement that never ran. The holding folders are no
+signal) puts them back (Claim.abandon), and so does the next claim,
+resume or reading (recover: evaluate, predict, export, report) of a folder
+whose claimer was killed (kill -9) in between: a run is never lost to a
+replacement that never ran. The holding folders are no
 files of the run: kind_of ignores them.
 """
 
@@ -261,6 +262,26 @@ def hold(path: str | Path, option: str = "--resume") -> Claim:
     put_back(path)
     remove_stale_temporaries(path)
     return held
+
+
+def recover(path: str | Path) -> None:
+    """Before reading a run or search folder (evaluate, predict, export,
+    report): put back what a claim killed before its run started had moved
+    aside, as the next claim or --resume would, so that the old run is
+    what they read. Nothing when nothing is aside, when a process holds the
+    folder (its claim is alive), or when the folder cannot be written."""
+    path = Path(path)
+    if not (_aside(path / HELD) or _aside(path / MOVING)):
+        return
+    try:
+        held = Claim(path, [], _lock(path, "--out"))
+    except TwolayerError:  # in use, or read-only: left as it is
+        return
+    try:
+        with contextlib.suppress(OSError):
+            put_back(path)
+    finally:
+        held.release()
 
 
 def in_use(path: str | Path) -> bool:
