@@ -12,12 +12,12 @@ import pytest
 from PIL import Image
 
 from test_datasets import write_folder
-from twolayer import bundles, memory
+from twolayer import TrainConfig, TwoLayerNet, bundles, fit, memory
 from twolayer.cli import main
 from twolayer.data import load_dataset
 from twolayer.data.images import read_image
 from twolayer.data.preprocess import Preprocessor
-from twolayer.errors import DataError, UsageError
+from twolayer.errors import ConfigError, DataError, UsageError
 from twolayer.sklearn import TwoLayerClassifier
 
 
@@ -293,9 +293,26 @@ def test_an_image_size_too_large_for_memory_is_one_line_before_decoding(tmp_path
     assert main(["train", "--dataset", f"folder:{tmp_path / 'f'}", "--image-size", "4096",
                  "--out", str(tmp_path / "run")]) == 1
     assert capsys.readouterr().err == (
-        "twolayer train: error: a hidden layer of 100 units on 16,777,216 inputs needs about 33.6 GB of memory to "
+        "twolayer train: error: a hidden layer of 100 units on 16,777,216 inputs needs about 27.0 GB of memory to "
         "train; this machine has 200.0 MB available; choose a smaller --hidden-size or --image-size\n")
     assert not (tmp_path / "run").exists() and not list((tmp_path / "data").rglob("*.npz"))  # nothing decoded
+
+
+def test_a_batch_too_large_for_memory_is_named_and_one_larger_than_the_data_is_the_data(tmp_path, monkeypatch):
+    """--batch-size 2**63 was refused as needing 18 billion TB, with `choose
+    a smaller --hidden-size`, though a batch is at most the training rows
+    (fit takes min(batch, rows)) and the width was not at fault; a batch
+    that is too large for the memory is now named as such."""
+    monkeypatch.setattr(memory, "available_bytes", lambda: 200_000_000)
+    assert main(["train", "--batch-size", str(2**63), "--iters", "2", "--quiet", "--out", str(tmp_path / "r")]) == 0
+    X, y = np.random.default_rng(0).normal(size=(50, 64)), np.arange(50) % 3
+    TwoLayerClassifier(batch_size=2**63, epochs=1, val_size=0).fit(X, y)
+    monkeypatch.setattr(memory, "available_bytes", lambda: 100_000_000)  # the net's own width counts, not config's
+    with pytest.raises(ConfigError, match=r"^a batch of 100,000 rows of 64 inputs for 10 hidden units needs about "
+                                          r"11\d.\d MB of memory to train; this machine has 100.0 MB available; "
+                                          r"choose a smaller --batch-size$"):
+        fit(TwoLayerNet(64, 10, 3), np.zeros((100_000, 64)), np.arange(100_000) % 3,
+            config=TrainConfig(batch_size=10**9, iters=1))
 
 
 def test_a_cached_decode_of_mixed_sizes_is_what_a_fresh_decode_gives(tmp_path, monkeypatch):

@@ -132,23 +132,31 @@ def new_state(n_train: int, config: TrainConfig, eval_size: int = 1000) -> Train
     )
 
 
-def initial_net(config: TrainConfig, input_size: int, n_classes: int) -> TwoLayerNet:
+def initial_net(config: TrainConfig, input_size: int, n_classes: int, rows: int | None = None) -> TwoLayerNet:
     """A freshly initialized net for `config`; its seed fixes the weights.
-    ConfigError, before anything is allocated, if training it would not fit
-    in memory."""
-    check_memory(config, input_size, n_classes)
+    ConfigError, before anything is allocated, if training it (on `rows`
+    training rows, when known) would not fit in memory."""
+    check_memory(config, input_size, config.hidden_size, n_classes, rows)
     return TwoLayerNet(input_size, config.hidden_size, n_classes, std=init_scale(config, input_size),
                        seed=np.random.default_rng([config.seed, 0]), dtype=np.dtype(config.dtype))
 
 
-def check_memory(config: TrainConfig, inputs: int, classes: int) -> None:
-    """ConfigError saying how much memory training would need, when that is
-    more than the machine has available (a too-wide --hidden-size)."""
-    needed = training_bytes(inputs, config.hidden_size, classes, np.dtype(config.dtype).itemsize, config.optimizer,
-                            config.batch_size)
-    problem = shortfall(needed)
-    if problem:
-        raise ConfigError(f"a hidden layer of {config.hidden_size:,} units on {inputs:,} inputs {problem}; "
+def check_memory(config: TrainConfig, inputs: int, hidden: int, classes: int, rows: int | None = None) -> None:
+    """ConfigError saying how much memory training an inputs x hidden x
+    classes network with `config` would need, when that is more than the
+    machine has available: a too-wide --hidden-size, or a too-large
+    --batch-size (a batch is at most the `rows` there are)."""
+    batch = config.batch_size if rows is None else min(config.batch_size, rows)
+
+    def problem(batch: int) -> str | None:
+        return shortfall(training_bytes(inputs, hidden, classes, np.dtype(config.dtype).itemsize,
+                                        config.optimizer, batch))
+
+    if problem(batch) and not problem(1):  # the network fits; its batches do not
+        raise ConfigError(f"a batch of {batch:,} rows of {inputs:,} inputs for {hidden:,} hidden units "
+                          f"{problem(batch)}; choose a smaller --batch-size")
+    if problem(batch):
+        raise ConfigError(f"a hidden layer of {hidden:,} units on {inputs:,} inputs {problem(batch)}; "
                           "choose a smaller --hidden-size" + (" or --image-size" if config.image_size else ""))
 
 
@@ -230,7 +238,7 @@ def fit(
     if not (is_number(eval_size, int) and eval_size >= 1):
         raise ConfigError(f"eval_size must be a positive integer, got {eval_size!r}")
     if state is None:
-        check_memory(c, X.shape[1], net.params["W2"].shape[1])
+        check_memory(c, *net.params["W1"].shape, net.params["W2"].shape[1], n)  # the net's own width
         state = new_state(n, c, eval_size)
     history = state.history
 

@@ -78,7 +78,7 @@ def prepare(config: TrainConfig, quiet: bool = True, preprocessor: Preprocessor 
     run sees exactly the arrays the original run saw. Pass a fitted
     `preprocessor` (a model's own) to apply it instead of fitting one."""
     if preprocessor is None and config.image_size:  # a network too large is said before minutes of decoding
-        check_memory(config, config.image_size**2, 2)  # at least its gray pixels, and two classes
+        check_memory(config, config.image_size**2, config.hidden_size, 2, 1)  # the least: gray, 2 classes, batch 1
     dataset = load_dataset(config.dataset, config.data_dir, quiet, image_size=config.image_size)
     if dataset.resized_from and not quiet:
         h, w = dataset.image_shape[:2]
@@ -358,7 +358,8 @@ def fit_config(net: TwoLayerNet, data: Prepared, config: TrainConfig, state: Tra
 def new_net(config: TrainConfig, data: Prepared) -> TwoLayerNet | LearnerNet:
     """A freshly initialized net for `config` on the prepared data (the
     learner's class, when config.net names one)."""
-    return as_configured(config, initial_net(config, data.X["train"].shape[1], len(data.dataset.class_names)))
+    return as_configured(config, initial_net(config, data.X["train"].shape[1], len(data.dataset.class_names),
+                                                 len(data.y["train"])))
 
 
 def as_configured(config: TrainConfig, net: TwoLayerNet) -> TwoLayerNet | LearnerNet:
