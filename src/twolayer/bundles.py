@@ -116,6 +116,8 @@ def save_bundle(path: str | Path, bundle: Bundle) -> None:
 def resolve_model_path(path: str | Path) -> Path:
     """A run folder or its model.npz -> the model.npz path. A run that has
     a checkpoint but no model has not finished: said, with how to finish it."""
+    if not os.fsdecode(path):  # an unset shell variable: Path("") is ".", and said "no model at model.npz"
+        raise BundleError(f"the model's path is empty; give a run folder or its {MODEL_FILE}")
     path = Path(os.fsdecode(path))  # bytes too, as open() takes them
     if path.is_dir():
         path = path / MODEL_FILE

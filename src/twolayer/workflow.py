@@ -614,6 +614,8 @@ def image_files(paths: list[str | Path]) -> list[str | Path]:
     DataError for a folder or pattern that gives no image."""
     found: list[str | Path] = []
     for path in paths:
+        if not os.fspath(path):  # an unset shell variable: Path("") is ".", the whole current folder
+            raise DataError("an image's path is empty; give image files, folders or quoted patterns")
         if Path(path).is_dir():
             files = _images_under(path)
             what = f"folder {path}"
