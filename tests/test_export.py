@@ -122,6 +122,26 @@ def test_float16_halves_the_file_within_a_measured_deviation(digits_run, tmp_pat
                   - expected).max() < 2e-3
 
 
+def test_float16_refuses_a_model_whose_folded_weights_it_cannot_hold(tmp_path, capsys):
+    """Images whose blue channel is white but for one pixel's level: its tiny
+    std, folded in, makes b1 reach 4.5e5, beyond float16's 65,504; the
+    float16 graph gave every probability as NaN."""
+    images = np.random.default_rng(1).integers(0, 256, size=(N_IMAGES, 6, 5, 3), dtype=np.uint8)
+    images[..., 2] = 255
+    images[0, 0, 0, 2] = 254
+    net = TwoLayerNet(90, 16, 4, std=1.0, seed=2, dtype=np.float32)
+    model = tmp_path / "model.npz"
+    save_bundle(model, Bundle(net, Preprocessor.fit("standardize", images), ["cat", "dog", "ship", "truck"],
+                              (6, 5, 3), {"preprocess": "standardize"}))
+    for fmt in ("onnx", "torch"):
+        assert main(["export", str(model), "--format", fmt, "--float16", "--out", str(tmp_path / f"m.{fmt}")]) == 1
+        assert capsys.readouterr().err == (
+            "twolayer export: error: float16 cannot hold this model's b1, its preprocessing folded in: it reaches "
+            "4.47e+05, beyond float16's largest value 65504; export it without --float16\n")
+        assert not (tmp_path / f"m.{fmt}").exists()
+    assert np.isfinite(run_onnx(export(model, "onnx", tmp_path / "full.onnx").path, images)).all()  # float32 holds it
+
+
 def test_torch_state_dict_gives_the_same_predictions(digits_run, tmp_path):
     run, images = digits_run
     out = tmp_path / "digits.pt"

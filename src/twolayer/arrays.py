@@ -137,12 +137,16 @@ def training_arrays(net: Any, X: Any, y: Any, X_val: Any = None, y_val: Any = No
     return X, y, X_val, y_val
 
 
-def as_array(value: Any, name: str) -> Any:
+FOLDER_HINT = "twolayer.data.load_dataset('folder:PATH') reads a folder of images"
+
+
+def as_array(value: Any, name: str, path_hint: str = FOLDER_HINT, ragged_hint: str = "") -> Any:
     """NumPy's and CuPy's arrays as they are; anything else (lists, pandas'
     Series and DataFrames, nullable integer columns) as a NumPy array. What
     NumPy would read wrong is refused: a masked array's hidden values (its
     mask was dropped), missing values in pandas, a sparse matrix or an
-    iterator ("got shape ()")."""
+    iterator ("got shape ()"); a path, saying what reads one (`path_hint`);
+    a ragged list, with `ragged_hint` if given."""
     if array_module(value) is not np:
         return value
     if isinstance(value, np.ma.MaskedArray):
@@ -155,8 +159,7 @@ def as_array(value: Any, name: str) -> Any:
     if isinstance(value, (str, bytes, os.PathLike)):  # NumPy made a 0-d array of it: "got shape ()"
         shown = repr(value if isinstance(value, (str, bytes)) else os.fspath(value))
         raise ConfigError(f"{name} must be an array of numbers, got the path or text "
-                          f"{shown if len(shown) <= 80 else shown[:76] + '...'}; "
-                          "twolayer.data.load_dataset('folder:PATH') reads a folder of images")
+                          f"{shown if len(shown) <= 80 else shown[:76] + '...'}; {path_hint}")
     sparse = sys.modules.get("scipy.sparse")
     if sparse is not None and sparse.issparse(value):
         raise ConfigError(f"{name} is a sparse matrix; the network takes dense rows: {name}.toarray()")
@@ -167,7 +170,8 @@ def as_array(value: Any, name: str) -> Any:
     except ConfigError:
         raise
     except (ValueError, TypeError) as e:  # ragged lists and the like
-        raise ConfigError(f"{name} cannot be read as an array: {' '.join(str(e).split())}") from None
+        raise ConfigError(f"{name} cannot be read as an array: {' '.join(str(e).split()).rstrip('.')}"
+                          + (f"; {ragged_hint}" if ragged_hint else "")) from None
     if array.ndim == 0 and array.dtype == object:  # None, a generator, a set...: NumPy wraps it whole
         what = "None" if value is None else f"a {type(value).__name__}"
         hint = f"; make a list of it first: list({name})" if isinstance(value, Iterator) else ""

@@ -28,7 +28,7 @@ from twolayer.data.preprocess import KINDS, Preprocessor
 from twolayer.errors import BundleError, ConfigError
 from twolayer.files import atomic_write_npz, load_npz
 from twolayer.layers import softmax
-from twolayer.model import PARAM_NAMES, TwoLayerNet
+from twolayer.model import PARAM_NAMES, TwoLayerNet, chunk_rows
 
 FORMAT = "twolayer-bundle"
 FORMAT_VERSION = 1
@@ -52,15 +52,36 @@ class Bundle:
         ConfigError (a ValueError) for any other shape or scale: flat rows are
         refused, since CIFAR-10's batch rows are channel-first and would be
         scored silently wrong, and so are images scaled to [0, 1]."""
-        images = as_array(images, "images")
+        images = as_array(images, "images", READ_HINT, "images of several sizes? " + READ_HINT)
         shape = tuple(self.image_shape)
         if images.ndim != 4 or tuple(images.shape[1:]) != shape:
-            hint = ("; one image: images[None]" if tuple(images.shape) == shape else
-                    "; CIFAR-10's batch rows (N, 3072) are channel-first: rows.reshape(-1, 3, 32, 32).transpose(0, 2, "
-                    "3, 1)" if shape == (32, 32, 3) else "")
+            if images.dtype.kind in "USO":  # a list of paths
+                what = "text" if images.dtype.kind in "US" else "objects"
+                raise ConfigError(f"images must be arrays of pixel values, got {what} of shape {images.shape}; "
+                                  f"{READ_HINT}")
             raise ConfigError(f"images must be (N, {', '.join(map(str, shape))}) (N, H, W, C), the model's image "
-                              f"shape, got {images.shape}{hint}")
-        return softmax(self.net.scores(self.preprocessor.transform(pixels(images))))
+                              f"shape, got {images.shape}; {_shape_hint(images.shape, shape)}")
+        images = pixels(images)
+        step = chunk_rows(self.net.sizes[1])  # a large batch never needs its (N, D) rows or (N, H) activations at once
+        return np.concatenate([softmax(self.net.scores(self.preprocessor.transform(images[start : start + step])))
+                               for start in range(0, max(len(images), 1), step)])
+
+
+READ_HINT = ("twolayer.data.images.read_image(path, bundle.image_shape) reads an image file at the model's size "
+             "and color, as twolayer.workflow.predict(model, paths) does")
+
+
+def _shape_hint(given: tuple[int, ...], shape: tuple[int, ...]) -> str:
+    """What to do with images of shape `given` for a model of image `shape`."""
+    if given == shape:
+        return "one image: images[None]"
+    if shape[2] == 1 and given == shape[:2]:
+        return "one gray image without its channel axis: image[None, ..., None]"
+    if shape[2] == 1 and given[-2:] == shape[:2]:
+        return "gray images without their channel axis: images[..., None]"
+    if shape == (32, 32, 3) and 3072 in (given[-1:] + (np.prod(given[-3:]),)):  # not a batch's rows (N, 3072)
+        return "CIFAR-10's batch rows (N, 3072) are channel-first: rows.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)"
+    return READ_HINT
 
 
 def checksum(arrays: dict[str, np.ndarray]) -> str:
@@ -95,6 +116,8 @@ def save_bundle(path: str | Path, bundle: Bundle) -> None:
 def resolve_model_path(path: str | Path) -> Path:
     """A run folder or its model.npz -> the model.npz path. A run that has
     a checkpoint but no model has not finished: said, with how to finish it."""
+    if not os.fsdecode(path):  # an unset shell variable: Path("") is ".", and said "no model at model.npz"
+        raise BundleError(f"the model's path is empty; give a run folder or its {MODEL_FILE}")
     path = Path(os.fsdecode(path))  # bytes too, as open() takes them
     if path.is_dir():
         path = path / MODEL_FILE

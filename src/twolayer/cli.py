@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import os
 import signal
 import sys
 import warnings
@@ -30,15 +31,27 @@ class Parser(argparse.ArgumentParser):
     `--hid 10` would mean --hidden-size only until an option --hidden-... is
     added, and a script that used it would then fail or, worse, mean another."""
 
+    given: list[str] = []  # the words parsed, for a refusal's hint
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, allow_abbrev=False, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        self.exit(2, f"{self.prog}: error: {message}{self.dashed_files()} (see --help)\n")
+
+    def dashed_files(self) -> str:
+        """A hint for the files given whose names begin with "-" (`predict RUN
+        -x.png`): argparse reads them as options, and said that no IMAGE was
+        given, or that -x.png is an unknown option."""
+        dashed = [w for w in self.given[:self.given.index("--") if "--" in self.given else None]
+                  if w.startswith("-") and w not in self._option_string_actions and os.path.lexists(w)]
+        return (f"; {shown(dashed[0])} is read as an option: give a file whose name begins with - as "
+                f"./{shown(dashed[0])}, or after --" if dashed else "")
 
     def parse_args(self, args=None, namespace=None):  # type: ignore[override]
         """Unknown options are reported by the command they were given to,
         with the nearest option it has ("--epocs": did you mean --epochs?)."""
+        Parser.given = list(sys.argv[1:] if args is None else args)
         parsed, extra = self.parse_known_args(args, namespace)
         if extra:
             target = getattr(self, "commands", {}).get(getattr(parsed, "command", None), self)
@@ -425,7 +438,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    for row in workflow.predict(args.model, args.images):
+    for row in workflow.predictions(args.model, args.images):  # each chunk's rows printed as it is scored
         if args.json:
             print(json.dumps(row))
         else:

@@ -52,6 +52,13 @@ def folded_params(bundle: Bundle, dtype: Any = np.float32) -> dict[str, np.ndarr
     params = bundle.net.params
     W1, b1 = bundle.preprocessor.fold_into(params["W1"], params["b1"])
     folded = {"W1": W1, "b1": b1, "W2": params["W2"], "b2": params["b2"]}
+    largest = float(np.finfo(dtype).max)
+    for name, value in folded.items():  # cast, they would be infinite, and every probability NaN
+        top = float(np.abs(value).max())
+        if top > largest:
+            raise TwolayerError(f"{np.dtype(dtype).name} cannot hold this model's {name}, its preprocessing folded "
+                                f"in: it reaches {top:.3g}, beyond {np.dtype(dtype).name}'s largest value "
+                                f"{largest:.5g}" + ("; export it without --float16" if dtype == np.float16 else ""))
     return {k: np.ascontiguousarray(v, dtype=dtype) for k, v in folded.items()}
 
 

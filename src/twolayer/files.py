@@ -104,11 +104,31 @@ def read_small(path: str | Path, what: str, limit: int = SMALL_FILE) -> bytes:
     """The bytes of a file that should be small, read whole but never past
     `limit`: OSError (EFBIG) for more, so that /dev/zero or a huge file given
     as a config fails at once instead of filling the memory. Pipes (bash's
-    <(...)) are read like files."""
-    with open(path, "rb") as f:
-        data = f.read(limit + 1)
+    <(...)) are read like files; a FIFO that nothing writes to is an OSError
+    at once (open() waited for a writer forever: `predict RUN x.png`, where
+    x.png was made by mkfifo, hung)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO's open returns without waiting for a writer
+    try:
+        kind = os.fstat(fd).st_mode
+        if stat.S_ISDIR(kind):  # as open() says it
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+        os.set_blocking(fd, True)  # a pipe's reads wait for its writer's data
+        f = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    with f:
+        data = read_at_most(f, limit, what, path)
+    if stat.S_ISFIFO(kind) and not data:  # with no writer, a read ends at once, empty
+        raise OSError(errno.ENXIO, "a FIFO (named pipe) that nothing writes to", str(path))
+    return data
+
+
+def read_at_most(stream: BinaryIO, limit: int, what: str, name: str | Path) -> bytes:
+    """All of `stream`, or OSError (EFBIG) naming `name` once it gives more than `limit` bytes."""
+    data = stream.read(limit + 1)
     if len(data) > limit:
-        raise OSError(errno.EFBIG, f"it holds more than {describe(limit)}, too much for {what}", str(path))
+        raise OSError(errno.EFBIG, f"it holds more than {describe(limit)}, too much for {what}", str(name))
     return data
 
 

@@ -10,6 +10,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -549,8 +550,12 @@ def class_map(model_names: list[str], data_names: list[str], spec: str) -> np.nd
     does. DataError naming the data's classes that the model does not know."""
     unknown = [name for name in data_names if name not in model_names]
     if unknown:
+        folded = {name.casefold(): name for name in model_names}
+        cased = [(name, folded[name.casefold()]) for name in unknown if name.casefold() in folded]
         raise DataError(f"{spec} has class {_names(unknown)}, which the model does not know; it was trained on "
-                        f"{_names(model_names)}")
+                        f"{_names(model_names)}" + (f" (names are matched exactly: {cased[0][0]!r} is the model's "
+                                                    f"{cased[0][1]!r} in another case; rename the folder)"
+                                                    if cased else ""))
     return np.array([model_names.index(name) for name in data_names], dtype=np.int64)
 
 
@@ -567,37 +572,56 @@ def _names(names: list[str], most: int = 12) -> str:
     return shown + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
+PREDICT_CHUNK = 1024  # image files read and scored at a time
+
+
 def predict(model: str | Path, image_paths: str | Path | list[str | Path]) -> list[dict[str, Any]]:
     """For each image file: {path, label, class, probability}. A folder
     stands for the image files under it, and a quoted glob pattern
-    ('pics/*.jpg') for the files it matches; one path may be given alone."""
+    ('pics/*.jpg') for the image files it matches (and those under the
+    folders it matches); one path may be given alone; "-" is an image piped
+    to standard input."""
+    return list(predictions(model, image_paths))
+
+
+def predictions(model: str | Path, image_paths: str | Path | list[str | Path]) -> Iterator[dict[str, Any]]:
+    """predict's rows, one at a time: the files are read and scored
+    PREDICT_CHUNK at a time, so a folder of a million images needs the
+    memory of one chunk, and the first rows come at once. The model and the
+    paths are checked before the first row."""
     if isinstance(image_paths, (str, os.PathLike)):  # not its characters: "/" was the whole file system
         image_paths = [image_paths]
     bundle = bundles.load_bundle(model)
     image_paths = image_files(image_paths)
     if not image_paths:
         raise UsageError("no image files given to predict")
-    images = np.stack([read_image(p, bundle.image_shape) for p in image_paths])
-    probs = bundle.probabilities(images)
-    labels = probs.argmax(axis=1)
-    return [
-        {"path": str(p), "label": int(k), "class": bundle.class_names[k], "probability": float(probs[i, k])}
-        for i, (p, k) in enumerate(zip(image_paths, labels, strict=True))
-    ]
+    return _predicted(bundle, image_paths)
+
+
+def _predicted(bundle: bundles.Bundle, image_paths: list[str | Path]) -> Iterator[dict[str, Any]]:
+    for start in range(0, len(image_paths), PREDICT_CHUNK):
+        chunk = image_paths[start : start + PREDICT_CHUNK]
+        probs = bundle.probabilities(np.stack([read_image(p, bundle.image_shape) for p in chunk]))
+        for path, row in zip(chunk, probs, strict=True):
+            k = int(row.argmax())
+            yield {"path": str(path), "label": k, "class": bundle.class_names[k], "probability": float(row[k])}
 
 
 def image_files(paths: list[str | Path]) -> list[str | Path]:
     """`paths` with each folder replaced by the image files under it (sorted,
-    hidden ones skipped) and each pattern that names no file by the files
-    it matches (Python's glob, for a pattern the shell did not expand).
+    hidden ones skipped) and each pattern that names no file by the image
+    files it matches and those under the folders it matches (Python's glob,
+    for a pattern the shell did not expand: 'pics/*' gives what pics/* does).
     DataError for a folder or pattern that gives no image."""
     found: list[str | Path] = []
     for path in paths:
+        if not os.fspath(path):  # an unset shell variable: Path("") is ".", the whole current folder
+            raise DataError("an image's path is empty; give image files, folders or quoted patterns")
         if Path(path).is_dir():
             files = _images_under(path)
             what = f"folder {path}"
         elif not Path(path).exists() and glob.has_magic(str(path)):
-            files = sorted(p for p in glob.glob(str(path), recursive=True) if Path(p).is_file())
+            files = _images_matching(str(path))
             what = f"pattern {path}"
         else:
             found.append(path)
@@ -606,6 +630,18 @@ def image_files(paths: list[str | Path]) -> list[str | Path]:
             raise DataError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {what}")
         found.extend(files)
     return found
+
+
+def _images_matching(pattern: str) -> list[str]:
+    """The image files a glob pattern matches, and those under the folders it
+    matches, sorted, each once (`**` matches a folder and its files)."""
+    files = set()
+    for match in glob.glob(pattern, recursive=True):
+        if os.path.isdir(match):
+            files.update(_images_under(match))
+        elif Path(match).suffix.lower() in IMAGE_SUFFIXES and os.path.isfile(match):  # a FIFO is no image file
+            files.add(match)
+    return sorted(files)
 
 
 def _images_under(folder: str | Path) -> list[str]:

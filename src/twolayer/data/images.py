@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import os
+import stat
+import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from twolayer.errors import DataError, TwolayerError
+from twolayer.files import read_at_most, read_small
 
 # the files a folder holds as images; PGM and its kin (PPM, PBM, PNM) are how face datasets
 # (AT&T, Yale) come, JFIF and JPE are JPEG as Windows names it
@@ -18,6 +23,8 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".gif", ".we
 # Pillow's modes that hold one gray channel (LA: gray plus alpha); every other mode is read as RGB
 GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")
 TRANSPARENT_MODES = ("RGBA", "RGBa", "LA", "La", "PA")  # Pillow's modes with an alpha channel
+STDIN = "-"  # read_image's name for standard input, as for most Unix tools (./- is a file of that name)
+PIPED_IMAGE = 256 * 2**20  # what a pipe may bring as one image file (Pillow reads a pipe whole)
 
 
 def pillow_mode(img) -> str:
@@ -43,10 +50,15 @@ def reading(path: str | Path) -> Iterator[None]:
             yield
         except FileNotFoundError:
             raise DataError(f"no such image file: {path}") from None
+        except Image.UnidentifiedImageError:  # its text names the file object Pillow was given, not the file
+            raise DataError(f"cannot read image {path}: not an image file, or a damaged one (Pillow cannot "
+                            "identify its format)") from None
         except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
             raise DataError(f"refused image {path}: {one_line(e)}") from None
         except TwolayerError:
             raise
+        except OSError as e:  # the operating system's (a FIFO nothing writes to), or Pillow's (truncated)
+            raise DataError(f"cannot read image {path}: {e.strerror or one_line(e)}") from None
         except Exception as e:  # Pillow raises many types for a bad file
             raise DataError(f"cannot read image {path}: {one_line(e)}") from None
 
@@ -169,10 +181,35 @@ def read_image(path: str | Path, shape: tuple[int, ...] | None = None) -> np.nda
     from PIL import Image
 
     path = Path(path)
-    with reading(path), Image.open(path) as img:
+    with reading(path), Image.open(image_source(path)) as img:
         mode = ("L" if shape[2] == 1 else "RGB") if shape else pillow_mode(img)
         img = to_mode(upright(img), mode)
         if shape:
             img = resized(img, shape[0], shape[1])
         array = np.asarray(img, dtype=np.uint8)
     return array.reshape(array.shape[0], array.shape[1], -1)
+
+
+def image_source(path: Path) -> Path | io.BytesIO:
+    """What Pillow opens for `path`: the file itself; for "-", the bytes of
+    standard input; for a pipe (bash's <(...)), its bytes. Both are read
+    whole, up to PIPED_IMAGE bytes; a FIFO that nothing writes to is an
+    error at once (opened as a file, it waited for a writer forever)."""
+    if str(path) == STDIN:
+        return io.BytesIO(read_stdin())
+    if stat.S_ISFIFO(os.stat(path).st_mode):
+        return io.BytesIO(read_small(path, "an image", PIPED_IMAGE))
+    return path
+
+
+def read_stdin() -> bytes:
+    """The image file piped to standard input; DataError when none can come."""
+    how = "pipe an image in: twolayer predict MODEL - < photo.jpg"
+    if sys.stdin is None:  # started with it closed (<&-)
+        raise DataError(f"- reads an image from standard input, which is closed; {how}")
+    if sys.stdin.isatty():  # it would wait for an image typed in
+        raise DataError(f"- reads an image from standard input, which is a terminal here; {how}")
+    data = read_at_most(sys.stdin.buffer, PIPED_IMAGE, "an image", STDIN)
+    if not data:  # given twice, the second finds it read
+        raise DataError(f"- reads an image from standard input, and none came (it can be read once); {how}")
+    return data
