@@ -392,6 +392,20 @@ class TrainConfig:
         device_module(self.device)  # no CuPy or no GPU: one line, before any work
         return self
 
+    def check_images(self, image_shape: Sequence[int] | None = None) -> TrainConfig:
+        """OptionError when an option cannot apply to the images of its
+        dataset: of `image_shape` (H, W, ...) once read, else of the size
+        the dataset and image_size give before any image is read (a
+        folder's own size is known only once read: nothing is checked
+        then). Call it on a validated config; return self."""
+        if image_shape is None:
+            from twolayer.data import known_image_size  # data imports this package's modules
+
+            image_shape = known_image_size(self.dataset, self.image_size)
+        if image_shape is not None:
+            check_crop(self.crop, image_shape, self.dataset)
+        return self
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -469,6 +483,19 @@ def check_std(std: float, dtype: Any) -> None:
     if std > largest:
         raise OptionError("std", f"must be at most {largest:.3g} in {np.dtype(dtype)}, the initial weights overflow "
                           f"to infinity; got {std!r}")
+
+
+def check_crop(crop: int, image_shape: Sequence[int], where: str) -> None:
+    """OptionError unless crops padded by `crop` pixels can be cut from
+    images of image_shape (H, W, ...) of `where`: reflect padding mirrors
+    each side once, so it must be narrower than the image (PyTorch's
+    refuses as much); a crop of the side or more trained on reflections of
+    reflections (digits at --crop 8: 0.29 accuracy instead of 0.97)."""
+    side = min(image_shape[:2])
+    if crop >= side:
+        raise OptionError("crop", f"must be below {side} for the {image_shape[1]}x{image_shape[0]} images of {where}, "
+                          f"got {crop}: reflect padding mirrors each side of an image once, so a crop reaches at most "
+                          f"{side - 1} pixels (0: none)")
 
 
 def is_number(value: Any, kind: type = float) -> bool:

@@ -76,6 +76,21 @@ class Space:
     def config(self, params: dict[str, Any]) -> TrainConfig:
         return self.config_class(**{**self.fixed, **params})
 
+    def candidates(self, name: str) -> tuple:
+        """The values of option `name` a search is checked at: a list's
+        values, a range's ends, or the one value every trial takes."""
+        dim = self.dimensions.get(name)
+        if dim is None:
+            return (getattr(self.config({}), name),)
+        return dim.values if dim.is_list else (dim.low, dim.high)
+
+    def check_images(self, image_shape: tuple[int, ...] | None = None) -> None:
+        """TrainConfig.check_images for every crop a trial can take, on the
+        images of every image_size it can (image_shape: a folder's own,
+        known once it is read), so that no trial fails after others ran."""
+        for crop, size in itertools.product(self.candidates("crop"), self.candidates("image_size")):
+            self.config({"crop": crop, "image_size": size}).validate().check_images(image_shape)
+
     def to_json(self) -> dict[str, Any]:
         return {"dimensions": {n: d.describe() for n, d in self.dimensions.items()}, "fixed": self.fixed}
 
@@ -229,7 +244,6 @@ def _validate(space: Space) -> None:
             if dim.is_list:
                 if len(set(dim.values)) != len(dim.values):
                     raise OptionError(option, f"repeated values in {dim.describe()}", "{option}: {problem}")
-                candidates = dim.values
             else:
                 if not all(math.isfinite(v) for v in (dim.low, dim.high)):
                     raise OptionError(option, "range ends must be finite numbers", "{option}: {problem}")
@@ -239,12 +253,12 @@ def _validate(space: Space) -> None:
                 if dim.log and dim.low <= 0:
                     raise OptionError(option, f"a log range needs low > 0, got {dim.describe()}",
                                       "{option}: {problem}")
-                candidates = (dim.low, dim.high)
-            for value in candidates:
+            for value in space.candidates(option):
                 space.config({dim.name: value}).validate()
 
         _spelled(space, check)
     _spelled(space, lambda: space.config({}).validate())
+    _spelled(space, space.check_images)
 
 
 def _spelled(space: Space, check) -> None:
