@@ -86,3 +86,50 @@ def test_a_crop_as_wide_as_the_images_is_refused_by_the_python_api(tmp_path):
         train(TrainConfig(crop=8), out=tmp_path / "run")
     assert not (tmp_path / "run").exists()
     fit(TwoLayerNet(64, 5, 2), X, y, config=TrainConfig(crop=7, epochs=1), image_shape=(8, 8, 1))
+
+
+@pytest.mark.parametrize("argv,line", [
+    (["train", "--optimizer", "sgd", "--momentum", "0.5"],
+     "--momentum 0.5 does nothing with optimizer sgd: only optimizer momentum and nesterov use it"),
+    (["train", "--recipe", "classic", "--momentum", "0.5"], "--momentum 0.5 does nothing with optimizer sgd"),
+    (["train", "--warmup", "0.1"], "--warmup 0.1 does nothing with schedule step: only schedule cosine and onecycle"),
+    (["train", "--schedule", "cosine", "--lr-decay", "0.9"],
+     "--lr-decay 0.9 does nothing with schedule cosine: only schedule step uses it"),
+    (["train", "--zca-epsilon", "0.1"], "--zca-epsilon 0.1 does nothing with preprocess standardize"),
+    (["train", "--config", "adam.toml"], "error: momentum 0.8 does nothing with optimizer adam"),
+    (["tune", "--optimizer", "sgd", "--momentum", "0.5,0.9"], "--momentum 0.5,0.9 does nothing with optimizer sgd"),
+    (["tune", "--warmup", "0,0.1", "--lr", "0.1,0.01"], "--warmup 0.0,0.1 does nothing with schedule step"),
+    (["tune", "--optimizer", "sgd,adam", "--momentum", "0.5"], "--momentum 0.5 does nothing with optimizer sgd,adam"),
+    (["tune", "--space", "adam.toml"], "error: momentum 0.8 does nothing with optimizer adam"),
+])
+def test_an_option_the_run_would_not_use_is_refused(argv, line, capsys, cwd):
+    """They trained without it, saying nothing (--warmup 0.1 on the default
+    step schedule warmed nothing up), and a search over one ran the same
+    trial again and again."""
+    (cwd / "adam.toml").write_text('optimizer = "adam"\nmomentum = 0.8\n')
+    code, _, err = run(argv, capsys)
+    assert code == 2 and line in one_line(err)
+    assert sorted(p.name for p in cwd.iterdir()) == ["adam.toml"]
+
+
+@pytest.mark.parametrize("argv", [
+    ["--warmup", "0", "--optimizer", "sgd", "--momentum", "0.9", "--schedule", "cosine", "--lr-decay", "0.95"],
+    ["--recipe", "classic", "--optimizer", "adam"],  # the recipe's values are not given
+    ["--schedule", "onecycle", "--warmup", "0.1", "--optimizer", "momentum", "--momentum", "0.5"],
+])
+def test_options_at_their_defaults_or_from_a_recipe_are_not_refused_where_unused(argv, capsys, cwd):
+    assert run(["train", *argv, "--epochs", "1", "--quiet", "--out", "run"], capsys)[0] == 0
+    assert run(["tune", *argv, "--epochs", "1", "--quiet", "--out", "search", "--lr", "0.1,0.2"], capsys)[0] == 0
+    TrainConfig(optimizer="sgd", momentum=0.5).validate()  # Python keeps MLPClassifier's way: unused, unsaid
+
+
+@pytest.mark.parametrize("argv", [["train", "--patience", "2", "--val-size", "0"],
+                                  ["tune", "--patience", "2", "--val-size", "0", "--lr", "0.1,0.2"]])
+def test_patience_without_a_validation_split_is_refused(argv, capsys, cwd):
+    """It never stopped a run: with no validation split no epoch is compared."""
+    code, _, err = run(argv, capsys)
+    assert code == 2 and "--patience 2 stops a run on its validation accuracy, but the validation size is 0" in \
+        one_line(err)
+    assert not list(cwd.iterdir())
+    with pytest.raises(ValueError, match="^patience 2 stops a run on its validation accuracy"):
+        TwoLayerClassifier(patience=2, val_size=0).fit(np.eye(4), [0, 1, 0, 1])

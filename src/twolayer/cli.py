@@ -15,7 +15,7 @@ import warnings
 from pathlib import Path
 
 from twolayer import __version__, workflow
-from twolayer.config import GROUPS, Option, OptionError, TrainConfig, options, with_recipe
+from twolayer.config import GROUPS, Option, OptionError, TrainConfig, check_used, options, with_recipe
 from twolayer.data import SPEC_HELP
 from twolayer.errors import TwolayerError, UsageError
 from twolayer.export import FORMATS, export
@@ -255,7 +255,9 @@ def config_from_args(args: argparse.Namespace, config_class: type = TrainConfig)
     table = options(config_class)
     given = {k: v for k, v in vars(args).items() if k in table}
     from_file = config_file(args.config, config_class) if getattr(args, "config", None) else {}
-    return config_class(**with_recipe(table, from_file, given)).validate()  # main names a flag's errors as flags
+    config = config_class(**with_recipe(table, from_file, given)).validate()  # main names a flag's errors as flags
+    check_used({**from_file, **given}, lambda name: (getattr(config, name),))
+    return config
 
 
 def cmd_train(args: argparse.Namespace) -> int:

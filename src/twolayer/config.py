@@ -374,6 +374,9 @@ class TrainConfig:
                 setattr(self, opt.name, bool(value))
         if self.std is not None:
             check_std(self.std, self.dtype)
+        if self.patience is not None and self.val_size == 0:  # it never stopped a run: no epoch was compared
+            raise OptionError("patience", f"{self.patience} stops a run on its validation accuracy, but the "
+                              "validation size is 0: hold some out (a count or a fraction), or give no patience")
         from twolayer.data import check_spec  # data imports this package's modules
 
         try:
@@ -483,6 +486,36 @@ def check_std(std: float, dtype: Any) -> None:
     if std > largest:
         raise OptionError("std", f"must be at most {largest:.3g} in {np.dtype(dtype)}, the initial weights overflow "
                           f"to infinity; got {std!r}")
+
+
+# Options that only some values of another option use: name -> (that option, the values that use it).
+USED_ONLY_WITH = {
+    "momentum": ("optimizer", ("momentum", "nesterov")),  # Adam's first moment is its own (beta1 0.9)
+    "lr_decay": ("schedule", ("step",)),
+    "warmup": ("schedule", ("cosine", "onecycle")),
+    "zca_epsilon": ("preprocess", ("zca",)),
+}
+
+
+def check_used(given: dict[str, Any], values: Callable[[str], Sequence[Any]]) -> None:
+    """OptionError for an option given on purpose (`given`: name -> its
+    value, or a search's Dimension of values) away from its default that
+    no value of the option it depends on uses (`values(name)`: every value
+    the run, or a search's trials, can take): `--momentum 0.5 --optimizer
+    sgd` trained without momentum, saying nothing, and a search over it ran
+    the same trial again and again. A recipe's values are not given."""
+    for name, value in given.items():
+        if name not in USED_ONLY_WITH:
+            continue
+        searched = hasattr(value, "describe")  # tune's Dimension: a list or a range
+        if not searched and value == options()[name].default:
+            continue
+        other, users = USED_ONLY_WITH[name]
+        taken = values(other)
+        if not any(v in users for v in taken):
+            raise OptionError(name, f"{value.describe() if searched else value} does nothing with {other} "
+                              f"{','.join(map(str, taken))}: only {other} {' and '.join(users)} "
+                              f"use{'s' if len(users) == 1 else ''} it")
 
 
 def check_crop(crop: int, image_shape: Sequence[int], where: str) -> None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from twolayer.config import Option, OptionError, TrainConfig, options, with_recipe
+from twolayer.config import Option, OptionError, TrainConfig, check_used, options, with_recipe
 from twolayer.errors import ConfigError, UsageError
 from twolayer.files import read_small
 
@@ -147,15 +147,16 @@ def build_space(given: dict[str, str], toml_file: str | Path | None = None,
             entries[name] = parse_value(_option(table, name), text)
         except OptionError as e:
             raise e.as_flag() from None
-    chosen = set(entries)
+    chosen = dict(entries)
     entries = with_recipe(table, entries)  # a recipe's values under the ones given
     dims = {n: v for n, v in entries.items() if isinstance(v, Dimension)}
     fixed = {n: v for n, v in entries.items() if not isinstance(v, Dimension)}
     space = Space(dims, fixed, config_class, set(given))
     if not dims:
-        space.dimensions = default_dimensions(space, chosen)
+        space.dimensions = default_dimensions(space, set(chosen))
         space.by_default = bool(space.dimensions)
     _validate(space)
+    _spelled(space, lambda: check_used(chosen, space.candidates))
     return space
 
 
