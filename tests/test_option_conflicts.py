@@ -3,6 +3,8 @@ other: refused in one line by every door (the command line, --config,
 tune's lists and ranges, TrainConfig, fit, the estimator), before any work
 where it can be said then."""
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -133,3 +135,15 @@ def test_patience_without_a_validation_split_is_refused(argv, capsys, cwd):
     assert not list(cwd.iterdir())
     with pytest.raises(ValueError, match="^patience 2 stops a run on its validation accuracy"):
         TwoLayerClassifier(patience=2, val_size=0).fit(np.eye(4), [0, 1, 0, 1])
+
+
+@pytest.mark.parametrize("argv", [["train", "--recipe", "gpu"], ["tune", "--recipe", "gpu", "--lr", "0.1,0.2"]])
+def test_the_gpu_recipe_without_a_gpu_says_so_before_any_work(argv, capsys, cwd, monkeypatch):
+    """It trained hidden 8,192 for 200 epochs on the CPU, saying nothing;
+    --device cpu still runs it there on purpose."""
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    code, _, err = run(argv, capsys)
+    assert code == 1
+    assert "--device cuda needs CuPy" in one_line(err) and "the gpu recipe trains on a GPU (--device cpu runs it" in err
+    assert not list(cwd.iterdir())
+    assert TrainConfig(recipe="gpu", device="cpu").validate().hidden_size == 8192

@@ -392,7 +392,13 @@ class TrainConfig:
             name = refuse_unsupported(self.to_dict())
             if name:
                 raise OptionError(name, unsupported_problem(name))
-        device_module(self.device)  # no CuPy or no GPU: one line, before any work
+        try:
+            device_module(self.device)  # no CuPy or no GPU: one line, before any work
+        except ConfigError as e:
+            if self.recipe and RECIPES[self.recipe].get("device") == self.device:  # the recipe asked for it
+                raise ConfigError(f"{e}; the {self.recipe} recipe trains on a GPU (--device cpu runs it here, far "
+                                  "more slowly)") from None
+            raise
         return self
 
     def check_images(self, image_shape: Sequence[int] | None = None) -> TrainConfig:
