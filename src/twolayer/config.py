@@ -401,18 +401,23 @@ class TrainConfig:
             raise
         return self
 
-    def check_images(self, image_shape: Sequence[int] | None = None) -> TrainConfig:
+    def check_images(self, image_shape: Sequence[int] | None = None, n_train: int | None = None) -> TrainConfig:
         """OptionError when an option cannot apply to the images of its
-        dataset: of `image_shape` (H, W, ...) once read, else of the size
+        dataset: of `image_shape` (H, W, C) once read, else of the size
         the dataset and image_size give before any image is read (a
         folder's own size is known only once read: nothing is checked
-        then). Call it on a validated config; return self."""
+        then); with `n_train`, the training images, the preprocessing
+        too. Call it on a validated config; return self."""
         if image_shape is None:
             from twolayer.data import known_image_size  # data imports this package's modules
 
             image_shape = known_image_size(self.dataset, self.image_size)
         if image_shape is not None:
             check_crop(self.crop, image_shape, self.dataset)
+        if n_train is not None and image_shape is not None:
+            from twolayer.data.preprocess import check_zca
+
+            check_zca(self.preprocess, n_train, math.prod(image_shape))
         return self
 
     def to_dict(self) -> dict[str, Any]:

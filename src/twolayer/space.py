@@ -84,12 +84,14 @@ class Space:
             return (getattr(self.config({}), name),)
         return dim.values if dim.is_list else (dim.low, dim.high)
 
-    def check_images(self, image_shape: tuple[int, ...] | None = None) -> None:
-        """TrainConfig.check_images for every crop a trial can take, on the
-        images of every image_size it can (image_shape: a folder's own,
-        known once it is read), so that no trial fails after others ran."""
-        for crop, size in itertools.product(self.candidates("crop"), self.candidates("image_size")):
-            self.config({"crop": crop, "image_size": size}).validate().check_images(image_shape)
+    def check_images(self, image_shape: tuple[int, ...] | None = None, n_train: int | None = None) -> None:
+        """TrainConfig.check_images for every crop and preprocessing a trial
+        can take, on the images of every image_size it can (image_shape and
+        n_train: the data's, once read), so that no trial fails after
+        others ran."""
+        names = ("crop", "image_size", "preprocess")
+        for values in itertools.product(*(self.candidates(name) for name in names)):
+            self.config(dict(zip(names, values, strict=True))).validate().check_images(image_shape, n_train)
 
     def to_json(self) -> dict[str, Any]:
         return {"dimensions": {n: d.describe() for n, d in self.dimensions.items()}, "fixed": self.fixed}
