@@ -169,3 +169,16 @@ def test_zca_on_fewer_training_images_than_values_in_each_is_refused(capsys, cwd
     with pytest.raises(ValueError, match="^preprocess zca needs more training images than values in each, got 58 "):
         TwoLayerClassifier(preprocess="zca").fit(X, y)
     TwoLayerClassifier(preprocess="zca", epochs=1).fit(np.vstack([X, X]), np.concatenate([y, y]))
+
+
+@pytest.mark.parametrize("argv", [["tune", "--val-size", "0.1:100"], ["tune", "--space", "sizes.toml"]])
+def test_a_range_of_split_sizes_from_a_fraction_to_a_count_is_refused(argv, capsys, cwd):
+    """A trial drew 54.93, neither a count nor a fraction, and failed,
+    perhaps after others had run."""
+    (cwd / "sizes.toml").write_text("test_size = {low = 0.1, high = 10}\n")
+    code, _, err = run([*argv, "--sampler", "random", "--trials", "3", "--epochs", "1", "--quiet"], capsys)
+    assert code == 2 and "size: a range of sizes is of fractions (0.05:0.2) or of counts (100:500), got 0.1:" in \
+        one_line(err)
+    assert sorted(p.name for p in cwd.iterdir()) == ["sizes.toml"]
+    assert run(["tune", "--val-size", "100:300", "--sampler", "random", "--trials", "2", "--epochs", "1", "--quiet",
+                "--out", "search"], capsys)[0] == 0

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from twolayer.config import Option, OptionError, TrainConfig, check_used, options, with_recipe
+from twolayer.config import Option, OptionError, SplitSize, TrainConfig, check_used, options, with_recipe
 from twolayer.errors import ConfigError, UsageError
 from twolayer.files import read_small
 
@@ -256,6 +256,10 @@ def _validate(space: Space) -> None:
                 if dim.log and dim.low <= 0:
                     raise OptionError(option, f"a log range needs low > 0, got {dim.describe()}",
                                       "{option}: {problem}")
+                if isinstance(options(space.config_class)[option].rule, SplitSize) and (dim.low < 1) != (dim.high < 1):
+                    raise OptionError(option, f"a range of sizes is of fractions (0.05:0.2) or of counts (100:500), "
+                                      f"got {dim.describe()}: trials would draw sizes between, neither whole counts "
+                                      "nor fractions", "{option}: {problem}")
             for value in space.candidates(option):
                 space.config({dim.name: value}).validate()
 
