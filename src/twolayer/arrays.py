@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from twolayer.backend import array_module
-from twolayer.config import TrainConfig, is_number
+from twolayer.config import TrainConfig, check_crop, is_number
 from twolayer.errors import ConfigError
 
 NUMBER_KINDS = "biuf"  # bool, integers, floats: what converts to a float without parsing or loss
@@ -85,11 +85,13 @@ def pixels(images: np.ndarray, name: str = "images") -> np.ndarray:
     return images
 
 
-def checked_image_shape(shape: Any, width: int, needed: bool, where: str = "fit(..., image_shape=...)") -> tuple | None:
+def checked_image_shape(shape: Any, width: int, needed: bool, where: str = "fit(..., image_shape=...)",
+                        crop: int = 0) -> tuple | None:
     """fit's image_shape: None, or the (H, W, C) of positive integers that
     each row of `width` values flattens; ConfigError otherwise, or when
-    flips or crops (`needed`) lack one. A shape of two numbers, of text or
-    of negatives was an error from deep inside the augmentation."""
+    flips or crops (`needed`) lack one, or when a `crop` is too wide for
+    it (config.check_crop). A shape of two numbers, of text or of
+    negatives was an error from deep inside the augmentation."""
     if shape is None:
         if needed:
             raise ConfigError(f"flip and crop need image_shape=(H, W, C), the image each row of X flattens: {where}")
@@ -100,6 +102,7 @@ def checked_image_shape(shape: Any, width: int, needed: bool, where: str = "fit(
     shape = tuple(int(s) for s in shape)
     if int(np.prod(shape)) != width:
         raise ConfigError(f"image_shape {shape} holds {int(np.prod(shape))} values, but X has {width} features")
+    check_crop(crop, shape, f"image_shape {shape}")
     return shape
 
 

@@ -16,7 +16,7 @@ import warnings
 from pathlib import Path
 
 from twolayer import __version__, workflow
-from twolayer.config import GROUPS, Option, OptionError, TrainConfig, options, with_recipe
+from twolayer.config import GROUPS, Option, OptionError, TrainConfig, check_used, options, with_recipe
 from twolayer.data import SPEC_HELP
 from twolayer.errors import TwolayerError, UsageError
 from twolayer.export import FORMATS, export
@@ -263,15 +263,14 @@ def _positive_seconds(text: str) -> float:
 
 def config_from_args(args: argparse.Namespace, config_class: type = TrainConfig) -> TrainConfig:
     """The recipe's values (if any), under the --config file's (if any),
-    under the options given; validated, its errors naming the options as
-    they were written (flags, or the file's names)."""
+    under the options given; validated (main names the options in its
+    errors as they were written: flags, or the file's names)."""
     table = options(config_class)
     given = {k: v for k, v in vars(args).items() if k in table}
     from_file = config_file(args.config, config_class) if getattr(args, "config", None) else {}
-    try:
-        return config_class(**with_recipe(table, from_file, given)).validate()
-    except OptionError as e:
-        raise (e.as_flag() if e.name in given else e) from None
+    config = config_class(**with_recipe(table, from_file, given)).validate()  # main names a flag's errors as flags
+    check_used({**from_file, **given}, lambda name: (getattr(config, name),))
+    return config
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -499,6 +498,8 @@ def _main(argv: list[str] | None, config_class: type) -> int:
         try:
             return COMMANDS[args.command](args)
         except TwolayerError as e:
+            if isinstance(e, OptionError) and hasattr(args, e.name):  # given as a flag: named as one (--crop)
+                e = e.as_flag()
             return _fail(args.command, f"{e.label}{e}", e.exit_code)
         except OSError as e:  # the operating system's: permissions, a full disk, a path too long, ...
             return _fail(args.command, f"error: {os_error(e)}", 1)

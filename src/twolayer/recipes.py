@@ -34,6 +34,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     },
     # The same ideas at full width, for a GPU (--device cuda): ZCA, dropout, long training.
     "gpu": {
+        "device": "cuda",  # on the CPU it would train for hours; --device cpu does so on purpose
         "hidden_size": 8192, "std": 0.015, "preprocess": "zca", "zca_epsilon": 1e-2,
         "optimizer": "nesterov", "momentum": 0.9, "schedule": "onecycle", "warmup": 0.2, "lr": 0.02,
         "reg": 2.5e-4, "batch_size": 256, "flip": True, "crop": 4, "dropout_input": 0.1,

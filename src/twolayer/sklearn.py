@@ -174,7 +174,7 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
         found = _unique(y, return_inverse=True)  # before scikit-learn's check sorts mixed types into a TypeError
         check_classification_targets(y)
         image_shape = checked_image_shape(self.image_shape, X.shape[1], bool(config.flip or config.crop),
-                                          "TwoLayerClassifier(image_shape=...)")
+                                          "TwoLayerClassifier(image_shape=...)", config.crop)
         if continuing:
             classes, y = self.classes_, self._encode_again(y)
         else:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from twolayer.config import Option, OptionError, TrainConfig, options, with_recipe
+from twolayer.config import Option, OptionError, SplitSize, TrainConfig, check_used, options, with_recipe
 from twolayer.errors import ConfigError, UsageError
 from twolayer.files import read_small
 
@@ -75,6 +75,23 @@ class Space:
 
     def config(self, params: dict[str, Any]) -> TrainConfig:
         return self.config_class(**{**self.fixed, **params})
+
+    def candidates(self, name: str) -> tuple:
+        """The values of option `name` a search is checked at: a list's
+        values, a range's ends, or the one value every trial takes."""
+        dim = self.dimensions.get(name)
+        if dim is None:
+            return (getattr(self.config({}), name),)
+        return dim.values if dim.is_list else (dim.low, dim.high)
+
+    def check_images(self, image_shape: tuple[int, ...] | None = None, n_train: int | None = None) -> None:
+        """TrainConfig.check_images for every crop and preprocessing a trial
+        can take, on the images of every image_size it can (image_shape and
+        n_train: the data's, once read), so that no trial fails after
+        others ran."""
+        names = ("crop", "image_size", "preprocess")
+        for values in itertools.product(*(self.candidates(name) for name in names)):
+            self.config(dict(zip(names, values, strict=True))).validate().check_images(image_shape, n_train)
 
     def to_json(self) -> dict[str, Any]:
         return {"dimensions": {n: d.describe() for n, d in self.dimensions.items()}, "fixed": self.fixed}
@@ -132,15 +149,16 @@ def build_space(given: dict[str, str], toml_file: str | Path | None = None,
             entries[name] = parse_value(_option(table, name), text)
         except OptionError as e:
             raise e.as_flag() from None
-    chosen = set(entries)
+    chosen = dict(entries)
     entries = with_recipe(table, entries)  # a recipe's values under the ones given
     dims = {n: v for n, v in entries.items() if isinstance(v, Dimension)}
     fixed = {n: v for n, v in entries.items() if not isinstance(v, Dimension)}
     space = Space(dims, fixed, config_class, set(given))
     if not dims:
-        space.dimensions = default_dimensions(space, chosen)
+        space.dimensions = default_dimensions(space, set(chosen))
         space.by_default = bool(space.dimensions)
     _validate(space)
+    _spelled(space, lambda: check_used(chosen, space.candidates))
     return space
 
 
@@ -229,7 +247,6 @@ def _validate(space: Space) -> None:
             if dim.is_list:
                 if len(set(dim.values)) != len(dim.values):
                     raise OptionError(option, f"repeated values in {dim.describe()}", "{option}: {problem}")
-                candidates = dim.values
             else:
                 if not all(math.isfinite(v) for v in (dim.low, dim.high)):
                     raise OptionError(option, "range ends must be finite numbers", "{option}: {problem}")
@@ -239,12 +256,16 @@ def _validate(space: Space) -> None:
                 if dim.log and dim.low <= 0:
                     raise OptionError(option, f"a log range needs low > 0, got {dim.describe()}",
                                       "{option}: {problem}")
-                candidates = (dim.low, dim.high)
-            for value in candidates:
+                if isinstance(options(space.config_class)[option].rule, SplitSize) and (dim.low < 1) != (dim.high < 1):
+                    raise OptionError(option, f"a range of sizes is of fractions (0.05:0.2) or of counts (100:500), "
+                                      f"got {dim.describe()}: trials would draw sizes between, neither whole counts "
+                                      "nor fractions", "{option}: {problem}")
+            for value in space.candidates(option):
                 space.config({dim.name: value}).validate()
 
         _spelled(space, check)
     _spelled(space, lambda: space.config({}).validate())
+    _spelled(space, space.check_images)
 
 
 def _spelled(space: Space, check) -> None:

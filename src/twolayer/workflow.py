@@ -86,8 +86,9 @@ def prepare(config: TrainConfig, quiet: bool = True, preprocessor: Preprocessor 
         print(f"images resized to {w}x{h} pixels from {dataset.resized_from}"
               + ("" if config.image_size else "; --image-size N sets another size"), flush=True)
     raw = carve(dataset, config.val_size, config.test_size, config.split_seed)
-    if preprocessor is None:  # training
+    if preprocessor is None:  # training: two classes, and options that suit the images (a folder's size is new)
         check_classes(dataset)
+        config.check_images(dataset.image_shape)
     pre = preprocessor or Preprocessor.fit(config.preprocess, raw["train"][0], config.zca_epsilon)
     dtype = np.dtype(config.dtype)
     X = {name: pre.transform(images).astype(dtype, copy=False) for name, (images, _) in raw.items()}
@@ -106,7 +107,7 @@ def train(config: TrainConfig, out: str | Path | None = None, force: bool = Fals
     start, checkpoint.npz after every epoch (kept at the end, so that
     `resume` can continue the run), then model.npz, history.csv and, last,
     metrics.json: a folder with metrics.json is a finished run."""
-    typed = training_config(config)  # a dict: one line saying TrainConfig(**options) makes one
+    typed = training_config(config).check_images()  # a dict: one line saying TrainConfig(**options) makes one
     config = typed.anchored()  # recorded with absolute paths: resume and report work from any directory
     held = runs.new_run_dir("runs", typed.dataset) if out is None else runs.claim(out, "run", force)
     try:

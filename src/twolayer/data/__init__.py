@@ -58,6 +58,19 @@ DATASETS = {"digits": _digits, "cifar10": _cifar10, "mnist": _idx("mnist"), "fas
 SPEC_HELP = ", ".join(DATASETS) + ", folder:PATH"
 
 
+# The (H, W) of the built-in sources whose format fixes their images' size (an IDX file's header gives its own).
+IMAGE_SIZES = {"digits": (8, 8), "cifar10": (32, 32)}
+
+
+def known_image_size(spec: str, image_size: int | None = None) -> tuple[int, int] | None:
+    """The (H, W) a dataset's images will have, where it is known before
+    any is read: a built-in source of one size, or a folder resized to
+    image_size; None otherwise."""
+    if spec.startswith("folder:"):
+        return (image_size, image_size) if image_size else None
+    return IMAGE_SIZES.get(spec)
+
+
 def load_dataset(spec: str, data_dir: str | Path | None = None, quiet: bool = True,
                  refresh: bool = False, image_size: int | tuple[int, int] | None = None) -> Dataset:
     """The dataset a spec names; a UsageError (a bad option) for an unknown

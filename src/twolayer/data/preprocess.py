@@ -17,11 +17,24 @@ from __future__ import annotations
 
 import numpy as np
 
+from twolayer.config import OptionError
 from twolayer.errors import ConfigError
 from twolayer.memory import shortfall
 
 KINDS = ("mean", "standardize", "zca", "none")
 CHUNK = 4096  # rows converted at a time, so no float64 copy of a whole split exists
+
+
+def check_zca(kind: str, n: int, width: int) -> None:
+    """OptionError for ZCA whitening fitted on `n` training images of
+    `width` values each when n <= width: their covariance has rank n - 1
+    at most, so the directions they never vary in are amplified most, and a
+    held-out image is mostly those (1,000 CIFAR-10 images: 0.18 test
+    accuracy against 0.36 with standardize, whatever zca_epsilon)."""
+    if kind == "zca" and n <= width:
+        raise OptionError("preprocess", f"zca needs more training images than values in each, got {n:,} images of "
+                          f"{width:,} values: whitening then amplifies what they never vary in, and held-out images "
+                          "are mostly that; choose standardize, or more images", "{option} {problem}")
 
 
 class Preprocessor:
@@ -136,6 +149,7 @@ def _zca_matrix(images: np.ndarray, mean_image: np.ndarray, epsilon: float) -> n
     if problem:
         raise ConfigError(f"ZCA whitening of images of {'x'.join(map(str, mean_image.shape))} ({d:,} values) "
                           f"{problem}; choose --preprocess standardize, or smaller images")
+    check_zca("zca", n, d)
     mean = mean_image.ravel() / 255
     covariance = np.zeros((d, d))
     for start in range(0, n, CHUNK):  # summed in chunks: never a float64 copy of all images

@@ -1,0 +1,184 @@
+"""Options each valid alone but wrong against the data or against each
+other: refused in one line by every door (the command line, --config,
+tune's lists and ranges, TrainConfig, fit, the estimator), before any work
+where it can be said then."""
+
+import sys
+
+import numpy as np
+import pytest
+
+from test_datasets import write_folder
+from twolayer import TrainConfig, TwoLayerNet, fit
+from twolayer.cli import main
+from twolayer.errors import ConfigError
+from twolayer.sklearn import TwoLayerClassifier
+from twolayer.workflow import train
+
+
+def run(argv, capsys):
+    try:
+        code = main(argv)
+    except SystemExit as e:
+        code = e.code
+    return code, *capsys.readouterr()
+
+
+def one_line(err: str) -> str:
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+@pytest.fixture
+def cwd(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TWOLAYER_DATA", str(tmp_path / "data"))
+    return tmp_path
+
+
+CROP_TOO_WIDE = "must be below 8 for the 8x8 images of"
+
+
+@pytest.mark.parametrize("argv", [
+    ["train", "--crop", "8"],
+    ["train", "--crop", "100", "--flip"],
+    ["train", "--recipe", "cpu", "--crop", "8"],
+    ["train", "--dataset", "folder:pics", "--image-size", "8", "--crop", "8"],
+    ["train", "--config", "crop.toml"],
+    ["tune", "--crop", "0:10", "--lr", "0.1,0.01"],
+    ["tune", "--crop", "2,8"],
+    ["tune", "--dataset", "folder:pics", "--image-size", "8,32", "--crop", "8"],
+])
+def test_a_crop_as_wide_as_the_images_is_refused_before_any_work(argv, capsys, cwd):
+    """--crop 8 on the 8x8 digits trained silently on reflections of
+    reflections (0.29 accuracy instead of 0.97); PyTorch's reflect padding
+    refuses a pad of the side or more."""
+    (cwd / "crop.toml").write_text("crop = 8\n")
+    code, _, err = run(argv, capsys)
+    assert code == 2
+    assert CROP_TOO_WIDE in one_line(err)
+    assert ("--crop " if "--crop" in argv else "error: crop ") in err  # named as it was written
+    assert sorted(p.name for p in cwd.iterdir()) == ["crop.toml"]  # no run folder, nothing read or decoded
+
+
+def test_a_crop_as_wide_as_a_folders_own_images_is_refused_once_they_are_read(capsys, cwd):
+    """A folder's own size is known only once it is read: the run stops
+    there, before it starts, so --force leaves the run it would replace."""
+    write_folder(cwd / "pics", size=(6, 5))  # 6 wide, 5 high
+    assert run(["train", "--dataset", "folder:pics", "--epochs", "1", "--out", "run", "--quiet"], capsys)[0] == 0
+    kept = {p.name: p.read_bytes() for p in (cwd / "run").iterdir() if p.is_file()}
+    for argv in (["train", "--crop", "5", "--out", "run", "--force"], ["tune", "--crop", "1,5", "--out", "search"]):
+        code, _, err = run([*argv, "--dataset", "folder:pics"], capsys)
+        assert code == 2
+        assert "--crop must be below 5 for the 6x5 images of folder:" in one_line(err)
+    assert {p.name: p.read_bytes() for p in (cwd / "run").iterdir() if p.is_file()} == kept
+    assert not (cwd / "search").exists()
+    assert run(["train", "--dataset", "folder:pics", "--crop", "4", "--epochs", "1", "--out", "run4", "--quiet"],
+               capsys)[0] == 0  # below the side: trains
+
+
+def test_a_crop_as_wide_as_the_images_is_refused_by_the_python_api(tmp_path):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 64)).astype(np.float32), rng.integers(0, 2, size=40)
+    with pytest.raises(ConfigError, match="crop must be below 8 for the 8x8 images of image_shape \\(8, 8, 1\\)"):
+        fit(TwoLayerNet(64, 5, 2), X, y, config=TrainConfig(crop=8, epochs=1), image_shape=(8, 8, 1))
+    with pytest.raises(ValueError, match="crop must be below 4 for the 16x4 images"):
+        TwoLayerClassifier(crop=4, image_shape=(4, 16, 1)).fit(X, y)
+    with pytest.raises(ConfigError, match=f"crop {CROP_TOO_WIDE} digits"):
+        train(TrainConfig(crop=8), out=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    fit(TwoLayerNet(64, 5, 2), X, y, config=TrainConfig(crop=7, epochs=1), image_shape=(8, 8, 1))
+
+
+@pytest.mark.parametrize("argv,line", [
+    (["train", "--optimizer", "sgd", "--momentum", "0.5"],
+     "--momentum 0.5 does nothing with optimizer sgd: only optimizer momentum and nesterov use it"),
+    (["train", "--recipe", "classic", "--momentum", "0.5"], "--momentum 0.5 does nothing with optimizer sgd"),
+    (["train", "--warmup", "0.1"], "--warmup 0.1 does nothing with schedule step: only schedule cosine and onecycle"),
+    (["train", "--schedule", "cosine", "--lr-decay", "0.9"],
+     "--lr-decay 0.9 does nothing with schedule cosine: only schedule step uses it"),
+    (["train", "--zca-epsilon", "0.1"], "--zca-epsilon 0.1 does nothing with preprocess standardize"),
+    (["train", "--config", "adam.toml"], "error: momentum 0.8 does nothing with optimizer adam"),
+    (["tune", "--optimizer", "sgd", "--momentum", "0.5,0.9"], "--momentum 0.5,0.9 does nothing with optimizer sgd"),
+    (["tune", "--warmup", "0,0.1", "--lr", "0.1,0.01"], "--warmup 0.0,0.1 does nothing with schedule step"),
+    (["tune", "--optimizer", "sgd,adam", "--momentum", "0.5"], "--momentum 0.5 does nothing with optimizer sgd,adam"),
+    (["tune", "--space", "adam.toml"], "error: momentum 0.8 does nothing with optimizer adam"),
+])
+def test_an_option_the_run_would_not_use_is_refused(argv, line, capsys, cwd):
+    """They trained without it, saying nothing (--warmup 0.1 on the default
+    step schedule warmed nothing up), and a search over one ran the same
+    trial again and again."""
+    (cwd / "adam.toml").write_text('optimizer = "adam"\nmomentum = 0.8\n')
+    code, _, err = run(argv, capsys)
+    assert code == 2 and line in one_line(err)
+    assert sorted(p.name for p in cwd.iterdir()) == ["adam.toml"]
+
+
+@pytest.mark.parametrize("argv", [
+    ["--warmup", "0", "--optimizer", "sgd", "--momentum", "0.9", "--schedule", "cosine", "--lr-decay", "0.95"],
+    ["--recipe", "classic", "--optimizer", "adam"],  # the recipe's values are not given
+    ["--schedule", "onecycle", "--warmup", "0.1", "--optimizer", "momentum", "--momentum", "0.5"],
+])
+def test_options_at_their_defaults_or_from_a_recipe_are_not_refused_where_unused(argv, capsys, cwd):
+    assert run(["train", *argv, "--epochs", "1", "--quiet", "--out", "run"], capsys)[0] == 0
+    assert run(["tune", *argv, "--epochs", "1", "--quiet", "--out", "search", "--lr", "0.1,0.2"], capsys)[0] == 0
+    TrainConfig(optimizer="sgd", momentum=0.5).validate()  # Python keeps MLPClassifier's way: unused, unsaid
+
+
+@pytest.mark.parametrize("argv", [["train", "--patience", "2", "--val-size", "0"],
+                                  ["tune", "--patience", "2", "--val-size", "0", "--lr", "0.1,0.2"]])
+def test_patience_without_a_validation_split_is_refused(argv, capsys, cwd):
+    """It never stopped a run: with no validation split no epoch is compared."""
+    code, _, err = run(argv, capsys)
+    assert code == 2 and "--patience 2 stops a run on its validation accuracy, but the validation size is 0" in \
+        one_line(err)
+    assert not list(cwd.iterdir())
+    with pytest.raises(ValueError, match="^patience 2 stops a run on its validation accuracy"):
+        TwoLayerClassifier(patience=2, val_size=0).fit(np.eye(4), [0, 1, 0, 1])
+
+
+@pytest.mark.parametrize("argv", [["train", "--recipe", "gpu"], ["tune", "--recipe", "gpu", "--lr", "0.1,0.2"]])
+def test_the_gpu_recipe_without_a_gpu_says_so_before_any_work(argv, capsys, cwd, monkeypatch):
+    """It trained hidden 8,192 for 200 epochs on the CPU, saying nothing;
+    --device cpu still runs it there on purpose."""
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    code, _, err = run(argv, capsys)
+    assert code == 1
+    assert "--device cuda needs CuPy" in one_line(err) and "the gpu recipe trains on a GPU (--device cpu runs it" in err
+    assert not list(cwd.iterdir())
+    assert TrainConfig(recipe="gpu", device="cpu").validate().hidden_size == 8192
+
+
+def test_zca_on_fewer_training_images_than_values_in_each_is_refused(capsys, cwd):
+    """Their covariance has rank n - 1 at most: whitening amplified what the
+    images never vary in (1,000 CIFAR-10 images: 0.18 test accuracy, 0.36
+    with standardize); 8 images of 32x32x3 spent 20 s on the eigenvectors
+    first."""
+    write_folder(cwd / "pics", size=(6, 5), n=10)  # 90 values, 16 training images
+    line = "--preprocess zca needs more training images than values in each, got 16 images of 90 values"
+    for argv in (["train", "--preprocess", "zca", "--out", "run"],
+                 ["tune", "--preprocess", "standardize,zca", "--out", "search"],
+                 ["tune", "--preprocess", "zca,standardize", "--out", "search"]):
+        code, _, err = run([*argv, "--dataset", "folder:pics", "--quiet"], capsys)
+        assert code == 2 and line in one_line(err)
+    assert sorted(p.name for p in cwd.iterdir()) == ["data", "pics"]  # the decode cache alone
+    code, _, err = run(["train", "--recipe", "cpu", "--dataset", "digits", "--val-size", "0.97", "--test-size", "0",
+                        "--out", "run"], capsys)
+    assert code == 2 and "error: preprocess zca needs more training images than values in each, got 54" in err
+    X, y = np.random.default_rng(0).normal(size=(64, 64)), np.arange(64) % 2
+    with pytest.raises(ValueError, match="^preprocess zca needs more training images than values in each, got 58 "):
+        TwoLayerClassifier(preprocess="zca").fit(X, y)
+    TwoLayerClassifier(preprocess="zca", epochs=1).fit(np.vstack([X, X]), np.concatenate([y, y]))
+
+
+@pytest.mark.parametrize("argv", [["tune", "--val-size", "0.1:100"], ["tune", "--space", "sizes.toml"]])
+def test_a_range_of_split_sizes_from_a_fraction_to_a_count_is_refused(argv, capsys, cwd):
+    """A trial drew 54.93, neither a count nor a fraction, and failed,
+    perhaps after others had run."""
+    (cwd / "sizes.toml").write_text("test_size = {low = 0.1, high = 10}\n")
+    code, _, err = run([*argv, "--sampler", "random", "--trials", "3", "--epochs", "1", "--quiet"], capsys)
+    assert code == 2 and "size: a range of sizes is of fractions (0.05:0.2) or of counts (100:500), got 0.1:" in \
+        one_line(err)
+    assert sorted(p.name for p in cwd.iterdir()) == ["sizes.toml"]
+    assert run(["tune", "--val-size", "100:300", "--sampler", "random", "--trials", "2", "--epochs", "1", "--quiet",
+                "--out", "search"], capsys)[0] == 0
