@@ -387,3 +387,35 @@ def test_the_best_trial_is_copied_from_its_own_search_folder(tmp_path, capsys):
     shutil.rmtree(copy / "trials" / f"{best:04d}")
     assert main([*command, "--out", str(copy)]) == 0
     assert f"(its run folder {copy / 'trials' / f'{best:04d}'} is missing" in capsys.readouterr().out
+
+
+def test_a_search_folder_is_never_written_over_by_another_study(tmp_path, capsys):
+    # a new study numbers its trials from 0 again: with the journal gone, or another --study in a --storage
+    # database, it wrote its trials into the first search's trials/NNNN, whose config.json (lr 0.01) then
+    # stood beside a model trained at lr 0.005, copied so to best/, and its summary replaced the first's
+    def lr_of(folder: Path) -> float:
+        return json.loads((folder / "config.json").read_text())["lr"]
+
+    out = tmp_path / "s"
+    assert main(["tune", *FAST, "--lr", "1e-2,3e-3", "--out", str(out)]) == 0
+    (out / "study.journal").unlink()
+    other = ["tune", *FAST, "--lr", "5e-3,4e-3", "--out", str(out)]
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    assert main(other) == 1
+    err = capsys.readouterr().err
+    assert "holds a search's trials but not its study.journal" in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before and lr_of(out / "trials" / "0000") == 1e-2
+    assert main([*other, "--force"]) == 0 and lr_of(out / "trials" / "0000") == 5e-3
+
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    shared = tmp_path / "shared"
+    assert main(["tune", *FAST, "--lr", "1e-2,3e-3", "--storage", url, "--study", "a", "--out", str(shared)]) == 0
+    capsys.readouterr()
+    second = ["tune", *FAST, "--lr", "5e-3,4e-3", "--storage", url, "--study", "b", "--out", str(shared)]
+    assert main(second) == 1
+    assert "holds the search of study 'a', whose trials a study named 'b' would overwrite" in capsys.readouterr().err
+    assert main(["tune", *FAST, "--lr", "1e-2,3e-3", "--storage", url, "--out", str(out)]) == 1
+    assert "holds a search kept in its own study.journal" in capsys.readouterr().err
+    (shared / "tune.json").unlink()  # a search killed before its summary: nothing says whose trials these are
+    assert main(second) == 0
+    assert lr_of(shared / "trials" / "0000") == 5e-3  # written whole by study b's trial 0, its record with its model

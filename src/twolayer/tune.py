@@ -30,7 +30,7 @@ from typing import Any
 from twolayer import runs
 from twolayer.config import options
 from twolayer.errors import Stopped, TwolayerError, UsageError, WriteError, first_line
-from twolayer.files import atomic_write_text, write_json
+from twolayer.files import atomic_write_text, read_record, write_json
 from twolayer.learner import label, load_class
 from twolayer.progress import Progress
 from twolayer.space import Space
@@ -244,6 +244,8 @@ class Objective:
             raise optuna.TrialPruned(history.stop_reason)
         run_dir = trial_dir(self.opts.out, trial.number)
         try:
+            if run_dir.exists():  # a folder of this number from another study: its config.json was kept
+                shutil.rmtree(run_dir)
             metrics = finish_run(config, data, run_dir, net, history, started).metrics
         except BaseException:  # a full disk, a signal: no half-written trial folder (the trial is run again)
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -418,10 +420,10 @@ def _study(opts: TuneOptions):
     cannot be read or holds another search's trials in this folder."""
     try:
         if not opts.storage:
+            check_journal_kept(opts)
             mend_journal(opts.out / JOURNAL)
         storage = make_storage(opts.storage, opts.out)
-        if not opts.storage:
-            check_one_study(storage, opts)
+        check_one_study(storage, opts)
         return open_study(opts, storage)
     except TwolayerError:
         raise
@@ -433,12 +435,36 @@ def _study(opts: TuneOptions):
         raise TwolayerError(scrub(f"cannot open study {opts.study!r}: {why}", opts.storage)) from None
 
 
+def check_journal_kept(opts: TuneOptions) -> None:
+    """Trial folders without the journal that numbered them: a new study
+    would number its trials from 0 again, over them, and its summary would
+    replace the search's."""
+    trials = opts.out / "trials"
+    if not (opts.out / JOURNAL).exists() and trials.is_dir() and any(trials.iterdir()):
+        raise TwolayerError(f"{opts.out} holds a search's trials but not its {JOURNAL}, which numbered them (if the "
+                            "search kept its study in a database, give its --storage), so a new study would write over "
+                            "them; pass --force to start the search afresh, or choose another --out")
+
+
 def check_one_study(storage, opts: TuneOptions) -> None:
     """An output folder holds one study's trials (trials/NNNN by trial
-    number): another --study in it would write over them."""
+    number): another --study in it would write over them. The study is the
+    journal's, or, with a database that holds many, the one tune.json names."""
     import optuna
 
-    others = [name for name in optuna.get_all_study_names(storage) if name != opts.study]
+    if opts.storage:
+        try:
+            summary = read_record(opts.out / "tune.json", "a search's summary")
+        except TwolayerError:  # no summary yet, or one that report names as damaged
+            summary = {}
+        if summary.get("storage") == JOURNAL:
+            raise TwolayerError(f"{opts.out} holds a search kept in its own {JOURNAL}, whose trials a study in "
+                                "--storage would overwrite; run it without --storage to continue it, or choose "
+                                "another --out")
+        others = [summary.get("study")]
+    else:
+        others = optuna.get_all_study_names(storage)
+    others = [name for name in others if isinstance(name, str) and name != opts.study]
     if others:
         raise TwolayerError(f"{opts.out} holds the search of study {others[0]!r}, whose trials a study named "
                             f"{opts.study!r} would overwrite; give --study {others[0]!r} to continue it, or "
