@@ -157,6 +157,9 @@ def test_killed_worker_is_retried_in_the_same_run(tmp_path):
     # a grid of a million points was queued silently for minutes (counted now before it is built)
     (["--seed", ",".join(map(str, range(1000))), "--hidden-size", ",".join(map(str, range(1, 1001)))],
      "the grid has 1,000,000 points (1000 x 1000), more than the 10,000 a search runs"),
+    # NumPy's `Seed must be between 0 and 2**32 - 1`, a traceback from the first trial's sampler
+    (["--lr", "1e-3:1e-2", "--sampler", "random", "--sampler-seed", "-1"], "--sampler-seed must be in [0, 4294966]"),
+    (["--lr", "1e-3:1e-2", "--sampler", "tpe", "--sampler-seed", str(10**20)], "--sampler-seed must be in"),
 ])
 def test_bad_tune_input_is_one_line(tmp_path, argv, message, capsys):
     try:

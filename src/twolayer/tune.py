@@ -50,6 +50,7 @@ from twolayer.studies import (
 from twolayer.workflow import Prepared, Signalled, StopOnSignal, finish_run, fit_config, new_net, num_iters, prepare
 
 SAMPLERS = ("grid", "random", "tpe")
+MAX_SAMPLER_SEED = 2**32 // 1000 - 1  # worker w's sampler is seeded seed * 1000 + w, which NumPy takes below 2**32
 PRUNERS = ("median", "hyperband", "none")
 
 
@@ -103,6 +104,8 @@ class TuneOptions:
         if self.jobs > cores:  # each worker holds its own copy of the data, and trains on a core
             raise UsageError(f"--jobs {self.jobs} is more than this machine's {cores} CPU cores; give --jobs "
                              f"{cores} or fewer")
+        if not 0 <= self.seed <= MAX_SAMPLER_SEED:  # NumPy's `Seed must be between 0 and 2**32 - 1`, a traceback
+            raise UsageError(f"--sampler-seed must be in [0, {MAX_SAMPLER_SEED}], got {self.seed}")
         if self.trials is not None and self.trials < 1:
             raise UsageError(f"--trials must be >= 1, got {self.trials}")
         if self.sampler == "grid":
