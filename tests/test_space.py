@@ -87,3 +87,32 @@ def test_tune_with_nothing_to_search_says_what_it_searches(tmp_path, monkeypatch
     assert ("searching lr 0.001,0.01,0.1: nothing was given to search, so the learning rate at a tenth, one and "
             "ten times the run's value") in out  # it said 'the learning rate and L2 strength' of --reg 0's search
     assert len((tmp_path / "search" / "trials.csv").read_text().splitlines()) == 4  # a header, three trials
+
+
+@pytest.mark.parametrize("given,file,message", [
+    ({"std": "none:1"}, "", "--std: a range's ends are numbers; none is a value of a list"),  # a TypeError
+    ({}, "flip = {low = false, high = true}", "flip takes a list of values, not a range"),  # drew 0 and 1
+    ({}, 'schedule = {low = "a", high = "b"}', "schedule takes a list of values, not a range"),  # a TypeError
+    # its draws (37.5) are neither a fraction nor a count: the first trial failed on a value nobody gave
+    ({"val_size": "0.5:200"}, "", "--val-size: a range of fractions (0.1:0.5) or of counts (100:500), not both"),
+    # iters decides a run's length: every trial trained alike, and the search compared nothing
+    ({"iters": "5", "epochs": "1,2"}, "", "--iters and --epochs both set the run's length; give one of them"),
+    ({}, "iters = [10, 20]\nepochs = 3", "iters and epochs both set the run's length"),
+    # each value was checked (a million: 45 s) and written into every trial's record
+    ({}, f"seed = [{', '.join(map(str, range(10_001)))}]", "seed: a list of 10,001 values, more than the 10,000"),
+    ({}, "hidden-size = [10, 20]", "unknown training option 'hidden-size'; did you mean 'hidden_size'?"),
+])
+def test_ranges_and_lists_that_cannot_be_searched_are_one_line(tmp_path, given, file, message):
+    path = tmp_path / "space.toml"
+    path.write_text(file)
+    with pytest.raises(ConfigError) as caught:
+        build_space(given, path)
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_the_command_line_sets_a_runs_length_over_the_space_file(tmp_path):
+    path = tmp_path / "space.toml"
+    path.write_text("iters = 1000\n")
+    space = build_space({"epochs": "1,2"}, path)  # the file's iters would have decided every trial's length
+    assert "iters" not in space.fixed and space.dimensions["epochs"].values == (1, 2)
+    assert build_space({"iters": "none,5", "epochs": "3"}).fixed == {"epochs": 3}  # iters none: epochs decide

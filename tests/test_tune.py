@@ -157,6 +157,9 @@ def test_killed_worker_is_retried_in_the_same_run(tmp_path):
     # a grid of a million points was queued silently for minutes (counted now before it is built)
     (["--seed", ",".join(map(str, range(1000))), "--hidden-size", ",".join(map(str, range(1, 1001)))],
      "the grid has 1,000,000 points (1000 x 1000), more than the 10,000 a search runs"),
+    # NumPy's `Seed must be between 0 and 2**32 - 1`, a traceback from the first trial's sampler
+    (["--lr", "1e-3:1e-2", "--sampler", "random", "--sampler-seed", "-1"], "--sampler-seed must be in [0, 4294966]"),
+    (["--lr", "1e-3:1e-2", "--sampler", "tpe", "--sampler-seed", str(10**20)], "--sampler-seed must be in"),
 ])
 def test_bad_tune_input_is_one_line(tmp_path, argv, message, capsys):
     try:
@@ -290,3 +293,132 @@ def test_a_search_with_no_trial_left_to_run_here_keeps_what_it_wrote(tmp_path):
     assert not [p.name for p in out.iterdir() if p.name.startswith(".twolayer.") and p.is_dir()]
     assert main([*command, "--out", str(out)]) == 0
     assert len(rows(out)) == 3  # this study's table (the run's reg and a tenth and ten times it), not the old one
+
+
+def _take_waiting_trials(url: str, taken) -> None:
+    from twolayer import studies
+
+    study = optuna.load_study(study_name="race", storage=studies.make_storage(url, Path(".")))
+    got = []
+    while (trial_id := study._pop_waiting_trial_id()) is not None:  # how optimize takes a queued grid point
+        got.append(trial_id)
+    taken.put(got)
+
+
+def test_an_sqlite_storage_gives_each_waiting_trial_to_one_worker(tmp_path):
+    # SQLite has no SELECT ... FOR UPDATE: two workers took the same grid point (of 100, 111 were taken), and
+    # `tune --jobs 2 --storage sqlite:///...` died in one run of two on `ValueError: Cannot tell a PRUNED trial`
+    import multiprocessing
+
+    from twolayer import studies
+
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    study = optuna.create_study(study_name="race", storage=studies.make_storage(url, tmp_path))
+    for x in range(100):
+        study.enqueue_trial({"x": x})
+    context = multiprocessing.get_context("spawn")
+    taken = context.SimpleQueue()
+    workers = [context.Process(target=_take_waiting_trials, args=(url, taken)) for _ in range(3)]
+    for w in workers:
+        w.start()
+    got = [trial for _ in workers for trial in taken.get()]
+    for w in workers:
+        w.join()
+    assert sorted(got) == sorted(t._trial_id for t in study.get_trials())  # each exactly once
+
+
+def test_a_database_in_memory_or_one_that_never_answers_is_one_line_at_once(tmp_path, monkeypatch, capsys):
+    import socket
+    import threading
+
+    from twolayer import studies
+
+    command = ["tune", *FAST, "--lr", "1e-2,3e-3", "--out", str(tmp_path / "s")]
+    # each process opened its own empty database: a traceback (KeyError: 'Record does not exist.')
+    assert main([*command, "--storage", "sqlite://"]) == 2
+    err = capsys.readouterr().err
+    assert "is a database in memory" in err and len(err.strip().splitlines()) == 1
+    # a server that takes the connection and never answers (a firewall, a wrong port): psycopg waited 130 s
+    monkeypatch.setattr(studies, "CONNECT_TIMEOUT", 2)
+    monkeypatch.delenv("PGCONNECT_TIMEOUT", raising=False)
+    silent = socket.create_server(("127.0.0.1", 0))
+    held = []
+    threading.Thread(target=lambda: held.append(silent.accept()), daemon=True).start()
+    started = time.monotonic()
+    url = f"postgresql://me:hunter2@127.0.0.1:{silent.getsockname()[1]}/db"
+    assert main([*command, "--storage", url]) == 1
+    assert time.monotonic() - started < 20
+    err = capsys.readouterr().err
+    assert "cannot use the database at postgresql://me:***@" in err and "timeout" in err and "hunter2" not in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "s").exists()
+    silent.close()
+
+
+def test_a_journal_whose_last_record_was_cut_short_goes_on(tmp_path, capsys):
+    # a record half-written (a full disk, a machine lost): Optuna skips it, then wrote its next record onto
+    # it, a line nobody can read; the same command said `not a study journal twolayer can read`, every trial lost
+    out = tmp_path / "s"
+    command = ["tune", *FAST, "--lr", "1e-2,3e-3,5e-3", "--out", str(out)]
+    assert main(command) == 0
+    journal = out / "study.journal"
+    cut = journal.read_bytes()[:-20]  # the last trial's completion, cut short
+    journal.write_bytes(cut)
+    assert main(command) == 0, capsys.readouterr().err
+    trials = journal_trials(out)
+    assert grid_points_done(trials) == [0, 1, 2]
+    assert [t.state for t in trials[:2]] == [TrialState.COMPLETE] * 2  # the finished ones kept
+    assert journal.read_bytes().startswith(cut[:cut.rindex(b"\n") + 1])  # only the unfinished record went
+
+
+def test_the_best_trial_is_copied_from_its_own_search_folder(tmp_path, capsys):
+    # best/ was copied from the path a trial was recorded at: a search folder copied elsewhere took the
+    # original's trial (or none, once that was gone), and a best trial's folder deleted was said to be
+    # `on the machine that ran it`
+    import shutil
+
+    first, copy = tmp_path / "first", tmp_path / "copy"
+    command = ["tune", *FAST, "--lr", "1e-2,3e-3"]
+    assert main([*command, "--out", str(first)]) == 0
+    best = json.loads((first / "tune.json").read_text())["best"]["trial"]
+    shutil.copytree(first, copy)
+    shutil.rmtree(first)
+    shutil.rmtree(copy / "best")
+    capsys.readouterr()
+    assert main([*command, "--out", str(copy)]) == 0
+    assert f"-> {copy / 'best'}" in capsys.readouterr().out
+    assert (copy / "best" / "model.npz").read_bytes() == (copy / "trials" / f"{best:04d}" / "model.npz").read_bytes()
+    shutil.rmtree(copy / "trials" / f"{best:04d}")
+    assert main([*command, "--out", str(copy)]) == 0
+    assert f"(its run folder {copy / 'trials' / f'{best:04d}'} is missing" in capsys.readouterr().out
+
+
+def test_a_search_folder_is_never_written_over_by_another_study(tmp_path, capsys):
+    # a new study numbers its trials from 0 again: with the journal gone, or another --study in a --storage
+    # database, it wrote its trials into the first search's trials/NNNN, whose config.json (lr 0.01) then
+    # stood beside a model trained at lr 0.005, copied so to best/, and its summary replaced the first's
+    def lr_of(folder: Path) -> float:
+        return json.loads((folder / "config.json").read_text())["lr"]
+
+    out = tmp_path / "s"
+    assert main(["tune", *FAST, "--lr", "1e-2,3e-3", "--out", str(out)]) == 0
+    (out / "study.journal").unlink()
+    other = ["tune", *FAST, "--lr", "5e-3,4e-3", "--out", str(out)]
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    assert main(other) == 1
+    err = capsys.readouterr().err
+    assert "holds a search's trials but not its study.journal" in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before and lr_of(out / "trials" / "0000") == 1e-2
+    assert main([*other, "--force"]) == 0 and lr_of(out / "trials" / "0000") == 5e-3
+
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    shared = tmp_path / "shared"
+    assert main(["tune", *FAST, "--lr", "1e-2,3e-3", "--storage", url, "--study", "a", "--out", str(shared)]) == 0
+    capsys.readouterr()
+    second = ["tune", *FAST, "--lr", "5e-3,4e-3", "--storage", url, "--study", "b", "--out", str(shared)]
+    assert main(second) == 1
+    assert "holds the search of study 'a', whose trials a study named 'b' would overwrite" in capsys.readouterr().err
+    assert main(["tune", *FAST, "--lr", "1e-2,3e-3", "--storage", url, "--out", str(out)]) == 1
+    assert "holds a search kept in its own study.journal" in capsys.readouterr().err
+    (shared / "tune.json").unlink()  # a search killed before its summary: nothing says whose trials these are
+    assert main(second) == 0
+    assert lr_of(shared / "trials" / "0000") == 5e-3  # written whole by study b's trial 0, its record with its model

@@ -379,9 +379,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     print_trials(result)
     if result.best:
         values = ", ".join(f"{n} {cell(result.best[n])}" for n in space.dimensions)
-        where = f" -> {result.best_dir}" if result.best_dir else " (its run folder is on the machine that ran it)"
         say(f"best: trial {result.best['trial']}, validation accuracy {result.best['val_accuracy']:.4f} "
-            f"({values}){where}")
+            f"({values}){result.where_best()}")
     from twolayer.report import report
 
     if result.best_dir:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from twolayer.config import Option, OptionError, SplitSize, TrainConfig, check_used, options, with_recipe
+from twolayer.config import Option, OptionError, SplitSize, TrainConfig, check_used, flag, options, with_recipe
 from twolayer.errors import ConfigError, UsageError
 from twolayer.files import read_small
 
@@ -109,7 +109,7 @@ def parse_value(opt: Option, text: str) -> Dimension | Any:
         parts = text.split(":")
         if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] != "log"):
             raise OptionError(opt.name, f"a range is LOW:HIGH or LOW:HIGH:log, got {text!r}", "{option}: {problem}")
-        return Dimension(opt.name, low=opt.convert(parts[0]), high=opt.convert(parts[1]), log=len(parts) == 3)
+        return _range(opt, parts[0], parts[1], log=len(parts) == 3)
     if not text:
         raise OptionError(opt.name, "empty value", "{option}: {problem}")
     return opt.convert(text)
@@ -128,9 +128,20 @@ def parse_toml_value(opt: Option, value: Any) -> Dimension | Any:
             raise OptionError(opt.name, "a range is {low = ..., high = ..., log = true|false}", "{option}: {problem}")
         if not isinstance(value.get("log", False), bool):
             raise OptionError(opt.name, f"a range's log is true or false, got {value['log']!r}", "{option}: {problem}")
-        return Dimension(opt.name, low=opt.convert(value["low"]), high=opt.convert(value["high"]),
-                         log=value.get("log", False))
+        return _range(opt, value["low"], value["high"], log=value.get("log", False))
     return opt.convert(value)
+
+
+def _range(opt: Option, low: Any, high: Any, log: bool) -> Dimension:
+    """A range of a number option (from the command line or a file)."""
+    if opt.kind not in (int, float):  # {low = false, high = true} drew 0 and 1; "a" to "b" was a TypeError
+        raise OptionError(opt.name, f"takes a list of values, not a range (a range is for numbers): "
+                          f"{opt.name} = [...] in a file, a,b on the command line", "{option} {problem}")
+    ends = opt.convert(low), opt.convert(high)
+    if None in ends:  # --std none:1 was a TypeError
+        raise OptionError(opt.name, "a range's ends are numbers; none is a value of a list (none,0.1)",
+                          "{option}: {problem}")
+    return Dimension(opt.name, low=ends[0], high=ends[1], log=log)
 
 
 def build_space(given: dict[str, str], toml_file: str | Path | None = None,
@@ -140,17 +151,20 @@ def build_space(given: dict[str, str], toml_file: str | Path | None = None,
     option as its flag when its value came from the command line, and as
     its Python name when it came from the file."""
     table = options(config_class)
-    entries: dict[str, Any] = {}
+    in_file: dict[str, Any] = {}
     if toml_file is not None:
         for name, value in read_toml(toml_file).items():
-            entries[name] = parse_toml_value(_option(table, name), value)
+            in_file[name] = parse_toml_value(_option(table, name), value)
+    on_line: dict[str, Any] = {}
     for name, text in given.items():
         try:
-            entries[name] = parse_value(_option(table, name), text)
+            on_line[name] = parse_value(_option(table, name), text)
         except OptionError as e:
             raise e.as_flag() from None
-    chosen = dict(entries)
-    entries = with_recipe(table, entries)  # a recipe's values under the ones given
+    _one_of_each_group(table, in_file, spell=str)
+    _one_of_each_group(table, on_line, spell=flag)
+    chosen = {**in_file, **on_line}  # the values given on purpose, the command line's over the file's
+    entries = with_recipe(table, in_file, on_line)  # a recipe's values under the file's, the command line's over both
     dims = {n: v for n, v in entries.items() if isinstance(v, Dimension)}
     fixed = {n: v for n, v in entries.items() if not isinstance(v, Dimension)}
     space = Space(dims, fixed, config_class, set(given))
@@ -160,6 +174,21 @@ def build_space(given: dict[str, str], toml_file: str | Path | None = None,
     _validate(space)
     _spelled(space, lambda: check_used(chosen, space.candidates))
     return space
+
+
+def _one_of_each_group(table: dict[str, Option], entries: dict[str, Any], spell) -> None:
+    """Refuse two options of one exclusive group set together (--iters 5
+    --epochs 1,2: iters decides the length, so every trial trained alike and
+    the search compared nothing). A value that may be None leaves the other
+    in force (--iters none,100 --epochs 5)."""
+    groups: dict[str, list[str]] = {}
+    for name, value in entries.items():
+        values = value.values if isinstance(value, Dimension) and value.is_list else (value,)
+        if table[name].exclusive and None not in values:
+            groups.setdefault(table[name].exclusive, []).append(name)
+    for group, names in groups.items():
+        if len(names) > 1:
+            raise UsageError(f"{spell(names[0])} and {spell(names[1])} both set the run's {group}; give one of them")
 
 
 def default_dimensions(space: Space, chosen: set[str]) -> dict[str, Dimension]:
@@ -215,9 +244,7 @@ def config_file(path: str | Path, config_class: type = TrainConfig) -> dict[str,
     values = {}
     for name, value in read_toml(path, "config file").items():
         if name not in table:
-            near = difflib.get_close_matches(name.replace("-", "_"), table, n=1)
-            hint = f"did you mean {near[0]!r}?" if near else f"choose from {', '.join(table)}"
-            raise UsageError(f"{path}: unknown training option {name!r}; {hint}")
+            raise UsageError(f"{path}: {unknown_option(name, list(table))}")
         if isinstance(value, (list, dict)):
             raise OptionError(name, f"takes one value in {path} (lists and ranges are for tune --space)",
                               "{option} {problem}")
@@ -231,9 +258,16 @@ def config_file(path: str | Path, config_class: type = TrainConfig) -> dict[str,
 def _option(table: dict[str, Option], name: str) -> Option:
     opt = table.get(name)
     if opt is None or not opt.on_tune:
-        known = ", ".join(n for n, o in table.items() if o.on_tune)
-        raise UsageError(f"unknown training option {name!r}; choose from {known}")
+        raise UsageError(unknown_option(name, [n for n, o in table.items() if o.on_tune]))
     return opt
+
+
+def unknown_option(name: str, known: list[str]) -> str:
+    """The message for an option name that is not one of `known`: the
+    nearest (hidden-size: hidden_size), or all of them."""
+    near = difflib.get_close_matches(name.replace("-", "_"), known, n=1)
+    hint = f"did you mean {near[0]!r}?" if near else f"choose from {', '.join(known)}"
+    return f"unknown training option {name!r}; {hint}"
 
 
 def _validate(space: Space) -> None:
@@ -245,6 +279,10 @@ def _validate(space: Space) -> None:
         def check(dim=dim) -> None:
             option = dim.name
             if dim.is_list:
+                if len(dim.values) > MAX_GRID:  # each value checked (a million: 45 s) and written into every trial
+                    raise OptionError(option, f"a list of {len(dim.values):,} values, more than the {MAX_GRID:,} a "
+                                      "search takes; give a range low:high (and --sampler random or tpe)",
+                                      "{option}: {problem}")
                 if len(set(dim.values)) != len(dim.values):
                     raise OptionError(option, f"repeated values in {dim.describe()}", "{option}: {problem}")
             else:

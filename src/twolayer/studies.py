@@ -64,15 +64,19 @@ def make_storage(opts_storage: str | None, out: Path):
     import sqlalchemy.exc
 
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    sqlite = opts_storage.startswith("sqlite")
     for attempt in range(5):
         try:
-            return RDBStorage(
+            storage = RDBStorage(
                 opts_storage,
-                engine_kwargs={"pool_pre_ping": True},
+                engine_kwargs={"pool_pre_ping": True, "connect_args": _connect_args(opts_storage)},
                 heartbeat_interval=HEARTBEAT,
                 grace_period=GRACE,
                 heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
             )
+            if sqlite:
+                _one_writer_at_a_time(storage.engine)
+            return storage
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as e:
             # Two workers creating Optuna's tables in a new database at once: one
             # loses the race; the tables exist when it tries again.
@@ -84,6 +88,56 @@ def make_storage(opts_storage: str | None, out: Path):
                                 "pip install 'twolayer[postgres]'") from None
         except Exception as e:  # sqlalchemy's errors for bad URLs and unreachable servers
             raise TwolayerError(_db_error(opts_storage, e)) from None
+
+
+CONNECT_TIMEOUT = 10  # seconds to reach a PostgreSQL server (libpq's default waits forever, psycopg's 130 s)
+
+
+def mend_journal(path: Path) -> None:
+    """Cut a journal's last line if it was never finished: an append cut
+    short by a full disk or a lost machine. Optuna skips such a line while
+    reading, but writes its next record onto it, a line that no reader can
+    parse: the next command would have found every trial unreadable. Called
+    under the search folder's lock (no other process appends)."""
+    try:
+        with open(path, "rb+") as f:
+            end = f.seek(0, os.SEEK_END)
+            while end > 0:
+                start = max(0, end - 2**16)
+                f.seek(start)
+                cut = f.read(end - start).rfind(b"\n")
+                if cut >= 0:
+                    end = start + cut + 1
+                    break
+                end = start
+            if end < f.seek(0, os.SEEK_END):
+                f.truncate(end)
+    except (FileNotFoundError, IsADirectoryError):
+        pass  # a new search; or a journal that is not one, which opening it says
+
+
+def _connect_args(url: str) -> dict[str, Any]:
+    """What the database driver is given beside the URL: a PostgreSQL
+    server that takes the connection but never answers (a firewall, a
+    wrong port) is given up after CONNECT_TIMEOUT seconds, unless the URL
+    or PGCONNECT_TIMEOUT says otherwise; SQLite leaves transactions to
+    _one_writer_at_a_time, and waits up to a minute for another worker's."""
+    if url.startswith("sqlite"):
+        return {"isolation_level": None, "timeout": 60}
+    psycopg = re.match(r"postgres(ql)?(\+psycopg2?)?://", url)
+    if psycopg and "connect_timeout" not in url and "PGCONNECT_TIMEOUT" not in os.environ:
+        return {"connect_timeout": CONNECT_TIMEOUT}
+    return {}
+
+
+def _one_writer_at_a_time(engine) -> None:
+    """Each SQLite transaction takes the database's write lock as it begins.
+    SQLite has no SELECT ... FOR UPDATE: two workers both read a waiting
+    trial, both took it (a grid point ran twice, and the second worker died
+    on `Cannot tell a PRUNED trial`)."""
+    import sqlalchemy
+
+    sqlalchemy.event.listen(engine, "begin", lambda connection: connection.exec_driver_sql("BEGIN IMMEDIATE"))
 
 
 def _db_error(url: str, e: Exception) -> str:

@@ -30,15 +30,27 @@ from typing import Any
 from twolayer import runs
 from twolayer.config import options
 from twolayer.errors import Stopped, TwolayerError, UsageError, WriteError, first_line
-from twolayer.files import atomic_write_text, write_json
+from twolayer.files import atomic_write_text, read_record, write_json
 from twolayer.learner import label, load_class
 from twolayer.progress import Progress
 from twolayer.space import Space
 from twolayer.streams import lasting_output, shown
-from twolayer.studies import GRACE, JOURNAL, lost_database, make_storage, mask_url, open_study, point, recover, scrub
+from twolayer.studies import (
+    GRACE,
+    JOURNAL,
+    lost_database,
+    make_storage,
+    mask_url,
+    mend_journal,
+    open_study,
+    point,
+    recover,
+    scrub,
+)
 from twolayer.workflow import Prepared, Signalled, StopOnSignal, finish_run, fit_config, new_net, num_iters, prepare
 
 SAMPLERS = ("grid", "random", "tpe")
+MAX_SAMPLER_SEED = 2**32 // 1000 - 1  # worker w's sampler is seeded seed * 1000 + w, which NumPy takes below 2**32
 PRUNERS = ("median", "hyperband", "none")
 
 
@@ -92,6 +104,8 @@ class TuneOptions:
         if self.jobs > cores:  # each worker holds its own copy of the data, and trains on a core
             raise UsageError(f"--jobs {self.jobs} is more than this machine's {cores} CPU cores; give --jobs "
                              f"{cores} or fewer")
+        if not 0 <= self.seed <= MAX_SAMPLER_SEED:  # NumPy's `Seed must be between 0 and 2**32 - 1`, a traceback
+            raise UsageError(f"--sampler-seed must be in [0, {MAX_SAMPLER_SEED}], got {self.seed}")
         if self.trials is not None and self.trials < 1:
             raise UsageError(f"--trials must be >= 1, got {self.trials}")
         if self.sampler == "grid":
@@ -99,6 +113,10 @@ class TuneOptions:
         if self.storage and not re.match(r"^[a-z0-9+]+://", self.storage):
             raise UsageError(f"--storage must be a database URL such as postgresql://USER@HOST/DB, "
                               f"got {mask_url(self.storage)!r}")
+        if self.storage and re.match(r"^sqlite[a-z0-9+]*://(/(:memory:)?)?([?].*)?$", self.storage):
+            raise UsageError(f"--storage {self.storage} is a database in memory, gone when its process ends, so "
+                             "nothing is kept and no second process finds the study; give a file, "
+                             "sqlite:///PATH.db, or no --storage (a journal file in --out)")
         if not validated(self.space):  # every trial would end without a score, and a rerun would too
             raise UsageError("a search compares its trials by their validation accuracy, and --val-size 0 "
                              "leaves none: give --val-size N (images) or a fraction such as 0.1")
@@ -124,6 +142,15 @@ class TuneResult:
     seconds: float
     interrupted: int = 0  # trials left failed (interrupted) in this run
     columns: list[str] = field(default_factory=list)
+    best_missing: Path | None = None  # the best trial's run folder, ran here but no longer there
+
+    def where_best(self) -> str:
+        """Where the best trial's run folder is, said after it."""
+        if self.best_dir:
+            return f" -> {self.best_dir}"
+        if self.best_missing:
+            return f" (its run folder {self.best_missing} is missing, so {self.out / 'best'} was not made from it)"
+        return " (its run folder is on the machine that ran it)"
 
 
 def _blas_threads() -> int:
@@ -220,8 +247,10 @@ class Objective:
             trial.set_user_attr("diverged", history.stop_reason)
             self.log(trial, "diverged", params, started)
             raise optuna.TrialPruned(history.stop_reason)
-        run_dir = self.opts.out / "trials" / f"{trial.number:04d}"
+        run_dir = trial_dir(self.opts.out, trial.number)
         try:
+            if run_dir.exists():  # a folder of this number from another study: its config.json was kept
+                shutil.rmtree(run_dir)
             metrics = finish_run(config, data, run_dir, net, history, started).metrics
         except BaseException:  # a full disk, a signal: no half-written trial folder (the trial is run again)
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -240,6 +269,11 @@ class Objective:
         if isinstance(dim.low, int) and isinstance(dim.high, int):
             return trial.suggest_int(dim.name, dim.low, dim.high, log=dim.log)
         return trial.suggest_float(dim.name, float(dim.low), float(dim.high), log=dim.log)
+
+
+def trial_dir(out: Path, number: int) -> Path:
+    """A trial's run folder in the search folder `out`."""
+    return out / "trials" / f"{number:04d}"
 
 
 def remaining(study, opts: TuneOptions, target: int) -> int:
@@ -390,9 +424,11 @@ def _study(opts: TuneOptions):
     """The study `opts` names, created or joined; one line if its storage
     cannot be read or holds another search's trials in this folder."""
     try:
-        storage = make_storage(opts.storage, opts.out)
         if not opts.storage:
-            check_one_study(storage, opts)
+            check_journal_kept(opts)
+            mend_journal(opts.out / JOURNAL)
+        storage = make_storage(opts.storage, opts.out)
+        check_one_study(storage, opts)
         return open_study(opts, storage)
     except TwolayerError:
         raise
@@ -404,12 +440,36 @@ def _study(opts: TuneOptions):
         raise TwolayerError(scrub(f"cannot open study {opts.study!r}: {why}", opts.storage)) from None
 
 
+def check_journal_kept(opts: TuneOptions) -> None:
+    """Trial folders without the journal that numbered them: a new study
+    would number its trials from 0 again, over them, and its summary would
+    replace the search's."""
+    trials = opts.out / "trials"
+    if not (opts.out / JOURNAL).exists() and trials.is_dir() and any(trials.iterdir()):
+        raise TwolayerError(f"{opts.out} holds a search's trials but not its {JOURNAL}, which numbered them (if the "
+                            "search kept its study in a database, give its --storage), so a new study would write over "
+                            "them; pass --force to start the search afresh, or choose another --out")
+
+
 def check_one_study(storage, opts: TuneOptions) -> None:
     """An output folder holds one study's trials (trials/NNNN by trial
-    number): another --study in it would write over them."""
+    number): another --study in it would write over them. The study is the
+    journal's, or, with a database that holds many, the one tune.json names."""
     import optuna
 
-    others = [name for name in optuna.get_all_study_names(storage) if name != opts.study]
+    if opts.storage:
+        try:
+            summary = read_record(opts.out / "tune.json", "a search's summary")
+        except TwolayerError:  # no summary yet, or one that report names as damaged
+            summary = {}
+        if summary.get("storage") == JOURNAL:
+            raise TwolayerError(f"{opts.out} holds a search kept in its own {JOURNAL}, whose trials a study in "
+                                "--storage would overwrite; run it without --storage to continue it, or choose "
+                                "another --out")
+        others = [summary.get("study")]
+    else:
+        others = optuna.get_all_study_names(storage)
+    others = [name for name in others if isinstance(name, str) and name != opts.study]
     if others:
         raise TwolayerError(f"{opts.out} holds the search of study {others[0]!r}, whose trials a study named "
                             f"{opts.study!r} would overwrite; give --study {others[0]!r} to continue it, or "
@@ -497,21 +557,25 @@ def summarize(study, opts: TuneOptions, seconds: float, stopped: bool = False) -
     writer.writerows(rows)
     atomic_write_text(opts.out / "trials.csv", buffer.getvalue())
 
-    best = best_dir = None
+    best = best_dir = missing = None
     complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
     if complete:
         top = max(complete, key=lambda t: (t.value, -t.number))
         best = next(r for r in rows if r["trial"] == top.number)
-        source = Path(top.user_attrs.get("run_dir", ""))
+        # this folder's own trial, not the path it was recorded at: a search folder copied or moved elsewhere
+        # took another folder's trial as its best
+        source = Path(top.user_attrs.get("run_dir", "")) if opts.storage else trial_dir(opts.out, top.number)
         if source.is_dir():
             best_dir = _copy_best(source, opts.out / "best")
+        elif not opts.storage or top.user_attrs.get("host") == socket.gethostname():
+            missing = source
     summary = {"study": opts.study, "network": label(opts.space.fixed.get("net")),
                "storage": mask_url(opts.storage) if opts.storage else JOURNAL,
                "sampler": opts.sampler, "pruner": opts.pruner, "space": opts.space.to_json(),
                "best": best, "seconds": round(seconds, 3), "trials": len(rows),
                "finished": not stopped and not failed, "owed": failed}
     write_json(opts.out / "tune.json", summary)
-    return TuneResult(opts.out, rows, best, best_dir, seconds, failed, columns)
+    return TuneResult(opts.out, rows, best, best_dir, seconds, failed, columns, missing)
 
 
 def _copy_best(source: Path, dest: Path) -> Path:
