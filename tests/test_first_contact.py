@@ -169,6 +169,24 @@ def test_report_takes_a_runs_model_as_evaluate_does_and_says_when_a_run_has_not_
     assert not (run / "report.html").exists()
 
 
+def test_the_same_train_command_after_ctrl_c_says_to_resume_the_run(tmp_path, capsys):
+    """The command typed again after Ctrl-C (up-arrow, Enter; a notebook cell run again) said `already holds a
+    training run; choose another --out or pass --force to replace it`: --force would throw the checkpoint away."""
+    run = tmp_path / "run"
+    argv = ["train", "--epochs", "2", "--out", str(run), "--quiet"]
+    assert main(argv) == 0
+    for path in run.iterdir():
+        if path.name not in ("config.json", "checkpoint.npz"):  # as Ctrl-C leaves a run
+            path.unlink()
+    capsys.readouterr()
+    assert main(argv) == 1
+    assert capsys.readouterr().err == (f"twolayer train: error: {run} holds a run that has not finished; continue "
+                                       f"it with: twolayer train --resume {run}, or pass --force to start it afresh\n")
+    assert main(["train", "--resume", str(run), "--quiet"]) == 0 and (run / "metrics.json").is_file()
+    assert main(argv) == 1  # a finished run: another --out, or --force
+    assert "already holds a training run; choose another --out or pass --force" in capsys.readouterr().err
+
+
 def test_the_reports_examples_come_from_across_the_split_not_its_first_class():
     """An image folder's validation split keeps the folder's order, one class after
     another: the first 8 right and 8 wrong images were all airplanes on CIFAR-10."""
