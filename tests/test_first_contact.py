@@ -21,7 +21,7 @@ import pytest
 from PIL import Image
 
 from configs import config
-from twolayer import TwoLayerNet, fit
+from twolayer import TrainConfig, TwoLayerNet, fit, workflow
 from twolayer.bundles import load_bundle, save_bundle
 from twolayer.cli import main
 from twolayer.layers import softmax_loss_forward
@@ -230,6 +230,17 @@ def test_a_history_shown_in_a_notebook_is_one_line_not_every_loss(blobs):
     assert shown.startswith("History(400 iterations, 8 evaluations, last loss ")
     assert f"best val_acc {history.best_val_acc:.4f} at iteration " in shown
     assert "\n" not in shown and len(shown) < 200, shown
+
+
+def test_a_run_and_its_data_shown_in_a_notebook_are_one_line_not_their_arrays(tmp_path):
+    """`result = train(...)`, then `result` as a cell's last expression: 23,000 characters of the data's arrays."""
+    result = workflow.train(TrainConfig(epochs=1), out=tmp_path / "run", quiet=True)
+    m = result.metrics
+    assert repr(result) == (f"TrainResult(run_dir={str(tmp_path / 'run')!r}, test {m['test_accuracy']:.4f}, val "
+                            f"{m['val_accuracy']:.4f}, train {m['train_accuracy']:.4f}, 14 iterations in "
+                            f"{m['seconds']:.1f} s)")
+    assert repr(result.data) == ("Prepared(Dataset('digits', 10 classes, 8x8 gray images: train 1797), "
+                                 "standardize: train 1437, val 180, test 180 rows of 64)")
 
 
 def test_patience_stops_after_epochs_without_a_better_validation_accuracy(blobs):

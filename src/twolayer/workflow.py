@@ -52,6 +52,15 @@ class TrainResult:
     bundle: bundles.Bundle
     data: Any = None  # the Prepared splits, for a report without reloading them
 
+    def __repr__(self) -> str:
+        """One line: a notebook cell ending in `result` printed the run's data, every array (23,000
+        characters for digits)."""
+        m = self.metrics
+        scores = [f"{split} {m[f'{split}_accuracy']:.4f}" for split in ("test", "val", "train")
+                  if m.get(f"{split}_accuracy") is not None]
+        return (f"TrainResult(run_dir={str(self.run_dir)!r}, {', '.join(scores)}, {m['iterations']} iterations "
+                f"in {m['seconds']:.1f} s)")
+
 
 class Interrupted(Stopped):
     """Training was stopped by a signal; a checkpoint was saved."""
@@ -71,6 +80,11 @@ class Prepared:
     y: dict[str, np.ndarray]
     raw: dict[str, tuple[np.ndarray, np.ndarray]]  # split -> (uint8 images, labels), for reports
     fingerprint: str | None = None  # the dataset's (data/fingerprint.py), once a bundle needs it
+
+    def __repr__(self) -> str:
+        """One line, as Dataset's: the splits' rows, not the arrays."""
+        rows = ", ".join(f"{name} {len(self.y[name])}" for name in SPLITS if name in self.y)
+        return f"Prepared({self.dataset!r}, {self.preprocessor.kind}: {rows} rows of {self.X['train'].shape[1]})"
 
 
 def prepare(config: TrainConfig, quiet: bool = True, preprocessor: Preprocessor | None = None) -> Prepared:
