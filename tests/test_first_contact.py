@@ -152,6 +152,15 @@ def test_evaluate_and_predict_as_a_new_user_first_types_them(tmp_path, capsys):
     assert [row["path"] for row in predict(run, str(tmp_path / "blank.png"))] == [str(tmp_path / "blank.png")]
 
 
+def test_train_names_its_report_by_a_path_that_opens_from_here(tmp_path, capsys, monkeypatch):
+    """It said `run folder: runs/... (report: report.html)`: no file of that name where the user stands."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--epochs", "1"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("train ")]
+    run = Path(lines[0].removeprefix("run folder: "))
+    assert lines[1] == f"report: {run / 'report.html'}" and Path(lines[1].removeprefix("report: ")).is_file()
+
+
 def test_report_takes_a_runs_model_as_evaluate_does_and_says_when_a_run_has_not_finished(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "--epochs", "1", "--out", str(run), "--quiet"]) == 0
