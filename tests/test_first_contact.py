@@ -65,7 +65,8 @@ def run_in_an_unsized_pty(argv, cwd, **env):
     assert os.get_terminal_size(slave) == (0, 0)
     clean = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
     try:
-        proc = subprocess.Popen(argv, cwd=cwd, stdin=slave, stdout=slave, stderr=slave, env={**clean, **env})
+        proc = subprocess.Popen(argv, cwd=cwd, stdin=slave, stdout=slave, stderr=slave,
+                                env={**clean, "TERM": "xterm", **env})  # a terminal that redraws, whatever CI says
     finally:
         os.close(slave)
     chunks = []
@@ -98,6 +99,7 @@ class Terminal(io.StringIO):
 
 def last_redraw(columns, info, monkeypatch):
     monkeypatch.setenv("COLUMNS", str(columns))
+    monkeypatch.setenv("TERM", "xterm")
     screen = Terminal()
     bar = Progress(18000, "train", stream=screen)
     bar.update(18000, info)
@@ -119,6 +121,18 @@ def test_a_narrow_terminal_drops_whole_values_never_part_of_a_number(monkeypatch
     """At 40 columns tqdm cut the line at the edge, mid-number: `lr 0.00903` showed as `lr 0.0`."""
     last = last_redraw(columns, "loss 0.4825 lr 0.00903 val 0.972", monkeypatch)
     assert last.endswith(f"| {shown}") and len(last) <= columns - 1, last
+
+
+def test_a_dumb_terminal_gets_plain_lines_not_redraws(monkeypatch):
+    """TERM=dumb (Emacs's shell and compile buffers) shows a carriage return as ^M: every redraw piled on one line."""
+    monkeypatch.setenv("TERM", "dumb")
+    screen = Terminal()
+    bar = Progress(100, "train", stream=screen)
+    bar.update(1, "loss 2.5283 lr 0.01")
+    bar.update(100, "loss 0.3121 lr 0.00377 val 0.892")
+    bar.close()
+    assert screen.getvalue() == ("train   1% 1/100 00:00<? loss 2.5283 lr 0.01\n"
+                                 "train 100% 100/100 00:00<00:00 loss 0.3121 lr 0.00377 val 0.892\n")
 
 
 def test_a_log_gives_no_time_left_from_the_first_step_alone():

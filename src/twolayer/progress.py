@@ -10,7 +10,8 @@
 - When output goes to a file or a pipe (a log, CI): a plain line at most
   every `log_every` seconds, and one at the end, so a log never fills with
   carriage returns or escape codes. These lines go to stdout: stderr is kept
-  for the one line that says what went wrong.
+  for the one line that says what went wrong. A terminal that cannot redraw
+  a line (TERM=dumb: Emacs's shell and compile buffers) gets the same lines.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ class Progress:
         self.done = 0
         self.info = ""
         self.bar = None
-        live = in_notebook() or _isatty(self.stream)
+        live = in_notebook() or _redraws(self.stream)
         self.enabled = enabled and (live or not terminal_only)
         if self.enabled and live:
             units = {"unit": "B", "unit_scale": True, "unit_divisor": 1024} if bytes else {"unit": "it"}
@@ -137,6 +138,13 @@ def _isatty(stream: TextIO) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):  # a closed or file-like stream
         return False
+
+
+def _redraws(stream: TextIO) -> bool:
+    """Whether `stream` is a terminal that redraws a line in place: not one
+    of TERM=dumb, which showed each redraw's carriage return as ^M, every
+    redraw piled on one line."""
+    return _isatty(stream) and os.environ.get("TERM") != "dumb"
 
 
 def _has_widgets() -> bool:
