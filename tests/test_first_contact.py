@@ -135,6 +135,15 @@ def test_a_dumb_terminal_gets_plain_lines_not_redraws(monkeypatch):
                                  "train 100% 100/100 00:00<00:00 loss 0.3121 lr 0.00377 val 0.892\n")
 
 
+def test_zca_whitening_says_it_is_fitting_before_its_long_silence(tmp_path, capsys):
+    """--preprocess zca (the cpu recipe's) on CIFAR-10: a minute with nothing on the screen, then the bar."""
+    assert main(["train", "--preprocess", "zca", "--epochs", "1", "--out", str(tmp_path / "run")]) == 0
+    assert capsys.readouterr().out.startswith("fitting ZCA whitening to 1,437 training images of 64 values\n"
+                                              "train ")
+    assert main(["train", "--preprocess", "zca", "--epochs", "1", "--out", str(tmp_path / "quiet"), "--quiet"]) == 0
+    assert "ZCA" not in capsys.readouterr().out
+
+
 def test_a_log_gives_no_time_left_from_the_first_step_alone():
     """The first step holds the start-up's time: a log's first line said 147:59 left of a 50-second run."""
     log = io.StringIO()
