@@ -4,14 +4,17 @@ continuing a finished run), recipes as files, and watching a search in
 optuna-dashboard."""
 
 import csv
+import fcntl
 import io
 import json
 import math
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 from wsgiref.util import setup_testing_defaults
@@ -21,7 +24,7 @@ import pytest
 from PIL import Image
 
 from configs import config
-from twolayer import TrainConfig, TwoLayerNet, fit, workflow
+from twolayer import TrainConfig, TwoLayerNet, fit, progress, workflow
 from twolayer.bundles import load_bundle, save_bundle
 from twolayer.cli import main
 from twolayer.layers import softmax_loss_forward
@@ -121,6 +124,31 @@ def test_a_narrow_terminal_drops_whole_values_never_part_of_a_number(monkeypatch
     """At 40 columns tqdm cut the line at the edge, mid-number: `lr 0.00903` showed as `lr 0.0`."""
     last = last_redraw(columns, "loss 0.4825 lr 0.00903 val 0.972", monkeypatch)
     assert last.endswith(f"| {shown}") and len(last) <= columns - 1, last
+
+
+def test_a_notebooks_text_bar_is_not_fitted_to_the_terminal_jupyter_was_started_in(monkeypatch):
+    """Without ipywidgets a notebook gets the text bar on the kernel's stderr, whose file is the terminal
+    `jupyter lab` was started in: a pane 40 columns wide dropped the values of every bar in every notebook."""
+    master, pane = os.openpty()
+    fcntl.ioctl(pane, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 40, 0, 0))
+
+    class KernelStream(io.StringIO):  # ipykernel's: its file is the terminal the server was started in
+        def fileno(self):
+            return pane
+
+    monkeypatch.setattr(progress, "in_notebook", lambda: True)
+    monkeypatch.setattr(progress, "_has_widgets", lambda: False)
+    monkeypatch.setenv("COLUMNS", "80")
+    try:
+        cell = KernelStream()
+        bar = Progress(18000, "train", stream=cell)
+        bar.update(18000, "loss 0.4825 lr 0.00903 val 0.972")
+        bar.close()
+    finally:
+        os.close(master)
+        os.close(pane)
+    last = cell.getvalue().split("\r")[-1].strip("\n")
+    assert last.endswith("18000/18000, loss 0.4825 lr 0.00903 val 0.972 [00:00<00:00]") and len(last) <= 79, last
 
 
 def test_a_dumb_terminal_gets_plain_lines_not_redraws(monkeypatch):
