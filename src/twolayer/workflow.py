@@ -103,8 +103,8 @@ def prepare(config: TrainConfig, quiet: bool = True, preprocessor: Preprocessor 
         check_classes(dataset)
         if config.preprocess == "zca" and not quiet:  # a minute of silence on CIFAR-10 otherwise
             images = raw["train"][0]
-            print(f"fitting ZCA whitening to {len(images):,} training images of {images[0].size:,} values",
-                  flush=True)
+            print(f"fitting ZCA whitening to {len(images):,} training images of {int(np.prod(images.shape[1:])):,} "
+                  "values", flush=True)
     pre = preprocessor or Preprocessor.fit(config.preprocess, raw["train"][0], config.zca_epsilon)
     dtype = np.dtype(config.dtype)
     X = {name: pre.transform(images).astype(dtype, copy=False) for name, (images, _) in raw.items()}
