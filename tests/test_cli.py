@@ -235,8 +235,8 @@ def test_text_from_outside_never_drives_the_terminal(tmp_path, monkeypatch, caps
     printed = predicted + err
     assert not {"\x1b", "\x07", "\u202e", "\udcff"} & set(printed), printed
     lines = predicted.split("\n")[:-1]
-    assert len(lines) == 5 + 3  # train's 3 lines, evaluate's and report's, then one per file
-    assert all(line.count("\t") == 2 for line in lines[5:])
+    assert len(lines) == 6 + 3  # train's 4 lines, evaluate's and report's, then one per file
+    assert all(line.count("\t") == 2 for line in lines[6:])
     assert "\\x1b[2J" in err and err.count("\n") == 1
 
 

@@ -4,14 +4,17 @@ continuing a finished run), recipes as files, and watching a search in
 optuna-dashboard."""
 
 import csv
+import fcntl
 import io
 import json
 import math
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 from wsgiref.util import setup_testing_defaults
@@ -21,7 +24,7 @@ import pytest
 from PIL import Image
 
 from configs import config
-from twolayer import TwoLayerNet, fit
+from twolayer import TrainConfig, TwoLayerNet, fit, progress, workflow
 from twolayer.bundles import load_bundle, save_bundle
 from twolayer.cli import main
 from twolayer.layers import softmax_loss_forward
@@ -65,7 +68,8 @@ def run_in_an_unsized_pty(argv, cwd, **env):
     assert os.get_terminal_size(slave) == (0, 0)
     clean = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
     try:
-        proc = subprocess.Popen(argv, cwd=cwd, stdin=slave, stdout=slave, stderr=slave, env={**clean, **env})
+        proc = subprocess.Popen(argv, cwd=cwd, stdin=slave, stdout=slave, stderr=slave,
+                                env={**clean, "TERM": "xterm", **env})  # a terminal that redraws, whatever CI says
     finally:
         os.close(slave)
     chunks = []
@@ -98,6 +102,7 @@ class Terminal(io.StringIO):
 
 def last_redraw(columns, info, monkeypatch):
     monkeypatch.setenv("COLUMNS", str(columns))
+    monkeypatch.setenv("TERM", "xterm")
     screen = Terminal()
     bar = Progress(18000, "train", stream=screen)
     bar.update(18000, info)
@@ -119,6 +124,52 @@ def test_a_narrow_terminal_drops_whole_values_never_part_of_a_number(monkeypatch
     """At 40 columns tqdm cut the line at the edge, mid-number: `lr 0.00903` showed as `lr 0.0`."""
     last = last_redraw(columns, "loss 0.4825 lr 0.00903 val 0.972", monkeypatch)
     assert last.endswith(f"| {shown}") and len(last) <= columns - 1, last
+
+
+def test_a_notebooks_text_bar_is_not_fitted_to_the_terminal_jupyter_was_started_in(monkeypatch):
+    """Without ipywidgets a notebook gets the text bar on the kernel's stderr, whose file is the terminal
+    `jupyter lab` was started in: a pane 40 columns wide dropped the values of every bar in every notebook."""
+    master, pane = os.openpty()
+    fcntl.ioctl(pane, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 40, 0, 0))
+
+    class KernelStream(io.StringIO):  # ipykernel's: its file is the terminal the server was started in
+        def fileno(self):
+            return pane
+
+    monkeypatch.setattr(progress, "in_notebook", lambda: True)
+    monkeypatch.setattr(progress, "_has_widgets", lambda: False)
+    monkeypatch.setenv("COLUMNS", "80")
+    try:
+        cell = KernelStream()
+        bar = Progress(18000, "train", stream=cell)
+        bar.update(18000, "loss 0.4825 lr 0.00903 val 0.972")
+        bar.close()
+    finally:
+        os.close(master)
+        os.close(pane)
+    last = cell.getvalue().split("\r")[-1].strip("\n")
+    assert last.endswith("18000/18000, loss 0.4825 lr 0.00903 val 0.972 [00:00<00:00]") and len(last) <= 79, last
+
+
+def test_a_dumb_terminal_gets_plain_lines_not_redraws(monkeypatch):
+    """TERM=dumb (Emacs's shell and compile buffers) shows a carriage return as ^M: every redraw piled on one line."""
+    monkeypatch.setenv("TERM", "dumb")
+    screen = Terminal()
+    bar = Progress(100, "train", stream=screen)
+    bar.update(1, "loss 2.5283 lr 0.01")
+    bar.update(100, "loss 0.3121 lr 0.00377 val 0.892")
+    bar.close()
+    assert screen.getvalue() == ("train   1% 1/100 00:00<? loss 2.5283 lr 0.01\n"
+                                 "train 100% 100/100 00:00<00:00 loss 0.3121 lr 0.00377 val 0.892\n")
+
+
+def test_zca_whitening_says_it_is_fitting_before_its_long_silence(tmp_path, capsys):
+    """--preprocess zca (the cpu recipe's) on CIFAR-10: a minute with nothing on the screen, then the bar."""
+    assert main(["train", "--preprocess", "zca", "--epochs", "1", "--out", str(tmp_path / "run")]) == 0
+    assert capsys.readouterr().out.startswith("fitting ZCA whitening to 1,437 training images of 64 values\n"
+                                              "train ")
+    assert main(["train", "--preprocess", "zca", "--epochs", "1", "--out", str(tmp_path / "quiet"), "--quiet"]) == 0
+    assert "ZCA" not in capsys.readouterr().out
 
 
 def test_a_log_gives_no_time_left_from_the_first_step_alone():
@@ -152,6 +203,15 @@ def test_evaluate_and_predict_as_a_new_user_first_types_them(tmp_path, capsys):
     assert [row["path"] for row in predict(run, str(tmp_path / "blank.png"))] == [str(tmp_path / "blank.png")]
 
 
+def test_train_names_its_report_by_a_path_that_opens_from_here(tmp_path, capsys, monkeypatch):
+    """It said `run folder: runs/... (report: report.html)`: no file of that name where the user stands."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--epochs", "1"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("train ")]
+    run = Path(lines[0].removeprefix("run folder: "))
+    assert lines[1] == f"report: {run / 'report.html'}" and Path(lines[1].removeprefix("report: ")).is_file()
+
+
 def test_report_takes_a_runs_model_as_evaluate_does_and_says_when_a_run_has_not_finished(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "--epochs", "1", "--out", str(run), "--quiet"]) == 0
@@ -167,6 +227,24 @@ def test_report_takes_a_runs_model_as_evaluate_does_and_says_when_a_run_has_not_
                                        f"checkpoint.npz, no model.npz); finish it with: twolayer train --resume {run}, "
                                        "which writes its report\n")
     assert not (run / "report.html").exists()
+
+
+def test_the_same_train_command_after_ctrl_c_says_to_resume_the_run(tmp_path, capsys):
+    """The command typed again after Ctrl-C (up-arrow, Enter; a notebook cell run again) said `already holds a
+    training run; choose another --out or pass --force to replace it`: --force would throw the checkpoint away."""
+    run = tmp_path / "run"
+    argv = ["train", "--epochs", "2", "--out", str(run), "--quiet"]
+    assert main(argv) == 0
+    for path in run.iterdir():
+        if path.name not in ("config.json", "checkpoint.npz"):  # as Ctrl-C leaves a run
+            path.unlink()
+    capsys.readouterr()
+    assert main(argv) == 1
+    assert capsys.readouterr().err == (f"twolayer train: error: {run} holds a run that has not finished; continue "
+                                       f"it with: twolayer train --resume {run}, or pass --force to start it afresh\n")
+    assert main(["train", "--resume", str(run), "--quiet"]) == 0 and (run / "metrics.json").is_file()
+    assert main(argv) == 1  # a finished run: another --out, or --force
+    assert "already holds a training run; choose another --out or pass --force" in capsys.readouterr().err
 
 
 def test_the_reports_examples_come_from_across_the_split_not_its_first_class():
@@ -212,6 +290,17 @@ def test_a_history_shown_in_a_notebook_is_one_line_not_every_loss(blobs):
     assert shown.startswith("History(400 iterations, 8 evaluations, last loss ")
     assert f"best val_acc {history.best_val_acc:.4f} at iteration " in shown
     assert "\n" not in shown and len(shown) < 200, shown
+
+
+def test_a_run_and_its_data_shown_in_a_notebook_are_one_line_not_their_arrays(tmp_path):
+    """`result = train(...)`, then `result` as a cell's last expression: 23,000 characters of the data's arrays."""
+    result = workflow.train(TrainConfig(epochs=1), out=tmp_path / "run", quiet=True)
+    m = result.metrics
+    assert repr(result) == (f"TrainResult(run_dir={str(tmp_path / 'run')!r}, test {m['test_accuracy']:.4f}, val "
+                            f"{m['val_accuracy']:.4f}, train {m['train_accuracy']:.4f}, 14 iterations in "
+                            f"{m['seconds']:.1f} s)")
+    assert repr(result.data) == ("Prepared(Dataset('digits', 10 classes, 8x8 gray images: train 1797), "
+                                 "standardize: train 1437, val 180, test 180 rows of 64)")
 
 
 def test_patience_stops_after_epochs_without_a_better_validation_accuracy(blobs):

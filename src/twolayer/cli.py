@@ -319,7 +319,8 @@ def print_run(result: workflow.TrainResult) -> int:
     page, failed = write_report(result.run_dir, result.data)
     if page is None:
         return failed
-    say(f"run folder: {result.run_dir} (report: {page.name})")
+    say(f"run folder: {result.run_dir}")
+    say(f"report: {page}")  # a path to open as it is (it said `report.html`, which is not one here)
     print(f"accuracy  train {_fmt(m['train_accuracy'])}  val {_fmt(m['val_accuracy'])}  "
           f"test {_fmt(m['test_accuracy'])}")
     if m["best_iteration"]:

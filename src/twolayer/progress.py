@@ -6,11 +6,13 @@
   exec -t`) gets $COLUMNS, else 80 columns.
 - In Jupyter: tqdm's widget when ipywidgets is installed (the `notebook`
   extra), else the terminal's bar, which Jupyter redraws in place too
-  (tqdm.auto warned "IProgress not found" on stderr there).
+  (tqdm.auto warned "IProgress not found" on stderr there), fitted to
+  $COLUMNS, else 80 columns.
 - When output goes to a file or a pipe (a log, CI): a plain line at most
   every `log_every` seconds, and one at the end, so a log never fills with
   carriage returns or escape codes. These lines go to stdout: stderr is kept
-  for the one line that says what went wrong.
+  for the one line that says what went wrong. A terminal that cannot redraw
+  a line (TERM=dumb: Emacs's shell and compile buffers) gets the same lines.
 """
 
 from __future__ import annotations
@@ -54,19 +56,23 @@ class Progress:
         self.done = 0
         self.info = ""
         self.bar = None
-        live = in_notebook() or _isatty(self.stream)
+        notebook = in_notebook()
+        live = notebook or _redraws(self.stream)
         self.enabled = enabled and (live or not terminal_only)
         if self.enabled and live:
             units = {"unit": "B", "unit_scale": True, "unit_divisor": 1024} if bytes else {"unit": "it"}
-            widget = in_notebook() and _has_widgets()
+            widget = notebook and _has_widgets()
             if widget:
                 from tqdm.notebook import tqdm
             else:
                 tqdm = fitted_bar()
-            width = {} if widget else dict(zip(("ncols", "nrows"), _shape(self.stream), strict=True))
+            # a notebook's text bar is not measured on its stream, whose file is the terminal Jupyter was
+            # started in (a pane 50 columns wide dropped the values of every notebook's bar)
+            width = {} if widget else dict(zip(("ncols", "nrows"), _shape(None if notebook else self.stream),
+                                               strict=True))
             self.bar = tqdm(total=self.total, desc=desc, file=self.stream, leave=True, mininterval=0.1,
                             bar_format=None if widget else BAR_FORMAT, **width, **units)
-            if width:
+            if width and not notebook:
                 self.bar.dynamic_ncols = _shape  # asked at each redraw, as tqdm's dynamic_ncols=True does
 
     def update(self, done: int, info: str = "") -> None:
@@ -139,6 +145,13 @@ def _isatty(stream: TextIO) -> bool:
         return False
 
 
+def _redraws(stream: TextIO) -> bool:
+    """Whether `stream` is a terminal that redraws a line in place: not one
+    of TERM=dumb, which showed each redraw's carriage return as ^M, every
+    redraw piled on one line."""
+    return _isatty(stream) and os.environ.get("TERM") != "dumb"
+
+
 def _has_widgets() -> bool:
     try:
         import ipywidgets  # noqa: F401 -- what tqdm's widget is drawn with
@@ -147,11 +160,11 @@ def _has_widgets() -> bool:
     return True
 
 
-def _shape(stream: TextIO) -> tuple[int, int]:
+def _shape(stream: TextIO | None) -> tuple[int, int]:
     """The terminal's (columns - 1, lines - 1), tqdm's own measure (the last
     column left free so that a line never wraps). A terminal that reports 0 x 0
     gets $COLUMNS and $LINES, else 80 x 24: tqdm took it as -1 rows, no room for
-    a bar, and showed nothing at all."""
+    a bar, and showed nothing at all. So does no stream (a notebook)."""
     try:
         size = os.get_terminal_size(stream.fileno())
     except (AttributeError, OSError, ValueError):

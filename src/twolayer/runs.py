@@ -107,6 +107,11 @@ def kind_of(folder: Path) -> str:
     return "foreign"
 
 
+def unfinished(folder: Path) -> bool:
+    """Whether `folder` holds a run stopped before its end: a checkpoint to resume, no metrics.json."""
+    return (folder / "checkpoint.npz").is_file() and not (folder / "metrics.json").is_file()
+
+
 def not_ours(folder: Path) -> list[str]:
     """The names in `folder` that none of twolayer's runs or searches writes, sorted."""
     return sorted(_names(folder) - {*RUN_FILES, *SEARCH_FILES, *SEARCH_FOLDERS, "best"})
@@ -332,6 +337,9 @@ def _make_room(path: Path, kind: str, force: bool, option: str) -> None:
         named = f" ({', '.join(map(repr, theirs[:3]))}{', ...' if len(theirs) > 3 else ''})" if theirs else ""
         raise TwolayerError(f"{path} holds {what}{named}; choose another {option} (--force replaces only "
                             "twolayer's own runs and searches)")
+    if not force and kind == "run" and unfinished(path):  # the same command again after Ctrl-C, say
+        raise TwolayerError(f"{path} holds a run that has not finished; continue it with: "
+                            f"{resume_command(path)}, or pass --force to start it afresh")
     if not force:
         raise TwolayerError(f"{path} already holds {what}; choose another {option} or pass --force to "
                             "replace it")

@@ -53,6 +53,15 @@ class TrainResult:
     bundle: bundles.Bundle
     data: Any = None  # the Prepared splits, for a report without reloading them
 
+    def __repr__(self) -> str:
+        """One line: a notebook cell ending in `result` printed the run's data, every array (23,000
+        characters for digits)."""
+        m = self.metrics
+        scores = [f"{split} {m[f'{split}_accuracy']:.4f}" for split in ("test", "val", "train")
+                  if m.get(f"{split}_accuracy") is not None]
+        return (f"TrainResult(run_dir={str(self.run_dir)!r}, {', '.join(scores)}, {m['iterations']} iterations "
+                f"in {m['seconds']:.1f} s)")
+
 
 class Interrupted(Stopped):
     """Training was stopped by a signal; a checkpoint was saved."""
@@ -73,6 +82,11 @@ class Prepared:
     raw: dict[str, tuple[np.ndarray, np.ndarray]]  # split -> (uint8 images, labels), for reports
     fingerprint: str | None = None  # the dataset's (data/fingerprint.py), once a bundle needs it
 
+    def __repr__(self) -> str:
+        """One line, as Dataset's: the splits' rows, not the arrays."""
+        rows = ", ".join(f"{name} {len(self.y[name])}" for name in SPLITS if name in self.y)
+        return f"Prepared({self.dataset!r}, {self.preprocessor.kind}: {rows} rows of {self.X['train'].shape[1]})"
+
 
 def prepare(config: TrainConfig, quiet: bool = True, preprocessor: Preprocessor | None = None) -> Prepared:
     """Load, split and preprocess per `config`; deterministic, so a resumed
@@ -89,6 +103,10 @@ def prepare(config: TrainConfig, quiet: bool = True, preprocessor: Preprocessor 
     if preprocessor is None:  # training: two classes, and options that suit the images (a folder's size is new)
         check_classes(dataset)
         config.check_images(dataset.image_shape)
+        if config.preprocess == "zca" and not quiet:  # a minute of silence on CIFAR-10 otherwise
+            images = raw["train"][0]
+            print(f"fitting ZCA whitening to {len(images):,} training images of {int(np.prod(images.shape[1:])):,} "
+                  "values", flush=True)
     pre = preprocessor or Preprocessor.fit(config.preprocess, raw["train"][0], config.zca_epsilon)
     dtype = np.dtype(config.dtype)
     X = {name: pre.transform(images).astype(dtype, copy=False) for name, (images, _) in raw.items()}

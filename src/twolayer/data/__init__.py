@@ -31,6 +31,13 @@ class Dataset:
     def image_shape(self) -> tuple[int, ...]:
         return tuple(next(iter(self.splits.values()))[0].shape[1:])
 
+    def __repr__(self) -> str:
+        """One line: a notebook cell ending in `dataset` printed its images' arrays."""
+        h, w, c = self.image_shape
+        counts = ", ".join(f"{name} {len(labels)}" for name, (_, labels) in self.splits.items())
+        return (f"Dataset({self.name!r}, {len(self.class_names)} classes, {w}x{h} {'gray' if c == 1 else 'color'} "
+                f"images: {counts})")
+
 
 def _digits(root: Path, quiet: bool) -> Dataset:
     from twolayer.data.digits import load_digits
