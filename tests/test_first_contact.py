@@ -434,3 +434,23 @@ def test_optuna_dashboard_reads_a_search_from_postgresql(tmp_path, capsys):
     studies = {s["study_name"]: s for s in dashboard_studies(POSTGRES)}
     assert len(studies[study]["trials"]) == 2
     assert all(math.isfinite(t["values"][0]) for t in studies[study]["trials"])
+
+
+def test_the_commands_functions_are_at_the_top_and_imported_on_first_use(tmp_path):
+    """`import twolayer; twolayer.train(...)` was an AttributeError (the
+    functions live in twolayer.workflow); they are now found at the top,
+    imported when first used, so `import twolayer` stays quick."""
+    code = f"""
+import sys, twolayer
+assert "twolayer.workflow" not in sys.modules and "twolayer.sklearn" not in sys.modules
+from twolayer import TwoLayerClassifier, evaluate, load_bundle, load_dataset, predict, resume, train
+result = twolayer.train(twolayer.TrainConfig(iters=3), out={str(tmp_path / "run")!r}, quiet=True)
+assert twolayer.evaluate(result.run_dir)["n"] == 180 and twolayer.load_bundle(result.run_dir).class_names
+assert {{"train", "predict", "TwoLayerClassifier"}} <= set(dir(twolayer))
+try:
+    twolayer.trian
+except AttributeError as e:
+    assert str(e) == "module 'twolayer' has no attribute 'trian'"
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr

@@ -7,4 +7,25 @@ from twolayer.config import TrainConfig  # noqa: E402
 from twolayer.model import TwoLayerNet  # noqa: E402
 from twolayer.trainer import History, fit  # noqa: E402
 
-__all__ = ["TwoLayerNet", "TrainConfig", "fit", "History", "__version__"]
+# What the command line does, as functions (`twolayer.train(config)`), and the scikit-learn estimator:
+# imported on first use, so that `import twolayer` (and every command's start) stays quick.
+# The report is twolayer.report.report: `twolayer.report` is its module's name.
+LAZY = {"train": "twolayer.workflow", "resume": "twolayer.workflow", "evaluate": "twolayer.workflow",
+        "predict": "twolayer.workflow", "load_bundle": "twolayer.bundles", "load_dataset": "twolayer.data",
+        "TwoLayerClassifier": "twolayer.sklearn"}
+
+__all__ = ["TwoLayerNet", "TrainConfig", "fit", "History", "__version__", *LAZY]
+
+
+def __getattr__(name: str):
+    if name not in LAZY:
+        raise AttributeError(f"module 'twolayer' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(LAZY[name]), name)
+    globals()[name] = value  # found directly next time
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *LAZY})
