@@ -313,3 +313,44 @@ def test_a_decoding_recorded_by_a_newer_twolayer_is_said_to_be_newer():
     assert "by a newer twolayer" in decoded_otherwise("folder:x", DECODING + 1, "the run")
     assert "by an earlier twolayer" in decoded_otherwise("folder:x", None, "the run")
     assert decoded_otherwise("digits", None, "the run") is None
+
+
+def test_ctrl_c_inside_the_update_stops_fit_after_the_step_so_it_continues_exactly(monkeypatch):
+    """A Ctrl-C that landed inside the update (after W1's kernel, before
+    W2's) left W1 stepped, W2 not and the state a step behind, so
+    fit(..., state=state) stepped W1 twice; now fit stops at the end of the
+    step under way and continues to the weights of a run never stopped."""
+    import twolayer.optim
+    from twolayer.trainer import new_state
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(200, 256)).astype(np.float32), np.arange(200) % 3  # W1 large enough for the kernel
+    options = TrainConfig(iters=12, batch_size=20, optimizer="nesterov", momentum=0.9, lr=0.05, reg=1e-3)
+    whole = TwoLayerNet(256, 256, 3, std=0.01, seed=0)
+    fit(whole, X, y, config=options, state=new_state(200, options))
+
+    original, calls = twolayer.optim.fused_update, []
+
+    def interrupting(name, p, *arrays):
+        kernel = original(name, p, *arrays)
+        if kernel is None:  # W2 and the biases: too small for a kernel, the reference step
+            return None
+
+        def run(*args):
+            total = kernel(*args)
+            calls.append(p.shape)
+            if len(calls) == 6:  # iteration 6's W1 updated, its W2 not yet
+                os.kill(os.getpid(), signal.SIGINT)
+            return total
+        return run
+
+    net, state = TwoLayerNet(256, 256, 3, std=0.01, seed=0), new_state(200, options)
+    monkeypatch.setattr(twolayer.optim, "fused_update", interrupting)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with pytest.raises(KeyboardInterrupt, match="stopped after iteration 6 of 12"):
+        fit(net, X, y, config=options, state=state)
+    assert state.iteration == 6 and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    monkeypatch.setattr(twolayer.optim, "fused_update", original)
+    fit(net, X, y, config=options, state=state)
+    for name in whole.params:
+        np.testing.assert_array_equal(net.params[name], whole.params[name])

@@ -15,6 +15,8 @@ iterations rather than every one, so the GPU never waits for Python.
 from __future__ import annotations
 
 import math
+import signal
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -225,6 +227,11 @@ def fit(
     config.patience: stop once that many evaluations in a row found no better
     validation accuracy (History.early_stop says so). progress=True shows a
     progress bar (tqdm: a widget in Jupyter, one redrawn line in a terminal).
+
+    Ctrl-C (or a notebook's interrupt) raises KeyboardInterrupt at the end of
+    the step under way, not inside it: the net, its optimizer state and
+    `state` agree, so `fit(..., state=state)` continues exactly (a second
+    Ctrl-C interrupts at once).
     """
     c = training_config(config)
     X, y, X_val, y_val = training_arrays(net, X, y, X_val, y_val)  # one ValueError for data that can't be used
@@ -260,6 +267,7 @@ def fit(
     history.early_stop = None  # a continued run goes on past an earlier patience stop
     # overflow as a run diverges is the divergence guard's to report, in one line
     saved_errors = np.seterr(over="ignore", invalid="ignore", divide="ignore")
+    ctrl_c = CtrlC()  # its handler until the finally below
 
     try:
         while state.iteration < total:
@@ -311,6 +319,9 @@ def fit(
                 bar.update(state.iteration, f"loss {history.loss[-1]:.4f} lr {rate:.3g}{val}")
                 if on_iteration is not None:
                     on_iteration(state.iteration, total, history.loss[-1], rate)
+            if ctrl_c.pressed:
+                raise KeyboardInterrupt(f"stopped after iteration {state.iteration} of {total}; the net and the "
+                                        "state are whole: fit(..., state=state) continues")
             if history.early_stop:
                 break
 
@@ -322,10 +333,37 @@ def fit(
         if restore_best or overflowed:
             restore_best_params(net, state, otherwise=start if overflowed else None)
     finally:
+        ctrl_c.restore()
         np.seterr(**saved_errors)
         bar.close()
         _move(net, state, np)  # NumPy again, also when a callback raised
     return history
+
+
+class CtrlC:
+    """From its making until restore(), in the main thread under Python's own
+    Ctrl-C handler, a first Ctrl-C only sets `pressed` (fit stops at the end
+    of its step: an interrupt inside the update left W1 stepped and W2 not,
+    and the state a step behind); a second raises KeyboardInterrupt at once.
+    Under another handler (the command line's, which checkpoints first) it
+    does nothing."""
+
+    def __init__(self) -> None:
+        self.pressed = False
+        self.installed = (threading.current_thread() is threading.main_thread()
+                          and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+        if self.installed:
+            signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.pressed:
+            raise KeyboardInterrupt
+        self.pressed = True
+
+    def restore(self) -> None:
+        if self.installed:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            self.installed = False
 
 
 def restore_best_params(net: TwoLayerNet, state: TrainState, otherwise: dict[str, Any] | None = None) -> None:
