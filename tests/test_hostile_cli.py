@@ -233,7 +233,7 @@ CASES: dict[str, Case] = {
                                  lambda d, s: copy_run(s, d)),
     "export into a missing folder": Case(["export", "run", "--out", "exports/digits/m.onnx"], 0, "",
                                          lambda d, s: copy_run(s, d)),
-    "export to an empty name": Case(["export", "{run}", "--out", ""], 2, "--out needs a file name"),
+    "export to an empty name": Case(["export", "{run}", "--out", ""], 2, "argument --out: is empty"),
     # 2. numbers checked where they enter
     "negative seed": Case(["train", "--seed", "-1"], 2, "--seed must be a whole number >= 0, got -1"),
     "negative split seed": Case(["train", "--split-seed", "-5"], 2, "--split-seed must be a whole number >= 0"),
@@ -1180,3 +1180,32 @@ def test_a_run_started_under_nohup_outlives_its_terminal(tmp_path):
     err = proc.stderr.read()
     assert proc.wait(timeout=300) == 0 and err == ""
     assert (out / "metrics.json").is_file()
+
+
+EMPTY = [["train", "--out", ""], ["train", "--config", ""], ["train", "--resume", ""], ["train", "--data-dir", ""],
+         ["train", "--net", ""], ["train", "--dataset", ""], ["tune", "--out", ""], ["tune", "--space", ""],
+         ["tune", "--storage", ""], ["tune", "--study", ""], ["tune", "--lr", ""], ["report", ""],
+         ["report", "RUN", "--out", ""], ["evaluate", ""], ["evaluate", "RUN", "--data-dir", ""],
+         ["predict", "", "a.png"], ["predict", "RUN", ""], ["export", ""], ["export", "RUN", "--out", ""],
+         ["check", ""], ["help", ""]]
+
+
+@pytest.mark.parametrize("argv", EMPTY, ids=" ".join)
+def test_an_empty_value_is_refused_in_one_line_and_nothing_is_written(tmp_path, monkeypatch, capsys, argv):
+    """An unset shell variable (`--out "$RUN"`) gives '': Path("") is the
+    current folder, so `train --out ''` trained into it, `report ''`
+    reported it, and `--config ''`, `--resume ''`, `--net ''` were dropped
+    as if not given (a fresh run instead of the one to resume)."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as refused:  # argparse's refusal
+        main(argv)
+    assert refused.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and ": is empty (an unset shell variable?); give a value, or leave it out" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_empty_text_option_in_a_config_file_is_refused(tmp_path, capsys):
+    (tmp_path / "c.toml").write_text('data_dir = ""\n')
+    assert main(["train", "--config", str(tmp_path / "c.toml"), "--out", str(tmp_path / "run")]) == 2
+    assert "data_dir: is empty" in capsys.readouterr().err and not (tmp_path / "run").exists()

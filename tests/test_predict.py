@@ -19,6 +19,7 @@ from PIL import Image
 from twolayer import workflow
 from twolayer.bundles import load_bundle
 from twolayer.cli import main
+from twolayer.errors import BundleError, DataError
 
 
 @pytest.fixture(scope="module")
@@ -190,16 +191,16 @@ def test_a_held_out_class_named_in_another_case_says_so(tmp_path, capsys):
     assert "(names are matched exactly: 'Cat' is the model's 'cat' in another case; rename the folder)" in err
 
 
-def test_an_empty_model_or_image_path_is_said_to_be_empty(run, tmp_path, monkeypatch, capsys):
+def test_an_empty_model_or_image_path_is_said_to_be_empty(run, tmp_path, monkeypatch):
     """An unset shell variable (`predict "$RUN" "$IMG"`): Path("") is ".",
     so `predict RUN ''` predicted every image under the current folder, and
-    `evaluate ''` said `no model at model.npz`."""
+    `evaluate ''` said `no model at model.npz`. The command line refuses any
+    empty value (tests/test_hostile_cli.py); the Python API says so too."""
     monkeypatch.chdir(tmp_path)
     picture(tmp_path / "a.png")
-    assert main(["predict", str(run), "a.png", ""]) == 1
-    out, err = capsys.readouterr()
-    assert out == "" and err == ("twolayer predict: error: an image's path is empty; give image files, folders or "
-                                 "quoted patterns\n")
-    for argv in (["predict", "", "a.png"], ["evaluate", ""], ["export", ""]):
-        assert main(argv) == 1
-        assert "error: the model's path is empty; give a run folder or its model.npz" in capsys.readouterr().err
+    with pytest.raises(DataError, match="^an image's path is empty; give image files, folders or quoted patterns$"):
+        workflow.predict(run, ["a.png", ""])
+    for call in (lambda: workflow.predict("", "a.png"), lambda: workflow.evaluate(""),
+                 lambda: load_bundle("")):
+        with pytest.raises(BundleError, match="^the model's path is empty; give a run folder or its model.npz$"):
+            call()

@@ -26,15 +26,32 @@ from twolayer.streams import lasting_output, shown
 from twolayer.tune import PRUNERS, SAMPLERS, cell, no_best
 
 
+def not_empty(text: str) -> str:
+    """argparse's conversion of every value without a type of its own (a
+    path, a URL, a name): the text, unless it is empty, as an unset shell
+    variable makes it (`--out "$RUN"`): Path("") is the current folder, so
+    `train --out ''` wrote its run there and `report ''` reported it."""
+    if not text:
+        raise argparse.ArgumentTypeError("is empty (an unset shell variable?); give a value, or leave it out")
+    return text
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse, with its errors cut to one line, and no abbreviated options:
-    `--hid 10` would mean --hidden-size only until an option --hidden-... is
-    added, and a script that used it would then fail or, worse, mean another."""
+    """argparse, with its errors cut to one line, no abbreviated options
+    (`--hid 10` would mean --hidden-size only until an option --hidden-... is
+    added, and a script that used it would then fail or, worse, mean
+    another), and no empty values (not_empty)."""
 
     given: list[str] = []  # the words parsed, for a refusal's hint
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, allow_abbrev=False, **kwargs)
+        self.register("type", None, not_empty)  # the conversion of arguments given no type
+
+    def _get_value(self, action: argparse.Action, text: str):  # type: ignore[override]
+        if isinstance(action, argparse._SubParsersAction):  # the command and its words: its own parser's
+            return text
+        return super()._get_value(action, text)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message}{self.dashed_files()} (see --help)\n")

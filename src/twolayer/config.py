@@ -162,6 +162,9 @@ class Option:
         if self.kind is str:
             if not isinstance(value, str):  # a number, a list, a table (TOML): never its repr
                 raise OptionError(option, f"expects text, got {value!r}", "{option}: {problem}")
+            if not value:  # an unset shell variable (--data-dir "$DIR"): "" would be the current folder
+                raise OptionError(option, "is empty (an unset shell variable?); give a value, or leave it out",
+                                  "{option}: {problem}")
             return value
         if self.kind is bool:
             if isinstance(value, bool):
