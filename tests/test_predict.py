@@ -82,6 +82,11 @@ def test_dash_reads_one_image_from_standard_input(run, tmp_path, monkeypatch, ca
         assert main(["predict", str(run), *args]) == 1
         out, err = capsys.readouterr()
         assert message in err and err.count("\n") == 1 and "0x" not in err  # no file object's address
+    # ./- is a file of that name (Path("./-") is Path("-"): it read standard input, here closed)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "-").write_bytes(image)
+    assert main(["predict", str(run), "./-"]) == 0
+    assert capsys.readouterr().out == from_file.replace(str(tmp_path / "a.png"), "./-")
 
 
 def exit_code(argv: list[str]) -> int:

@@ -116,3 +116,25 @@ def test_the_command_line_sets_a_runs_length_over_the_space_file(tmp_path):
     space = build_space({"epochs": "1,2"}, path)  # the file's iters would have decided every trial's length
     assert "iters" not in space.fixed and space.dimensions["epochs"].values == (1, 2)
     assert build_space({"iters": "none,5", "epochs": "3"}).fixed == {"epochs": 3}  # iters none: epochs decide
+
+
+def test_long_lists_of_crops_and_image_sizes_are_checked_at_their_extremes(monkeypatch):
+    """Space.check_images validated every pairing of the crops, image sizes
+    and preprocessings (a thousand crops by a thousand sizes: a minute before
+    the search, and again before each trial); a crop fails first at its
+    widest on the smallest images and ZCA on the largest, so those are what
+    is checked, and what is refused is the same."""
+    from twolayer.config import TrainConfig
+
+    calls = []
+    check_images = TrainConfig.check_images
+    monkeypatch.setattr(TrainConfig, "check_images", lambda self, *args: calls.append(1) or check_images(self, *args))
+    given = {"dataset": "folder:/data/x", "crop": ",".join(map(str, range(100))),
+             "image_size": ",".join(map(str, range(100, 1100))), "preprocess": "standardize,zca"}
+    space = build_space(given)
+    assert len(calls) <= 8
+    space.check_images((100, 100, 3), 10**6)  # the data's, once read: before each trial
+    space.check_images((100, 100, 3), 10**6)
+    assert len(calls) <= 24
+    with pytest.raises(ConfigError, match="^--crop must be below 50 for the 50x50 images of folder:/data/x, got 99"):
+        build_space({**given, "image_size": "none,50,1000"})

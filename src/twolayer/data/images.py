@@ -180,8 +180,7 @@ def read_image(path: str | Path, shape: tuple[int, ...] | None = None) -> np.nda
     """
     from PIL import Image
 
-    path = Path(path)
-    with reading(path), Image.open(image_source(path)) as img:
+    with reading(Path(path)), Image.open(image_source(path)) as img:
         mode = ("L" if shape[2] == 1 else "RGB") if shape else pillow_mode(img)
         img = to_mode(upright(img), mode)
         if shape:
@@ -190,13 +189,15 @@ def read_image(path: str | Path, shape: tuple[int, ...] | None = None) -> np.nda
     return array.reshape(array.shape[0], array.shape[1], -1)
 
 
-def image_source(path: Path) -> Path | io.BytesIO:
-    """What Pillow opens for `path`: the file itself; for "-", the bytes of
-    standard input; for a pipe (bash's <(...)), its bytes. Both are read
-    whole, up to PIPED_IMAGE bytes; a FIFO that nothing writes to is an
-    error at once (opened as a file, it waited for a writer forever)."""
-    if str(path) == STDIN:
+def image_source(path: str | Path) -> Path | io.BytesIO:
+    """What Pillow opens for `path`: the file itself; for the text "-", the
+    bytes of standard input (./- is a file of that name, and so is
+    Path("-"): a Path drops the ./); for a pipe (bash's <(...)), its bytes.
+    Both are read whole, up to PIPED_IMAGE bytes; a FIFO that nothing writes
+    to is an error at once (opened as a file, it waited for a writer forever)."""
+    if isinstance(path, str) and path == STDIN:
         return io.BytesIO(read_stdin())
+    path = Path(path)
     if stat.S_ISFIFO(os.stat(path).st_mode):
         return io.BytesIO(read_small(path, "an image", PIPED_IMAGE))
     return path
