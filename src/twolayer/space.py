@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from twolayer.config import Option, OptionError, SplitSize, TrainConfig, check_used, flag, options, with_recipe
+from twolayer.data.splits import split_counts
 from twolayer.errors import ConfigError, UsageError
 from twolayer.files import read_small
 
@@ -84,14 +85,19 @@ class Space:
             return (getattr(self.config({}), name),)
         return dim.values if dim.is_list else (dim.low, dim.high)
 
-    def check_images(self, image_shape: tuple[int, ...] | None = None, n_train: int | None = None) -> None:
+    def check_images(self, image_shape: tuple[int, ...] | None = None, n_images: int | None = None,
+                     has_test: bool = False) -> None:
         """TrainConfig.check_images for every crop and preprocessing a trial
-        can take, on the images of every image_size it can (image_shape and
-        n_train: the data's, once read), so that no trial fails after
-        others ran."""
-        names = ("crop", "image_size", "preprocess")
+        can take, on the images of every image_size it can, and every split
+        size on the data (image_shape and n_images, the source's training
+        split, and has_test, whether it has its own test split: the data's,
+        once read), so that no trial fails after others ran."""
+        names = ("crop", "image_size", "preprocess", "val_size", "test_size")
         for values in itertools.product(*(self.candidates(name) for name in names)):
-            self.config(dict(zip(names, values, strict=True))).validate().check_images(image_shape, n_train)
+            config = self.config(dict(zip(names, values, strict=True))).validate()
+            n_train = None if n_images is None else \
+                split_counts(n_images, config.val_size, config.test_size, has_test)[0]
+            config.check_images(image_shape, n_train)
 
     def to_json(self) -> dict[str, Any]:
         return {"dimensions": {n: d.describe() for n, d in self.dimensions.items()}, "fixed": self.fixed}
