@@ -293,7 +293,8 @@ def test_a_history_shown_in_a_notebook_is_one_line_not_every_loss(blobs):
 
 
 def test_a_run_and_its_data_shown_in_a_notebook_are_one_line_not_their_arrays(tmp_path):
-    """`result = train(...)`, then `result` as a cell's last expression: 23,000 characters of the data's arrays."""
+    """`result = train(...)`, then `result` as a cell's last expression: 23,000 characters of the data's arrays;
+    `twolayer.load_bundle(run)`: two objects' addresses and the whole config."""
     result = workflow.train(TrainConfig(epochs=1), out=tmp_path / "run", quiet=True)
     m = result.metrics
     assert repr(result) == (f"TrainResult(run_dir={str(tmp_path / 'run')!r}, test {m['test_accuracy']:.4f}, val "
@@ -301,6 +302,8 @@ def test_a_run_and_its_data_shown_in_a_notebook_are_one_line_not_their_arrays(tm
                             f"{m['seconds']:.1f} s)")
     assert repr(result.data) == ("Prepared(Dataset('digits', 10 classes, 8x8 gray images: train 1797), "
                                  "standardize: train 1437, val 180, test 180 rows of 64)")
+    assert repr(load_bundle(result.run_dir)) == (
+        "Bundle(64-100-10 net, 8x8 gray images, standardize, 10 classes: '0', '1', '2', '3', ...; dataset 'digits')")
 
 
 def test_patience_stops_after_epochs_without_a_better_validation_accuracy(blobs):

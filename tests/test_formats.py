@@ -217,7 +217,7 @@ def test_a_folder_of_photos_trains_evaluates_and_predicts_at_one_size(tmp_path, 
 @pytest.mark.parametrize("sizes,held", [([], "validation (1) and test (1)"), (["--val-size", "2"], "validation (2)")])
 def test_two_images_in_all_say_what_to_give(tmp_path, capsys, sizes, held):
     write_folder(tmp_path / "two", classes=("a", "b"), n=1)
-    assert main(["train", "--dataset", f"folder:{tmp_path / 'two'}", *sizes, "--out", str(tmp_path / "run")]) == 1
+    assert main(["train", "--dataset", f"folder:{tmp_path / 'two'}", *sizes, "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and held in err and "out of 2; give smaller ones (--val-size, --test-size" in err, err
     assert main(["train", "--dataset", f"folder:{tmp_path / 'two'}", "--val-size", "0", "--test-size", "0",

@@ -245,7 +245,7 @@ CASES: dict[str, Case] = {
     "validation size negative": Case(["train", "--val-size", "-1"], 2, "--val-size must be a count >= 0"),
     "zero epochs": Case(["train", "--epochs", "0"], 2, "--epochs must be a positive integer"),
     "momentum one": Case(["train", "--momentum", "1"], 2, "--momentum must be in [0, 1)"),
-    "splits too big": Case(["train", "--val-size", "2000"], 1, "leave no training images"),
+    "splits too big": Case(["train", "--val-size", "2000"], 2, "leave no training images"),
     "no validation split": Case(["train", "--val-size", "0", "--epochs", "2", "--quiet"], 0, ""),
     "no test split": Case(["train", "--test-size", "0", "--epochs", "2", "--quiet"], 0, ""),
     "neither split": Case(["train", "--val-size", "0", "--test-size", "0", "--epochs", "2", "--quiet"], 0, ""),

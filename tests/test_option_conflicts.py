@@ -77,6 +77,20 @@ def test_a_crop_as_wide_as_a_folders_own_images_is_refused_once_they_are_read(ca
                capsys)[0] == 0  # below the side: trains
 
 
+def test_split_sizes_that_leave_no_training_image_are_a_bad_option_for_train_and_every_trial(capsys, cwd):
+    """Sizes too large for the data were exit 1, as broken data; and a
+    search of --val-size 2,20 ran its first trial, then stopped at the second."""
+    write_folder(cwd / "pics")
+    n = sum(1 for _ in (cwd / "pics").rglob("*.png"))
+    for argv in (["train", "--val-size", str(n - 1), "--out", "run"],
+                 ["tune", "--val-size", f"2,{n - 1}", "--epochs", "1", "--out", "search"],
+                 ["tune", "--test-size", f"2:{n}", "--sampler", "random", "--epochs", "1", "--out", "search"]):
+        code, out, err = run([*argv, "--dataset", "folder:pics"], capsys)
+        assert code == 2 and "sizes leave no training images out of" in one_line(err), (argv, err)
+        assert "trial" not in out
+    assert not (cwd / "run").exists() and not (cwd / "search").exists()
+
+
 def test_a_crop_as_wide_as_the_images_is_refused_by_the_python_api(tmp_path):
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(40, 64)).astype(np.float32), rng.integers(0, 2, size=40)

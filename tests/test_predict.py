@@ -131,7 +131,8 @@ def test_a_quoted_pattern_gives_the_images_the_shell_would(run, tmp_path, capsys
 
 def test_predict_reads_and_prints_a_chunk_of_files_at_a_time(run, tmp_path, monkeypatch, capsys):
     """All files were decoded before the first row was printed: a folder of
-    a million images needed all of them in memory at once."""
+    a million images needed all of them in memory at once. The row of 4.png,
+    in the broken file's chunk, was dropped with it."""
     for i in range(5):
         picture(tmp_path / f"{i}.png", 40 * i)
     (tmp_path / "5.png").write_bytes(b"\x89PNG broken")
@@ -142,7 +143,7 @@ def test_predict_reads_and_prints_a_chunk_of_files_at_a_time(run, tmp_path, monk
     monkeypatch.setattr(type(bundle.net), "scores", lambda net, X: seen.append(len(X)) or scores(net, X))
     assert main(["predict", str(run), str(tmp_path)]) == 1
     out, err = capsys.readouterr()
-    assert len(out.splitlines()) == 4 and seen == [2, 2]  # the rows of the chunks before the broken file
+    assert len(out.splitlines()) == 5 and seen == [2, 2, 1]  # every file before the broken one, 4.png included
     assert "cannot read image" in err and "5.png" in err
 
 

@@ -46,6 +46,15 @@ class Bundle:
     data_fingerprint: str | None = None  # the training data's (data/fingerprint.py); None in older bundles
     data_decoding: int | None = None  # how an image folder was decoded then (fingerprint.DECODING); None: before 2
 
+    def __repr__(self) -> str:
+        """One line, as a TrainResult's: a notebook cell ending in `bundle` printed two objects' addresses
+        and the whole config (1,300 characters)."""
+        h, w, c = self.image_shape
+        names = ", ".join(map(repr, self.class_names[:4])) + (", ..." if len(self.class_names) > 4 else "")
+        return (f"Bundle({'-'.join(map(str, self.net.sizes))} net, {w}x{h} {'gray' if c == 1 else 'color'} images, "
+                f"{self.preprocessor.kind}, {len(self.class_names)} classes: {names}; "
+                f"dataset {self.config.get('dataset')!r})")
+
     def probabilities(self, images: Any) -> np.ndarray:
         """Class probabilities (N, C) of raw images (N, H, W, C) of pixel values
         0..255 (uint8, or numbers in that range), as predict computes them.

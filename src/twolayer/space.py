@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from twolayer.config import Option, OptionError, SplitSize, TrainConfig, check_used, flag, options, with_recipe
+from twolayer.data.splits import split_counts
 from twolayer.errors import ConfigError, UsageError
 from twolayer.files import read_small
 
@@ -84,22 +85,28 @@ class Space:
             return (getattr(self.config({}), name),)
         return dim.values if dim.is_list else (dim.low, dim.high)
 
-    def check_images(self, image_shape: tuple[int, ...] | None = None, n_train: int | None = None) -> None:
-        """TrainConfig.check_images for every crop and preprocessing a trial
-        can take, on the images of every image_size it can (image_shape and
-        n_train: the data's, once read), so that no trial fails after
-        others ran. A crop fails first at its widest on the smallest images,
-        ZCA on the largest: the widest crop is checked on the smallest and
-        largest sizes (and a folder's own, none), not every pairing of the
-        lists (a thousand crops by a thousand sizes took a minute and a half
-        before the search, and again before each trial)."""
+    def check_images(self, image_shape: tuple[int, ...] | None = None, n_images: int | None = None,
+                     has_test: bool = False) -> None:
+        """TrainConfig.check_images for every crop, preprocessing and split
+        size a trial can take, on the images of every image_size it can
+        (image_shape and n_images, the source's training split, and has_test,
+        whether it has its own test split: the data's, once read), so that no
+        trial fails after others ran. Each is checked where it fails first: the
+        widest crop on the smallest and largest sizes (and a folder's own,
+        none), the largest split sizes (fewest training images), not every
+        pairing of the lists (a thousand crops by a thousand sizes took a
+        minute and a half before the search, and again before each trial)."""
         given = self.candidates("image_size")
         sizes = [s for s in given if s is not None]
         image_sizes = ([min(sizes), max(sizes)] if sizes else []) + ([None] if None in given else [])
         reach = {"crop": (max(self.candidates("crop")),), "image_size": tuple(dict.fromkeys(image_sizes)),
-                 "preprocess": self.candidates("preprocess")}
+                 "preprocess": self.candidates("preprocess"), "val_size": _largest(self.candidates("val_size")),
+                 "test_size": _largest(self.candidates("test_size"))}
         for values in itertools.product(*reach.values()):
-            self.config(dict(zip(reach, values, strict=True))).validate().check_images(image_shape, n_train)
+            config = self.config(dict(zip(reach, values, strict=True))).validate()
+            n_train = None if n_images is None else \
+                split_counts(n_images, config.val_size, config.test_size, has_test)[0]
+            config.check_images(image_shape, n_train)
 
     def to_json(self) -> dict[str, Any]:
         return {"dimensions": {n: d.describe() for n, d in self.dimensions.items()}, "fixed": self.fixed}
@@ -276,6 +283,12 @@ def unknown_option(name: str, known: list[str]) -> str:
     near = difflib.get_close_matches(name.replace("-", "_"), known, n=1)
     hint = f"did you mean {near[0]!r}?" if near else f"choose from {', '.join(known)}"
     return f"unknown training option {name!r}; {hint}"
+
+
+def _largest(sizes: tuple) -> tuple:
+    """The largest fraction (below 1) and the largest count among split
+    sizes: the ones that leave the fewest training images."""
+    return tuple(max(group) for group in ([v for v in sizes if v < 1], [v for v in sizes if v >= 1]) if group)
 
 
 def _validate(space: Space) -> None:

@@ -198,10 +198,13 @@ def fit(
     """Train `net` in place with the options of `config` (a TrainConfig,
     validated here; None: the defaults) and return its History.
 
-    X: (N, D) rows, y: (N,) labels; X_val, y_val likewise (optional). An
-    epoch is N // batch_size batches drawn without replacement from a fresh
-    permutation; the learning rate for each iteration comes from the named
-    schedule. After every epoch, train accuracy (on a fixed sample of
+    X: (N, D) rows, y: (N,) labels; X_val, y_val likewise (optional). The
+    rows are trained on as given: config's data options (dataset, the split
+    sizes, preprocess) are workflow.prepare's, which loads, carves and
+    preprocesses as the command line does. An epoch is N // batch_size
+    batches drawn without replacement from a fresh permutation; the
+    learning rate for each iteration comes from the named schedule. After
+    every epoch, train accuracy (on a fixed sample of
     `eval_size` training rows, never the current batch) and validation
     accuracy are recorded; at the end the parameters of the best validation
     epoch are restored (unless restore_best is False or there is no

@@ -212,8 +212,9 @@ class Objective:
         config = self.opts.space.config(params).validate().anchored()  # its config.json read from anywhere
         started = time.monotonic()
         data = self.prepared(config)
-        # the data's size, known now: every crop and preprocessing the search takes, before a trial trains
-        self.opts.space.check_images(data.dataset.image_shape, len(data.y["train"]))
+        # the data's size, known now: every crop, preprocessing and split size the search takes, before a trial trains
+        splits = data.dataset.splits
+        self.opts.space.check_images(data.dataset.image_shape, len(splits["train"][1]), "test" in splits)
         net = new_net(config, data)
         if self.stop.signum is not None:  # stopped while the data loaded: the search has not started
             raise Signalled(self.stop.signum)

@@ -620,10 +620,27 @@ def predictions(model: str | Path, image_paths: str | Path | list[str | Path]) -
 def _predicted(bundle: bundles.Bundle, image_paths: list[str | Path]) -> Iterator[dict[str, Any]]:
     for start in range(0, len(image_paths), PREDICT_CHUNK):
         chunk = image_paths[start : start + PREDICT_CHUNK]
-        probs = bundle.probabilities(np.stack([read_image(p, bundle.image_shape) for p in chunk]))
-        for path, row in zip(chunk, probs, strict=True):
-            k = int(row.argmax())
-            yield {"path": str(path), "label": k, "class": bundle.class_names[k], "probability": float(row[k])}
+        images, failure = _read_until_failure(chunk, bundle.image_shape)
+        if images:
+            probs = bundle.probabilities(np.stack(images))
+            for path, row in zip(chunk[: len(images)], probs, strict=True):
+                k = int(row.argmax())
+                yield {"path": str(path), "label": k, "class": bundle.class_names[k], "probability": float(row[k])}
+        if failure is not None:
+            raise failure
+
+
+def _read_until_failure(paths: list[str | Path], shape: tuple[int, ...]) -> tuple[list[np.ndarray], Exception | None]:
+    """The images of `paths` up to the first that cannot be read, and its
+    error: the rows of the files before a broken one are still given (the
+    rest of its chunk was dropped with it)."""
+    images = []
+    for path in paths:
+        try:
+            images.append(read_image(path, shape))
+        except Exception as error:
+            return images, error
+    return images, None
 
 
 def image_files(paths: list[str | Path]) -> list[str | Path]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from twolayer.data import Dataset
-from twolayer.errors import ConfigError, DataError, UsageError
+from twolayer.errors import DataError, UsageError
 
 Split = tuple[np.ndarray, np.ndarray]
 
@@ -24,6 +24,20 @@ def resolve_size(size: float, n: int, name: str) -> int:
     if size >= 0 and int(size) == size:
         return int(size)
     raise UsageError(f"{name} must be a count >= 0 or a fraction in (0, 1), got {size!r}")
+
+
+def split_counts(n: int, val_size: float, test_size: float, has_test: bool = False) -> tuple[int, int, int]:
+    """(train, validation, test) counts that carve makes of a training split
+    of n images (no test images when the source has its own test split).
+    UsageError, a bad option, when the sizes leave no training image."""
+    n_test = 0 if has_test else resolve_size(test_size, n, "test size")
+    n_val = resolve_size(val_size, n, "validation size")
+    if n_val + n_test >= n:
+        raise UsageError(
+            f"validation ({n_val}) and test ({n_test}) sizes leave no training images out of {n}; give smaller ones "
+            "(--val-size, --test-size; 0 holds none out)"
+        )
+    return n - n_val - n_test, n_val, n_test
 
 
 def carve(dataset: Dataset, val_size: float, test_size: float, split_seed: int = 0) -> dict[str, Split]:
@@ -39,13 +53,7 @@ def carve(dataset: Dataset, val_size: float, test_size: float, split_seed: int =
     n = len(images)
     order = np.random.default_rng(split_seed).permutation(n)
     has_test = "test" in dataset.splits
-    n_test = 0 if has_test else resolve_size(test_size, n, "test size")
-    n_val = resolve_size(val_size, n, "validation size")
-    if n_val + n_test >= n:
-        raise ConfigError(
-            f"validation ({n_val}) and test ({n_test}) sizes leave no training images out of {n}; give smaller ones "
-            "(--val-size, --test-size; 0 holds none out)"
-        )
+    n_val, n_test = split_counts(n, val_size, test_size, has_test)[1:]
 
     def take(rows: np.ndarray) -> Split:
         rows = np.sort(rows)  # keep the source's order within each split
