@@ -53,11 +53,22 @@ class Parser(argparse.ArgumentParser):
         with the nearest option it has ("--epocs": did you mean --epochs?)."""
         Parser.given = list(sys.argv[1:] if args is None else args)
         parsed, extra = self.parse_known_args(args, namespace)
+        target = getattr(self, "commands", {}).get(getattr(parsed, "command", None), self)
         if extra:
-            target = getattr(self, "commands", {}).get(getattr(parsed, "command", None), self)
             near = nearest(extra[0].split("=")[0], list(target._option_string_actions))
             target.error(f"unrecognized arguments: {' '.join(extra)}" + (f"; did you mean {near}?" if near else ""))
+        target.refuse_empty(parsed)
         return parsed
+
+    def refuse_empty(self, parsed: argparse.Namespace) -> None:
+        """An option given an empty value (`--resume "$RUN"` with RUN unset)
+        is refused: taken as not given, --resume '' trained a new run,
+        --config '' and --net '' trained without the file, and --out '' meant
+        the current folder. (An empty MODEL or IMAGE is the command's to name.)"""
+        for action in self._actions:
+            if action.option_strings and getattr(parsed, action.dest, None) == "":
+                self.error(f"argument {'/'.join(action.option_strings)}: an empty value (an unset shell variable?); "
+                           f"give {action.metavar or action.dest.upper()}")
 
     def _check_value(self, action: argparse.Action, value) -> None:
         """A value not among an option's choices, or an unknown command, with
