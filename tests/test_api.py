@@ -238,6 +238,48 @@ def test_a_model_path_as_bytes_is_read_and_predict_needs_an_image(tmp_path):
         predict(path, [])
 
 
+def test_a_path_argument_that_is_not_a_path_or_is_empty_is_one_usage_error(tmp_path, monkeypatch):
+    """Each was os's or pathlib's TypeError, naming no argument (`expected str, bytes or os.PathLike object,
+    not NoneType`), or for an array of pixels given as the images, `'int' object is not iterable` and the like;
+    an empty run folder or page was '.', the current folder."""
+    import twolayer
+    from twolayer.checks import print_checks
+    from twolayer.errors import LearnerError, TwolayerError, UsageError
+    from twolayer.report import report
+    from twolayer.workflow import evaluate, resume, train
+
+    monkeypatch.chdir(tmp_path)
+    model = digits_bundle(tmp_path / "model.npz")
+    calls = {
+        "the model's path must be text or a pathlib.Path, got NoneType None": lambda: evaluate(None),
+        "the model's path must be text or a pathlib.Path, got int 5": lambda: load_bundle(5),
+        "image_paths must be a path or a list of paths, got ndarray; images already in memory are scored by "
+        "load_bundle(model).probabilities(images)": lambda: predict(model, np.zeros((8, 8))),
+        "image_paths must be a path or a list of paths, got NoneType": lambda: predict(model, None),
+        "an image's path must be text or a pathlib.Path, got NoneType None": lambda: predict(model, [None]),
+        "--resume must be text or a pathlib.Path, got NoneType None": lambda: resume(None),
+        "--out must be text or a pathlib.Path, got int 5; give a folder for the run":
+            lambda: train(TrainConfig(epochs=1), out=5, quiet=True),
+        "the path to report must be text or a pathlib.Path, got NoneType None": lambda: report(None),
+        "--out must be text or a pathlib.Path, got int 5; give the page's file name": lambda: report(tmp_path, out=5),
+        "data_dir must be text or a pathlib.Path, got int 5": lambda: twolayer.load_dataset("digits", data_dir=5),
+        "the path of the learner's file must be text or a pathlib.Path, got NoneType None": lambda: print_checks(None),
+    }
+    for message, call in calls.items():
+        with pytest.raises(UsageError, match=re.escape(message)):
+            call()
+    empty = {
+        "--out is empty; give a folder for the run": (UsageError, lambda: train(TrainConfig(epochs=1), out="")),
+        "--resume is empty; give the run's folder": (UsageError, lambda: resume("")),
+        "the path to report is empty": (TwolayerError, lambda: report("")),
+        "the path of the learner's file is empty": (LearnerError, lambda: print_checks("")),
+    }
+    for message, (kind, call) in empty.items():
+        with pytest.raises(kind, match=re.escape(message)):
+            call()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.npz"]  # no run made here, nothing written
+
+
 def test_gradient_checks_refuse_what_would_pass_or_fail_silently():
     f = lambda x: float(np.sum(x**2))  # noqa: E731
     with pytest.raises(ValueError, match="x must be a NumPy float array .* got int64"):  # its steps rounded to 0

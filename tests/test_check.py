@@ -141,6 +141,13 @@ def test_check_passes_twolayers_own_network_and_the_learners(spec, capsys, monke
     assert out[-1] == f"{len(CHECKS)} of {len(CHECKS)} checks passed"
 
 
+@pytest.mark.parametrize("timeout", ["1e7", "1e308"])
+def test_a_time_limit_of_any_size_is_waited_not_a_traceback(timeout, capsys):
+    assert main(["check", str(LEARNER), "--timeout", timeout]) == 0  # the selector's wait overflowed: a traceback
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out.splitlines()[-1] == f"{len(CHECKS)} of {len(CHECKS)} checks passed"
+
+
 def test_check_of_a_broken_copy_prints_the_hint_and_exits_1(tmp_path, capsys):
     assert main(["check", broken_copy(tmp_path, "l2_gradient_missing_the_factor_2")]) == 1
     out = capsys.readouterr().out

@@ -233,7 +233,15 @@ CASES: dict[str, Case] = {
                                  lambda d, s: copy_run(s, d)),
     "export into a missing folder": Case(["export", "run", "--out", "exports/digits/m.onnx"], 0, "",
                                          lambda d, s: copy_run(s, d)),
-    "export to an empty name": Case(["export", "{run}", "--out", ""], 2, "argument --out: is empty"),
+    "export to an empty name": Case(["export", "{run}", "--out", ""], 2, "argument --out: an empty value"),
+    # an unset shell variable: each was taken as not given (a new run trained, the file ignored) or as "."
+    "resume an empty path": Case(["train", "--resume", "", "--epochs", "1"], 2, "argument --resume: an empty value"),
+    "config an empty path": Case(["train", "--config", "", "--epochs", "1"], 2, "argument --config: an empty value"),
+    "net an empty path": Case(["train", "--net", "", "--epochs", "1"], 2, "argument --net: an empty value"),
+    "tune out an empty path": Case(["tune", "--out", "", "--lr", "0.1,0.2", "--iters", "2", "--quiet"], 2,
+                                   "argument --out: an empty value (an unset shell variable?); give DIR"),
+    "report of an empty path": Case(["report", ""], 2, "argument DIR: an empty value"),
+    "check of an empty path": Case(["check", ""], 2, "argument FILE.py[:CLASS]: an empty value"),
     # 2. numbers checked where they enter
     "negative seed": Case(["train", "--seed", "-1"], 2, "--seed must be a whole number >= 0, got -1"),
     "negative split seed": Case(["train", "--split-seed", "-5"], 2, "--split-seed must be a whole number >= 0"),
@@ -1201,7 +1209,7 @@ def test_an_empty_value_is_refused_in_one_line_and_nothing_is_written(tmp_path, 
         main(argv)
     assert refused.value.code == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and ": is empty (an unset shell variable?); give a value, or leave it out" in err
+    assert err.count("\n") == 1 and ": an empty value (an unset shell variable?); give " in err
     assert list(tmp_path.iterdir()) == []
 
 

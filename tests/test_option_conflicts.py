@@ -196,3 +196,15 @@ def test_a_range_of_split_sizes_from_a_fraction_to_a_count_is_refused(argv, caps
     assert sorted(p.name for p in cwd.iterdir()) == ["sizes.toml"]
     assert run(["tune", "--val-size", "100:300", "--sampler", "random", "--trials", "2", "--epochs", "1", "--quiet",
                 "--out", "search"], capsys)[0] == 0
+
+
+def test_a_config_file_giving_both_iters_and_epochs_is_refused(cwd, capsys):
+    """The command line refuses --iters 5 --epochs 1, and a --space file the two together; a --config file
+    holding both trained 5 iterations, saying nothing of its epochs."""
+    (cwd / "both.toml").write_text("epochs = 1\niters = 5\n")
+    code, _, err = run(["train", "--config", "both.toml", "--out", "r", "--quiet"], capsys)
+    assert code == 2 and "both.toml: epochs and iters both set the run's length; give one of them" in one_line(err)
+    assert not (cwd / "r").exists()
+    (cwd / "one.toml").write_text("epochs = 1\n")  # the command line's length over the file's, as over a recipe's
+    code, printed, err = run(["train", "--config", "one.toml", "--iters", "3", "--out", "r", "--quiet"], capsys)
+    assert code == 0 and err == "" and "3 iterations" in printed

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from twolayer.arrays import as_array, pixels
 from twolayer.config import options
 from twolayer.data.preprocess import KINDS, Preprocessor
 from twolayer.errors import BundleError, ConfigError
-from twolayer.files import atomic_write_npz, load_npz
+from twolayer.files import atomic_write_npz, given_path, load_npz
 from twolayer.layers import softmax
 from twolayer.model import PARAM_NAMES, TwoLayerNet, chunk_rows
 
@@ -125,9 +124,7 @@ def save_bundle(path: str | Path, bundle: Bundle) -> None:
 def resolve_model_path(path: str | Path) -> Path:
     """A run folder or its model.npz -> the model.npz path. A run that has
     a checkpoint but no model has not finished: said, with how to finish it."""
-    if not os.fsdecode(path):  # an unset shell variable: Path("") is ".", and said "no model at model.npz"
-        raise BundleError(f"the model's path is empty; give a run folder or its {MODEL_FILE}")
-    path = Path(os.fsdecode(path))  # bytes too, as open() takes them
+    path = given_path(path, "the model's path", f"give a run folder or its {MODEL_FILE}", BundleError)
     if path.is_dir():
         path = path / MODEL_FILE
     run = path.parent

@@ -26,6 +26,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -346,7 +347,7 @@ def run_checks(spec: str, timeout: float = 60.0) -> Iterator[Verdict]:
     sender.close()
     try:
         for name in CHECKS:
-            if not receiver.poll(timeout):
+            if not _arrives(receiver, timeout):
                 what = f"importing {path} and check {name}" if name == CHECKS[0] else f"check {name}"
                 raise LearnerError(f"{what} took longer than its time limit of {timeout:g} s (--timeout); "
                                    "stopped it: look for a loop that never ends")
@@ -365,6 +366,22 @@ def run_checks(spec: str, timeout: float = 60.0) -> Iterator[Verdict]:
         _kill_group(process)
         process.join()
         receiver.close()
+
+
+LONGEST_POLL = 86400.0  # seconds: the selector under poll() takes at most 2**31 - 1 ms (about 24 days)
+
+
+def _arrives(receiver: Any, timeout: float) -> bool:
+    """receiver.poll(timeout), for a time limit of any size: --timeout 1e308
+    (or 1e7) overflowed the selector's wait, a traceback after the first
+    line; the wait is made in polls of at most a day."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if receiver.poll(min(max(left, 0.0), LONGEST_POLL)):
+            return True
+        if left <= LONGEST_POLL:
+            return False
 
 
 def _kill_group(process: Any) -> None:

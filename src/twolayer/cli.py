@@ -26,31 +26,28 @@ from twolayer.streams import lasting_output, shown
 from twolayer.tune import PRUNERS, SAMPLERS, cell, no_best
 
 
-def not_empty(text: str) -> str:
-    """argparse's conversion of every value without a type of its own (a
-    path, a URL, a name): the text, unless it is empty, as an unset shell
-    variable makes it (`--out "$RUN"`): Path("") is the current folder, so
-    `train --out ''` wrote its run there and `report ''` reported it."""
-    if not text:
-        raise argparse.ArgumentTypeError("is empty (an unset shell variable?); give a value, or leave it out")
-    return text
-
-
 class Parser(argparse.ArgumentParser):
     """argparse, with its errors cut to one line, no abbreviated options
     (`--hid 10` would mean --hidden-size only until an option --hidden-... is
     added, and a script that used it would then fail or, worse, mean
-    another), and no empty values (not_empty)."""
+    another), and no empty values (_get_value)."""
 
     given: list[str] = []  # the words parsed, for a refusal's hint
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, allow_abbrev=False, **kwargs)
-        self.register("type", None, not_empty)  # the conversion of arguments given no type
 
     def _get_value(self, action: argparse.Action, text: str):  # type: ignore[override]
+        """Every value given, before its conversion: an empty one is refused,
+        as an unset shell variable makes it (`--resume "$RUN"`). Taken as not
+        given, --resume '' trained a new run and --config '' and --net ''
+        trained without the file; as a path, '' is the current folder: train
+        --out '' wrote its run there and report '' reported it."""
         if isinstance(action, argparse._SubParsersAction):  # the command and its words: its own parser's
             return text
+        if text == "":
+            raise argparse.ArgumentError(action, "an empty value (an unset shell variable?); give "
+                                         + (action.metavar or action.dest.upper()))
         return super()._get_value(action, text)
 
     def error(self, message: str) -> None:  # type: ignore[override]
@@ -70,8 +67,8 @@ class Parser(argparse.ArgumentParser):
         with the nearest option it has ("--epocs": did you mean --epochs?)."""
         Parser.given = list(sys.argv[1:] if args is None else args)
         parsed, extra = self.parse_known_args(args, namespace)
+        target = getattr(self, "commands", {}).get(getattr(parsed, "command", None), self)
         if extra:
-            target = getattr(self, "commands", {}).get(getattr(parsed, "command", None), self)
             near = nearest(extra[0].split("=")[0], list(target._option_string_actions))
             target.error(f"unrecognized arguments: {' '.join(extra)}" + (f"; did you mean {near}?" if near else ""))
         return parsed

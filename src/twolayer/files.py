@@ -10,6 +10,7 @@ import contextlib
 import errno
 import json
 import os
+import reprlib
 import stat
 import tempfile
 import zipfile
@@ -19,12 +20,27 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from twolayer.errors import TwolayerError
+from twolayer.errors import TwolayerError, UsageError
 from twolayer.memory import describe, shortfall
 
 # what a file read whole may hold: a config or space file, a run's JSON record,
 # a learner's source; /dev/zero, or a huge file named like one, is refused at that
 SMALL_FILE = 64 * 2**20
+
+
+def given_path(path: Any, what: str, give: str, empty: type[TwolayerError] = UsageError) -> Path:
+    """`path` (text, bytes or an os.PathLike) as a Path, where the Python API
+    takes a path: `empty` for an empty one (an unset shell variable:
+    Path("") is ".", the current folder), UsageError for anything else (None,
+    a number: os's TypeError named no argument), each naming `what` and
+    saying what to `give`."""
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise UsageError(f"{what} must be text or a pathlib.Path, got {type(path).__name__} {reprlib.repr(path)}; "
+                         f"{give}")
+    text = os.fsdecode(path)  # bytes too, as open() takes them
+    if not text:
+        raise empty(f"{what} is empty; {give}")
+    return Path(text)
 
 
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], Any]) -> None:

@@ -31,7 +31,7 @@ import numpy as np
 
 from twolayer import memory
 from twolayer.errors import ConfigError, LearnerError, UsageError, first_line
-from twolayer.files import SMALL_FILE, read_small
+from twolayer.files import SMALL_FILE, given_path, read_small
 from twolayer.model import PARAM_NAMES, TwoLayerNet
 from twolayer.runs import resume_command
 
@@ -41,6 +41,8 @@ UNSUPPORTED = {"dropout_input": "dropout", "dropout_hidden": "dropout", "label_s
 
 def parse_spec(spec: str) -> tuple[Path, str | None]:
     """"FILE.py:Class" -> (FILE.py, "Class"); "FILE.py" -> (FILE.py, None)."""
+    given_path(spec, "the path of the learner's file", "give FILE.py[:CLASS]", LearnerError)  # "" was "."
+    spec = os.fsdecode(spec)  # as typed: a Path's text drops "./"
     path, sep, name = spec.rpartition(":")
     if sep and name.isidentifier():
         return Path(path), name

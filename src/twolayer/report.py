@@ -19,7 +19,7 @@ import numpy as np
 from twolayer import bundles, plots, runs
 from twolayer.config import TrainConfig, options
 from twolayer.errors import TwolayerError, WriteError
-from twolayer.files import read_record, write_making_folders
+from twolayer.files import given_path, read_record, write_making_folders
 from twolayer.learner import label
 from twolayer.metrics import confusion_matrix, per_class_accuracy
 from twolayer.streams import shown
@@ -62,14 +62,15 @@ def report(path: str | Path, data: Prepared | None = None, out: str | Path | Non
     that cannot be written, someone else's). Return the page's path.
     Anything else is one line saying what it is and what to do (a run or
     search that has not finished: how to finish it)."""
-    path = Path(path)
+    path = given_path(path, "the path to report", "give a run folder (or its model.npz) or a tuning folder",
+                      TwolayerError)
     if path.name == bundles.MODEL_FILE and path.is_file():  # a run's model, as predict and evaluate take it
         path = path.parent
     runs.recover(path)  # a --force run or search killed before it started: the one it replaced is back
     search, run = (path / "tune.json").is_file(), (path / bundles.MODEL_FILE).is_file()
     if not (search or run):
         raise TwolayerError(_not_reportable(path))
-    page = None if out is None else _page_path(Path(out), force)
+    page = None if out is None else _page_path(given_path(out, "--out", "give the page's file name"), force)
     return tune_report(path, page) if search else run_report(path, data, page)
 
 

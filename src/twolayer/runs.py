@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import IO
 
 from twolayer.errors import TwolayerError, remedy
-from twolayer.files import atomic_write_text, make_folders, read_record, remove_folders
+from twolayer.files import atomic_write_text, given_path, make_folders, read_record, remove_folders
 
 
 def new_run_dir(root: str | Path, dataset: str) -> Claim:
@@ -232,7 +232,7 @@ def claim(path: str | Path, kind: str, force: bool = False, option: str = "--out
     force, and then only the files twolayer writes, which are held aside
     until the new run starts (see the module docstring); a folder holding
     anything else is refused."""
-    path = Path(path)
+    path = given_path(path, option, "give a folder for the run")
     _check_ancestors(path, option)
     try:
         made = make_folders(path)
@@ -260,7 +260,7 @@ def folder_of(path: str | Path) -> Path:
 
 def hold(path: str | Path, option: str = "--resume") -> Claim:
     """Hold an existing run folder (to resume it) without judging what it holds."""
-    path = folder_of(path)
+    path = folder_of(given_path(path, option, "give the run's folder"))
     if not path.is_dir():
         raise TwolayerError(f"{option} {path}: no such run folder")
     held = Claim(path, [], _lock(path, option))

@@ -267,6 +267,10 @@ def config_file(path: str | Path, config_class: type = TrainConfig) -> dict[str,
             values[name] = table[name].convert(value)
         except OptionError as e:
             raise UsageError(f"{path}: {e}") from None
+    try:  # iters = 5 and epochs = 1: iters won, saying nothing, where the command line refuses the two together
+        _one_of_each_group(table, values, spell=str)
+    except UsageError as e:
+        raise UsageError(f"{path}: {e}") from None
     return values
 
 

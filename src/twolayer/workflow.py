@@ -10,7 +10,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from twolayer.data.images import IMAGE_SUFFIXES, is_hidden, match_channels, read
 from twolayer.data.preprocess import Preprocessor
 from twolayer.data.splits import carve, check_classes
 from twolayer.errors import DataError, Stopped, TwolayerError, UsageError, WriteError
-from twolayer.files import read_record, write_json
+from twolayer.files import given_path, read_record, write_json
 from twolayer.learner import LearnerNet, check_unchanged, confirm_resume, file_digest, label, learner_net
 from twolayer.model import TwoLayerNet
 from twolayer.trainer import (
@@ -608,8 +608,12 @@ def predictions(model: str | Path, image_paths: str | Path | list[str | Path]) -
     PREDICT_CHUNK at a time, so a folder of a million images needs the
     memory of one chunk, and the first rows come at once. The model and the
     paths are checked before the first row."""
-    if isinstance(image_paths, (str, os.PathLike)):  # not its characters: "/" was the whole file system
+    if isinstance(image_paths, (str, bytes, os.PathLike)):  # not its characters: "/" was the whole file system
         image_paths = [image_paths]
+    elif not isinstance(image_paths, Iterable) or (isinstance(image_paths, np.ndarray)  # None, 5, pixels: each
+                                                   and image_paths.dtype.kind not in "USO"):  # a TypeError inside
+        raise UsageError(f"image_paths must be a path or a list of paths, got {type(image_paths).__name__}; "
+                         "images already in memory are scored by load_bundle(model).probabilities(images)")
     bundle = bundles.load_bundle(model)
     image_paths = image_files(image_paths)
     if not image_paths:
@@ -651,8 +655,8 @@ def image_files(paths: list[str | Path]) -> list[str | Path]:
     DataError for a folder or pattern that gives no image."""
     found: list[str | Path] = []
     for path in paths:
-        if not os.fspath(path):  # an unset shell variable: Path("") is ".", the whole current folder
-            raise DataError("an image's path is empty; give image files, folders or quoted patterns")
+        # an empty one (an unset shell variable) is ".", the whole current folder; kept as typed for its row
+        given_path(path, "an image's path", "give image files, folders or quoted patterns", DataError)
         if Path(path).is_dir():
             files = _images_under(path)
             what = f"folder {path}"
