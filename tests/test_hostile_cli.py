@@ -1217,3 +1217,16 @@ def test_an_empty_text_option_in_a_config_file_is_refused(tmp_path, capsys):
     (tmp_path / "c.toml").write_text('data_dir = ""\n')
     assert main(["train", "--config", str(tmp_path / "c.toml"), "--out", str(tmp_path / "run")]) == 2
     assert "data_dir: is empty" in capsys.readouterr().err and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("study, folder", [("../../x", "x"), ("..", "search"), ("a b/c", "a-b-c"),
+                                           ("my_study.v2", "my_study.v2")])
+def test_a_study_name_never_places_the_default_search_folder(tmp_path, monkeypatch, study, folder):
+    """tune's default folder is runs/STUDY: `--study ../../x` wrote the
+    search two folders above runs/, outside the current folder."""
+    here = tmp_path / "a" / "b"
+    here.mkdir(parents=True)
+    monkeypatch.chdir(here)
+    assert main(["tune", "--study", study, "--lr", "0.1,0.2", "--iters", "2", "--quiet"]) == 0
+    assert (here / "runs" / folder / "tune.json").is_file()
+    assert sorted(p.name for p in tmp_path.rglob("tune.json")) == ["tune.json"]

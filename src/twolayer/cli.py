@@ -367,6 +367,12 @@ def write_report(run_dir: Path, data) -> tuple[Path | None, int]:
         return None, 128 + getattr(e, "signum", signal.SIGINT) if interrupted else 1
 
 
+def folder_name(study: str) -> str:
+    """The default folder's name for a study: its letters, digits, "_", "."
+    and "-", anything else (a "/") a dash, never a name of "." or ".."."""
+    return "".join(c if c.isalnum() or c in "_.-" else "-" for c in study)[-100:].strip("-.") or "search"
+
+
 def cmd_tune(args: argparse.Namespace) -> int:
     from twolayer import tune
     from twolayer.space import build_space
@@ -382,7 +388,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     study = args.study or prefix + "".join(c if c.isalnum() else "-" for c in str(dataset))[-60:].strip("-")
     if net:
         say(f"network: {label(net)}; its code runs in this process")
-    opts = tune.TuneOptions(space=space, out=Path(args.out or Path("runs") / study), sampler=args.sampler,
+    # the default folder is named after the study, never placed by it (--study ../../x was runs/../../x)
+    opts = tune.TuneOptions(space=space, out=Path(args.out or Path("runs") / folder_name(study)), sampler=args.sampler,
                             trials=args.trials, jobs=args.jobs, storage=args.storage, study=study,
                             pruner=args.pruner, seed=args.sampler_seed, quiet=args.quiet,
                             force=args.force)
