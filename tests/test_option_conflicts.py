@@ -149,6 +149,10 @@ def test_patience_without_a_validation_split_is_refused(argv, capsys, cwd):
     assert not list(cwd.iterdir())
     with pytest.raises(ValueError, match="^patience 2 stops a run on its validation accuracy"):
         TwoLayerClassifier(patience=2, val_size=0).fit(np.eye(4), [0, 1, 0, 1])
+    # fit takes its validation rows as given: none, and patience never compared an epoch, silently
+    with pytest.raises(ValueError, match="^patience=2 stops a run on its validation accuracy, but no validation "
+                                         "rows were given"):
+        fit(TwoLayerNet(4, 3, 2), np.eye(4), np.array([0, 1, 0, 1]), config=TrainConfig(patience=2, iters=5))
 
 
 @pytest.mark.parametrize("argv", [["train", "--recipe", "gpu"], ["tune", "--recipe", "gpu", "--lr", "0.1,0.2"]])

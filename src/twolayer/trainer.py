@@ -244,6 +244,9 @@ def fit(
     batch_size = min(c.batch_size, n)
     iters_per_epoch = epoch_length(c, n)
     has_val = X_val is not None and len(X_val) > 0
+    if c.patience is not None and not has_val:  # it would never stop the run: no epoch is compared
+        raise ConfigError(f"patience={c.patience} stops a run on its validation accuracy, but no validation rows "
+                          "were given: pass X_val and y_val, or no patience")
     image_shape = checked_image_shape(image_shape, X.shape[1], bool(c.flip or c.crop), crop=c.crop)
     if not (is_number(eval_size, int) and eval_size >= 1):
         raise ConfigError(f"eval_size must be a positive integer, got {eval_size!r}")
