@@ -33,6 +33,7 @@ from PIL import Image
 
 from twolayer import bundles, runs
 from twolayer.cli import main
+from twolayer.signals import Signalled
 
 
 @dataclass
@@ -600,7 +601,7 @@ def test_a_signal_while_a_forced_run_loads_its_data_keeps_the_old_run(tmp_path, 
     import twolayer.workflow
 
     def loading(*args, **kwargs):
-        raise twolayer.workflow.Signalled(signal.SIGTERM)  # SIGTERM while the data loads
+        raise Signalled(signal.SIGTERM)  # SIGTERM while the data loads
 
     run = copy_run(shared, tmp_path)
     before = snapshot(run)

@@ -15,7 +15,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from twolayer import __version__, workflow
+from twolayer import __version__, signals, workflow
 from twolayer.config import GROUPS, Option, OptionError, TrainConfig, check_used, options, with_recipe
 from twolayer.data import SPEC_HELP
 from twolayer.errors import TwolayerError, UsageError
@@ -504,7 +504,7 @@ def main(argv: list[str] | None = None, config_class: type = TrainConfig) -> int
     or a subclass that declares more options)."""
     # a reader that goes away (`| head`) or no stdout at all loses nothing but output; SIGTERM and SIGHUP
     # (a closed terminal) stop any command as Ctrl-C does, with one line, and training saves a checkpoint
-    with lasting_output(), workflow.SignalsInterrupt():
+    with lasting_output(), signals.SignalsInterrupt():
         return _main(argv, config_class)
 
 
@@ -528,7 +528,7 @@ def _main(argv: list[str] | None, config_class: type) -> int:
             return _fail(args.command, "error: out of memory; try a smaller --hidden-size or --batch-size", 1)
         except KeyboardInterrupt as e:  # Ctrl-C, or Signalled: SIGTERM, SIGHUP
             signum = getattr(e, "signum", signal.SIGINT)
-            return _fail(args.command, workflow.signal_words(signum), 128 + signum)
+            return _fail(args.command, signals.signal_words(signum), 128 + signum)
 
 
 def _fail(command: str, message: str, code: int) -> int:

@@ -14,9 +14,9 @@ iterations rather than every one, so the GPU never waits for Python.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +35,7 @@ from twolayer.noise import Noise
 from twolayer.optim import make_optimizer
 from twolayer.progress import Progress
 from twolayer.schedules import SCHEDULES
+from twolayer.signals import StopOnSignal
 
 # A loss this many times the first iteration's loss counts as exploding.
 EXPLODE_FACTOR = 100.0
@@ -273,7 +274,8 @@ def fit(
     history.early_stop = None  # a continued run goes on past an earlier patience stop
     # overflow as a run diverges is the divergence guard's to report, in one line
     saved_errors = np.seterr(over="ignore", invalid="ignore", divide="ignore")
-    ctrl_c = CtrlC()  # its handler until the finally below
+    handlers = contextlib.ExitStack()  # closed in the finally below
+    ctrl_c = handlers.enter_context(StopOnSignal((signal.SIGINT,), unclaimed=True))
 
     try:
         while state.iteration < total:
@@ -325,7 +327,7 @@ def fit(
                 bar.update(state.iteration, f"loss {history.loss[-1]:.4f} lr {rate:.3g}{val}")
                 if on_iteration is not None:
                     on_iteration(state.iteration, total, history.loss[-1], rate)
-            if ctrl_c.pressed:
+            if ctrl_c.signum is not None:
                 raise KeyboardInterrupt(f"stopped after iteration {state.iteration} of {total}; the net and the "
                                         "state are whole: fit(..., state=state) continues")
             if history.early_stop:
@@ -339,37 +341,11 @@ def fit(
         if restore_best or overflowed:
             restore_best_params(net, state, otherwise=start if overflowed else None)
     finally:
-        ctrl_c.restore()
+        handlers.close()
         np.seterr(**saved_errors)
         bar.close()
         _move(net, state, np)  # NumPy again, also when a callback raised
     return history
-
-
-class CtrlC:
-    """From its making until restore(), in the main thread under Python's own
-    Ctrl-C handler, a first Ctrl-C only sets `pressed` (fit stops at the end
-    of its step: an interrupt inside the update left W1 stepped and W2 not,
-    and the state a step behind); a second raises KeyboardInterrupt at once.
-    Under another handler (the command line's, which checkpoints first) it
-    does nothing."""
-
-    def __init__(self) -> None:
-        self.pressed = False
-        self.installed = (threading.current_thread() is threading.main_thread()
-                          and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
-        if self.installed:
-            signal.signal(signal.SIGINT, self._handle)
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.pressed:
-            raise KeyboardInterrupt
-        self.pressed = True
-
-    def restore(self) -> None:
-        if self.installed:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            self.installed = False
 
 
 def restore_best_params(net: TwoLayerNet, state: TrainState, otherwise: dict[str, Any] | None = None) -> None:

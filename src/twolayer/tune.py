@@ -33,6 +33,7 @@ from twolayer.errors import Stopped, TwolayerError, UsageError, WriteError, firs
 from twolayer.files import atomic_write_text, read_record, write_json
 from twolayer.learner import label, load_class
 from twolayer.progress import Progress
+from twolayer.signals import Signalled, StopOnSignal
 from twolayer.space import Space
 from twolayer.streams import lasting_output, shown
 from twolayer.studies import (
@@ -47,7 +48,7 @@ from twolayer.studies import (
     recover,
     scrub,
 )
-from twolayer.workflow import Prepared, Signalled, StopOnSignal, finish_run, fit_config, new_net, num_iters, prepare
+from twolayer.workflow import Prepared, finish_run, fit_config, new_net, num_iters, prepare
 
 SAMPLERS = ("grid", "random", "tpe")
 MAX_SAMPLER_SEED = 2**32 // 1000 - 1  # worker w's sampler is seeded seed * 1000 + w, which NumPy takes below 2**32

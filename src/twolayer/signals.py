@@ -1,0 +1,89 @@
+"""Signals that stop work: Ctrl-C (SIGINT), SIGTERM (kill, a scheduler) and
+SIGHUP (a closed terminal) either interrupt at once as Ctrl-C does
+(SignalsInterrupt), or only ask the work to stop where its state is whole
+(StopOnSignal): the trainer's next iteration boundary."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Any
+
+
+class Signalled(KeyboardInterrupt):
+    """A signal stopped the work; `signum` says which."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+# The signals that stop a run as Ctrl-C does: SIGTERM (kill, a scheduler)
+# and SIGHUP (the terminal was closed) would otherwise end the process at
+# once, saying nothing and losing the epoch under way.
+TERMINATING = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+STOPPING = (signal.SIGINT, *TERMINATING)
+
+
+def signal_words(signum: int) -> str:
+    """What a stopping signal did, for the one line that says so."""
+    return {getattr(signal, "SIGTERM", -1): "terminated (SIGTERM)",
+            getattr(signal, "SIGHUP", -1): "hung up (SIGHUP: the terminal was closed)"}.get(signum, "interrupted")
+
+
+def handled(signals: tuple[int, ...]) -> list[int]:
+    """The signals of `signals` this process may take over: none outside the
+    main thread, and none that it was told to ignore (nohup ignores SIGHUP,
+    so that a closed terminal does not stop the run)."""
+    if threading.current_thread() is not threading.main_thread():
+        return []
+    return [sig for sig in signals if signal.getsignal(sig) is not signal.SIG_IGN]
+
+
+class SignalsInterrupt:
+    """While active, SIGTERM and SIGHUP interrupt like Ctrl-C (Signalled, a
+    KeyboardInterrupt), so work can say what it did not finish, and `try`
+    blocks clean up, instead of the process dying silently. Main thread only."""
+
+    def __enter__(self) -> SignalsInterrupt:
+        self.previous = {}
+        for sig in handled(TERMINATING):
+            self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    @staticmethod
+    def _handle(signum: int, frame: Any) -> None:
+        raise Signalled(signum)
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+class StopOnSignal:
+    """While active, SIGINT, SIGTERM and SIGHUP (or `signals`) only set
+    `signum`, so the trainer can stop at the next iteration boundary with a
+    whole state (to checkpoint, or to continue). A second signal interrupts
+    at once. Does nothing outside the main thread; with `unclaimed`, only
+    for signals still under Python's own handler (fit leaves the command
+    line's handlers, which checkpoint first, to them)."""
+
+    def __init__(self, signals: tuple[int, ...] = STOPPING, unclaimed: bool = False) -> None:
+        self.signals, self.unclaimed = signals, unclaimed
+
+    def __enter__(self) -> StopOnSignal:
+        self.signum: int | None = None
+        self.previous = {}
+        for sig in handled(self.signals):
+            if not self.unclaimed or signal.getsignal(sig) in (signal.default_int_handler, signal.SIG_DFL):
+                self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signum is not None:
+            raise Signalled(signum)
+        self.signum = signum
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
