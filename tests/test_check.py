@@ -61,7 +61,16 @@ BROKEN = {
         {"loss": "the L2 term includes the biases"}),
     "biases_regularized_in_the_loss_only": (
         [(L2_LOSS, L2_LOSS[:-1] + " + np.sum(b1 * b1) + np.sum(b2 * b2))")],
-        {"loss": "the L2 term includes the biases", "gradients": "db1, db2 wrong, dW1, dW2 right"}),
+        {"loss": "the L2 term includes the biases",
+         "gradients": "db1 and db2 are off by -2 * reg * b: its loss regularizes the biases"}),
+    "biases_regularized_in_the_gradients_only": (
+        [('grads["b2"] = np.sum(dscores, axis=0)', 'grads["b2"] = np.sum(dscores, axis=0) + 2 * reg * b2'),
+         ('grads["b1"] = np.sum(dhidden, axis=0)', 'grads["b1"] = np.sum(dhidden, axis=0) + 2 * reg * b1')],
+        {"gradients": "db1 and db2 are off by +2 * reg * b: the L2 term reg * (sum(W1**2) + sum(W2**2))"}),
+    "init_seeds_numpys_generator": (
+        [("        self.params = {}\n", "        np.random.seed(42)\n        self.params = {}\n")],
+        {"construct": "its __init__ seeds its draws", "scores": "not the assignment's draws",
+         "loss": "right for its weights"}),
     "x_changed_in_place": (
         [("        N = X.shape[0]\n", "        N = X.shape[0]\n        X -= X.mean(axis=0)\n")],
         {**{name: "it changes X, y or self.params in place" for name in ("scores", "loss", "gradients", "predict")},

@@ -137,8 +137,12 @@ def check_construct(cls: type, spec: str) -> Verdict:
     if same:
         return Verdict("construct", True, f"{shapes}, the assignment's draws" + (f" in {dtype}" if dtype != np.float64
                                                                                  else ""))
-    return Verdict("construct", False, f"{shapes}, but not the assignment's values",
-                   "W1 = std * np.random.randn(input_size, hidden_size) first, then W2 likewise; biases zeros")
+    hint = "W1 = std * np.random.randn(input_size, hidden_size) first, then W2 likewise; biases zeros"
+    again = construct(cls, spec, SIZES, STD)  # NumPy's generator goes on from the first net's draws
+    if np.array_equal(again.params["W1"], net.params["W1"]):
+        hint = ("two networks built one after the other get the same weights: its __init__ seeds its draws "
+                "(np.random.seed, a seeded generator); take that out, the caller seeds (here np.random.seed(0))")
+    return Verdict("construct", False, f"{shapes}, but not the assignment's values", hint)
 
 
 def check_scores(cls: type, spec: str) -> Verdict:

@@ -107,6 +107,14 @@ def gradient_hint(errors: dict[str, float], analytic: dict[str, Any], numeric: d
             return "dW1 and dW2 lack the L2 gradient 2 * reg * W"
         return (f"dW1 and dW2 are off by {l2:+.3g} * reg * W: the loss's L2 term and the gradients' must "
                 "agree (reg * sum(W**2) has the gradient 2 * reg * W)")
+    l2 = _l2_factor(wrong, analytic, numeric, params, reg, ("b1", "b2"))
+    if l2 is not None:
+        biases = " and ".join("d" + k for k in wrong) + (" are" if len(wrong) > 1 else " is")
+        if l2 < 0:  # its loss holds reg * sum(b**2), its gradients don't
+            return (f"{biases} off by {l2:+.3g} * reg * b: its loss regularizes the "
+                    "biases (see loss), its gradients don't; the L2 term is of the weights only")
+        return (f"{biases} off by {l2:+.3g} * reg * b: the L2 term reg * (sum(W1**2) + sum(W2**2)) is of the "
+                "weights only, so the biases get no L2 gradient")
     ratio = _bias_ratio(analytic, numeric)
     if ratio is not None and (_close(ratio, 1 / n, 1e-3) or _close(ratio, n, 1e-3)):
         return (f"every gradient is {ratio:.3g} times the numerical one: the loss and its gradients disagree on "
@@ -122,9 +130,11 @@ def gradient_hint(errors: dict[str, float], analytic: dict[str, Any], numeric: d
             "dW2 = hidden.T @ dscores + 2 * reg * W2, db2 = dscores.sum(axis=0)")
 
 
-def _l2_factor(wrong: list[str], analytic, numeric, params, reg: float) -> float | None:
-    """k where each wrong gradient is off by k * reg * W (biases right), else None."""
-    if not wrong or set(wrong) - {"W1", "W2"} or not reg:
+def _l2_factor(wrong: list[str], analytic, numeric, params, reg: float,
+               keys: tuple[str, str] = ("W1", "W2")) -> float | None:
+    """k where each wrong gradient is off by k * reg * its parameter, all of
+    them among keys (the weights, or the biases), else None."""
+    if not wrong or set(wrong) - set(keys) or not reg:
         return None
     factors = []
     for key in wrong:
