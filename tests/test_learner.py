@@ -181,6 +181,9 @@ SCORES = ("        p = self.params\n"
     (tiny_learner(SCORES + "        raise KeyError(reg)\n"), "loss raised KeyError: 0.001 ({path}:15)"),
     (tiny_learner("        return X @ self.params['W1'] @ self.params['W2']\n"),
      "its scores differ from a two-layer network's on the same weights"),
+    (tiny_learner("        pass\n").replace("std=1e-4)", "std, activation)"),
+     "{path}: TwoLayerNet(64, 100, 10, std=0.176777) is refused by its __init__ (missing a required argument: "
+     "'activation'): the assignment's constructor is __init__(self, input_size, hidden_size, output_size, std=1e-4)"),
 ])
 def test_a_broken_learner_stops_training_with_one_line(tmp_path, capsys, source, message):
     path = tmp_path / "net.py"

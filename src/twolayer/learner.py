@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.util
+import inspect
 import math
 import os
 import shlex
@@ -397,6 +398,13 @@ def construct(cls: type, spec: str, sizes: tuple[int, int, int], std: float) -> 
     """cls(D, H, C, std=std), its params checked; LearnerError otherwise."""
     path = parse_spec(spec)[0]
     call = f"{cls.__name__}({', '.join(map(str, sizes))}, std={std:g})"
+    try:
+        inspect.signature(cls).bind(*sizes, std=std)
+    except TypeError as e:  # its __init__ is not the assignment's
+        raise LearnerError(f"{path}: {call} is refused by its __init__ ({e}): the assignment's constructor is "
+                           f"__init__(self, input_size, hidden_size, output_size, std=1e-4)") from None
+    except ValueError:  # no signature to read (a class written in C): the call says
+        pass
     try:
         obj = cls(*sizes, std=std)
     except Exception as e:
