@@ -10,6 +10,7 @@ import re
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from twolayer import TrainConfig, TwoLayerNet, fit
 from twolayer.bundles import Bundle, load_bundle, save_bundle
@@ -230,10 +231,14 @@ def test_images_of_another_scale_are_refused_by_bundle_probabilities(tmp_path, w
 
 
 def test_a_model_path_as_bytes_is_read_and_predict_needs_an_image(tmp_path):
-    """A bytes path was pathlib's TypeError; predict of no images NumPy's 'need at least one array to stack'."""
+    """A bytes path (a model's, or images') was pathlib's TypeError; predict of no images NumPy's 'need at least
+    one array to stack'."""
     path = digits_bundle(tmp_path / "model.npz")
     assert load_bundle(bytes(path)).class_names == ["a", "b", "c"]
     assert load_bundle(bytes(tmp_path)).image_shape == (8, 8, 1)
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "a.png")  # images as bytes too, as open() takes them
+    for images in (bytes(tmp_path / "a.png"), [bytes(tmp_path / "a.png")], bytes(tmp_path)):
+        assert [row["path"] for row in predict(path, images)] == [str(tmp_path / "a.png")]
     with pytest.raises(ConfigError, match="no image files given to predict"):
         predict(path, [])
 

@@ -189,6 +189,18 @@ def test_zca_on_fewer_training_images_than_values_in_each_is_refused(capsys, cwd
     TwoLayerClassifier(preprocess="zca", epochs=1).fit(np.vstack([X, X]), np.concatenate([y, y]))
 
 
+def test_zca_is_checked_at_the_largest_image_size_a_search_takes(capsys, cwd):
+    """Each trial checked the search against its own data: the first, at
+    --image-size 2, passed ZCA on 16 images of 12 values, trained, and the
+    second, at 4 (48 values), stopped the search."""
+    write_folder(cwd / "pics", size=(6, 5), n=10)  # 16 training images, color
+    code, out, err = run(["tune", "--image-size", "2,4", "--preprocess", "zca", "--iters", "2", "--dataset",
+                          "folder:pics", "--out", "search"], capsys)
+    assert code == 2 and "zca needs more training images than values in each, got 16 images of 48 values" in \
+        one_line(err)
+    assert "trial" not in out and not (cwd / "search").exists()
+
+
 @pytest.mark.parametrize("argv", [["tune", "--val-size", "0.1:100"], ["tune", "--space", "sizes.toml"]])
 def test_a_range_of_split_sizes_from_a_fraction_to_a_count_is_refused(argv, capsys, cwd):
     """A trial drew 54.93, neither a count nor a fraction, and failed,

@@ -354,3 +354,21 @@ def test_ctrl_c_inside_the_update_stops_fit_after_the_step_so_it_continues_exact
     fit(net, X, y, config=options, state=state)
     for name in whole.params:
         np.testing.assert_array_equal(net.params[name], whole.params[name])
+
+
+@pytest.mark.parametrize("handler", [signal.SIG_DFL, lambda signum, frame: None])
+def test_fit_leaves_a_ctrl_c_handler_the_program_set_in_place(handler):
+    """fit's stop at the end of a step is for Python's own Ctrl-C handler
+    only: a program (or one embedding Python) that put SIGINT at SIG_DFL, to
+    end at once, had it taken over for the fit, then put back."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 8)).astype(np.float32), np.arange(40) % 2
+    seen = []
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        fit(TwoLayerNet(8, 4, 2, seed=0), X, y, config=TrainConfig(iters=2, batch_size=20),
+            on_iteration=lambda *args: seen.append(signal.getsignal(signal.SIGINT)))
+        assert seen == [handler, handler] and signal.getsignal(signal.SIGINT) is handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -133,8 +133,10 @@ def test_long_lists_of_crops_and_image_sizes_are_checked_at_their_extremes(monke
              "image_size": ",".join(map(str, range(100, 1100))), "preprocess": "standardize,zca"}
     space = build_space(given)
     assert len(calls) <= 8
-    space.check_images((100, 100, 3), 10**6)  # the data's, once read: before each trial
-    space.check_images((100, 100, 3), 10**6)
+    space.check_images((100, 100, 3), 10**7)  # the data's, once read: before each trial
+    space.check_images((100, 100, 3), 10**7)
     assert len(calls) <= 24
+    with pytest.raises(ConfigError, match="zca needs more training images .* got 800,000 images of 3,623,403 values"):
+        space.check_images((100, 100, 3), 10**6)  # too few for the largest size, 1099 x 1099, whichever trial reads
     with pytest.raises(ConfigError, match="^--crop must be below 50 for the 50x50 images of folder:/data/x, got 99"):
         build_space({**given, "image_size": "none,50,1000"})

@@ -67,8 +67,8 @@ class Parser(argparse.ArgumentParser):
         with the nearest option it has ("--epocs": did you mean --epochs?)."""
         Parser.given = list(sys.argv[1:] if args is None else args)
         parsed, extra = self.parse_known_args(args, namespace)
-        target = getattr(self, "commands", {}).get(getattr(parsed, "command", None), self)
         if extra:
+            target = getattr(self, "commands", {}).get(getattr(parsed, "command", None), self)
             near = nearest(extra[0].split("=")[0], list(target._option_string_actions))
             target.error(f"unrecognized arguments: {' '.join(extra)}" + (f"; did you mean {near}?" if near else ""))
         return parsed

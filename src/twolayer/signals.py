@@ -40,6 +40,14 @@ def handled(signals: tuple[int, ...]) -> list[int]:
     return [sig for sig in signals if signal.getsignal(sig) is not signal.SIG_IGN]
 
 
+def pythons_own(sig: int) -> Any:
+    """The handler Python starts with for `sig`: its own for SIGINT (which
+    raises KeyboardInterrupt), the system's default for the others. SIGINT
+    at SIG_DFL was put there by the program (or by one that embeds Python),
+    to end the process at once: not Python's own."""
+    return signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL
+
+
 class SignalsInterrupt:
     """While active, SIGTERM and SIGHUP interrupt like Ctrl-C (Signalled, a
     KeyboardInterrupt), so work can say what it did not finish, and `try`
@@ -75,7 +83,7 @@ class StopOnSignal:
         self.signum: int | None = None
         self.previous = {}
         for sig in handled(self.signals):
-            if not self.unclaimed or signal.getsignal(sig) in (signal.default_int_handler, signal.SIG_DFL):
+            if not self.unclaimed or signal.getsignal(sig) is pythons_own(sig):
                 self.previous[sig] = signal.signal(sig, self._handle)
         return self
 

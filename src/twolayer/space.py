@@ -90,12 +90,14 @@ class Space:
         """TrainConfig.check_images for every crop, preprocessing and split
         size a trial can take, on the images of every image_size it can
         (image_shape and n_images, the source's training split, and has_test,
-        whether it has its own test split: the data's, once read), so that no
-        trial fails after others ran. Each is checked where it fails first: the
-        widest crop on the smallest and largest sizes (and a folder's own,
-        none), the largest split sizes (fewest training images), not every
-        pairing of the lists (a thousand crops by a thousand sizes took a
-        minute and a half before the search, and again before each trial)."""
+        whether it has its own test split: the data's, once read, at one
+        trial's size; an image_size N gives N x N images of its channels), so
+        that no trial fails after others ran. Each is checked where it fails
+        first: the widest crop on the smallest size, ZCA on the largest (and
+        a folder's own, none), the largest split sizes (fewest training
+        images), not every pairing of the lists (a thousand crops by a
+        thousand sizes took a minute and a half before the search, and again
+        before each trial)."""
         given = self.candidates("image_size")
         sizes = [s for s in given if s is not None]
         image_sizes = ([min(sizes), max(sizes)] if sizes else []) + ([None] if None in given else [])
@@ -106,7 +108,9 @@ class Space:
             config = self.config(dict(zip(reach, values, strict=True))).validate()
             n_train = None if n_images is None else \
                 split_counts(n_images, config.val_size, config.test_size, has_test)[0]
-            config.check_images(image_shape, n_train)
+            size = config.image_size
+            shape = image_shape if image_shape is None or size is None else (size, size, *image_shape[2:])
+            config.check_images(shape, n_train)
 
     def to_json(self) -> dict[str, Any]:
         return {"dimensions": {n: d.describe() for n, d in self.dimensions.items()}, "fixed": self.fixed}

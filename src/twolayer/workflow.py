@@ -579,8 +579,10 @@ def image_files(paths: list[str | Path]) -> list[str | Path]:
     DataError for a folder or pattern that gives no image."""
     found: list[str | Path] = []
     for path in paths:
-        # an empty one (an unset shell variable) is ".", the whole current folder; kept as typed for its row
+        # an empty one (an unset shell variable) is ".", the whole current folder; kept as typed for its row,
+        # bytes as text (a Path of bytes is a TypeError)
         given_path(path, "an image's path", "give image files, folders or quoted patterns", DataError)
+        path = os.fsdecode(path) if isinstance(path, bytes) else path
         if Path(path).is_dir():
             files = _images_under(path)
             what = f"folder {path}"
