@@ -14,7 +14,7 @@ class Signalled(KeyboardInterrupt):
     """A signal stopped the work; `signum` says which."""
 
     def __init__(self, signum: int) -> None:
-        super().__init__(signum)
+        super().__init__(signal_words(signum))  # what a notebook shows: "interrupted", not "2"
         self.signum = signum
 
 
