@@ -73,6 +73,18 @@ def test_a_crop_as_wide_as_a_folders_own_images_is_refused_once_they_are_read(ca
         assert "--crop must be below 5 for the 6x5 images of folder:" in one_line(err)
     assert {p.name: p.read_bytes() for p in (cwd / "run").iterdir() if p.is_file()} == kept
     assert not (cwd / "search").exists()
+
+
+def test_a_bad_option_found_in_a_tune_worker_is_still_a_bad_option(capsys, cwd):
+    """With --jobs 2 the folder is read in the worker processes, which sent
+    their error to the parent as text: `tune --jobs 2 --crop 5` on 6x5
+    images exited 1 with `error: crop must be ...` (exit 2 and --crop with --jobs 1)."""
+    write_folder(cwd / "pics", size=(6, 5))
+    code, _, err = run(["tune", "--dataset", "folder:pics", "--crop", "1,5", "--jobs", "2", "--epochs", "1",
+                        "--out", "search", "--quiet"], capsys)
+    assert code == 2
+    assert "error: --crop must be below 5 for the 6x5 images of folder:" in one_line(err)
+    assert not (cwd / "search").exists()
     assert run(["train", "--dataset", "folder:pics", "--crop", "4", "--epochs", "1", "--out", "run4", "--quiet"],
                capsys)[0] == 0  # below the side: trains
 

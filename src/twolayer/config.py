@@ -51,6 +51,9 @@ class OptionError(UsageError):
         self.name, self.problem, self.template = name, problem, template
         super().__init__(template.format(option=flag(name) if as_flag else name, problem=problem))
 
+    def __reduce__(self):  # pickled by its parts (a tune worker's error goes to the parent so)
+        return OptionError, (self.name, self.problem, self.template)
+
     def renamed(self, name: str) -> OptionError:
         """The same error about an option that this caller names `name`."""
         return OptionError(name, self.problem, self.template)

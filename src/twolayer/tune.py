@@ -17,6 +17,7 @@ import ctypes
 import io
 import multiprocessing
 import os
+import pickle
 import re
 import shutil
 import signal
@@ -330,9 +331,20 @@ def _worker_main(opts: TuneOptions, worker: int, target: int, parent: int, error
     except KeyboardInterrupt:
         os._exit(130)
     except Exception as e:  # the parent says it, in one line for all the workers
-        e = lost_database(e, opts.storage) or e
-        errors.put(" ".join(str(e).split()) if isinstance(e, (TwolayerError, OSError)) else f"{type(e).__name__}: {e}")
+        errors.put(carried(lost_database(e, opts.storage) or e))
         os._exit(1)
+
+
+def carried(e: Exception) -> TwolayerError:
+    """A worker's error as the parent raises it: the error itself where it is
+    a TwolayerError that crosses to the parent whole, so that it keeps its
+    kind (a bad option found once a folder's images are read stays a
+    UsageError, exit 2, as with --jobs 1); else a TwolayerError of its one line."""
+    if isinstance(e, TwolayerError):
+        with contextlib.suppress(Exception):  # one made of more than its message (WriteError) does not
+            return pickle.loads(pickle.dumps(e))
+    return TwolayerError(" ".join(str(e).split()) if isinstance(e, (TwolayerError, OSError))
+                         else f"{type(e).__name__}: {e}")
 
 
 def _die_with_parent(parent: int) -> None:
@@ -524,7 +536,7 @@ def _run_processes(opts: TuneOptions, target: int) -> None:
                 w.join(timeout=30)
             raise Signalled(stop.signum)
     if not errors.empty():
-        raise TwolayerError(errors.get())
+        raise errors.get()
 
 
 def summarize(study, opts: TuneOptions, seconds: float, stopped: bool = False) -> TuneResult:
