@@ -94,6 +94,23 @@ def test_report_command_and_bad_folder(run_dir, tmp_path, capsys):
     assert "neither a finished run folder" in err and len(err.splitlines()) == 1
 
 
+@pytest.mark.parametrize("cut", [
+    lambda lines: [lines[0], lines[1].split(",")[0]],  # a row cut after its first cell: float(None) was a TypeError
+    lambda lines: [lines[0], ",".join(lines[1].split(",")[:3])],  # cut before train_acc
+    lambda lines: [lines[0].replace("loss", "los", 1), lines[1]],  # a column renamed
+    lambda lines: [lines[0], lines[1].replace(lines[1].split(",")[2], "x", 1)],  # a loss that is not a number
+])
+def test_a_damaged_history_is_one_line_naming_the_file(run_dir, tmp_path, capsys, cut):
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    history = run / "history.csv"
+    history.write_text("\n".join(cut(history.read_text().splitlines())) + "\n")
+    capsys.readouterr()
+    assert main(["report", str(run)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"twolayer report: error: cannot read history {history}: ") and err.count("\n") == 1, err
+
+
 def test_tune_report_lists_trials_best_first(tune_dir):
     page = (tune_dir / "report.html").read_text()
     assert (tune_dir / "heatmap.png").is_file() and (tune_dir / "search_history.png").is_file()

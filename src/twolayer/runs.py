@@ -389,7 +389,11 @@ def read_history_csv(path: str | Path):
     history = History()
     try:
         with open(path, newline="") as f:
-            for row in csv.DictReader(f):
+            reader = csv.DictReader(f)
+            for row in reader:
+                missing = [c for c in HISTORY_COLUMNS[:5] if row.get(c) is None]
+                if missing:  # a column the file lacks, or a row cut short (a TypeError in float(None))
+                    raise ValueError(f"line {reader.line_num} has no {missing[0]} value")
                 history.loss.append(float(row["loss"]))
                 history.lr.append(float(row["lr"]))
                 if row["train_acc"] != "":
@@ -398,7 +402,7 @@ def read_history_csv(path: str | Path):
                     history.val_acc.append(float(row["val_acc"]))
                     history.train_loss.append(float(row.get("train_loss") or "nan"))
                     history.val_loss.append(float(row.get("val_loss") or "nan"))
-    except (OSError, KeyError, ValueError, csv.Error) as e:
+    except (OSError, ValueError, csv.Error) as e:
         raise TwolayerError(f"cannot read history {path}: {e}") from None
     return history
 
