@@ -345,6 +345,14 @@ CASES: dict[str, Case] = {
         ["report", "search"], 1, "val_accuracy 'high'",
         lambda d, s: (Path(shutil.copytree(s["search"], d / "search")) / "trials.csv").write_text(
             "trial,state,lr,train_accuracy,val_accuracy,seconds\n0,complete,0.01,0.5,high,1.0\n")),
+    "report of a search whose trials.csv has a row cut short": Case(  # int(None) was a TypeError traceback
+        ["report", "search"], 1, "search/trials.csv is not a trials table: line 2 has fewer cells than its header",
+        lambda d, s: (Path(shutil.copytree(s["search"], d / "search")) / "trials.csv").write_text(
+            "trial,state,lr,train_accuracy,val_accuracy,seconds\n0,complete\n")),
+    "report of a search whose trials.csv has a row of extra cells": Case(  # int([...]) was a TypeError traceback
+        ["report", "search"], 1, "search/trials.csv is not a trials table: line 2 has more cells than its header",
+        lambda d, s: (Path(shutil.copytree(s["search"], d / "search")) / "trials.csv").write_text(
+            "trial,state,lr,train_accuracy,val_accuracy,seconds\n0,complete,0.01,0.5,0.5,1.0,9,9\n")),
     "report of a half-written search": Case(["report", "search"], 1, "trials.csv", half_written_search),
     "predict a decompression bomb": Case(["predict", "{run}", "bomb.png"], 1, "bomb.png", bomb),
     "folder with test but no train": Case(

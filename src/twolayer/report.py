@@ -283,7 +283,12 @@ def read_trials_csv(path: Path, columns: list[str] | None = None) -> list[dict[s
     try:
         with open(path, newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
-            rows = [{k: _number(v) for k, v in row.items()} for row in reader]
+            rows = []
+            for row in reader:  # cells a row lacks are None, those beyond its header listed under None
+                if None in row or None in row.values():
+                    raise TwolayerError(f"{path} is not a trials table: line {reader.line_num} has "
+                                        f"{'more' if None in row else 'fewer'} cells than its header")
+                rows.append({k: _number(v) for k, v in row.items()})
             found = reader.fieldnames or []
     except (UnicodeDecodeError, csv.Error) as e:
         raise TwolayerError(f"cannot read {path}: {e}") from None
@@ -293,9 +298,9 @@ def read_trials_csv(path: Path, columns: list[str] | None = None) -> list[dict[s
     numeric = ("trial", "train_accuracy", "val_accuracy", "seconds")
     for row in rows if columns else []:
         bad = [c for c in numeric if row.get(c) is not None and not isinstance(row[c], (int, float))]
-        if bad or None in row or row.get("trial") is None:
-            raise TwolayerError(f"{path} is not a trials table: trial {row.get('trial')!r} has "
-                                + (f"{bad[0]} {row[bad[0]]!r}" if bad else "cells outside its columns"))
+        if bad or row.get("trial") is None:
+            raise TwolayerError(f"{path} is not a trials table: " + (
+                f"trial {row.get('trial')!r} has {bad[0]} {row[bad[0]]!r}" if bad else "a row has no trial number"))
     return rows
 
 
