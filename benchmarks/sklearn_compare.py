@@ -7,7 +7,7 @@ Both get the same hidden layer and the same number of epochs, and both sit
 in Pipeline(StandardScaler(), model), as scikit-learn recommends for
 networks. Otherwise each keeps its own defaults:
 
-- TwoLayerClassifier: Adam at lr 1e-3, batches of 50, L2 0.01, 10% of the
+- TwoLayerClassifier: Adam at lr 2e-3, batches of 50, L2 1e-3, 10% of the
   training rows held out to keep the best epoch (the "sklearn" recipe over
   the option table).
 - MLPClassifier: solver "adam" (its default, which scikit-learn recommends
