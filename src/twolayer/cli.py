@@ -233,7 +233,8 @@ def build_parser(config_class: type = TrainConfig) -> Parser:
                        description="Print the predicted class of each image file (resized to the model's input).")
     p.add_argument("model", metavar="MODEL", help="a run folder or its model.npz")
     p.add_argument("images", nargs="+", metavar="IMAGE",
-                   help="image files (PNG, JPEG, ...), folders of them, or quoted glob patterns ('pics/*.jpg')")
+                   help="image files (PNG, JPEG, ...), folders of them, quoted glob patterns ('pics/*.jpg'), or - for "
+                        "one image on standard input")
     p.add_argument("--json", action="store_true", help="print one JSON object per line")
 
     x = sub.add_parser("export", help="write a model as ONNX or a PyTorch state dict",
