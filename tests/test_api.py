@@ -269,6 +269,9 @@ def test_a_path_argument_that_is_not_a_path_or_is_empty_is_one_usage_error(tmp_p
         "--out must be text or a pathlib.Path, got int 5; give the page's file name": lambda: report(tmp_path, out=5),
         "data_dir must be text or a pathlib.Path, got int 5": lambda: twolayer.load_dataset("digits", data_dir=5),
         "the path of the learner's file must be text or a pathlib.Path, got NoneType None": lambda: print_checks(None),
+        "the model's path holds a NUL character, got 'm\\x00.npz'": lambda: evaluate("m\0.npz"),
+        "an image's path holds a NUL character, got 'a\\x00.png'": lambda: predict(model, ["a\0.png"]),
+        "--out holds a NUL character, got 'p\\x00.html'": lambda: report(tmp_path, out="p\0.html"),
     }
     for message, call in calls.items():
         with pytest.raises(UsageError, match=re.escape(message)):

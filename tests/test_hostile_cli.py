@@ -489,6 +489,15 @@ CASES: dict[str, Case] = {
                                           "did you mean --format or --force or --float16?"),
     "misspelt choice": Case(["train", "--optimizer", "nestrov"], 2, "did you mean nesterov?"),
     "help on a misspelt command": Case(["help", "evalute"], 2, "unknown command 'evalute'; did you mean evaluate?"),
+    "a NUL in a config file's folder": Case(["train", "--config", "c.toml"], 2,
+                                            "dataset must be text without a NUL character, got 'folder:a\\x00b'",
+                                            text_file("c.toml", 'dataset = "folder:a\\u0000b"\n')),
+    "a NUL in a search space's path": Case(["tune", "--space", "s.toml"], 2, "without a NUL character",
+                                           text_file("s.toml", 'data_dir = "a\\u0000b"\nlr = [0.1, 0.2]\n')),
+    "a NUL in a value": Case(["export", "{run}", "--out", "m\0.onnx"], 2,
+                             "argument --out: a NUL character in 'm\\x00.onnx'"),
+    "a newline as an extra word": Case(["predict", "{run}", "{image}", "--json", "\n\x1b[2J"], 2,
+                                       "unrecognized arguments: \\n\\x1b[2J (see --help)"),
 }
 
 

@@ -42,16 +42,22 @@ class Parser(argparse.ArgumentParser):
         as an unset shell variable makes it (`--resume "$RUN"`). Taken as not
         given, --resume '' trained a new run and --config '' and --net ''
         trained without the file; as a path, '' is the current folder: train
-        --out '' wrote its run there and report '' reported it."""
+        --out '' wrote its run there and report '' reported it. A NUL (only
+        main([...]) can pass one: a shell cannot) ends any path: every file
+        call raised ValueError, a traceback."""
         if isinstance(action, argparse._SubParsersAction):  # the command and its words: its own parser's
             return text
         if text == "":
             raise argparse.ArgumentError(action, "an empty value (an unset shell variable?); give "
                                          + (action.metavar or action.dest.upper()))
+        if "\0" in text:
+            raise argparse.ArgumentError(action, f"a NUL character in {text!r}")
         return super()._get_value(action, text)
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message}{self.dashed_files()} (see --help)\n")
+        """One line, whatever the words given hold (`predict RUN IMG $'\\n'`:
+        an unrecognized newline broke the line in two)."""
+        self.exit(2, f"{self.prog}: error: {shown(message)}{self.dashed_files()} (see --help)\n")
 
     def dashed_files(self) -> str:
         """A hint for the files given whose names begin with "-" (`predict RUN

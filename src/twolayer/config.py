@@ -203,9 +203,9 @@ class Option:
         if self.kind is bool:
             ok = isinstance(value, (bool, np.bool_))  # NumPy's too: a grid search's np.array([True, False])
             expected = "true or false"
-        elif self.kind is str:
-            ok = isinstance(value, str)
-            expected = "text"
+        elif self.kind is str:  # a NUL (a config file's "\\u0000") ends a path: every file call refuses it
+            ok = isinstance(value, str) and "\0" not in value
+            expected = "text without a NUL character"
         else:
             ok = is_number(value, self.kind)
             expected = self.rule.describe(self.kind) if self.rule else "a number"

@@ -32,7 +32,8 @@ def given_path(path: Any, what: str, give: str, empty: type[TwolayerError] = Usa
     """`path` (text, bytes or an os.PathLike) as a Path, where the Python API
     takes a path: `empty` for an empty one (an unset shell variable:
     Path("") is ".", the current folder), UsageError for anything else (None,
-    a number: os's TypeError named no argument), each naming `what` and
+    a number: os's TypeError named no argument; one holding a NUL: every
+    file call's ValueError "embedded null byte"), each naming `what` and
     saying what to `give`."""
     if not isinstance(path, (str, bytes, os.PathLike)):
         raise UsageError(f"{what} must be text or a pathlib.Path, got {type(path).__name__} {reprlib.repr(path)}; "
@@ -40,6 +41,8 @@ def given_path(path: Any, what: str, give: str, empty: type[TwolayerError] = Usa
     text = os.fsdecode(path)  # bytes too, as open() takes them
     if not text:
         raise empty(f"{what} is empty; {give}")
+    if "\0" in text:
+        raise UsageError(f"{what} holds a NUL character, got {reprlib.repr(text)}; {give}")
     return Path(text)
 
 
