@@ -455,3 +455,20 @@ def test_the_partial_cache_writes_of_killed_runs_are_removed_when_old(tmp_path, 
     os.utime(stale, (time.time() - 7200, time.time() - 7200))
     save_cached(cache / "folder-ee-ff.npz", {"images": np.zeros((1, 2, 2, 1), np.uint8)})
     assert not stale.exists() and fresh.exists() and (cache / "folder-ee-ff.npz").is_file()
+
+
+def test_an_image_file_whose_first_read_fails_is_closed():
+    """/proc/self/mem opens but its first read fails (EIO): Pillow's
+    Image.open, given the path, left the file it opened open (until the
+    garbage collector found it, with a ResourceWarning) - for predict's
+    images and a folder dataset's."""
+    from twolayer.data.folder import _open
+    from twolayer.data.images import read_image
+    from twolayer.errors import DataError
+
+    for read in (read_image, lambda path: _open(path, Image)):
+        before = sorted(os.listdir("/proc/self/fd"))
+        with pytest.raises(DataError, match="cannot read image /proc/self/mem: Input/output error") as caught:
+            read("/proc/self/mem")
+        assert sorted(os.listdir("/proc/self/fd")) == before  # none left open, while the error is still held
+        del caught

@@ -31,7 +31,16 @@ import numpy as np
 
 from twolayer.data import Dataset
 from twolayer.data.cache import cache_path, load_cached, refresh_wanted, save_cached
-from twolayer.data.images import IMAGE_SUFFIXES, is_hidden, pillow_mode, reading, resized, to_mode, upright
+from twolayer.data.images import (
+    IMAGE_SUFFIXES,
+    is_hidden,
+    pillow_image,
+    pillow_mode,
+    reading,
+    resized,
+    to_mode,
+    upright,
+)
 from twolayer.errors import DataError, UsageError
 from twolayer.memory import shortfall
 from twolayer.progress import Progress
@@ -297,7 +306,6 @@ def _decode(listing: Listing, desc: str, quiet: bool, size: tuple[int, int], str
 
 def _open(path: str, Image):
     """One image, decoded and upright (its EXIF orientation applied)."""
-    with reading(path):
-        img = Image.open(path)
+    with reading(path), pillow_image(path) as img:
         img.load()
         return upright(img)

@@ -8,8 +8,9 @@ import stat
 import sys
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -178,15 +179,25 @@ def read_image(path: str | Path, shape: tuple[int, ...] | None = None) -> np.nda
     3: RGB) and resized to H x W if it differs, so that any picture can be
     given to a model; without it, the file's own size and RGB or grayscale.
     """
-    from PIL import Image
-
-    with reading(Path(path)), Image.open(image_source(path)) as img:
+    with reading(Path(path)), pillow_image(image_source(path)) as img:
         mode = ("L" if shape[2] == 1 else "RGB") if shape else pillow_mode(img)
         img = to_mode(upright(img), mode)
         if shape:
             img = resized(img, shape[0], shape[1])
         array = np.asarray(img, dtype=np.uint8)
     return array.reshape(array.shape[0], array.shape[1], -1)
+
+
+@contextmanager
+def pillow_image(source: str | Path | io.BytesIO) -> Iterator[Any]:
+    """Pillow's image of `source`, from a file opened and closed here: given
+    a path, Image.open left its file open when the first read failed
+    (/proc/self/mem's EIO, a failing disk): a ResourceWarning, and a file
+    descriptor held until the garbage collector ran."""
+    from PIL import Image
+
+    with nullcontext(source) if isinstance(source, io.BytesIO) else open(source, "rb") as file:
+        yield Image.open(file)  # decoded by the caller, while the file is open
 
 
 def image_source(path: str | Path) -> Path | io.BytesIO:
