@@ -8,6 +8,7 @@ Every test here is listed in TESTING.md."""
 
 import io
 import os
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -57,6 +58,22 @@ def test_a_fifo_that_nothing_writes_to_is_one_line_not_a_hang(run, tmp_path):
     image = picture(tmp_path / "a.png").read_bytes()
     done = twolayer("predict", str(run), "/dev/stdin", input=image.decode("latin-1"), encoding="latin-1")
     assert done.returncode == 0 and done.stdout.startswith("/dev/stdin\t")
+
+
+def test_a_damaged_tiff_that_pillow_logs_is_one_line(run, tmp_path):
+    """A TIFF whose header says 32767 samples a pixel: Pillow logs "More
+    samples per pixel than can be decoded" before it raises, and Python
+    wrote that to stderr above the error's line (seen only in a process of
+    its own: pytest's logging captures it)."""
+    data = io.BytesIO()
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(data, "TIFF")
+    entry = struct.pack("<HHII", 277, 3, 1, 3)  # SamplesPerPixel, SHORT, one value: 3
+    assert data.getvalue().count(entry) == 1
+    (tmp_path / "x.tif").write_bytes(data.getvalue().replace(entry, struct.pack("<HHII", 277, 3, 1, 32767)))
+    done = twolayer("predict", str(run), str(tmp_path / "x.tif"))
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr == (f"twolayer predict: error: cannot read image {tmp_path / 'x.tif'}: not an image file, "
+                           "or a damaged one (Pillow cannot identify its format)\n")
 
 
 class Terminal(io.TextIOWrapper):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import os
 import stat
 import sys
@@ -26,6 +27,9 @@ GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")
 TRANSPARENT_MODES = ("RGBA", "RGBa", "LA", "La", "PA")  # Pillow's modes with an alpha channel
 STDIN = "-"  # read_image's name for standard input, as for most Unix tools (./- is a file of that name)
 PIPED_IMAGE = 256 * 2**20  # what a pipe may bring as one image file (Pillow reads a pipe whole)
+# Pillow logs some damage before raising (a TIFF's "More samples per pixel than can be decoded"):
+# with no handler of the program's own, Python wrote that to stderr above the DataError's line
+logging.getLogger("PIL").addHandler(logging.NullHandler())
 
 
 def pillow_mode(img) -> str:
