@@ -155,12 +155,14 @@ def check_memory(config: TrainConfig, inputs: int, hidden: int, classes: int, ro
         return shortfall(training_bytes(inputs, hidden, classes, np.dtype(config.dtype).itemsize,
                                         config.optimizer, batch))
 
-    if problem(batch) and not problem(1):  # the network fits; its batches do not
-        raise ConfigError(f"a batch of {batch:,} rows of {inputs:,} inputs for {hidden:,} hidden units "
-                          f"{problem(batch)}; choose a smaller --batch-size")
-    if problem(batch):
-        raise ConfigError(f"a hidden layer of {hidden:,} units on {inputs:,} inputs {problem(batch)}; "
-                          "choose a smaller --hidden-size" + (" or --image-size" if config.image_size else ""))
+    short = problem(batch)
+    if short is None:
+        return
+    if problem(1) is None:  # the network fits; its batches do not
+        raise ConfigError(f"a batch of {batch:,} rows of {inputs:,} inputs for {hidden:,} hidden units {short}; "
+                          "choose a smaller --batch-size")
+    raise ConfigError(f"a hidden layer of {hidden:,} units on {inputs:,} inputs {short}; "
+                      "choose a smaller --hidden-size" + (" or --image-size" if config.image_size else ""))
 
 
 def init_scale(config: TrainConfig, inputs: int) -> float:
