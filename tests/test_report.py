@@ -372,3 +372,15 @@ def test_the_report_of_a_run_on_resized_images_says_so(tmp_path, monkeypatch):
     (run / "report.html").unlink()
     assert main(["report", str(run)]) == 0
     assert said in (run / "report.html").read_text()
+
+
+def test_out_dash_writes_the_page_to_standard_output_and_no_file(run_dir, tmp_path, capsysbinary, monkeypatch):
+    """`report RUN --out -` wrote a file named '-' in the current folder; - is standard output (./- a file)."""
+    monkeypatch.chdir(tmp_path)
+    before = {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir()}
+    assert main(["report", str(run_dir), "--out", "-"]) == 0
+    out = capsysbinary.readouterr().out
+    assert out.startswith(b"<!DOCTYPE html>") and out.count(b'<img class="plot"') == 4
+    assert list(tmp_path.iterdir()) == [] and {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir()} == before
+    assert main(["report", str(run_dir), "--out", "./-"]) == 0
+    assert (tmp_path / "-").read_bytes().count(b'<img class="plot"') == 4

@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -220,7 +221,8 @@ def build_parser(config_class: type = TrainConfig) -> Parser:
     r.add_argument("folder", metavar="DIR", help="a run folder (or its model.npz) or a tuning folder")
     r.add_argument("--out", metavar="PAGE.html",
                    help="write the page alone here (its figures are embedded) and nothing into DIR, for a folder "
-                        "you cannot or would not write in (default: DIR/report.html, with the figures as PNG files)")
+                        "you cannot or would not write in; - writes it to standard output (default: DIR/report.html, "
+                        "with the figures as PNG files)")
     r.add_argument("--force", action="store_true", help="overwrite an existing --out file")
 
     e = sub.add_parser("evaluate", help="accuracy of a saved model on a dataset split",
@@ -448,6 +450,11 @@ def print_trials(result) -> None:
 def cmd_report(args: argparse.Namespace) -> int:
     from twolayer.report import report
 
+    if args.out == "-":  # the page itself on standard output (a file named - is ./-), as predict reads - as stdin
+        with tempfile.TemporaryDirectory(prefix="twolayer-report-") as folder:
+            page = report(args.folder, out=Path(folder) / "report.html")
+            sys.stdout.buffer.write(page.read_bytes())
+        return 0
     say(report(args.folder, out=args.out, force=args.force))
     return 0
 
