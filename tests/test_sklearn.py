@@ -4,6 +4,7 @@ pipelines, grid search, pickling, warm starts and labels of every kind."""
 from __future__ import annotations
 
 import inspect
+import json
 import pickle
 import re
 import warnings
@@ -322,3 +323,29 @@ def test_features_apart_by_less_than_float32_precision_stay_apart(dtype):
     proba = model.predict_proba(X[:2])
     assert not np.array_equal(proba[0], proba[1])
     assert model.score(X, y) == 1.0
+
+
+@pytest.mark.parametrize("params", [{}, {"preprocess": "zca"}, {"preprocess": "none", "dtype": "float64"}])
+def test_to_onnx_gives_predict_probas_in_onnxruntime(digits, params):
+    """The estimator could not be exported (export reads a run's bundle):
+    to_onnx folds its preprocessing into the first layer, as export does."""
+    onnx = pytest.importorskip("onnx")
+    onnxruntime = pytest.importorskip("onnxruntime")
+    X, X_test, y, _ = digits
+    names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
+    model = TwoLayerClassifier(epochs=5, **params)
+    with pytest.raises(NotFittedError):
+        model.to_onnx()
+    model.fit(X, names[y])
+    expected = model.predict_proba(X_test)
+    for float16, tolerance in ((False, 1e-5), (True, 2e-3)):
+        graph = model.to_onnx(float16=float16)
+        onnx.checker.check_model(graph, full_check=True)
+        session = onnxruntime.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
+        assert [(i.name, i.shape, i.type) for i in session.get_inputs()] == [("X", ["N", 64], "tensor(float)")]
+        assert json.loads(session.get_modelmeta().custom_metadata_map["class_names"]) == list(model.classes_)
+        for n in (1, 2, len(X_test)):  # the batch size is free
+            got = session.run(None, {"X": X_test[:n].astype(np.float32)})[0]
+            assert got.shape == (n, 10) and np.abs(got - expected[:n]).max() < tolerance
+        if not float16:
+            np.testing.assert_array_equal(model.classes_[got.argmax(axis=1)], model.predict(X_test))

@@ -30,11 +30,15 @@ What the table's options mean for arrays:
   command line does; validation_scores_ holds that accuracy per epoch.
   val_size=0 trains on every row and keeps the last epoch's parameters.
 - flip and crop need image_shape, the (H, W, C) that each row flattens.
+
+to_onnx() gives the fitted network as an ONNX graph, its preprocessing
+folded in, as `twolayer export` gives a run's.
 """
 
 from __future__ import annotations
 
 import inspect
+import json
 import warnings
 from dataclasses import replace
 from typing import Any
@@ -46,10 +50,12 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from twolayer.arrays import checked_image_shape
+from twolayer.bundles import Bundle
 from twolayer.config import TrainConfig, is_number, options, with_recipe
 from twolayer.data import Dataset
 from twolayer.data.preprocess import Preprocessor
 from twolayer.data.splits import carve, resolve_size
+from twolayer.export import folded_params, onnx_graph
 from twolayer.layers import softmax
 from twolayer.progress import Progress
 from twolayer.recipes import RECIPES
@@ -254,6 +260,24 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
         """The most probable class of each row, as a label of classes_."""
         proba = self.predict_proba(X)  # first: it checks that the model is fitted
         return self.classes_[proba.argmax(axis=1)]
+
+    def to_onnx(self, float16: bool = False) -> Any:
+        """The fitted network as an ONNX graph (onnx.ModelProto: onnx.save(graph,
+        "model.onnx") writes it): input "X", rows (N, n_features_in_) float32
+        as predict_proba takes them, the preprocessing folded into the first
+        layer; output "probabilities" (N, C) float32, its columns those of
+        predict_proba, classes_ as text in the metadata's class_names (JSON).
+        float16 stores the weights in half precision. In a Pipeline, the
+        steps before this one are not in the graph."""
+        check_is_fitted(self)
+        d, h, c = self.net_.sizes
+        names = [str(label) for label in self.classes_]
+        bundle = Bundle(self.net_, self.preprocessor_, names, self.image_shape or (1, 1, d), {})
+        params = folded_params(bundle, np.float16 if float16 else np.float32, "call to_onnx() without float16=True")
+        folded = f"{self.preprocessor_.kind} preprocessing folded into the first layer"
+        doc = f"twolayer TwoLayerClassifier {d}-{h}-{c}: rows X (N, {d}) -> probabilities of its {c} classes; {folded}"
+        return onnx_graph(params, "X", doc, {"class_names": json.dumps(names), "preprocess": folded,
+                                             "input": "rows of X as TwoLayerClassifier.predict takes them"})
 
     # -- the steps of fit ---------------------------------------------------------------------
 
