@@ -325,7 +325,8 @@ def test_features_apart_by_less_than_float32_precision_stay_apart(dtype):
     assert model.score(X, y) == 1.0
 
 
-@pytest.mark.parametrize("params", [{}, {"preprocess": "zca"}, {"preprocess": "none", "dtype": "float64"}])
+@pytest.mark.parametrize("params", [{}, {"preprocess": "zca"}, {"preprocess": "none", "dtype": "float64"},
+                                    {"image_shape": np.array([8, 8, 1]), "flip": True}])
 def test_to_onnx_gives_predict_probas_in_onnxruntime(digits, params):
     """The estimator could not be exported (export reads a run's bundle):
     to_onnx folds its preprocessing into the first layer, as export does."""

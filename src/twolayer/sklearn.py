@@ -272,7 +272,7 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         d, h, c = self.net_.sizes
         names = [str(label) for label in self.classes_]
-        bundle = Bundle(self.net_, self.preprocessor_, names, self.image_shape or (1, 1, d), {})
+        bundle = Bundle(self.net_, self.preprocessor_, names, (1, 1, d), {})  # folding reads only net and preprocessor
         params = folded_params(bundle, np.float16 if float16 else np.float32, "call to_onnx() without float16=True")
         folded = f"{self.preprocessor_.kind} preprocessing folded into the first layer"
         doc = f"twolayer TwoLayerClassifier {d}-{h}-{c}: rows X (N, {d}) -> probabilities of its {c} classes; {folded}"
