@@ -4,6 +4,7 @@ pipelines, grid search, pickling, warm starts and labels of every kind."""
 from __future__ import annotations
 
 import inspect
+import json
 import pickle
 import re
 import warnings
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.datasets import load_digits
+from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -60,7 +62,11 @@ def test_parameters_are_the_option_table():
     ({"crop": 2}, "flip and crop need image_shape=(H, W, C)"),
     ({"image_shape": (8, 8, 2)}, "image_shape (8, 8, 2) holds 128 values, but X has 64 features"),
     ({"image_shape": "8x8"}, "image_shape must be (H, W, C)"),
+    ({"image_shape": ((8,), 8, 1)}, "image_shape must be (H, W, C), three positive integers, got ((8,), 8, 1)"),
+    ({"image_shape": np.ones((3, 2))}, "image_shape must be (H, W, C), three positive integers, got [[1.0, 1.0], "),
+    ({"image_shape": (2**40,) * 3}, "holds 1329227995784915872903807060280344576 values, but X has 64 features"),
     ({"warm_start": "yes"}, "warm_start must be true or false, got 'yes'"),
+    ({"verbose": -1}, "verbose must be true or false (or a level 0, 1, 2...), got -1"),
     ({"val_size": 2000}, "val_size=2000 holds out 2000 of n_samples=1437"),
 ])
 def test_bad_parameters_are_one_line_value_errors(digits, params, message):
@@ -178,6 +184,57 @@ def test_labels_of_mixed_types_are_one_value_error(digits, labels):
         TwoLayerClassifier(epochs=1).fit(X, mixed)
 
 
+@pytest.mark.parametrize("label", [0.0, "cat", True, 7])
+def test_a_single_class_is_refused_as_scikit_learns_classifiers_do(digits, label):
+    """One label in y was fitted, every prediction that label (MLPClassifier
+    too); LogisticRegression and SVC refuse it, and so does this."""
+    X, _, y, _ = digits
+    model = TwoLayerClassifier(epochs=1)
+    with pytest.raises(ValueError, match=re.escape("TwoLayerClassifier needs samples of at least 2 classes in the "
+                                                   f"data, but the data contains only one class: {label!r}")):
+        model.fit(X, np.full(len(y), label))
+    with pytest.raises(NotFittedError):
+        model.predict(X)
+
+
+def test_labels_that_cannot_be_ordered_are_one_value_error(digits):
+    """Labels all None said "y mixes labels of different types (NoneType)"."""
+    X, _, y, _ = digits
+    with pytest.raises(ValueError, match=r"y's labels are of type NoneType, which cannot be ordered; give labels "
+                                         "that are text or numbers"):
+        TwoLayerClassifier(epochs=1).fit(X, np.full(len(y), None))
+
+
+def test_a_failed_fit_leaves_the_estimator_as_it_was(digits):
+    """validate_data sets n_features_in_ as it checks X: a fit refused after
+    it left an unfitted estimator looking fitted (predict raised
+    AttributeError: no net_), and a fitted one expecting 10 features for a
+    network of 64 (predict said the preprocessing expects 64 values)."""
+    X, X_test, y, _ = digits
+    model = TwoLayerClassifier(epochs=1, val_size=5000)
+    with pytest.raises(ValueError, match="val_size=5000 holds out"):
+        model.fit(X, y)
+    assert not hasattr(model, "n_features_in_")
+    with pytest.raises(NotFittedError):
+        model.predict(X_test)
+
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(X, columns=[f"pixel{i}" for i in range(64)])
+    model.set_params(val_size=0.1).fit(frame, y)
+    expected = model.predict_proba(frame)
+    for bad in ({"X": X[:, :10]}, {"y": np.zeros(len(y))}):  # too many rows held out; one class
+        with pytest.raises(ValueError):
+            model.set_params(val_size=5000 if "X" in bad else 0.1).fit(bad.get("X", X), bad.get("y", y))
+        assert model.n_features_in_ == 64 and list(model.feature_names_in_) == list(frame.columns)
+        np.testing.assert_array_equal(model.predict_proba(frame), expected)
+
+
+def test_random_state_says_the_seed_is_seed():
+    with pytest.raises(TypeError, match=r"TwoLayerClassifier got an unexpected keyword argument 'random_state'; its "
+                                        r"seed is seed, a whole number >= 0 \(seed=42\)"):
+        TwoLayerClassifier(random_state=42)
+
+
 def test_string_and_sparse_integer_labels(digits):
     X, X_test, y, y_test = digits
     names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
@@ -225,9 +282,12 @@ def test_verbose_draws_progress(digits, capsys):
     X, _, y, _ = digits
     TwoLayerClassifier(epochs=2).fit(X, y)
     assert capsys.readouterr() == ("", "")
-    TwoLayerClassifier(epochs=2, verbose=True).fit(X, y)
-    printed = capsys.readouterr()
-    assert "fit 100%" in printed.out and printed.err == ""  # not a terminal: log lines, on stdout
+    for verbose in (True, 1, 2):  # scikit-learn's verbose is a level: verbose=1 was refused
+        TwoLayerClassifier(epochs=2, verbose=verbose).fit(X, y)
+        printed = capsys.readouterr()
+        assert "fit 100%" in printed.out and printed.err == ""  # not a terminal: log lines, on stdout
+    TwoLayerClassifier(epochs=2, verbose=0).fit(X, y)
+    assert capsys.readouterr() == ("", "")
 
 
 def test_a_learners_network_is_not_a_parameter_it_would_ignore():
@@ -263,3 +323,30 @@ def test_features_apart_by_less_than_float32_precision_stay_apart(dtype):
     proba = model.predict_proba(X[:2])
     assert not np.array_equal(proba[0], proba[1])
     assert model.score(X, y) == 1.0
+
+
+@pytest.mark.parametrize("params", [{}, {"preprocess": "zca"}, {"preprocess": "none", "dtype": "float64"},
+                                    {"image_shape": np.array([8, 8, 1]), "flip": True}])
+def test_to_onnx_gives_predict_probas_in_onnxruntime(digits, params):
+    """The estimator could not be exported (export reads a run's bundle):
+    to_onnx folds its preprocessing into the first layer, as export does."""
+    onnx = pytest.importorskip("onnx")
+    onnxruntime = pytest.importorskip("onnxruntime")
+    X, X_test, y, _ = digits
+    names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
+    model = TwoLayerClassifier(epochs=5, **params)
+    with pytest.raises(NotFittedError):
+        model.to_onnx()
+    model.fit(X, names[y])
+    expected = model.predict_proba(X_test)
+    for float16, tolerance in ((False, 1e-5), (True, 2e-3)):
+        graph = model.to_onnx(float16=float16)
+        onnx.checker.check_model(graph, full_check=True)
+        session = onnxruntime.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
+        assert [(i.name, i.shape, i.type) for i in session.get_inputs()] == [("X", ["N", 64], "tensor(float)")]
+        assert json.loads(session.get_modelmeta().custom_metadata_map["class_names"]) == list(model.classes_)
+        for n in (1, 2, len(X_test)):  # the batch size is free
+            got = session.run(None, {"X": X_test[:n].astype(np.float32)})[0]
+            assert got.shape == (n, 10) and np.abs(got - expected[:n]).max() < tolerance
+        if not float16:
+            np.testing.assert_array_equal(model.classes_[got.argmax(axis=1)], model.predict(X_test))

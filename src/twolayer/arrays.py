@@ -10,6 +10,7 @@ their values would copy them to the host.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from collections.abc import Iterator, Mapping
@@ -96,12 +97,12 @@ def checked_image_shape(shape: Any, width: int, needed: bool, where: str = "fit(
         if needed:
             raise ConfigError(f"flip and crop need image_shape=(H, W, C), the image each row of X flattens: {where}")
         return None
-    if not (isinstance(shape, (tuple, list, np.ndarray)) and np.ndim(shape) == 1 and len(shape) == 3
-            and all(is_number(s, int) and s >= 1 for s in shape)):
-        raise ConfigError(f"image_shape must be (H, W, C), three positive integers, got {shape!r}")
-    shape = tuple(int(s) for s in shape)
-    if int(np.prod(shape)) != width:
-        raise ConfigError(f"image_shape {shape} holds {int(np.prod(shape))} values, but X has {width} features")
+    given = shape.tolist() if isinstance(shape, np.ndarray) else shape  # np.ndim(((8,), 8, 1)) raised NumPy's error
+    if not (isinstance(given, (tuple, list)) and len(given) == 3 and all(is_number(s, int) and s >= 1 for s in given)):
+        raise ConfigError(f"image_shape must be (H, W, C), three positive integers, got {given!r}")
+    shape = tuple(int(s) for s in given)
+    if math.prod(shape) != width:  # np.prod wraps: 2**40 cubed held 0 values
+        raise ConfigError(f"image_shape {shape} holds {math.prod(shape)} values, but X has {width} features")
     check_crop(crop, shape, f"image_shape {shape}")
     return shape
 

@@ -20,7 +20,7 @@ from twolayer import __version__, signals, workflow
 from twolayer.config import GROUPS, Option, OptionError, TrainConfig, check_used, options, with_recipe
 from twolayer.data import SPEC_HELP
 from twolayer.errors import TwolayerError, UsageError
-from twolayer.export import FORMATS, export
+from twolayer.export import FORMATS, INPUT, OPSET, OUTPUT, export
 from twolayer.learner import label
 from twolayer.space import config_file
 from twolayer.streams import lasting_output, shown
@@ -494,8 +494,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     done = export(args.model, args.format, args.out, force=args.force, float16=args.float16)
     d = done.input_size
     shape = "x".join(str(s) for s in done.image_shape)
-    say(f"wrote {done.path} ({done.format}, {done.dtype} weights): raw pixel rows (N, {d}) of {shape} images "
-        f"-> {'probabilities' if done.format == 'onnx' else 'scores'} of {len(done.class_names)} classes")
+    rows, n = f"raw pixel rows (N, {d}) of {shape} images, 0..255", len(done.class_names)
+    if done.format == "onnx":  # what to feed the graph, by name: onnxruntime wants it so
+        say(f"wrote {done.path} (onnx opset {OPSET}, {done.dtype} weights): input {INPUT!r}, float32 {rows} -> "
+            f"{OUTPUT!r} of {n} classes")
+    else:
+        say(f"wrote {done.path} (torch, {done.dtype} weights): {rows} -> scores of {n} classes")
     return 0
 
 

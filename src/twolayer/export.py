@@ -11,6 +11,9 @@ probabilities), its outputs in the bundle's class order.
 
 With float16 the weights are stored in half precision (half the file); the
 ONNX graph still takes and gives float32, casting at both ends.
+
+The scikit-learn estimator's to_onnx builds the same graph (onnx_graph) on
+its rows of features instead of pixels.
 """
 
 from __future__ import annotations
@@ -46,9 +49,11 @@ class Exported:
     image_shape: tuple[int, ...]
 
 
-def folded_params(bundle: Bundle, dtype: Any = np.float32) -> dict[str, np.ndarray]:
+def folded_params(bundle: Bundle, dtype: Any = np.float32,
+                  remedy: str = "export it without --float16") -> dict[str, np.ndarray]:
     """W1, b1, W2, b2 of a network that takes raw pixel rows (the
-    preprocessing folded into W1 and b1), computed in float64, then cast."""
+    preprocessing folded into W1 and b1), computed in float64, then cast;
+    TwolayerError (ending in `remedy`) for weights float16 cannot hold."""
     params = bundle.net.params
     W1, b1 = bundle.preprocessor.fold_into(params["W1"], params["b1"])
     folded = {"W1": W1, "b1": b1, "W2": params["W2"], "b2": params["b2"]}
@@ -58,7 +63,7 @@ def folded_params(bundle: Bundle, dtype: Any = np.float32) -> dict[str, np.ndarr
         if top > largest:
             raise TwolayerError(f"{np.dtype(dtype).name} cannot hold this model's {name}, its preprocessing folded "
                                 f"in: it reaches {top:.3g}, beyond {np.dtype(dtype).name}'s largest value "
-                                f"{largest:.5g}" + ("; export it without --float16" if dtype == np.float16 else ""))
+                                f"{largest:.5g}" + (f"; {remedy}" if dtype == np.float16 else ""))
     return {k: np.ascontiguousarray(v, dtype=dtype) for k, v in folded.items()}
 
 
@@ -116,15 +121,25 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def onnx_model(bundle: Bundle, dtype: Any = np.float32) -> Any:
-    """The ONNX graph: pixels (N, D) float32 -> Gemm -> Relu -> Gemm ->
-    Softmax -> probabilities (N, C) float32."""
+    """The bundle's ONNX graph: pixels (N, D) float32 -> probabilities (N, C) float32."""
+    return onnx_graph(folded_params(bundle, dtype), INPUT, describe(bundle), {
+        "class_names": json.dumps(bundle.class_names),
+        "image_shape": json.dumps(list(bundle.image_shape)),
+        "input": "raw pixel values 0..255, each image's H x W x C values in one row",
+        "preprocess": f"{bundle.preprocessor.kind}, folded into the first layer",
+    })
+
+
+def onnx_graph(params: dict[str, np.ndarray], name: str, doc: str, props: dict[str, str]) -> Any:
+    """The checked ONNX graph of a network whose W1 takes the rows as given
+    (folded_params): `name` (N, D) float32 -> Gemm -> Relu -> Gemm -> Softmax
+    -> probabilities (N, C) float32, whatever the weights' float type."""
     onnx = _require("onnx", "export")
     from onnx import TensorProto, helper, numpy_helper
 
-    p = folded_params(bundle, dtype)
-    d, _, c = bundle.net.sizes
-    half = np.dtype(dtype) == np.float16
-    x, probs = (INPUT + "_half", OUTPUT + "_half") if half else (INPUT, OUTPUT)
+    (d, _), (_, c) = params["W1"].shape, params["W2"].shape
+    half = params["W1"].dtype == np.float16
+    x, probs = (name + "_half", OUTPUT + "_half") if half else (name, OUTPUT)
     nodes = [
         helper.make_node("Gemm", [x, "W1", "b1"], ["hidden_in"]),  # x @ W1 + b1
         helper.make_node("Relu", ["hidden_in"], ["hidden"]),
@@ -132,23 +147,18 @@ def onnx_model(bundle: Bundle, dtype: Any = np.float32) -> Any:
         helper.make_node("Softmax", ["scores"], [probs], axis=1),
     ]
     if half:  # float32 at both ends, so that callers need not know
-        nodes.insert(0, helper.make_node("Cast", [INPUT], [x], to=TensorProto.FLOAT16))
+        nodes.insert(0, helper.make_node("Cast", [name], [x], to=TensorProto.FLOAT16))
         nodes.append(helper.make_node("Cast", [probs], [OUTPUT], to=TensorProto.FLOAT))
     graph = helper.make_graph(
         nodes, "twolayer",
-        [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, ["N", d])],
+        [helper.make_tensor_value_info(name, TensorProto.FLOAT, ["N", d])],
         [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["N", c])],
-        [numpy_helper.from_array(p[k], k) for k in ("W1", "b1", "W2", "b2")],
+        [numpy_helper.from_array(params[k], k) for k in ("W1", "b1", "W2", "b2")],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="twolayer",
-                              doc_string=describe(bundle))
+                              doc_string=doc)
     model.ir_version = IR_VERSION
-    helper.set_model_props(model, {
-        "class_names": json.dumps(bundle.class_names),
-        "image_shape": json.dumps(list(bundle.image_shape)),
-        "input": "raw pixel values 0..255, each image's H x W x C values in one row",
-        "preprocess": f"{bundle.preprocessor.kind}, folded into the first layer",
-    })
+    helper.set_model_props(model, props)
     onnx.checker.check_model(model)
     return model
 

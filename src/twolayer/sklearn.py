@@ -30,11 +30,15 @@ What the table's options mean for arrays:
   command line does; validation_scores_ holds that accuracy per epoch.
   val_size=0 trains on every row and keeps the last epoch's parameters.
 - flip and crop need image_shape, the (H, W, C) that each row flattens.
+
+to_onnx() gives the fitted network as an ONNX graph, its preprocessing
+folded in, as `twolayer export` gives a run's.
 """
 
 from __future__ import annotations
 
 import inspect
+import json
 import warnings
 from dataclasses import replace
 from typing import Any
@@ -46,10 +50,12 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from twolayer.arrays import checked_image_shape
-from twolayer.config import TrainConfig, options, with_recipe
+from twolayer.bundles import Bundle
+from twolayer.config import TrainConfig, is_number, options, with_recipe
 from twolayer.data import Dataset
 from twolayer.data.preprocess import Preprocessor
 from twolayer.data.splits import carve, resolve_size
+from twolayer.export import folded_params, onnx_graph
 from twolayer.layers import softmax
 from twolayer.progress import Progress
 from twolayer.recipes import RECIPES
@@ -73,6 +79,9 @@ OWN_PARAMETERS = {
     "verbose": False,  # a progress bar while fitting (a terminal line, or log lines on stdout)
 }
 
+
+# The attributes that validate_data sets on the estimator as it checks X.
+SET_BY_VALIDATION = ("n_features_in_", "feature_names_in_")
 
 # The table's defaults suit 0..255 pixels; the estimator's start from the recipe
 # for features of any scale (recipes.py says why).
@@ -124,6 +133,9 @@ def _unique(y: np.ndarray, return_inverse: bool = False) -> Any:
         return np.unique(y, return_inverse=return_inverse)
     except TypeError:
         kinds = sorted({type(label).__name__ for label in y})
+        if len(kinds) == 1:  # labels all None: they "mixed labels of different types (NoneType)"
+            raise ValueError(f"y's labels are of type {kinds[0]}, which cannot be ordered; give labels that are text "
+                             "or numbers") from None
         raise ValueError(f"y mixes labels of different types ({', '.join(kinds)}); give labels of one type, all "
                          "text or all numbers") from None
 
@@ -141,7 +153,12 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, **params: Any) -> None:
-        bound = SIGNATURE.bind(self, **params)  # a name the signature lacks: TypeError, as usual
+        try:
+            bound = SIGNATURE.bind(self, **params)  # a name the signature lacks: TypeError, as usual
+        except TypeError as e:
+            if "random_state" not in params:
+                raise
+            raise TypeError(f"TwoLayerClassifier {e}; its seed is seed, a whole number >= 0 (seed=42)") from None
         bound.apply_defaults()
         for name, value in bound.arguments.items():
             if name != "self":
@@ -159,13 +176,29 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
     def config(self) -> TrainConfig:
         """The parameters as a validated TrainConfig; ValueError naming the
         first bad one."""
-        for name in ("warm_start", "verbose"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if not isinstance(self.warm_start, (bool, np.bool_)):
+            raise ValueError(f"warm_start must be true or false, got {self.warm_start!r}")
+        if not (isinstance(self.verbose, (bool, np.bool_)) or is_number(self.verbose, int) and self.verbose >= 0):
+            # scikit-learn's verbose is a level, 0, 1, 2...; verbose=1 was refused
+            raise ValueError(f"verbose must be true or false (or a level 0, 1, 2...), got {self.verbose!r}")
         return TrainConfig(**{name: getattr(self, name) for name in TABLE_PARAMETERS}).validate()
 
     def fit(self, X: Any, y: Any) -> TwoLayerClassifier:
-        """Train on rows X (N, D) and labels y (N,), any hashable labels."""
+        """Train on rows X (N, D) and labels y (N,), any hashable labels, at
+        least two classes. A fit that fails leaves the estimator as it was."""
+        # validate_data sets these as it checks X: a fit refused after it (one class, val_size too large) left an
+        # unfitted estimator looking fitted (AttributeError, not NotFittedError) and a fitted one expecting
+        # another number of features than its network takes
+        kept = {name: vars(self)[name] for name in SET_BY_VALIDATION if name in vars(self)}
+        try:
+            return self._fit(X, y)
+        except BaseException:
+            for name in SET_BY_VALIDATION:
+                vars(self).pop(name, None)
+            vars(self).update(kept)
+            raise
+
+    def _fit(self, X: Any, y: Any) -> TwoLayerClassifier:
         config = self.config()
         continuing = self.warm_start and hasattr(self, "_state")
         if continuing:
@@ -173,6 +206,9 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
         X, y = validate_data(self, X, y, reset=not continuing, dtype=(np.float64, np.float32))
         found = _unique(y, return_inverse=True)  # before scikit-learn's check sorts mixed types into a TypeError
         check_classification_targets(y)
+        if len(found[0]) < 2:  # scikit-learn's classifiers refuse it: it was fitted, predicting that class
+            raise ValueError("TwoLayerClassifier needs samples of at least 2 classes in the data, but the data "
+                             f"contains only one class: {found[0][:1].tolist()[0]!r}")
         image_shape = checked_image_shape(self.image_shape, X.shape[1], bool(config.flip or config.crop),
                                           "TwoLayerClassifier(image_shape=...)", config.crop)
         if continuing:
@@ -198,7 +234,7 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
         # of 5 and 5 epochs reach exactly the state of one of 10.
         start = state.iteration
         run = replace(config, iters=start + num_iters(config, len(train[1])))
-        bar = Progress(run.iters - start, "fit", enabled=self.verbose)
+        bar = Progress(run.iters - start, "fit", enabled=bool(self.verbose))
         try:
             history = fit(net, X_train, train[1], X_val, val[1], run, image_shape=image_shape, state=state,
                           restore_best=False,  # the net trains on from its last epoch; net_ gets the best
@@ -224,6 +260,24 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
         """The most probable class of each row, as a label of classes_."""
         proba = self.predict_proba(X)  # first: it checks that the model is fitted
         return self.classes_[proba.argmax(axis=1)]
+
+    def to_onnx(self, float16: bool = False) -> Any:
+        """The fitted network as an ONNX graph (onnx.ModelProto: onnx.save(graph,
+        "model.onnx") writes it): input "X", rows (N, n_features_in_) float32
+        as predict_proba takes them, the preprocessing folded into the first
+        layer; output "probabilities" (N, C) float32, its columns those of
+        predict_proba, classes_ as text in the metadata's class_names (JSON).
+        float16 stores the weights in half precision. In a Pipeline, the
+        steps before this one are not in the graph."""
+        check_is_fitted(self)
+        d, h, c = self.net_.sizes
+        names = [str(label) for label in self.classes_]
+        bundle = Bundle(self.net_, self.preprocessor_, names, (1, 1, d), {})  # folding reads only net and preprocessor
+        params = folded_params(bundle, np.float16 if float16 else np.float32, "call to_onnx() without float16=True")
+        folded = f"{self.preprocessor_.kind} preprocessing folded into the first layer"
+        doc = f"twolayer TwoLayerClassifier {d}-{h}-{c}: rows X (N, {d}) -> probabilities of its {c} classes; {folded}"
+        return onnx_graph(params, "X", doc, {"class_names": json.dumps(names), "preprocess": folded,
+                                             "input": "rows of X as TwoLayerClassifier.predict takes them"})
 
     # -- the steps of fit ---------------------------------------------------------------------
 
