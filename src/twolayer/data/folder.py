@@ -3,11 +3,14 @@
     PATH/train/<class>/*.jpg and PATH/test/<class>/*.png  -> those splits
     PATH/<class>/*.jpg                                      -> one split
 
-Images are decoded with Pillow into uint8 (N, H, W, C): C is 3 (RGB) when
+A class's images are every image file under its folder, sub-folders
+included (images.files_under, as predict lists a folder); its other files
+are skipped, and the Dataset says which (`skipped`). Images are decoded
+with Pillow into uint8 (N, H, W, C): C is 3 (RGB) when
 any training image is in color, else 1 (gray); the test split is read the
 same way, each upright (its EXIF orientation applied) and its transparent
-pixels on white. Hidden files and
-folders (.DS_Store, ._NAME.jpg, __MACOSX) are skipped. Training images keep
+pixels on white (images.as_array). Hidden files and
+folders (.DS_Store, ._NAME.jpg, __MACOSX, Thumbs.db, @eaDir) are skipped. Training images keep
 their size when all share one of at most 128 x 128 pixels, and test images
 are then resized to it; else, or when a size is asked for, every image is
 resized (see AUTO_SIZE). Decoded arrays are cached in the data directory under a
@@ -31,14 +34,16 @@ import numpy as np
 
 from twolayer.data import Dataset
 from twolayer.data.cache import cache_path, load_cached, refresh_wanted, save_cached
+from twolayer.data.fingerprint import DECODING
 from twolayer.data.images import (
     IMAGE_SUFFIXES,
+    as_array,
+    files_under,
     is_hidden,
+    kinds,
     pillow_image,
     pillow_mode,
     reading,
-    resized,
-    to_mode,
     upright,
 )
 from twolayer.errors import DataError, UsageError
@@ -88,8 +93,10 @@ def load_folder(path: str | Path, cache_root: Path, quiet: bool = False, refresh
     channels = None  # the first split's images decide (3 if any is in color), the other is read that way
     splits: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     resized_from = None
+    skipped: list[str] = []
     for split, folder in split_dirs.items():
-        listing = _list(folder, class_names)
+        listing, others = _list(folder, class_names)
+        skipped.extend(others)
         labels = np.array([label for _, label, _, _ in listing], dtype=np.int64)
         source = Split(folder, listing, labels, channels, cache_root, quiet, refresh)
         if target is None and own is None:
@@ -109,7 +116,8 @@ def load_folder(path: str | Path, cache_root: Path, quiet: bool = False, refresh
         channels = images.shape[3]
         splits[split] = (images, labels)
         resized_from = resized_from or (f"the test split's {note}" if test_only and note else note)
-    return Dataset(f"folder:{root}", [as_text(name) for name in class_names], splits, resized_from)
+    return Dataset(f"folder:{root}", [as_text(name) for name in class_names], splits, resized_from,
+                   kinds(skipped) if skipped else None)
 
 
 def _asked(size: Any) -> tuple[int, int] | None:
@@ -230,24 +238,30 @@ def _subdirs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not is_hidden(p.name))
 
 
-def _list(folder: Path, class_names: list[str]) -> Listing:
+def _list(folder: Path, class_names: list[str]) -> tuple[Listing, list[str]]:
+    """The image files of each class folder, its sub-folders' included (as
+    predict reads a folder: images.files_under), and the other files there,
+    which are skipped (a phone's .heic photos, notes)."""
     listing: Listing = []
+    skipped: list[str] = []
     for label, name in enumerate(class_names):
         class_dir = folder / name
         if not class_dir.is_dir():
             continue
-        files = []
-        with os.scandir(class_dir) as entries:
-            for entry in entries:
-                if entry.is_file() and entry.name.lower().endswith(IMAGE_SUFFIXES) and not is_hidden(entry.name):
-                    st = entry.stat()
-                    files.append((entry.path, label, st.st_size, st.st_mtime_ns))
+        try:
+            files, others = files_under(class_dir)
+        except OSError as e:  # a sub-folder that cannot be read (its images would be left out), a link loop
+            raise DataError(f"{e.filename}: {e.strerror}") from None
         if not files:
-            raise DataError(f"class folder {class_dir} holds no images ({', '.join(IMAGE_SUFFIXES)})")
-        listing.extend(sorted(files))
+            raise DataError(f"class folder {class_dir} holds no images ({', '.join(IMAGE_SUFFIXES)})"
+                            + (f"; it holds {kinds(others)}" if others else ""))
+        for path in files:
+            st = os.stat(path)
+            listing.append((path, label, st.st_size, st.st_mtime_ns))
+        skipped.extend(others)
     if not listing:
         raise DataError(f"{folder} holds no images")
-    return listing
+    return listing, skipped
 
 
 def _source_name(folder: Path) -> str:
@@ -260,8 +274,9 @@ def _key(folder: Path, listing: Listing, size: tuple[int, int], channels: int | 
     """The cache key: every file's path, label, size and modification time,
     the size its images are decoded to and their channels (None: decided by
     the images, 3 if any is in color)."""
-    # upright: EXIF orientation applied; on white: transparent pixels composited on white (images.on_white)
-    head = f"{folder.resolve()}|{size}|{channels or 'any color: 3'}|upright|on white"
+    # upright: EXIF orientation applied; on white: transparent pixels composited on white (images.on_white);
+    # the decoding: a cache of the same files decoded otherwise (fingerprint.DECODING) is not read
+    head = f"{folder.resolve()}|{size}|{channels or 'any color: 3'}|upright|on white|decoding {DECODING}"
     digest = hashlib.sha256(head.encode("utf-8", "surrogateescape"))
     for path, label, nbytes, mtime in listing:
         digest.update(f"{path}|{label}|{nbytes}|{mtime}\n".encode("utf-8", "surrogateescape"))
@@ -278,7 +293,6 @@ def _decode(listing: Listing, desc: str, quiet: bool, size: tuple[int, int], str
     from PIL import Image
 
     height, width = size
-    mode = "L" if channels == 1 else "RGB"
     shape = (len(listing), height, width, 1 if channels == 1 else 3)
     # a network reads them as float32 rows: a decode that fits, but not with its copy, was killed later
     problem = shortfall(math.prod(shape) * (1 + 4), "to hold them and their float32 copy")
@@ -297,7 +311,7 @@ def _decode(listing: Listing, desc: str, quiet: bool, size: tuple[int, int], str
         sizes.add(own)
         with reading(path):
             color = color or pillow_mode(img) != "L"
-            images[i] = np.asarray(resized(to_mode(img, mode), height, width)).reshape(images.shape[1:])
+            images[i] = as_array(img, size, shape[3])
         if i % 500 == 0 or i == len(listing) - 1:
             bar.update(i + 1)
     bar.close()
