@@ -183,15 +183,28 @@ def test_files_a_class_folder_holds_but_cannot_use_are_said(tmp_path, capsys):
         (root / name / "IMG_0002.HEIC").write_bytes(HEIC)
     (root / "cat" / "notes.txt").write_text("the grey one\n")
     (root / "cat" / "README").write_text("\n")
-    assert load_dataset(f"folder:{root}").skipped == "2 .heic files, 1 file without a suffix and 1 .txt file"
+    assert load_dataset(f"folder:{root}").skipped.startswith(
+        "2 .heic files, 1 file without a suffix and 1 .txt file in the class folders (the images read are .png, .jpg,")
     assert main(["train", "--dataset", f"folder:{root}", "--out", str(tmp_path / "run"), "--epochs", "1",
                  "--val-size", "0", "--test-size", "0"]) == 0
     said = capsys.readouterr()
-    assert ("skipped 2 .heic files, 1 file without a suffix and 1 .txt file in the class folders: the images read "
-            "are .png, .jpg,") in said.out and said.err == ""
+    assert said.out.startswith("skipped 2 .heic files, 1 file without a suffix and 1 .txt file in the class folders (")
+    assert said.err == ""
     (root / "dog" / "IMG_0001.jpg").unlink()
     with pytest.raises(DataError, match=r"class folder .*dog holds no images \(.png, .*\); it holds 1 .heic file$"):
         load_dataset(f"folder:{root}")
+
+
+def test_a_val_folder_beside_train_and_test_is_said_to_be_unread(tmp_path):
+    """A download's train/, val/ and test/: val/ was left out without a word
+    (validation is carved from train/)."""
+    for split in ("train", "val", "valid", "test"):
+        for name in ("cat", "dog"):
+            small(tmp_path / "kaggle" / split / name / "0.png")
+    dataset = load_dataset(f"folder:{tmp_path / 'kaggle'}")
+    assert sorted(dataset.splits) == ["test", "train"]
+    assert dataset.skipped == ("val/, valid/ beside train/ and test/, the splits read (validation images are carved "
+                               "from train/: --val-size)")
 
 
 @pytest.mark.parametrize(("content", "said"), [

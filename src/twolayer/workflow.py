@@ -99,8 +99,7 @@ def prepare(config: TrainConfig, quiet: bool = True, preprocessor: Preprocessor 
         print(f"images resized to {w}x{h} pixels from {dataset.resized_from}"
               + ("" if config.image_size else "; --image-size N sets another size"), flush=True)
     if dataset.skipped and not quiet:  # a phone's HEIC photos among its JPEGs were left out without a word
-        print(f"skipped {dataset.skipped} in the class folders: the images read are {', '.join(IMAGE_SUFFIXES)}",
-              flush=True)
+        print(f"skipped {dataset.skipped}", flush=True)
     raw = carve(dataset, config.val_size, config.test_size, config.split_seed)
     if preprocessor is None:  # training: two classes, and options that suit the images (a folder's size is new)
         check_classes(dataset)

@@ -117,7 +117,21 @@ def load_folder(path: str | Path, cache_root: Path, quiet: bool = False, refresh
         splits[split] = (images, labels)
         resized_from = resized_from or (f"the test split's {note}" if test_only and note else note)
     return Dataset(f"folder:{root}", [as_text(name) for name in class_names], splits, resized_from,
-                   kinds(skipped) if skipped else None)
+                   _skipped(root, split_dirs, skipped))
+
+
+def _skipped(root: Path, split_dirs: dict[str, Path], files: list[str]) -> str | None:
+    """What of the folder is not read, said (Dataset.skipped): the class
+    folders' other files (a phone's HEIC photos among its JPEGs), and beside
+    train/ and test/ any other folder (a val/: validation is carved from
+    train/); each was left out without a word."""
+    said = [f"{kinds(files)} in the class folders (the images read are {', '.join(IMAGE_SUFFIXES)})"] if files else []
+    if split_dirs != {"train": root}:
+        beside = [as_text(d.name) + "/" for d in _subdirs(root) if d.name not in SPLIT_NAMES]
+        if beside:
+            said.append(f"{', '.join(beside)} beside {' and '.join(f'{s}/' for s in split_dirs)}, the splits read "
+                        "(validation images are carved from train/: --val-size)")
+    return "; ".join(said) or None
 
 
 def _asked(size: Any) -> tuple[int, int] | None:
