@@ -255,3 +255,27 @@ def test_an_avif_image_is_an_image_file(tmp_path):
     if features.check("avif"):
         Image.new("RGB", (6, 5), (0, 100, 200)).save(root / "a" / "1.avif")
         assert len(load_dataset(f"folder:{root}").splits["train"][1]) == 3
+
+
+def test_a_class_folder_named_on_a_mac_is_the_class_of_that_name(tmp_path):
+    """macOS writes "é" decomposed (e and a combining accent): a held-out
+    folder from a Mac was `has class 'café', which the model does not know;
+    it was trained on 'café', ...`, and a test/ copied from one made a third
+    class. Class names are in the composed form (NFC); one name in both
+    forms in one folder is one line showing both."""
+    import unicodedata
+
+    composed, decomposed = "caf\u00e9", unicodedata.normalize("NFD", "caf\u00e9")
+    for root, name in (("linux", composed), ("mac", decomposed), ("split/train", composed), ("split/test", decomposed)):
+        small(tmp_path / root / name / "0.png", 10)
+        small(tmp_path / root / "dog" / "0.png", 200)
+    assert load_dataset(f"folder:{tmp_path / 'mac'}").class_names == [composed, "dog"]
+    split = load_dataset(f"folder:{tmp_path / 'split'}")
+    assert split.class_names == [composed, "dog"] and split.splits["test"][1].tolist() == [0, 1]
+    model = tmp_path / "run"
+    assert main(["train", "--dataset", f"folder:{tmp_path / 'linux'}", "--out", str(model), "--epochs", "1",
+                 "--val-size", "0", "--test-size", "0", "--quiet"]) == 0
+    assert workflow.evaluate(model, f"folder:{tmp_path / 'mac'}", split="train")["n"] == 2
+    small(tmp_path / "mac" / composed / "1.png")
+    with pytest.raises(DataError, match=re.escape(f"{ascii(str(tmp_path / 'mac' / decomposed))} and ")):
+        load_dataset(f"folder:{tmp_path / 'mac'}")

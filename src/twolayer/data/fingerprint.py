@@ -37,8 +37,8 @@ DECODING = 3
 CHANGES = {
     1: "transparent pixels took the colour stored under them, float and 32-bit TIFFs were not scaled, Netpbm and "
        ".jfif files were skipped",
-    2: "a class folder's sub-folders and .avif files were skipped, and a color image for gray was made gray before "
-       "it was resized",
+    2: "a class folder's sub-folders and .avif files were skipped, a color image for gray was made gray before it "
+       "was resized, and class names were kept in the Unicode form of their folder's name",
 }
 
 

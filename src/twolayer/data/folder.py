@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,7 +84,8 @@ def load_folder(path: str | Path, cache_root: Path, quiet: bool = False, refresh
     split_dirs = {s: root / s for s in SPLIT_NAMES if (root / s).is_dir()}  # test/ alone: a folder to evaluate on
     if not split_dirs:
         split_dirs = {"train": root}
-    class_names = sorted({d.name for folder in split_dirs.values() for d in _subdirs(folder)})
+    class_dirs = {split: _classes(folder) for split, folder in split_dirs.items()}
+    class_names = sorted({name for dirs in class_dirs.values() for name in dirs})
     if not class_names:
         raise DataError(f"{root} holds no class folders: expected {root}/<class>/<image files>")
 
@@ -95,7 +97,7 @@ def load_folder(path: str | Path, cache_root: Path, quiet: bool = False, refresh
     resized_from = None
     skipped: list[str] = []
     for split, folder in split_dirs.items():
-        listing, others = _list(folder, class_names)
+        listing, others = _list(folder, class_dirs[split], class_names)
         skipped.extend(others)
         labels = np.array([label for _, label, _, _ in listing], dtype=np.int64)
         source = Split(folder, listing, labels, channels, cache_root, quiet, refresh)
@@ -116,7 +118,7 @@ def load_folder(path: str | Path, cache_root: Path, quiet: bool = False, refresh
         channels = images.shape[3]
         splits[split] = (images, labels)
         resized_from = resized_from or (f"the test split's {note}" if test_only and note else note)
-    return Dataset(f"folder:{root}", [as_text(name) for name in class_names], splits, resized_from,
+    return Dataset(f"folder:{root}", class_names, splits, resized_from,
                    _skipped(root, split_dirs, skipped))
 
 
@@ -222,10 +224,27 @@ def _shown(size: tuple[int, int]) -> str:
 
 def as_text(name: str) -> str:
     """A folder's name as the text its bytes spell in UTF-8, whatever the
-    locale: under LANG=C without UTF-8 mode Python decodes "chat_é" to lone
-    surrogates, which no file, figure or terminal can hold (and which would
-    give the same data another fingerprint)."""
-    return os.fsencode(name).decode("utf-8", "backslashreplace")
+    locale (under LANG=C without UTF-8 mode Python decodes "chat_é" to lone
+    surrogates, which no file, figure or terminal can hold, and which would
+    give the same data another fingerprint), in Unicode's composed form
+    (NFC): macOS writes "é" as e and a combining accent, so a folder from a
+    Mac named a class other than the model's own "é", though both look
+    alike."""
+    return unicodedata.normalize("NFC", os.fsencode(name).decode("utf-8", "backslashreplace"))
+
+
+def _classes(folder: Path) -> dict[str, Path]:
+    """A split folder's class folders by class name (as_text). DataError for
+    two whose names differ only in their Unicode form: one class, or two?"""
+    classes: dict[str, Path] = {}
+    for d in _subdirs(folder):
+        name = as_text(d.name)
+        if name in classes:
+            raise DataError(f"class folders {ascii(str(classes[name]))} and {ascii(str(d))} have one name, "
+                            f"{name!r}, written in two Unicode forms (as Linux and macOS write accents): rename one, "
+                            "or merge them")
+        classes[name] = d
+    return classes
 
 
 def _size(path: str) -> tuple[int, int]:
@@ -252,15 +271,16 @@ def _subdirs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not is_hidden(p.name))
 
 
-def _list(folder: Path, class_names: list[str]) -> tuple[Listing, list[str]]:
-    """The image files of each class folder, its sub-folders' included (as
-    predict reads a folder: images.files_under), and the other files there,
-    which are skipped (a phone's .heic photos, notes)."""
+def _list(folder: Path, class_dirs: dict[str, Path], class_names: list[str]) -> tuple[Listing, list[str]]:
+    """The image files of each class folder (`class_dirs`, by name), its
+    sub-folders' included (as predict reads a folder: images.files_under),
+    labelled by the name's place in `class_names`; and the other files
+    there, which are skipped (a phone's .heic photos, notes)."""
     listing: Listing = []
     skipped: list[str] = []
     for label, name in enumerate(class_names):
-        class_dir = folder / name
-        if not class_dir.is_dir():
+        class_dir = class_dirs.get(name)
+        if class_dir is None:
             continue
         try:
             files, others = files_under(class_dir)
