@@ -195,16 +195,23 @@ def test_files_a_class_folder_holds_but_cannot_use_are_said(tmp_path, capsys):
         load_dataset(f"folder:{root}")
 
 
-def test_a_val_folder_beside_train_and_test_is_said_to_be_unread(tmp_path):
+def test_a_val_folder_or_images_beside_the_class_folders_are_said_to_be_unread(tmp_path):
     """A download's train/, val/ and test/: val/ was left out without a word
-    (validation is carved from train/)."""
+    (validation is carved from train/); so were images beside the class
+    folders, of no class."""
     for split in ("train", "val", "valid", "test"):
         for name in ("cat", "dog"):
             small(tmp_path / "kaggle" / split / name / "0.png")
+    (tmp_path / "kaggle" / "README.md").write_text("from kaggle\n")  # a dataset's notes are no image
     dataset = load_dataset(f"folder:{tmp_path / 'kaggle'}")
     assert sorted(dataset.splits) == ["test", "train"]
     assert dataset.skipped == ("val/, valid/ beside train/ and test/, the splits read (validation images are carved "
                                "from train/: --val-size)")
+    small(tmp_path / "kaggle" / "train" / "stray.png")
+    small(tmp_path / "kaggle" / "test" / "IMG_1.JPG")
+    assert load_dataset(f"folder:{tmp_path / 'kaggle'}").skipped.startswith(
+        "1 .jpg file and 1 .png file beside the class folders, of no class (each class's images are in its folder); "
+        "val/, valid/ beside")
 
 
 @pytest.mark.parametrize(("content", "said"), [

@@ -41,6 +41,7 @@ from twolayer.data.images import (
     as_array,
     files_under,
     is_hidden,
+    is_image_name,
     kinds,
     pillow_image,
     pillow_mode,
@@ -124,10 +125,15 @@ def load_folder(path: str | Path, cache_root: Path, quiet: bool = False, refresh
 
 def _skipped(root: Path, split_dirs: dict[str, Path], files: list[str]) -> str | None:
     """What of the folder is not read, said (Dataset.skipped): the class
-    folders' other files (a phone's HEIC photos among its JPEGs), and beside
-    train/ and test/ any other folder (a val/: validation is carved from
-    train/); each was left out without a word."""
+    folders' other files (a phone's HEIC photos among its JPEGs), images
+    beside the class folders (of no class), and beside train/ and test/ any
+    other folder (a val/: validation is carved from train/); each was left
+    out without a word."""
     said = [f"{kinds(files)} in the class folders (the images read are {', '.join(IMAGE_SUFFIXES)})"] if files else []
+    loose = [str(p) for folder in split_dirs.values() for p in folder.iterdir()
+             if is_image_name(p.name) and not is_hidden(p.name) and p.is_file()]
+    if loose:
+        said.append(f"{kinds(loose)} beside the class folders, of no class (each class's images are in its folder)")
     if split_dirs != {"train": root}:
         beside = [as_text(d.name) + "/" for d in _subdirs(root) if d.name not in SPLIT_NAMES]
         if beside:
