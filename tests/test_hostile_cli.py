@@ -416,7 +416,7 @@ CASES: dict[str, Case] = {
                                   lambda d, s: images(d / "imgs", n=2)),
     "predict a glob that matches nothing": Case(["predict", "{images_run}", "imgs/*.jpg"], 1,
                                                 "no image files (.png, .jpg, .jpeg, .jpe, .jfif, .bmp, .gif, .webp, "
-                                                ".tif, .tiff, .pgm, .ppm, .pbm, .pnm) in pattern",
+                                                ".avif, .tif, .tiff, .pgm, .ppm, .pbm, .pnm) in pattern",
                                                 lambda d, s: images(d / "imgs", n=2)),
     # 9. every bad option exits 2, whatever the command and wherever the option was written
     "train with an unknown dataset": Case(["train", "--dataset", "nope"], 2, "unknown dataset 'nope'"),

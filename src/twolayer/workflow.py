@@ -22,7 +22,7 @@ from twolayer.checkpoint import CHECKPOINT_FILE, check_state, config_disagreemen
 from twolayer.config import TrainConfig, layered, options, relative_paths
 from twolayer.data import Dataset, check_spec, load_dataset
 from twolayer.data.fingerprint import DECODING, decoded_otherwise, fingerprint
-from twolayer.data.images import IMAGE_SUFFIXES, is_hidden, match_channels, read_image, resize_images
+from twolayer.data.images import IMAGE_SUFFIXES, files_under, is_image_name, match_channels, read_image, resize_images
 from twolayer.data.preprocess import Preprocessor
 from twolayer.data.splits import carve, check_classes
 from twolayer.errors import DataError, Stopped, TwolayerError, UsageError, WriteError
@@ -98,6 +98,8 @@ def prepare(config: TrainConfig, quiet: bool = True, preprocessor: Preprocessor 
         h, w = dataset.image_shape[:2]
         print(f"images resized to {w}x{h} pixels from {dataset.resized_from}"
               + ("" if config.image_size else "; --image-size N sets another size"), flush=True)
+    if dataset.skipped and not quiet:  # a phone's HEIC photos among its JPEGs were left out without a word
+        print(f"skipped {dataset.skipped}", flush=True)
     raw = carve(dataset, config.val_size, config.test_size, config.split_seed)
     if preprocessor is None:  # training: two classes, and options that suit the images (a folder's size is new)
         check_classes(dataset)
@@ -455,8 +457,8 @@ def evaluate(model: str | Path, spec: str | None = None, split: str = "test", da
     converted = dataset.image_shape[2] != bundle.image_shape[2]
     to_model = class_map(bundle.class_names, dataset.class_names, spec)
     images, labels, whole = evaluation_split(bundle, dataset, spec, split)
-    # held-out images as predict takes them: gray for a color model (or back), then resized
-    images = resize_images(match_channels(images, bundle.image_shape[2]), *bundle.image_shape[:2])
+    # held-out images as predict takes them (images.as_array): resized, then gray for a color model (or back)
+    images = match_channels(resize_images(images, *bundle.image_shape[:2]), bundle.image_shape[2])
     labels = to_model[labels]
     predicted = bundle.net.predict(bundle.preprocessor.transform(images))
     correct = int((predicted == labels).sum())
@@ -584,7 +586,7 @@ def image_files(paths: list[str | Path]) -> list[str | Path]:
         given_path(path, "an image's path", "give image files, folders or quoted patterns", DataError)
         path = os.fsdecode(path) if isinstance(path, bytes) else path
         if Path(path).is_dir():
-            files = _images_under(path)
+            files = files_under(path)[0]
             what = f"folder {path}"
         elif not Path(path).exists() and glob.has_magic(str(path)):
             files = _images_matching(str(path))
@@ -604,30 +606,7 @@ def _images_matching(pattern: str) -> list[str]:
     files = set()
     for match in glob.glob(pattern, recursive=True):
         if os.path.isdir(match):
-            files.update(_images_under(match))
-        elif Path(match).suffix.lower() in IMAGE_SUFFIXES and os.path.isfile(match):  # a FIFO is no image file
+            files.update(files_under(match)[0])
+        elif is_image_name(Path(match).name) and os.path.isfile(match):  # a FIFO is no image file
             files.add(match)
-    return sorted(files)
-
-
-def _images_under(folder: str | Path) -> list[str]:
-    """The image files under `folder`, sorted, hidden files and folders
-    skipped, linked folders followed (each folder read once, so a link
-    loop ends). A sub-folder that cannot be read is an OSError naming it:
-    either was skipped, and its images silently went unpredicted."""
-    def refuse(error: OSError) -> None:
-        raise error
-
-    files, seen = [], set()
-    for top, dirs, names in os.walk(folder, onerror=refuse, followlinks=True):
-        real = os.path.realpath(top)
-        if real in seen:  # a link back to a folder already read
-            dirs[:] = []
-            continue
-        seen.add(real)
-        dirs[:] = [d for d in dirs if not is_hidden(d)]
-        for name in names:
-            path = os.path.join(top, name)
-            if Path(name).suffix.lower() in IMAGE_SUFFIXES and not is_hidden(name) and os.path.isfile(path):
-                files.append(path)
     return sorted(files)

@@ -26,6 +26,7 @@ class Dataset:
     class_names: list[str]
     splits: dict[str, tuple[np.ndarray, np.ndarray]]  # name -> (images uint8 (N,H,W,C), labels (N,))
     resized_from: str | None = None  # the sizes a folder's images were resized from ("640x480"), if they were
+    skipped: str | None = None  # what of a folder was not read ("2 .heic files in the class folders ..."), if any
 
     @property
     def image_shape(self) -> tuple[int, ...]:

@@ -32,9 +32,14 @@ def fingerprint(dataset: Dataset) -> str:
 # other pixels, or other files are read. Runs and models record it (since 2) beside
 # the fingerprint, so that data that no longer matches can say whether this
 # twolayer reads the folder differently from the one that made them.
-DECODING = 2
-EARLIER = ("transparent pixels took the colour stored under them, float and 32-bit TIFFs were not scaled, Netpbm "
-           "and .jfif files were skipped")  # how decoding 1 (before it was recorded) differs
+DECODING = 3
+# what each earlier decoding did otherwise than the next (1: before it was recorded)
+CHANGES = {
+    1: "transparent pixels took the colour stored under them, float and 32-bit TIFFs were not scaled, Netpbm and "
+       ".jfif files were skipped",
+    2: "a class folder's sub-folders and .avif files were skipped, a color image for gray was made gray before it "
+       "was resized, and class names were kept in the Unicode form of their folder's name",
+}
 
 
 def decoded_otherwise(spec: str, decoding: object, made: str) -> str | None:
@@ -45,5 +50,7 @@ def decoded_otherwise(spec: str, decoding: object, made: str) -> str | None:
         return None
     if isinstance(decoding, int) and not isinstance(decoding, bool) and decoding > DECODING:
         return f"{made} was made by a newer twolayer, which decodes some image files differently"
-    return (f"{made} was made by an earlier twolayer, which decoded some image files differently ({EARLIER}), "
+    since = decoding if isinstance(decoding, int) and not isinstance(decoding, bool) and decoding in CHANGES else 1
+    changes = "; ".join(CHANGES[d] for d in range(since, DECODING))
+    return (f"{made} was made by an earlier twolayer, which decoded some image files differently ({changes}), "
             "or the folder's files changed since")

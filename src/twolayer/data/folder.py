@@ -3,11 +3,14 @@
     PATH/train/<class>/*.jpg and PATH/test/<class>/*.png  -> those splits
     PATH/<class>/*.jpg                                      -> one split
 
-Images are decoded with Pillow into uint8 (N, H, W, C): C is 3 (RGB) when
+A class's images are every image file under its folder, sub-folders
+included (images.files_under, as predict lists a folder); its other files
+are skipped, and the Dataset says which (`skipped`). Images are decoded
+with Pillow into uint8 (N, H, W, C): C is 3 (RGB) when
 any training image is in color, else 1 (gray); the test split is read the
 same way, each upright (its EXIF orientation applied) and its transparent
-pixels on white. Hidden files and
-folders (.DS_Store, ._NAME.jpg, __MACOSX) are skipped. Training images keep
+pixels on white (images.as_array). Hidden files and
+folders (.DS_Store, ._NAME.jpg, __MACOSX, Thumbs.db, @eaDir) are skipped. Training images keep
 their size when all share one of at most 128 x 128 pixels, and test images
 are then resized to it; else, or when a size is asked for, every image is
 resized (see AUTO_SIZE). Decoded arrays are cached in the data directory under a
@@ -23,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,14 +35,17 @@ import numpy as np
 
 from twolayer.data import Dataset
 from twolayer.data.cache import cache_path, load_cached, refresh_wanted, save_cached
+from twolayer.data.fingerprint import DECODING
 from twolayer.data.images import (
     IMAGE_SUFFIXES,
+    as_array,
+    files_under,
     is_hidden,
+    is_image_name,
+    kinds,
     pillow_image,
     pillow_mode,
     reading,
-    resized,
-    to_mode,
     upright,
 )
 from twolayer.errors import DataError, UsageError
@@ -78,7 +85,8 @@ def load_folder(path: str | Path, cache_root: Path, quiet: bool = False, refresh
     split_dirs = {s: root / s for s in SPLIT_NAMES if (root / s).is_dir()}  # test/ alone: a folder to evaluate on
     if not split_dirs:
         split_dirs = {"train": root}
-    class_names = sorted({d.name for folder in split_dirs.values() for d in _subdirs(folder)})
+    class_dirs = {split: _classes(folder) for split, folder in split_dirs.items()}
+    class_names = sorted({name for dirs in class_dirs.values() for name in dirs})
     if not class_names:
         raise DataError(f"{root} holds no class folders: expected {root}/<class>/<image files>")
 
@@ -88,8 +96,10 @@ def load_folder(path: str | Path, cache_root: Path, quiet: bool = False, refresh
     channels = None  # the first split's images decide (3 if any is in color), the other is read that way
     splits: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     resized_from = None
+    skipped: list[str] = []
     for split, folder in split_dirs.items():
-        listing = _list(folder, class_names)
+        listing, others = _list(folder, class_dirs[split], class_names)
+        skipped.extend(others)
         labels = np.array([label for _, label, _, _ in listing], dtype=np.int64)
         source = Split(folder, listing, labels, channels, cache_root, quiet, refresh)
         if target is None and own is None:
@@ -109,7 +119,27 @@ def load_folder(path: str | Path, cache_root: Path, quiet: bool = False, refresh
         channels = images.shape[3]
         splits[split] = (images, labels)
         resized_from = resized_from or (f"the test split's {note}" if test_only and note else note)
-    return Dataset(f"folder:{root}", [as_text(name) for name in class_names], splits, resized_from)
+    return Dataset(f"folder:{root}", class_names, splits, resized_from,
+                   _skipped(root, split_dirs, skipped))
+
+
+def _skipped(root: Path, split_dirs: dict[str, Path], files: list[str]) -> str | None:
+    """What of the folder is not read, said (Dataset.skipped): the class
+    folders' other files (a phone's HEIC photos among its JPEGs), images
+    beside the class folders (of no class), and beside train/ and test/ any
+    other folder (a val/: validation is carved from train/); each was left
+    out without a word."""
+    said = [f"{kinds(files)} in the class folders (the images read are {', '.join(IMAGE_SUFFIXES)})"] if files else []
+    loose = [str(p) for folder in split_dirs.values() for p in folder.iterdir()
+             if is_image_name(p.name) and not is_hidden(p.name) and p.is_file()]
+    if loose:
+        said.append(f"{kinds(loose)} beside the class folders, of no class (each class's images are in its folder)")
+    if split_dirs != {"train": root}:
+        beside = [as_text(d.name) + "/" for d in _subdirs(root) if d.name not in SPLIT_NAMES]
+        if beside:
+            said.append(f"{', '.join(beside)} beside {' and '.join(f'{s}/' for s in split_dirs)}, the splits read "
+                        "(validation images are carved from train/: --val-size)")
+    return "; ".join(said) or None
 
 
 def _asked(size: Any) -> tuple[int, int] | None:
@@ -200,10 +230,27 @@ def _shown(size: tuple[int, int]) -> str:
 
 def as_text(name: str) -> str:
     """A folder's name as the text its bytes spell in UTF-8, whatever the
-    locale: under LANG=C without UTF-8 mode Python decodes "chat_é" to lone
-    surrogates, which no file, figure or terminal can hold (and which would
-    give the same data another fingerprint)."""
-    return os.fsencode(name).decode("utf-8", "backslashreplace")
+    locale (under LANG=C without UTF-8 mode Python decodes "chat_é" to lone
+    surrogates, which no file, figure or terminal can hold, and which would
+    give the same data another fingerprint), in Unicode's composed form
+    (NFC): macOS writes "é" as e and a combining accent, so a folder from a
+    Mac named a class other than the model's own "é", though both look
+    alike."""
+    return unicodedata.normalize("NFC", os.fsencode(name).decode("utf-8", "backslashreplace"))
+
+
+def _classes(folder: Path) -> dict[str, Path]:
+    """A split folder's class folders by class name (as_text). DataError for
+    two whose names differ only in their Unicode form: one class, or two?"""
+    classes: dict[str, Path] = {}
+    for d in _subdirs(folder):
+        name = as_text(d.name)
+        if name in classes:
+            raise DataError(f"class folders {ascii(str(classes[name]))} and {ascii(str(d))} have one name, "
+                            f"{name!r}, written in two Unicode forms (as Linux and macOS write accents): rename one, "
+                            "or merge them")
+        classes[name] = d
+    return classes
 
 
 def _size(path: str) -> tuple[int, int]:
@@ -230,24 +277,31 @@ def _subdirs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not is_hidden(p.name))
 
 
-def _list(folder: Path, class_names: list[str]) -> Listing:
+def _list(folder: Path, class_dirs: dict[str, Path], class_names: list[str]) -> tuple[Listing, list[str]]:
+    """The image files of each class folder (`class_dirs`, by name), its
+    sub-folders' included (as predict reads a folder: images.files_under),
+    labelled by the name's place in `class_names`; and the other files
+    there, which are skipped (a phone's .heic photos, notes)."""
     listing: Listing = []
+    skipped: list[str] = []
     for label, name in enumerate(class_names):
-        class_dir = folder / name
-        if not class_dir.is_dir():
+        class_dir = class_dirs.get(name)
+        if class_dir is None:
             continue
-        files = []
-        with os.scandir(class_dir) as entries:
-            for entry in entries:
-                if entry.is_file() and entry.name.lower().endswith(IMAGE_SUFFIXES) and not is_hidden(entry.name):
-                    st = entry.stat()
-                    files.append((entry.path, label, st.st_size, st.st_mtime_ns))
+        try:
+            files, others = files_under(class_dir)
+        except OSError as e:  # a sub-folder that cannot be read (its images would be left out), a link loop
+            raise DataError(f"{e.filename}: {e.strerror}") from None
         if not files:
-            raise DataError(f"class folder {class_dir} holds no images ({', '.join(IMAGE_SUFFIXES)})")
-        listing.extend(sorted(files))
+            raise DataError(f"class folder {class_dir} holds no images ({', '.join(IMAGE_SUFFIXES)})"
+                            + (f"; it holds {kinds(others)}" if others else ""))
+        for path in files:
+            st = os.stat(path)
+            listing.append((path, label, st.st_size, st.st_mtime_ns))
+        skipped.extend(others)
     if not listing:
         raise DataError(f"{folder} holds no images")
-    return listing
+    return listing, skipped
 
 
 def _source_name(folder: Path) -> str:
@@ -260,8 +314,9 @@ def _key(folder: Path, listing: Listing, size: tuple[int, int], channels: int | 
     """The cache key: every file's path, label, size and modification time,
     the size its images are decoded to and their channels (None: decided by
     the images, 3 if any is in color)."""
-    # upright: EXIF orientation applied; on white: transparent pixels composited on white (images.on_white)
-    head = f"{folder.resolve()}|{size}|{channels or 'any color: 3'}|upright|on white"
+    # upright: EXIF orientation applied; on white: transparent pixels composited on white (images.on_white);
+    # the decoding: a cache of the same files decoded otherwise (fingerprint.DECODING) is not read
+    head = f"{folder.resolve()}|{size}|{channels or 'any color: 3'}|upright|on white|decoding {DECODING}"
     digest = hashlib.sha256(head.encode("utf-8", "surrogateescape"))
     for path, label, nbytes, mtime in listing:
         digest.update(f"{path}|{label}|{nbytes}|{mtime}\n".encode("utf-8", "surrogateescape"))
@@ -278,7 +333,6 @@ def _decode(listing: Listing, desc: str, quiet: bool, size: tuple[int, int], str
     from PIL import Image
 
     height, width = size
-    mode = "L" if channels == 1 else "RGB"
     shape = (len(listing), height, width, 1 if channels == 1 else 3)
     # a network reads them as float32 rows: a decode that fits, but not with its copy, was killed later
     problem = shortfall(math.prod(shape) * (1 + 4), "to hold them and their float32 copy")
@@ -297,7 +351,7 @@ def _decode(listing: Listing, desc: str, quiet: bool, size: tuple[int, int], str
         sizes.add(own)
         with reading(path):
             color = color or pillow_mode(img) != "L"
-            images[i] = np.asarray(resized(to_mode(img, mode), height, width)).reshape(images.shape[1:])
+            images[i] = as_array(img, size, shape[3])
         if i % 500 == 0 or i == len(listing) - 1:
             bar.update(i + 1)
     bar.close()

@@ -20,7 +20,7 @@ from twolayer.files import read_at_most, read_small
 
 # the files a folder holds as images; PGM and its kin (PPM, PBM, PNM) are how face datasets
 # (AT&T, Yale) come, JFIF and JPE are JPEG as Windows names it
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".gif", ".webp", ".tif", ".tiff",
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".gif", ".webp", ".avif", ".tif", ".tiff",
                   ".pgm", ".ppm", ".pbm", ".pnm")
 # Pillow's modes that hold one gray channel (LA: gray plus alpha); every other mode is read as RGB
 GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")
@@ -55,9 +55,8 @@ def reading(path: str | Path) -> Iterator[None]:
             yield
         except FileNotFoundError:
             raise DataError(f"no such image file: {path}") from None
-        except Image.UnidentifiedImageError:  # its text names the file object Pillow was given, not the file
-            raise DataError(f"cannot read image {path}: not an image file, or a damaged one (Pillow cannot "
-                            "identify its format)") from None
+        except Image.UnidentifiedImageError as e:  # its text names the file object Pillow was given, not the file
+            raise DataError(f"cannot read image {path}: {getattr(e, 'what', None) or UNIDENTIFIED}") from None
         except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
             raise DataError(f"refused image {path}: {one_line(e)}") from None
         except TwolayerError:
@@ -166,10 +165,79 @@ def resize_images(images: np.ndarray, height: int, width: int) -> np.ndarray:
     return out
 
 
+# what systems leave in a folder of pictures, hidden in their own file browsers: macOS's zips, Windows's
+# thumbnail caches and folder settings, a drive's recycle bin, a Synology NAS's thumbnails (in every folder)
+SYSTEM_NAMES = ("__macosx", "thumbs.db", "ehthumbs.db", "desktop.ini", "$recycle.bin", "system volume information",
+                "@eadir")
+
+
 def is_hidden(name: str) -> bool:
-    """A hidden file or folder (.DS_Store, macOS's ._NAME.jpg resource forks, and the
-    __MACOSX folder of its zip files): never an image or a class of the dataset's."""
-    return name.startswith(".") or name == "__MACOSX"
+    """A hidden file or folder (.DS_Store, macOS's ._NAME.jpg resource forks,
+    .ipynb_checkpoints) or one a system keeps among pictures (SYSTEM_NAMES):
+    never an image or a class of the dataset's."""
+    return name.startswith(".") or name.lower() in SYSTEM_NAMES
+
+
+def is_image_name(name: str) -> bool:
+    """Whether a file of this name is an image file: its suffix, in any case."""
+    return name.lower().endswith(IMAGE_SUFFIXES)
+
+
+def files_under(folder: str | Path) -> tuple[list[str], list[str]]:
+    """The image files under `folder` and its sub-folders, sorted by path,
+    and its other files (not hidden ones): hidden files and folders
+    skipped, linked folders followed (each folder read once, so a link loop
+    ends). A sub-folder that cannot be read, or a link to itself, is an
+    OSError naming it: it was skipped, and its images silently left out. The one listing of a folder
+    of images, for predict and for a class folder alike (the folder loader
+    read only a class folder's own files, so `train` left out the images of
+    its sub-folders, which `predict` of the same folder read)."""
+    def refuse(error: OSError) -> None:
+        raise error
+
+    images, others, seen = [], [], set()
+    start = os.path.realpath(folder)
+    for top, dirs, names in os.walk(folder, onerror=refuse, followlinks=True):
+        real = os.path.realpath(top)
+        # a link back to a folder already read, or up to one that holds this folder (cat/up -> .., whose
+        # other classes' images would be read as cat's): a loop
+        if real in seen or (real != start and start.startswith(os.path.join(real, ""))):
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs[:] = [d for d in dirs if not is_hidden(d)]
+        for name in names:
+            path = os.path.join(top, name)
+            if not is_hidden(name) and _is_file(path):
+                (images if is_image_name(name) else others).append(path)
+    return sorted(images), sorted(others)
+
+
+def _is_file(path: str) -> bool:
+    """Whether `path` is a file (a FIFO is no image file); a link to nothing
+    is not, a link to itself is an OSError (ELOOP) naming it."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def kinds(paths: list[str], most: int = 4) -> str:
+    """What files are, by suffix, most common first: '12 .heic files, 2 .txt
+    files and 1 file without a suffix'."""
+    counts: dict[str, int] = {}
+    for path in paths:
+        suffix = Path(path).suffix.lower()
+        counts[suffix] = counts.get(suffix, 0) + 1
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    rest = sum(n for _, n in ranked[most:])
+    said = [_files(n, suffix or None) for suffix, n in ranked[:most]] + ([_files(rest, "other")] if rest else [])
+    return said[0] if len(said) == 1 else ", ".join(said[:-1]) + " and " + said[-1]
+
+
+def _files(n: int, kind: str | None) -> str:
+    files = "file" if n == 1 else "files"
+    return f"{n} {files} without a suffix" if kind is None else f"{n} {kind} {files}"
 
 
 def one_line(error: BaseException) -> str:
@@ -179,17 +247,28 @@ def one_line(error: BaseException) -> str:
 def read_image(path: str | Path, shape: tuple[int, ...] | None = None) -> np.ndarray:
     """One image file as uint8 (H, W, C).
 
-    With `shape` (H, W, C), the image is converted to C channels (1: grayscale,
-    3: RGB) and resized to H x W if it differs, so that any picture can be
-    given to a model; without it, the file's own size and RGB or grayscale.
+    With `shape` (H, W, C), the image is resized to H x W if it differs and
+    given C channels (1: grayscale, 3: RGB), so that any picture can be
+    given to a model (as_array); without it, the file's own size and RGB or
+    grayscale.
     """
     with reading(Path(path)), pillow_image(image_source(path)) as img:
-        mode = ("L" if shape[2] == 1 else "RGB") if shape else pillow_mode(img)
-        img = to_mode(upright(img), mode)
-        if shape:
-            img = resized(img, shape[0], shape[1])
-        array = np.asarray(img, dtype=np.uint8)
-    return array.reshape(array.shape[0], array.shape[1], -1)
+        return as_array(upright(img), shape[:2] if shape else None, shape[2] if shape else None)
+
+
+def as_array(img, size: tuple[int, ...] | None = None, channels: int | None = None) -> np.ndarray:
+    """An opened, upright Pillow image as uint8 (H, W, C), as every reader
+    takes a file: in its own color (gray or RGB, to_mode), resized to `size`
+    (H, W) when given, then given `channels` when given (match_channels).
+    The channels come after the resizing, as `evaluate` gives a folder
+    decoded at a model's size to a model of other channels: a color picture
+    made gray before its resizing was a level off (rounding) in `predict`."""
+    picture = to_mode(img, pillow_mode(img))
+    if size:
+        picture = resized(picture, size[0], size[1])
+    array = np.asarray(picture, dtype=np.uint8)
+    array = array.reshape(array.shape[0], array.shape[1], -1)
+    return match_channels(array[None], channels)[0] if channels else array
 
 
 @contextmanager
@@ -201,7 +280,39 @@ def pillow_image(source: str | Path | io.BytesIO) -> Iterator[Any]:
     from PIL import Image
 
     with nullcontext(source) if isinstance(source, io.BytesIO) else open(source, "rb") as file:
-        yield Image.open(file)  # decoded by the caller, while the file is open
+        try:
+            img = Image.open(file)
+        except Image.UnidentifiedImageError as e:
+            file.seek(0)
+            e.what = what_file(file.read(256))  # type: ignore[attr-defined]  # said by reading()
+            raise
+        yield img  # decoded by the caller, while the file is open
+
+
+UNIDENTIFIED = "not an image file, or a damaged one (Pillow cannot identify its format)"
+HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1")
+
+
+def what_file(head: bytes) -> str | None:
+    """What a file Pillow cannot identify is, from its first bytes, where a
+    user meets it among pictures: empty, a phone's HEIC photo, an AVIF
+    image (which Pillow reads from 11.3), an SVG drawing, a web page saved
+    in a picture's place. None: something else."""
+    if not head:
+        return "the file is empty (0 bytes)"
+    if head[4:8] == b"ftyp":  # an ISO media file: its brands say which
+        brands = head[8 : min(int.from_bytes(head[:4], "big"), len(head))]
+        if b"avif" in brands or b"avis" in brands:
+            return "an AVIF image, which this Pillow cannot read (Pillow 11.3 and newer do); convert it to PNG or JPEG"
+        if any(brand in brands for brand in HEIF_BRANDS):
+            return "a HEIC (HEIF) photo, as iPhones take them, which Pillow cannot read; convert it to JPEG"
+        return UNIDENTIFIED
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if text.startswith(b"<svg") or (text.startswith(b"<?xml") and b"<svg" in text):
+        return "an SVG drawing, not an image of pixels; convert it to PNG"
+    if text.startswith((b"<!doctype html", b"<html")):
+        return "a web page (HTML), not an image: the page was saved in the picture's place"
+    return None
 
 
 def image_source(path: str | Path) -> Path | io.BytesIO:
