@@ -286,3 +286,76 @@ def test_a_class_folder_named_on_a_mac_is_the_class_of_that_name(tmp_path):
     small(tmp_path / "mac" / composed / "1.png")
     with pytest.raises(DataError, match=re.escape(f"{ascii(str(tmp_path / 'mac' / decomposed))} and ")):
         load_dataset(f"folder:{tmp_path / 'mac'}")
+
+
+def test_evaluate_says_what_a_held_out_folder_skipped(tmp_path, capsys):
+    """A held-out folder off a phone, its HEIC photos beside its JPEGs:
+    `train` said it skipped them, `evaluate` scored the rest without a word."""
+    for root, shift in (("train", 0), ("held", 20)):
+        for name in ("cat", "dog"):
+            small(tmp_path / root / name / "0.png", (10 if name == "cat" else 200) + shift)
+    (tmp_path / "held" / "cat" / "IMG_0002.HEIC").write_bytes(HEIC)
+    model = tmp_path / "run"
+    assert main(["train", "--dataset", f"folder:{tmp_path / 'train'}", "--out", str(model), "--epochs", "1",
+                 "--val-size", "0", "--test-size", "0", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(model), "--dataset", f"folder:{tmp_path / 'held'}"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("twolayer evaluate: note: skipped 1 .heic file in the class folders (the images read are "
+                          ".png, .jpg,"), err
+    assert len(err.splitlines()) == 2  # and the note that the folder is not the model's training data
+    result = workflow.evaluate(model, f"folder:{tmp_path / 'held'}")
+    assert result["n"] == 2 and result["skipped"].startswith("1 .heic file in the class folders")
+    assert "skipped" not in workflow.evaluate(model, f"folder:{tmp_path / 'train'}", split="train")
+
+
+def test_the_skip_note_shows_odd_names_escaped_on_one_line(tmp_path, capsys):
+    """A skipped file whose suffix holds ESC or a newline, a folder beside
+    train/ named with a byte that is not UTF-8 or with ESC: the note was
+    printed raw (ESC reached the terminal, the newline split the line), as
+    no other name from outside is."""
+    import os
+
+    root = tmp_path / "odd"
+    for split in ("train", "test"):
+        for name in ("cat", "dog"):
+            small(root / split / name / "0.png", 10 if name == "cat" else 200)
+    (root / "train" / "cat" / "a.x\ny").write_text("")
+    (root / "train" / "cat" / "b.\x1b[31mred").write_text("")
+    os.mkdir(os.fsencode(root) + b"/v\xffal")
+    (root / "v\x1b]0;title\x07").mkdir()
+    assert main(["train", "--dataset", f"folder:{root}", "--out", str(tmp_path / "run"), "--epochs", "1",
+                 "--val-size", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    [line] = [line for line in out.splitlines() if "skipped" in line]
+    assert line.startswith("skipped 1 .\\x1b[31mred file and 1 .x\\ny file in the class folders (")
+    assert line.endswith("v\\x1b]0;title\\x07/, v\\xffal/ beside train/ and test/, the splits read (validation images "
+                         "are carved from train/: --val-size)")
+    assert main(["evaluate", str(tmp_path / "run"), "--dataset", f"folder:{root}", "--split", "train"]) == 0
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and err.startswith("twolayer evaluate: note: skipped 1 .\\x1b[31mred file and 1 .x\\ny ")
+
+
+def test_a_model_made_before_from_a_macs_folder_knows_its_classes(tmp_path):
+    """A model trained by an earlier twolayer on a Mac's folder holds its
+    class names as the folder wrote them ("é" as e and an accent); the same
+    folder is read composed (NFC) since decoding 3, so `evaluate` said `has
+    class 'café', which the model does not know; it was trained on 'café',
+    'dog'`."""
+    import unicodedata
+
+    composed, decomposed = "caf\u00e9", unicodedata.normalize("NFD", "caf\u00e9")
+    for name, value in ((decomposed, 10), ("dog", 200), ("zebra", 90)):
+        small(tmp_path / "mac" / name / "0.png", value)
+    shape = (5, 6, 3)
+    pixels = np.random.default_rng(1).integers(0, 256, (20, *shape), dtype=np.uint8)
+    net = TwoLayerNet(int(np.prod(shape)), 4, 4, std=0.05, seed=1, dtype=np.float32)
+    model = tmp_path / "model.npz"
+    bundles.save_bundle(model, bundles.Bundle(net, Preprocessor.fit("standardize", pixels),
+                                              [decomposed, "dog", "fox", "zebra"], shape, {}))
+    result = workflow.evaluate(model, f"folder:{tmp_path / 'mac'}", split="train")
+    assert result["n"] == 3
+    assert "(it has no class 'fox')" in result["note"]
+    predicted = workflow.class_map([decomposed, "dog", "fox", "zebra"], ["dog", composed, "zebra"], "folder:x")
+    assert predicted.tolist() == [1, 0, 3]

@@ -461,6 +461,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     result = workflow.evaluate(args.model, args.dataset, args.split, args.data_dir)
+    if result.get("skipped"):
+        say(f"twolayer evaluate: note: skipped {result['skipped']}", sys.stderr)
     if result.get("note"):
         say(f"twolayer evaluate: note: {result['note']}", sys.stderr)
     if args.json:

@@ -8,6 +8,7 @@ import contextlib
 import glob
 import os
 import time
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from twolayer.files import given_path, read_record, write_json
 from twolayer.learner import LearnerNet, check_unchanged, confirm_resume, file_digest, label, learner_net
 from twolayer.model import TwoLayerNet
 from twolayer.signals import StopOnSignal, signal_words
+from twolayer.streams import shown
 from twolayer.trainer import (
     History,
     TrainState,
@@ -99,7 +101,7 @@ def prepare(config: TrainConfig, quiet: bool = True, preprocessor: Preprocessor 
         print(f"images resized to {w}x{h} pixels from {dataset.resized_from}"
               + ("" if config.image_size else "; --image-size N sets another size"), flush=True)
     if dataset.skipped and not quiet:  # a phone's HEIC photos among its JPEGs were left out without a word
-        print(f"skipped {dataset.skipped}", flush=True)
+        print(shown(f"skipped {dataset.skipped}"), flush=True)  # file and folder names: escaped, never obeyed
     raw = carve(dataset, config.val_size, config.test_size, config.split_seed)
     if preprocessor is None:  # training: two classes, and options that suit the images (a folder's size is new)
         check_classes(dataset)
@@ -439,8 +441,9 @@ def evaluate(model: str | Path, spec: str | None = None, split: str = "test", da
              ) -> dict[str, Any]:
     """Accuracy of a saved model on a dataset split: {accuracy, n, correct,
     whole, ...}; whole is True (with a note) when the data is not the model's
-    training data, so the whole split was scored, not the images its run held out.
-    spec None: the dataset the model was trained on (and its data_dir)."""
+    training data, so the whole split was scored, not the images its run held
+    out; skipped (when any) says what of a folder was not read. spec None:
+    the dataset the model was trained on (and its data_dir)."""
     if split not in SPLITS:  # a bad option before any file is read
         raise UsageError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     if spec is not None:
@@ -471,8 +474,10 @@ def evaluate(model: str | Path, spec: str | None = None, split: str = "test", da
         "accuracy": correct / len(labels),
         "whole": whole,
     }
+    if dataset.skipped:  # a held-out folder's HEIC photos were left out of the score without a word
+        result["skipped"] = dataset.skipped
     if whole:
-        absent = [name for name in bundle.class_names if name not in dataset.class_names]
+        absent = [name for k, name in enumerate(bundle.class_names) if k not in to_model]  # matched as class_map does
         # its own folder, perhaps read otherwise today: not the images it held out, nor said to be other data
         otherwise = _source(spec) == _source(str(bundle.config.get("dataset"))) and decoded_otherwise(
             spec, bundle.data_decoding, "the model")
@@ -492,7 +497,12 @@ def class_map(model_names: list[str], data_names: list[str], spec: str) -> np.nd
     """For each of the data's class indices, the model's index of the class
     of that name: a folder's classes are its folders' names, sorted, so a
     folder lacking a class numbers the others differently than the model
-    does. DataError naming the data's classes that the model does not know."""
+    does. Names are matched in Unicode's composed form (NFC), as a folder's
+    are read since decoding 3: a model made before from a Mac's folder holds
+    "é" as e and an accent. DataError naming the data's classes that the
+    model does not know."""
+    model_names = [unicodedata.normalize("NFC", name) for name in model_names]
+    data_names = [unicodedata.normalize("NFC", name) for name in data_names]
     unknown = [name for name in data_names if name not in model_names]
     if unknown:
         folded = {name.casefold(): name for name in model_names}
