@@ -359,3 +359,35 @@ def test_a_model_made_before_from_a_macs_folder_knows_its_classes(tmp_path):
     assert "(it has no class 'fox')" in result["note"]
     predicted = workflow.class_map([decomposed, "dog", "fox", "zebra"], ["dog", composed, "zebra"], "folder:x")
     assert predicted.tolist() == [1, 0, 3]
+
+
+def test_a_decode_cache_of_an_earlier_decoding_is_decoded_again_and_said(tmp_path, capsys):
+    """The cache key names the decoding (3) since the folder's reading
+    changed: a folder cached by an earlier twolayer is decoded again, once
+    (CIFAR-10's 50,000 JPEGs: 10 s), which looked like a first read with no
+    reason given. The cache file is named here as decoding 2 named it."""
+    import hashlib
+    import os
+
+    root = (tmp_path / "pets").resolve()
+    for name in ("cat", "dog"):
+        small(root / name / "0.png", 10 if name == "cat" else 200)
+    load_dataset(f"folder:{root}")
+    [cache] = (tmp_path / "data" / "cache").iterdir()
+    key = hashlib.sha256(f"{root}|(5, 6)|any color: 3|upright|on white".encode())
+    for label, name in enumerate(("cat", "dog")):
+        path = root / name / "0.png"
+        key.update(f"{path}|{label}|{path.stat().st_size}|{path.stat().st_mtime_ns}\n".encode())
+    earlier = cache.with_name(f"folder-{hashlib.sha256(os.fsencode(root)).hexdigest()[:16]}-"
+                              f"{key.hexdigest()[:24]}.npz")
+    cache.rename(earlier)
+    load_dataset(f"folder:{root}", quiet=False)
+    out = capsys.readouterr().out
+    assert out.startswith(f"decoding {root} again: its decode cache was made by an earlier twolayer, which read some "
+                          "image files differently\n"), out
+    assert [p.name for p in (tmp_path / "data" / "cache").iterdir()] == [cache.name]  # the earlier one is gone
+    load_dataset(f"folder:{root}", quiet=False)  # read from the cache
+    assert capsys.readouterr().out == ""
+    small(root / "dog" / "1.png", 190)  # a changed folder is decoded again, as ever, with no such word
+    load_dataset(f"folder:{root}", quiet=False)
+    assert "again" not in capsys.readouterr().out

@@ -51,6 +51,7 @@ from twolayer.data.images import (
 from twolayer.errors import DataError, UsageError
 from twolayer.memory import shortfall
 from twolayer.progress import Progress
+from twolayer.streams import shown
 
 SPLIT_NAMES = ("train", "test")
 
@@ -180,6 +181,9 @@ class Split:
         if cached is not None and (target or cached[1] == {size}):
             images, sizes = cached
         else:  # absent, damaged or not what this listing decodes to: decode again
+            if not self.quiet and self.decoded_before(size):  # minutes of a photo folder's decoding, said why
+                print(shown(f"decoding {self.folder} again: its decode cache was made by an earlier twolayer, which "
+                            "read some image files differently"), flush=True)
             images, sizes = _decode(self.listing, f"decode {self.folder.name or self.folder}", self.quiet, size,
                                     target is None, self.channels)
             save_cached(self.where(size), {"images": images, "labels": self.labels,
@@ -189,6 +193,14 @@ class Split:
     def where(self, size: tuple[int, int]) -> Path:
         return cache_path(self.cache_root, _source_name(self.folder), _key(self.folder, self.listing, size,
                                                                            self.channels))
+
+    def decoded_before(self, size: tuple[int, int]) -> bool:
+        """Whether the cache holds these very files as an earlier decoding
+        (fingerprint.DECODING) made them: they are decoded again for that
+        alone, not because the folder changed."""
+        return any(cache_path(self.cache_root, _source_name(self.folder),
+                              _key(self.folder, self.listing, size, self.channels, earlier)).is_file()
+                   for earlier in range(2, DECODING))
 
     def cached(self, size: tuple[int, int]) -> tuple[np.ndarray, set[tuple[int, int]]] | None:
         """The images decoded at `size` and the sizes they had, from the cache
@@ -310,13 +322,16 @@ def _source_name(folder: Path) -> str:
     return "folder-" + hashlib.sha256(os.fsencode(folder.resolve())).hexdigest()[:16]
 
 
-def _key(folder: Path, listing: Listing, size: tuple[int, int], channels: int | None) -> str:
+def _key(folder: Path, listing: Listing, size: tuple[int, int], channels: int | None,
+         decoding: int = DECODING) -> str:
     """The cache key: every file's path, label, size and modification time,
     the size its images are decoded to and their channels (None: decided by
-    the images, 3 if any is in color)."""
+    the images, 3 if any is in color), and the decoding (the key an earlier
+    one gave them, from 2: decoding 2's key did not name it)."""
     # upright: EXIF orientation applied; on white: transparent pixels composited on white (images.on_white);
     # the decoding: a cache of the same files decoded otherwise (fingerprint.DECODING) is not read
-    head = f"{folder.resolve()}|{size}|{channels or 'any color: 3'}|upright|on white|decoding {DECODING}"
+    head = (f"{folder.resolve()}|{size}|{channels or 'any color: 3'}|upright|on white"
+            + (f"|decoding {decoding}" if decoding > 2 else ""))
     digest = hashlib.sha256(head.encode("utf-8", "surrogateescape"))
     for path, label, nbytes, mtime in listing:
         digest.update(f"{path}|{label}|{nbytes}|{mtime}\n".encode("utf-8", "surrogateescape"))
