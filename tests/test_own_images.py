@@ -348,12 +348,7 @@ def test_a_model_made_before_from_a_macs_folder_knows_its_classes(tmp_path):
     composed, decomposed = "caf\u00e9", unicodedata.normalize("NFD", "caf\u00e9")
     for name, value in ((decomposed, 10), ("dog", 200), ("zebra", 90)):
         small(tmp_path / "mac" / name / "0.png", value)
-    shape = (5, 6, 3)
-    pixels = np.random.default_rng(1).integers(0, 256, (20, *shape), dtype=np.uint8)
-    net = TwoLayerNet(int(np.prod(shape)), 4, 4, std=0.05, seed=1, dtype=np.float32)
-    model = tmp_path / "model.npz"
-    bundles.save_bundle(model, bundles.Bundle(net, Preprocessor.fit("standardize", pixels),
-                                              [decomposed, "dog", "fox", "zebra"], shape, {}))
+    model = hand_made_model(tmp_path / "model.npz", [decomposed, "dog", "fox", "zebra"])
     result = workflow.evaluate(model, f"folder:{tmp_path / 'mac'}", split="train")
     assert result["n"] == 3
     assert "(it has no class 'fox')" in result["note"]
@@ -391,3 +386,27 @@ def test_a_decode_cache_of_an_earlier_decoding_is_decoded_again_and_said(tmp_pat
     small(root / "dog" / "1.png", 190)  # a changed folder is decoded again, as ever, with no such word
     load_dataset(f"folder:{root}", quiet=False)
     assert "again" not in capsys.readouterr().out
+
+
+def hand_made_model(path: Path, class_names: list[str], shape: tuple[int, int, int] = (5, 6, 3)) -> Path:
+    """A bundle as a run saves it, of an untrained network."""
+    pixels = np.random.default_rng(1).integers(0, 256, (20, *shape), dtype=np.uint8)
+    net = TwoLayerNet(int(np.prod(shape)), 4, len(class_names), std=0.05, seed=1, dtype=np.float32)
+    bundles.save_bundle(path, bundles.Bundle(net, Preprocessor.fit("standardize", pixels), class_names, shape, {}))
+    return path
+
+
+def test_predict_of_a_folder_of_heic_photos_says_what_it_holds(tmp_path, capsys):
+    """A phone's folder of HEIC photos alone, given to `predict` as a folder
+    or a quoted pattern, was `no image files (.png, ...) in folder PATH`,
+    where a class folder of them says what it holds."""
+    model = hand_made_model(tmp_path / "model.npz", ["cat", "dog"])
+    (tmp_path / "phone" / "2024").mkdir(parents=True)
+    for name in ("IMG_0001.HEIC", "2024/IMG_0002.HEIC", "notes.txt"):
+        (tmp_path / "phone" / name).write_bytes(HEIC)
+    assert main(["predict", str(model), str(tmp_path / "phone")]) == 1
+    assert capsys.readouterr().err.endswith(f"in folder {tmp_path / 'phone'}; it holds 2 .heic files and 1 .txt "
+                                            "file\n")
+    assert main(["predict", str(model), f"{tmp_path / 'phone'}/*"]) == 1
+    assert capsys.readouterr().err.endswith(f"in pattern {tmp_path / 'phone'}/*; it gives 2 .heic files and 1 .txt "
+                                            "file\n")

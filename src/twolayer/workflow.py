@@ -23,7 +23,15 @@ from twolayer.checkpoint import CHECKPOINT_FILE, check_state, config_disagreemen
 from twolayer.config import TrainConfig, layered, options, relative_paths
 from twolayer.data import Dataset, check_spec, load_dataset
 from twolayer.data.fingerprint import DECODING, decoded_otherwise, fingerprint
-from twolayer.data.images import IMAGE_SUFFIXES, files_under, is_image_name, match_channels, read_image, resize_images
+from twolayer.data.images import (
+    IMAGE_SUFFIXES,
+    files_under,
+    is_image_name,
+    kinds,
+    match_channels,
+    read_image,
+    resize_images,
+)
 from twolayer.data.preprocess import Preprocessor
 from twolayer.data.splits import carve, check_classes
 from twolayer.errors import DataError, Stopped, TwolayerError, UsageError, WriteError
@@ -596,27 +604,31 @@ def image_files(paths: list[str | Path]) -> list[str | Path]:
         given_path(path, "an image's path", "give image files, folders or quoted patterns", DataError)
         path = os.fsdecode(path) if isinstance(path, bytes) else path
         if Path(path).is_dir():
-            files = files_under(path)[0]
-            what = f"folder {path}"
+            files, others = files_under(path)
+            what, holds = f"folder {path}", "it holds"
         elif not Path(path).exists() and glob.has_magic(str(path)):
-            files = _images_matching(str(path))
-            what = f"pattern {path}"
+            files, others = _images_matching(str(path))
+            what, holds = f"pattern {path}", "it gives"
         else:
             found.append(path)
             continue
-        if not files:
-            raise DataError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {what}")
+        if not files:  # a folder of a phone's HEIC photos: said, as a class folder of them is
+            raise DataError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {what}"
+                            + (f"; {holds} {kinds(others)}" if others else ""))
         found.extend(files)
     return found
 
 
-def _images_matching(pattern: str) -> list[str]:
+def _images_matching(pattern: str) -> tuple[list[str], list[str]]:
     """The image files a glob pattern matches, and those under the folders it
-    matches, sorted, each once (`**` matches a folder and its files)."""
-    files = set()
+    matches, sorted, each once (`**` matches a folder and its files); and
+    the other files among them."""
+    files, others = set(), set()
     for match in glob.glob(pattern, recursive=True):
         if os.path.isdir(match):
-            files.update(files_under(match)[0])
-        elif is_image_name(Path(match).name) and os.path.isfile(match):  # a FIFO is no image file
-            files.add(match)
-    return sorted(files)
+            images, rest = files_under(match)
+            files.update(images)
+            others.update(rest)
+        elif os.path.isfile(match):  # a FIFO is no image file
+            (files if is_image_name(Path(match).name) else others).add(match)
+    return sorted(files), sorted(others)
