@@ -350,3 +350,30 @@ def test_to_onnx_gives_predict_probas_in_onnxruntime(digits, params):
             assert got.shape == (n, 10) and np.abs(got - expected[:n]).max() < tolerance
         if not float16:
             np.testing.assert_array_equal(model.classes_[got.argmax(axis=1)], model.predict(X_test))
+
+
+def test_an_interrupted_warm_fit_leaves_the_fitted_attributes_as_they_were(digits, monkeypatch):
+    """A warm-started fit interrupted (Ctrl-C) left history_ grown by the
+    interrupted steps (it was the trainer's own, still training) beside the
+    earlier fit's n_iter_, loss_curve_ and net_; the next warm fit continues
+    from where the interrupted one stopped, as the trainer's state allows."""
+    import twolayer.sklearn as module
+
+    X, X_test, y, _ = digits
+    model = TwoLayerClassifier(epochs=1, warm_start=True).fit(X, y)
+    before = (len(model.history_.loss), model.n_iter_, list(model.loss_curve_), model.predict_proba(X_test))
+
+    class Interrupted(module.Progress):
+        def update(self, *args, **kwargs):
+            if args and args[0] == 3:
+                raise KeyboardInterrupt("stopped after iteration 3")
+            return super().update(*args, **kwargs)
+
+    monkeypatch.setattr(module, "Progress", Interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X, y)
+    monkeypatch.undo()
+    assert (len(model.history_.loss), model.n_iter_, model.loss_curve_) == before[:3]
+    np.testing.assert_array_equal(model.predict_proba(X_test), before[3])
+    model.fit(X, y)  # goes on from the interrupted steps
+    assert len(model.history_.loss) == 3 + 2 * before[0] and len(model.history_.loss) == model._state.iteration

@@ -37,6 +37,7 @@ folded in, as `twolayer export` gives a run's.
 
 from __future__ import annotations
 
+import copy
 import inspect
 import json
 import warnings
@@ -185,7 +186,9 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
 
     def fit(self, X: Any, y: Any) -> TwoLayerClassifier:
         """Train on rows X (N, D) and labels y (N,), any hashable labels, at
-        least two classes. A fit that fails leaves the estimator as it was."""
+        least two classes. A fit that fails leaves the estimator as it was
+        (its fitted attributes: a warm-started fit interrupted by Ctrl-C keeps
+        the steps it made for the next warm_start fit to continue from)."""
         # validate_data sets these as it checks X: a fit refused after it (one class, val_size too large) left an
         # unfitted estimator looking fitted (AttributeError, not NotFittedError) and a fitted one expecting
         # another number of features than its network takes
@@ -315,7 +318,9 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
         """The fitted attributes, from the history of every fit so far."""
         ends = history.eval_iteration
         starts = [0, *ends][: len(ends)]
-        self.history_ = history
+        # a copy: the state's own goes on growing in a warm-started fit, which left history_ saying 67 iterations
+        # beside n_iter_ and net_ of 64 when that fit was interrupted (Ctrl-C)
+        self.history_ = copy.deepcopy(history)
         self.loss_curve_ = [float(np.mean(history.loss[a:b])) for a, b in zip(starts, ends, strict=True) if b > a]
         self.n_iter_ = len(self.loss_curve_)  # epochs, as MLPClassifier's (a last partial one counts)
         self.validation_scores_ = list(history.val_acc) if has_val else None
