@@ -410,3 +410,38 @@ def test_predict_of_a_folder_of_heic_photos_says_what_it_holds(tmp_path, capsys)
     assert main(["predict", str(model), f"{tmp_path / 'phone'}/*"]) == 1
     assert capsys.readouterr().err.endswith(f"in pattern {tmp_path / 'phone'}/*; it gives 2 .heic files and 1 .txt "
                                             "file\n")
+
+
+def test_the_folder_above_a_dataset_is_refused_before_any_image_is_decoded(tmp_path, capsys, monkeypatch):
+    """pets/ holding images/cat/ and images/dog/ (a zip's extra folder), or
+    data/ holding dataset/train/: since a class folder's sub-folders are
+    read, every image was decoded as the one class `images` (50,000 for
+    CIFAR-10's folder) before `every training image is of one class`; it was
+    refused at once when they were not read. Now at once again, naming the
+    folder to give. A held-out folder of one class, kept by year, is still
+    evaluated."""
+    from twolayer.data import folder
+
+    for root in ("pets/images", "download/dataset/train", "held/cat"):
+        for name in ("cat", "dog") if root != "held/cat" else ("2023", "2024"):
+            small(tmp_path / root / name / "0.png", 10 if name in ("cat", "2023") else 200)
+
+    def decoded(*args, **kwargs):
+        raise AssertionError("decoded")
+
+    monkeypatch.setattr(folder, "_decode", decoded)
+    for root, said in (("pets", "holds one class folder, images/, and a classifier needs two or more (one sub-folder "
+                                "of images per class); if cat/, dog/ in it are the dataset's classes, give folder:"
+                                f"{tmp_path / 'pets' / 'images'}\n"),
+                       ("download", "if train/ in it is the dataset's split, give folder:"
+                                    f"{tmp_path / 'download' / 'dataset'}\n")):
+        for command in (["train", "--out", str(tmp_path / "run")], ["tune", "--lr", "0.1,0.01", "--out",
+                                                                      str(tmp_path / "t")]):
+            assert main([*command, "--dataset", f"folder:{tmp_path / root}"]) == 1
+            out, err = capsys.readouterr()
+            assert err.startswith(f"twolayer {command[0]}: error: folder:{tmp_path / root} ") and err.endswith(said)
+            assert err.count("\n") == 1 and "decode" not in out
+    assert not (tmp_path / "run").exists() and not (tmp_path / "data" / "cache").exists()
+    monkeypatch.undo()
+    model = hand_made_model(tmp_path / "model.npz", ["cat", "dog"])
+    assert workflow.evaluate(model, f"folder:{tmp_path / 'held'}")["n"] == 2

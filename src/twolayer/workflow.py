@@ -23,6 +23,7 @@ from twolayer.checkpoint import CHECKPOINT_FILE, check_state, config_disagreemen
 from twolayer.config import TrainConfig, layered, options, relative_paths
 from twolayer.data import Dataset, check_spec, load_dataset
 from twolayer.data.fingerprint import DECODING, decoded_otherwise, fingerprint
+from twolayer.data.folder import check_training_folder
 from twolayer.data.images import (
     IMAGE_SUFFIXES,
     files_under,
@@ -103,6 +104,8 @@ def prepare(config: TrainConfig, quiet: bool = True, preprocessor: Preprocessor 
     `preprocessor` (a model's own) to apply it instead of fitting one."""
     if preprocessor is None and config.image_size:  # a network too large is said before minutes of decoding
         check_memory(config, config.image_size**2, config.hidden_size, 2, 1)  # the least: gray, 2 classes, batch 1
+    if preprocessor is None and config.dataset.startswith("folder:"):  # one class folder: said before decoding it
+        check_training_folder(config.dataset[len("folder:"):])
     dataset = load_dataset(config.dataset, config.data_dir, quiet, image_size=config.image_size)
     if dataset.resized_from and not quiet:
         h, w = dataset.image_shape[:2]

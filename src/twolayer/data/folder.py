@@ -83,9 +83,7 @@ def load_folder(path: str | Path, cache_root: Path, quiet: bool = False, refresh
         raise DataError(f"cannot use folder:{path}: {e}") from None
     if not root.is_dir():
         raise DataError(f"no image folder at {root}: give folder:PATH with one sub-folder of images per class")
-    split_dirs = {s: root / s for s in SPLIT_NAMES if (root / s).is_dir()}  # test/ alone: a folder to evaluate on
-    if not split_dirs:
-        split_dirs = {"train": root}
+    split_dirs = _split_dirs(root)
     class_dirs = {split: _classes(folder) for split, folder in split_dirs.items()}
     class_names = sorted({name for dirs in class_dirs.values() for name in dirs})
     if not class_names:
@@ -122,6 +120,39 @@ def load_folder(path: str | Path, cache_root: Path, quiet: bool = False, refresh
         resized_from = resized_from or (f"the test split's {note}" if test_only and note else note)
     return Dataset(f"folder:{root}", class_names, splits, resized_from,
                    _skipped(root, split_dirs, skipped))
+
+
+def _split_dirs(root: Path) -> dict[str, Path]:
+    """The folders of a dataset's splits: train/ and test/ when either is
+    there (test/ alone: a folder to evaluate on), else the folder itself."""
+    return {s: root / s for s in SPLIT_NAMES if (root / s).is_dir()} or {"train": root}
+
+
+def check_training_folder(path: str | Path) -> None:
+    """Before any image is decoded, DataError when the folder to train on
+    is, by the look of it, the folder above the dataset: a single class
+    folder holding class-like sub-folders (pets/ holding images/cat/ and
+    images/dog/) or a split (data/train/). Its sub-folders are read as
+    that one class's images, every one decoded before check_classes refused
+    them (it was refused at once while sub-folders were not read). A single
+    class folder of images alone is check_classes' to refuse; what
+    load_folder refuses (no such folder, ...) is left to it."""
+    try:
+        root = Path(path).expanduser().resolve()
+        train = _split_dirs(root).get("train") if root.is_dir() else None
+        classes = _classes(train) if train else {}
+        [(name, folder)] = classes.items() if len(classes) == 1 else [(None, None)]
+        inner = _subdirs(folder) if folder else []
+    except (RuntimeError, OSError, DataError):
+        return
+    splits = any(d.name in SPLIT_NAMES for d in inner)
+    if len(inner) < 2 and not splits:
+        return
+    listed = ", ".join(as_text(d.name) + "/" for d in inner[:4]) + (", ..." if len(inner) > 4 else "")
+    what = ("is the dataset's split" if len(inner) == 1 else "are the dataset's splits") if splits else \
+        "are the dataset's classes"
+    raise DataError(f"folder:{root} holds one class folder, {name}/, and a classifier needs two or more (one "
+                    f"sub-folder of images per class); if {listed} in it {what}, give folder:{folder}")
 
 
 def _skipped(root: Path, split_dirs: dict[str, Path], files: list[str]) -> str | None:
