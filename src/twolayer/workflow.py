@@ -534,8 +534,8 @@ def _color(shape: tuple[int, ...]) -> str:
 
 
 def _names(names: list[str], most: int = 12) -> str:
-    shown = ", ".join(repr(n) for n in names[:most])
-    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
+    listed = ", ".join(repr(n) for n in names[:most])
+    return listed + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
 PREDICT_CHUNK = 1024  # image files read and scored at a time
