@@ -384,3 +384,28 @@ def test_out_dash_writes_the_page_to_standard_output_and_no_file(run_dir, tmp_pa
     assert list(tmp_path.iterdir()) == [] and {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir()} == before
     assert main(["report", str(run_dir), "--out", "./-"]) == 0
     assert (tmp_path / "-").read_bytes().count(b'<img class="plot"') == 4
+
+
+def test_a_run_whose_data_changed_since_is_reported_without_per_class_results_of_todays_images(tmp_path, capsys):
+    """report re-reads a run's data: on a folder whose images changed since, it drew confusion matrices and
+    per-class accuracies of today's images (carved into splits that may hold images the run trained on) beside
+    the run's own accuracies, without a word."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for k, name in enumerate("abc"):
+        (tmp_path / "imgs" / name).mkdir(parents=True)
+        for i in range(20):
+            pixels = (rng.random((6, 6, 3)) * 80 + k * 80).astype(np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "imgs" / name / f"{i}.png")
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", f"folder:{tmp_path / 'imgs'}", "--epochs", "2", "--out", str(run),
+                 "--quiet"]) == 0
+    assert main(["report", str(run)]) == 0  # the same data: per-class results as train wrote them
+    assert "Per-class accuracy" in (run / "report.html").read_text()
+    Image.fromarray(np.zeros((6, 6, 3), np.uint8)).save(tmp_path / "imgs" / "a" / "0.png")
+    capsys.readouterr()
+    assert main(["report", str(run)]) == 0
+    page = (run / "report.html").read_text()
+    assert "Per-class accuracy" not in page and "Confusion matrix" not in page
+    assert "is not the data this run trained on" in page and f"twolayer evaluate {run}" in page

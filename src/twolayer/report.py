@@ -18,6 +18,7 @@ import numpy as np
 
 from twolayer import bundles, plots, runs
 from twolayer.config import TrainConfig, options
+from twolayer.data.fingerprint import fingerprint
 from twolayer.errors import TwolayerError, WriteError
 from twolayer.files import given_path, read_record, write_making_folders
 from twolayer.learner import label
@@ -112,8 +113,10 @@ def run_report(run_dir: Path, data: Prepared | None = None, page: Path | None = 
     metrics = read_record(run_dir / "metrics.json", "a finished run's metrics")
     config = TrainConfig.from_dict(bundle.config)
     history = runs.read_history_csv(run_dir / "history.csv")
+    changed = None
     if data is None:  # the model's own preprocessing, never refitted
         data = prepare(config, quiet=True, preprocessor=bundle.preprocessor)
+        changed = _data_changed(bundle, data, run_dir)
     names = bundle.class_names
 
     figures = {"history": plots.history_figure(history, epoch_length(config, len(data.y["train"])))}
@@ -125,14 +128,15 @@ def run_report(run_dir: Path, data: Prepared | None = None, page: Path | None = 
     predictions: dict[str, np.ndarray] = {}
     for split in ("val", "test"):
         labels = data.y[split]
-        if len(labels) == 0:
+        if len(labels) == 0 or changed:  # today's images are not the run's: no per-class results of them
             continue
         # data.X: these images preprocessed the bundle's way (by train, or just above)
         predictions[split] = bundle.net.predict(data.X[split])
         confusion = confusion_matrix(labels, predictions[split], len(names))
         per_class[split] = per_class_accuracy(confusion)
         figures[f"confusion_{split}"] = plots.confusion_figure(confusion, names, f"Confusion matrix ({split})")
-    parts = [_run_headline(metrics), *_resized(data.dataset), *_figures(figures, run_dir, page),
+    parts = [_run_headline(metrics), *([f'<p class="note">{_h(changed)}</p>'] if changed else []),
+             *_resized(data.dataset), *_figures(figures, run_dir, page),
              _table("Metrics", _metric_rows(metrics))]
     if per_class:
         rows = [[_h(c), *(f"{per_class[s][i]:.4f}" for s in per_class)] for i, c in enumerate(names)]
@@ -143,6 +147,18 @@ def run_report(run_dir: Path, data: Prepared | None = None, page: Path | None = 
                                    keyed=True), "Config: every option of the run"))
     title = f"twolayer run: {run_dir.name}" + (f", {label(config.net)}" if config.net else "")
     return _write(run_dir, page, title, parts)
+
+
+def _data_changed(bundle: bundles.Bundle, data: Prepared, run_dir: Path) -> str | None:
+    """Why the per-class results are left out, where the run's data has
+    changed since it trained (the bundle records its fingerprint): they
+    would be today's images, carved into splits that may hold images the
+    run trained on, beside the run's own accuracies."""
+    if bundle.data_fingerprint is None or bundle.data_fingerprint == (data.fingerprint or fingerprint(data.dataset)):
+        return None
+    return (f"The data {bundle.config.get('dataset')} gives today is not the data this run trained on (its images "
+            "differ), so its per-class results and examples are left out; the accuracies are the run's own. To "
+            f"score the model on today's data: twolayer evaluate {shlex.quote(str(run_dir))}")
 
 
 def _run_headline(metrics: dict[str, Any]) -> str:
