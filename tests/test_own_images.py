@@ -6,6 +6,7 @@ Every test here is listed in TESTING.md."""
 
 import io
 import re
+import shutil
 import struct
 import sys
 import zlib
@@ -212,6 +213,11 @@ def test_a_val_folder_or_images_beside_the_class_folders_are_said_to_be_unread(t
     assert load_dataset(f"folder:{tmp_path / 'kaggle'}").skipped.startswith(
         "1 .jpg file and 1 .png file beside the class folders, of no class (each class's images are in its folder); "
         "val/, valid/ beside")
+    for split in ("val", "valid"):
+        shutil.rmtree(tmp_path / "kaggle" / split)
+    small(tmp_path / "kaggle" / "extras" / "cat" / "0.png")  # not a validation split: no --val-size hint
+    assert load_dataset(f"folder:{tmp_path / 'kaggle'}").skipped.endswith(
+        "extras/ beside train/ and test/, the splits read")
 
 
 @pytest.mark.parametrize(("content", "said"), [

@@ -167,11 +167,16 @@ def _skipped(root: Path, split_dirs: dict[str, Path], files: list[str]) -> str |
     if loose:
         said.append(f"{kinds(loose)} beside the class folders, of no class (each class's images are in its folder)")
     if split_dirs != {"train": root}:
-        beside = [as_text(d.name) + "/" for d in _subdirs(root) if d.name not in SPLIT_NAMES]
+        beside = [d.name for d in _subdirs(root) if d.name not in SPLIT_NAMES]
         if beside:
-            said.append(f"{', '.join(beside)} beside {' and '.join(f'{s}/' for s in split_dirs)}, the splits read "
-                        "(validation images are carved from train/: --val-size)")
+            val = any(name.casefold() in VALIDATION_NAMES for name in beside)
+            said.append(f"{', '.join(as_text(name) + '/' for name in beside)} beside "
+                        f"{' and '.join(f'{s}/' for s in split_dirs)}, the splits read"
+                        + (" (validation images are carved from train/: --val-size)" if val else ""))
     return "; ".join(said) or None
+
+
+VALIDATION_NAMES = ("val", "valid", "validation", "dev")  # a download's validation split, which is not read
 
 
 def _asked(size: Any) -> tuple[int, int] | None:
