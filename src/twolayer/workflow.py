@@ -471,7 +471,7 @@ def evaluate(model: str | Path, spec: str | None = None, split: str = "test", da
     converted = dataset.image_shape[2] != bundle.image_shape[2]
     to_model = class_map(bundle.class_names, dataset.class_names, spec)
     images, labels, whole = evaluation_split(bundle, dataset, spec, split)
-    # held-out images as predict takes them (images.as_array): resized, then gray for a color model (or back)
+    # held-out images as predict takes them (images.image_pixels): resized, then gray for a color model (or back)
     images = match_channels(resize_images(images, *bundle.image_shape[:2]), bundle.image_shape[2])
     labels = to_model[labels]
     predicted = bundle.net.predict(bundle.preprocessor.transform(images))

@@ -9,7 +9,7 @@ are skipped, and the Dataset says which (`skipped`). Images are decoded
 with Pillow into uint8 (N, H, W, C): C is 3 (RGB) when
 any training image is in color, else 1 (gray); the test split is read the
 same way, each upright (its EXIF orientation applied) and its transparent
-pixels on white (images.as_array). Hidden files and
+pixels on white (images.image_pixels). Hidden files and
 folders (.DS_Store, ._NAME.jpg, __MACOSX, Thumbs.db, @eaDir) are skipped. Training images keep
 their size when all share one of at most 128 x 128 pixels, and test images
 are then resized to it; else, or when a size is asked for, every image is
@@ -38,8 +38,8 @@ from twolayer.data.cache import cache_path, load_cached, refresh_wanted, save_ca
 from twolayer.data.fingerprint import DECODING
 from twolayer.data.images import (
     IMAGE_SUFFIXES,
-    as_array,
     files_under,
+    image_pixels,
     is_hidden,
     is_image_name,
     kinds,
@@ -402,7 +402,7 @@ def _decode(listing: Listing, desc: str, quiet: bool, size: tuple[int, int], str
         sizes.add(own)
         with reading(path):
             color = color or pillow_mode(img) != "L"
-            images[i] = as_array(img, size, shape[3])
+            images[i] = image_pixels(img, size, shape[3])
         if i % 500 == 0 or i == len(listing) - 1:
             bar.update(i + 1)
     bar.close()

@@ -249,14 +249,14 @@ def read_image(path: str | Path, shape: tuple[int, ...] | None = None) -> np.nda
 
     With `shape` (H, W, C), the image is resized to H x W if it differs and
     given C channels (1: grayscale, 3: RGB), so that any picture can be
-    given to a model (as_array); without it, the file's own size and RGB or
+    given to a model (image_pixels); without it, the file's own size and RGB or
     grayscale.
     """
     with reading(Path(path)), pillow_image(image_source(path)) as img:
-        return as_array(upright(img), shape[:2] if shape else None, shape[2] if shape else None)
+        return image_pixels(upright(img), shape[:2] if shape else None, shape[2] if shape else None)
 
 
-def as_array(img, size: tuple[int, ...] | None = None, channels: int | None = None) -> np.ndarray:
+def image_pixels(img, size: tuple[int, ...] | None = None, channels: int | None = None) -> np.ndarray:
     """An opened, upright Pillow image as uint8 (H, W, C), as every reader
     takes a file: in its own color (gray or RGB, to_mode), resized to `size`
     (H, W) when given, then given `channels` when given (match_channels).
