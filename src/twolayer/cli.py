@@ -22,7 +22,7 @@ from twolayer.errors import TwolayerError, UsageError
 from twolayer.export import FORMATS, export
 from twolayer.learner import label
 from twolayer.space import config_file
-from twolayer.streams import lasting_output, shown
+from twolayer.streams import lasting_output, lost, shown
 from twolayer.tune import PRUNERS, SAMPLERS, cell, no_best
 
 
@@ -511,8 +511,22 @@ def main(argv: list[str] | None = None, config_class: type = TrainConfig) -> int
     or a subclass that declares more options)."""
     # a reader that goes away (`| head`) or no stdout at all loses nothing but output; SIGTERM and SIGHUP
     # (a closed terminal) stop any command as Ctrl-C does, with one line, and training saves a checkpoint
-    with lasting_output(), signals.SignalsInterrupt():
-        return _main(argv, config_class)
+    # output that could not be written for another reason (> /dev/full) is said once the work is done: exit 1
+    with lasting_output() as (stdout, _), signals.SignalsInterrupt():
+        exiting = None
+        try:
+            code = _main(argv, config_class)
+        except SystemExit as e:  # argparse's own: --help and --version (0), a refused option (2)
+            exiting, code = e, e.code
+        problem = lost(stdout)
+        if problem and code in (0, None):
+            words = sys.argv[1:] if argv is None else argv
+            command = next((word for word in words if word in COMMANDS), "")
+            code = _fail(command, f"error: {problem}; the command did its work, but what it printed from then on "
+                                  "was lost", 1)
+        if exiting is not None:
+            raise SystemExit(code)
+        return code
 
 
 def _main(argv: list[str] | None, config_class: type) -> int:
@@ -539,7 +553,8 @@ def _main(argv: list[str] | None, config_class: type) -> int:
 
 
 def _fail(command: str, message: str, code: int) -> int:
-    say(f"twolayer {command}: {' '.join(message.split())}", sys.stderr)  # one line, whatever it holds
+    who = f"twolayer {command}" if command else "twolayer"
+    say(f"{who}: {' '.join(message.split())}", sys.stderr)  # one line, whatever it holds
     return code
 
 

@@ -58,7 +58,7 @@ class Progress:
         self.bar = None
         notebook = in_notebook()
         live = notebook or _redraws(self.stream)
-        self.enabled = enabled and (live or not terminal_only)
+        self.enabled = enabled and (live or not terminal_only) and self.stream is not None  # None: no stdout
         if self.enabled and live:
             units = {"unit": "B", "unit_scale": True, "unit_divisor": 1024} if bytes else {"unit": "it"}
             widget = notebook and _has_widgets()
@@ -103,9 +103,12 @@ class Progress:
         eta = _clock(elapsed / frac - elapsed) if self.done > 1 else "?"
         counts = f"{_size(self.done)}/{_size(self.total)}" if self.bytes else f"{self.done}/{self.total}"
         rate = f" {_size(self.done / max(elapsed, 1e-9))}/s" if self.bytes else ""
-        self.stream.write(f"{self.desc} {frac:4.0%} {counts} {_clock(elapsed)}<{eta}{rate} {self.info}"
-                          .rstrip() + "\n")
-        self.stream.flush()
+        try:
+            self.stream.write(f"{self.desc} {frac:4.0%} {counts} {_clock(elapsed)}<{eta}{rate} {self.info}"
+                              .rstrip() + "\n")
+            self.stream.flush()
+        except (OSError, ValueError):  # a reader gone, a full disk, a closed file: the lines stop, not the work
+            self.enabled = False
 
 
 @functools.cache

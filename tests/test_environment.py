@@ -1,0 +1,92 @@
+"""The environment as hostile input: output that cannot be written, odd
+settings of the process (umask, thread counts, terminal size), a current
+folder deleted under the process. Every test here is listed in TESTING.md."""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from twolayer import TrainConfig, TwoLayerNet, fit
+from twolayer.cli import main
+
+TWOLAYER = [sys.executable, "-m", "twolayer"]
+
+
+class Unwritable:
+    """A standard output whose every write fails as /dev/full's does (or with `code`)."""
+
+    encoding = "utf-8"
+
+    def __init__(self, code: int = errno.ENOSPC) -> None:
+        self.code = code
+        self.fd = os.open(os.devnull, os.O_WRONLY)  # what a dropped stream's descriptor is pointed at
+
+    def write(self, text: str) -> int:
+        raise OSError(self.code, os.strerror(self.code))
+
+    def flush(self) -> None:
+        pass
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def isatty(self) -> bool:
+        return False
+
+
+@pytest.mark.parametrize("argv", [["help"], ["--version"], ["train", "--help"], ["predict", "RUN", "IMG"]],
+                         ids=["help", "version", "train-help", "predict"])
+def test_output_that_cannot_be_written_is_one_line_and_exit_1(tmp_path, monkeypatch, capsys, argv):
+    """`twolayer help > /dev/full` (or `1< file`: EBADF) exited 0, the help
+    lost: the error came at the interpreter's last flush, which was silenced;
+    predict said `error: No space left on device`, naming no file. Now: one
+    line naming standard output, exit 1. The work goes on to its end."""
+    if "RUN" in argv:
+        assert main(["train", "--epochs", "1", "--quiet", "--out", str(tmp_path / "run")]) == 0
+        from PIL import Image
+
+        Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "a.png")
+        argv = ["predict", str(tmp_path / "run"), str(tmp_path / "a.png")]
+    capsys.readouterr()
+    monkeypatch.setattr(sys, "stdout", Unwritable())
+    try:
+        code = main(argv)
+    except SystemExit as e:  # argparse's --help and --version
+        code = e.code
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert err.count("\n") == 1 and "standard output: No space left on device" in err, err
+
+
+def test_a_run_whose_output_fills_the_disk_finishes_and_says_so(tmp_path):
+    """`twolayer train > /dev/full`: the first progress line's ENOSPC ended
+    the run, saying `no checkpoint was saved yet; free some space` of a disk
+    that had room. Now the run finishes, then one line, exit 1."""
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full on this system")
+    out = tmp_path / "run"
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([*TWOLAYER, "train", "--epochs", "2", "--out", str(out)], stdout=full,
+                              stderr=subprocess.PIPE, text=True, timeout=300)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert "standard output: No space left on device; the command did its work" in done.stderr
+    assert (out / "metrics.json").is_file() and (out / "report.html").is_file()
+
+
+@pytest.mark.parametrize("stdout", [None, Unwritable(), Unwritable(errno.EPIPE)], ids=["none", "full", "pipe"])
+def test_the_api_trains_whatever_its_standard_output(blobs, monkeypatch, stdout):
+    """`twolayer.fit(..., progress=True)` or `twolayer.train` in a program with
+    no stdout (pythonw, a service: sys.stdout is None), or one that is full or
+    whose reader has gone: an AttributeError from the progress line, or the
+    write's OSError, ended the training. Now the lines stop, not the work."""
+    X, y, X_val, y_val = blobs
+    monkeypatch.setattr(sys, "stdout", stdout)
+    net = TwoLayerNet(X.shape[1], 10, 3, seed=0)
+    history = fit(net, X, y, X_val, y_val, TrainConfig(epochs=2, batch_size=100), progress=True)
+    assert len(history.val_acc) == 2
