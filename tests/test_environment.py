@@ -90,3 +90,17 @@ def test_the_api_trains_whatever_its_standard_output(blobs, monkeypatch, stdout)
     net = TwoLayerNet(X.shape[1], 10, 3, seed=0)
     history = fit(net, X, y, X_val, y_val, TrainConfig(epochs=2, batch_size=100), progress=True)
     assert len(history.val_acc) == 2
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_a_thread_count_numba_refuses_trains_with_the_numpy_reference(tmp_path, value):
+    """NUMBA_NUM_THREADS=0: numba raised ValueError as it loaded, a traceback
+    out of the first update of a network wide enough for its kernels. Now
+    the NumPy reference runs instead (the same numbers). (OpenBLAS takes an
+    odd count of its own in its stride; libgomp says its own line of
+    OMP_NUM_THREADS=0, true, and not twolayer's to hide.)"""
+    env = {**os.environ, "NUMBA_NUM_THREADS": value, "OPENBLAS_NUM_THREADS": "abc"}
+    done = subprocess.run([*TWOLAYER, "train", "--epochs", "1", "--hidden-size", "1100", "--quiet", "--out",
+                           str(tmp_path / "run")], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert (tmp_path / "run" / "metrics.json").is_file()
