@@ -20,6 +20,7 @@ from twolayer.config import GROUPS, Option, OptionError, TrainConfig, check_used
 from twolayer.data import SPEC_HELP
 from twolayer.errors import TwolayerError, UsageError
 from twolayer.export import FORMATS, export
+from twolayer.files import owner_rights
 from twolayer.learner import label
 from twolayer.space import config_file
 from twolayer.streams import lasting_output, lost, shown
@@ -512,7 +513,7 @@ def main(argv: list[str] | None = None, config_class: type = TrainConfig) -> int
     # a reader that goes away (`| head`) or no stdout at all loses nothing but output; SIGTERM and SIGHUP
     # (a closed terminal) stop any command as Ctrl-C does, with one line, and training saves a checkpoint
     # output that could not be written for another reason (> /dev/full) is said once the work is done: exit 1
-    with lasting_output() as (stdout, _), signals.SignalsInterrupt():
+    with lasting_output() as (stdout, _), signals.SignalsInterrupt(), owner_rights():
         exiting = None
         try:
             code = _main(argv, config_class)
