@@ -104,3 +104,44 @@ def test_a_thread_count_numba_refuses_trains_with_the_numpy_reference(tmp_path, 
                            str(tmp_path / "run")], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0 and done.stderr == "", done.stderr
     assert (tmp_path / "run" / "metrics.json").is_file()
+
+
+@pytest.mark.parametrize("umask", [0o777, 0o277, 0o077], ids=["0777", "0277", "0077"])
+def test_a_umask_never_takes_the_owners_rights_to_a_run(tmp_path, umask):
+    """`umask 0777; twolayer train`: the run folder was made d---------, and
+    twolayer could not write in it (`cannot write in it (Permission denied)
+    ... make it writable`), the folder left behind; files it wrote were mode
+    000. Now the owner keeps read, write and search on what twolayer makes;
+    group and others get what the umask leaves them."""
+    out = tmp_path / "run"
+    previous = os.umask(umask)
+    try:
+        assert main(["train", "--epochs", "1", "--quiet", "--out", str(out)]) == 0
+        assert main(["train", "--resume", str(out), "--epochs", "2", "--quiet"]) == 0
+    finally:
+        os.umask(previous)
+    assert os.stat(out).st_mode & 0o777 == 0o777 & ~umask | 0o700
+    for name in ("model.npz", "config.json", "checkpoint.npz", "report.html"):
+        assert os.stat(out / name).st_mode & 0o777 == 0o666 & ~umask | 0o600, name
+
+
+def test_a_file_size_limit_says_to_raise_it_and_leaves_no_part_file(tmp_path):
+    """`ulimit -f 60` under a run whose checkpoint is larger: the write fails
+    with EFBIG (Python ignores SIGXFSZ, which would kill the process), said as
+    `File too large; ...; fix that`. Now the line says to raise the limit;
+    no temporary or partial file is left, and the same command runs again."""
+    import resource
+
+    out = tmp_path / "run"
+    limit = 60 * 1024
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    command = [*TWOLAYER, "train", "--epochs", "1", "--hidden-size", "300", "--quiet", "--out", str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, preexec_fn=limited)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert "checkpoint.npz: File too large; no checkpoint was saved yet; raise the file-size limit (ulimit -f)" \
+        in done.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["config.json"]  # a run that never started: run it again
+    assert subprocess.run(command, capture_output=True, timeout=300).returncode == 0
