@@ -8,6 +8,7 @@ import errno
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -145,3 +146,29 @@ def test_a_file_size_limit_says_to_raise_it_and_leaves_no_part_file(tmp_path):
         in done.stderr
     assert sorted(p.name for p in out.iterdir()) == ["config.json"]  # a run that never started: run it again
     assert subprocess.run(command, capture_output=True, timeout=300).returncode == 0
+
+
+@pytest.mark.parametrize("folder", ["-run", "my runs/-a b", "runs/$HOME's"])
+def test_a_command_twolayer_suggests_runs_as_printed_whatever_the_folders_name(tmp_path, monkeypatch, capsys,
+                                                                               folder):
+    """A run folder whose relative path begins with "-" (`--out=-run`): the
+    `Resume with: twolayer train --resume -run` that a signal printed was
+    refused (`argument --resume: expected one argument`), and train's `twolayer
+    report RUN writes it` (its report failed) was not quoted at all. Each
+    suggested command, as the shell splits it, now names the folder
+    (`streams.shell_word`)."""
+    import re
+    import shlex
+
+    from twolayer import report
+    from twolayer.cli import build_parser
+    from twolayer.runs import resume_command
+
+    monkeypatch.chdir(tmp_path)
+    with monkeypatch.context() as m:
+        m.setattr(report, "report", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("no figures")))
+        assert main(["train", "--epochs", "1", "--quiet", f"--out={folder}"]) == 1
+    suggested = re.search(r"; (twolayer report .*) writes it$", capsys.readouterr().err.strip()).group(1)
+    assert main(shlex.split(suggested)[1:]) == 0 and (tmp_path / folder / "report.html").is_file()
+    words = shlex.split(resume_command(Path(folder)))
+    assert words[:1] == ["twolayer"] and Path(build_parser().parse_args(words[1:]).resume) == Path(folder)

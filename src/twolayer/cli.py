@@ -23,7 +23,7 @@ from twolayer.export import FORMATS, export
 from twolayer.files import owner_rights
 from twolayer.learner import label
 from twolayer.space import config_file
-from twolayer.streams import lasting_output, lost, shown
+from twolayer.streams import lasting_output, lost, shell_word, shown
 from twolayer.tune import PRUNERS, SAMPLERS, cell, no_best
 
 
@@ -371,7 +371,7 @@ def write_report(run_dir: Path, data) -> tuple[Path | None, int]:
         interrupted = isinstance(e, KeyboardInterrupt)
         why = "it was interrupted" if interrupted else f"{type(e).__name__}: {e}"
         say(f"twolayer train: the run finished (its model and metrics are in {run_dir}) but its report was not "
-            f"written ({' '.join(why.split())}); twolayer report {run_dir} writes it", sys.stderr)
+            f"written ({' '.join(why.split())}); twolayer report {shell_word(run_dir)} writes it", sys.stderr)
         return None, 128 + getattr(e, "signum", signal.SIGINT) if interrupted else 1
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shlex
 import sys
 from collections.abc import Iterator
 from typing import Any, TextIO
@@ -29,6 +30,16 @@ def shown(text: object) -> str:
     bytes) is written as repr writes it (\\n, \\x1b, \\u202e, \\udcff)."""
     text = str(text)
     return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def shell_word(path: object) -> str:
+    """A path as one word of a command to paste into a shell: quoted where
+    the shell would split or expand it (a space, a `$`), and a relative path
+    beginning with "-" written ./-x, which no command reads as an option
+    (`Resume with: twolayer train --resume -run` was refused: `argument
+    --resume: expected one argument`)."""
+    text = str(path)
+    return shlex.quote("./" + text if text.startswith("-") else text)
 
 
 class Lasting:
