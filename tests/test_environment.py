@@ -172,3 +172,28 @@ def test_a_command_twolayer_suggests_runs_as_printed_whatever_the_folders_name(t
     assert main(shlex.split(suggested)[1:]) == 0 and (tmp_path / folder / "report.html").is_file()
     words = shlex.split(resume_command(Path(folder)))
     assert words[:1] == ["twolayer"] and Path(build_parser().parse_args(words[1:]).resume) == Path(folder)
+
+
+@pytest.mark.parametrize("argv", [["train"], ["train", "--dataset", "folder:imgs", "--out", "{abs}"],
+                                  ["predict", "{run}", "a.png"], ["tune", "--lr", "0.1,0.2"]],
+                         ids=["train-runs", "train-folder", "predict", "tune"])
+def test_a_current_folder_deleted_under_the_shell_is_named_as_the_cause(tmp_path, monkeypatch, capsys, argv):
+    """`mkdir d; cd d; rmdir ../d; twolayer train`: it said `cannot make a run
+    folder under runs: No such file or directory`, and with `--dataset
+    folder:imgs` only `error: No such file or directory`, naming nothing.
+    Now the one line says the current folder no longer exists. (Absolute
+    paths work there as before.)"""
+    run = tmp_path / "run"
+    assert main(["train", "--epochs", "1", "--quiet", "--out", str(run)]) == 0
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    argv = [word.format(abs=tmp_path / "new", run=run) for word in argv] + ["--epochs", "1", "--quiet"] * (
+        argv[0] in ("train", "tune"))
+    capsys.readouterr()
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.endswith("the current folder no longer exists (it was deleted or moved), so "
+                                                 "relative paths name nothing: cd to a folder that exists\n"), err
+    assert main(["predict", str(run), str(run / "weights.png")]) == 0

@@ -555,8 +555,23 @@ def _main(argv: list[str] | None, config_class: type) -> int:
 
 def _fail(command: str, message: str, code: int) -> int:
     who = f"twolayer {command}" if command else "twolayer"
-    say(f"{who}: {' '.join(message.split())}", sys.stderr)  # one line, whatever it holds
+    hint = "" if code >= 128 else _no_current_folder()  # a signal's line needs none
+    say(f"{who}: {' '.join(message.split())}{hint}", sys.stderr)  # one line, whatever it holds
     return code
+
+
+def _no_current_folder() -> str:
+    """The cause of a failure in a current folder that was deleted under the
+    shell (`mkdir d; cd d; rmdir ../d`): every relative path names nothing,
+    and the error alone said `cannot make a run folder under runs: No such
+    file or directory`, or for `--dataset folder:imgs` only `No such file or
+    directory`."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        return ("; the current folder no longer exists (it was deleted or moved), so relative paths name nothing: "
+                "cd to a folder that exists")
+    return ""
 
 
 def os_error(e: OSError) -> str:
