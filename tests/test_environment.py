@@ -197,3 +197,28 @@ def test_a_current_folder_deleted_under_the_shell_is_named_as_the_cause(tmp_path
     assert err.count("\n") == 1 and err.endswith("the current folder no longer exists (it was deleted or moved), so "
                                                  "relative paths name nothing: cd to a folder that exists\n"), err
     assert main(["predict", str(run), str(run / "weights.png")]) == 0
+
+
+@pytest.mark.parametrize("columns", ["1", "2"])
+def test_a_terminal_of_one_column_gets_a_bar_that_never_wraps(monkeypatch, columns):
+    """A terminal one column wide (or COLUMNS=1 where it reports no size):
+    the width left for the bar was 0, which tqdm reads as no limit, and every
+    redraw was a 70-character line wrapping down the screen. Now no redraw is
+    wider than the terminal less its last column, and never empty."""
+    import io
+
+    from twolayer.progress import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setenv("COLUMNS", columns)
+    monkeypatch.setenv("TERM", "xterm")
+    screen = Terminal()
+    bar = Progress(100, "train", stream=screen)
+    bar.update(50, "loss 0.4825 lr 0.00903")
+    bar.update(100, "loss 0.3121 lr 0.00377 val 0.892")
+    bar.close()
+    redraws = [part for part in screen.getvalue().replace("\n", "\r").split("\r") if part]
+    assert redraws and all(len(part) <= max(int(columns) - 1, 1) for part in redraws), redraws
