@@ -222,3 +222,48 @@ def test_a_terminal_of_one_column_gets_a_bar_that_never_wraps(monkeypatch, colum
     bar.close()
     redraws = [part for part in screen.getvalue().replace("\n", "\r").split("\r") if part]
     assert redraws and all(len(part) <= max(int(columns) - 1, 1) for part in redraws), redraws
+
+
+def test_a_network_too_wide_for_ulimit_v_is_refused_before_it_is_allocated(tmp_path):
+    """`ulimit -v 800000; twolayer train --hidden-size 400000`: the check of
+    the machine's memory passed (it has gigabytes available), and the
+    allocation failed: `out of memory; try a smaller --hidden-size`, a run
+    folder left behind. The memory available is now no more than the
+    address-space limit leaves (`memory.available_bytes`): the line says
+    so at once, and nothing is written."""
+    import resource
+
+    from twolayer.memory import address_space_left
+
+    assert main(["train", "--epochs", "1", "--quiet", "--out", str(tmp_path / "first")]) == 0  # libraries loaded
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    room = 300 * 2**20
+    with open("/proc/self/status") as f:
+        used = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
+    resource.setrlimit(resource.RLIMIT_AS, (used + room, hard))
+    try:
+        left = address_space_left()
+        code = main(["train", "--epochs", "1", "--quiet", "--hidden-size", "400000", "--out", str(tmp_path / "run")])
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+    assert 0 < left <= room
+    assert code == 1 and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("error", [MemoryError(), ImportError("libx.so: failed to map segment from shared object",
+                                                                name="_ufuncs")], ids=["memory", "import"])
+def test_memory_that_runs_out_under_ulimit_v_says_so(tmp_path, monkeypatch, capsys, error):
+    """Out of memory under `ulimit -v`: `out of memory; try a smaller
+    --hidden-size` of the default network; a library that could not be
+    mapped was an ImportError traceback. Now one line naming the limit."""
+    from twolayer import cli, workflow
+
+    def fails(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(workflow, "train", fails)
+    monkeypatch.setattr(cli, "address_space_limit", lambda: 400 * 10**6)
+    assert main(["train", "--out", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "this process may map at most 400.0 MB (ulimit -v): raise that limit" in err, err
+    assert "failed to map segment" in err if isinstance(error, ImportError) else "or try a smaller" in err

@@ -22,6 +22,7 @@ from twolayer.errors import TwolayerError, UsageError
 from twolayer.export import FORMATS, export
 from twolayer.files import owner_rights
 from twolayer.learner import label
+from twolayer.memory import address_space_limit, describe
 from twolayer.space import config_file
 from twolayer.streams import lasting_output, lost, shell_word, shown
 from twolayer.tune import PRUNERS, SAMPLERS, cell, no_best
@@ -547,10 +548,24 @@ def _main(argv: list[str] | None, config_class: type) -> int:
         except OSError as e:  # the operating system's: permissions, a full disk, a path too long, ...
             return _fail(args.command, f"error: {os_error(e)}", 1)
         except MemoryError:
-            return _fail(args.command, "error: out of memory; try a smaller --hidden-size or --batch-size", 1)
+            return _fail(args.command, f"error: out of memory; {_limited(', or ')}try a smaller --hidden-size or "
+                                       "--batch-size", 1)
+        except ImportError as e:  # a library that cannot be loaded: a broken install, or no room under ulimit -v
+            return _fail(args.command, f"error: cannot load {e.name or 'a library'}: {e}{_limited(before='; ')}", 1)
         except KeyboardInterrupt as e:  # Ctrl-C, or Signalled: SIGTERM, SIGHUP
             signum = getattr(e, "signum", signal.SIGINT)
             return _fail(args.command, signals.signal_words(signum), 128 + signum)
+
+
+def _limited(after: str = "", before: str = "") -> str:
+    """The likely cause where memory ran out, or a library could not be
+    mapped, under an address-space limit (`ulimit -v`; it was said `out of
+    memory; try a smaller --hidden-size` of the default network, or an
+    ImportError traceback): 'this process may map at most 204.8 MB (ulimit
+    -v): raise that limit' between `before` and `after`; '' without a limit."""
+    limit = address_space_limit()
+    return f"{before}this process may map at most {describe(limit)} (ulimit -v): raise that limit{after}" if limit \
+        else ""
 
 
 def _fail(command: str, message: str, code: int) -> int:
