@@ -267,3 +267,16 @@ def test_memory_that_runs_out_under_ulimit_v_says_so(tmp_path, monkeypatch, caps
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "this process may map at most 400.0 MB (ulimit -v): raise that limit" in err, err
     assert "failed to map segment" in err if isinstance(error, ImportError) else "or try a smaller" in err
+
+
+def test_check_with_its_standard_streams_closed_checks(tmp_path):
+    """`twolayer check net.py >&- 2>&-`: the pipe that brings the checks'
+    results took the free numbers 1 and 2, and the checking child, pointing
+    its fd 2 at /dev/null to silence the learner's code, cut it: exit 1 of a
+    network that passes. Closed standard descriptors are now /dev/null from
+    the start (`streams.open_closed_standard_fds`), so no file takes their
+    numbers."""
+    net = Path(__file__).parent / "learners" / "neural_net.py"
+    done = subprocess.run([*TWOLAYER, "check", str(net)], timeout=300,
+                          preexec_fn=lambda: (os.close(1), os.close(2)))
+    assert done.returncode == 0

@@ -24,7 +24,7 @@ from twolayer.files import owner_rights
 from twolayer.learner import label
 from twolayer.memory import address_space_limit, describe
 from twolayer.space import config_file
-from twolayer.streams import lasting_output, lost, shell_word, shown
+from twolayer.streams import lasting_output, lost, open_closed_standard_fds, shell_word, shown
 from twolayer.tune import PRUNERS, SAMPLERS, cell, no_best
 
 
@@ -514,6 +514,7 @@ def main(argv: list[str] | None = None, config_class: type = TrainConfig) -> int
     # a reader that goes away (`| head`) or no stdout at all loses nothing but output; SIGTERM and SIGHUP
     # (a closed terminal) stop any command as Ctrl-C does, with one line, and training saves a checkpoint
     # output that could not be written for another reason (> /dev/full) is said once the work is done: exit 1
+    open_closed_standard_fds()
     with lasting_output() as (stdout, _), signals.SignalsInterrupt(), owner_rights():
         exiting = None
         try:

@@ -113,6 +113,23 @@ class Lasting:
         return getattr(self.null, name)
 
 
+def open_closed_standard_fds() -> None:
+    """/dev/null on file descriptor 0, 1 or 2 where it is closed (`<&-`,
+    `>&-`, `2>&-`). Else the next file or pipe opened takes that number, and
+    what treats 0, 1 and 2 as the standard streams reads or writes it: a
+    child process inherits it as its own (check's result pipe was fd 2 in
+    the parent, its child pointed fd 2 at /dev/null, and `check net.py >&-
+    2>&-` failed). sys.stdout stays None, which Lasting drops."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+
+
 def lost(stream: Lasting) -> str | None:
     """What went wrong with `stream` (flushed first) other than its reader
     going away: 'standard output: No space left on device', or None."""
