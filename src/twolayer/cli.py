@@ -21,9 +21,11 @@ from twolayer.config import GROUPS, Option, OptionError, TrainConfig, check_used
 from twolayer.data import SPEC_HELP
 from twolayer.errors import TwolayerError, UsageError
 from twolayer.export import FORMATS, INPUT, OPSET, OUTPUT, export
+from twolayer.files import owner_rights
 from twolayer.learner import label
+from twolayer.memory import address_space_limit, describe
 from twolayer.space import config_file
-from twolayer.streams import lasting_output, shown
+from twolayer.streams import lasting_output, lost, open_closed_standard_fds, shell_word, shown
 from twolayer.tune import PRUNERS, SAMPLERS, cell, no_best
 
 
@@ -372,7 +374,7 @@ def write_report(run_dir: Path, data) -> tuple[Path | None, int]:
         interrupted = isinstance(e, KeyboardInterrupt)
         why = "it was interrupted" if interrupted else f"{type(e).__name__}: {e}"
         say(f"twolayer train: the run finished (its model and metrics are in {run_dir}) but its report was not "
-            f"written ({' '.join(why.split())}); twolayer report {run_dir} writes it", sys.stderr)
+            f"written ({' '.join(why.split())}); twolayer report {shell_word(run_dir)} writes it", sys.stderr)
         return None, 128 + getattr(e, "signum", signal.SIGINT) if interrupted else 1
 
 
@@ -524,8 +526,23 @@ def main(argv: list[str] | None = None, config_class: type = TrainConfig) -> int
     or a subclass that declares more options)."""
     # a reader that goes away (`| head`) or no stdout at all loses nothing but output; SIGTERM and SIGHUP
     # (a closed terminal) stop any command as Ctrl-C does, with one line, and training saves a checkpoint
-    with lasting_output(), signals.SignalsInterrupt():
-        return _main(argv, config_class)
+    # output that could not be written for another reason (> /dev/full) is said once the work is done: exit 1
+    open_closed_standard_fds()
+    with lasting_output() as (stdout, _), signals.SignalsInterrupt(), owner_rights():
+        exiting = None
+        try:
+            code = _main(argv, config_class)
+        except SystemExit as e:  # argparse's own: --help and --version (0), a refused option (2)
+            exiting, code = e, e.code
+        problem = lost(stdout)
+        if problem and code in (0, None):
+            words = sys.argv[1:] if argv is None else argv
+            command = next((word for word in words if word in COMMANDS), "")
+            code = _fail(command, f"error: {problem}; the command did its work, but what it printed from then on "
+                                  "was lost", 1)
+        if exiting is not None:
+            raise SystemExit(code)
+        return code
 
 
 def _main(argv: list[str] | None, config_class: type) -> int:
@@ -545,15 +562,45 @@ def _main(argv: list[str] | None, config_class: type) -> int:
         except OSError as e:  # the operating system's: permissions, a full disk, a path too long, ...
             return _fail(args.command, f"error: {os_error(e)}", 1)
         except MemoryError:
-            return _fail(args.command, "error: out of memory; try a smaller --hidden-size or --batch-size", 1)
+            return _fail(args.command, f"error: out of memory; {_limited(', or ')}try a smaller --hidden-size or "
+                                       "--batch-size", 1)
+        except ImportError as e:  # a library that cannot be loaded: a broken install, or no room under ulimit -v
+            return _fail(args.command, f"error: cannot load {e.name or 'a library'}: {e}{_limited(before='; ')}", 1)
         except KeyboardInterrupt as e:  # Ctrl-C, or Signalled: SIGTERM, SIGHUP
             signum = getattr(e, "signum", signal.SIGINT)
             return _fail(args.command, signals.signal_words(signum), 128 + signum)
 
 
+def _limited(after: str = "", before: str = "") -> str:
+    """The likely cause where memory ran out, or a library could not be
+    mapped, under an address-space limit (`ulimit -v`; it was said `out of
+    memory; try a smaller --hidden-size` of the default network, or an
+    ImportError traceback): 'this process may map at most 204.8 MB (ulimit
+    -v): raise that limit' between `before` and `after`; '' without a limit."""
+    limit = address_space_limit()
+    return f"{before}this process may map at most {describe(limit)} (ulimit -v): raise that limit{after}" if limit \
+        else ""
+
+
 def _fail(command: str, message: str, code: int) -> int:
-    say(f"twolayer {command}: {' '.join(message.split())}", sys.stderr)  # one line, whatever it holds
+    who = f"twolayer {command}" if command else "twolayer"
+    hint = "" if code >= 128 else _no_current_folder()  # a signal's line needs none
+    say(f"{who}: {' '.join(message.split())}{hint}", sys.stderr)  # one line, whatever it holds
     return code
+
+
+def _no_current_folder() -> str:
+    """The cause of a failure in a current folder that was deleted under the
+    shell (`mkdir d; cd d; rmdir ../d`): every relative path names nothing,
+    and the error alone said `cannot make a run folder under runs: No such
+    file or directory`, or for `--dataset folder:imgs` only `No such file or
+    directory`."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        return ("; the current folder no longer exists (it was deleted or moved), so relative paths name nothing: "
+                "cd to a folder that exists")
+    return ""
 
 
 def os_error(e: OSError) -> str:

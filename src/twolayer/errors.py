@@ -56,11 +56,14 @@ def first_line(e: BaseException) -> str:
 
 def remedy(error: OSError) -> str:
     """What to do about a file that could not be written: 'free some space',
-    'make it writable', or '' when the error is not of those kinds."""
+    'make it writable', 'raise the file-size limit (ulimit -f)' (EFBIG: a
+    checkpoint larger than `ulimit -f`, said 'fix that'), or '' when the
+    error is not of those kinds."""
     import errno
 
     return {errno.ENOSPC: "free some space", errno.EDQUOT: "free some space", errno.EROFS: "make it writable",
-            errno.EACCES: "make it writable", errno.EPERM: "make it writable"}.get(error.errno or 0, "")
+            errno.EACCES: "make it writable", errno.EPERM: "make it writable",
+            errno.EFBIG: "raise the file-size limit (ulimit -f)"}.get(error.errno or 0, "")
 
 
 class WriteError(TwolayerError, OSError):

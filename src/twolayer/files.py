@@ -14,7 +14,7 @@ import reprlib
 import stat
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -117,6 +117,23 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+@contextlib.contextmanager
+def owner_rights() -> Iterator[None]:
+    """While the block runs, a umask that takes the owner's own rights
+    (umask 0777, 0222) takes only the group's and others': the owner can
+    always read, write and enter what twolayer makes, as `mkdir -p` leaves
+    the folders it makes. Under umask 0777, train made its run folder
+    d--------- and then could not write in it (`cannot write in it
+    (Permission denied)... make it writable`), leaving it behind; files it
+    wrote were mode 000, which a resume could not read."""
+    mask = os.umask(0)
+    os.umask(mask & ~0o700)
+    try:
+        yield
+    finally:
+        os.umask(mask)
 
 
 def read_small(path: str | Path, what: str, limit: int = SMALL_FILE) -> bytes:

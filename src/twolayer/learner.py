@@ -21,7 +21,6 @@ import importlib.util
 import inspect
 import math
 import os
-import shlex
 import sys
 import traceback
 from collections.abc import Iterator
@@ -35,6 +34,7 @@ from twolayer.errors import ConfigError, LearnerError, UsageError, first_line
 from twolayer.files import SMALL_FILE, given_path, read_small
 from twolayer.model import PARAM_NAMES, TwoLayerNet
 from twolayer.runs import resume_command
+from twolayer.streams import shell_word
 
 # What the assignment's loss(X, y, reg) cannot do; refused in one line.
 UNSUPPORTED = {"dropout_input": "dropout", "dropout_hidden": "dropout", "label_smoothing": "label smoothing"}
@@ -111,7 +111,7 @@ def confirm_resume(recorded: str | None, given: str | None, run_dir: Path) -> No
     (path, name), (was, was_name) = parse_spec(given), parse_spec(recorded)
     if path.resolve() != was.resolve() or name != was_name:
         raise UsageError(f"--net {given} is not the network {run_dir} trained, {recorded}; "
-                         f"give --net {shlex.quote(recorded)}")
+                         f"give --net {shell_word(recorded)}")
 
 
 # -- loading --------------------------------------------------------------------------------------
@@ -455,4 +455,4 @@ def _check_forward(net: LearnerNet, sizes: tuple[int, int, int]) -> None:
     difference = float(np.abs(got - expected).max())
     if not difference <= 1e-4 * float(np.abs(expected).max()):
         raise LearnerError(f"{net.spec}: its scores differ from a two-layer network's on the same weights (by up "
-                           f"to {difference:.3g}); run twolayer check {net.spec} first")
+                           f"to {difference:.3g}); run twolayer check {shell_word(net.spec)} first")

@@ -15,8 +15,16 @@ STATE_COPIES = {"sgd": 0, "momentum": 1, "nesterov": 1, "adam": 2}
 
 
 def available_bytes() -> int | None:
-    """Memory the system can give without swapping (Linux's MemAvailable),
-    else the physical memory; None where neither can be read."""
+    """Memory this process can be given: what the system can give without
+    swapping (Linux's MemAvailable, else the physical memory), and no more
+    than its address-space limit leaves (`ulimit -v`, address_space_left);
+    None where neither can be read."""
+    system = _system_bytes()
+    left = address_space_left()
+    return system if left is None else left if system is None else min(system, left)
+
+
+def _system_bytes() -> int | None:
     try:
         with open("/proc/meminfo") as f:
             for line in f:
@@ -28,6 +36,34 @@ def available_bytes() -> int | None:
         return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         return None
+
+
+def address_space_limit() -> int | None:
+    """The process's address-space limit in bytes (`ulimit -v`, RLIMIT_AS), or None for none."""
+    try:
+        import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+    except (ImportError, AttributeError, ValueError, OSError):  # resource is Unix's
+        return None
+    return None if limit == resource.RLIM_INFINITY else limit
+
+
+def address_space_left() -> int | None:
+    """What the process may still map under `ulimit -v` (its limit less its
+    VmSize: libraries and thread stacks count, not only the arrays), or None
+    without a limit. Under `ulimit -v 800000` a hidden layer of 400,000
+    units passed the check of the machine's memory and failed as a
+    MemoryError while it was allocated."""
+    limit = address_space_limit()
+    if limit is None:
+        return None
+    try:
+        with open("/proc/self/status") as f:
+            used = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
+    except (OSError, ValueError, IndexError, StopIteration):
+        return limit
+    return max(limit - used, 0)
 
 
 def training_bytes(inputs: int, hidden: int, classes: int, itemsize: int, optimizer: str, batch: int) -> int:
@@ -54,4 +90,7 @@ def shortfall(needed: int, doing: str = "to train") -> str | None:
     available = available_bytes()
     if available is None or needed <= available:
         return None
+    if available == address_space_left():
+        return (f"needs about {describe(needed)} of memory {doing}; this process may take {describe(available)} "
+                f"more under its limit of {describe(address_space_limit() or 0)} (ulimit -v)")
     return f"needs about {describe(needed)} of memory {doing}; this machine has {describe(available)} available"

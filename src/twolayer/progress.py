@@ -58,7 +58,7 @@ class Progress:
         self.bar = None
         notebook = in_notebook()
         live = notebook or _redraws(self.stream)
-        self.enabled = enabled and (live or not terminal_only)
+        self.enabled = enabled and (live or not terminal_only) and self.stream is not None  # None: no stdout
         if self.enabled and live:
             units = {"unit": "B", "unit_scale": True, "unit_divisor": 1024} if bytes else {"unit": "it"}
             widget = notebook and _has_widgets()
@@ -103,9 +103,12 @@ class Progress:
         eta = _clock(elapsed / frac - elapsed) if self.done > 1 else "?"
         counts = f"{_size(self.done)}/{_size(self.total)}" if self.bytes else f"{self.done}/{self.total}"
         rate = f" {_size(self.done / max(elapsed, 1e-9))}/s" if self.bytes else ""
-        self.stream.write(f"{self.desc} {frac:4.0%} {counts} {_clock(elapsed)}<{eta}{rate} {self.info}"
-                          .rstrip() + "\n")
-        self.stream.flush()
+        try:
+            self.stream.write(f"{self.desc} {frac:4.0%} {counts} {_clock(elapsed)}<{eta}{rate} {self.info}"
+                              .rstrip() + "\n")
+            self.stream.flush()
+        except (OSError, ValueError):  # a reader gone, a full disk, a closed file: the lines stop, not the work
+            self.enabled = False
 
 
 @functools.cache
@@ -162,16 +165,19 @@ def _has_widgets() -> bool:
 
 def _shape(stream: TextIO | None) -> tuple[int, int]:
     """The terminal's (columns - 1, lines - 1), tqdm's own measure (the last
-    column left free so that a line never wraps). A terminal that reports 0 x 0
-    gets $COLUMNS and $LINES, else 80 x 24: tqdm took it as -1 rows, no room for
-    a bar, and showed nothing at all. So does no stream (a notebook)."""
+    column left free so that a line never wraps), at least 1 x 1. A terminal
+    that reports 0 x 0 gets $COLUMNS and $LINES, else 80 x 24: tqdm took it as
+    -1 rows, no room for a bar, and showed nothing at all. So does no stream
+    (a notebook). One of a single column gets a line of one character: 0
+    columns was tqdm's "no limit", a line of 70 characters that wrapped on
+    every redraw."""
     try:
         size = os.get_terminal_size(stream.fileno())
     except (AttributeError, OSError, ValueError):
         size = os.terminal_size((0, 0))
     if size.columns <= 1 or size.lines <= 1:
         size = shutil.get_terminal_size()
-    return size.columns - 1, size.lines - 1
+    return max(size.columns - 1, 1), max(size.lines - 1, 1)
 
 
 def _clock(seconds: float) -> str:

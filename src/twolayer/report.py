@@ -10,7 +10,6 @@ import csv
 import html
 import io
 import json
-import shlex
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from twolayer.errors import TwolayerError, WriteError
 from twolayer.files import given_path, read_record, write_making_folders
 from twolayer.learner import label
 from twolayer.metrics import confusion_matrix, per_class_accuracy
-from twolayer.streams import shown
+from twolayer.streams import shell_word, shown
 from twolayer.trainer import epoch_length
 from twolayer.tune import cell, no_best, trial_columns
 from twolayer.workflow import Prepared, prepare
@@ -158,7 +157,7 @@ def _data_changed(bundle: bundles.Bundle, data: Prepared, run_dir: Path) -> str 
         return None
     return (f"The data {bundle.config.get('dataset')} gives today is not the data this run trained on (its images "
             "differ), so its per-class results and examples are left out; the accuracies are the run's own. To "
-            f"score the model on today's data: twolayer evaluate {shlex.quote(str(run_dir))}")
+            f"score the model on today's data: twolayer evaluate {shell_word(run_dir)}")
 
 
 def _run_headline(metrics: dict[str, Any]) -> str:
@@ -397,6 +396,6 @@ def _put(path: Path, data: bytes, folder: Path, page: Path | None) -> None:
     try:
         write_making_folders(path, lambda f: f.write(data))
     except OSError as e:
-        elsewhere = f"twolayer report {shlex.quote(str(folder))} --out PAGE.html"
+        elsewhere = f"twolayer report {shell_word(folder)} --out PAGE.html"
         then = "run the same command again" if page else f"run it again, or write the page elsewhere: {elsewhere}"
         raise WriteError(e, "the report was not written", then) from None

@@ -37,7 +37,6 @@ import csv
 import fcntl
 import io
 import re
-import shlex
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -46,6 +45,7 @@ from typing import IO
 
 from twolayer.errors import TwolayerError, remedy
 from twolayer.files import atomic_write_text, given_path, make_folders, read_record, remove_folders
+from twolayer.streams import shell_word
 
 
 def new_run_dir(root: str | Path, dataset: str) -> Claim:
@@ -364,8 +364,8 @@ def resume_command(run_dir: Path) -> str:
         net = read_record(Path(run_dir) / "config.json", "a run's config.json").get("net")
     except TwolayerError:  # no readable record: the resume itself will say so
         net = None
-    naming = f" --net {shlex.quote(net)}" if isinstance(net, str) and net else ""
-    return f"twolayer train --resume {shlex.quote(str(run_dir))}{naming}"
+    naming = f" --net {shell_word(net)}" if isinstance(net, str) and net else ""
+    return f"twolayer train --resume {shell_word(run_dir)}{naming}"
 
 
 def remove_stale_temporaries(folder: Path) -> None:

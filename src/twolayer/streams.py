@@ -4,7 +4,11 @@
 closed terminal leaves no stream at all. Neither is a reason to lose a run:
 what twolayer prints only reports what its files hold. So the command line
 writes through `Lasting` streams: once the reader has gone, the rest of the
-output is dropped, and the work goes on to its end.
+output is dropped, and the work goes on to its end. An output that cannot
+be written for another reason (`> /dev/full`, a full disk under a log,
+`1< file`) is dropped too, and remembered (`failed`): the command line then
+says so and exits 1, since what it printed was lost without a reader
+choosing to stop.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shlex
 import sys
 from collections.abc import Iterator
 from typing import Any, TextIO
@@ -27,17 +32,29 @@ def shown(text: object) -> str:
     return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+def shell_word(path: object) -> str:
+    """A path as one word of a command to paste into a shell: quoted where
+    the shell would split or expand it (a space, a `$`), and a relative path
+    beginning with "-" written ./-x, which no command reads as an option
+    (`Resume with: twolayer train --resume -run` was refused: `argument
+    --resume: expected one argument`)."""
+    text = str(path)
+    return shlex.quote("./" + text if text.startswith("-") else text)
+
+
 class Lasting:
     """A text stream that drops what it is given once writing to it fails
-    with a broken pipe (or EIO: a terminal that was closed), or from the start
-    when there is no stream (None); and that writes what its encoding cannot
-    (a path or class name in Unicode under PYTHONIOENCODING=ascii) as
-    backslash escapes instead of failing."""
+    (a broken pipe, or EIO: a terminal that was closed: the reader has gone;
+    anything else is kept in `failed`), or from the start when there is no
+    stream (None); and that writes what its encoding cannot (a path or class
+    name in Unicode under PYTHONIOENCODING=ascii) as backslash escapes
+    instead of failing."""
 
     def __init__(self, stream: TextIO | None, fd: int) -> None:
         self.stream = stream
         self.fd = fd
         self.null: TextIO | None = None  # /dev/null, opened when asked for a gone stream's attributes
+        self.failed: OSError | None = None  # the write error that was not a reader gone (ENOSPC, EBADF, ...)
 
     def write(self, text: str) -> int:
         if self.stream is not None:
@@ -56,13 +73,17 @@ class Lasting:
 
     @contextlib.contextmanager
     def _until_gone(self) -> Iterator[None]:
-        """Run a write or flush; if it fails because the reader has gone (a
-        closed pipe, EPIPE, or a closed terminal, EIO), drop the stream."""
+        """Run a write or flush; if it fails, drop the stream: silently where
+        the reader has gone (a closed pipe, EPIPE, or a closed terminal, EIO),
+        else keeping the error in `failed`. Raised, the error stopped the work
+        (a run's progress line on a full disk ended the run, saying no
+        checkpoint could be saved) or was lost at exit (`help > /dev/full`
+        exited 0)."""
         try:
             yield
         except OSError as e:
             if e.errno not in (errno.EPIPE, errno.EIO):
-                raise
+                self.failed = self.failed or e
             self._reader_gone()
 
     def isatty(self) -> bool:
@@ -92,14 +113,41 @@ class Lasting:
         return getattr(self.null, name)
 
 
+def open_closed_standard_fds() -> None:
+    """/dev/null on file descriptor 0, 1 or 2 where it is closed (`<&-`,
+    `>&-`, `2>&-`). Else the next file or pipe opened takes that number, and
+    what treats 0, 1 and 2 as the standard streams reads or writes it: a
+    child process inherits it as its own (check's result pipe was fd 2 in
+    the parent, its child pointed fd 2 at /dev/null, and `check net.py >&-
+    2>&-` failed). sys.stdout stays None, which Lasting drops."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+
+
+def lost(stream: Lasting) -> str | None:
+    """What went wrong with `stream` (flushed first) other than its reader
+    going away: 'standard output: No space left on device', or None."""
+    stream.flush()
+    if stream.failed is None:
+        return None
+    name = {1: "standard output", 2: "standard error"}.get(stream.fd, f"file descriptor {stream.fd}")
+    return f"{name}: {stream.failed.strerror or stream.failed}"
+
+
 @contextlib.contextmanager
-def lasting_output() -> Iterator[None]:
+def lasting_output() -> Iterator[tuple[Lasting, Lasting]]:
     """sys.stdout and sys.stderr as Lasting streams while the block runs."""
     saved = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = Lasting(sys.stdout, 1), Lasting(sys.stderr, 2)
     lasting = sys.stdout, sys.stderr
     try:
-        yield
+        yield lasting
     finally:
         sys.stdout, sys.stderr = saved
         for stream in lasting:

@@ -1,0 +1,282 @@
+"""The environment as hostile input: output that cannot be written, odd
+settings of the process (umask, thread counts, terminal size), a current
+folder deleted under the process. Every test here is listed in TESTING.md."""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from twolayer import TrainConfig, TwoLayerNet, fit
+from twolayer.cli import main
+
+TWOLAYER = [sys.executable, "-m", "twolayer"]
+
+
+class Unwritable:
+    """A standard output whose every write fails as /dev/full's does (or with `code`)."""
+
+    encoding = "utf-8"
+
+    def __init__(self, code: int = errno.ENOSPC) -> None:
+        self.code = code
+        self.fd = os.open(os.devnull, os.O_WRONLY)  # what a dropped stream's descriptor is pointed at
+
+    def write(self, text: str) -> int:
+        raise OSError(self.code, os.strerror(self.code))
+
+    def flush(self) -> None:
+        pass
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def isatty(self) -> bool:
+        return False
+
+
+@pytest.mark.parametrize("argv", [["help"], ["--version"], ["train", "--help"], ["predict", "RUN", "IMG"]],
+                         ids=["help", "version", "train-help", "predict"])
+def test_output_that_cannot_be_written_is_one_line_and_exit_1(tmp_path, monkeypatch, capsys, argv):
+    """`twolayer help > /dev/full` (or `1< file`: EBADF) exited 0, the help
+    lost: the error came at the interpreter's last flush, which was silenced;
+    predict said `error: No space left on device`, naming no file. Now: one
+    line naming standard output, exit 1. The work goes on to its end."""
+    if "RUN" in argv:
+        assert main(["train", "--epochs", "1", "--quiet", "--out", str(tmp_path / "run")]) == 0
+        from PIL import Image
+
+        Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "a.png")
+        argv = ["predict", str(tmp_path / "run"), str(tmp_path / "a.png")]
+    capsys.readouterr()
+    monkeypatch.setattr(sys, "stdout", Unwritable())
+    try:
+        code = main(argv)
+    except SystemExit as e:  # argparse's --help and --version
+        code = e.code
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert err.count("\n") == 1 and "standard output: No space left on device" in err, err
+
+
+def test_a_run_whose_output_fills_the_disk_finishes_and_says_so(tmp_path):
+    """`twolayer train > /dev/full`: the first progress line's ENOSPC ended
+    the run, saying `no checkpoint was saved yet; free some space` of a disk
+    that had room. Now the run finishes, then one line, exit 1."""
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full on this system")
+    out = tmp_path / "run"
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([*TWOLAYER, "train", "--epochs", "2", "--out", str(out)], stdout=full,
+                              stderr=subprocess.PIPE, text=True, timeout=300)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert "standard output: No space left on device; the command did its work" in done.stderr
+    assert (out / "metrics.json").is_file() and (out / "report.html").is_file()
+
+
+@pytest.mark.parametrize("stdout", [None, Unwritable(), Unwritable(errno.EPIPE)], ids=["none", "full", "pipe"])
+def test_the_api_trains_whatever_its_standard_output(blobs, monkeypatch, stdout):
+    """`twolayer.fit(..., progress=True)` or `twolayer.train` in a program with
+    no stdout (pythonw, a service: sys.stdout is None), or one that is full or
+    whose reader has gone: an AttributeError from the progress line, or the
+    write's OSError, ended the training. Now the lines stop, not the work."""
+    X, y, X_val, y_val = blobs
+    monkeypatch.setattr(sys, "stdout", stdout)
+    net = TwoLayerNet(X.shape[1], 10, 3, seed=0)
+    history = fit(net, X, y, X_val, y_val, TrainConfig(epochs=2, batch_size=100), progress=True)
+    assert len(history.val_acc) == 2
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_a_thread_count_numba_refuses_trains_with_the_numpy_reference(tmp_path, value):
+    """NUMBA_NUM_THREADS=0: numba raised ValueError as it loaded, a traceback
+    out of the first update of a network wide enough for its kernels. Now
+    the NumPy reference runs instead (the same numbers). (OpenBLAS takes an
+    odd count of its own in its stride; libgomp says its own line of
+    OMP_NUM_THREADS=0, true, and not twolayer's to hide.)"""
+    env = {**os.environ, "NUMBA_NUM_THREADS": value, "OPENBLAS_NUM_THREADS": "abc"}
+    done = subprocess.run([*TWOLAYER, "train", "--epochs", "1", "--hidden-size", "1100", "--quiet", "--out",
+                           str(tmp_path / "run")], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert (tmp_path / "run" / "metrics.json").is_file()
+
+
+@pytest.mark.parametrize("umask", [0o777, 0o277, 0o077], ids=["0777", "0277", "0077"])
+def test_a_umask_never_takes_the_owners_rights_to_a_run(tmp_path, umask):
+    """`umask 0777; twolayer train`: the run folder was made d---------, and
+    twolayer could not write in it (`cannot write in it (Permission denied)
+    ... make it writable`), the folder left behind; files it wrote were mode
+    000. Now the owner keeps read, write and search on what twolayer makes;
+    group and others get what the umask leaves them."""
+    out = tmp_path / "run"
+    previous = os.umask(umask)
+    try:
+        assert main(["train", "--epochs", "1", "--quiet", "--out", str(out)]) == 0
+        assert main(["train", "--resume", str(out), "--epochs", "2", "--quiet"]) == 0
+    finally:
+        os.umask(previous)
+    assert os.stat(out).st_mode & 0o777 == 0o777 & ~umask | 0o700
+    for name in ("model.npz", "config.json", "checkpoint.npz", "report.html"):
+        assert os.stat(out / name).st_mode & 0o777 == 0o666 & ~umask | 0o600, name
+
+
+def test_a_file_size_limit_says_to_raise_it_and_leaves_no_part_file(tmp_path):
+    """`ulimit -f 60` under a run whose checkpoint is larger: the write fails
+    with EFBIG (Python ignores SIGXFSZ, which would kill the process), said as
+    `File too large; ...; fix that`. Now the line says to raise the limit;
+    no temporary or partial file is left, and the same command runs again."""
+    import resource
+
+    out = tmp_path / "run"
+    limit = 60 * 1024
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    command = [*TWOLAYER, "train", "--epochs", "1", "--hidden-size", "300", "--quiet", "--out", str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, preexec_fn=limited)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert "checkpoint.npz: File too large; no checkpoint was saved yet; raise the file-size limit (ulimit -f)" \
+        in done.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["config.json"]  # a run that never started: run it again
+    assert subprocess.run(command, capture_output=True, timeout=300).returncode == 0
+
+
+@pytest.mark.parametrize("folder", ["-run", "my runs/-a b", "runs/$HOME's"])
+def test_a_command_twolayer_suggests_runs_as_printed_whatever_the_folders_name(tmp_path, monkeypatch, capsys,
+                                                                               folder):
+    """A run folder whose relative path begins with "-" (`--out=-run`): the
+    `Resume with: twolayer train --resume -run` that a signal printed was
+    refused (`argument --resume: expected one argument`), and train's `twolayer
+    report RUN writes it` (its report failed) was not quoted at all. Each
+    suggested command, as the shell splits it, now names the folder
+    (`streams.shell_word`)."""
+    import re
+    import shlex
+
+    from twolayer import report
+    from twolayer.cli import build_parser
+    from twolayer.runs import resume_command
+
+    monkeypatch.chdir(tmp_path)
+    with monkeypatch.context() as m:
+        m.setattr(report, "report", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("no figures")))
+        assert main(["train", "--epochs", "1", "--quiet", f"--out={folder}"]) == 1
+    suggested = re.search(r"; (twolayer report .*) writes it$", capsys.readouterr().err.strip()).group(1)
+    assert main(shlex.split(suggested)[1:]) == 0 and (tmp_path / folder / "report.html").is_file()
+    words = shlex.split(resume_command(Path(folder)))
+    assert words[:1] == ["twolayer"] and Path(build_parser().parse_args(words[1:]).resume) == Path(folder)
+
+
+@pytest.mark.parametrize("argv", [["train"], ["train", "--dataset", "folder:imgs", "--out", "{abs}"],
+                                  ["predict", "{run}", "a.png"], ["tune", "--lr", "0.1,0.2"]],
+                         ids=["train-runs", "train-folder", "predict", "tune"])
+def test_a_current_folder_deleted_under_the_shell_is_named_as_the_cause(tmp_path, monkeypatch, capsys, argv):
+    """`mkdir d; cd d; rmdir ../d; twolayer train`: it said `cannot make a run
+    folder under runs: No such file or directory`, and with `--dataset
+    folder:imgs` only `error: No such file or directory`, naming nothing.
+    Now the one line says the current folder no longer exists. (Absolute
+    paths work there as before.)"""
+    run = tmp_path / "run"
+    assert main(["train", "--epochs", "1", "--quiet", "--out", str(run)]) == 0
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    argv = [word.format(abs=tmp_path / "new", run=run) for word in argv] + ["--epochs", "1", "--quiet"] * (
+        argv[0] in ("train", "tune"))
+    capsys.readouterr()
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.endswith("the current folder no longer exists (it was deleted or moved), so "
+                                                 "relative paths name nothing: cd to a folder that exists\n"), err
+    assert main(["predict", str(run), str(run / "weights.png")]) == 0
+
+
+@pytest.mark.parametrize("columns", ["1", "2"])
+def test_a_terminal_of_one_column_gets_a_bar_that_never_wraps(monkeypatch, columns):
+    """A terminal one column wide (or COLUMNS=1 where it reports no size):
+    the width left for the bar was 0, which tqdm reads as no limit, and every
+    redraw was a 70-character line wrapping down the screen. Now no redraw is
+    wider than the terminal less its last column, and never empty."""
+    import io
+
+    from twolayer.progress import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setenv("COLUMNS", columns)
+    monkeypatch.setenv("TERM", "xterm")
+    screen = Terminal()
+    bar = Progress(100, "train", stream=screen)
+    bar.update(50, "loss 0.4825 lr 0.00903")
+    bar.update(100, "loss 0.3121 lr 0.00377 val 0.892")
+    bar.close()
+    redraws = [part for part in screen.getvalue().replace("\n", "\r").split("\r") if part]
+    assert redraws and all(len(part) <= max(int(columns) - 1, 1) for part in redraws), redraws
+
+
+def test_a_network_too_wide_for_ulimit_v_is_refused_before_it_is_allocated(tmp_path):
+    """`ulimit -v 800000; twolayer train --hidden-size 400000`: the check of
+    the machine's memory passed (it has gigabytes available), and the
+    allocation failed: `out of memory; try a smaller --hidden-size`, a run
+    folder left behind. The memory available is now no more than the
+    address-space limit leaves (`memory.available_bytes`): the line says
+    so at once, and nothing is written."""
+    import resource
+
+    from twolayer.memory import address_space_left
+
+    assert main(["train", "--epochs", "1", "--quiet", "--out", str(tmp_path / "first")]) == 0  # libraries loaded
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    room = 300 * 2**20
+    with open("/proc/self/status") as f:
+        used = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
+    resource.setrlimit(resource.RLIMIT_AS, (used + room, hard))
+    try:
+        left = address_space_left()
+        code = main(["train", "--epochs", "1", "--quiet", "--hidden-size", "400000", "--out", str(tmp_path / "run")])
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+    assert 0 < left <= room
+    assert code == 1 and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("error", [MemoryError(), ImportError("libx.so: failed to map segment from shared object",
+                                                                name="_ufuncs")], ids=["memory", "import"])
+def test_memory_that_runs_out_under_ulimit_v_says_so(tmp_path, monkeypatch, capsys, error):
+    """Out of memory under `ulimit -v`: `out of memory; try a smaller
+    --hidden-size` of the default network; a library that could not be
+    mapped was an ImportError traceback. Now one line naming the limit."""
+    from twolayer import cli, workflow
+
+    def fails(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(workflow, "train", fails)
+    monkeypatch.setattr(cli, "address_space_limit", lambda: 400 * 10**6)
+    assert main(["train", "--out", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "this process may map at most 400.0 MB (ulimit -v): raise that limit" in err, err
+    assert "failed to map segment" in err if isinstance(error, ImportError) else "or try a smaller" in err
+
+
+def test_check_with_its_standard_streams_closed_checks(tmp_path):
+    """`twolayer check net.py >&- 2>&-`: the pipe that brings the checks'
+    results took the free numbers 1 and 2, and the checking child, pointing
+    its fd 2 at /dev/null to silence the learner's code, cut it: exit 1 of a
+    network that passes. Closed standard descriptors are now /dev/null from
+    the start (`streams.open_closed_standard_fds`), so no file takes their
+    numbers."""
+    net = Path(__file__).parent / "learners" / "neural_net.py"
+    done = subprocess.run([*TWOLAYER, "check", str(net)], timeout=300,
+                          preexec_fn=lambda: (os.close(1), os.close(2)))
+    assert done.returncode == 0
