@@ -280,3 +280,54 @@ def test_check_with_its_standard_streams_closed_checks(tmp_path):
     done = subprocess.run([*TWOLAYER, "check", str(net)], timeout=300,
                           preexec_fn=lambda: (os.close(1), os.close(2)))
     assert done.returncode == 0
+
+
+def _cgroup(tmp_path, monkeypatch, membership: str, files: dict[str, str]) -> None:
+    """A made-up /proc/self/cgroup and /sys/fs/cgroup tree for memory.cgroup_left to read."""
+    from twolayer import memory
+
+    (tmp_path / "proc").write_text(membership)
+    for name, text in files.items():
+        (tmp_path / "sys" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "sys" / name).write_text(text)
+    monkeypatch.setattr(memory, "CGROUP_OF_PROCESS", str(tmp_path / "proc"))
+    monkeypatch.setattr(memory, "CGROUP_ROOT", str(tmp_path / "sys"))
+
+
+@pytest.mark.parametrize(("membership", "files", "left"), [
+    # cgroup v2, the group's own folder: 2 GB limit, 1.5 GB used of which 0.5 GB droppable page cache
+    ("0::/user.slice/run-1.scope\n", {"user.slice/run-1.scope/memory.max": "2000000000\n",
+                                      "user.slice/run-1.scope/memory.current": "1500000000\n",
+                                      "user.slice/run-1.scope/memory.stat": "anon 1\ninactive_file 500000000\n"},
+     (1_000_000_000, 2_000_000_000)),
+    # inside a container (docker --memory 1g): its group is the mounted root, the path names the host's
+    ("0::/docker/3f2a\n", {"memory.max": "1073741824\n", "memory.current": "73741824\n"},
+     (1_000_000_000, 1_073_741_824)),
+    ("0::/\n", {"memory.max": "max\n", "memory.current": "5\n"}, None),  # no limit
+    # cgroup v1: "no limit" is the largest page-aligned number; a set limit is read with its usage
+    ("4:memory:/a\n1:cpu:/\n", {"memory/a/memory.limit_in_bytes": "9223372036854771712\n",
+                                "memory/a/memory.usage_in_bytes": "10\n"}, None),
+    ("4:cpuacct,memory:/a\n", {"memory/a/memory.limit_in_bytes": "500000000\n",
+                               "memory/a/memory.usage_in_bytes": "300000000\n",
+                               "memory/a/memory.stat": "cache 9\ntotal_inactive_file 100000000\n"},
+     (300_000_000, 500_000_000)),
+    ("4:memory:/a\n", {"memory/a/memory.limit_in_bytes": "garbage\n"}, None),  # unreadable: no limit known
+    ("12:pids:/x\n", {}, None),  # no memory controller
+])
+def test_a_control_groups_memory_limit_is_read(tmp_path, monkeypatch, membership, files, left):
+    from twolayer import memory
+
+    _cgroup(tmp_path, monkeypatch, membership, files)
+    assert memory.cgroup_left() == left
+
+
+def test_a_network_too_wide_for_its_containers_memory_is_refused_naming_the_limit(tmp_path, monkeypatch, capsys):
+    """MemAvailable does not see a container's memory limit (docker --memory, Kubernetes, systemd): a network
+    that fits the machine but not the container passed the check and met the kernel's OOM killer."""
+    _cgroup(tmp_path, monkeypatch, "0::/\n", {"memory.max": "300000000\n", "memory.current": "100000000\n"})
+    out = tmp_path / "run"
+    assert main(["train", "--hidden-size", "100000", "--epochs", "1", "--out", str(out)]) != 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "control group (a container's memory limit) has 200.0 MB left of its limit of " \
+        "300.0 MB" in err, err
+    assert not out.exists()

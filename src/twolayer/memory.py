@@ -15,13 +15,85 @@ STATE_COPIES = {"sgd": 0, "momentum": 1, "nesterov": 1, "adam": 2}
 
 
 def available_bytes() -> int | None:
-    """Memory this process can be given: what the system can give without
-    swapping (Linux's MemAvailable, else the physical memory), and no more
-    than its address-space limit leaves (`ulimit -v`, address_space_left);
-    None where neither can be read."""
+    """Memory this process can be given: the least that any of its limits
+    leaves (`room`); None where none can be read."""
+    rooms = room()
+    return min(rooms) if rooms else None
+
+
+def room() -> dict[int, str]:
+    """What each limit on this process's memory leaves, in bytes, and the
+    words for it: what the system can give without swapping (Linux's
+    MemAvailable, else the physical memory), its control group's limit (a
+    container's `--memory`, a systemd or Kubernetes limit: cgroup_left),
+    and its address-space limit (`ulimit -v`, address_space_left)."""
+    rooms = {}
     system = _system_bytes()
+    if system is not None:
+        rooms[system] = f"this machine has {describe(system)} available"
+    group = cgroup_left()
+    if group is not None:
+        left, limit = group
+        rooms[left] = (f"this process's control group (a container's memory limit) has {describe(left)} left of its "
+                       f"limit of {describe(limit)}")
     left = address_space_left()
-    return system if left is None else left if system is None else min(system, left)
+    if left is not None:
+        rooms[left] = (f"this process may take {describe(left)} more under its limit of "
+                       f"{describe(address_space_limit() or 0)} (ulimit -v)")
+    return rooms
+
+
+CGROUP_ROOT = "/sys/fs/cgroup"
+CGROUP_OF_PROCESS = "/proc/self/cgroup"
+NO_LIMIT = 2**62  # cgroup v1 writes "no limit" as the largest page-aligned number (9223372036854771712)
+
+
+def cgroup_left() -> tuple[int, int] | None:
+    """(bytes left, limit) of this process's memory control group, cgroup v2
+    (memory.max, memory.current) or v1 (memory.limit_in_bytes,
+    memory.usage_in_bytes), usage less the page cache the kernel can drop
+    (inactive_file in memory.stat); None where there is no limit or none can
+    be read. MemAvailable does not see these limits: a network too wide for
+    a container of 2 GB on a machine of 64 GB met the kernel's OOM killer."""
+    try:
+        with open(CGROUP_OF_PROCESS) as f:
+            lines = [line.rstrip("\n").split(":", 2) for line in f]
+    except OSError:
+        return None
+    for hierarchy, controllers, path in (line for line in lines if len(line) == 3):
+        if hierarchy == "0" and controllers == "":
+            names, base = ("memory.max", "memory.current", "inactive_file"), CGROUP_ROOT
+        elif "memory" in controllers.split(","):
+            names, base = ("memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file"), \
+                f"{CGROUP_ROOT}/memory"
+        else:
+            continue
+        # the group's own folder; inside a container its own group is mounted as the root
+        for folder in (f"{base}{path.rstrip('/')}", base):
+            found = _group_left(folder, *names)
+            if found is not None:
+                return found
+    return None
+
+
+def _group_left(folder: str, limit_name: str, usage_name: str, cache_name: str) -> tuple[int, int] | None:
+    try:
+        with open(f"{folder}/{limit_name}") as f:
+            text = f.read().strip()
+        if text == "max" or int(text) >= NO_LIMIT:
+            return None
+        limit = int(text)
+        with open(f"{folder}/{usage_name}") as f:
+            usage = int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+    cache = 0
+    try:
+        with open(f"{folder}/memory.stat") as f:
+            cache = next((int(line.split()[1]) for line in f if line.split()[:1] == [cache_name]), 0)
+    except (OSError, ValueError, IndexError):
+        pass
+    return max(limit - max(usage - cache, 0), 0), limit
 
 
 def _system_bytes() -> int | None:
@@ -90,7 +162,5 @@ def shortfall(needed: int, doing: str = "to train") -> str | None:
     available = available_bytes()
     if available is None or needed <= available:
         return None
-    if available == address_space_left():
-        return (f"needs about {describe(needed)} of memory {doing}; this process may take {describe(available)} "
-                f"more under its limit of {describe(address_space_limit() or 0)} (ulimit -v)")
-    return f"needs about {describe(needed)} of memory {doing}; this machine has {describe(available)} available"
+    limit = room().get(available, f"this machine has {describe(available)} available")  # the limit that binds
+    return f"needs about {describe(needed)} of memory {doing}; {limit}"
