@@ -93,6 +93,29 @@ def test_the_api_trains_whatever_its_standard_output(blobs, monkeypatch, stdout)
     assert len(history.val_acc) == 2
 
 
+@pytest.mark.parametrize("stdout", [None, Unwritable(), Unwritable(errno.EPIPE)], ids=["none", "full", "pipe"])
+def test_train_in_python_says_its_notes_or_loses_them_but_trains(tmp_path, monkeypatch, stdout):
+    """twolayer.train's notes (images resized, files skipped, ZCA fitting) were plain prints: with sys.stdout
+    None, full or gone, the note raised before the training (AttributeError, OSError). streams.say loses the
+    line, not the run."""
+    import twolayer
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for k, name in enumerate("ab"):
+        (tmp_path / "imgs" / name).mkdir(parents=True)
+        (tmp_path / "imgs" / name / "notes.txt").write_text("a file of no image: the skip note\n")
+        for i in range(24):
+            size = (6, 6) if i % 2 else (5, 7)  # two sizes: the resize note
+            Image.fromarray((rng.random((*size, 3)) * 80 + 100 * k).astype(np.uint8)).save(
+                tmp_path / "imgs" / name / f"{i}.png")
+    monkeypatch.setattr(sys, "stdout", stdout)
+    config = TrainConfig(dataset=f"folder:{tmp_path / 'imgs'}", preprocess="zca", image_size=3, val_size=4,
+                         test_size=4, epochs=1)
+    result = twolayer.train(config, out=tmp_path / "run")
+    assert (tmp_path / "run" / "model.npz").is_file() and result.history.val_acc
+
+
 @pytest.mark.parametrize("value", ["0", "-1"])
 def test_a_thread_count_numba_refuses_trains_with_the_numpy_reference(tmp_path, value):
     """NUMBA_NUM_THREADS=0: numba raised ValueError as it loaded, a traceback

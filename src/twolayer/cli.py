@@ -25,7 +25,7 @@ from twolayer.files import owner_rights
 from twolayer.learner import label
 from twolayer.memory import address_space_limit, describe
 from twolayer.space import config_file
-from twolayer.streams import lasting_output, lost, open_closed_standard_fds, shell_word, shown
+from twolayer.streams import lasting_output, lost, open_closed_standard_fds, say, shell_word, shown
 from twolayer.tune import PRUNERS, SAMPLERS, cell, no_best
 
 
@@ -505,12 +505,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     else:
         say(f"wrote {done.path} (torch, {done.dtype} weights): {rows} -> scores of {n} classes")
     return 0
-
-
-def say(line: str, file=None) -> None:
-    """Print one line holding text from outside (paths, class names, specs) as
-    the terminal should show it: escaped (`streams.shown`), never obeyed."""
-    print(shown(line), file=file or sys.stdout, flush=True)
 
 
 def _fmt(value: float | None) -> str:

@@ -32,6 +32,20 @@ def shown(text: object) -> str:
     return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+def say(line: str, file: TextIO | None = None) -> None:
+    """Print one line holding text from outside (paths, class names, specs) as
+    the terminal should show it: escaped (`shown`), never obeyed. A line that
+    cannot be written is lost, not the work: under the command line its
+    streams are Lasting (which say so at the end); in Python, a stdout of
+    None (pythonw, a service) or one full or gone raised in the middle of a
+    run, after its training."""
+    stream = file or sys.stdout
+    if stream is None:
+        return
+    with contextlib.suppress(OSError, ValueError):  # ValueError: a closed file
+        print(shown(line), file=stream, flush=True)
+
+
 def shell_word(path: object) -> str:
     """A path as one word of a command to paste into a shell: quoted where
     the shell would split or expand it (a space, a `$`), and a relative path

@@ -36,7 +36,7 @@ from twolayer.learner import label, load_class
 from twolayer.progress import Progress
 from twolayer.signals import Signalled, StopOnSignal
 from twolayer.space import Space
-from twolayer.streams import lasting_output, shown
+from twolayer.streams import lasting_output, say
 from twolayer.studies import (
     GRACE,
     JOURNAL,
@@ -315,8 +315,8 @@ def work(opts: TuneOptions, worker: int, target: int) -> None:
                 study.optimize(objective, n_trials=1, catch=())
             elif opts.storage and (running := study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))):
                 if not (waiting or opts.quiet):
-                    print(f"waiting for {len(running)} trial(s) running elsewhere (run here again if their "
-                          f"machine stops for {GRACE} s)", flush=True)
+                    say(f"waiting for {len(running)} trial(s) running elsewhere (run here again if their machine "
+                        f"stops for {GRACE} s)")
                 waiting = True
                 time.sleep(2)
             else:
@@ -363,8 +363,7 @@ def _logger(opts: TuneOptions, target: int):
             return
         values = " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
         score = f" val {value:.4f}" if value is not None else ""
-        print(shown(f"trial {trial.number:>3} {outcome:<8}{score}  {values}  ({time.monotonic() - started:.1f} s)"),
-              flush=True)
+        say(f"trial {trial.number:>3} {outcome:<8}{score}  {values}  ({time.monotonic() - started:.1f} s)")
 
     return log
 

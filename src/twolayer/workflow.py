@@ -40,7 +40,7 @@ from twolayer.files import given_path, read_record, write_json
 from twolayer.learner import LearnerNet, check_unchanged, confirm_resume, file_digest, label, learner_net
 from twolayer.model import TwoLayerNet
 from twolayer.signals import StopOnSignal, signal_words
-from twolayer.streams import shown
+from twolayer.streams import say
 from twolayer.trainer import (
     History,
     TrainState,
@@ -109,18 +109,18 @@ def prepare(config: TrainConfig, quiet: bool = True, preprocessor: Preprocessor 
     dataset = load_dataset(config.dataset, config.data_dir, quiet, image_size=config.image_size)
     if dataset.resized_from and not quiet:
         h, w = dataset.image_shape[:2]
-        print(f"images resized to {w}x{h} pixels from {dataset.resized_from}"
-              + ("" if config.image_size else "; --image-size N sets another size"), flush=True)
+        say(f"images resized to {w}x{h} pixels from {dataset.resized_from}"
+            + ("" if config.image_size else "; --image-size N sets another size"))
     if dataset.skipped and not quiet:  # a phone's HEIC photos among its JPEGs were left out without a word
-        print(shown(f"skipped {dataset.skipped}"), flush=True)  # file and folder names: escaped, never obeyed
+        say(f"skipped {dataset.skipped}")  # file and folder names: escaped, never obeyed
     raw = carve(dataset, config.val_size, config.test_size, config.split_seed)
     if preprocessor is None:  # training: two classes, and options that suit the images (a folder's size is new)
         check_classes(dataset)
         config.check_images(dataset.image_shape)
         if config.preprocess == "zca" and not quiet:  # a minute of silence on CIFAR-10 otherwise
             images = raw["train"][0]
-            print(f"fitting ZCA whitening to {len(images):,} training images of {int(np.prod(images.shape[1:])):,} "
-                  "values", flush=True)
+            say(f"fitting ZCA whitening to {len(images):,} training images of {int(np.prod(images.shape[1:])):,} "
+                "values")
     pre = preprocessor or Preprocessor.fit(config.preprocess, raw["train"][0], config.zca_epsilon)
     dtype = np.dtype(config.dtype)
     X = {name: pre.transform(images).astype(dtype, copy=False) for name, (images, _) in raw.items()}

@@ -51,7 +51,7 @@ from twolayer.data.images import (
 from twolayer.errors import DataError, UsageError
 from twolayer.memory import shortfall
 from twolayer.progress import Progress
-from twolayer.streams import shown
+from twolayer.streams import say
 
 SPLIT_NAMES = ("train", "test")
 
@@ -218,8 +218,8 @@ class Split:
             images, sizes = cached
         else:  # absent, damaged or not what this listing decodes to: decode again
             if not self.quiet and self.decoded_before(size):  # minutes of a photo folder's decoding, said why
-                print(shown(f"decoding {self.folder} again: its decode cache was made by an earlier twolayer, which "
-                            "read some image files differently"), flush=True)
+                say(f"decoding {self.folder} again: its decode cache was made by an earlier twolayer, which read "
+                    "some image files differently")
             images, sizes = _decode(self.listing, f"decode {self.folder.name or self.folder}", self.quiet, size,
                                     target is None, self.channels)
             save_cached(self.where(size), {"images": images, "labels": self.labels,
