@@ -98,8 +98,9 @@ def test_train_in_python_says_its_notes_or_loses_them_but_trains(tmp_path, monke
     """twolayer.train's notes (images resized, files skipped, ZCA fitting) were plain prints: with sys.stdout
     None, full or gone, the note raised before the training (AttributeError, OSError). streams.say loses the
     line, not the run."""
-    import twolayer
     from PIL import Image
+
+    import twolayer
 
     rng = np.random.default_rng(0)
     for k, name in enumerate("ab"):
