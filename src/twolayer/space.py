@@ -17,6 +17,7 @@ from __future__ import annotations
 import difflib
 import itertools
 import math
+import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -307,6 +308,10 @@ def _validate(space: Space) -> None:
     for dim in space.dimensions.values():
         def check(dim=dim) -> None:
             option = dim.name
+            ends = dim.values if dim.is_list else (dim.low, dim.high)
+            if any(type(v) is int and abs(v) > sys.float_info.max for v in ends):  # Optuna's floats: 1e400 overflowed
+                raise OptionError(option, f"a searched value must be at most {sys.float_info.max:.3g}, as Optuna's "
+                                  "are; give a larger one as a fixed value", "{option}: {problem}")
             if dim.is_list:
                 if len(dim.values) > MAX_GRID:  # each value checked (a million: 45 s) and written into every trial
                     raise OptionError(option, f"a list of {len(dim.values):,} values, more than the {MAX_GRID:,} a "
