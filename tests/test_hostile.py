@@ -299,7 +299,7 @@ def _read_only(X):
 
 
 HOSTILE_FILES = ("tests/test_schema.py", "tests/test_readers.py", "tests/test_hostile_cli.py", "tests/test_heldout.py",
-                 "tests/test_formats.py", "tests/test_predict.py")
+                 "tests/test_formats.py", "tests/test_predict.py", "tests/test_extremes.py")
 
 
 def test_testing_md_lists_every_hostile_test():
