@@ -329,3 +329,14 @@ def test_a_search_trial_whose_last_update_overflows_is_diverged_not_complete(cap
     out = tmp_path / "search"
     assert main(["tune", "--out", str(out), "--lr", "0.1,1e300", "--iters", "1", "--hidden-size", "8", "--quiet"]) == 0
     assert "1,diverged,1e+300" in (out / "trials.csv").read_text()
+
+
+@pytest.mark.parametrize("hidden", ["1,1000000000", "1:1000000000"])
+def test_a_search_whose_widest_network_cannot_fit_in_memory_is_refused_before_any_trial(hidden, capsys, tmp_path):
+    # tune --hidden-size 1,1000000000: trial 0 trained and was written, then trial 1 stopped the search (exit 1)
+    out = tmp_path / "search"
+    sampler = ["--sampler", "random", "--trials", "2"] if ":" in hidden else []
+    assert main(["tune", "--out", str(out), "--hidden-size", hidden, "--epochs", "1", "--quiet", *sampler]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "a hidden layer of 1,000,000,000 units on 64 inputs needs about" in err, err
+    assert not out.exists()
