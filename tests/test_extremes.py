@@ -340,3 +340,59 @@ def test_a_search_whose_widest_network_cannot_fit_in_memory_is_refused_before_an
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "a hidden layer of 1,000,000,000 units on 64 inputs needs about" in err, err
     assert not out.exists()
+
+
+def _text(value) -> str:
+    """A value as a command line writes it in a list."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+@st.composite
+def searches(draw) -> dict[str, list]:
+    """One to three options of the table, each searched over two values drawn as configurations draws them
+    (at or near the edges of their rules, now and then beyond)."""
+    table = options()
+    names = [name for name, opt in table.items() if opt.searchable and opt.on_tune and name not in OWN
+             and name != "dataset"]
+    chosen = draw(st.lists(st.sampled_from(names), min_size=1, max_size=3, unique=True))
+    lists = {}
+    for name in chosen:
+        beyond = _beyond(table[name])
+        inside = _values(table[name])
+        values = inside if beyond is None else st.one_of(inside, inside, inside, beyond)  # beyond: one in four
+        lists[name] = draw(st.lists(values, min_size=2, max_size=2, unique_by=_text))
+    if "iters" in lists and "epochs" in lists:
+        del lists["epochs"]
+    return lists
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_a_search_over_lists_of_extreme_values_runs_or_is_refused_before_any_trial(pics, tmp_path_factory, data):
+    lists = data.draw(searches())
+    work = [] if {"iters", "epochs"} & set(lists) else ["--iters", "2"]
+    work += [] if "hidden_size" in lists else ["--hidden-size", "4"]
+    out = tmp_path_factory.mktemp("search") / "search"
+    argv = ["tune", "--out", str(out), "--dataset", f"folder:{pics / 'pics'}", "--data-dir", str(pics / "cache"),
+            "--quiet", *work]
+    for name, values in lists.items():
+        argv += [options()[name].flag, ",".join(map(_text, values))]
+    err = StringIO()
+    with redirect_stderr(err), redirect_stdout(StringIO()):
+        try:
+            code = main(argv)
+        except SystemExit as e:  # argparse's refusals
+            code = e.code
+    assert len(err.getvalue().strip().splitlines()) <= 1 and "Traceback" not in err.getvalue(), err.getvalue()
+    if code in (0, 3):  # every trial ran: complete, diverged (3: none completed) or pruned by the median rule
+        states = [line.split(",")[1] for line in (out / "trials.csv").read_text().splitlines()[1:]]
+        event(f"searched: {sorted(set(states))}")
+        assert len(states) == math.prod(len(v) for v in lists.values())
+        assert set(states) <= {"complete", "diverged", "pruned"}, states
+    else:
+        event(f"refused: exit {code}")
+        assert code == 2 and not out.exists(), (code, err.getvalue())
