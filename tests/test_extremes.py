@@ -396,3 +396,15 @@ def test_a_search_over_lists_of_extreme_values_runs_or_is_refused_before_any_tri
     else:
         event(f"refused: exit {code}")
         assert code == 2 and not out.exists(), (code, err.getvalue())
+
+
+def test_a_learners_loss_beyond_its_float_type_is_the_runs_stop_not_the_learners_fault(capsys, tmp_path):
+    # --net FILE --reg 1e300: the L2 term is beyond float32, so the learner's loss is inf; twolayer's
+    # reference, in float64, was finite, so the learner was blamed for an unshifted softmax (exit 1, a
+    # run folder of config.json alone)
+    learner = Path(__file__).parent / "learners" / "neural_net.py"
+    out = tmp_path / "run"
+    assert main(["train", "--net", str(learner), "--iters", "2", "--reg", "1e300", "--out", str(out), "--quiet"]) == 3
+    err = capsys.readouterr().err
+    assert "loss became inf (inf) at iteration 1; before any update" in err and "softmax" not in err, err
+    _finite_model(out)
