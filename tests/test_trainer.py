@@ -153,7 +153,7 @@ def test_gradients_written_into_given_arrays_match_new_ones(toy):
 
 def test_the_classic_interface_names_its_own_arguments_in_errors(toy):
     net, X, y = toy
-    with pytest.raises(ConfigError, match="num_iters must be a positive integer, got 0"):
+    with pytest.raises(ConfigError, match="num_iters must be a positive integer at most 1,000,000,000,000, got 0"):
         net.train(X, y, X, y, num_iters=0)
     with pytest.raises(ConfigError, match="learning_rate must be > 0, got -1"):
         net.train(X, y, X, y, learning_rate=-1)

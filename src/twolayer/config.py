@@ -88,10 +88,10 @@ class Interval:
     def describe(self, kind: type) -> str:
         left = "[" if self.closed in ("both", "left") else "("
         right = "]" if self.closed in ("both", "right") else ")"
+        if kind is int and self.low == 1 and left == "[" and right == "]" and not self.unit:
+            return "a positive integer" + ("" if self.high is None else f" at most {self.high:,}")
         if self.high is not None:
             return f"in {left}{self.low:g}, {self.high:g}{right}"
-        if kind is int and self.low == 1 and left == "[" and not self.unit:
-            return "a positive integer"
         bound = f"{'>=' if left == '[' else '>'} {self.low:g}"
         return f"a whole number{' of ' + self.unit if self.unit else ''} {bound}" if kind is int else bound
 
@@ -231,10 +231,14 @@ def option(default: Any, group: str, help: str, reason: str, rule: Rule | None =
 
 
 IMAGE_SIDE = 4096  # pixels a side --image-size may ask for (load_dataset's image_size too: data/folder.py)
+# The most iterations or epochs a run may be given: 30 years at a millisecond an iteration. Without a
+# bound, --iters 1e400 --schedule cosine started, then its schedule's float arithmetic overflowed.
+LONGEST_RUN = 10**12
 POSITIVE = Interval(1, None)
 NONNEGATIVE = Interval(0, None)
 ABOVE_ZERO = Interval(0, None, closed="neither")
 FRACTION = Interval(0, 1, closed="left")  # [0, 1)
+RUN_LENGTH = Interval(1, LONGEST_RUN)
 
 
 def _preprocess_kinds() -> tuple[str, ...]:
@@ -314,10 +318,10 @@ class TrainConfig:
     momentum: float = option(0.9, "net", "momentum (optimizers momentum and nesterov)", "the usual value",
                              FRACTION, metavar="X")
     iters: int | None = option(None, "net", "iterations (minibatches); overrides --epochs",
-                               "unset: the run's length is given in epochs", POSITIVE, metavar="N",
+                               "unset: the run's length is given in epochs", RUN_LENGTH, metavar="N",
                                exclusive="length")
     epochs: int = option(20, "net", "epochs, when --iters is not given",
-                         "a first run on CIFAR-10 or Fashion-MNIST within 2 minutes on 2 cores", POSITIVE,
+                         "a first run on CIFAR-10 or Fashion-MNIST within 2 minutes on 2 cores", RUN_LENGTH,
                          metavar="N", exclusive="length")
     patience: int | None = option(None, "net", "stop after this many epochs without a better validation accuracy",
                                   "unset: train the whole length, then keep the best epoch", POSITIVE, metavar="N")

@@ -359,11 +359,13 @@ class LearnerNet:
 
     def _check_overflow(self, loss: float, X: Any, y: Any, reg: float) -> None:
         """LearnerError if twolayer's loss on the same weights and batch is
-        finite: then the learner's arithmetic overflowed, not the run (which
-        the trainer stops, suggesting a lower rate)."""
+        finite, and within the learner's float type: then the learner's
+        arithmetic overflowed, not the run (which the trainer stops,
+        suggesting a lower rate; --reg 1e300's L2 term is beyond float32)."""
         with np.errstate(all="ignore"):
             right = float(reference(self).loss(np.asarray(X, dtype=np.float64), y, reg=reg)[0])
-        if math.isfinite(right):
+        dtype = np.asarray(self.params["W1"]).dtype
+        if math.isfinite(right) and (dtype.kind != "f" or abs(right) <= np.finfo(dtype).max):
             raise LearnerError(f"{self.spec}: loss returned {loss} where the loss of its scores is {right:.6g} "
                                "(twolayer's, on the same weights and batch): exp of large scores overflows, so "
                                "subtract each row's max score before exp, and take the log of the shifted "

@@ -8,6 +8,7 @@ through allocating the weights.
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 
 # per weight, the copies a run keeps: the parameters, their gradients, the
 # best epoch's copy, and the optimizer's state (velocity; Adam's two moments)
@@ -149,6 +150,9 @@ def training_bytes(inputs: int, hidden: int, classes: int, itemsize: int, optimi
 
 
 def describe(nbytes: float) -> str:
+    """A byte count as bytes, kB, MB, GB or TB, of any size."""
+    if nbytes >= 10**18:  # a million TB and more: --hidden-size 1e400's bytes overflowed a float
+        return f"{Decimal(nbytes) / 10**12:.2g} TB"
     for unit in ("bytes", "kB", "MB", "GB", "TB"):
         if nbytes < 1000 or unit == "TB":
             return f"{nbytes:.0f} {unit}" if unit == "bytes" else f"{nbytes:.1f} {unit}"

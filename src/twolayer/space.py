@@ -17,6 +17,7 @@ from __future__ import annotations
 import difflib
 import itertools
 import math
+import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,7 +87,7 @@ class Space:
         return dim.values if dim.is_list else (dim.low, dim.high)
 
     def check_images(self, image_shape: tuple[int, ...] | None = None, n_images: int | None = None,
-                     has_test: bool = False) -> None:
+                     has_test: bool = False, classes: int = 2) -> None:
         """TrainConfig.check_images for every crop, preprocessing and split
         size a trial can take, on the images of every image_size it can
         (image_shape and n_images, the source's training split, and has_test,
@@ -97,7 +98,12 @@ class Space:
         a folder's own, none), the largest split sizes (fewest training
         images), not every pairing of the lists (a thousand crops by a
         thousand sizes took a minute and a half before the search, and again
-        before each trial)."""
+        before each trial). With the data's image_shape, also
+        trainer.check_memory for the trial that needs the most memory: the
+        widest network and largest batch on the largest images (of `classes`),
+        in each optimizer and float type a trial can take (a list of hidden
+        sizes ending in one too wide for the machine stopped the search after
+        its first trials)."""
         given = self.candidates("image_size")
         sizes = [s for s in given if s is not None]
         image_sizes = ([min(sizes), max(sizes)] if sizes else []) + ([None] if None in given else [])
@@ -111,6 +117,16 @@ class Space:
             size = config.image_size
             shape = image_shape if image_shape is None or size is None else (size, size, *image_shape[2:])
             config.check_images(shape, n_train)
+        if image_shape is not None:
+            from twolayer.trainer import check_memory  # the trainer imports the option table, as this module does
+
+            inputs = max(math.prod(image_shape if size is None else (size, size, *image_shape[2:]))
+                         for size in image_sizes or [None])
+            widest = {"hidden_size": max(self.candidates("hidden_size")), "image_size": max(sizes, default=None),
+                      "batch_size": max(self.candidates("batch_size"))}
+            for optimizer, dtype in itertools.product(self.candidates("optimizer"), self.candidates("dtype")):
+                config = self.config({**widest, "optimizer": optimizer, "dtype": dtype})
+                check_memory(config, inputs, config.hidden_size, classes, n_images)
 
     def to_json(self) -> dict[str, Any]:
         return {"dimensions": {n: d.describe() for n, d in self.dimensions.items()}, "fixed": self.fixed}
@@ -307,6 +323,10 @@ def _validate(space: Space) -> None:
     for dim in space.dimensions.values():
         def check(dim=dim) -> None:
             option = dim.name
+            ends = dim.values if dim.is_list else (dim.low, dim.high)
+            if any(type(v) is int and abs(v) > sys.float_info.max for v in ends):  # Optuna's floats: 1e400 overflowed
+                raise OptionError(option, f"a searched value must be at most {sys.float_info.max:.3g}, as Optuna's "
+                                  "are; give a larger one as a fixed value", "{option}: {problem}")
             if dim.is_list:
                 if len(dim.values) > MAX_GRID:  # each value checked (a million: 45 s) and written into every trial
                     raise OptionError(option, f"a list of {len(dim.values):,} values, more than the {MAX_GRID:,} a "

@@ -335,11 +335,15 @@ def fit(
             if history.early_stop:
                 break
 
-        # the update before an exploding step may have overflowed: weights of infinities or NaN are not kept
-        overflowed = bool(history.stop_reason) and not all(bool(xp.isfinite(v).all()) for v in net.params.values())
+        # the update before an exploding step may have overflowed, or the run's last update (no loss after
+        # it to see it: --iters 1 --lr 1e300 wrote a model of NaN): weights of infinities or NaN are not kept
+        overflowed = not _finite(net.params)
         if overflowed:
-            history.stop_reason += ("; the weights overflowed, so the " + ("best epoch's" if state.best_params
-                                    is not None else "run's starting") + " parameters are kept")
+            kept = "best epoch's" if state.best_params is not None else "run's starting"
+            history.stop_reason = (f"{history.stop_reason}; the weights overflowed, so the {kept} parameters are "
+                                   "kept" if history.stop_reason else
+                                   f"the last update (iteration {state.iteration}) overflowed the weights; try a "
+                                   f"lower learning rate than {history.lr[-1]:g}; the {kept} parameters are kept")
         if restore_best or overflowed:
             restore_best_params(net, state, otherwise=start if overflowed else None)
     finally:
@@ -400,10 +404,16 @@ def _evaluate(net, state: TrainState, X_eval, y_eval, X_val, y_val, has_val: boo
     history.val_acc.append(val_acc)
     history.train_loss.append(train_loss)
     history.val_loss.append(val_loss)
-    if has_val and (history.best_index is None or history.val_acc[-1] > history.val_acc[history.best_index]):
+    better = history.best_index is None or history.val_acc[-1] > history.val_acc[history.best_index]
+    if has_val and better and _finite(net.params):  # an update that overflowed left no epoch to keep
         history.best_index = len(history.val_acc) - 1
         xp = array_module(net.params["W1"])
         state.best_params = {k: xp.array(v, copy=True) for k, v in net.params.items()}
+
+
+def _finite(params: dict[str, Any]) -> bool:
+    """Whether every parameter holds finite numbers only (on either device)."""
+    return all(bool(array_module(v).isfinite(v).all()) for v in params.values())
 
 
 def _check_patience(history: History, patience: int | None) -> None:

@@ -216,7 +216,8 @@ class Objective:
         data = self.prepared(config)
         # the data's size, known now: every crop, preprocessing and split size the search takes, before a trial trains
         splits = data.dataset.splits
-        self.opts.space.check_images(data.dataset.image_shape, len(splits["train"][1]), "test" in splits)
+        self.opts.space.check_images(data.dataset.image_shape, len(splits["train"][1]), "test" in splits,
+                                     len(data.dataset.class_names))
         net = new_net(config, data)
         if self.stop.signum is not None:  # stopped while the data loaded: the search has not started
             raise Signalled(self.stop.signum)
