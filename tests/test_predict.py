@@ -227,3 +227,21 @@ def test_an_empty_model_or_image_path_is_said_to_be_empty(run, tmp_path, monkeyp
                  lambda: load_bundle("")):
         with pytest.raises(BundleError, match="^the model's path is empty; give a run folder or its model.npz$"):
             call()
+
+
+def test_a_diverged_runs_model_of_overflowing_weights_is_one_line_not_nan_or_class_0(tmp_path, capsys):
+    """`train --std 1e30` stops before any update (exit 3) and keeps its starting weights, finite but too large
+    for float32 scores: predict printed probability nan, evaluate scored every image as class 0 (the argmax of
+    NaN) and Bundle.probabilities returned NaN. Now each says what the model is."""
+    run = tmp_path / "run"
+    assert main(["train", "--std", "1e30", "--epochs", "1", "--out", str(run)]) == 3
+    image = tmp_path / "x.png"
+    Image.fromarray(np.full((8, 8), 200, np.uint8)).save(image)
+    capsys.readouterr()
+    for argv in (["predict", str(run), str(image)], ["evaluate", str(run)]):
+        assert main(argv) == 1
+        out, err = capsys.readouterr()
+        assert out == "" and err.count("\n") == 1 and "the model's scores are not finite numbers" in err \
+            and "a run that diverged" in err, err
+    with pytest.raises(BundleError, match="not finite"):
+        load_bundle(run).probabilities(np.zeros((2, 8, 8, 1), np.uint8))

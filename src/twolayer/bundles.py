@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,31 @@ class Bundle:
         ConfigError (a ValueError) for any other shape or scale: flat rows are
         refused, since CIFAR-10's batch rows are channel-first and would be
         scored silently wrong, and so are images scaled to [0, 1]."""
+        return np.concatenate([softmax(scores) for scores in self._scores(images)])
+
+    def labels(self, images: Any) -> np.ndarray:
+        """Predicted class indices (N,) of raw images, as `probabilities`
+        takes them: the argmax of the scores (as TwoLayerNet.predict's)."""
+        return np.concatenate([scores.argmax(axis=1) for scores in self._scores(images)])
+
+    def _scores(self, images: Any) -> Iterator[np.ndarray]:
+        """The scores of checked images, a chunk at a time (a large batch never
+        needs its (N, D) rows or (N, H) activations at once). BundleError where
+        they are not finite: a diverged run's weights (--std 1e30) gave NaN
+        probabilities, and labels of class 0, the argmax of NaN."""
+        images = self._checked(images)
+        step = chunk_rows(self.net.sizes[1])
+        for start in range(0, max(len(images), 1), step):
+            with np.errstate(over="ignore", invalid="ignore"):
+                scores = self.net.scores(self.preprocessor.transform(images[start : start + step]))
+            if not np.isfinite(scores).all():
+                raise BundleError("the model's scores are not finite numbers (its weights overflow the "
+                                  f"{self.net.params['W1'].dtype} arithmetic): it is from a run that diverged; train "
+                                  "it again with a lower --std, --lr or --reg (its report says where it stopped)")
+            yield scores
+
+    def _checked(self, images: Any) -> np.ndarray:
+        """Images (N, H, W, C) of the model's shape, of pixel values 0..255; ConfigError otherwise."""
         images = as_array(images, "images", READ_HINT, "images of several sizes? " + READ_HINT)
         shape = tuple(self.image_shape)
         if images.ndim != 4 or tuple(images.shape[1:]) != shape:
@@ -69,10 +95,7 @@ class Bundle:
                                   f"{READ_HINT}")
             raise ConfigError(f"images must be (N, {', '.join(map(str, shape))}) (N, H, W, C), the model's image "
                               f"shape, got {images.shape}; {_shape_hint(images.shape, shape)}")
-        images = pixels(images)
-        step = chunk_rows(self.net.sizes[1])  # a large batch never needs its (N, D) rows or (N, H) activations at once
-        return np.concatenate([softmax(self.net.scores(self.preprocessor.transform(images[start : start + step])))
-                               for start in range(0, max(len(images), 1), step)])
+        return pixels(images)
 
 
 READ_HINT = ("twolayer.data.images.read_image(path, bundle.image_shape) reads an image file at the model's size "

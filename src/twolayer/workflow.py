@@ -474,7 +474,7 @@ def evaluate(model: str | Path, spec: str | None = None, split: str = "test", da
     # held-out images as predict takes them (images.image_pixels): resized, then gray for a color model (or back)
     images = match_channels(resize_images(images, *bundle.image_shape[:2]), bundle.image_shape[2])
     labels = to_model[labels]
-    predicted = bundle.net.predict(bundle.preprocessor.transform(images))
+    predicted = bundle.labels(images)
     correct = int((predicted == labels).sum())
     result = {
         "model": str(bundles.resolve_model_path(model)),
