@@ -2,6 +2,7 @@
 tuning and the run folder; files written before the table still load."""
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,6 +138,17 @@ def test_whole_numbers_are_exact_and_plain_ints_through_every_door(tmp_path):
     # NumPy's booleans, as a grid search over np.array([True, False]) passes them, were "must be true or false"
     assert type(TrainConfig(flip=np.True_, crop=1).validate().flip) is bool
     TwoLayerClassifier(flip=np.False_, warm_start=np.False_, epochs=1).fit(X, y)
+
+
+@pytest.mark.parametrize(("text", "said"), [("lr = inf", "lr must be > 0, got inf"),
+                                             ("hidden_size = 0", "hidden_size must be a positive integer, got 0"),
+                                             ("momentum = 1.5", "momentum must be")])
+def test_a_config_files_value_out_of_range_names_the_file(tmp_path, text, said):
+    """A value of the right type but out of range was refused without the file's name (`lr must be > 0, got
+    inf`), where a value of the wrong type named it."""
+    path = _toml(tmp_path, text + "\n")
+    with pytest.raises(UsageError, match=re.escape(f"{path}: {said}")):
+        config_file(path)
 
 
 def test_a_config_file_with_a_byte_order_mark_is_read(tmp_path):

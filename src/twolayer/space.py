@@ -283,8 +283,9 @@ def config_file(path: str | Path, config_class: type = TrainConfig) -> dict[str,
         if isinstance(value, (list, dict)):
             raise OptionError(name, f"takes one value in {path} (lists and ranges are for tune --space)",
                               "{option} {problem}")
-        try:
+        try:  # its type and its range, said with the file's name (lr = inf: "lr must be > 0" named no file)
             values[name] = table[name].convert(value)
+            table[name].check(values[name])
         except OptionError as e:
             raise UsageError(f"{path}: {e}") from None
     try:  # iters = 5 and epochs = 1: iters won, saying nothing, where the command line refuses the two together
