@@ -168,3 +168,17 @@ def test_the_classic_interface_trains_with_plain_sgd_whatever_the_tools_defaults
     X, y = 10 * np.random.randn(5, 4), np.array([0, 1, 2, 2, 1])
     stats = net.train(X, y, X, y, learning_rate=1e-1, reg=5e-6, num_iters=100, verbose=False)
     assert stats["loss_history"][-1] == pytest.approx(0.0156349876, rel=1e-6)
+
+
+def test_a_run_whose_start_overflows_says_so_once_without_numpys_warnings(tmp_path):
+    """std 3e37 (legal in float32) stops at iteration 1 in one line; the run's final accuracies, scored on its
+    kept starting weights, added NumPy's 'overflow encountered in matmul' warnings under that line."""
+    import warnings
+
+    from twolayer.config import TrainConfig
+    from twolayer.workflow import train
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = train(TrainConfig(std=3e37, epochs=1), out=tmp_path / "run", quiet=True)
+    assert "before any update" in result.history.stop_reason

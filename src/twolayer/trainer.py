@@ -103,7 +103,8 @@ def accuracy(net: TwoLayerNet, X: Any, y: Any) -> float:
     """The fraction of rows whose predicted label is y, computed where the
     net's weights are (the rows are moved there if they are elsewhere)."""
     xp = array_module(net.params["W1"])
-    return float((net.predict(to_device(X, xp)) == to_device(y, xp)).mean())
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverged run's weights: its stop line says so, once
+        return float((net.predict(to_device(X, xp)) == to_device(y, xp)).mean())
 
 
 def accuracy_and_loss(net: TwoLayerNet, X: Any, y: Any) -> tuple[float, float]:
