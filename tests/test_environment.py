@@ -310,7 +310,7 @@ def _cgroup(tmp_path, monkeypatch, membership: str, files: dict[str, str]) -> No
     """A made-up /proc/self/cgroup and /sys/fs/cgroup tree for memory.cgroup_left to read."""
     from twolayer import memory
 
-    (tmp_path / "proc").write_text(membership)
+    (tmp_path / "proc").write_bytes(os.fsencode(membership))  # a group's name is any bytes
     for name, text in files.items():
         (tmp_path / "sys" / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "sys" / name).write_text(text)
@@ -337,6 +337,12 @@ def _cgroup(tmp_path, monkeypatch, membership: str, files: dict[str, str]) -> No
      (300_000_000, 500_000_000)),
     ("4:memory:/a\n", {"memory/a/memory.limit_in_bytes": "garbage\n"}, None),  # unreadable: no limit known
     ("12:pids:/x\n", {}, None),  # no memory controller
+    # a group named in bytes that are not UTF-8 (mkdir under a delegated cgroup): a UnicodeDecodeError traceback
+    # out of every memory check; its folder is read under the same bytes
+    ("4:memory:/caf\udce9\n", {"memory/caf\udce9/memory.limit_in_bytes": "500000000\n",
+                                "memory/caf\udce9/memory.usage_in_bytes": "100000000\n"}, (400_000_000, 500_000_000)),
+    # outside the namespace's view (`/../x`): neither the mounted root nor a folder above it is its group
+    ("0::/../x\n", {"memory.max": "1000\n", "memory.current": "10\n"}, None),
 ])
 def test_a_control_groups_memory_limit_is_read(tmp_path, monkeypatch, membership, files, left):
     from twolayer import memory
