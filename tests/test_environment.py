@@ -37,23 +37,29 @@ class Unwritable:
     def fileno(self) -> int:
         return self.fd
 
+    @property
+    def buffer(self) -> Unwritable:  # its bytes fail as its text does
+        return self
+
     def isatty(self) -> bool:
         return False
 
 
-@pytest.mark.parametrize("argv", [["help"], ["--version"], ["train", "--help"], ["predict", "RUN", "IMG"]],
-                         ids=["help", "version", "train-help", "predict"])
+@pytest.mark.parametrize("argv", [["help"], ["--version"], ["train", "--help"], ["predict", "RUN", "IMG"],
+                                  ["report", "RUN", "--out", "-"]],
+                         ids=["help", "version", "train-help", "predict", "report-page"])
 def test_output_that_cannot_be_written_is_one_line_and_exit_1(tmp_path, monkeypatch, capsys, argv):
     """`twolayer help > /dev/full` (or `1< file`: EBADF) exited 0, the help
     lost: the error came at the interpreter's last flush, which was silenced;
-    predict said `error: No space left on device`, naming no file. Now: one
-    line naming standard output, exit 1. The work goes on to its end."""
+    predict and `report RUN --out -` (the page's bytes) said `error: No space
+    left on device`, naming no file. Now: one line naming standard output,
+    exit 1. The work goes on to its end."""
     if "RUN" in argv:
         assert main(["train", "--epochs", "1", "--quiet", "--out", str(tmp_path / "run")]) == 0
         from PIL import Image
 
         Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "a.png")
-        argv = ["predict", str(tmp_path / "run"), str(tmp_path / "a.png")]
+        argv = [{"RUN": str(tmp_path / "run"), "IMG": str(tmp_path / "a.png")}.get(word, word) for word in argv]
     capsys.readouterr()
     monkeypatch.setattr(sys, "stdout", Unwritable())
     try:
