@@ -37,23 +37,29 @@ class Unwritable:
     def fileno(self) -> int:
         return self.fd
 
+    @property
+    def buffer(self) -> Unwritable:  # its bytes fail as its text does
+        return self
+
     def isatty(self) -> bool:
         return False
 
 
-@pytest.mark.parametrize("argv", [["help"], ["--version"], ["train", "--help"], ["predict", "RUN", "IMG"]],
-                         ids=["help", "version", "train-help", "predict"])
+@pytest.mark.parametrize("argv", [["help"], ["--version"], ["train", "--help"], ["predict", "RUN", "IMG"],
+                                  ["report", "RUN", "--out", "-"]],
+                         ids=["help", "version", "train-help", "predict", "report-page"])
 def test_output_that_cannot_be_written_is_one_line_and_exit_1(tmp_path, monkeypatch, capsys, argv):
     """`twolayer help > /dev/full` (or `1< file`: EBADF) exited 0, the help
     lost: the error came at the interpreter's last flush, which was silenced;
-    predict said `error: No space left on device`, naming no file. Now: one
-    line naming standard output, exit 1. The work goes on to its end."""
+    predict and `report RUN --out -` (the page's bytes) said `error: No space
+    left on device`, naming no file. Now: one line naming standard output,
+    exit 1. The work goes on to its end."""
     if "RUN" in argv:
         assert main(["train", "--epochs", "1", "--quiet", "--out", str(tmp_path / "run")]) == 0
         from PIL import Image
 
         Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "a.png")
-        argv = ["predict", str(tmp_path / "run"), str(tmp_path / "a.png")]
+        argv = [{"RUN": str(tmp_path / "run"), "IMG": str(tmp_path / "a.png")}.get(word, word) for word in argv]
     capsys.readouterr()
     monkeypatch.setattr(sys, "stdout", Unwritable())
     try:
@@ -310,7 +316,7 @@ def _cgroup(tmp_path, monkeypatch, membership: str, files: dict[str, str]) -> No
     """A made-up /proc/self/cgroup and /sys/fs/cgroup tree for memory.cgroup_left to read."""
     from twolayer import memory
 
-    (tmp_path / "proc").write_text(membership)
+    (tmp_path / "proc").write_bytes(os.fsencode(membership))  # a group's name is any bytes
     for name, text in files.items():
         (tmp_path / "sys" / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "sys" / name).write_text(text)
@@ -337,6 +343,12 @@ def _cgroup(tmp_path, monkeypatch, membership: str, files: dict[str, str]) -> No
      (300_000_000, 500_000_000)),
     ("4:memory:/a\n", {"memory/a/memory.limit_in_bytes": "garbage\n"}, None),  # unreadable: no limit known
     ("12:pids:/x\n", {}, None),  # no memory controller
+    # a group named in bytes that are not UTF-8 (mkdir under a delegated cgroup): a UnicodeDecodeError traceback
+    # out of every memory check; its folder is read under the same bytes
+    ("4:memory:/caf\udce9\n", {"memory/caf\udce9/memory.limit_in_bytes": "500000000\n",
+                                "memory/caf\udce9/memory.usage_in_bytes": "100000000\n"}, (400_000_000, 500_000_000)),
+    # outside the namespace's view (`/../x`): neither the mounted root nor a folder above it is its group
+    ("0::/../x\n", {"memory.max": "1000\n", "memory.current": "10\n"}, None),
 ])
 def test_a_control_groups_memory_limit_is_read(tmp_path, monkeypatch, membership, files, left):
     from twolayer import memory

@@ -455,7 +455,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.out == "-":  # the page itself on standard output (a file named - is ./-), as predict reads - as stdin
         with tempfile.TemporaryDirectory(prefix="twolayer-report-") as folder:
             page = report(args.folder, out=Path(folder) / "report.html")
-            sys.stdout.buffer.write(page.read_bytes())
+            sys.stdout.write_bytes(page.read_bytes())  # a Lasting stream (main)
         return 0
     say(report(args.folder, out=args.out, force=args.force))
     return 0

@@ -57,8 +57,8 @@ def cgroup_left() -> tuple[int, int] | None:
     be read. MemAvailable does not see these limits: a network too wide for
     a container of 2 GB on a machine of 64 GB met the kernel's OOM killer."""
     try:
-        with open(CGROUP_OF_PROCESS) as f:
-            lines = [line.rstrip("\n").split(":", 2) for line in f]
+        with open(CGROUP_OF_PROCESS, "rb") as f:  # a group's name is any bytes: as a path, not UTF-8 text
+            lines = [os.fsdecode(line.rstrip(b"\n")).split(":", 2) for line in f]
     except OSError:
         return None
     for hierarchy, controllers, path in (line for line in lines if len(line) == 3):
@@ -68,6 +68,8 @@ def cgroup_left() -> tuple[int, int] | None:
             names, base = ("memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file"), \
                 f"{CGROUP_ROOT}/memory"
         else:
+            continue
+        if ".." in path.split("/"):  # a group outside this cgroup namespace's view: neither folder is its own
             continue
         # the group's own folder; inside a container its own group is mounted as the root
         for folder in (f"{base}{path.rstrip('/')}", base):

@@ -17,7 +17,7 @@ import numpy as np
 
 from twolayer import bundles, plots, runs
 from twolayer.config import TrainConfig, options
-from twolayer.data.fingerprint import fingerprint
+from twolayer.data.fingerprint import decoded_otherwise, fingerprint
 from twolayer.errors import TwolayerError, WriteError
 from twolayer.files import given_path, read_record, write_making_folders
 from twolayer.learner import label
@@ -155,8 +155,11 @@ def _data_changed(bundle: bundles.Bundle, data: Prepared, run_dir: Path) -> str 
     run trained on, beside the run's own accuracies."""
     if bundle.data_fingerprint is None or bundle.data_fingerprint == (data.fingerprint or fingerprint(data.dataset)):
         return None
-    return (f"The data {bundle.config.get('dataset')} gives today is not the data this run trained on (its images "
-            "differ), so its per-class results and examples are left out; the accuracies are the run's own. To "
+    spec = str(bundle.config.get("dataset"))
+    otherwise = decoded_otherwise(spec, bundle.data_decoding, "the run")  # the same files, perhaps, read otherwise
+    what = f"{spec} no longer gives the images this run trained on ({otherwise})" if otherwise else \
+        f"The data {spec} gives today is not the data this run trained on (its images or labels differ)"
+    return (f"{what}, so its per-class results and examples are left out; the accuracies are the run's own. To "
             f"score the model on today's data: twolayer evaluate {shell_word(run_dir)}")
 
 

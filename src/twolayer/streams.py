@@ -85,6 +85,16 @@ class Lasting:
             with self._until_gone():
                 self.stream.flush()
 
+    def write_bytes(self, data: bytes) -> None:
+        """Bytes (a page, `report --out -`) after the text so far, failing as
+        a write does (`> /dev/full` was `error: No space left on device`,
+        naming nothing)."""
+        self.flush()
+        if self.stream is not None:
+            with self._until_gone():
+                self.stream.buffer.write(data)
+                self.stream.buffer.flush()
+
     @contextlib.contextmanager
     def _until_gone(self) -> Iterator[None]:
         """Run a write or flush; if it fails, drop the stream: silently where
