@@ -152,18 +152,19 @@ def resolve_model_path(path: str | Path) -> Path:
         path = path / MODEL_FILE
     run = path.parent
     runs.recover(run)  # a --force run killed before it started: the run it replaced is back
+    if path.name in (MODEL_FILE, CHECKPOINT_FILE) and not (run / MODEL_FILE).is_file() and runs.in_use(run):
+        raise BundleError(f"no model in {run} yet: {runs.IN_USE}; wait for it to finish")
     if path.name in (MODEL_FILE, CHECKPOINT_FILE) and (run / CHECKPOINT_FILE).is_file():
         if (run / MODEL_FILE).is_file():  # a finished run keeps its checkpoint too (to be continued)
             if path.name == CHECKPOINT_FILE:
                 raise BundleError(f"{path} is the run's training state, not its model: give {run} or its "
                                   f"{MODEL_FILE}")
-        elif runs.in_use(run):
-            raise BundleError(f"no model in {run} yet: {runs.IN_USE}; wait for it to finish")
         else:
             raise BundleError(f"no model in {run}: the run has not finished (it has a {CHECKPOINT_FILE}, no "
                               f"{MODEL_FILE}); finish it with: {runs.resume_command(run)}")
     if not path.is_file():
-        raise BundleError(f"no model at {path}: give a run folder or its {MODEL_FILE}")
+        begun = runs.not_begun(run, "it holds no model") if path.name == MODEL_FILE else None  # a run that never began
+        raise BundleError(begun or f"no model at {path}: give a run folder or its {MODEL_FILE}")
     return path
 
 

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
+import glob
 import json
 import os
+import re
 import reprlib
 import stat
 import tempfile
+import time
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -53,17 +57,19 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], Any]) -> None:
     the device)."""
     path = Path(path)
     _refuse_special(path)
+    remove_abandoned(path)
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as e:  # no such folder, no permission, a full disk: say it of the file asked for
         raise OSError(e.errno, e.strerror, str(path)) from None
     try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # held until it is renamed: a killed write's lock dies with it
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+            os.replace(tmp, path)  # before the file closes, so that no one takes it for an abandoned one
     except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -71,6 +77,34 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], Any]) -> None:
         if cause is not None:
             raise OSError(cause.errno, cause.strerror, str(path)) from None  # the file asked for, not the temporary one
         raise
+
+
+# a write's temporary file beside NAME: .NAME.XXXXXXXX.tmp (tempfile.mkstemp's 8 characters)
+TEMPORARY = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp$")
+ABANDONED_AFTER = 10.0  # seconds an empty, unlocked temporary file may be a write's that has not locked it yet
+
+
+def remove_abandoned(path: Path) -> None:
+    """Remove the temporary files of earlier writes of `path` that were
+    killed midway (kill -9, a power cut), which were left beside it for
+    good: a report.html's, an exported model's, a page written with
+    report --out into a folder of the user's."""
+    with contextlib.suppress(OSError):
+        for temporary in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+            if TEMPORARY.match(temporary.name):
+                remove_if_abandoned(temporary)
+
+
+def remove_if_abandoned(temporary: Path, after: float = ABANDONED_AFTER) -> None:
+    """Remove a write's temporary file unless a write holds it: its writer
+    locks it from its first moment until it is renamed (the lock dies with
+    the writer), and an empty one made in the last `after` seconds may be a
+    write's that has not locked it yet."""
+    with contextlib.suppress(OSError), open(temporary, "rb") as f:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError while its write runs
+        facts = os.fstat(f.fileno())
+        if facts.st_size or time.time() - facts.st_mtime >= after:
+            temporary.unlink()
 
 
 def _os_error(e: BaseException) -> OSError | None:

@@ -68,6 +68,8 @@ def report(path: str | Path, data: Prepared | None = None, out: str | Path | Non
         path = path.parent
     runs.recover(path)  # a --force run or search killed before it started: the one it replaced is back
     search, run = (path / "tune.json").is_file(), (path / bundles.MODEL_FILE).is_file()
+    if run and not (path / "metrics.json").is_file() and (path / bundles.CHECKPOINT_FILE).is_file():
+        run = False  # stopped as it wrote its last files (kill -9): --resume finishes it
     if not (search or run):
         raise TwolayerError(_not_reportable(path))
     page = None if out is None else _page_path(given_path(out, "--out", "give the page's file name"), force)
@@ -95,11 +97,12 @@ def _not_reportable(path: Path) -> str:
     if kind == "search":
         return (f"{path} is a search that has not finished (no tune.json yet); run the same twolayer tune command "
                 "again to finish it, which writes its report")
-    if kind == "unstarted":
-        return (f"{path} is a run stopped before its first checkpoint, so there is nothing to report; run the same "
-                "train command again")
+    begun = runs.not_begun(path, "there is nothing to report")
+    if begun:
+        return begun
     if (path / bundles.CHECKPOINT_FILE).is_file():
-        return (f"{path} is a run that has not finished (a {bundles.CHECKPOINT_FILE}, no {bundles.MODEL_FILE}); "
+        missing = "metrics.json" if (path / bundles.MODEL_FILE).is_file() else bundles.MODEL_FILE
+        return (f"{path} is a run that has not finished (a {bundles.CHECKPOINT_FILE}, no {missing}); "
                 f"finish it with: {runs.resume_command(path)}, which writes its report")
     return f"{path} is neither a finished run folder (model.npz) nor a tuning folder (tune.json)"
 

@@ -36,7 +36,6 @@ import contextlib
 import csv
 import fcntl
 import io
-import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -44,7 +43,15 @@ from pathlib import Path
 from typing import IO
 
 from twolayer.errors import TwolayerError, remedy
-from twolayer.files import atomic_write_text, given_path, make_folders, read_record, remove_folders
+from twolayer.files import (
+    TEMPORARY,
+    atomic_write_text,
+    given_path,
+    make_folders,
+    read_record,
+    remove_folders,
+    remove_if_abandoned,
+)
 from twolayer.streams import shell_word
 
 
@@ -82,8 +89,6 @@ RUN_FILES = ("config.json", "checkpoint.npz", "model.npz", "metrics.json", "hist
 SEARCH_FILES = ("tune.json", "trials.csv", "study.journal", "study.journal.lock", ".lock", "report.html",
                 *FIGURES)
 SEARCH_FOLDERS = ("trials", "best")
-# atomic writes (files.py) write .NAME.XXXXXXXX.tmp beside NAME
-TEMPORARY = re.compile(r"^\..+\.[A-Za-z0-9_]+\.tmp$")
 
 
 def _names(folder: Path) -> set[str]:
@@ -110,6 +115,21 @@ def kind_of(folder: Path) -> str:
 def unfinished(folder: Path) -> bool:
     """Whether `folder` holds a run stopped before its end: a checkpoint to resume, no metrics.json."""
     return (folder / "checkpoint.npz").is_file() and not (folder / "metrics.json").is_file()
+
+
+def not_begun(folder: Path, so: str) -> str | None:
+    """Why a run folder holds no run yet, `so` what (there is nothing to
+    report), and what to do; None for any other folder. A run
+    stopped before its first checkpoint leaves config.json alone, and one
+    stopped (kill -9) as it began leaves its folder empty but for its lock
+    file, which recover keeps there for that reason. (A run under way
+    holds no run yet either: the caller asks in_use first.)"""
+    kind = kind_of(folder) if folder.is_dir() else None
+    if kind not in ("empty", "unstarted") or (kind == "empty" and not (folder / LOCK).exists()):
+        return None  # a folder that no run claimed is only empty
+    how = "is a run stopped before its first checkpoint" if kind == "unstarted" else (
+        "is empty: no run has written anything in it (one stopped as it began leaves it so)")
+    return f"{folder} {how}, so {so}; run the same train command again to start it"
 
 
 def not_ours(folder: Path) -> list[str]:
@@ -286,7 +306,7 @@ def recover(path: str | Path) -> None:
         with contextlib.suppress(OSError):
             put_back(path)
     finally:
-        held.release()
+        held.release(remove_lock=kind_of(path) != "empty")  # kept in an emptied folder: a run began here (not_begun)
 
 
 def in_use(path: str | Path) -> bool:
@@ -370,12 +390,14 @@ def resume_command(run_dir: Path) -> str:
 
 def remove_stale_temporaries(folder: Path) -> None:
     """Remove the temporary files of writes that were killed midway (only
-    twolayer's own: .NAME.XXXX.tmp beside a file twolayer writes)."""
+    twolayer's own: .NAME.XXXX.tmp beside a file twolayer writes, and none
+    a write holds now: a report of the run may be writing). Called under
+    the folder's lock, so an empty one is no write's about to begin."""
     known = set(RUN_FILES) | set(SEARCH_FILES)
     for p in folder.iterdir():
-        if TEMPORARY.match(p.name) and p.name[1:].split(".tmp")[0].rsplit(".", 1)[0] in known:
-            with contextlib.suppress(OSError):
-                p.unlink()
+        found = TEMPORARY.match(p.name)
+        if found and found["name"] in known:
+            remove_if_abandoned(p, after=0)
 
 
 HISTORY_COLUMNS = ("iteration", "lr", "loss", "train_acc", "val_acc", "train_loss", "val_loss")

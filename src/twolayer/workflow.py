@@ -200,9 +200,9 @@ def _resume(run_dir: Path, quiet: bool, length: dict[str, int] | None, net_given
         if runs.kind_of(run_dir) == "search":
             raise TwolayerError(f"{run_dir} is a tuning folder, not a training run; run the same twolayer tune "
                                 "command again to continue its search")
-        if runs.kind_of(run_dir) == "unstarted":
-            raise TwolayerError(f"{run_dir} was stopped before its first checkpoint, so there is nothing to "
-                                "resume; run the same train command again (without --resume) to start it over")
+        begun = runs.not_begun(run_dir, "there is nothing to resume")
+        if begun:
+            raise TwolayerError(f"{begun} (without --resume)")
         raise TwolayerError(f"{run_dir} has no checkpoint to resume (no {CHECKPOINT_FILE})")
     config, record = read_run_config(run_dir)
     relative = relative_paths(record)  # a run from before paths were recorded absolute: read from here
