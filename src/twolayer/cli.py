@@ -372,10 +372,11 @@ def write_report(run_dir: Path, data) -> tuple[Path | None, int]:
         return report(run_dir, data), 0
     except (KeyboardInterrupt, Exception) as e:  # noqa: BLE001 -- the run is safe; only its report is missing
         interrupted = isinstance(e, KeyboardInterrupt)
-        why = "it was interrupted" if interrupted else f"{type(e).__name__}: {e}"
+        signum = getattr(e, "signum", signal.SIGINT)  # SIGTERM is said as itself, not as Ctrl-C
+        why = f"it was {signals.signal_words(signum)}" if interrupted else f"{type(e).__name__}: {e}"
         say(f"twolayer train: the run finished (its model and metrics are in {run_dir}) but its report was not "
             f"written ({' '.join(why.split())}); twolayer report {shell_word(run_dir)} writes it", sys.stderr)
-        return None, 128 + getattr(e, "signum", signal.SIGINT) if interrupted else 1
+        return None, 128 + signum if interrupted else 1
 
 
 def folder_name(study: str) -> str:

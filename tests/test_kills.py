@@ -1,0 +1,165 @@
+"""A run interrupted at any moment (kill -9, SIGTERM, Ctrl-C), then carried
+on as twolayer says, ends bit for bit as the run left alone, with nothing
+left behind; report, evaluate and predict of it in between answer in one
+line. The moments are file operations drawn from a seeded generator over
+those of a whole run (killing.py); benchmarks/kill_soak.py draws many more."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import random
+import shutil
+import signal
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from killing import Kill, carry_on, no_leftovers, operations, run, same_run
+from twolayer import runs
+from twolayer.cli import main
+from twolayer.files import atomic_write_text
+from twolayer.signals import Signalled
+
+# digits, 4 epochs of 14 iterations: a run of about 3 s, most of it the report
+TRAIN = ["train", "--out", "run", "--epochs", "4", "--hidden-size", "16", "--batch-size", "100", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The run left alone, and how many file operations it makes."""
+    where = tmp_path_factory.mktemp("alone")
+    n, _ = operations(TRAIN, where)
+    picture = where / "8.png"
+    Image.fromarray(np.full((8, 8), 200, np.uint8)).save(picture)
+    return where / "run", n, picture
+
+
+def points(n: int, k: int, seed: int) -> list[int]:
+    return sorted(random.Random(seed).sample(range(n), k))
+
+
+def carried(tmp_path, reference, kills, readers=False):
+    ref, _, picture = reference
+    story = carry_on(TRAIN, "run", tmp_path, kills, pictures=picture, readers=readers)
+    same_run(tmp_path / "run", ref)
+    return story
+
+
+@pytest.mark.parametrize("at", points(56, 6, seed=1))
+def test_kill_9_at_any_file_operation_then_what_twolayer_says_finishes_the_run_exactly(tmp_path, reference, at):
+    _, n, _ = reference
+    assert n == 56, "the run's file operations changed: draw the points over the new count"
+    carried(tmp_path, reference, [Kill(signal.SIGKILL, at=at)], readers=True)
+
+
+@pytest.mark.parametrize("signum,at", [(signal.SIGTERM, at) for at in points(56, 3, seed=2)]
+                         + [(signal.SIGINT, at) for at in points(56, 3, seed=3)])
+def test_sigterm_or_ctrl_c_at_any_file_operation_says_one_line_and_the_run_finishes_exactly(tmp_path, reference,
+                                                                                           signum, at):
+    story = carried(tmp_path, reference, [Kill(signum, at=at)])
+    first = story.commands[0]
+    assert first.code in (0, 128 + signum), first.err  # 0: it came as the run ended, after its last check
+
+
+def test_kill_9_during_the_resume_too_then_the_run_finishes_exactly(tmp_path, reference):
+    """Killed twice: mid-run, then while its resume (or the same command run again) writes its files."""
+    _, n, _ = reference
+    draw = random.Random(4)
+    mid_run, as_it_resumes = draw.randrange(n // 4, n // 2), draw.randrange(0, n // 3)
+    carried(tmp_path, reference, [Kill(at=mid_run), Kill(), Kill(at=as_it_resumes)])  # the report between: left
+
+
+def test_kill_9_at_any_moment_of_a_run_then_it_finishes_exactly(tmp_path, reference):
+    """Kills at times, not operations: inside a computation as well as a write."""
+    _, _, picture = reference
+    for i, delay in enumerate(random.Random(5).uniform(0.3, 3.0) for _ in range(2)):
+        folder = tmp_path / str(i)
+        folder.mkdir()
+        carried(folder, reference, [Kill(signal.SIGKILL, delay=delay)])
+
+
+def test_sigterm_while_a_finished_runs_report_is_written_is_said_as_sigterm(tmp_path, monkeypatch, capsys):
+    """It said `(it was interrupted)`, as of Ctrl-C, with exit 143."""
+    import twolayer.report
+
+    def terminated(*args, **kwargs):
+        raise Signalled(signal.SIGTERM)
+
+    monkeypatch.setattr(twolayer.report, "report", terminated)
+    assert main(["train", "--epochs", "1", "--out", str(tmp_path / "run"), "--quiet"]) == 143
+    err = capsys.readouterr().err
+    assert "but its report was not written (it was terminated (SIGTERM))" in err and err.count("\n") == 1, err
+
+
+def test_a_killed_writes_temporary_file_is_removed_by_the_next_write_of_that_file(tmp_path):
+    """A report.html (or an exported model, a page written with --out into
+    one's own folder) killed as it was written left its .NAME.XXXX.tmp for
+    good: only --resume and a run's end removed a run folder's. The next
+    write of the same file removes it, unless a write holds it now."""
+    target = tmp_path / "page.html"
+    killed = tmp_path / ".page.html.ab12cd34.tmp"
+    killed.write_text("half a page")
+    live = tmp_path / ".page.html.zz99yy88.tmp"
+    live.write_text("a page being written")
+    others = [tmp_path / ".other.html.ab12cd34.tmp", tmp_path / ".page.html.mine.tmp"]
+    for p in others:
+        p.write_text("not this write's")
+    with open(live, "rb") as writing:
+        fcntl.flock(writing, fcntl.LOCK_EX)  # as a write under way holds its file
+        atomic_write_text(target, "the page")
+    assert target.read_text() == "the page" and not killed.exists()
+    assert live.exists() and all(p.exists() for p in others)
+
+
+def test_report_of_a_run_whose_report_was_killed_leaves_no_temporary_file(tmp_path, reference):
+    ref, _, _ = reference
+    shutil.copytree(ref, tmp_path / "run")
+    for name in ("report.html", "history.png"):
+        (tmp_path / "run" / f".{name}.ab12cd34.tmp").write_bytes(b"half")
+    (tmp_path / "page").mkdir()
+    (tmp_path / "page" / ".p.html.ab12cd34.tmp").write_bytes(b"half")
+    assert main(["report", str(tmp_path / "run")]) == 0
+    assert main(["report", str(tmp_path / "run"), "--out", str(tmp_path / "page" / "p.html")]) == 0
+    no_leftovers(tmp_path)
+
+
+def test_a_run_killed_as_it_began_says_to_run_the_same_command_again(tmp_path, capsys):
+    """kill -9 before config.json, or before the run started (its claim
+    undone by the reader that found it): the folder holds only the lock
+    file. report said `neither a finished run folder (model.npz) nor a
+    tuning folder`, evaluate `no model at RUN/model.npz`, --resume `has no
+    checkpoint to resume`, none saying what to do."""
+    run_dir = tmp_path / "run"
+    held = runs.claim(run_dir, "run")
+    (run_dir / "config.json").write_text("{}")  # written, then killed before the run started
+    held.handle.close()  # the process died
+    for args, so in [(["report", str(run_dir)], "there is nothing to report"),
+                     (["evaluate", str(run_dir)], "it holds no model"),
+                     (["train", "--resume", str(run_dir)], "there is nothing to resume")]:
+        assert main(args) == 1
+        err = capsys.readouterr().err
+        assert f"{run_dir} is empty: no run has written anything in it" in err and so in err, err
+        assert "run the same train command again" in err and err.count("\n") == 1, err
+    (tmp_path / "mine").mkdir()  # an empty folder no run claimed is only that
+    assert main(["report", str(tmp_path / "mine")]) == 1
+    assert "neither a finished run folder" in capsys.readouterr().err
+
+
+def test_a_run_killed_between_its_model_and_its_metrics_is_finished_by_resume(tmp_path, reference, capsys):
+    """model.npz written, metrics.json not: report said `metrics.json is
+    missing: need a finished run's metrics`, naming no way on."""
+    ref, _, _ = reference
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    for name in ("config.json", "checkpoint.npz", "model.npz"):
+        shutil.copy(ref / name, run_dir / name)
+    assert main(["report", str(run_dir)]) == 1
+    err = capsys.readouterr().err
+    assert (f"is a run that has not finished (a checkpoint.npz, no metrics.json); finish it with: twolayer train "
+            f"--resume {run_dir}") in err and err.count("\n") == 1, err
+    done = run(["train", "--resume", str(run_dir), "--quiet"], tmp_path)
+    assert done.code == 0, done.err
+    same_run(run_dir, ref)
+    assert json.loads((run_dir / "metrics.json").read_text())["iterations"] == 56
