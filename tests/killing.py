@@ -40,9 +40,9 @@ def counted(name):
     real = getattr(os, name)
     def op(*args, **kwargs):
         if name != "open" or (len(args) > 1 and args[1] & os.O_CREAT):
-            if count[0] == at:
-                os.kill(os.getpid(), sig)
             count[0] += 1
+            if count[0] - 1 == at:  # once: the handler may raise here, and the cleanup make more operations
+                os.kill(os.getpid(), sig)
         return real(*args, **kwargs)
     setattr(os, name, op)
 for name in ("open", "fsync", "rename", "replace", "unlink", "mkdir", "rmdir"):

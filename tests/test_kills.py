@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 import random
 import shutil
 import signal
+import sys
+import types
 
 import numpy as np
 import pytest
@@ -80,14 +83,27 @@ def test_kill_9_at_any_moment_of_a_run_then_it_finishes_exactly(tmp_path, refere
         carried(folder, reference, [Kill(signal.SIGKILL, delay=delay)])
 
 
-def test_sigterm_while_a_finished_runs_report_is_written_is_said_as_sigterm(tmp_path, monkeypatch, capsys):
-    """It said `(it was interrupted)`, as of Ctrl-C, with exit 143."""
+class Importing(types.ModuleType):
+    """twolayer.report while it is imported (matplotlib's import: a second) and SIGTERM comes."""
+
+    def __getattr__(self, name):
+        raise Signalled(signal.SIGTERM)
+
+
+@pytest.mark.parametrize("when", ["written", "imported"])
+def test_sigterm_while_a_finished_runs_report_is_written_is_said_as_sigterm(tmp_path, monkeypatch, capsys, when):
+    """It said `(it was interrupted)`, as of Ctrl-C, with exit 143; while
+    the report's code was imported, only `twolayer train: terminated
+    (SIGTERM)`, and the same command then refused the finished run's folder."""
     import twolayer.report
 
     def terminated(*args, **kwargs):
         raise Signalled(signal.SIGTERM)
 
-    monkeypatch.setattr(twolayer.report, "report", terminated)
+    if when == "written":
+        monkeypatch.setattr(twolayer.report, "report", terminated)
+    else:
+        monkeypatch.setitem(sys.modules, "twolayer.report", Importing("twolayer.report"))
     assert main(["train", "--epochs", "1", "--out", str(tmp_path / "run"), "--quiet"]) == 143
     err = capsys.readouterr().err
     assert "but its report was not written (it was terminated (SIGTERM))" in err and err.count("\n") == 1, err
@@ -163,3 +179,30 @@ def test_a_run_killed_between_its_model_and_its_metrics_is_finished_by_resume(tm
     assert done.code == 0, done.err
     same_run(run_dir, ref)
     assert json.loads((run_dir / "metrics.json").read_text())["iterations"] == 56
+
+
+@pytest.mark.parametrize("where", ["history", "release"])
+def test_a_signal_as_a_run_writes_its_last_files_lets_it_finish_and_says_so(tmp_path, monkeypatch, capsys, where):
+    """SIGTERM (or Ctrl-C) after the last iteration, as history.csv is
+    written or the folder released: it raised among those writes, the line
+    said only `terminated (SIGTERM)`, and the same command then refused the
+    folder (`already holds a training run`), the run finished or all but.
+    Now the run's files are written, then the command stops before its
+    report, saying so, and `report` writes it."""
+    original = runs.write_history_csv if where == "history" else runs.Claim.release
+
+    sent = []
+
+    def signalled(*args, **kwargs):
+        if not sent:  # once, as the first of them runs
+            sent.append(os.kill(os.getpid(), signal.SIGTERM))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(*((runs, "write_history_csv") if where == "history" else (runs.Claim, "release")), signalled)
+    out = tmp_path / "run"
+    assert main(["train", "--epochs", "1", "--out", str(out), "--quiet"]) == 143
+    err = capsys.readouterr().err
+    assert (f"the run finished (its model and metrics are in {out}) but its report was not written (it was "
+            f"terminated (SIGTERM)); twolayer report {out} writes it") in err and err.count("\n") == 1, err
+    monkeypatch.undo()
+    assert main(["report", str(out)]) == 0 and not (out / runs.LOCK).exists()

@@ -341,7 +341,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def print_run(result: workflow.TrainResult) -> int:
     """What train prints about a finished run, and its report; the exit status."""
     m = result.metrics
-    page, failed = write_report(result.run_dir, result.data)
+    page, failed = write_report(result.run_dir, result.data, result.signum)
     if page is None:
         return failed
     say(f"run folder: {result.run_dir}")
@@ -362,13 +362,16 @@ def print_run(result: workflow.TrainResult) -> int:
     return 0
 
 
-def write_report(run_dir: Path, data) -> tuple[Path | None, int]:
+def write_report(run_dir: Path, data, signum: int | None = None) -> tuple[Path | None, int]:
     """(report.html, 0) for a finished run; or (None, exit status) after one
     line on stderr that says the run itself is finished and how to write its
-    report, if writing it fails or a signal stops it."""
-    from twolayer.report import report
-
+    report, if writing it fails or a signal stops it (`signum`: one that came
+    as the run's files were written)."""
     try:  # SIGTERM and SIGHUP interrupt it too: main's SignalsInterrupt is active
+        if signum is not None:
+            raise signals.Signalled(signum)
+        from twolayer.report import report  # matplotlib's import: a second in which a signal may come
+
         return report(run_dir, data), 0
     except (KeyboardInterrupt, Exception) as e:  # noqa: BLE001 -- the run is safe; only its report is missing
         interrupted = isinstance(e, KeyboardInterrupt)

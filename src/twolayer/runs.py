@@ -117,7 +117,7 @@ def unfinished(folder: Path) -> bool:
     return (folder / "checkpoint.npz").is_file() and not (folder / "metrics.json").is_file()
 
 
-def not_begun(folder: Path, so: str) -> str | None:
+def not_begun(folder: Path, so: str, claimed: bool | None = None) -> str | None:
     """Why a run folder holds no run yet, `so` what (there is nothing to
     report), and what to do; None for any other folder. A run
     stopped before its first checkpoint leaves config.json alone, and one
@@ -125,7 +125,8 @@ def not_begun(folder: Path, so: str) -> str | None:
     file, which recover keeps there for that reason. (A run under way
     holds no run yet either: the caller asks in_use first.)"""
     kind = kind_of(folder) if folder.is_dir() else None
-    if kind not in ("empty", "unstarted") or (kind == "empty" and not (folder / LOCK).exists()):
+    claimed = (folder / LOCK).exists() if claimed is None else claimed  # a lock file: a run claimed it
+    if kind not in ("empty", "unstarted") or (kind == "empty" and not claimed):
         return None  # a folder that no run claimed is only empty
     how = "is a run stopped before its first checkpoint" if kind == "unstarted" else (
         "is empty: no run has written anything in it (one stopped as it began leaves it so)")
@@ -144,6 +145,7 @@ class Claim:
     path: Path
     made: list[Path]  # the folders this claim made (the run folder, and parents), outermost first
     handle: IO = field(repr=False)
+    claimed: bool = True  # whether a run had claimed it before (hold: a lock file was there)
 
     def release(self, remove_lock: bool = True) -> None:
         """Let go of the folder (its lock file goes too, unless asked not to)."""
@@ -283,7 +285,8 @@ def hold(path: str | Path, option: str = "--resume") -> Claim:
     path = folder_of(given_path(path, option, "give the run's folder"))
     if not path.is_dir():
         raise TwolayerError(f"{option} {path}: no such run folder")
-    held = Claim(path, [], _lock(path, option))
+    claimed = (path / LOCK).exists()  # before this claim makes it: a run killed as it began left it
+    held = Claim(path, [], _lock(path, option), claimed)
     put_back(path)
     remove_stale_temporaries(path)
     return held

@@ -62,6 +62,7 @@ class TrainResult:
     history: History
     bundle: bundles.Bundle
     data: Any = None  # the Prepared splits, for a report without reloading them
+    signum: int | None = None  # a stopping signal that came as the run ended: its files written, the command stops
 
     def __repr__(self) -> str:
         """One line: a notebook cell ending in `result` printed the run's data, every array (23,000
@@ -154,7 +155,7 @@ def train(config: TrainConfig, out: str | Path | None = None, force: bool = Fals
         held.abandon()  # the files it replaced put back
         raise
     try:
-        return _run(config, data, held.path, net, None, quiet)
+        return _run(config, data, held, net, None, quiet)
     finally:
         held.release()
 
@@ -176,7 +177,7 @@ def resume(run_dir: str | Path, quiet: bool = False, length: dict[str, int] | No
     run code)."""
     held = runs.hold(run_dir)
     try:
-        return _resume(held.path, quiet, length, net)
+        return _resume(held, quiet, length, net)
     finally:
         held.release()
 
@@ -190,7 +191,8 @@ def confirm_resume_net(run_dir: str | Path, net: str) -> None:
         confirm_resume(read_run_config(run_dir)[0].anchored().net, net, run_dir)
 
 
-def _resume(run_dir: Path, quiet: bool, length: dict[str, int] | None, net_given: str | None) -> TrainResult:
+def _resume(held: runs.Claim, quiet: bool, length: dict[str, int] | None, net_given: str | None) -> TrainResult:
+    run_dir = held.path
     checkpoint = run_dir / CHECKPOINT_FILE
     finished = (run_dir / "metrics.json").is_file()
     if not checkpoint.is_file():
@@ -200,7 +202,7 @@ def _resume(run_dir: Path, quiet: bool, length: dict[str, int] | None, net_given
         if runs.kind_of(run_dir) == "search":
             raise TwolayerError(f"{run_dir} is a tuning folder, not a training run; run the same twolayer tune "
                                 "command again to continue its search")
-        begun = runs.not_begun(run_dir, "there is nothing to resume")
+        begun = runs.not_begun(run_dir, "there is nothing to resume", held.claimed)
         if begun:
             raise TwolayerError(f"{begun} (without --resume)")
         raise TwolayerError(f"{run_dir} has no checkpoint to resume (no {CHECKPOINT_FILE})")
@@ -253,18 +255,37 @@ def _resume(run_dir: Path, quiet: bool, length: dict[str, int] | None, net_given
     # the new length, for the record and a later resume; the learner's digest as first recorded
     write_json(run_dir / "config.json", {**config.to_dict(), **{k: v for k, v in record.items() if k in KEPT}})
     if at_end:  # killed after its last checkpoint, before its model and metrics were written
-        return finish_checkpointed(config, data, run_dir, net, state)
-    return _run(config, data, run_dir, as_configured(config, net), state, quiet)
+        return finish_checkpointed(config, data, held, net, state)
+    return _run(config, data, held, as_configured(config, net), state, quiet)
 
 
-def finish_checkpointed(config: TrainConfig, data: Prepared, run_dir: Path, net: TwoLayerNet,
+def finish_checkpointed(config: TrainConfig, data: Prepared, held: runs.Claim, net: TwoLayerNet,
                         state: TrainState) -> TrainResult:
     """Write the run folder of a run whose checkpoint is its last state, as
     its training would have at the end: the best epoch's parameters, then
     model.npz, history.csv and metrics.json."""
     restore_best_params(net, state)
-    with kept_on_failure(run_dir, [state.iteration]):
-        return finish_run(config, data, run_dir, net, state.history, time.monotonic(), keep_state=True)
+    with to_the_end(held, [state.iteration]) as stop:
+        result = finish_run(config, data, held.path, net, state.history, time.monotonic(), keep_state=True)
+    result.signum = stop.signum
+    return result
+
+
+@contextlib.contextmanager
+def to_the_end(held: runs.Claim, last: list[int | None]) -> Iterator[StopOnSignal]:
+    """Train and write a run in `held` to its end (kept_on_failure), the
+    folder released at the end: a stopping signal (Ctrl-C, SIGTERM, SIGHUP)
+    is only noted (StopOnSignal), for the trainer to stop at its next
+    iteration with a checkpoint, or, once the last iteration is done, for
+    the command to stop after the run's files are written and the folder
+    released (TrainResult.signum). Such a signal raised among those writes
+    left a run that had finished, or all but, said only `terminated`, and
+    the same command then refused the folder as a finished run's."""
+    with kept_on_failure(held.path, last), StopOnSignal() as stop:
+        try:
+            yield stop
+        finally:
+            held.release()
 
 
 @contextlib.contextmanager
@@ -316,8 +337,9 @@ def read_run_config(run_dir: Path) -> tuple[TrainConfig, dict[str, Any]]:
         raise TwolayerError(f"cannot read {where}: {e}") from None
 
 
-def _run(config: TrainConfig, data: Prepared, run_dir: Path, net: TwoLayerNet, state: TrainState | None,
+def _run(config: TrainConfig, data: Prepared, held: runs.Claim, net: TwoLayerNet, state: TrainState | None,
          quiet: bool) -> TrainResult:
+    run_dir = held.path
     started = time.monotonic()
     n_train = len(data.y["train"])
     checkpoint = run_dir / CHECKPOINT_FILE
@@ -334,10 +356,11 @@ def _run(config: TrainConfig, data: Prepared, run_dir: Path, net: TwoLayerNet, s
             save_checkpoint(checkpoint, net, train_state, record)
             raise Interrupted(run_dir, it, stop.signum)
 
-    with kept_on_failure(run_dir, last):
-        with StopOnSignal() as stop:
-            history = fit_config(net, data, config, train_state, on_iteration, on_epoch_end, progress=not quiet)
-        return finish_run(config, data, run_dir, net, history, started, keep_state=True)
+    with to_the_end(held, last) as stop:
+        history = fit_config(net, data, config, train_state, on_iteration, on_epoch_end, progress=not quiet)
+        result = finish_run(config, data, run_dir, net, history, started, keep_state=True)
+    result.signum = stop.signum
+    return result
 
 
 def finish_run(config: TrainConfig, data: Prepared, run_dir: Path, net: TwoLayerNet, history: History,
