@@ -31,21 +31,27 @@ from pathlib import Path
 TWOLAYER = [sys.executable, "-m", "twolayer"]
 
 # runs twolayer's command line, sending itself TWOLAYER_SIGNAL just before file operation TWOLAYER_AT
-# (counted from 0) and writing the number of operations it made to TWOLAYER_COUNT when it ends
+# (counted from 0; only those named TWOLAYER_ONLY if set; just after it with TWOLAYER_AFTER) and writing
+# the number of operations it made to TWOLAYER_COUNT when it ends
 PRELUDE = r"""
 import os, signal, sys
 at, sig = int(os.environ.get("TWOLAYER_AT", "-1")), int(os.environ.get("TWOLAYER_SIGNAL", "9"))
+only, after = os.environ.get("TWOLAYER_ONLY"), os.environ.get("TWOLAYER_AFTER") == "1"
 count = [0]
 def counted(name):
     real = getattr(os, name)
     def op(*args, **kwargs):
-        if name != "open" or (len(args) > 1 and args[1] & os.O_CREAT):
+        if (name != "open" or (len(args) > 1 and args[1] & os.O_CREAT)) and only in (None, name):
             count[0] += 1
             if count[0] - 1 == at:  # once: the handler may raise here, and the cleanup make more operations
+                if after:
+                    done = real(*args, **kwargs)
                 os.kill(os.getpid(), sig)
+                if after:
+                    return done
         return real(*args, **kwargs)
     setattr(os, name, op)
-for name in ("open", "fsync", "rename", "replace", "unlink", "mkdir", "rmdir"):
+for name in ("open", "fsync", "rename", "replace", "unlink", "mkdir", "rmdir", "symlink"):
     counted(name)
 def write_count():
     if os.environ.get("TWOLAYER_COUNT"):
@@ -70,6 +76,8 @@ class Kill:
     signum: int = signal.SIGKILL
     at: int | None = None
     delay: float | None = None
+    only: str | None = None  # count only the operations of this name (os.symlink: Optuna's journal lock)
+    after: bool = False  # the signal just after the operation, not before
 
     def __str__(self) -> str:
         where = f"op {self.at}" if self.at is not None else f"{self.delay:.2f} s"
@@ -88,7 +96,10 @@ def run(args: list[str], cwd: Path, kill: Kill | None = None, count: Path | None
         timeout: float = 300) -> Outcome:
     """twolayer `args` in `cwd` under the prelude, stopped as `kill` says."""
     env = {**os.environ, "TWOLAYER_AT": str(kill.at if kill and kill.at is not None else -1),
-           "TWOLAYER_SIGNAL": str(kill.signum if kill else 9), "TWOLAYER_COUNT": str(count or "")}
+           "TWOLAYER_SIGNAL": str(kill.signum if kill else 9), "TWOLAYER_COUNT": str(count or ""),
+           "TWOLAYER_AFTER": "1" if kill and kill.after else ""}
+    if kill and kill.only:
+        env["TWOLAYER_ONLY"] = kill.only
     proc = subprocess.Popen([sys.executable, "-c", PRELUDE, *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     if kill is not None and kill.delay is not None:

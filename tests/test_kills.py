@@ -6,6 +6,7 @@ those of a whole run (killing.py); benchmarks/kill_soak.py draws many more."""
 
 from __future__ import annotations
 
+import csv
 import fcntl
 import json
 import os
@@ -206,3 +207,20 @@ def test_a_signal_as_a_run_writes_its_last_files_lets_it_finish_and_says_so(tmp_
             f"terminated (SIGTERM)); twolayer report {out} writes it") in err and err.count("\n") == 1, err
     monkeypatch.undo()
     assert main(["report", str(out)]) == 0 and not (out / runs.LOCK).exists()
+
+
+def test_tune_after_a_kill_9_mid_append_to_its_journal_goes_on(tmp_path):
+    """kill -9 while a trial's record was appended to study.journal left
+    Optuna's lock, a link made with the path as given (`S/study.journal`,
+    relative to the link's own folder: a target that does not exist); the
+    same tune command then spun forever waiting for it."""
+    command = ["tune", "--lr", "1e-3,1e-2", "--epochs", "1", "--hidden-size", "16", "--out", "S", "--quiet"]
+    killed = run(command, tmp_path, Kill(at=13, only="symlink", after=True))  # as a trial is recorded
+    assert killed.code == -signal.SIGKILL and (tmp_path / "S" / "study.journal.lock").is_symlink()
+    again = run(command, tmp_path, timeout=120)
+    assert again.code == 0, again.err
+    rows = list(csv.DictReader((tmp_path / "S" / "trials.csv").read_text().splitlines()))
+    done = sorted(row["lr"] for row in rows if row["state"] == "complete")
+    assert done == ["0.001", "0.01"] and [row["state"] for row in rows].count("fail") <= 1  # the killed trial, again
+    no_leftovers(tmp_path / "S")
+    assert not (tmp_path / "S" / "study.journal.lock").is_symlink()

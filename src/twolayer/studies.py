@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from twolayer.tune import TuneOptions
 
 JOURNAL = "study.journal"
+LOCK_SUFFIX = ".lock"  # Optuna's journal lock: a link named study.journal.lock while a process appends
 READY_TIMEOUT = 120.0  # seconds a joining worker waits for the creator to enqueue a grid
 HEARTBEAT = 10  # seconds between a running trial's heartbeats in a database
 GRACE = 30  # seconds without one before the trial counts as its machine's death, and is run again
@@ -59,7 +60,12 @@ def make_storage(opts_storage: str | None, out: Path):
     if not opts_storage:
         # A worker killed while appending leaves the journal's lock behind; the
         # others break it after grace_period seconds (appends take milliseconds).
-        path = str(out / JOURNAL)
+        # The lock is a link to the journal, made with the path as given: a
+        # relative one (--out S) linked to S/S/study.journal, which does not
+        # exist, and Optuna, which reads the grace period off the link's
+        # target, waited for it forever, spinning (tune --out S after a kill
+        # -9 mid-append never ended).
+        path = str((out / JOURNAL).absolute())
         return optuna.storages.JournalStorage(JournalFileBackend(path, JournalFileSymlinkLock(path, grace_period=5)))
     import sqlalchemy.exc
 
@@ -97,8 +103,13 @@ def mend_journal(path: Path) -> None:
     """Cut a journal's last line if it was never finished: an append cut
     short by a full disk or a lost machine. Optuna skips such a line while
     reading, but writes its next record onto it, a line that no reader can
-    parse: the next command would have found every trial unreadable. Called
-    under the search folder's lock (no other process appends)."""
+    parse: the next command would have found every trial unreadable. And
+    remove the lock a process killed while it appended left (the next one
+    waited its grace period first). Called under the search folder's lock
+    (no other process appends)."""
+    lock = Path(f"{path}{LOCK_SUFFIX}")
+    if lock.is_symlink():  # Optuna's lock is a link; a file of that name is no lock of its
+        lock.unlink()
     try:
         with open(path, "rb+") as f:
             end = f.seek(0, os.SEEK_END)
