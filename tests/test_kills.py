@@ -224,3 +224,18 @@ def test_tune_after_a_kill_9_mid_append_to_its_journal_goes_on(tmp_path):
     assert done == ["0.001", "0.01"] and [row["state"] for row in rows].count("fail") <= 1  # the killed trial, again
     no_leftovers(tmp_path / "S")
     assert not (tmp_path / "S" / "study.journal.lock").is_symlink()
+
+
+def test_the_run_a_killed_force_replaced_comes_back_without_the_new_runs_half_written_files(tmp_path, reference):
+    """kill -9 as a --force run wrote its config.json, before it started:
+    evaluate, report or --resume of the folder put the old run back, and
+    the new run's `.config.json.XXXX.tmp` stayed beside it."""
+    ref, _, _ = reference
+    run_dir = tmp_path / "run"
+    shutil.copytree(ref, run_dir)
+    held = runs.claim(run_dir, "run", force=True)
+    (run_dir / ".config.json.ab12cd34.tmp").write_text('{"half": ')  # then killed
+    held.handle.close()
+    assert main(["report", str(run_dir)]) == 0
+    no_leftovers(run_dir)
+    same_run(run_dir, ref)

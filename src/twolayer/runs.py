@@ -200,6 +200,7 @@ def put_back(path: Path) -> None:
     if _aside(path / HELD):  # all of twolayer's files outside it are the unstarted claim's
         for name in _ours(path):
             _remove(path / name)
+        remove_stale_temporaries(path)  # and so are its writes killed midway (a --force run's config.json)
         (path / HELD).rename(path / MOVING)
     if _aside(path / MOVING):  # nothing was written beside them since they moved
         for p in (path / MOVING).iterdir():
