@@ -239,3 +239,21 @@ def test_the_run_a_killed_force_replaced_comes_back_without_the_new_runs_half_wr
     assert main(["report", str(run_dir)]) == 0
     no_leftovers(run_dir)
     same_run(run_dir, ref)
+
+
+def test_tune_after_a_kill_9_as_a_trial_wrote_its_folder_keeps_no_half_trial(tmp_path):
+    """kill -9 before a trial's metrics.json was in place: the same command
+    ran the point again as a new trial, but the killed trial's folder stayed
+    (trials/0000 with its model and a .metrics.json.XXXX.tmp, marked `fail`
+    in trials.csv)."""
+    command = ["tune", "--lr", "1e-3,1e-2", "--epochs", "1", "--hidden-size", "16", "--out", "S", "--quiet"]
+    killed = run(command, tmp_path, Kill(at=3, only="replace"))  # config, model, history in place; not metrics
+    assert killed.code == -signal.SIGKILL
+    assert (tmp_path / "S" / "trials" / "0000" / "model.npz").is_file()
+    assert not (tmp_path / "S" / "trials" / "0000" / "metrics.json").exists()
+    again = run(command, tmp_path)
+    assert again.code == 0, again.err
+    rows = list(csv.DictReader((tmp_path / "S" / "trials.csv").read_text().splitlines()))
+    assert [(row["trial"], row["state"]) for row in rows] == [("0", "fail"), ("1", "complete"), ("2", "complete")]
+    assert sorted(p.name for p in (tmp_path / "S" / "trials").iterdir()) == ["0001", "0002"]
+    no_leftovers(tmp_path / "S")

@@ -18,6 +18,7 @@ import hashlib
 import os
 import random
 import re
+import shutil
 import socket
 import time
 import warnings
@@ -224,9 +225,15 @@ def open_study(opts: TuneOptions, storage):
     return study
 
 
+def trial_dir(out: Path, number: int) -> Path:
+    """A trial's run folder in the search folder `out`."""
+    return out / "trials" / f"{number:04d}"
+
+
 def recover(study, opts: TuneOptions, all_running_orphaned: bool) -> int:
-    """Fail orphaned running trials, and queue again every failed trial whose
-    point has not run since. Returns how many trials were queued again."""
+    """Fail orphaned running trials, remove what failed trials wrote, and
+    queue again every failed trial whose point has not run since. Returns
+    how many trials were queued again."""
     from optuna.trial import TrialState
 
     host = socket.gethostname()
@@ -237,6 +244,9 @@ def recover(study, opts: TuneOptions, all_running_orphaned: bool) -> int:
             with contextlib.suppress(Exception):  # someone else may have finished it meanwhile
                 study.tell(t.number, state=TrialState.FAIL)
     trials = study.get_trials(deepcopy=False)
+    for t in trials:  # a trial killed (kill -9) as it wrote its folder: its files, whole or not, are no result
+        if t.state == TrialState.FAIL:
+            shutil.rmtree(trial_dir(opts.out, t.number), ignore_errors=True)
     live = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
     covered = {point(t) for t in trials if t.state in live}
     grid = opts.space.grid() if opts.sampler == "grid" else None

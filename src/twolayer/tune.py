@@ -48,6 +48,7 @@ from twolayer.studies import (
     point,
     recover,
     scrub,
+    trial_dir,
 )
 from twolayer.workflow import Prepared, finish_run, fit_config, new_net, num_iters, prepare
 
@@ -273,11 +274,6 @@ class Objective:
         if isinstance(dim.low, int) and isinstance(dim.high, int):
             return trial.suggest_int(dim.name, dim.low, dim.high, log=dim.log)
         return trial.suggest_float(dim.name, float(dim.low), float(dim.high), log=dim.log)
-
-
-def trial_dir(out: Path, number: int) -> Path:
-    """A trial's run folder in the search folder `out`."""
-    return out / "trials" / f"{number:04d}"
 
 
 def remaining(study, opts: TuneOptions, target: int) -> int:
