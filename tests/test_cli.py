@@ -263,6 +263,17 @@ def test_options_are_never_abbreviated_and_a_slip_names_the_nearest(capsys):
         assert out == "" and err.count("\n") == 1 and line in err, (argv, err)
 
 
+def test_twolayer_alone_names_the_commands(capsys):
+    """A newcomer's first word, `twolayer` alone, said `the following arguments are required:
+    COMMAND`: which commands there are went unsaid."""
+    for argv in ([], ["--quiet"]):
+        assert exit_code(argv) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err.count("\n") == 1, err
+        assert "give a command: train, check, tune, report, evaluate, predict, export, help; a first run: " \
+               "twolayer train" in err
+
+
 def test_help_command_and_every_option_says_what_it_does_and_its_default(capsys):
     """`twolayer help train` is `twolayer train --help`; every option of every command has a help text
     naming its default (tune's --sampler said only `default: grid`, export's --format `default: onnx`,

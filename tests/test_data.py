@@ -33,6 +33,24 @@ def test_unknown_dataset_names_the_choices():
         load_dataset("cifar11")
 
 
+def test_a_folder_given_as_a_dataset_name_says_folder_path(tmp_path, monkeypatch):
+    """A newcomer's pictures given by their path, `--dataset pets` (a folder here) or
+    `--dataset ~/Pictures/pets`, said `unknown dataset 'pets'; choose from digits, ...,
+    folder:PATH`, leaving them to find that the folder is folder:PATH."""
+    from twolayer import TrainConfig
+
+    (tmp_path / "pets").mkdir()
+    monkeypatch.chdir(tmp_path)
+    for spec in ("pets", "~/Pictures/pets", "data/pets"):
+        with pytest.raises(UsageError, match=f"unknown dataset '{spec}'; a folder of class folders is given as "
+                                             f"folder:{spec}$"):
+            load_dataset(spec)
+    with pytest.raises(UsageError, match="folder:pets$"):
+        TrainConfig(dataset="pets").validate()
+    with pytest.raises(UsageError, match="choose from"):  # a name, not a folder here
+        load_dataset("cats")
+
+
 def test_carve_is_deterministic_disjoint_and_complete():
     ds = small_dataset()
     a = carve(ds, val_size=10, test_size=0.2, split_seed=3)

@@ -330,6 +330,12 @@ def _cgroup(tmp_path, monkeypatch, membership: str, files: dict[str, str]) -> No
                                       "user.slice/run-1.scope/memory.current": "1500000000\n",
                                       "user.slice/run-1.scope/memory.stat": "anon 1\ninactive_file 500000000\n"},
      (1_000_000_000, 2_000_000_000)),
+    # a limit set on a parent group only (a systemd slice above the scope): it binds the scope too
+    ("0::/user.slice/run-1.scope\n", {"user.slice/memory.max": "800000000\n",
+                                      "user.slice/memory.current": "300000000\n",
+                                      "user.slice/run-1.scope/memory.max": "max\n",
+                                      "user.slice/run-1.scope/memory.current": "100000000\n"},
+     (500_000_000, 800_000_000)),
     # inside a container (docker --memory 1g): its group is the mounted root, the path names the host's
     ("0::/docker/3f2a\n", {"memory.max": "1073741824\n", "memory.current": "73741824\n"},
      (1_000_000_000, 1_073_741_824)),

@@ -385,7 +385,7 @@ def test_train_config_file_under_the_command_line(tmp_path, capsys):
 
 @pytest.mark.parametrize("text,line", [
     ("lr = [0.1, 0.2]\n", "lr takes one value in"),
-    ("lr_decay = 2.0\n", "error: lr_decay must be in (0, 1], got 2.0"),
+    ("lr_decay = 2.0\n", "bad.toml: lr_decay must be in (0, 1], got 2.0"),
     ("colour = 'red'\n", "unknown training option 'colour'"),
     ("lr = \n", "cannot read config file"),
 ])

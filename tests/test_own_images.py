@@ -417,6 +417,31 @@ def test_predict_of_a_folder_of_heic_photos_says_what_it_holds(tmp_path, capsys)
                                             "file\n")
 
 
+def test_a_class_folder_given_as_the_dataset_is_refused_before_any_image_is_decoded(tmp_path, capsys, monkeypatch):
+    """pets/cat/ given for pets/: its photos beside one sub-folder of more,
+    2023/, were skipped as `beside the class folders, of no class`, the
+    sub-folder's decoded as the one class '2023', then `every training image
+    is of one class, '2023'`: nothing said that cat/ is a class. Now at once,
+    naming the folder above it."""
+    from twolayer.data import folder
+
+    for name in ("cat/0.png", "cat/1.jpg", "cat/2023/2.png", "dog/0.png"):
+        small(tmp_path / "pets" / name, 10)
+
+    def decoded(*args, **kwargs):
+        raise AssertionError("decoded")
+
+    monkeypatch.setattr(folder, "_decode", decoded)
+    for command in (["train", "--out", str(tmp_path / "run")], ["tune", "--lr", "0.1,0.01", "--out",
+                                                                  str(tmp_path / "t")]):
+        assert main([*command, "--dataset", f"folder:{tmp_path / 'pets' / 'cat'}"]) == 1
+        err = capsys.readouterr().err
+        assert err == (f"twolayer {command[0]}: error: folder:{tmp_path / 'pets' / 'cat'} holds 1 .jpg file and 1 "
+                       ".png file beside one sub-folder, 2023/, so it looks like a class folder itself: give the "
+                       f"folder that holds the class folders (folder:{tmp_path / 'pets'}?)\n")
+    assert not (tmp_path / "run").exists() and not (tmp_path / "t").exists()
+
+
 def test_the_folder_above_a_dataset_is_refused_before_any_image_is_decoded(tmp_path, capsys, monkeypatch):
     """pets/ holding images/cat/ and images/dog/ (a zip's extra folder), or
     data/ holding dataset/train/: since a class folder's sub-folders are

@@ -372,3 +372,18 @@ def test_fit_leaves_a_ctrl_c_handler_the_program_set_in_place(handler):
     finally:
         signal.signal(signal.SIGINT, previous)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_an_interrupt_in_a_notebook_names_the_python_call_to_resume(monkeypatch, tmp_path):
+    """In Jupyter the interrupt's message named only the shell's `twolayer train --resume RUN`, where the
+    notebook's user continues with twolayer.resume(RUN)."""
+    import signal
+
+    from twolayer import workflow
+
+    run = tmp_path / "long"
+    monkeypatch.setattr(workflow, "in_notebook", lambda: False)
+    assert str(workflow.Interrupted(run, 5, signal.SIGINT)).endswith(f"Resume with: twolayer train --resume {run}")
+    monkeypatch.setattr(workflow, "in_notebook", lambda: True)
+    assert str(workflow.Interrupted(run, 5, signal.SIGINT)).endswith(
+        f"Resume with: twolayer train --resume {run} (here: twolayer.resume({str(run)!r}))")

@@ -422,3 +422,22 @@ def test_a_search_folder_is_never_written_over_by_another_study(tmp_path, capsys
     (shared / "tune.json").unlink()  # a search killed before its summary: nothing says whose trials these are
     assert main(second) == 0
     assert lr_of(shared / "trials" / "0000") == 5e-3  # written whole by study b's trial 0, its record with its model
+
+
+def test_a_search_with_other_options_names_them_and_how_to_start_afresh(tmp_path, capsys):
+    """The default folder runs/twolayer-DATASET holds the last search: the same
+    tune command with --epochs changed said only `already holds a different
+    search (its options or search space); use another --study name or --out
+    folder`, naming neither the option nor --force."""
+    out = tmp_path / "s"
+    assert main(["tune", *FAST, "--lr", "1e-2,3e-3", "--out", str(out)]) == 0
+    capsys.readouterr()
+    other = ["tune", "--dataset", "digits", "--epochs", "3", "--quiet", "--lr", "1e-2", "--sampler", "random",
+             "--trials", "1", "--out", str(out)]
+    assert main(other) == 1
+    err = capsys.readouterr().err
+    assert ("already holds a different search (--epochs 5 in it, 3 here; --lr 0.01,0.003 searched in it, 0.01 here; "
+            "--reg not given in it, 0.0001,0.001,0.01 searched here; --sampler grid in it, random here): give the "
+            f"same options to continue it, or pass --force to start it afresh in {out}, or choose another --out") in err
+    assert len(err.strip().splitlines()) == 1
+    assert main([*other, "--force"]) == 0

@@ -76,6 +76,8 @@ class Parser(argparse.ArgumentParser):
         with the nearest option it has ("--epocs": did you mean --epochs?)."""
         Parser.given = list(sys.argv[1:] if args is None else args)
         parsed, extra = self.parse_known_args(args, namespace)
+        if hasattr(self, "commands") and getattr(parsed, "command", None) is None:  # a bare `twolayer`
+            self.error(f"give a command: {', '.join(self.commands)}; a first run: twolayer train")
         if extra:
             target = getattr(self, "commands", {}).get(getattr(parsed, "command", None), self)
             near = nearest(extra[0].split("=")[0], list(target._option_string_actions))
@@ -155,7 +157,7 @@ def add_train_options(parser: argparse.ArgumentParser, config_class: type, searc
 def build_parser(config_class: type = TrainConfig) -> Parser:
     parser = Parser(prog="twolayer", description="Train and use a two-layer neural network on images, in NumPy.")
     parser.add_argument("--version", action="version", version=f"twolayer {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", parser_class=Parser, metavar="COMMAND")  # none: parse_args says
 
     t = sub.add_parser("train", help="train a network and write a run folder",
                        description="Train a two-layer network; write model.npz, config.json, history.csv, "

@@ -71,11 +71,13 @@ def cgroup_left() -> tuple[int, int] | None:
             continue
         if ".." in path.split("/"):  # a group outside this cgroup namespace's view: neither folder is its own
             continue
-        # the group's own folder; inside a container its own group is mounted as the root
-        for folder in (f"{base}{path.rstrip('/')}", base):
-            found = _group_left(folder, *names)
-            if found is not None:
-                return found
+        # the group's own folder and each above it, whose limits bind it too (a systemd slice's); inside a
+        # container its own group is mounted as the root
+        parts = [part for part in path.split("/") if part]
+        folders = [base + "".join(f"/{part}" for part in parts[:n]) for n in range(len(parts), -1, -1)]
+        found = [left for left in map(lambda folder: _group_left(folder, *names), folders) if left is not None]
+        if found:
+            return min(found)
     return None
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import random
 import re
@@ -211,23 +212,40 @@ def open_study(opts: TuneOptions, storage):
                                      ("version", "twolayer version"), ("code", "twolayer code"))
               if theirs.get(key) != signature[key]]
     code = [what for what in differ if what.startswith("twolayer")]
+    fresh = ("use another --study name" if opts.storage else
+             f"pass --force to start it afresh in {opts.out}, or choose another --out")
     if code:  # the same command after an upgrade, say: not another search, but trials of other code
-        fresh = ("use another --study name" if opts.storage else
-                 f"pass --force to start it afresh in {opts.out}, or choose another --out")
         raise TwolayerError(f"study {opts.study!r} was begun by another twolayer (its {' and '.join(code)} "
                             f"differs), whose trials this one does not compare with its own; continue it with that "
                             f"twolayer, or {fresh}")
     if differ:  # their trials and ours would be compared as one search
-        raise TwolayerError(
-            f"study {opts.study!r} already holds a different search (its {', '.join(differ)}); "
-            "use another --study name or --out folder"
-        )
+        differs = search_difference(theirs, signature)
+        raise TwolayerError(f"study {opts.study!r} already holds a different search ({differs}): give the same "
+                            f"options to continue it, or {fresh}")
     return study
 
 
 def trial_dir(out: Path, number: int) -> Path:
     """A trial's run folder in the search folder `out`."""
     return out / "trials" / f"{number:04d}"
+
+
+def search_difference(theirs: dict, ours: dict) -> str:
+    """The options (and sampler) in which a study's search and this command's
+    differ, each with both values: a changed --epochs said only "its options
+    or search space", and the user had to guess which."""
+    def values(signature: dict) -> dict[str, str]:
+        space = signature.get("space") or {}
+        fixed = {name: str(value) for name, value in (space.get("fixed") or {}).items()}
+        return {"sampler": str(signature.get("sampler")), **fixed,
+                **{name: f"{v} searched" for name, v in (space.get("dimensions") or {}).items()}}
+
+    there, here = values(theirs), values(json.loads(json.dumps(ours)))  # as the study stored it: lists, not tuples
+    changed = [f"--{name.replace('_', '-')} {there.get(name, 'not given')} in it, {here.get(name, 'not given')} here"
+               for name in sorted(there.keys() | here.keys()) if there.get(name) != here.get(name)]
+    if not changed:
+        return "its options or search space"
+    return "; ".join(changed[:4]) + (f"; and {len(changed) - 4} more" if len(changed) > 4 else "")
 
 
 def recover(study, opts: TuneOptions, all_running_orphaned: bool) -> int:

@@ -39,6 +39,7 @@ from twolayer.errors import DataError, Stopped, TwolayerError, UsageError, Write
 from twolayer.files import given_path, read_record, write_json
 from twolayer.learner import LearnerNet, check_unchanged, confirm_resume, file_digest, label, learner_net
 from twolayer.model import TwoLayerNet
+from twolayer.progress import in_notebook
 from twolayer.signals import StopOnSignal, signal_words
 from twolayer.streams import say
 from twolayer.trainer import (
@@ -80,8 +81,9 @@ class Interrupted(Stopped):
     def __init__(self, run_dir: Path, iteration: int, signum: int) -> None:
         self.run_dir, self.iteration, self.signum = run_dir, iteration, signum
         self.exit_code = 128 + signum
+        python = f" (here: twolayer.resume({str(run_dir)!r}))" if in_notebook() else ""  # not a shell's words
         super().__init__(f"{signal_words(signum)} at iteration {iteration}; checkpoint saved. Resume with: "
-                         f"{runs.resume_command(run_dir)}")
+                         f"{runs.resume_command(run_dir)}{python}")
 
 
 @dataclass

@@ -12,6 +12,7 @@ the source has one); `splits.carve` makes train / val / test from them.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,7 +111,10 @@ def check_spec(spec: str) -> None:
         if not spec[len("folder:") :].strip():
             raise UsageError("folder: needs a path: give folder:PATH, a folder with one sub-folder of images per class")
     elif spec not in DATASETS:
-        raise UsageError(f"unknown dataset {spec!r}; choose from {SPEC_HELP}")
+        # a newcomer's folder of pictures given by its path: `--dataset pets` said only "unknown dataset"
+        folder = "/" in spec or spec.startswith("~") or os.path.isdir(os.path.expanduser(spec))  # False on any error
+        raise UsageError(f"unknown dataset {spec!r}; " + (f"a folder of class folders is given as folder:{spec}"
+                                                          if folder else f"choose from {SPEC_HELP}"))
 
 
 def validate(dataset: Dataset) -> None:

@@ -143,8 +143,13 @@ def check_training_folder(path: str | Path) -> None:
         classes = _classes(train) if train else {}
         [(name, folder)] = classes.items() if len(classes) == 1 else [(None, None)]
         inner = _subdirs(folder) if folder else []
+        loose = [p.name for p in train.iterdir() if is_image_name(p.name) and not is_hidden(p.name) and p.is_file()] \
+            if folder else []
     except (RuntimeError, OSError, DataError):
         return
+    if loose and train == root:  # pets/cat/ given, holding its photos and a 2023/ of more: a class, not the dataset
+        raise DataError(f"folder:{root} holds {kinds(loose)} beside one sub-folder, {name}/, so it looks like a "
+                        f"class folder itself: give the folder that holds the class folders (folder:{root.parent}?)")
     splits = any(d.name in SPLIT_NAMES for d in inner)
     if len(inner) < 2 and not splits:
         return
