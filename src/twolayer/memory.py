@@ -75,7 +75,7 @@ def cgroup_left() -> tuple[int, int] | None:
         # container its own group is mounted as the root
         parts = [part for part in path.split("/") if part]
         folders = [base + "".join(f"/{part}" for part in parts[:n]) for n in range(len(parts), -1, -1)]
-        found = [left for left in map(lambda folder: _group_left(folder, *names), folders) if left is not None]
+        found = [left for folder in folders if (left := _group_left(folder, *names)) is not None]
         if found:
             return min(found)
     return None

@@ -143,8 +143,7 @@ def check_training_folder(path: str | Path) -> None:
         classes = _classes(train) if train else {}
         [(name, folder)] = classes.items() if len(classes) == 1 else [(None, None)]
         inner = _subdirs(folder) if folder else []
-        loose = [p.name for p in train.iterdir() if is_image_name(p.name) and not is_hidden(p.name) and p.is_file()] \
-            if folder else []
+        loose = [p.name for p in _loose_images(train)] if folder else []
     except (RuntimeError, OSError, DataError):
         return
     if loose and train == root:  # pets/cat/ given, holding its photos and a 2023/ of more: a class, not the dataset
@@ -167,8 +166,7 @@ def _skipped(root: Path, split_dirs: dict[str, Path], files: list[str]) -> str |
     other folder (a val/: validation is carved from train/); each was left
     out without a word."""
     said = [f"{kinds(files)} in the class folders (the images read are {', '.join(IMAGE_SUFFIXES)})"] if files else []
-    loose = [str(p) for folder in split_dirs.values() for p in folder.iterdir()
-             if is_image_name(p.name) and not is_hidden(p.name) and p.is_file()]
+    loose = [str(p) for folder in split_dirs.values() for p in _loose_images(folder)]
     if loose:
         said.append(f"{kinds(loose)} beside the class folders, of no class (each class's images are in its folder)")
     if split_dirs != {"train": root}:
@@ -179,6 +177,11 @@ def _skipped(root: Path, split_dirs: dict[str, Path], files: list[str]) -> str |
                         f"{' and '.join(f'{s}/' for s in split_dirs)}, the splits read"
                         + (" (validation images are carved from train/: --val-size)" if val else ""))
     return "; ".join(said) or None
+
+
+def _loose_images(folder: Path) -> list[Path]:
+    """The image files directly in a split folder, beside its class folders: of no class."""
+    return [p for p in folder.iterdir() if is_image_name(p.name) and not is_hidden(p.name) and p.is_file()]
 
 
 VALIDATION_NAMES = ("val", "valid", "validation", "dev")  # a download's validation split, which is not read
