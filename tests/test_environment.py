@@ -235,22 +235,11 @@ def test_a_terminal_of_one_column_gets_a_bar_that_never_wraps(monkeypatch, colum
     the width left for the bar was 0, which tqdm reads as no limit, and every
     redraw was a 70-character line wrapping down the screen. Now no redraw is
     wider than the terminal less its last column, and never empty."""
-    import io
+    from terminals import drawn
 
-    from twolayer.progress import Progress
-
-    class Terminal(io.StringIO):
-        def isatty(self):
-            return True
-
-    monkeypatch.setenv("COLUMNS", columns)
-    monkeypatch.setenv("TERM", "xterm")
-    screen = Terminal()
-    bar = Progress(100, "train", stream=screen)
-    bar.update(50, "loss 0.4825 lr 0.00903")
-    bar.update(100, "loss 0.3121 lr 0.00377 val 0.892")
-    bar.close()
-    redraws = [part for part in screen.getvalue().replace("\n", "\r").split("\r") if part]
+    screen = drawn(columns, 100, [(50, "loss 0.4825 lr 0.00903"), (100, "loss 0.3121 lr 0.00377 val 0.892")],
+                   monkeypatch)
+    redraws = [part for part in screen.replace("\n", "\r").split("\r") if part]
     assert redraws and all(len(part) <= max(int(columns) - 1, 1) for part in redraws), redraws
 
 

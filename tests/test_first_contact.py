@@ -24,6 +24,7 @@ import pytest
 from PIL import Image
 
 from configs import config
+from terminals import Terminal, drawn
 from twolayer import TrainConfig, TwoLayerNet, fit, progress, workflow
 from twolayer.bundles import load_bundle, save_bundle
 from twolayer.cli import main
@@ -95,19 +96,8 @@ def test_the_bar_shows_in_a_terminal_that_reports_no_size(tmp_path, columns):
     assert max(len(part) for part in redraws) <= int(columns or 80) - 1, shown
 
 
-class Terminal(io.StringIO):
-    def isatty(self):
-        return True
-
-
 def last_redraw(columns, info, monkeypatch):
-    monkeypatch.setenv("COLUMNS", str(columns))
-    monkeypatch.setenv("TERM", "xterm")
-    screen = Terminal()
-    bar = Progress(18000, "train", stream=screen)
-    bar.update(18000, info)
-    bar.close()
-    return screen.getvalue().split("\r")[-1].strip("\n")
+    return drawn(columns, 18000, [(18000, info)], monkeypatch).split("\r")[-1].strip("\n")
 
 
 def test_the_bar_keeps_the_loss_and_validation_accuracy_when_the_line_is_too_long(monkeypatch):
