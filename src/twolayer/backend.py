@@ -93,7 +93,8 @@ def fused_update(rule: str, p: Any, *arrays: Any) -> Callable | None:
     and its gradient and state arrays, on their device: numba on the CPU
     (fused_cpu.py), elementwise kernels on CuPy (fused_cuda.py). Called as
     kernel(p, grad, states, scalars), it updates p and the states in place
-    and returns sum_squares of the new p. None where there is none: arrays
+    and returns sum_squares of the new p (a bias's may be None: only the
+    weight matrices' sums are used). None where there is none: arrays
     of mixed dtypes or layouts, or a module without CuPy's kernels (the test
     stand-in, tests/fakecupy.py), NumPy arrays where numba can't be imported,
     and NumPy parameters under FUSED_MIN_SIZE numbers; the optimizer then runs its

@@ -5,7 +5,8 @@ in optim.py), in CUDA C: one read and one write of every array instead of
 several CuPy operations, each a pass over the weights. Compiled without
 fused multiply-add (--fmad=false), so that every product is rounded as the
 reference's separate operations round it. The sum of the new weights'
-squares is layers.sum_squares itself, a few CuPy reductions.
+squares is layers.sum_squares itself, a few CuPy reductions (for weight
+matrices only).
 
 Only imported where CuPy is; tests/test_gpu.py compares these kernels with
 the reference on a real GPU.
@@ -18,7 +19,7 @@ from typing import Any
 
 import cupy
 
-from twolayer.layers import sum_squares
+from twolayer.layers import decays, sum_squares
 
 # each kernel: (state arrays, scalars in the order of its rule's `scalars`, the body per number);
 # Nesterov is the momentum kernel with its `nesterov` scalar set
@@ -49,6 +50,8 @@ def kernel(name: str) -> Any:
 
 
 def update(rule: str, p: Any, grad: Any, states: list[Any], scalars: list[Any]) -> Any:
-    """Run rule's kernel on p in place; return sum_squares of the new p."""
+    """Run rule's kernel on p in place; return sum_squares of the new p, for a
+    weight matrix (None for a bias: the L2 term leaves biases, and on a GPU
+    each of the sum's reductions is a kernel launch)."""
     kernel(KERNELS[rule])(grad, *scalars, p, *states)
-    return sum_squares(p)
+    return sum_squares(p) if decays(p) else None

@@ -11,6 +11,8 @@ NumPy and CuPy arrays.
 
 from __future__ import annotations
 
+import functools
+import operator
 from typing import Any
 
 from twolayer.backend import array_module
@@ -170,10 +172,13 @@ def sum_squares(W: Array) -> Array:
     rows = as_rows(W)
     n, width = rows.shape
     blocks = -(-n // SUM_BLOCK)
-    squares = xp.zeros((blocks * SUM_BLOCK, width), dtype=W.dtype)  # zero rows pad the last block: + 0 is exact
-    squares[:n] = rows * rows
+    squares = rows * rows
+    if n % SUM_BLOCK:  # zero rows pad the last block: + 0 is exact
+        padded = xp.zeros((blocks * SUM_BLOCK, width), dtype=W.dtype)
+        padded[:n] = squares
+        squares = padded
     block_sums = squares.reshape(blocks, SUM_BLOCK, width).sum(axis=1)
-    return block_sums.astype(xp.float64).sum(axis=0).sum()
+    return block_sums.sum(axis=0, dtype=xp.float64).sum()
 
 
 def l2_penalty(weights: list[Array], reg: float, sums: list[Array] | None = None) -> tuple[Array, float]:
@@ -187,4 +192,5 @@ def l2_penalty(weights: list[Array], reg: float, sums: list[Array] | None = None
     into the update instead (no weight-sized temporary)."""
     if sums is None:
         sums = [sum_squares(W) for W in weights]
-    return reg * sum(sums).astype(weights[0].dtype), 2 * reg
+    total = functools.reduce(operator.add, sums)  # not sum(): its 0 + ... is one more operation on a GPU
+    return reg * total.astype(weights[0].dtype), 2 * reg
