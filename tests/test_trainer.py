@@ -82,6 +82,15 @@ def test_diverging_run_stops_with_a_message_and_keeps_best(blobs):
     assert all(np.all(np.isfinite(p)) for p in net.params.values())
 
 
+@pytest.mark.parametrize("options", [dict(reg=1e30), dict(reg=30.0, lr=0.05), dict(weight_decay=1e10)])
+def test_a_run_blown_up_by_its_l2_or_weight_decay_is_told_to_lower_them(blobs, options):
+    # the learning rate is an ordinary one: the advice to lower it (and only it) sent the user the wrong way
+    X, y, Xv, yv = blobs
+    history = fit(make_net(), X, y, Xv, yv, config(**{"lr": 0.01, **options}, iters=50, batch_size=50, seed=0))
+    assert "overshoots zero: lower reg or the weight decay" in history.stop_reason
+    assert "try a lower learning rate" not in history.stop_reason
+
+
 @pytest.mark.parametrize("kwargs,message", [
     ({"lr": -1}, "lr must be > 0, got -1"),
     ({"batch_size": 0}, "batch_size must be a positive integer, got 0"),

@@ -314,7 +314,7 @@ def fit(
             pending.append((loss, rate))
             boundary = (it + 1) % iters_per_epoch == 0 or it + 1 == total
             read = xp is np or boundary or (it + 1) % READ_EVERY == 0
-            if read and not _read_losses(pending, state, it):
+            if read and not _read_losses(pending, state, it, 2 * c.reg + c.weight_decay):
                 break  # checked before this step's update: the exploding step is not applied
             sums = list(state.optimizer.update(net.params, grads, rate, l2).values())  # W1, W2: net.weights()' order
             state.iteration = it + 1
@@ -343,8 +343,9 @@ def fit(
             kept = "best epoch's" if state.best_params is not None else "run's starting"
             history.stop_reason = (f"{history.stop_reason}; the weights overflowed, so the {kept} parameters are "
                                    "kept" if history.stop_reason else
-                                   f"the last update (iteration {state.iteration}) overflowed the weights; try a "
-                                   f"lower learning rate than {history.lr[-1]:g}; the {kept} parameters are kept")
+                                   f"the last update (iteration {state.iteration}) overflowed the weights; "
+                                   f"{lower_the_step(history.lr[-1], 2 * c.reg + c.weight_decay)}; the {kept} "
+                                   "parameters are kept")
         if restore_best or overflowed:
             restore_best_params(net, state, otherwise=start if overflowed else None)
     finally:
@@ -372,9 +373,11 @@ def _move(net: TwoLayerNet, state: TrainState, xp: Any) -> None:
         state.best_params = to_device(state.best_params, xp)
 
 
-def _read_losses(pending: list[tuple[Any, float]], state: TrainState, last: int) -> bool:
+def _read_losses(pending: list[tuple[Any, float]], state: TrainState, last: int, decay: float) -> bool:
     """Read the pending losses (iterations last - len + 1 .. last) into the
-    history; False, with the history's stop_reason set, if one exploded."""
+    history; False, with the history's stop_reason set, if one exploded.
+    decay: 2 * reg + weight_decay, each weight's pull toward zero per unit of
+    learning rate (for the advice)."""
     history = state.history
     values = to_numpy(array_module(pending[0][0]).stack([loss for loss, _ in pending])).tolist()
     first = last - len(pending) + 1
@@ -382,7 +385,7 @@ def _read_losses(pending: list[tuple[Any, float]], state: TrainState, last: int)
         if state.first_loss is None:
             state.first_loss = value
         if not math.isfinite(value) or value > EXPLODE_FACTOR * max(state.first_loss, 1e-12):
-            advice = (f"try a lower learning rate than {rate:g}" if first + i else
+            advice = (lower_the_step(rate, decay) if first + i else
                       "before any update, so not the learning rate: lower std (the initial weights), reg or the "
                       "inputs' scale")
             history.stop_reason = (
@@ -394,6 +397,17 @@ def _read_losses(pending: list[tuple[Any, float]], state: TrainState, last: int)
         history.lr.append(rate)
     pending.clear()
     return True
+
+
+def lower_the_step(rate: float, decay: float) -> str:
+    """What to lower when updates at learning rate `rate` blew up: the learning
+    rate, or the L2 and weight decay where they are out of the usual range
+    (decay above 1) and overshoot (an update multiplies each weight by
+    1 - rate * decay, which past -1 grows it)."""
+    if decay > 1 and rate * decay >= 1:
+        return (f"each update multiplies the weights by 1 - lr x (2 x reg + weight decay) = {1 - rate * decay:.3g}, "
+                f"which overshoots zero: lower reg or the weight decay (or the learning rate, {rate:g})")
+    return f"try a lower learning rate than {rate:g}"
 
 
 def _evaluate(net, state: TrainState, X_eval, y_eval, X_val, y_val, has_val: bool) -> None:
