@@ -387,3 +387,29 @@ def test_an_interrupt_in_a_notebook_names_the_python_call_to_resume(monkeypatch,
     monkeypatch.setattr(workflow, "in_notebook", lambda: True)
     assert str(workflow.Interrupted(run, 5, signal.SIGINT)).endswith(
         f"Resume with: twolayer train --resume {run} (here: twolayer.resume({str(run)!r}))")
+
+
+def test_costly_checkpoints_are_spaced_out_but_the_last_epoch_is_always_saved(tmp_path, monkeypatch, reference):
+    # a wide network's checkpoint (300 MB at hidden 8,192: about a second) written after each of a GPU's short
+    # epochs took more of the gpu recipe's time than its training; spaced out, the run is the same
+    saved = []
+    write = workflow.save_checkpoint
+
+    def slow_write(path, net, state, config=None):
+        saved.append(state.iteration)
+        write(path, net, state, config)
+        time.sleep(0.05)
+
+    monkeypatch.setattr(workflow, "save_checkpoint", slow_write)
+    monkeypatch.setattr(workflow, "CHEAP_CHECKPOINT", 0.01)
+    monkeypatch.setattr(workflow, "CHECKPOINT_SPACING", 1000)
+    out = tmp_path / "run"
+    workflow.train(TrainConfig(**CONFIG), out, quiet=True)
+    assert saved == [28, 6 * 28]  # the first epoch's (its cost not known yet), then the last one's
+    assert load_checkpoint(out / CHECKPOINT_FILE)[1].iteration == 6 * 28  # the finished run can be continued
+    assert_same_run(out, reference)
+
+    saved.clear()  # a run stopped by its patience saves its last epoch too
+    workflow.train(TrainConfig(**{**CONFIG, "epochs": 60, "patience": 1, "lr": 1e-6}), tmp_path / "p", quiet=True)
+    assert len(saved) == 2 and saved[-1] < 60 * 28  # stopped early, after the first epoch
+    assert load_checkpoint(tmp_path / "p" / CHECKPOINT_FILE)[1].iteration == saved[-1]

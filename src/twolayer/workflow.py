@@ -139,7 +139,8 @@ def train(config: TrainConfig, out: str | Path | None = None, force: bool = Fals
     before any data is read; a run that fails before it starts (its data
     loaded, its net made) gives the folder back as it found it: the files
     that --force replaces go only then. The folder holds config.json from the
-    start, checkpoint.npz after every epoch (kept at the end, so that
+    start, checkpoint.npz after every epoch (spaced out where costly: see
+    CHEAP_CHECKPOINT; kept at the end, so that
     `resume` can continue the run), then model.npz, history.csv and, last,
     metrics.json: a folder with metrics.json is a finished run."""
     typed = training_config(config).check_images()  # a dict: one line saying TrainConfig(**options) makes one
@@ -339,18 +340,34 @@ def read_run_config(run_dir: Path) -> tuple[TrainConfig, dict[str, Any]]:
         raise TwolayerError(f"cannot read {where}: {e}") from None
 
 
+# A checkpoint is written after every epoch, unless writing one takes longer than CHEAP_CHECKPOINT seconds (a
+# wide network's: 300 MB at hidden 8,192 took about a second, longer than a GPU's epoch); then at most once in
+# CHECKPOINT_SPACING times its writing time, so that checkpoints take at most about a tenth of the run. The last
+# epoch, an early stop and a signal are always saved.
+CHEAP_CHECKPOINT = 0.25
+CHECKPOINT_SPACING = 10
+
+
 def _run(config: TrainConfig, data: Prepared, held: runs.Claim, net: TwoLayerNet, state: TrainState | None,
          quiet: bool) -> TrainResult:
     run_dir = held.path
     started = time.monotonic()
     n_train = len(data.y["train"])
+    total = num_iters(config, n_train)
     checkpoint = run_dir / CHECKPOINT_FILE
     train_state = state if state is not None else new_state(n_train, config)
     record = config.to_dict()  # kept in each checkpoint: a resume checks config.json against it
     last = [None if state is None else state.iteration]  # the last good checkpoint's iteration
+    written = [0.0, 0.0]  # when the last checkpoint was written, and how long that took (seconds)
 
     def on_epoch_end(s: TrainState) -> None:
+        now = time.monotonic()
+        costly = written[1] > CHEAP_CHECKPOINT
+        if costly and now - written[0] < CHECKPOINT_SPACING * written[1] and not (
+                s.iteration >= total or s.history.early_stop):
+            return
         save_checkpoint(checkpoint, net, s, record)
+        written[:] = time.monotonic(), time.monotonic() - now
         last[0] = s.iteration
 
     def on_iteration(it: int, total: int, loss: float, lr: float) -> None:
