@@ -15,7 +15,7 @@ import numpy as np
 
 from twolayer.arrays import labels, rows
 from twolayer.backend import array_module
-from twolayer.config import OptionError, TrainConfig, check_std, is_number, options
+from twolayer.config import OptionError, TrainConfig, check_std, given_flag, is_number, options
 from twolayer.errors import ConfigError
 from twolayer.layers import (
     affine_backward,
@@ -244,6 +244,7 @@ class TwoLayerNet:
                                  batch_size=batch_size, seed=seed).validate()
         except OptionError as e:  # named as this method's arguments are
             raise e.renamed(CLASSIC_NAMES.get(e.name, e.name)) from None
+        verbose = given_flag(verbose, "verbose")
         history = fit(self, X, y, X_val, y_val, config, on_iteration=_print_every(100) if verbose else None)
         return history.classic()
 

@@ -1,0 +1,84 @@
+"""The Python API given what a data scientist's script may hand it: rows
+beyond the network's float type, arrays of another shape, read-only
+weights, a `state` or callbacks that are not the run's, text where a flag
+belongs, NumPy scalars in a TrainConfig. Each is trained as meant or is
+one ValueError naming the argument, never a silently wrong result or an
+error from deep inside NumPy or numba.
+
+Every test here is listed in TESTING.md."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from twolayer import TrainConfig, TwoLayerNet, workflow
+from twolayer.errors import UsageError
+from twolayer.report import report
+from twolayer.sklearn import TwoLayerClassifier
+
+
+def data(n=60, d=8):
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(n, d)), np.arange(n) % 3
+
+
+def net(hidden=5, dtype=np.float32):
+    return TwoLayerNet(8, hidden, 3, seed=0, dtype=dtype)
+
+
+ONE_EPOCH = TrainConfig(epochs=1, val_size=0, batch_size=20)
+
+
+def test_a_flag_given_as_text_is_refused_and_replaces_no_run(tmp_path):
+    """train(config, out, force="no") replaced the run there: "no" is true."""
+    run = tmp_path / "run"
+    config = TrainConfig(epochs=1, hidden_size=8)
+    workflow.train(config, out=run, quiet=True)
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    calls = [(lambda: workflow.train(config, out=run, force="no", quiet=True), "force must be True or False, got "
+                                                                                 "str 'no'"),
+             (lambda: workflow.train(config, out=tmp_path / "b", quiet="yes"), "quiet must be True or False"),
+             (lambda: workflow.resume(run, quiet="no"), "quiet must be True or False"),
+             (lambda: report(run, out=tmp_path / "p.html", force="no"), "force must be True or False")]
+    for call, message in calls:
+        with pytest.raises(UsageError, match=re.escape(message)):
+            call()
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_resume_refuses_a_length_it_would_ignore(tmp_path):
+    """length={"lr": 7} continued the run as if no length were given, 7 was
+    'int' object is not iterable."""
+    run = tmp_path / "run"
+    workflow.train(TrainConfig(epochs=1, hidden_size=8), out=run, quiet=True)
+    for length in ({"lr": 7}, 7, {"epochs": 3, "iters": 5}, [("epochs", 3)]):
+        with pytest.raises(UsageError, match=re.escape(f"length must be {{'epochs': N}} or {{'iters': N}}, or None "
+                                                       f"for the run's own, got {length!r}")):
+            workflow.resume(run, quiet=True, length=length)
+    assert workflow.resume(run, quiet=True, length={"epochs": 2}).metrics["iterations"] == 2 * 14
+
+
+def test_numpy_scalars_in_a_trainconfig_train_and_are_recorded_as_numbers(tmp_path):
+    """TrainConfig(lr=np.float32(0.01)) passed validate, then train() failed
+    writing config.json: 'Object of type float32 is not JSON serializable'."""
+    config = TrainConfig(epochs=np.int64(1), hidden_size=np.int32(8), lr=np.float32(0.01), flip=np.False_,
+                         val_size=np.float64(0.1))
+    result = workflow.train(config, out=tmp_path / "run", quiet=True)
+    recorded = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert recorded["lr"] == float(np.float32(0.01)) and recorded["hidden_size"] == 8 and recorded["flip"] is False
+    assert result.metrics["iterations"] == 14
+
+
+@pytest.mark.parametrize(("name", "meant"), [("learning_rate", "lr"), ("num_iters", "iters"), ("alpha", "reg"),
+                                             ("max_iter", "epochs"), ("hiden_size", "hidden_size")])
+def test_an_unknown_option_names_the_option_meant(name, meant):
+    """TrainConfig(learning_rate=0.1), the assignment's name, said only
+    'unexpected keyword argument'; MLPClassifier's alpha likewise."""
+    for make in (TrainConfig, TwoLayerClassifier):
+        with pytest.raises(TypeError, match=re.escape(f"unexpected keyword argument {name!r}; did you mean {meant}?")):
+            make(**{name: 1})
