@@ -15,8 +15,8 @@ import re
 import numpy as np
 import pytest
 
-from twolayer import TrainConfig, TwoLayerNet, workflow
-from twolayer.errors import UsageError
+from twolayer import TrainConfig, TwoLayerNet, fit, workflow
+from twolayer.errors import ConfigError, UsageError
 from twolayer.report import report
 from twolayer.sklearn import TwoLayerClassifier
 
@@ -31,6 +31,54 @@ def net(hidden=5, dtype=np.float32):
 
 
 ONE_EPOCH = TrainConfig(epochs=1, val_size=0, batch_size=20)
+
+
+def test_rows_beyond_the_networks_float_type_are_refused_by_every_entry():
+    """1e300 in a float32 network: fit stopped at its first step blaming
+    std, reg or the scale, predict labeled the row 0 (the argmax of NaN)."""
+    X, y = data()
+    X[4, 2] = -1e300
+    message = re.escape("X holds values too large for the network's float32 (row 4: -1e+300; float32 holds at "
+                        "most 3.4e+38): scale them down")
+    model = net()
+    for call in (lambda: fit(model, X, y, config=ONE_EPOCH), lambda: model.predict(X), lambda: model.scores(X),
+                 lambda: model.loss(X, y)):
+        with pytest.raises(ConfigError, match=message):
+            call()
+    with pytest.raises(ConfigError, match="X_val holds values too large"):
+        fit(model, data()[0], y, X, y, config=ONE_EPOCH)
+    with pytest.raises(ConfigError, match="float16 holds at most 6.55e"):  # an int32 beyond float16's 65504
+        net(dtype=np.float16).predict(np.full((2, 8), 70000, dtype=np.int32))
+    good = data()[0]  # float64 rows within float32's range, ints within float16's: taken as before
+    assert model.predict(good).shape == (60,) and net(dtype=np.float16).predict(good.astype(np.int32)).shape == (60,)
+
+
+def test_scores_and_gradients_check_their_arguments_as_loss_does():
+    """scores(list) was an AttributeError, scores of another width a matmul
+    error; gradients read a label of -1 as the last class (silently) and
+    one of 5 was an IndexError."""
+    X, y = data()
+    model = net(dtype=np.float64)
+    np.testing.assert_array_equal(model.scores(X.tolist()), model.scores(X))
+    assert model.gradients(X.tolist(), y.tolist())[0] == model.gradients(X, y)[0]
+    with pytest.raises(ConfigError, match="X has 4 values per row but the network takes 8"):
+        model.scores(X[:, :4])
+    for wrong, found in ((y - 1, "-1..1"), (y + 5, "5..7")):
+        with pytest.raises(ConfigError, match=re.escape(f"y must hold labels 0..2 (the network has 3 outputs), "
+                                                        f"found {found}")):
+            model.gradients(X, wrong)
+
+
+@pytest.mark.parametrize(("shape", "hint"), [
+    ((60, 2, 2, 2), "images (N, H, W, C) as rows: X.reshape(len(X), -1)"),
+    ((8,), "one row: X.reshape(1, -1)"),
+    ((60,), "one row: X.reshape(1, -1), or one feature: X.reshape(-1, 1)"),
+])
+def test_arrays_of_another_shape_say_how_to_make_rows(shape, hint):
+    X = np.zeros(shape)
+    for call in (lambda: fit(net(), X, np.zeros(len(X), int), config=ONE_EPOCH), lambda: net().predict(X)):
+        with pytest.raises(ConfigError, match=re.escape(f"got shape {shape}; {hint}")):
+            call()
 
 
 def test_a_flag_given_as_text_is_refused_and_replaces_no_run(tmp_path):
