@@ -19,6 +19,7 @@ from twolayer import TrainConfig, TwoLayerNet, fit, workflow
 from twolayer.errors import ConfigError, UsageError
 from twolayer.report import report
 from twolayer.sklearn import TwoLayerClassifier
+from twolayer.trainer import new_state
 
 
 def data(n=60, d=8):
@@ -81,6 +82,82 @@ def test_arrays_of_another_shape_say_how_to_make_rows(shape, hint):
             call()
 
 
+@pytest.mark.parametrize("hidden", [5, 10_000])  # 10,000: W1 is large enough for numba's fused update
+def test_a_net_of_read_only_weights_trains_and_the_arrays_given_stay_as_they_were(hidden):
+    """The update wrote in place: 'output array is read-only' from NumPy, or
+    a numba TypingError (no setitem for a readonly array)."""
+    X, y = data()
+    given = {k: v.copy() for k, v in net(hidden).params.items()}
+    for value in given.values():
+        value.setflags(write=False)
+    frozen, plain = TwoLayerNet.from_params(given), net(hidden)
+    assert fit(frozen, X, y, config=ONE_EPOCH).loss == fit(plain, X, y, config=ONE_EPOCH).loss
+    for key, value in given.items():
+        np.testing.assert_array_equal(frozen.params[key], plain.params[key])
+        np.testing.assert_array_equal(value, net(hidden).params[key])  # untouched
+
+
+def test_fit_refuses_a_state_that_is_not_the_runs():
+    """A state of other rows trained on some of them, another optimizer's
+    state was used in place of the config's, another net's was a broadcast
+    error, and a dict an AttributeError."""
+    X, y = data()
+    state = new_state(60, ONE_EPOCH)
+    fit(net(), X, y, config=ONE_EPOCH, state=state)
+    cases = [
+        ({"state": {"iteration": 0}}, "state must be a TrainState (twolayer.trainer.new_state(len(X), config) makes "
+                                      "one), got dict"),
+        ({"X": X[:30], "y": y[:30]}, "state is not of a run on these 30 rows of X (eval_rows holds row"),
+        ({"config": TrainConfig(epochs=2, val_size=0, batch_size=20, optimizer="adam")},
+         "state continues a run with optimizer='nesterov', but config has optimizer='adam'"),
+        ({"config": TrainConfig(epochs=2, val_size=0, batch_size=20, momentum=0.5)},
+         "state continues a run with momentum=0.9, but config has momentum=0.5"),
+        ({"model": net(hidden=7)}, "state's optimizer holds v.W1 of shape (8, 5), but the net's W1 is (8, 7)"),
+    ]
+    for change, message in cases:
+        given = {"model": net(), "X": X, "y": y, "config": TrainConfig(epochs=2, val_size=0, batch_size=20),
+                 "state": state, **change}
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            fit(given["model"], given["X"], given["y"], config=given["config"], state=given["state"])
+    assert state.iteration == 3  # refused before any step
+
+
+def test_fit_refuses_callbacks_and_flags_of_the_wrong_kind_before_any_step():
+    """on_iteration=5 was a TypeError after the first update; progress="no"
+    showed a bar, restore_best="no" restored."""
+    X, y = data()
+    model = net()
+    before = {k: v.copy() for k, v in model.params.items()}
+    cases = [({"on_iteration": 5}, "on_iteration must be a function or None, got int 5"),
+             ({"on_epoch_end": "print"}, "on_epoch_end must be a function or None, got str 'print'"),
+             ({"progress": "no"}, "progress must be True or False, got str 'no'"),
+             ({"restore_best": "False"}, "restore_best must be True or False, got str 'False'")]
+    for kwargs, message in cases:
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            fit(model, X, y, config=ONE_EPOCH, **kwargs)
+    with pytest.raises(ConfigError, match="verbose must be True or False, got str 'no'"):  # the assignment's train
+        model.train(X, y, X, y, num_iters=5, verbose="no")
+    for key, value in before.items():
+        np.testing.assert_array_equal(model.params[key], value)
+    assert fit(model, X, y, config=ONE_EPOCH, progress=0, restore_best=np.True_).loss  # 0, 1 and NumPy's bools
+
+
+def test_a_callback_that_changes_a_parameters_shape_is_named():
+    """The next step failed with NumPy's 'operands could not be broadcast
+    together'; a callback changing the values is trained on as before."""
+    X, y = data()
+    model = net()
+
+    def widen(state):
+        model.params["W1"] = np.zeros((8, 6), np.float32)
+
+    with pytest.raises(ConfigError, match=re.escape("on_epoch_end changed the net's W1 from shape (8, 5) to (8, 6); "
+                                                    "a callback may change the parameters' values")):
+        fit(model, X, y, config=TrainConfig(epochs=2, val_size=0), on_epoch_end=widen)
+    scaled = net()
+    fit(scaled, X, y, config=ONE_EPOCH, on_iteration=lambda *_: scaled.params["W2"].__imul__(0.5))
+
+
 def test_a_flag_given_as_text_is_refused_and_replaces_no_run(tmp_path):
     """train(config, out, force="no") replaced the run there: "no" is true."""
     run = tmp_path / "run"
@@ -120,6 +197,18 @@ def test_numpy_scalars_in_a_trainconfig_train_and_are_recorded_as_numbers(tmp_pa
     recorded = json.loads((tmp_path / "run" / "config.json").read_text())
     assert recorded["lr"] == float(np.float32(0.01)) and recorded["hidden_size"] == 8 and recorded["flip"] is False
     assert result.metrics["iterations"] == 14
+
+
+def test_a_warm_fit_with_another_momentum_or_weight_decay_is_refused():
+    """The estimator's warm fit kept the first fit's optimizer, silently
+    ignoring a new momentum or weight_decay."""
+    X, y = data(90)
+    model = TwoLayerClassifier(epochs=1, optimizer="nesterov", warm_start=True).fit(X, y)
+    for name, value in (("momentum", 0.5), ("weight_decay", 1e-3)):
+        with pytest.raises(ValueError, match=re.escape(f"warm_start continues a net with {name}=")):
+            model.set_params(**{name: value}).fit(X, y)
+        model.set_params(momentum=0.9, weight_decay=0.0)
+    assert model.fit(X, y).n_iter_ == 2
 
 
 @pytest.mark.parametrize(("name", "meant"), [("learning_rate", "lr"), ("num_iters", "iters"), ("alpha", "reg"),
