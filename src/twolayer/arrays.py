@@ -25,21 +25,56 @@ from twolayer.errors import ConfigError
 NUMBER_KINDS = "biuf"  # bool, integers, floats: what converts to a float without parsing or loss
 
 
-def rows(X: Any, width: int | None = None, name: str = "X", finite: bool = False) -> Any:
-    """X as a 2-D array of real numbers (N, width); a list becomes an array."""
+def rows(X: Any, width: int | None = None, name: str = "X", finite: bool = False, dtype: Any = None) -> Any:
+    """X as a 2-D array of real numbers (N, width); a list becomes an array.
+    finite: NaN and infinity are refused, and so are values beyond the range
+    of `dtype` (the network's float type), which its arithmetic would make
+    infinite (1e300 in a float32 network: a row labeled 0, the argmax of NaN)."""
     X = as_array(X, name)
     if X.dtype.names:  # a structured array: one record per row, "got shape (N,)"
         raise ConfigError(f"{name} is a structured array (fields {', '.join(X.dtype.names)}): "
                           f"numpy.lib.recfunctions.structured_to_unstructured({name}) gives its rows")
     if X.ndim != 2:
-        raise ConfigError(f"{name} must be a 2-D array of rows (N, features), got shape {X.shape}")
+        raise ConfigError(f"{name} must be a 2-D array of rows (N, features), got shape {X.shape}"
+                          + _rows_hint(X, name, width))
     if X.dtype.kind not in NUMBER_KINDS:
         raise ConfigError(f"{name} must hold real numbers, got dtype {X.dtype}")
     if width is not None and X.shape[1] != width:
         raise ConfigError(f"{name} has {X.shape[1]} values per row but the network takes {width}")
-    if finite and isinstance(X, np.ndarray) and X.dtype.kind == "f" and not _all_finite(X):
-        raise ConfigError(f"{name} holds NaN or infinity (row {_first_row(~np.isfinite(X))})")
+    if finite and isinstance(X, np.ndarray):
+        if X.dtype.kind == "f" and not _all_finite(X):
+            raise ConfigError(f"{name} holds NaN or infinity (row {_first_row(~np.isfinite(X))})")
+        if dtype is not None:
+            _check_range(X, np.dtype(dtype), name)
     return X
+
+
+def _rows_hint(X: Any, name: str, width: int | None) -> str:
+    """How to make rows of an array of another shape: images flattened, a vector as one row or one column."""
+    if X.ndim >= 3:
+        return f"; images (N, H, W, C) as rows: {name}.reshape(len({name}), -1)"
+    if X.ndim != 1:
+        return ""
+    one_row, one_feature = f"one row: {name}.reshape(1, -1)", f"one feature: {name}.reshape(-1, 1)"
+    if width == 1:
+        return f"; {one_feature}"
+    return f"; {one_row}" if len(X) == width else f"; {one_row}, or {one_feature}"
+
+
+def _check_range(X: np.ndarray, dtype: np.dtype, name: str) -> None:
+    """ConfigError where X holds a value beyond float type `dtype`'s range;
+    read only where X's type can hold one (float64 rows for a float32
+    network, int16 ones for a float16 network)."""
+    limit = float(np.finfo(dtype).max)
+    if X.size == 0 or X.dtype.kind == "b":
+        return
+    if float((np.finfo if X.dtype.kind == "f" else np.iinfo)(X.dtype).max) <= limit:  # nothing there to refuse
+        return
+    if max(-float(X.min()), float(X.max())) > limit:
+        row = _first_row(np.abs(X) > limit)
+        raise ConfigError(f"{name} holds values too large for the network's {dtype} (row {row}: "
+                          f"{X[row][np.argmax(np.abs(X[row]))]:.3g}; {dtype} holds at most {limit:.3g}): scale "
+                          "them down")
 
 
 def _all_finite(X: np.ndarray) -> bool:
@@ -129,14 +164,15 @@ def training_arrays(net: Any, X: Any, y: Any, X_val: Any = None, y_val: Any = No
         raise ConfigError(f"net must be a TwoLayerNet (a network with params W1, b1, W2, b2), got "
                           f"{type(net).__name__}; fit takes (net, X, y, X_val, y_val, config)")
     width, classes = params["W1"].shape[0], params["W2"].shape[1]
-    X = rows(X, width, finite=True)
+    dtype = getattr(params["W1"], "dtype", None)
+    X = rows(X, width, finite=True, dtype=dtype)
     if len(X) == 0:
         raise ConfigError("X has no rows: there is nothing to train on")
     y = labels(y, len(X), classes)
     if X_val is not None and y_val is None:
         raise ConfigError("X_val needs its labels, y_val")
     if X_val is not None:
-        X_val = rows(X_val, width, "X_val", finite=True)
+        X_val = rows(X_val, width, "X_val", finite=True, dtype=dtype)
         y_val = labels(y_val, len(X_val), classes, "y_val", "X_val")
     return X, y, X_val, y_val
 

@@ -28,7 +28,7 @@ from twolayer.errors import BundleError
 from twolayer.files import atomic_write_npz
 from twolayer.model import PARAM_NAMES, TwoLayerNet
 from twolayer.optim import OPTIMIZERS, make_optimizer
-from twolayer.trainer import History, TrainState
+from twolayer.trainer import History, TrainState, rows_fault
 
 # -2: the best parameters may be left out as equal to the weights; older versions refuse it
 FORMAT = "twolayer-checkpoint-2"
@@ -204,16 +204,12 @@ def check_state(path: str | Path, net: TwoLayerNet, state: TrainState, X: Any, y
     evaluation rows and batch order within N. The data is built again from
     the run's config, so a mismatch means the dataset changed since."""
     n, (d, _, c) = len(y), net.sizes
-    order = state.order
-    fault = None
     if X.shape[1] != d:
         fault = f"its weights take {d} values per image and the data has {X.shape[1]}"
     elif n and int(y.max()) >= c:
         fault = f"its net has {c} outputs and the data has label {int(y.max())}"
-    elif int(np.max(state.eval_rows)) >= n:
-        fault = f"eval_rows holds row {int(np.max(state.eval_rows))} and the training split has {n} rows"
-    elif order is not None and not (len(order) == n and (np.sort(order) == np.arange(n)).all()):
-        fault = f"its batch order is not an order of the {n} training rows"
+    else:
+        fault = rows_fault(state, n)
     if fault:
         raise BundleError(f"{path} does not fit the run's data ({fault}); the dataset changed since the run "
                           "started: start it again with --force")

@@ -21,6 +21,7 @@ one line of why per default.
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import math
 import os
@@ -360,7 +361,8 @@ class TrainConfig:
         names = [f.name for f in fields(self)]
         unknown = [name for name in given if name not in names]
         if unknown:
-            raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument {unknown[0]!r}")
+            raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument {unknown[0]!r}"
+                            + did_you_mean(unknown[0], names))
         recipe = given.get("recipe")
         if isinstance(recipe, str) and recipe in RECIPES:
             given = layered(options(type(self)), RECIPES[recipe], given)
@@ -376,6 +378,9 @@ class TrainConfig:
                 setattr(self, opt.name, value)
             if opt.name == "dtype" and isinstance(value, (type, np.dtype)):  # np.float32, by its name
                 value = np.dtype(value).name
+                setattr(self, opt.name, value)
+            if isinstance(value, np.generic):  # np.float32(0.01): a Python number, as JSON and config.json need
+                value = value.item()
                 setattr(self, opt.name, value)
             opt.check(value)
             if opt.kind is int and value is not None:  # 5.0 or np.int64(5): an int, as range() and shapes need
@@ -560,6 +565,31 @@ def is_number(value: Any, kind: type = float) -> bool:
     if isinstance(value, (int, np.integer)):
         return kind is int or abs(value) <= sys.float_info.max  # float(10**400) overflows
     return math.isfinite(value) and (kind is float or float(value).is_integer())
+
+
+# Other names for options: the assignment's (TwoLayerNet.train's arguments) and scikit-learn's MLPClassifier's
+OTHER_NAMES = {"learning_rate": "lr", "learning_rate_init": "lr", "learning_rate_decay": "lr_decay",
+               "num_iters": "iters", "max_iter": "epochs", "alpha": "reg", "random_state": "seed",
+               "hidden_layer_sizes": "hidden_size", "n_iter_no_change": "patience",
+               "validation_fraction": "val_size", "solver": "optimizer"}
+
+
+def did_you_mean(name: str, known: Sequence[str]) -> str:
+    """"; did you mean lr?" for an unknown option `name`: the option another
+    library (or the assignment) calls so, or the nearest in spelling; ""
+    when none is near."""
+    near = OTHER_NAMES.get(name) if OTHER_NAMES.get(name) in known else None
+    near = near or next(iter(difflib.get_close_matches(name, known, n=1)), None)
+    return f"; did you mean {near}?" if near else ""
+
+
+def given_flag(value: Any, name: str) -> bool:
+    """A true-or-false argument of the Python API (force, quiet, progress...)
+    as a bool: True, False, NumPy's, or 1 and 0; UsageError naming it for
+    anything else (force="no" is a true string: it replaced a run)."""
+    if isinstance(value, (bool, np.bool_)) or isinstance(value, (int, np.integer)) and value in (0, 1):
+        return bool(value)
+    raise UsageError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
 
 
 PATH_OPTIONS = ("dataset", "data_dir", "net")  # options that name files, relative to the working directory

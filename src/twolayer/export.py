@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from twolayer.bundles import Bundle, load_bundle, resolve_model_path
+from twolayer.config import given_flag
 from twolayer.errors import TwolayerError, UsageError
 from twolayer.files import write_making_folders
 
@@ -73,6 +74,7 @@ def export(model: str | Path, fmt: str = "onnx", out: str | Path | None = None, 
     beside the bundle (model.onnx, model.fp16.onnx, model.pt, ...). Refused
     in one line: a bundle that fails to load, an unknown format, an output
     that exists (unless force), a missing onnx or torch package."""
+    force, float16 = given_flag(force, "force"), given_flag(float16, "float16")
     if fmt not in FORMATS:
         raise UsageError(f"unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
     if out is not None:

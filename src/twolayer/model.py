@@ -15,7 +15,7 @@ import numpy as np
 
 from twolayer.arrays import labels, rows
 from twolayer.backend import array_module
-from twolayer.config import OptionError, TrainConfig, check_std, is_number, options
+from twolayer.config import OptionError, TrainConfig, check_std, given_flag, is_number, options
 from twolayer.errors import ConfigError
 from twolayer.layers import (
     affine_backward,
@@ -139,21 +139,25 @@ class TwoLayerNet:
         so each weight gradient carries 2 * reg * W. Biases are not
         regularized. The other arguments are `gradients`'.
         """
-        X = rows(X, self.params["W1"].shape[0], finite=True)  # one ValueError for data the net can't take
+        X = self._rows(X)  # one ValueError for data the net can't take
         for name, value in (("reg", reg), ("dropout_input", dropout_input), ("dropout_hidden", dropout_hidden),
                             ("label_smoothing", label_smoothing)):
             options()[name].check(value)  # the option table's rule: reg=-1 or reg="0.1" is one line
         if y is None:
-            return self.scores(X)
-        y = labels(y, len(X), self.params["W2"].shape[1])
-        if len(X) == 0:  # a mean over no rows: a ZeroDivisionError in the softmax
-            raise ConfigError("X has no rows: the loss of no rows is undefined")
+            return self._scores(X)
         loss, grads = self.gradients(X, y, reg, grads_out, dropout_input=dropout_input,
                                      dropout_hidden=dropout_hidden, label_smoothing=label_smoothing, rng=rng)
         return float(loss), grads
 
     def scores(self, X: Any) -> Any:
         """Class scores (N, C), no dropout."""
+        return self._scores(self._rows(X))
+
+    def _rows(self, X: Any) -> Any:
+        """X checked as rows the net takes: its width, finite, within its float type's range."""
+        return rows(X, self.params["W1"].shape[0], finite=True, dtype=self.params["W1"].dtype)
+
+    def _scores(self, X: Any) -> Any:
         p = self.params
         hidden, _ = relu_forward(affine_forward(X.astype(p["W1"].dtype, copy=False), p["W1"], p["b1"])[0])
         return affine_forward(hidden, p["W2"], p["b2"])[0]
@@ -171,8 +175,17 @@ class TwoLayerNet:
         Inverted dropout on the input and on the hidden layer draws its masks
         from `rng` (a twolayer.noise.Noise or a numpy.random.Generator);
         label smoothing mixes the target with the uniform distribution.
+
+        X and y are checked for shape and type, and y for labels the net has
+        outputs for (-1 was read as the last class), but X's values are not
+        read (loss checks them): the trainer calls this every step on rows
+        it has checked.
         """
         p = self.params
+        X = rows(X, p["W1"].shape[0])
+        y = labels(y, len(X), p["W2"].shape[1])
+        if len(X) == 0:  # a mean over no rows: a ZeroDivisionError in the softmax
+            raise ConfigError("X has no rows: the loss of no rows is undefined")
         X = X.astype(p["W1"].dtype, copy=False)
         if dropout_input:
             X, _ = dropout_forward(X, dropout_input, rng)  # no gradient flows to the input
@@ -202,14 +215,14 @@ class TwoLayerNet:
         """Labels (N,): the argmax of the scores, computed in chunks so that
         a large split never needs an (N, H) matrix all at once (by default
         chunks of about 64 MB of hidden activations)."""
-        X = rows(X, self.params["W1"].shape[0], finite=True)  # NaN rows were labeled 0, the argmax of NaN
+        X = self._rows(X)  # NaN rows were labeled 0, the argmax of NaN
         if batch_size is not None and not (is_number(batch_size, int) and batch_size >= 1):
             raise ConfigError(f"batch_size must be a positive integer or None, got {batch_size!r}")
         xp = array_module(self.params["W1"])
         batch_size = int(batch_size or chunk_rows(self.params["W1"].shape[1]))
         out = xp.empty(X.shape[0], dtype=np.int64)
         for start in range(0, X.shape[0], batch_size):
-            out[start : start + batch_size] = self.scores(X[start : start + batch_size]).argmax(axis=1)
+            out[start : start + batch_size] = self._scores(X[start : start + batch_size]).argmax(axis=1)
         return out
 
     def train(
@@ -244,6 +257,7 @@ class TwoLayerNet:
                                  batch_size=batch_size, seed=seed).validate()
         except OptionError as e:  # named as this method's arguments are
             raise e.renamed(CLASSIC_NAMES.get(e.name, e.name)) from None
+        verbose = given_flag(verbose, "verbose")
         history = fit(self, X, y, X_val, y_val, config, on_iteration=_print_every(100) if verbose else None)
         return history.classic()
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from twolayer import bundles, plots, runs
-from twolayer.config import TrainConfig, options
+from twolayer.config import TrainConfig, given_flag, options
 from twolayer.data.fingerprint import decoded_otherwise, fingerprint
 from twolayer.errors import TwolayerError, WriteError
 from twolayer.files import given_path, read_record, write_making_folders
@@ -64,6 +64,7 @@ def report(path: str | Path, data: Prepared | None = None, out: str | Path | Non
     search that has not finished: how to finish it)."""
     path = given_path(path, "the path to report", "give a run folder (or its model.npz) or a tuning folder",
                       TwolayerError)
+    force = given_flag(force, "force")
     if path.name == bundles.MODEL_FILE and path.is_file():  # a run's model, as predict and evaluate take it
         path = path.parent
     runs.recover(path)  # a --force run or search killed before it started: the one it replaced is back

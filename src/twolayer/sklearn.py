@@ -52,7 +52,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from twolayer.arrays import checked_image_shape
 from twolayer.bundles import Bundle
-from twolayer.config import TrainConfig, is_number, options, with_recipe
+from twolayer.config import TrainConfig, did_you_mean, is_number, options, with_recipe
 from twolayer.data import Dataset
 from twolayer.data.preprocess import Preprocessor
 from twolayer.data.splits import carve, resolve_size
@@ -157,9 +157,12 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
         try:
             bound = SIGNATURE.bind(self, **params)  # a name the signature lacks: TypeError, as usual
         except TypeError as e:
-            if "random_state" not in params:
+            if "random_state" in params:
+                raise TypeError(f"TwoLayerClassifier {e}; its seed is seed, a whole number >= 0 (seed=42)") from None
+            unknown = next((name for name in params if name not in SIGNATURE.parameters), None)
+            if unknown is None:
                 raise
-            raise TypeError(f"TwoLayerClassifier {e}; its seed is seed, a whole number >= 0 (seed=42)") from None
+            raise TypeError(f"TwoLayerClassifier {e}{did_you_mean(unknown, list(SIGNATURE.parameters))}") from None
         bound.apply_defaults()
         for name, value in bound.arguments.items():
             if name != "self":
@@ -307,8 +310,11 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
     def _check_continuable(self, config: TrainConfig) -> None:
         """The net being continued must be the one these parameters describe."""
         d, h, _ = self._net.sizes
-        built = {"hidden_size": h, "dtype": str(self._net.dtype), "optimizer": self._state.optimizer.name,
-                 "preprocess": self.preprocessor_.kind}
+        optimizer = self._state.optimizer
+        built = {"hidden_size": h, "dtype": str(self._net.dtype), "optimizer": optimizer.name,
+                 "weight_decay": optimizer.weight_decay, "preprocess": self.preprocessor_.kind}
+        if optimizer.name in ("momentum", "nesterov"):  # the others leave it unused
+            built["momentum"] = optimizer.momentum
         for name, value in built.items():
             if getattr(config, name) != value:
                 raise ValueError(f"warm_start continues a net with {name}={value!r}, but {name} is now "

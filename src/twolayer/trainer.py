@@ -25,7 +25,7 @@ import numpy as np
 
 from twolayer.arrays import checked_image_shape, training_arrays, training_config
 from twolayer.backend import array_module, device_module, take_rows, to_device, to_numpy
-from twolayer.config import TrainConfig, is_number
+from twolayer.config import TrainConfig, given_flag, is_number
 from twolayer.data.augment import flip_and_crop
 from twolayer.errors import ConfigError
 from twolayer.layers import l2_penalty, softmax_loss_forward
@@ -242,6 +242,10 @@ def fit(
     """
     c = training_config(config)
     X, y, X_val, y_val = training_arrays(net, X, y, X_val, y_val)  # one ValueError for data that can't be used
+    progress, restore_best = given_flag(progress, "progress"), given_flag(restore_best, "restore_best")
+    for name, callback in (("on_iteration", on_iteration), ("on_epoch_end", on_epoch_end)):
+        if callback is not None and not callable(callback):  # a TypeError after the first step, the net changed
+            raise ConfigError(f"{name} must be a function or None, got {type(callback).__name__} {callback!r}")
     lr_at = SCHEDULES[c.schedule]
     n = X.shape[0]
     total = num_iters(c, n)
@@ -257,12 +261,16 @@ def fit(
     if state is None:
         check_memory(c, *net.params["W1"].shape, net.params["W2"].shape[1], n)  # the net's own width
         state = new_state(n, c, eval_size)
+    else:
+        check_continued(state, net, c, n)
     history = state.history
+    shapes = _shapes(net)  # what a callback may not change
 
     xp = device_module(c.device)
     X, y = to_device(X, xp), to_device(y, xp)
     if has_val:
         X_val, y_val = to_device(X_val, xp), to_device(y_val, xp)
+    _writable(net)
     _move(net, state, xp)
     start = {k: xp.array(v, copy=True) for k, v in net.params.items()}  # kept if the first updates overflow
     eval_rows = xp.asarray(state.eval_rows)
@@ -323,6 +331,7 @@ def fit(
                 _check_patience(history, c.patience)
                 if on_epoch_end is not None:
                     on_epoch_end(state)
+                    _check_shapes(net, shapes, "on_epoch_end")
             # Called last, when the state is whole: a callback may raise (Ctrl-C,
             # a pruned trial) and the state can still be saved and resumed.
             if read:
@@ -330,6 +339,7 @@ def fit(
                 bar.update(state.iteration, f"loss {history.loss[-1]:.4f} lr {rate:.3g}{val}")
                 if on_iteration is not None:
                     on_iteration(state.iteration, total, history.loss[-1], rate)
+                    _check_shapes(net, shapes, "on_iteration")
             if ctrl_c.signum is not None:
                 raise KeyboardInterrupt(f"stopped after iteration {state.iteration} of {total}; the net and the "
                                         "state are whole: fit(..., state=state) continues")
@@ -354,6 +364,68 @@ def fit(
         bar.close()
         _move(net, state, np)  # NumPy again, also when a callback raised
     return history
+
+
+def check_continued(state: Any, net: TwoLayerNet, config: TrainConfig, n: int) -> None:
+    """fit's `state`: a TrainState of a run on n training rows, with the
+    optimizer `config` describes and optimizer arrays shaped like the net's
+    parameters. A state of fewer rows trained silently on some of them,
+    another optimizer's was used in place of the config's, another net's
+    failed deep inside NumPy."""
+    if not isinstance(state, TrainState):
+        raise ConfigError(f"state must be a TrainState (twolayer.trainer.new_state(len(X), config) makes one), got "
+                          f"{type(state).__name__}")
+    fault = rows_fault(state, n)
+    if fault:
+        raise ConfigError(f"state is not of a run on these {n} rows of X ({fault}): continue a run on the rows it "
+                          "started with, or start afresh with state=None")
+    optimizer = state.optimizer
+    has = {"optimizer": optimizer.name, "weight_decay": optimizer.weight_decay}
+    if optimizer.name in ("momentum", "nesterov"):
+        has["momentum"] = optimizer.momentum
+    for name, value in has.items():
+        if getattr(config, name) != value:
+            raise ConfigError(f"state continues a run with {name}={value!r}, but config has {name}="
+                              f"{getattr(config, name)!r}: a continued run keeps its optimizer; give the config it "
+                              "started with, or start afresh with state=None")
+    for key, value in optimizer.state.items():
+        param = net.params.get(key.partition(".")[2])
+        if param is not None and value.shape != param.shape:
+            raise ConfigError(f"state's optimizer holds {key} of shape {value.shape}, but the net's "
+                              f"{key.partition('.')[2]} is {param.shape}: the state is another network's")
+
+
+def rows_fault(state: TrainState, n: int) -> str | None:
+    """What in `state` does not fit a training split of n rows (its
+    evaluation rows, its batch order), or None."""
+    if len(state.eval_rows) and int(np.max(state.eval_rows)) >= n:
+        return f"eval_rows holds row {int(np.max(state.eval_rows))} and the training split has {n} rows"
+    order = state.order
+    if order is not None and not (len(order) == n and (np.sort(order) == np.arange(n)).all()):
+        return f"its batch order is not an order of the {n} training rows"
+    return None
+
+
+def _shapes(net: TwoLayerNet) -> dict[str, tuple[int, ...]]:
+    return {key: value.shape for key, value in net.params.items()}
+
+
+def _check_shapes(net: TwoLayerNet, shapes: dict[str, tuple[int, ...]], callback: str) -> None:
+    """ConfigError when `callback` changed the shape of a parameter (the next step failed deep inside NumPy)."""
+    now = _shapes(net)
+    if now != shapes:
+        key = next((k for k in shapes if now.get(k) != shapes[k]), None) or next(k for k in now if k not in shapes)
+        raise ConfigError(f"{callback} changed the net's {key} from shape {shapes.get(key)} to {now.get(key)}; a "
+                          "callback may change the parameters' values, not their shapes")
+
+
+def _writable(net: TwoLayerNet) -> None:
+    """A read-only parameter (np.load's mmap_mode="r", an array made read-only)
+    replaced by a copy that the update can write in place: the update
+    failed deep inside NumPy, or numba's fused kernel."""
+    for key, value in net.params.items():
+        if isinstance(value, np.ndarray) and not value.flags.writeable:
+            net.params[key] = value.copy()
 
 
 def restore_best_params(net: TwoLayerNet, state: TrainState, otherwise: dict[str, Any] | None = None) -> None:

@@ -20,7 +20,7 @@ from twolayer import bundles, runs
 from twolayer.arrays import training_config
 from twolayer.backend import device_module, to_device
 from twolayer.checkpoint import CHECKPOINT_FILE, check_state, config_disagreements, read_checkpoint, save_checkpoint
-from twolayer.config import TrainConfig, layered, options, relative_paths
+from twolayer.config import TrainConfig, given_flag, layered, options, relative_paths
 from twolayer.data import Dataset, check_spec, load_dataset
 from twolayer.data.fingerprint import DECODING, decoded_otherwise, fingerprint
 from twolayer.data.folder import check_training_folder
@@ -143,6 +143,7 @@ def train(config: TrainConfig, out: str | Path | None = None, force: bool = Fals
     CHEAP_CHECKPOINT; kept at the end, so that
     `resume` can continue the run), then model.npz, history.csv and, last,
     metrics.json: a folder with metrics.json is a finished run."""
+    force, quiet = given_flag(force, "force"), given_flag(quiet, "quiet")  # force="no" replaced the run
     typed = training_config(config).check_images()  # a dict: one line saying TrainConfig(**options) makes one
     config = typed.anchored()  # recorded with absolute paths: resume and report work from any directory
     held = runs.new_run_dir("runs", typed.dataset) if out is None else runs.claim(out, "run", force)
@@ -178,6 +179,10 @@ def resume(run_dir: str | Path, quiet: bool = False, length: dict[str, int] | No
     A learner's run imports the learner's file again: only when `net`
     names it (config.json, which names it too, is data, not a request to
     run code)."""
+    quiet = given_flag(quiet, "quiet")
+    if length is not None and not (isinstance(length, dict) and len(length) <= 1 and set(length) <= set(LENGTH)):
+        raise UsageError(f"length must be {{'epochs': N}} or {{'iters': N}}, or None for the run's own, got "
+                         f"{length!r}")  # {'lr': 7} was ignored, 7 a TypeError
     held = runs.hold(run_dir)
     try:
         return _resume(held, quiet, length, net)
