@@ -12,7 +12,16 @@ from pathlib import Path
 import pytest
 
 import twolayer
-from learner_files import LEARNER, ROOT, tiny_learner
+from learner_files import (
+    KEPT_AT_HAND,
+    LAST_PARAM,
+    LEARNER,
+    READ_AT_HAND,
+    READ_PARAMS,
+    ROOT,
+    learner_replacing,
+    tiny_learner,
+)
 from twolayer.checks import CHECKS, checks_here
 from twolayer.cli import main
 
@@ -81,6 +90,25 @@ BROKEN = {
     "grads_with_a_key_too_many": (
         [("        return loss, grads\n", "        grads['w1'] = grads['W1']\n        return loss, grads\n")],
         {"gradients": "grads has 'w1', which is not a parameter"}),
+    "gradients_with_the_wrong_sign": (
+        [("        dscores /= N\n", "        dscores /= -N\n")],
+        {"gradients": "db1 and db2 are -1 times the numerical ones: the gradients point uphill", "training": ""}),
+    "loss_returned_as_an_array_of_one": (
+        [("        return loss, grads\n", "        return np.array([loss]), grads\n")],
+        {"loss": "got an array of shape (1,) and dtype float64; it holds one value: return that number",
+         "gradients": "got an array of shape (1,)",
+         "training": "its train()'s loss_history ends with an array of shape (1,) and dtype float64, not a number"}),
+    "grads_with_a_misspelt_key": (
+        [('grads["b2"]', 'grads["B2"]')],
+        {"gradients": "grads has 'B2', which is not a parameter, and no b2", "training": "KeyError: 'b2'"}),
+    "grads_returned_as_a_list": (
+        [("        return loss, grads\n", "        return loss, list(grads.values())\n")],
+        {"gradients": "must be a dict, got a list of 4: grads = {'W1': dW1", "training": "TypeError"}),
+    "loss_draws_random_numbers": (
+        [("        hidden = np.maximum(0, hidden_in)\n",
+          "        hidden = np.maximum(0, hidden_in) * (1 + 1e-9 * np.random.randn(*hidden_in.shape))\n")],
+        {"loss": "on the same input and weights -> it draws random numbers (np.random without a fixed seed",
+         "gradients": "it draws random numbers"}),
     "predict_returns_floats": (
         [("return np.argmax(self.loss(X), axis=1)", "return np.argmax(self.loss(X), axis=1).astype(float)")],
         {"predict": "labels are integers"}),
@@ -130,6 +158,32 @@ def test_a_correct_learner_in_float32_passes_every_check(tmp_path, cast):
     verdicts = list(checks_here(str(path)))
     assert all(v.ok for v in verdicts) and len(verdicts) == len(CHECKS), [v.line() for v in verdicts]
     assert "the assignment's draws in float32" in verdicts[0].detail
+
+
+FLOAT32_AT_HAND = LAST_PARAM + FLOAT32 + KEPT_AT_HAND
+
+
+def test_a_correct_learner_keeping_its_float32_weights_at_hand_passes_every_check(tmp_path):
+    """self.W1 = self.params['W1'] in __init__, read in loss: the checks'
+    float64 copies of its params reach those attributes too (they stayed
+    float32, so loss and gradients failed, hinting at the biases)."""
+    path = tmp_path / "at_hand.py"
+    path.write_text(learner_replacing((LAST_PARAM, FLOAT32_AT_HAND), (READ_PARAMS, READ_AT_HAND)))
+    verdicts = list(checks_here(str(path)))
+    assert all(v.ok for v in verdicts) and len(verdicts) == len(CHECKS), [v.line() for v in verdicts]
+
+
+@pytest.mark.parametrize("line", ["self.params = {k: v.copy() for k, v in self.params.items()}",
+                                  "self.params.update({k: v.astype(np.float64) for k, v in self.params.items()})"])
+def test_a_correct_learner_whose_loss_puts_new_arrays_in_its_params_passes_every_check(tmp_path, line):
+    """The numerical gradient perturbs the arrays its params hold when its
+    loss runs (it perturbed the first ones, which its loss no longer read:
+    `relative error W1 1, b1 1, W2 1, b2 1`, hinting at the output layer)."""
+    path = tmp_path / "new_arrays.py"
+    top = "        N = X.shape[0]\n"
+    path.write_text(LEARNER.read_text().replace(top, f"{top}        {line}\n"))
+    verdicts = list(checks_here(str(path)))
+    assert all(v.ok for v in verdicts) and len(verdicts) == len(CHECKS), [v.line() for v in verdicts]
 
 
 def test_a_class_without_train_is_trained_by_twolayers_trainer(tmp_path):
@@ -182,8 +236,9 @@ BAD_FILES = {
     "no_loss": ("class TwoLayerNet:\n    pass\n", "class TwoLayerNet has no loss method"),
     "hangs": (LEARNER.read_text().replace("        N = X.shape[0]\n", "        while True:\n            pass\n"),
               "check scores took longer than its time limit of 3 s"),
-    "exits": (LEARNER.read_text().replace("        N = X.shape[0]\n", "        import os\n        os._exit(7)\n"),
-              "ended the checking process (exit code 7) during check scores"),
+    "kills_itself": (LEARNER.read_text().replace("        N = X.shape[0]\n",
+                                                 "        import os\n        os.kill(os.getpid(), 9)\n"),
+                     "ended the checking process (exit code -9) during check scores"),
     "interrupts_at_import": ("x = 1\nraise KeyboardInterrupt\n",
                              "importing {path} raised KeyboardInterrupt ({path}:2)"),
     "exits_at_import": ("import sys\nsys.exit(3)\n", "importing {path} raised SystemExit: 3"),
@@ -232,13 +287,16 @@ def test_a_missing_file_or_class_is_one_line(tmp_path, capsys, spec, message):
     ("        return np.complex128(1.0), {}\n", "loss", "must be a real number, got a NumPy complex128"),
     ("        return np.array('1.3'), {}\n", "loss", "must be a real number, got an array of shape () and dtype <U3"),
     ("        raise KeyboardInterrupt\n", "scores", "raised KeyboardInterrupt"),
+    ("        import os\n        os._exit(7)\n", "scores",
+     "raised SystemExit: os._exit(7) ({path}:13); its code must return, not end the process"),
+    ("        return None\n", "scores", "loss(X) returned None (still the placeholder"),
 ])
 def test_loss_returning_the_wrong_things_fails_its_check(tmp_path, capsys, body, check, message):
     path = tmp_path / "wrong.py"
     path.write_text(tiny_learner(body))
     assert main(["check", str(path)]) == 1
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith(f"FAIL  {check} ")]
-    assert len(lines) == 1 and message in lines[0]
+    assert len(lines) == 1 and message.format(path=path) in lines[0]
 
 
 def test_training_options_without_a_dataset_are_refused(capsys):

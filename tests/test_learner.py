@@ -8,12 +8,23 @@ import os
 import shlex
 import shutil
 import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from learner_files import LEARNER, ROOT, tiny_learner
+from learner_files import (
+    KEPT_AT_HAND,
+    LAST_PARAM,
+    LEARNER,
+    READ_AT_HAND,
+    READ_PARAMS,
+    ROOT,
+    learner_replacing,
+    tiny_learner,
+)
 from twolayer import workflow
 from twolayer.bundles import load_bundle
 from twolayer.cli import main
@@ -178,7 +189,7 @@ SCORES = ("        p = self.params\n"
     (tiny_learner(SCORES + "        return 1.0\n"), "loss(X, y, reg) must return (loss, grads), got float"),
     (tiny_learner(SCORES + "        return 1.0, {k: v * np.nan for k, v in self.params.items()}\n"),
      "grads['W1'] holds NaN or infinity"),
-    (tiny_learner(SCORES + "        raise KeyError(reg)\n"), "loss raised KeyError: 0.001 ({path}:15)"),
+    (tiny_learner(SCORES + "        raise KeyError('W3')\n"), "loss raised KeyError: 'W3' ({path}:15)"),
     (tiny_learner("        return X @ self.params['W1'] @ self.params['W2']\n"),
      "its scores differ from a two-layer network's on the same weights"),
     (tiny_learner("        pass\n").replace("std=1e-4)", "std, activation)"),
@@ -299,3 +310,125 @@ def test_a_learner_that_changes_directory_or_dtype_still_trains_its_run(tmp_path
     assert main(["train", "--net", str(path), "--epochs", "2", "--out", "run", "--quiet"]) == 0, capsys.readouterr()
     assert os.getcwd() == str(tmp_path / "work") and (tmp_path / "work" / "run" / "metrics.json").is_file()
     assert {v.dtype for v in load_bundle("run").net.params.values()} == {np.dtype(np.float32)}
+
+
+# -- a learner's network must compute what twolayer's does: checked before it trains ----------------------------
+
+
+L2_LOSS = "loss += reg * (np.sum(W1 * W1) + np.sum(W2 * W2))"
+COPIED = "        self.W1, self.b1, self.W2, self.b2 = (self.params[k].copy() for k in ('W1', 'b1', 'W2', 'b2'))\n"
+
+
+@pytest.mark.parametrize("source,message", [
+    (learner_replacing((" / N\n", "\n")), "its loss differs from twolayer's on the same weights, batch and reg"),
+    (learner_replacing((L2_LOSS, "loss += 0.5 * reg * (np.sum(W1 * W1) + np.sum(W2 * W2))")),
+     "its loss differs from twolayer's"),
+    (learner_replacing(("+ 2 * reg * W2", "+ reg * W2"), ("+ 2 * reg * W1", "+ reg * W1")),
+     "its gradients differ from twolayer's on the same weights, batch and reg: dW1 (relative error 0.0093), dW2 "
+     "(relative error 0.0025); db1, db2 agree"),
+    (learner_replacing(("dhidden[hidden_in <= 0] = 0", "dhidden[hidden < 0] = 0")),
+     "dW1 (relative error 0.42), db1 (relative error 0.66); dW2, db2 agree"),
+    (learner_replacing(("        dscores /= N\n", "        dscores /= -N\n")), "db2 (relative error 1)"),
+    (NO_MAX_SHIFT, "exp of large scores overflows, so subtract each row's max score before exp (on random weights "
+                   "with b2 near 1000: scores a run can reach)"),
+    (learner_replacing((LAST_PARAM, LAST_PARAM + COPIED), (READ_PARAMS, READ_AT_HAND)),
+     "its scores stay the same when self.params changes: its loss reads the weights from elsewhere"),
+])
+def test_a_learner_that_check_fails_is_refused_before_it_trains(tmp_path, capsys, source, message):
+    """Its loss or gradients not twolayer's (only its scores were compared:
+    each trained without a word, to a model its options do not describe), a
+    softmax without the max shift (it trained until its scores overflowed),
+    weights read from copies (it trained nothing)."""
+    path = tmp_path / "net.py"
+    path.write_text(source)
+    assert main(["train", "--net", str(path), "--epochs", "1", "--out", str(tmp_path / "run"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+    assert "its scores stay" in message or f"run twolayer check {path} first" in err
+    assert not (tmp_path / "run").exists()
+
+
+WRITTEN_OTHERWISE = {
+    "einsum, float64 inside": learner_replacing(
+        ("hidden_in = X.dot(W1) + b1",
+         "X = X.astype(np.float64)\n        hidden_in = np.einsum('nd,dh->nh', X, W1) + b1"),
+        ("scores = hidden.dot(W2) + b2", "scores = np.einsum('nh,hc->nc', hidden, W2.astype(np.float64)) + b2")),
+    "weights kept at hand in __init__": learner_replacing((LAST_PARAM, LAST_PARAM + KEPT_AT_HAND),
+                                                          (READ_PARAMS, READ_AT_HAND)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WRITTEN_OTHERWISE))
+def test_a_correct_learner_written_otherwise_trains_like_twolayers_own(tmp_path, name):
+    """np.einsum and float64 gradients for float32 params; self.W1 =
+    self.params['W1'] kept from __init__ (its params became float32 copies
+    that its loss never read: refused as a forward pass that differs)."""
+    path = tmp_path / "net.py"
+    path.write_text(WRITTEN_OTHERWISE[name])
+    options = dict(epochs=3, val_size=100, test_size=100)
+    own = workflow.train(TrainConfig(**options), tmp_path / "own", quiet=True)
+    theirs = workflow.train(TrainConfig(**options, net=str(path)), tmp_path / "theirs", quiet=True)
+    a, b = load_bundle(tmp_path / "theirs").net.params, load_bundle(tmp_path / "own").net.params
+    for key in PARAM_NAMES:
+        assert a[key].dtype == np.float32
+        np.testing.assert_allclose(a[key], b[key], rtol=0, atol=1e-4)
+    assert abs(theirs.metrics["test_accuracy"] - own.metrics["test_accuracy"]) <= 0.01
+
+
+EXITS = {
+    "sys.exit('bye') in loss": (learner_with("import sys; sys.exit('bye')"),
+                                "loss raised SystemExit: bye ({path}:26); its code must return, not end the process"),
+    "sys.exit() in loss": (learner_with("import sys; sys.exit()"), "loss raised SystemExit ({path}:26)"),
+    "os._exit(0) in loss": (learner_with("import os; os._exit(0)"), "loss raised SystemExit: os._exit(0) ({path}:26)"),
+    "os._exit(0) at import": ("import os\nos._exit(0)\n" + LEARNER.read_text(),
+                              "importing {path} raised SystemExit: os._exit(0) ({path}:2)"),
+    "sys.exit(2) in __init__": (learner_replacing(("        self.params = {}\n",
+                                                   "        import sys; sys.exit(2)\n")),
+                                "raised SystemExit: 2 ({path}:16)"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXITS))
+def test_a_learner_that_ends_the_process_stops_training_with_one_line(tmp_path, name):
+    """Its code runs in twolayer's process: sys.exit() in it ended the run
+    silently with exit status 0 (sys.exit('bye') printed only `bye`), and
+    os._exit(0) ended the process at once, status 0, its run folder left
+    half-made. Run in a process of its own, which os._exit would end."""
+    path = tmp_path / "net.py"
+    source, message = EXITS[name]
+    path.write_text(source)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-m", "twolayer", "train", "--net", str(path), "--epochs", "1", "--out",
+                           str(tmp_path / "run"), "--quiet"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert message.format(path=path) in done.stderr, done.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_ctrl_c_in_a_learners_loop_says_where_it_was(tmp_path, capsys):
+    """A loss that never returns, stopped by Ctrl-C: the line names its file
+    and line (it said only `interrupted`)."""
+    path = tmp_path / "net.py"
+    path.write_text(learner_with("raise KeyboardInterrupt"))
+    assert main(["train", "--net", str(path), "--epochs", "1", "--out", str(tmp_path / "run"), "--quiet"]) == 130
+    err = capsys.readouterr().err
+    assert err == f"twolayer train: interrupted in the learner's loss, at {path}:26\n"
+
+
+def test_a_correct_learner_whose_run_diverges_is_told_to_lower_the_rate(tmp_path, capsys):
+    """--lr 1e6: its loss, -log of a probability that underflowed to 0, is
+    inf; it was blamed for a softmax without the max shift (it has one)."""
+    assert main(["train", "--net", str(LEARNER), "--epochs", "1", "--lr", "1e6", "--out", str(tmp_path / "run"),
+                 "--quiet"]) == 3
+    err = capsys.readouterr().err
+    assert "try a lower learning rate than 1e+06" in err and "max score" not in err, err
+
+
+def test_np_seterr_in_a_learners_code_is_undone(tmp_path):
+    """np.seterr(all='raise') when its file is imported, or in its loss,
+    stayed set for twolayer's own arithmetic and the caller's."""
+    path = tmp_path / "net.py"
+    path.write_text("import numpy as np\nnp.seterr(all='raise')\n" + learner_with("np.seterr(over='raise')"))
+    before = np.geterr()
+    workflow.train(TrainConfig(epochs=1, net=str(path)), tmp_path / "run", quiet=True)
+    assert np.geterr() == before

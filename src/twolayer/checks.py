@@ -44,10 +44,14 @@ from twolayer.learner import (
     call_confined,
     construct,
     describe,
+    guarded,
+    is_real,
+    kind_of,
     load_class,
     loss_value,
     parse_spec,
     reference,
+    retype,
     unpack_loss,
 )
 from twolayer.model import PARAM_NAMES
@@ -101,7 +105,8 @@ def toy64(cls: type, spec: str) -> tuple[Any, np.ndarray, np.ndarray, bool]:
     net, X, y = toy(cls, spec)
     exact = all(net.params[k].dtype == np.float64 for k in PARAM_NAMES)
     for k in PARAM_NAMES:
-        net.params[k] = np.asarray(net.params[k], dtype=np.float64)
+        if net.params[k].dtype != np.float64:
+            retype(net, k, net.params[k].astype(np.float64))
     return net, X, y, exact
 
 
@@ -151,7 +156,7 @@ def check_scores(cls: type, spec: str) -> Verdict:
     net, X, _, exact = toy64(cls, spec)
     scores = call(net, X)
     if not isinstance(scores, np.ndarray) or scores.shape != REFERENCE_SCORES.shape:
-        got = f"a {type(scores).__name__}" if not isinstance(scores, np.ndarray) else f"shape {scores.shape}"
+        got = kind_of(scores) if not isinstance(scores, np.ndarray) else f"shape {scores.shape}"
         return Verdict("scores", False, f"loss(X) returned {got}",
                        "without y, loss returns the scores only, an array (N, C) = (5, 3)")
     ref = reference(net).scores(X)
@@ -166,6 +171,9 @@ def check_scores(cls: type, spec: str) -> Verdict:
 def check_loss(cls: type, spec: str) -> Verdict:
     net, X, y, exact = toy64(cls, spec)
     loss = loss_value(call(net, X, y, reg=REG))
+    changing = _changing(net, X, y, loss)
+    if changing:
+        return Verdict("loss", False, changing, CHANGING_HINT)
     expected = REFERENCE_LOSS if exact else float(reference(net).loss(X, y, reg=REG)[0])
     diff, bar = loss - expected, (BARS if exact else BARS_FLOAT32)["loss"]
     detail = f"{loss:.12g} at reg {REG:g}, reference {expected:.12g} (difference {diff:.3g}, bar {bar:g})"
@@ -195,6 +203,34 @@ def _loss_with_biases(net: Any, X: np.ndarray, y: np.ndarray, detail: str, bar: 
                    f"{right:.12g}", hints.bias_hint(loss, right, net.params, REG))
 
 
+def _numerical_gradient(net: Any, X: np.ndarray, y: np.ndarray, key: str) -> np.ndarray:
+    """The numerical gradient of its loss for params[key], each perturbation
+    written into the array its params hold at the time of the call (a loss
+    may put new arrays there, self.params = {...}: perturbing the first
+    array changed nothing, a gradient of zeros)."""
+    def loss_at(w: np.ndarray) -> float:
+        net.params[key][...] = w
+        return loss_value(call(net, X, y, reg=REG))
+
+    w = np.array(net.params[key], dtype=np.float64)
+    try:
+        return numerical_gradient(loss_at, w)
+    finally:
+        net.params[key][...] = w
+
+
+CHANGING_HINT = ("it draws random numbers (np.random without a fixed seed, dropout) or keeps state between calls: "
+                 "the assignment's loss gives the same value for the same input and weights")
+
+
+def _changing(net: Any, X: np.ndarray, y: np.ndarray, first: float) -> str:
+    """What its loss gave twice on the same input and weights, where the two differ; else ""."""
+    again = loss_value(call(net, X, y, reg=REG))
+    if again == first or (np.isnan(again) and np.isnan(first)):
+        return ""
+    return f"loss(X, y, reg) gave {first:.12g}, then {again:.12g}, on the same input and weights"
+
+
 def check_gradients(cls: type, spec: str) -> Verdict:
     net, X, y, _ = toy64(cls, spec)
     with_biases(net)  # zero biases hide a bias gradient left out or regularized
@@ -208,12 +244,13 @@ def check_gradients(cls: type, spec: str) -> Verdict:
             hint = "look for 0 * inf, a division by zero or log(0): subtract each row's max score before exp"
         return Verdict("gradients", False, str(e), hint)
     grads = {k: np.array(g, dtype=np.float64) for k, g in grads.items()}  # later calls may reuse their arrays
-    numeric = {k: numerical_gradient(lambda _: loss_value(call(net, X, y, reg=REG)), net.params[k])
-               for k in PARAM_NAMES}
+    numeric = {k: _numerical_gradient(net, X, y, k) for k in PARAM_NAMES}
     errors = {k: scaled_error(numeric[k], grads[k]) for k in PARAM_NAMES}
     detail = "relative error " + ", ".join(f"{k} {e:.2g}" for k, e in errors.items()) + f" (bar {BARS['gradients']:g})"
     if all(e < BARS["gradients"] for e in errors.values()):
         return Verdict("gradients", True, detail)
+    if _changing(net, X, y, loss_value(call(net, X, y, reg=REG))):  # its numerical gradients are noise
+        return Verdict("gradients", False, detail, CHANGING_HINT)
     return Verdict("gradients", False, detail,
                    hints.gradient_hint(errors, grads, numeric, net.params, REG, len(y), BARS["gradients"]))
 
@@ -225,6 +262,10 @@ def check_training(cls: type, spec: str) -> Verdict:
         if not isinstance(stats, dict) or not len(stats.get("loss_history", ())):
             return Verdict("training", False, "its train() returned no loss_history",
                            "train returns a dict whose loss_history lists the loss of each iteration")
+        if not is_real(stats["loss_history"][-1]):
+            return Verdict("training", False, f"its train()'s loss_history ends with "
+                           f"{kind_of(stats['loss_history'][-1])}, not a number",
+                           "it lists what loss(X, y, reg) returns, which must be a number (see loss)")
         final, how = float(stats["loss_history"][-1]), "its own train()"
     else:
         from twolayer.config import TrainConfig
@@ -261,7 +302,7 @@ def check_predict(cls: type, spec: str) -> Verdict:
                        "predict(X) returns np.argmax(scores, axis=1)")
     labels = call_confined(net, "predict", X)
     if not isinstance(labels, np.ndarray):
-        return Verdict("predict", False, f"predict(X) returned a {type(labels).__name__}",
+        return Verdict("predict", False, f"predict(X) returned {kind_of(labels)}",
                        "return a NumPy array: np.argmax(scores, axis=1)")
     detail = f"shape {labels.shape}, dtype {labels.dtype}"
     if labels.shape != (len(X),) or labels.dtype.kind not in "iu":
@@ -290,7 +331,7 @@ def checks_here(spec: str, catch: tuple[type[BaseException], ...] = (Exception, 
     path = parse_spec(spec)[0]
     for name in CHECKS:
         try:
-            with warnings.catch_warnings():  # overflow in exp and the like: the verdict says what matters
+            with warnings.catch_warnings(), guarded():  # overflow in exp and the like: the verdict says what matters
                 warnings.simplefilter("ignore")
                 verdict = CHECKERS[name](cls, spec)
         except (InterfaceFault, LearnerError) as e:

@@ -568,7 +568,8 @@ def _main(argv: list[str] | None, config_class: type) -> int:
             return _fail(args.command, f"error: cannot load {e.name or 'a library'}: {e}{_limited(before='; ')}", 1)
         except KeyboardInterrupt as e:  # Ctrl-C, or Signalled: SIGTERM, SIGHUP
             signum = getattr(e, "signum", signal.SIGINT)
-            return _fail(args.command, signals.signal_words(signum), 128 + signum)
+            notes = "".join(f" {note}" for note in getattr(e, "__notes__", ()))  # where: a learner's loop
+            return _fail(args.command, signals.signal_words(signum) + notes, 128 + signum)
 
 
 def _limited(after: str = "", before: str = "") -> str:

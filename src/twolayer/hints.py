@@ -116,6 +116,9 @@ def gradient_hint(errors: dict[str, float], analytic: dict[str, Any], numeric: d
         return (f"{biases} off by {l2:+.3g} * reg * b: the L2 term reg * (sum(W1**2) + sum(W2**2)) is of the "
                 "weights only, so the biases get no L2 gradient")
     ratio = _bias_ratio(analytic, numeric)
+    if ratio is not None and _close(ratio, -1, 1e-3):
+        return ("db1 and db2 are -1 times the numerical ones: the gradients point uphill; dscores = "
+                "softmax(scores) - onehot(y), not onehot(y) - softmax(scores)")
     if ratio is not None and (_close(ratio, 1 / n, 1e-3) or _close(ratio, n, 1e-3)):
         return (f"every gradient is {ratio:.3g} times the numerical one: the loss and its gradients disagree on "
                 f"averaging over the batch (divide both by N = {n})")

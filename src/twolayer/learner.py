@@ -32,6 +32,7 @@ import numpy as np
 from twolayer import memory
 from twolayer.errors import ConfigError, LearnerError, UsageError, first_line
 from twolayer.files import SMALL_FILE, given_path, read_small
+from twolayer.gradcheck import scaled_error
 from twolayer.model import PARAM_NAMES, TwoLayerNet
 from twolayer.runs import resume_command
 from twolayer.streams import shell_word
@@ -151,7 +152,8 @@ def _import(path: Path) -> Any:
     sys.path.insert(0, folder)  # its own imports of files beside it
     writes_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ beside its file
     try:
-        spec.loader.exec_module(module)
+        with guarded():
+            spec.loader.exec_module(module)
     except SyntaxError as e:
         raise LearnerError(f"{e.filename}:{e.lineno}: syntax error: {e.msg}") from None
     except (Exception, SystemExit) as e:  # its code at import: anything
@@ -185,30 +187,59 @@ def _find_class(module: Any, path: Path, name: str | None) -> type:
 def describe(e: BaseException, path: Path) -> str:
     """"ValueError: message (file.py:42)": the exception, first line of its
     message, and the deepest line of the learner's file it passed through."""
-    text = first_line(e)
-    frames = [f for f in traceback.extract_tb(e.__traceback__) if Path(f.filename).resolve() == path.resolve()]
-    text = f"{text} ({path}:{frames[-1].lineno})" if frames else text
+    text, place = first_line(e), where(e, path)
+    text = f"{text} ({place})" if place else text
     if isinstance(e, ValueError) and "read-only" in str(e):  # confined(): it wrote into its input or params
         text += ("; it changes X, y or self.params in place, which loss and predict must leave as they are "
                  "(X = X - m makes a new array, X -= m changes the caller's)")
+    if isinstance(e, SystemExit):
+        text += "; its code must return, not end the process (sys.exit, exit(), os._exit)"
     return text
+
+
+def where(e: BaseException, path: Path) -> str:
+    """"file.py:42": the deepest line of the learner's file that `e` passed through, or ""."""
+    frames = [f for f in traceback.extract_tb(e.__traceback__) if Path(f.filename).resolve() == path.resolve()]
+    return f"{path}:{frames[-1].lineno}" if frames else ""
+
+
+@contextlib.contextmanager
+def guarded() -> Iterator[None]:
+    """While a learner's code runs (importing it, its __init__, loss,
+    predict, train): os._exit raises SystemExit, as sys.exit does, which
+    the callers catch (it ended twolayer's process at once, exit status 0,
+    a run folder left half-made); NumPy's error handling (np.seterr) and the
+    working directory are put back afterwards (np.seterr(all="raise") made
+    twolayer's own arithmetic raise; a run folder may be a relative path)."""
+    cwd, real_exit, pid = os.getcwd(), os._exit, os.getpid()
+
+    def refused_exit(status: int = 0) -> None:
+        if os.getpid() != pid:  # a process its code forked ends as asked
+            real_exit(status)
+        raise SystemExit(f"os._exit({status})")
+
+    os._exit = refused_exit
+    try:
+        with np.errstate(**np.geterr()):
+            yield
+    finally:
+        os._exit = real_exit
+        os.chdir(cwd)
 
 
 @contextlib.contextmanager
 def confined(arrays: list[Any]) -> Iterator[None]:
-    """While a learner's code runs: `arrays` (its inputs, its params)
-    read-only, so that a change in place fails at its line instead of
-    altering twolayer's data (a validation split scored in chunks is
-    passed as views); and the working directory as it was afterwards (a
-    run folder may be a relative path)."""
+    """While a learner's code runs (guarded): `arrays` (its inputs, its
+    params) read-only, so that a change in place fails at its line instead
+    of altering twolayer's data (a validation split scored in chunks is
+    passed as views)."""
     frozen = [a for a in arrays if isinstance(a, np.ndarray) and a.flags.writeable]
     for a in frozen:
         a.flags.writeable = False
-    cwd = os.getcwd()
     try:
-        yield
+        with guarded():
+            yield
     finally:
-        os.chdir(cwd)
         for a in frozen:
             a.flags.writeable = True
 
@@ -250,7 +281,7 @@ def params_problem(params: Any, sizes: tuple[int, int, int]) -> str | None:
     for key, (shape, meaning) in expected.items():
         p = params[key]
         if not isinstance(p, np.ndarray) or p.dtype.kind != "f":
-            return f"params['{key}'] must be a NumPy array of floats, got {_what(p)}"
+            return f"params['{key}'] must be a NumPy array of floats, got {kind_of(p)}"
         if p.shape != shape:
             return f"params['{key}'] has shape {p.shape}, expected {shape} = {meaning}"
     return None
@@ -260,13 +291,21 @@ def loss_value(result: Any) -> float:
     """The loss from what loss(X, y, reg) returned: a pair whose first item
     is a number. InterfaceFault otherwise."""
     if not isinstance(result, tuple | list) or len(result) != 2:
-        raise InterfaceFault(f"loss(X, y, reg) must return (loss, grads), got {_what(result)}")
+        raise InterfaceFault(f"loss(X, y, reg) must return (loss, grads), got {kind_of(result)}")
     loss = result[0]
-    # a real number: not text, bytes, objects or a complex number (float() would parse or drop their parts)
-    if (isinstance(loss, bool) or not isinstance(loss, int | float | np.number | np.ndarray) or np.ndim(loss) != 0
-            or np.asarray(loss).dtype.kind not in "iuf"):
-        raise InterfaceFault(f"the loss that loss(X, y, reg) returns must be a real number, got {_what(loss)}")
+    if not is_real(loss):
+        one = isinstance(loss, np.ndarray | list | tuple) and np.size(loss) == 1  # np.sum(..., keepdims=True), [loss]
+        raise InterfaceFault(f"the loss that loss(X, y, reg) returns must be a real number, got {kind_of(loss)}"
+                             + ("; it holds one value: return that number (a sum without keepdims, or loss.item())"
+                                if one else ""))
     return float(loss)
+
+
+def is_real(value: Any) -> bool:
+    """Whether value is one real number: not text, bytes, objects, a complex
+    number (float() would parse or drop their parts) or an array of one."""
+    return (not isinstance(value, bool) and isinstance(value, int | float | np.number | np.ndarray)
+            and np.ndim(value) == 0 and np.asarray(value).dtype.kind in "iuf")
 
 
 def unpack_loss(result: Any, params: dict[str, Any]) -> tuple[float, dict[str, Any]]:
@@ -275,17 +314,20 @@ def unpack_loss(result: Any, params: dict[str, Any]) -> tuple[float, dict[str, A
     InterfaceFault otherwise."""
     loss, grads = loss_value(result), result[1]
     if not isinstance(grads, dict):
-        raise InterfaceFault(f"the grads that loss(X, y, reg) returns must be a dict, got {_what(grads)}")
-    extra = [str(k) for k in grads if k not in PARAM_NAMES]
-    if extra:
-        raise InterfaceFault(f"grads has {', '.join(map(repr, extra))}, which is not a parameter: it holds one "
-                             "gradient for each of W1, b1, W2 and b2")
+        raise InterfaceFault(f"the grads that loss(X, y, reg) returns must be a dict, got {kind_of(grads)}: "
+                             "grads = {'W1': dW1, 'b1': db1, 'W2': dW2, 'b2': db2}")
+    extra = [repr(k) for k in grads if k not in PARAM_NAMES]
+    missing = [k for k in PARAM_NAMES if k not in grads]
+    if extra:  # a misspelt key ('B2', 'dW1'): both said at once
+        raise InterfaceFault(f"grads has {', '.join(extra)}, which {'is' if len(extra) == 1 else 'are'} not a "
+                             "parameter" + (f", and no {', '.join(missing)}" if missing else "") + ": it holds one "
+                             "gradient for each of W1, b1, W2 and b2, the keys of self.params")
+    if missing:
+        raise InterfaceFault(f"grads has no {', '.join(missing)}", missing[0])
     for key in PARAM_NAMES:
-        if key not in grads:
-            raise InterfaceFault(f"grads has no {key}", key)
         g = grads[key]
         if not isinstance(g, np.ndarray) or g.dtype.kind != "f":
-            raise InterfaceFault(f"grads['{key}'] must be a NumPy array of floats, got {_what(g)}", key)
+            raise InterfaceFault(f"grads['{key}'] must be a NumPy array of floats, got {kind_of(g)}", key)
         if g.shape != params[key].shape:
             raise InterfaceFault(f"grads['{key}'] has shape {g.shape}, params['{key}'] {params[key].shape}", key,
                                  g.shape)
@@ -306,7 +348,10 @@ def _own(grad: np.ndarray, param: Any) -> np.ndarray:
     return np.array(grad, dtype=param.dtype, order="C")
 
 
-def _what(value: Any) -> str:
+def kind_of(value: Any) -> str:
+    """What a learner's code returned, in words."""
+    if value is None:
+        return "None (still the placeholder the assignment's template starts with?)"
     if isinstance(value, np.ndarray):
         return f"an array of shape {value.shape} and dtype {value.dtype}"
     if isinstance(value, np.generic):
@@ -358,25 +403,38 @@ class LearnerNet:
         return loss, grads
 
     def _check_overflow(self, loss: float, X: Any, y: Any, reg: float) -> None:
-        """LearnerError if twolayer's loss on the same weights and batch is
-        finite, and within the learner's float type: then the learner's
-        arithmetic overflowed, not the run (which the trainer stops,
-        suggesting a lower rate; --reg 1e300's L2 term is beyond float32)."""
+        """LearnerError if its loss is finite on the same batch with every
+        score lowered by the largest (b2 less it: the softmax, and so the
+        loss, is the same): then exp of large scores overflowed in its code.
+        Otherwise the run diverged (a probability underflowed to 0 in a
+        correct net; --reg 1e300's L2 term is beyond float32), which the
+        trainer stops, suggesting a lower rate."""
         with np.errstate(all="ignore"):
-            right = float(reference(self).loss(np.asarray(X, dtype=np.float64), y, reg=reg)[0])
-        dtype = np.asarray(self.params["W1"]).dtype
-        if math.isfinite(right) and (dtype.kind != "f" or abs(right) <= np.finfo(dtype).max):
-            raise LearnerError(f"{self.spec}: loss returned {loss} where the loss of its scores is {right:.6g} "
-                               "(twolayer's, on the same weights and batch): exp of large scores overflows, so "
-                               "subtract each row's max score before exp, and take the log of the shifted "
-                               "scores' softmax (a probability that underflowed to 0 has log -inf)")
+            right = reference(self)
+            top = float(np.max(right.scores(np.asarray(X, dtype=np.float64))))
+            right_loss = float(right.loss(np.asarray(X, dtype=np.float64), y, reg=reg)[0])
+        if not (math.isfinite(top) and math.isfinite(right_loss)):
+            return
+        b2 = self.params["b2"]
+        kept = b2.copy()
+        try:
+            b2[...] = kept - top
+            shifted = self._call("loss", X, y, reg=reg)
+        finally:
+            b2[...] = kept
+        with contextlib.suppress(InterfaceFault):
+            if math.isfinite(loss_value(shifted)):
+                raise LearnerError(f"{self.spec}: loss returned {loss} where the loss of its scores is "
+                                   f"{right_loss:.6g} (twolayer's, on the same weights and batch), and a finite "
+                                   "loss once every score is lowered by the largest: exp of large scores "
+                                   "overflows, so subtract each row's max score before exp")
 
     def scores(self, X: Any) -> Any:
         scores = self._call("loss", X)
         n, c = X.shape[0], self.params["W2"].shape[1]
         if not isinstance(scores, np.ndarray) or scores.shape != (n, c):
             raise LearnerError(f"{self.spec}: loss(X) must return the scores, an array ({n}, {c}); "
-                               f"got {_what(scores)}")
+                               f"got {kind_of(scores)}")
         return scores
 
     def predict(self, X: Any, batch_size: int | None = None) -> Any:
@@ -386,14 +444,18 @@ class LearnerNet:
         labels = self._call("predict", X)
         if not isinstance(labels, np.ndarray) or labels.shape != (X.shape[0],):
             raise LearnerError(f"{self.spec}: predict(X) must return an array of {X.shape[0]} labels, "
-                               f"got {_what(labels)}")
+                               f"got {kind_of(labels)}")
         return labels
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         try:
             return call_confined(self.obj, method, *args, **kwargs)
-        except Exception as e:  # its code: anything; Ctrl-C still stops the run
+        except (Exception, SystemExit) as e:  # its code: anything
             raise LearnerError(f"{self.spec}: {method} raised {describe(e, self.path)}") from None
+        except KeyboardInterrupt as e:  # Ctrl-C still stops the run; its line says where (a loop that never ends)
+            place = where(e, self.path)
+            e.add_note(f"in the learner's {method}" + (f", at {place}" if place else ""))
+            raise
 
 
 def construct(cls: type, spec: str, sizes: tuple[int, int, int], std: float) -> Any:
@@ -408,8 +470,9 @@ def construct(cls: type, spec: str, sizes: tuple[int, int, int], std: float) -> 
     except ValueError:  # no signature to read (a class written in C): the call says
         pass
     try:
-        obj = cls(*sizes, std=std)
-    except Exception as e:
+        with guarded():
+            obj = cls(*sizes, std=std)
+    except (Exception, SystemExit) as e:
         raise LearnerError(f"{call} raised {describe(e, path)}") from None
     problem = params_problem(getattr(obj, "params", None), sizes)
     if problem:
@@ -420,8 +483,9 @@ def construct(cls: type, spec: str, sizes: tuple[int, int, int], std: float) -> 
 def learner_net(spec: str, initial: TwoLayerNet, std: float) -> LearnerNet:
     """The learner's class built for `initial`'s sizes and holding its
     weights, so that a learner's run starts where twolayer's own would with
-    the same seed. Its scores must be a two-layer network's: the bundle saved
-    at the end is evaluated by twolayer's network on the same weights."""
+    the same seed. It must compute what twolayer's network does (check_probe):
+    the bundle saved at the end is evaluated by twolayer's network, and the
+    run is of the network its options describe."""
     cls = load_class(spec)
     saved = np.random.get_state()  # its __init__ draws from NumPy's global generator: leave it as it was
     try:
@@ -432,29 +496,85 @@ def learner_net(spec: str, initial: TwoLayerNet, std: float) -> LearnerNet:
         if obj.params[key].dtype == initial.params[key].dtype:
             obj.params[key][...] = initial.params[key]
         else:
-            obj.params[key] = initial.params[key].copy()
+            retype(obj, key, initial.params[key].copy())
     net = LearnerNet(obj, spec)
-    _check_forward(net, initial.sizes)
+    check_probe(net, initial.sizes)
     return net
 
 
-def _check_forward(net: LearnerNet, sizes: tuple[int, int, int]) -> None:
-    """Its scores against TwoLayerNet's on random weights and biases (then
-    its own weights back)."""
+def retype(obj: Any, key: str, array: np.ndarray) -> None:
+    """obj.params[key] = array, and so too any attribute of obj that held
+    the array it replaces: a network that keeps its weights at hand
+    (self.W1 = self.params["W1"] in __init__) is trained through its params
+    in place, and must go on reading the new array."""
+    old = obj.params[key]
+    obj.params[key] = array
+    for name, value in list(getattr(obj, "__dict__", {}).items()):
+        if value is old:
+            setattr(obj, name, array)
+
+
+PROBE_BAR = 1e-4  # relative: a learner in float32 differs by about 1e-6, a mistake by 1e-3 or more
+
+
+def check_probe(net: LearnerNet, sizes: tuple[int, int, int]) -> None:
+    """Its scores, loss and gradients against twolayer's network on random
+    weights, biases and a batch, at a reg that makes the L2 term 1, then
+    with b2 near 1000 (a softmax without the max shift overflows); its own
+    weights back after. LearnerError naming what differs (what `twolayer
+    check` fails: a run would have trained another network)."""
     rng = np.random.default_rng(0)
     d, h, c = sizes
-    kept = {k: v.copy() for k, v in net.params.items() if k in PARAM_NAMES}
+    kept = {k: net.params[k].copy() for k in PARAM_NAMES}
     probe = {k: rng.standard_normal(v.shape) / np.sqrt(v.shape[0] if v.ndim == 2 else 1) for k, v in kept.items()}
-    X = rng.standard_normal((8, d))
+    X, y = rng.standard_normal((8, d)), rng.integers(0, c, 8)
+    check_first = f"; run twolayer check {shell_word(net.spec)} first: it says where to look"
     try:
         for key in PARAM_NAMES:
             net.params[key][...] = probe[key]
-        expected = TwoLayerNet.from_params({k: net.params[k].copy() for k in PARAM_NAMES}).scores(X)
-        got = net.scores(X)
+        right = reference(net)
+        _same_scores(net, right, X, kept, check_first)
+        reg = 1.0 / sum(float(np.sum(right.params[k] ** 2)) for k in ("W1", "W2"))
+        _same_loss(net, right, X, y, reg, check_first)
+        net.params["b2"][...] = probe["b2"] + 1000.0  # the softmax is the same; exp(1000) overflows
+        try:
+            net.gradients(X, y, reg)  # LearnerError (_check_overflow) if its loss is not finite
+        except LearnerError as e:
+            raise LearnerError(f"{e} (on random weights with b2 near 1000: scores a run can reach){check_first}") \
+                from None
     finally:
         for key in PARAM_NAMES:
             net.params[key][...] = kept[key]
+
+
+def _same_scores(net: LearnerNet, right: TwoLayerNet, X: np.ndarray, kept: dict[str, Any], check_first: str) -> None:
+    """LearnerError unless its scores are `right`'s (twolayer's on its weights)."""
+    got, expected = net.scores(X), right.scores(X)
     difference = float(np.abs(got - expected).max())
-    if not difference <= 1e-4 * float(np.abs(expected).max()):
-        raise LearnerError(f"{net.spec}: its scores differ from a two-layer network's on the same weights (by up "
-                           f"to {difference:.3g}); run twolayer check {shell_word(net.spec)} first")
+    if difference <= PROBE_BAR * float(np.abs(expected).max()):
+        return
+    for key in PARAM_NAMES:
+        net.params[key][...] = kept[key]
+    if np.array_equal(net.scores(X), got):
+        raise LearnerError(f"{net.spec}: its scores stay the same when self.params changes: its loss reads the "
+                           "weights from elsewhere (a copy, or a list made in __init__); twolayer trains the arrays "
+                           "in self.params, in place, so read W1, b1, W2 and b2 from self.params")
+    raise LearnerError(f"{net.spec}: its scores differ from a two-layer network's on the same weights (by up to "
+                       f"{difference:.3g}){check_first}")
+
+
+def _same_loss(net: LearnerNet, right: TwoLayerNet, X: np.ndarray, y: np.ndarray, reg: float,
+               check_first: str) -> None:
+    """LearnerError unless its loss and gradients are `right`'s, naming the gradients that differ."""
+    loss, grads = net.gradients(X, y, reg)
+    right_loss, right_grads = right.loss(X, y, reg=reg)
+    if not abs(loss - right_loss) <= PROBE_BAR * max(1.0, abs(right_loss)):
+        raise LearnerError(f"{net.spec}: its loss differs from twolayer's on the same weights, batch and reg "
+                           f"({loss:.6g}, twolayer's {right_loss:.6g}, at reg {reg:.3g}){check_first}")
+    errors = {k: scaled_error(right_grads[k], np.asarray(grads[k], dtype=np.float64)) for k in PARAM_NAMES}
+    wrong = [k for k, e in errors.items() if not e <= PROBE_BAR]
+    if wrong:
+        agree = [k for k in PARAM_NAMES if k not in wrong]
+        raise LearnerError(f"{net.spec}: its gradients differ from twolayer's on the same weights, batch and reg: "
+                           + ", ".join(f"d{k} (relative error {errors[k]:.2g})" for k in wrong)
+                           + (f"; {', '.join('d' + k for k in agree)} agree" if agree else "") + check_first)
