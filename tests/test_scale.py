@@ -1,0 +1,60 @@
+"""Sizes that are legal but far from CIFAR-10's: many classes, a class of
+one image beside hundreds, images of extreme shapes, runs of many tiny
+epochs, searches of many trials. Each must work, or refuse in one line,
+with a report that stays bounded and readable. TESTING.md lists each case."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from test_datasets import write_folder
+from twolayer.cli import main
+from twolayer.plots import confusion_figure, heatmap_figure, png_bytes, weights_figure
+
+
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TWOLAYER_DATA", str(tmp_path / "cache"))
+
+
+def test_a_report_of_many_classes_stays_readable_and_bounded(tmp_path):
+    # 100 classes of 1 to 3 images: the confusion matrix was a 3,000-pixel square with each cell a third of a
+    # pixel (the images invisible), the per-class table 'nan' where a class had no image in the split
+    rng = np.random.default_rng(0)
+    for c in range(100):
+        write_folder(tmp_path / "many" / f"c{c:03d}", classes=("",), n=int(rng.integers(1, 4)), size=(4, 4))
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", f"folder:{tmp_path / 'many'}", "--epochs", "2", "--out", str(run),
+                 "--quiet"]) == 0
+    page = (run / "report.html").read_text()
+    assert "nan" not in page
+    assert "<h2>Most frequent confusions (val)</h2>" in page and "<h2>Most frequent confusions (test)</h2>" in page
+    assert "<details><summary>Per-class accuracy: 100 classes</summary>" in page
+    for split in ("val", "test"):
+        assert max(Image.open(run / f"confusion_{split}.png").size) <= 1000
+    assert len(page) < 1_000_000
+
+    fig = confusion_figure(np.eye(1000, dtype=int), [f"c{i}" for i in range(1000)], "t")
+    dots = sum(len(collection.get_offsets()) for collection in fig.axes[0].collections)
+    assert dots == 1000  # each pair with images drawn, however many classes
+    assert max(Image.open(io.BytesIO(png_bytes(fig))).size) <= 1000
+
+
+def test_first_layer_weights_of_strip_images_are_drawn_bounded_and_visible():
+    # 2,000 x 1 images drew a figure of 795 x 14,465 pixels; 1 x 3,000 ones a figure 41 pixels high
+    rng = np.random.default_rng(0)
+    for shape in ((2000, 1, 3), (1, 3000, 3), (1, 1, 1)):
+        W1 = rng.normal(size=(int(np.prod(shape)), 100)).astype(np.float32)
+        width, height = Image.open(io.BytesIO(png_bytes(weights_figure(W1, shape)))).size
+        assert 200 <= width <= 1000 and 200 <= height <= 2000, (shape, width, height)
+
+
+def test_a_heatmap_of_many_values_turns_its_labels():
+    # twenty learning rates side by side ran into each other (0.00384160.0053782)
+    rows = [{"lr": 0.001 * 1.4**i, "reg": r, "val_accuracy": 0.5} for i in range(20) for r in (0.1, 0.2)]
+    labels = heatmap_figure(rows, "lr", "reg").axes[0].get_xticklabels()
+    assert len(labels) == 20 and all(label.get_rotation() == 45 for label in labels)
