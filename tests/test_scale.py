@@ -13,12 +13,50 @@ from PIL import Image
 
 from test_datasets import write_folder
 from twolayer.cli import main
+from twolayer.data import Dataset, load_dataset
+from twolayer.data.splits import carve
 from twolayer.plots import confusion_figure, heatmap_figure, png_bytes, weights_figure
+from twolayer.sklearn import TwoLayerClassifier
 
 
 @pytest.fixture(autouse=True)
 def own_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("TWOLAYER_DATA", str(tmp_path / "cache"))
+
+
+def carving_out(dataset: Dataset, cls: int, test_size: float = 0.1) -> int:
+    """A split seed whose carve (0.1 for validation, test_size for test) leaves class `cls` no training row."""
+    return next(seed for seed in range(1000) if cls not in carve(dataset, 0.1, test_size, seed)["train"][1])
+
+
+def test_a_class_the_carve_takes_whole_is_refused_or_said(tmp_path, capsys):
+    # a class of one image beside 30: a carve (not stratified) that put it in the test split trained a model of
+    # the one class left, without a word (the check of two classes looked at the images before the carve)
+    pics = tmp_path / "pics"
+    write_folder(pics, classes=("a",), n=1)
+    write_folder(pics, classes=("b",), n=30)
+    seed = carving_out(load_dataset(f"folder:{pics}"), 0)
+    run = tmp_path / "run"
+    argv = ["train", "--dataset", f"folder:{pics}", "--epochs", "1", "--out", str(run), "--quiet"]
+    assert main([*argv, "--split-seed", str(seed)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "hold every image of class 'a', leaving only 'b' to train on" in err
+    assert not run.exists()
+
+    # three classes, one carved out whole: trained, and said; the report's table shows it
+    write_folder(pics, classes=("c",), n=30)
+    seed = carving_out(load_dataset(f"folder:{pics}"), 0)
+    assert main([*argv[:-1], "--split-seed", str(seed)]) == 0  # not --quiet: notes are said
+    out = capsys.readouterr().out
+    assert "1 of 3 classes have no training image (the validation and test carve took all of theirs)" in out
+    assert "class 'a'" in out
+    assert "<td>a</td><td class=\"num\">0</td>" in (run / "report.html").read_text()  # its training images
+
+    X = np.random.default_rng(0).normal(size=(31, 4))
+    y = np.array(["cat"] + ["dog"] * 30)
+    seed = carving_out(Dataset("arrays", [], {"train": (X, (y == "dog").astype(int))}), 0, test_size=0)
+    with pytest.raises(ValueError, match="holds out every sample of class 'cat', leaving one class to train on"):
+        TwoLayerClassifier(epochs=1, split_seed=seed).fit(X, y)
 
 
 def test_a_report_of_many_classes_stays_readable_and_bounded(tmp_path):
