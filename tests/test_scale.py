@@ -12,6 +12,8 @@ import pytest
 from PIL import Image
 
 from test_datasets import write_folder
+from twolayer import workflow
+from twolayer.checkpoint import read_checkpoint
 from twolayer.cli import main
 from twolayer.data import Dataset, load_dataset
 from twolayer.data.splits import carve
@@ -89,6 +91,23 @@ def test_first_layer_weights_of_strip_images_are_drawn_bounded_and_visible():
         W1 = rng.normal(size=(int(np.prod(shape)), 100)).astype(np.float32)
         width, height = Image.open(io.BytesIO(png_bytes(weights_figure(W1, shape)))).size
         assert 200 <= width <= 1000 and 200 <= height <= 2000, (shape, width, height)
+
+
+def test_a_long_run_of_tiny_epochs_writes_a_bounded_number_of_checkpoints(tmp_path, monkeypatch):
+    # --epochs 10000 on 20 images wrote a checkpoint, holding the whole history, at every epoch's end:
+    # 15 GB in all, 163 s of which 140 s writing; now at most 1/100 of the run's iterations apart
+    write_folder(tmp_path / "pics", n=10, size=(4, 4))
+    writes = []
+    save = workflow.save_checkpoint
+    monkeypatch.setattr(workflow, "save_checkpoint", lambda path, net, s, record: (writes.append(s.iteration),
+                                                                                  save(path, net, s, record)))
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", f"folder:{tmp_path / 'pics'}", "--epochs", "1000", "--batch-size", "16",
+                 "--out", str(run), "--quiet"]) == 0
+    assert writes[:100] == list(range(1, 101))  # every epoch's, for the first hundred
+    assert len(writes) < 400 and writes[-1] == 1000
+    assert all(100 * (b - a) >= b for a, b in zip(writes[100:-2], writes[101:-1], strict=True))  # the last: the end
+    assert read_checkpoint(run / "checkpoint.npz")[1].iteration == 1000  # the finished run's, to continue it
 
 
 def test_a_heatmap_of_many_values_turns_its_labels():

@@ -143,7 +143,7 @@ def train(config: TrainConfig, out: str | Path | None = None, force: bool = Fals
     before any data is read; a run that fails before it starts (its data
     loaded, its net made) gives the folder back as it found it: the files
     that --force replaces go only then. The folder holds config.json from the
-    start, checkpoint.npz after every epoch (kept at the end, so that
+    start, checkpoint.npz at an epoch's end (`due`; kept at the end, so that
     `resume` can continue the run), then model.npz, history.csv and, last,
     metrics.json: a folder with metrics.json is a finished run."""
     typed = training_config(config).check_images()  # a dict: one line saying TrainConfig(**options) makes one
@@ -352,10 +352,12 @@ def _run(config: TrainConfig, data: Prepared, held: runs.Claim, net: TwoLayerNet
     train_state = state if state is not None else new_state(n_train, config)
     record = config.to_dict()  # kept in each checkpoint: a resume checks config.json against it
     last = [None if state is None else state.iteration]  # the last good checkpoint's iteration
+    total = num_iters(config, n_train)
 
     def on_epoch_end(s: TrainState) -> None:
-        save_checkpoint(checkpoint, net, s, record)
-        last[0] = s.iteration
+        if last[0] is None or s.iteration >= total or s.history.early_stop or due(s.iteration, last[0]):
+            save_checkpoint(checkpoint, net, s, record)
+            last[0] = s.iteration
 
     def on_iteration(it: int, total: int, loss: float, lr: float) -> None:
         if stop.signum is not None:
@@ -367,6 +369,21 @@ def _run(config: TrainConfig, data: Prepared, held: runs.Claim, net: TwoLayerNet
         result = finish_run(config, data, run_dir, net, history, started, keep_state=True)
     result.signum = stop.signum
     return result
+
+
+CHECKPOINTS = 100  # an epoch's end writes a checkpoint once the run has grown by 1/CHECKPOINTS since the last
+
+
+def due(iteration: int, last: int) -> bool:
+    """Whether an epoch ending at `iteration` writes a checkpoint, the last
+    one written at `last`: every epoch's for a run's first CHECKPOINTS
+    epochs, then fewer, so that a run of many tiny epochs spends a bounded
+    share of its time on them (a checkpoint holds the whole history: each
+    epoch's of --epochs 10000 on 20 images wrote 15 GB in all, two thirds of
+    the run's time). A run stopped (kill -9) loses at most 1/CHECKPOINTS of
+    its iterations; Ctrl-C and SIGTERM write one where they stop it; the
+    last epoch always writes one."""
+    return CHECKPOINTS * (iteration - last) >= iteration
 
 
 def finish_run(config: TrainConfig, data: Prepared, run_dir: Path, net: TwoLayerNet, history: History,
