@@ -5,7 +5,9 @@ with a report that stays bounded and readable. TESTING.md lists each case."""
 
 from __future__ import annotations
 
+import csv
 import io
+import json
 
 import numpy as np
 import pytest
@@ -108,6 +110,24 @@ def test_a_long_run_of_tiny_epochs_writes_a_bounded_number_of_checkpoints(tmp_pa
     assert len(writes) < 400 and writes[-1] == 1000
     assert all(100 * (b - a) >= b for a, b in zip(writes[100:-2], writes[101:-1], strict=True))  # the last: the end
     assert read_checkpoint(run / "checkpoint.npz")[1].iteration == 1000  # the finished run's, to continue it
+
+
+def test_a_trials_last_epoch_is_not_pruned(tmp_path):
+    # a search of one epoch a trial: the median pruner stopped trials after their last epoch, so that 81 of 200
+    # trials that had run to the end were tabled as pruned and their models thrown away
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(("dark", "light")):  # told apart at a good learning rate, not at a tiny one
+        (tmp_path / "pics" / name).mkdir(parents=True)
+        for i in range(15):
+            pixels = np.clip(rng.normal(60 + 120 * c, 30, (4, 4, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "pics" / name / f"{i}.png")
+    out = tmp_path / "search"
+    assert main(["tune", "--dataset", f"folder:{tmp_path / 'pics'}", "--lr", "1e-4:1:log", "--sampler", "random",
+                 "--val-size", "0.3", "--trials", "20", "--epochs", "1", "--out", str(out), "--quiet"]) == 0
+    with open(out / "trials.csv", newline="") as f:
+        states = {row["state"] for row in csv.DictReader(f)}
+    assert states <= {"complete", "diverged"}, states
+    assert json.loads((out / "tune.json").read_text())["trials"] == 20
 
 
 def test_a_heatmap_of_many_values_turns_its_labels():
