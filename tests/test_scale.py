@@ -19,7 +19,7 @@ from twolayer.checkpoint import read_checkpoint
 from twolayer.cli import main
 from twolayer.data import Dataset, load_dataset
 from twolayer.data.splits import carve
-from twolayer.plots import confusion_figure, heatmap_figure, png_bytes, weights_figure
+from twolayer.plots import confusion_figure, heatmap_figure, plain, png_bytes, weights_figure
 from twolayer.sklearn import TwoLayerClassifier
 
 
@@ -135,3 +135,11 @@ def test_a_heatmap_of_many_values_turns_its_labels():
     rows = [{"lr": 0.001 * 1.4**i, "reg": r, "val_accuracy": 0.5} for i in range(20) for r in (0.1, 0.2)]
     labels = heatmap_figure(rows, "lr", "reg").axes[0].get_xticklabels()
     assert len(labels) == 20 and all(label.get_rotation() == 45 for label in labels)
+
+
+def test_long_class_names_that_differ_at_the_end_stay_apart_in_the_figures():
+    # names were cut to their first 39 characters: 'a' * 200 and 'a' * 199 + 'b' were one label
+    names = ["a" * 200, "a" * 199 + "b", "run_2024_" + "x" * 100 + "_v1", "run_2024_" + "x" * 100 + "_v2"]
+    labels = [plain(name) for name in names]
+    assert len(set(labels)) == 4 and all(len(label) == 40 for label in labels)
+    assert plain("short") == "short"

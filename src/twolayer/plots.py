@@ -47,10 +47,12 @@ LONGEST = 40  # characters of a name a figure shows
 def plain(text: str) -> str:
     """User text (a class name) as matplotlib shows it literally: a `$` would
     otherwise start TeX math, and a stray one makes the figure fail. Cut to
-    LONGEST characters: a tight figure grows with its labels (a name of
-    20,000 characters asked for gigabytes)."""
+    LONGEST characters, its middle left out: a tight figure grows with its
+    labels (a name of 20,000 characters asked for gigabytes), and names
+    that differ at the end (`..._v1`, `..._v2`) stay apart."""
     text = str(text)
-    text = text if len(text) <= LONGEST else text[: LONGEST - 1] + "\u2026"
+    half = LONGEST // 2
+    text = text if len(text) <= LONGEST else text[: half - 1] + "\u2026" + text[-half:]
     return text.replace("$", r"\$")
 
 

@@ -37,14 +37,16 @@ EXAMPLES = 8  # right and wrong validation images shown
 # whole notebook, and rules for body or h2 restyled the notebook around it.
 R = ".twolayer-report"
 STYLE = f"""
-{R} {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }}
+{R} {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222;
+       overflow-wrap: anywhere; }}
 {R} h1 {{ font-size: 1.6em; }} {R} h2 {{ margin-top: 1.6em; border-bottom: 1px solid #ddd; }}
 {R} table {{ border-collapse: collapse; margin: 0.5em 0; }}
 {R} td, {R} th {{ padding: 3px 10px; border: 1px solid #ddd; }}
 {R} th {{ background: #f4f4f4; text-align: left; }}
 {R} td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
+{R} td.num, {R} th {{ overflow-wrap: normal; }} /* a long name breaks anywhere, a number or a heading's word never */
 {R} img.plot {{ max-width: 100%; }} {R} .examples {{ display: flex; flex-wrap: wrap; gap: 10px; }}
-{R} figure {{ margin: 0; text-align: center; font-size: 0.85em; }}
+{R} figure {{ margin: 0; text-align: center; font-size: 0.85em; max-width: 12em; }}
 {R} figure img {{ width: 64px; height: 64px; image-rendering: pixelated; border: 2px solid #ccc; }}
 {R} figure.wrong img {{ border-color: #c33; }} {R} figure.right img {{ border-color: #3a3; }}
 {R} .headline {{ display: flex; gap: 2.5em; margin: 1em 0; }} {R} .stat {{ display: flex; flex-direction: column; }}
