@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from test_datasets import write_folder
 from twolayer.cli import main
 from twolayer.metrics import confusion_matrix, per_class_accuracy, smooth
 from twolayer.plots import confusion_figure, png_bytes, weight_images
@@ -182,6 +183,22 @@ def test_the_report_shown_in_a_notebook_styles_only_itself(browser, run_dir, tmp
         "const style = e => getComputedStyle(document.querySelector(e));"
         "return [style('body').maxWidth, style('#mine').borderBottomStyle, style('#out h2').borderBottomStyle];")
     assert looks == ["none", "none", "solid"]  # the notebook as it was; the report as it looks on its own
+
+
+def test_a_report_of_class_names_of_200_characters_fits_the_window(browser, tmp_path, monkeypatch):
+    # the per-class table's unbroken names widened the page past the window: the accuracies were off-screen
+    monkeypatch.setenv("TWOLAYER_DATA", str(tmp_path / "cache"))
+    write_folder(tmp_path / "long", classes=("a" * 200, "a" * 199 + "b", "b" * 200), n=6, size=(4, 4))
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", f"folder:{tmp_path / 'long'}", "--epochs", "1", "--out", str(run),
+                 "--quiet"]) == 0
+    browser.set_window_size(1280, 900)
+    browser.get((run / "report.html").resolve().as_uri())
+    wide, window = browser.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
+    assert wide <= window
+    cells = browser.execute_script("return Array.from(document.querySelectorAll('td.num'))"
+                                   ".map(e => e.getBoundingClientRect().height)")
+    assert cells and max(cells) < 4 * min(cells)  # a number is never broken across lines
 
 
 def test_tune_report_in_a_real_browser(browser, tune_dir):

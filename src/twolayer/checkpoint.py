@@ -6,7 +6,7 @@ history and the best parameters so far, as plain arrays plus one JSON
 string, checksummed like a model bundle and written atomically. Resuming from it gives bit-for-bit the
 same weights as a run that was never stopped.
 
-It is written after every epoch, so it is kept small: when the best
+It is written at an epoch's end (every epoch's, then sparser: workflow.due), so it is kept small: when the best
 parameters are the current ones (the epoch just evaluated was the best so
 far, as it is in most epochs of a run that still improves), they are saved
 once, not twice.

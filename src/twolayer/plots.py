@@ -39,17 +39,20 @@ def png_bytes(fig: Figure, dpi: int = 100) -> bytes:
     return buffer.getvalue()
 
 
-NAMED = 60  # classes a confusion matrix names; beyond, its size stops growing and its axes show indices
+NAMED = 60  # classes a confusion matrix names; beyond, it is drawn as dots of a bounded figure, axes by index
+COUNTED = 20  # classes a confusion matrix writes its counts in (a report tables the largest, beyond)
 LONGEST = 40  # characters of a name a figure shows
 
 
 def plain(text: str) -> str:
     """User text (a class name) as matplotlib shows it literally: a `$` would
     otherwise start TeX math, and a stray one makes the figure fail. Cut to
-    LONGEST characters: a tight figure grows with its labels (a name of
-    20,000 characters asked for gigabytes)."""
+    LONGEST characters, its middle left out: a tight figure grows with its
+    labels (a name of 20,000 characters asked for gigabytes), and names
+    that differ at the end (`..._v1`, `..._v2`) stay apart."""
     text = str(text)
-    text = text if len(text) <= LONGEST else text[: LONGEST - 1] + "\u2026"
+    half = LONGEST // 2
+    text = text if len(text) <= LONGEST else text[: half - 1] + "\u2026" + text[-half:]
     return text.replace("$", r"\$")
 
 
@@ -133,47 +136,81 @@ def weight_images(W1: np.ndarray, image_shape: tuple[int, ...], limit: int = 100
 
 def weights_figure(W1: np.ndarray, image_shape: tuple[int, ...], limit: int = 100) -> Figure:
     """First-layer weights drawn as one mosaic of small images, 10 a row,
-    with a thin gap between them (one image, so no empty bands)."""
+    with a thin gap between them (one image, so no empty bands). An image
+    of a shape far from square (a strip of 1 x 3,000 pixels) is drawn at
+    most STRETCH times as long as wide: drawn true, a figure of 2,000 x 1
+    images was 795 x 14,465 pixels, one of 1 x 3,000 images a line."""
     images = weight_images(W1, image_shape, limit)
     n, h, w, c = images.shape
     cols = min(10, n)
     rows = math.ceil(n / cols)
-    gap = max(1, h // 16)
-    mosaic = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap, c), 255, dtype=np.uint8)
+    gap_y, gap_x = max(1, h // 16), max(1, w // 16)
+    mosaic = np.full((rows * (h + gap_y) - gap_y, cols * (w + gap_x) - gap_x, c), 255, dtype=np.uint8)
     for i, image in enumerate(images):
-        top, left = (i // cols) * (h + gap), (i % cols) * (w + gap)
+        top, left = (i // cols) * (h + gap_y), (i % cols) * (w + gap_x)
         mosaic[top : top + h, left : left + w] = image
-    fig = Figure(figsize=(cols * 1.0, rows * 1.0 * h / w + 0.4))
+    shown = min(max(h / w, 1 / STRETCH), STRETCH)  # an image's height over its width, as drawn
+    fig = Figure(figsize=(cols * 1.0, rows * 1.0 * shown + 0.4))
     ax = fig.subplots()
-    ax.imshow(mosaic[..., 0] if c == 1 else mosaic, cmap="gray", interpolation="nearest")
+    ax.imshow(mosaic[..., 0] if c == 1 else mosaic, cmap="gray", interpolation="nearest",
+              aspect=shown * w / h)
     ax.axis("off")
     ax.set_title(f"First-layer weights ({n} of {W1.shape[1]} hidden units)")
     return fig
 
 
+STRETCH = 4  # how many times longer than wide a weight image is drawn at most
+
+
 def confusion_figure(confusion: np.ndarray, class_names: list[str], title: str) -> Figure:
-    """Confusion matrix (rows: true class) with counts in the cells; up to
-    NAMED classes named on the axes, more by index (1,000 classes drew a
-    figure of 55,000 x 55,000 pixels, 12 GB)."""
+    """Confusion matrix (rows: true class), with counts in the cells of up
+    to COUNTED classes and up to NAMED classes named on the axes; more, by
+    index, as one dot per (true, predicted) pair that has images (1,000
+    classes drew a figure of 55,000 x 55,000 pixels, 12 GB; then a bounded
+    one where each cell was a third of a pixel, the images invisible)."""
     c = len(class_names)
-    size = max(4.0, 0.55 * min(c, NAMED) + 2)
+    if c > NAMED:
+        return _confusion_dots(confusion, title)
+    size = max(4.0, 0.55 * c + 2)
     fig = Figure(figsize=(size, size))
     ax = fig.subplots()
     ax.imshow(confusion, cmap="Blues")
     ax.set(xlabel="predicted", ylabel="true", title=title)
-    if c <= NAMED:
-        names = [plain(name) for name in class_names]
-        ax.set(xticks=range(c), yticks=range(c))
-        ax.set_xticklabels(names, rotation=60, ha="right")
-        ax.set_yticklabels(names)
-    else:
-        ax.set(xlabel="predicted (class index)", ylabel="true (class index)")
-    if c <= 20:
+    names = [plain(name) for name in class_names]
+    ax.set(xticks=range(c), yticks=range(c))
+    ax.set_xticklabels(names, rotation=60, ha="right")
+    ax.set_yticklabels(names)
+    if c <= COUNTED:
         limit = confusion.max() / 2 if confusion.size else 0
         for i in range(c):
             for j in range(c):
                 ax.text(j, i, str(confusion[i, j]), ha="center", va="center", fontsize=8,
                         color="white" if confusion[i, j] > limit else "black")
+    return fig
+
+
+def images(n: int) -> str:
+    return f"{n:,} image" + ("" if n == 1 else "s")
+
+
+def _confusion_dots(confusion: np.ndarray, title: str) -> Figure:
+    """A confusion matrix of many classes: a dot (larger for more images)
+    at each (predicted, true) pair that has images, right ones on the
+    diagonal apart from wrong ones, in a figure of a fixed size."""
+    c = len(confusion)
+    fig = Figure(figsize=(8, 8))
+    ax = fig.subplots()
+    true, predicted = np.nonzero(confusion)
+    counts = confusion[true, predicted]
+    sizes = 4 + 30 * counts / max(int(counts.max()), 1) if len(counts) else counts
+    for right, color, label in ((True, "tab:blue", "right"), (False, "tab:red", "wrong")):
+        mask = (true == predicted) == right
+        ax.scatter(predicted[mask], true[mask], s=sizes[mask], color=color, linewidths=0,
+                   label=f"{label} ({images(int(counts[mask].sum()))})")
+    ax.set(xlim=(-0.5, c - 0.5), ylim=(c - 0.5, -0.5), aspect="equal", xlabel="predicted (class index)",
+           ylabel="true (class index)", title=f"{title}: {c:,} classes, a dot for each pair with images")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.07), ncol=2, fontsize=9)
+    ax.grid(alpha=0.2)
     return fig
 
 
@@ -200,7 +237,9 @@ def heatmap_figure(rows: list[dict[str, Any]], x: str, y: str) -> Figure:
     image = ax.imshow(grid, cmap="viridis", aspect="auto", origin="lower")
     ax.set(xticks=range(len(xs)), yticks=range(len(ys)), xlabel=plain(x), ylabel=plain(y),
            title="Validation accuracy (blank: diverged or pruned early)")
-    ax.set_xticklabels([f"{v:g}" if isinstance(v, float) else plain(v) for v in xs])
+    many = len(xs) > 8  # side by side, ten values like 0.0053782 ran into each other
+    ax.set_xticklabels([f"{v:g}" if isinstance(v, float) else plain(v) for v in xs], rotation=45 if many else 0,
+                       ha="right" if many else "center")
     ax.set_yticklabels([f"{v:g}" if isinstance(v, float) else plain(v) for v in ys])
     for i in range(len(ys)):
         for j in range(len(xs)):

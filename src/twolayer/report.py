@@ -37,14 +37,16 @@ EXAMPLES = 8  # right and wrong validation images shown
 # whole notebook, and rules for body or h2 restyled the notebook around it.
 R = ".twolayer-report"
 STYLE = f"""
-{R} {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }}
+{R} {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222;
+       overflow-wrap: anywhere; }}
 {R} h1 {{ font-size: 1.6em; }} {R} h2 {{ margin-top: 1.6em; border-bottom: 1px solid #ddd; }}
 {R} table {{ border-collapse: collapse; margin: 0.5em 0; }}
 {R} td, {R} th {{ padding: 3px 10px; border: 1px solid #ddd; }}
 {R} th {{ background: #f4f4f4; text-align: left; }}
 {R} td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
+{R} td.num, {R} th {{ overflow-wrap: normal; }} /* a long name breaks anywhere, a number or a heading's word never */
 {R} img.plot {{ max-width: 100%; }} {R} .examples {{ display: flex; flex-wrap: wrap; gap: 10px; }}
-{R} figure {{ margin: 0; text-align: center; font-size: 0.85em; }}
+{R} figure {{ margin: 0; text-align: center; font-size: 0.85em; max-width: 12em; }}
 {R} figure img {{ width: 64px; height: 64px; image-rendering: pixelated; border: 2px solid #ccc; }}
 {R} figure.wrong img {{ border-color: #c33; }} {R} figure.right img {{ border-color: #3a3; }}
 {R} .headline {{ display: flex; gap: 2.5em; margin: 1em 0; }} {R} .stat {{ display: flex; flex-direction: column; }}
@@ -127,7 +129,7 @@ def run_report(run_dir: Path, data: Prepared | None = None, page: Path | None = 
     shape = tuple(bundle.image_shape)
     if W1.shape[0] == int(np.prod(shape)) and shape[-1] in (1, 3) and len(shape) == 3:
         figures["weights"] = plots.weights_figure(W1, shape)
-    per_class: dict[str, np.ndarray] = {}
+    confusions: dict[str, np.ndarray] = {}
     predictions: dict[str, np.ndarray] = {}
     for split in ("val", "test"):
         labels = data.y[split]
@@ -135,15 +137,13 @@ def run_report(run_dir: Path, data: Prepared | None = None, page: Path | None = 
             continue
         # data.X: these images preprocessed the bundle's way (by train, or just above)
         predictions[split] = bundle.net.predict(data.X[split])
-        confusion = confusion_matrix(labels, predictions[split], len(names))
-        per_class[split] = per_class_accuracy(confusion)
-        figures[f"confusion_{split}"] = plots.confusion_figure(confusion, names, f"Confusion matrix ({split})")
+        confusions[split] = confusion_matrix(labels, predictions[split], len(names))
+        figures[f"confusion_{split}"] = plots.confusion_figure(confusions[split], names, f"Confusion matrix ({split})")
     parts = [_run_headline(metrics), *([f'<p class="note">{_h(changed)}</p>'] if changed else []),
              *_resized(data.dataset), *_figures(figures, run_dir, page),
              _table("Metrics", _metric_rows(metrics))]
-    if per_class:
-        rows = [[_h(c), *(f"{per_class[s][i]:.4f}" for s in per_class)] for i, c in enumerate(names)]
-        parts.append(_table("Per-class accuracy", rows, ["class", *per_class], raw=True))
+    if confusions:
+        parts += _per_class(confusions, np.bincount(data.y["train"], minlength=len(names)), names)
     if "val" in predictions:
         parts.append(_examples(data.raw["val"], predictions["val"], names))
     parts.append(_collapsed(_table("Config", _config_rows(bundle.config), ["option", "value", "what it is"],
@@ -223,6 +223,42 @@ def _config_rows(config: dict[str, Any]) -> list[tuple[str, Any, str]]:
 
 def _metric_rows(metrics: dict[str, Any]) -> list[tuple[str, Any]]:
     return [(key, metrics[key]) for key in sorted(metrics)]
+
+
+def _per_class(confusions: dict[str, np.ndarray], trained: np.ndarray, names: list[str]) -> list[str]:
+    """Each class's training images, and its images and accuracy in each
+    split ("-" where it has none: a carve is not stratified, so a small class
+    may be missing from a split, or from training); with more classes than
+    the confusion figures count in their cells, the most frequent confusions
+    tabled, and the long table folded away."""
+    splits = list(confusions)
+    counts = {s: confusions[s].sum(axis=1) for s in splits}
+    accuracy = {s: per_class_accuracy(confusions[s]) for s in splits}
+    rows = [[_h(c), int(trained[i]), *(v for s in splits for v in
+                                       (int(counts[s][i]), "-" if counts[s][i] == 0 else f"{accuracy[s][i]:.4f}"))]
+            for i, c in enumerate(names)]
+    headers = ["class", "train images", *(h for s in splits for h in (f"{s} images", f"{s} accuracy"))]
+    table = _table("Per-class accuracy", rows, headers, raw=True)
+    if len(names) <= plots.COUNTED:
+        return [table]
+    parts = [_confusions(confusions[s], names, s) for s in splits]
+    return [*parts, _collapsed(table, f"Per-class accuracy: {len(names):,} classes")]
+
+
+CONFUSIONS = 20  # (true, predicted) pairs a report tables for a confusion matrix too large to count in its cells
+
+
+def _confusions(confusion: np.ndarray, names: list[str], split: str) -> str:
+    """The most frequent wrong predictions of a split, most first."""
+    wrong = confusion.copy()
+    np.fill_diagonal(wrong, 0)
+    cells = np.argsort(-wrong, axis=None, kind="stable")[:CONFUSIONS]
+    rows = [[_h(f"{names[i]} ({i})"), _h(f"{names[j]} ({j})"), int(wrong[i, j])]
+            for i, j in zip(*np.unravel_index(cells, wrong.shape), strict=True) if wrong[i, j]]
+    title = f"Most frequent confusions ({split})"
+    if not rows:
+        return f"<h2>{_h(title)}</h2><p>none: every {split} image was predicted right</p>"
+    return _table(title, rows, ["true class (index)", "predicted (index)", "images"], raw=True)
 
 
 def _examples(split: tuple[np.ndarray, np.ndarray], predicted: np.ndarray, names: list[str]) -> str:

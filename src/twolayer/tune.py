@@ -224,16 +224,20 @@ class Objective:
             raise Signalled(self.stop.signum)
         runs.start(self.opts.out)  # the files --force replaces go only now (runs.claim)
 
+        total = num_iters(config, len(data.y["train"]))
+
         def on_epoch_end(state) -> None:
             h = state.history
             trial.report(h.val_acc[-1], len(h.val_acc))  # one write to the storage per epoch
-            if trial.should_prune():
+            # a trial's last epoch is not pruned: nothing is left to save, and its whole run was tabled as
+            # pruned (81 of a 1-epoch search's 200 trials), its model thrown away
+            if state.iteration < total and trial.should_prune():
                 trial.set_user_attr("train_accuracy", h.train_acc[-1])
                 trial.set_user_attr("val_accuracy", h.val_acc[-1])
                 raise optuna.TrialPruned(f"pruned after epoch {len(h.val_acc)}")
 
         # a live bar for the trial in progress: one worker, on a terminal (logs get the trial lines)
-        bar = Progress(num_iters(config, len(data.y["train"])), f"trial {trial.number}",
+        bar = Progress(total, f"trial {trial.number}",
                        enabled=not self.opts.quiet and self.opts.jobs == 1, terminal_only=True)
 
         def on_iteration(it: int, total: int, loss: float, lr: float) -> None:

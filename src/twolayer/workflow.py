@@ -34,7 +34,7 @@ from twolayer.data.images import (
     resize_images,
 )
 from twolayer.data.preprocess import Preprocessor
-from twolayer.data.splits import carve, check_classes
+from twolayer.data.splits import carve, check_classes, untrained_note
 from twolayer.errors import DataError, Stopped, TwolayerError, UsageError, WriteError
 from twolayer.files import given_path, read_record, write_json
 from twolayer.learner import LearnerNet, check_unchanged, confirm_resume, file_digest, label, learner_net
@@ -118,7 +118,11 @@ def prepare(config: TrainConfig, quiet: bool = True, preprocessor: Preprocessor 
         say(f"skipped {dataset.skipped}")  # file and folder names: escaped, never obeyed
     raw = carve(dataset, config.val_size, config.test_size, config.split_seed)
     if preprocessor is None:  # training: two classes, and options that suit the images (a folder's size is new)
-        check_classes(dataset)
+        test = "" if "test" in dataset.splits else f", --test-size {config.test_size:g}"
+        lost = check_classes(dataset, raw["train"][1],
+                             f"--val-size {config.val_size:g}{test}, chosen by --split-seed {config.split_seed}")
+        if lost and not quiet:
+            say(untrained_note(lost, len(dataset.class_names)))
         config.check_images(dataset.image_shape)
         if config.preprocess == "zca" and not quiet:  # a minute of silence on CIFAR-10 otherwise
             images = raw["train"][0]
@@ -139,8 +143,7 @@ def train(config: TrainConfig, out: str | Path | None = None, force: bool = Fals
     before any data is read; a run that fails before it starts (its data
     loaded, its net made) gives the folder back as it found it: the files
     that --force replaces go only then. The folder holds config.json from the
-    start, checkpoint.npz after every epoch (spaced out where costly: see
-    CHEAP_CHECKPOINT; kept at the end, so that
+    start, checkpoint.npz at an epoch's end (`due`; kept at the end, so that
     `resume` can continue the run), then model.npz, history.csv and, last,
     metrics.json: a folder with metrics.json is a finished run."""
     force, quiet = given_flag(force, "force"), given_flag(quiet, "quiet")  # force="no" replaced the run
@@ -345,14 +348,6 @@ def read_run_config(run_dir: Path) -> tuple[TrainConfig, dict[str, Any]]:
         raise TwolayerError(f"cannot read {where}: {e}") from None
 
 
-# A checkpoint is written after every epoch, unless writing one takes longer than CHEAP_CHECKPOINT seconds (a
-# wide network's: 300 MB at hidden 8,192 took about a second, longer than a GPU's epoch); then at most once in
-# CHECKPOINT_SPACING times its writing time, so that checkpoints take at most about a tenth of the run. The last
-# epoch, an early stop and a signal are always saved.
-CHEAP_CHECKPOINT = 0.25
-CHECKPOINT_SPACING = 10
-
-
 def _run(config: TrainConfig, data: Prepared, held: runs.Claim, net: TwoLayerNet, state: TrainState | None,
          quiet: bool) -> TrainResult:
     run_dir = held.path
@@ -367,13 +362,10 @@ def _run(config: TrainConfig, data: Prepared, held: runs.Claim, net: TwoLayerNet
 
     def on_epoch_end(s: TrainState) -> None:
         now = time.monotonic()
-        costly = written[1] > CHEAP_CHECKPOINT
-        if costly and now - written[0] < CHECKPOINT_SPACING * written[1] and not (
-                s.iteration >= total or s.history.early_stop):
-            return
-        save_checkpoint(checkpoint, net, s, record)
-        written[:] = time.monotonic(), time.monotonic() - now
-        last[0] = s.iteration
+        if s.iteration >= total or s.history.early_stop or due(s.iteration, last[0], now - written[0], written[1]):
+            save_checkpoint(checkpoint, net, s, record)
+            written[:] = time.monotonic(), time.monotonic() - now
+            last[0] = s.iteration
 
     def on_iteration(it: int, total: int, loss: float, lr: float) -> None:
         if stop.signum is not None:
@@ -385,6 +377,32 @@ def _run(config: TrainConfig, data: Prepared, held: runs.Claim, net: TwoLayerNet
         result = finish_run(config, data, run_dir, net, history, started, keep_state=True)
     result.signum = stop.signum
     return result
+
+
+# An epoch's end writes a checkpoint once the run has grown by 1/CHECKPOINTS since the last one, and, where writing
+# one took more than CHEAP_CHECKPOINT seconds, once CHECKPOINT_SPACING times that has passed since.
+CHECKPOINTS = 100
+CHEAP_CHECKPOINT = 0.25
+CHECKPOINT_SPACING = 10
+
+
+def due(iteration: int, last: int | None, since: float, took: float) -> bool:
+    """Whether an epoch ending at `iteration` writes a checkpoint, the last
+    one written at iteration `last` (None: none yet in this process),
+    `since` seconds ago, having taken `took` seconds to write. Every epoch's
+    for a run's first CHECKPOINTS epochs, then fewer, so that a run of many
+    tiny epochs spends a bounded share of its time on them (a checkpoint
+    holds the whole history: each epoch's of --epochs 10000 on 20 images
+    wrote 15 GB in all, two thirds of the run's time); and one that is slow
+    to write (300 MB, about a second, at hidden 8,192: more than the gpu
+    recipe's epoch) at most once in CHECKPOINT_SPACING times its writing
+    time, about a tenth of the run. A run killed with kill -9 loses at most
+    that much; Ctrl-C and SIGTERM write one where they stop it, and the
+    caller writes the last epoch's and an early stop's."""
+    if last is None:
+        return True
+    return CHECKPOINTS * (iteration - last) >= iteration and (took <= CHEAP_CHECKPOINT
+                                                              or since >= CHECKPOINT_SPACING * took)
 
 
 def finish_run(config: TrainConfig, data: Prepared, run_dir: Path, net: TwoLayerNet, history: History,

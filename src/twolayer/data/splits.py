@@ -67,10 +67,21 @@ def carve(dataset: Dataset, val_size: float, test_size: float, split_seed: int =
     return splits
 
 
-def check_classes(dataset: Dataset) -> None:
-    """DataError unless the training split holds two classes or more: a
-    model of one class "predicts" it at accuracy 1.0 whatever it is shown
-    (a folder of one sub-folder, pets/images/, is the usual slip)."""
+def untrained(labels: np.ndarray, train_labels: np.ndarray) -> np.ndarray:
+    """The classes among `labels` of which `train_labels` (the rows left to
+    train on once validation and test rows are carved out) hold no row: a
+    carve is not stratified, so a class of one or a few images may go whole
+    to validation or test."""
+    return np.setdiff1d(np.unique(labels), np.unique(train_labels))
+
+
+def check_classes(dataset: Dataset, train_labels: np.ndarray, carved: str) -> list[str]:
+    """DataError unless the training split holds two classes or more, before
+    and after the carve (`carved`: the options that made it, for the
+    message): a model of one class "predicts" it at accuracy 1.0 whatever it
+    is shown (a folder of one sub-folder, pets/images/, is the usual slip; a
+    class of one image carved out for testing, beside another, the rarer).
+    Return the names of the classes the carve left without a training image."""
     labels = dataset.splits["train"][1]
     present = np.unique(labels)
     if len(present) < 2:
@@ -79,3 +90,25 @@ def check_classes(dataset: Dataset) -> None:
             if len(dataset.class_names) > 1 else ""
         raise DataError(f"{dataset.name}: every training image is of one class, {name!r}{others}; a classifier "
                         "needs two or more: one sub-folder of images per class")
+    lost = [dataset.class_names[i] for i in untrained(labels, train_labels)]
+    if len(lost) == len(present) - 1:
+        left = dataset.class_names[int(np.unique(train_labels)[0])]
+        raise DataError(f"{dataset.name}: the validation and test images carved from it ({carved}) hold every "
+                        f"image of {_names(lost)}, leaving only {left!r} to train on (a classifier needs two classes "
+                        f"or more); give {'it' if len(lost) == 1 else 'them'} more images, or another --split-seed, or "
+                        "smaller --val-size and --test-size")
+    return lost
+
+
+def _names(names: list[str], shown: int = 5) -> str:
+    """'a', 'b' and 3 more classes: a few names of a list that may hold thousands."""
+    head = ", ".join(repr(n) for n in names[:shown])
+    more = f" and {len(names) - shown:,} more classes" if len(names) > shown else ""
+    return ("class " if len(names) == 1 else "classes ") + head + more
+
+
+def untrained_note(lost: list[str], total: int) -> str:
+    """What train says of the classes the carve left without a training image."""
+    return (f"{len(lost):,} of {total:,} classes have no training image (the validation and test carve took all "
+            f"of theirs), so the model cannot learn them: {_names(lost)}; give them more images, or smaller "
+            "--val-size and --test-size")
