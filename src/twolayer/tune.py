@@ -199,8 +199,14 @@ class Objective:
         key = (*(getattr(config, n) for n, o in options(type(config)).items() if o.group == "data"), config.dtype)
         if key not in self.data:
             self.data.clear()  # one dataset in memory at a time
-            self.data[key] = prepare(config, quiet=True)
+            self.data[key] = prepare(config, quiet=True, check=self.check_space)
         return self.data[key]
+
+    def check_space(self, dataset) -> None:
+        """The data's size, known now: every crop, preprocessing and split size the search takes, before a
+        trial trains (and before this trial's split is judged: its classes)."""
+        self.opts.space.check_images(dataset.image_shape, len(dataset.splits["train"][1]), "test" in dataset.splits,
+                                     len(dataset.class_names))
 
     def __call__(self, trial) -> float:
         import optuna
@@ -215,10 +221,6 @@ class Objective:
         config = self.opts.space.config(params).validate().anchored()  # its config.json read from anywhere
         started = time.monotonic()
         data = self.prepared(config)
-        # the data's size, known now: every crop, preprocessing and split size the search takes, before a trial trains
-        splits = data.dataset.splits
-        self.opts.space.check_images(data.dataset.image_shape, len(splits["train"][1]), "test" in splits,
-                                     len(data.dataset.class_names))
         net = new_net(config, data)
         if self.stop.signum is not None:  # stopped while the data loaded: the search has not started
             raise Signalled(self.stop.signum)

@@ -9,7 +9,7 @@ import glob
 import os
 import time
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,15 +101,20 @@ class Prepared:
         return f"Prepared({self.dataset!r}, {self.preprocessor.kind}: {rows} rows of {self.X['train'].shape[1]})"
 
 
-def prepare(config: TrainConfig, quiet: bool = True, preprocessor: Preprocessor | None = None) -> Prepared:
+def prepare(config: TrainConfig, quiet: bool = True, preprocessor: Preprocessor | None = None,
+            check: Callable[[Dataset], None] | None = None) -> Prepared:
     """Load, split and preprocess per `config`; deterministic, so a resumed
     run sees exactly the arrays the original run saw. Pass a fitted
-    `preprocessor` (a model's own) to apply it instead of fitting one."""
+    `preprocessor` (a model's own) to apply it instead of fitting one, and
+    `check` to look at the loaded dataset before it is split (a search's
+    options, all of them, before one trial's split is judged)."""
     if preprocessor is None and config.image_size:  # a network too large is said before minutes of decoding
         check_memory(config, config.image_size**2, config.hidden_size, 2, 1)  # the least: gray, 2 classes, batch 1
     if preprocessor is None and config.dataset.startswith("folder:"):  # one class folder: said before decoding it
         check_training_folder(config.dataset[len("folder:"):])
     dataset = load_dataset(config.dataset, config.data_dir, quiet, image_size=config.image_size)
+    if check is not None:
+        check(dataset)
     if dataset.resized_from and not quiet:
         h, w = dataset.image_shape[:2]
         say(f"images resized to {w}x{h} pixels from {dataset.resized_from}"
