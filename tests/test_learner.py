@@ -355,6 +355,8 @@ WRITTEN_OTHERWISE = {
         ("scores = hidden.dot(W2) + b2", "scores = np.einsum('nh,hc->nc', hidden, W2.astype(np.float64)) + b2")),
     "weights kept at hand in __init__": learner_replacing((LAST_PARAM, LAST_PARAM + KEPT_AT_HAND),
                                                           (READ_PARAMS, READ_AT_HAND)),
+    "other values in params": learner_replacing((LAST_PARAM, LAST_PARAM + '        self.params["hidden_size"] = '
+                                                 'hidden_size\n        self.params["seen"] = np.zeros(3)\n')),
 }
 
 
@@ -362,7 +364,9 @@ WRITTEN_OTHERWISE = {
 def test_a_correct_learner_written_otherwise_trains_like_twolayers_own(tmp_path, name):
     """np.einsum and float64 gradients for float32 params; self.W1 =
     self.params['W1'] kept from __init__ (its params became float32 copies
-    that its loss never read: refused as a forward pass that differs)."""
+    that its loss never read: refused as a forward pass that differs); its
+    params holding more than W1, b1, W2, b2 (an int there: the trainer's
+    `value.shape`, or `'int' object does not support item assignment`)."""
     path = tmp_path / "net.py"
     path.write_text(WRITTEN_OTHERWISE[name])
     options = dict(epochs=3, val_size=100, test_size=100)

@@ -64,7 +64,7 @@ def _rows_hint(X: Any, name: str, width: int | None) -> str:
 def _check_range(X: np.ndarray, dtype: np.dtype, name: str) -> None:
     """ConfigError where X holds a value beyond float type `dtype`'s range;
     read only where X's type can hold one (float64 rows for a float32
-    network, int16 ones for a float16 network)."""
+    network, int32 ones for a float16 network: int16's are all within it)."""
     limit = float(np.finfo(dtype).max)
     if X.size == 0 or X.dtype.kind == "b":
         return

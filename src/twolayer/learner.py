@@ -367,7 +367,10 @@ def kind_of(value: Any) -> str:
 class LearnerNet:
     """A learner's network object with the interface that twolayer's
     trainer drives (TwoLayerNet's): params, weights(), gradients(),
-    predict(). Their `params` dict is the one the optimizer updates in place.
+    predict(). Its `params` are the arrays W1, b1, W2, b2 of the learner's
+    own params dict, which the optimizer updates in place; anything else that
+    dict holds (a hidden_size, a cache) is the learner's, never trained,
+    saved or restored (an int there was a traceback at the run's end).
 
     Its loss adds its own L2 term, so the trainer hands it reg and neither
     adds the term again nor folds it into the update (`l2_in_loss`)."""
@@ -380,7 +383,8 @@ class LearnerNet:
 
     @property
     def params(self) -> dict[str, Any]:
-        return self.obj.params
+        params = self.obj.params
+        return {key: params[key] for key in PARAM_NAMES}
 
     def weights(self) -> list[Any]:
         return [self.params["W1"], self.params["W2"]]

@@ -1,7 +1,8 @@
 """Run folders: claiming them before any work, and the history.csv they hold.
 
-A run folder holds config.json from the start, checkpoint.npz after every
-epoch (kept at the end, so that the run can be continued), then model.npz,
+A run folder holds config.json from the start, checkpoint.npz at an
+epoch's end (workflow.due: every epoch's at first, then sparser, always
+the last's; kept at the end, so that the run can be continued), then model.npz,
 history.csv and, last, metrics.json: a folder with metrics.json is a
 finished run.
 
