@@ -401,7 +401,7 @@ def test_costly_checkpoints_are_spaced_out_but_the_last_epoch_is_always_saved(tm
         time.sleep(0.05)
 
     monkeypatch.setattr(workflow, "save_checkpoint", slow_write)
-    monkeypatch.setattr(workflow, "CHEAP_CHECKPOINT", 0.01)
+    monkeypatch.setattr(workflow, "LARGE_CHECKPOINT", 1000)  # this run's, of a few kB, stands for a large one
     monkeypatch.setattr(workflow, "CHECKPOINT_SPACING", 1000)
     out = tmp_path / "run"
     workflow.train(TrainConfig(**CONFIG), out, quiet=True)

@@ -281,6 +281,9 @@ def fit(
     batches = None  # this epoch's batches of row numbers, on the device
     sums = None  # sum(W**2) of each weight matrix, as the last update left it (None: not known yet)
     pending: list[tuple[Any, float]] = []  # (loss on the device, lr) not yet read back
+    # each weight's pull toward zero per unit of learning rate, for the advice when a run blows up: Adam
+    # normalizes the L2 term's gradient with the rest, so only its decoupled decay pulls so
+    shrink = (0.0 if c.optimizer == "adam" else 2 * c.reg) + c.weight_decay
     bar = Progress(total, "train", enabled=progress)
     history.early_stop = None  # a continued run goes on past an earlier patience stop
     # overflow as a run diverges is the divergence guard's to report, in one line
@@ -322,7 +325,7 @@ def fit(
             pending.append((loss, rate))
             boundary = (it + 1) % iters_per_epoch == 0 or it + 1 == total
             read = xp is np or boundary or (it + 1) % READ_EVERY == 0
-            if read and not _read_losses(pending, state, it, 2 * c.reg + c.weight_decay):
+            if read and not _read_losses(pending, state, it, shrink):
                 break  # checked before this step's update: the exploding step is not applied
             sums = list(state.optimizer.update(net.params, grads, rate, l2).values())  # W1, W2: net.weights()' order
             state.iteration = it + 1
@@ -354,7 +357,7 @@ def fit(
             history.stop_reason = (f"{history.stop_reason}; the weights overflowed, so the {kept} parameters are "
                                    "kept" if history.stop_reason else
                                    f"the last update (iteration {state.iteration}) overflowed the weights; "
-                                   f"{lower_the_step(history.lr[-1], 2 * c.reg + c.weight_decay)}; the {kept} "
+                                   f"{lower_the_step(history.lr[-1], shrink)}; the {kept} "
                                    "parameters are kept")
         if restore_best or overflowed:
             restore_best_params(net, state, otherwise=start if overflowed else None)

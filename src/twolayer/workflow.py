@@ -127,7 +127,7 @@ def prepare(config: TrainConfig, quiet: bool = True, preprocessor: Preprocessor 
         lost = check_classes(dataset, raw["train"][1],
                              f"--val-size {config.val_size:g}{test}, chosen by --split-seed {config.split_seed}")
         if lost and not quiet:
-            say(untrained_note(lost, len(dataset.class_names)))
+            say(untrained_note(lost, dataset))
         config.check_images(dataset.image_shape)
         if config.preprocess == "zca" and not quiet:  # a minute of silence on CIFAR-10 otherwise
             images = raw["train"][0]
@@ -363,13 +363,13 @@ def _run(config: TrainConfig, data: Prepared, held: runs.Claim, net: TwoLayerNet
     train_state = state if state is not None else new_state(n_train, config)
     record = config.to_dict()  # kept in each checkpoint: a resume checks config.json against it
     last = [None if state is None else state.iteration]  # the last good checkpoint's iteration
-    written = [0.0, 0.0]  # when the last checkpoint was written, and how long that took (seconds)
+    written = [0.0, 0.0, 0]  # when the last checkpoint was written, how long that took (seconds), its bytes
 
     def on_epoch_end(s: TrainState) -> None:
         now = time.monotonic()
-        if s.iteration >= total or s.history.early_stop or due(s.iteration, last[0], now - written[0], written[1]):
+        if s.iteration >= total or s.history.early_stop or due(s.iteration, last[0], now - written[0], *written[1:]):
             save_checkpoint(checkpoint, net, s, record)
-            written[:] = time.monotonic(), time.monotonic() - now
+            written[:] = time.monotonic(), time.monotonic() - now, checkpoint.stat().st_size
             last[0] = s.iteration
 
     def on_iteration(it: int, total: int, loss: float, lr: float) -> None:
@@ -384,29 +384,30 @@ def _run(config: TrainConfig, data: Prepared, held: runs.Claim, net: TwoLayerNet
     return result
 
 
-# An epoch's end writes a checkpoint once the run has grown by 1/CHECKPOINTS since the last one, and, where writing
-# one took more than CHEAP_CHECKPOINT seconds, once CHECKPOINT_SPACING times that has passed since.
+# An epoch's end writes a checkpoint once the run has grown by 1/CHECKPOINTS since the last one, and, where one is
+# larger than LARGE_CHECKPOINT bytes, once CHECKPOINT_SPACING times its writing time has passed since. (Told by its
+# size, not its time: a small one slowed by a busy disk would space a test run's checkpoints by chance.)
 CHECKPOINTS = 100
-CHEAP_CHECKPOINT = 0.25
+LARGE_CHECKPOINT = 100 * 2**20
 CHECKPOINT_SPACING = 10
 
 
-def due(iteration: int, last: int | None, since: float, took: float) -> bool:
+def due(iteration: int, last: int | None, since: float, took: float, size: int) -> bool:
     """Whether an epoch ending at `iteration` writes a checkpoint, the last
     one written at iteration `last` (None: none yet in this process),
-    `since` seconds ago, having taken `took` seconds to write. Every epoch's
-    for a run's first CHECKPOINTS epochs, then fewer, so that a run of many
-    tiny epochs spends a bounded share of its time on them (a checkpoint
-    holds the whole history: each epoch's of --epochs 10000 on 20 images
-    wrote 15 GB in all, two thirds of the run's time); and one that is slow
-    to write (300 MB, about a second, at hidden 8,192: more than the gpu
+    `since` seconds ago, having taken `took` seconds to write `size` bytes.
+    Every epoch's for a run's first CHECKPOINTS epochs, then fewer, so that
+    a run of many tiny epochs spends a bounded share of its time on them (a
+    checkpoint holds the whole history: each epoch's of --epochs 10000 on 20
+    images wrote 15 GB in all, two thirds of the run's time); and a large
+    one (300 MB at hidden 8,192, about a second to write: more than the gpu
     recipe's epoch) at most once in CHECKPOINT_SPACING times its writing
     time, about a tenth of the run. A run killed with kill -9 loses at most
     that much; Ctrl-C and SIGTERM write one where they stop it, and the
     caller writes the last epoch's and an early stop's."""
     if last is None:
         return True
-    return CHECKPOINTS * (iteration - last) >= iteration and (took <= CHEAP_CHECKPOINT
+    return CHECKPOINTS * (iteration - last) >= iteration and (size <= LARGE_CHECKPOINT
                                                               or since >= CHECKPOINT_SPACING * took)
 
 

@@ -96,8 +96,13 @@ def check_classes(dataset: Dataset, train_labels: np.ndarray, carved: str) -> li
         raise DataError(f"{dataset.name}: the validation and test images carved from it ({carved}) hold every "
                         f"image of {_names(lost)}, leaving only {left!r} to train on (a classifier needs two classes "
                         f"or more); give {'it' if len(lost) == 1 else 'them'} more images, or another --split-seed, or "
-                        "smaller --val-size and --test-size")
+                        f"a smaller {carved_sizes(dataset)}")
     return lost
+
+
+def carved_sizes(dataset: Dataset) -> str:
+    """The options whose sizes carve images out of `dataset`'s training split."""
+    return "--val-size" if "test" in dataset.splits else "--val-size and --test-size"
 
 
 def _names(names: list[str], shown: int = 5) -> str:
@@ -107,8 +112,8 @@ def _names(names: list[str], shown: int = 5) -> str:
     return ("class " if len(names) == 1 else "classes ") + head + more
 
 
-def untrained_note(lost: list[str], total: int) -> str:
+def untrained_note(lost: list[str], dataset: Dataset) -> str:
     """What train says of the classes the carve left without a training image."""
-    return (f"{len(lost):,} of {total:,} classes have no training image (the validation and test carve took all "
-            f"of theirs), so the model cannot learn them: {_names(lost)}; give them more images, or smaller "
-            "--val-size and --test-size")
+    return (f"{len(lost):,} of {len(dataset.class_names):,} classes have no training image (the validation and test "
+            f"carve took all of theirs), so the model cannot learn them: {_names(lost)}; give them more images, or a "
+            f"smaller {carved_sizes(dataset)}")
