@@ -16,6 +16,7 @@ import re
 import reprlib
 import stat
 import tempfile
+import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterator
@@ -64,7 +65,7 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], Any]) -> None:
         raise OSError(e.errno, e.strerror, str(path)) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)  # held until it is renamed: a killed write's lock dies with it
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
+        os.fchmod(fd, 0o666 & ~umask())  # mkstemp makes 0600; give the usual mode
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -147,10 +148,25 @@ def write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, allow_nan=True) + "\n")
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
+def umask() -> int:
+    """The process's umask, read without changing it (Linux says it in
+    /proc/self/status). os.umask reads it only by setting another: two
+    threads writing files at once (twolayer.train in two threads of a
+    notebook) each set 0 and put back what they read, which could be the
+    other's 0, so the process kept umask 0 for good and made its files
+    and folders writable by everyone. Elsewhere the set-and-restore runs
+    under a lock."""
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status", "rb") as status:
+        for line in status:
+            if line.startswith(b"Umask:"):
+                return int(line.split()[1], 8)
+    with _UMASK_SET:
+        mask = os.umask(0)
+        os.umask(mask)
     return mask
+
+
+_UMASK_SET = threading.Lock()
 
 
 @contextlib.contextmanager

@@ -36,6 +36,7 @@ import contextlib
 import csv
 import fcntl
 import io
+import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -344,7 +345,21 @@ def _lock(path: Path, option: str) -> IO:
         handle.close()
         raise TwolayerError(f"{path} is in use by another twolayer process; wait for it or choose another "
                             f"{option}") from None
+    if not _still_there(handle, path / LOCK):  # released (and removed) as it was opened: lock the file there now
+        handle.close()
+        return _lock(path, option)
     return handle
+
+
+def _still_there(handle: IO, lock: Path) -> bool:
+    """Whether the lock file `handle` holds is still the one named `lock`. A
+    claim released removes its lock file: one opened just before that, then
+    locked, is a file no one else can find, and a third claim made a new one
+    and held the folder too, two runs writing in it at once."""
+    try:
+        return os.path.samestat(os.fstat(handle.fileno()), os.stat(lock))
+    except OSError:  # removed
+        return False
 
 
 def _make_room(path: Path, kind: str, force: bool, option: str) -> None:
