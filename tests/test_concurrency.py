@@ -1,11 +1,14 @@
-"""Several twolayer processes, or threads, on the same files at once:
-claims of one folder as another is released, and the process's umask
-under threads."""
+"""Several twolayer processes, or threads, on the same files at once: two
+writers of one new output file, claims of one folder as another is
+released, and the process's umask under threads. Processes meet at
+barriers made of files, never after a sleep."""
 
 from __future__ import annotations
 
 import fcntl
 import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -14,8 +17,96 @@ import pytest
 
 import twolayer
 from twolayer import TrainConfig, runs
+from twolayer.cli import main
 from twolayer.errors import TwolayerError
 from twolayer.files import atomic_write_text
+
+# runs twolayer's command line (argv[5:]) meeting another process at a barrier: when it first calls
+# MODULE.NAME (argv[4]), it makes BARRIER/ME (argv[1], argv[2]) and waits for BARRIER/OTHER (argv[3])
+BARRIER = r"""
+import importlib, sys, time
+from pathlib import Path
+barrier, me, other, (module, name) = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4].split(":")
+module = importlib.import_module(module)
+real = getattr(module, name)
+def meet(*args, **kwargs):
+    (barrier / me).touch()
+    deadline = time.monotonic() + 120
+    while not (barrier / other).exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return real(*args, **kwargs)
+setattr(module, name, meet)
+from twolayer.cli import main
+sys.exit(main(sys.argv[5:]))
+"""
+
+
+def together(barrier: Path, at: str, commands: list[list[str]], cwd: Path | None = None) -> list[tuple[int, str, str]]:
+    """Two twolayer commands started at once, meeting at `at` (MODULE:NAME); (exit status, stdout, stderr) of each."""
+    procs = [subprocess.Popen([sys.executable, "-c", BARRIER, str(barrier), me, other, at, *argv], cwd=cwd,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for argv, me, other in zip(commands, ("a", "b"), ("b", "a"), strict=True)]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert (barrier / "a").exists() and (barrier / "b").exists(), outputs  # both came to the barrier
+    return [(p.returncode, out, err) for p, (out, err) in zip(procs, outputs, strict=True)]
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    """Two finished runs on digits, of different widths."""
+    where = tmp_path_factory.mktemp("runs")
+    for name, width in (("a", 8), ("b", 12)):
+        assert main(["train", "--epochs", "1", "--hidden-size", str(width), "--out", str(where / name),
+                     "--quiet"]) == 0
+    return where / "a", where / "b"
+
+
+@pytest.mark.parametrize("command", ["report", "export"])
+def test_two_commands_writing_one_new_file_at_once_never_both_write_it(two_runs, tmp_path, command):
+    """`report a --out p.html` and `report b --out p.html` (or export) at
+    once, both having found no p.html: both said they wrote it, and p.html
+    was the page of one, the other's lost. Now the file is put in place
+    only if none is there (files.put_new): one writes it, the other says
+    so in one line, exit 1."""
+    out = tmp_path / ("p.html" if command == "report" else "m.onnx")
+    # each meets the other where it writes the file, its absence checked
+    commands = [[command, str(run), "--out", str(out)] for run in two_runs]
+    done = together(tmp_path, "twolayer.files:make_folders", commands)
+    codes = [code for code, _, _ in done]
+    assert sorted(codes) == [0, 1], done
+    err = done[codes.index(1)][2]
+    assert err == (f"twolayer {command}: error: {out} exists: another process wrote it while this one ran; pass "
+                   "--force to overwrite it\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["a", "b", out.name])  # no temporary file
+    winner = two_runs[codes.index(0)]
+    if command == "report":
+        assert f"twolayer run: {winner.name}<" in out.read_text()
+    else:  # the winner's model, whole
+        again = tmp_path / "again" / out.name
+        assert main(["export", str(winner), "--out", str(again)]) == 0
+        assert out.read_bytes() == again.read_bytes()
+
+
+def test_a_file_written_as_the_page_was_made_is_kept_and_said(two_runs, tmp_path, monkeypatch, capsys):
+    """The page's file appearing after report looked for it (another
+    process's): refused in one line, that file left as it was."""
+    page = tmp_path / "p.html"
+    from twolayer import plots
+
+    real = plots.png_bytes
+
+    def another_writes_it(fig, *args, **kwargs):
+        if not page.exists():
+            page.write_text("theirs")
+        return real(fig, *args, **kwargs)
+
+    monkeypatch.setattr(plots, "png_bytes", another_writes_it)
+    assert main(["report", str(two_runs[0]), "--out", str(page)]) == 1
+    assert capsys.readouterr().err.endswith(f"{page} exists: another process wrote it while this one ran; pass "
+                                            "--force to overwrite it\n")
+    assert page.read_text() == "theirs"
+    assert main(["report", str(two_runs[0]), "--out", str(page), "--force"]) == 0
+    assert page.read_text().startswith("<!DOCTYPE html>")
 
 
 def test_a_claim_released_as_another_opens_the_lock_file_never_gives_the_folder_twice(tmp_path, monkeypatch):

@@ -96,11 +96,11 @@ def export(model: str | Path, fmt: str = "onnx", out: str | Path | None = None, 
     dtype = np.float16 if float16 else np.float32
     if fmt == "onnx":
         data = onnx_model(bundle, dtype).SerializeToString()
-        write_making_folders(out, lambda f: f.write(data))
+        write_making_folders(out, lambda f: f.write(data), replace=force)
     else:
         state = torch_state_dict(bundle, dtype)
         torch = _torch()
-        write_making_folders(out, lambda f: torch.save(state, f))
+        write_making_folders(out, lambda f: torch.save(state, f), replace=force)
     return Exported(out, fmt, np.dtype(dtype).name, bundle.net.sizes[0], bundle.class_names, bundle.image_shape)
 
 
