@@ -1,11 +1,13 @@
 """Several twolayer processes, or threads, on the same files at once: two
-writers of one new output file, claims of one folder as another is
+writers of one new output file, readers of a run folder that another
+process is continuing or replacing, claims of one folder as another is
 released, and the process's umask under threads. Processes meet at
 barriers made of files, never after a sleep."""
 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import subprocess
 import sys
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 import twolayer
 from twolayer import TrainConfig, runs
@@ -87,6 +90,36 @@ def test_two_commands_writing_one_new_file_at_once_never_both_write_it(two_runs,
         assert out.read_bytes() == again.read_bytes()
 
 
+def test_two_runs_decoding_one_new_image_folder_at_once_share_its_cache(tmp_path):
+    """Two `train` runs on one image folder that no run has decoded, with
+    no --out, started together: each decodes it and both write its cache
+    file at once (they meet just before). Both runs train on the same
+    data, in folders of their own; one cache file, whole, is left, and a
+    third run reads it."""
+    rng = np.random.default_rng(0)
+    for name in ("cat", "dog"):
+        (tmp_path / "pics" / name).mkdir(parents=True)
+        for i in range(6):
+            Image.fromarray(rng.integers(0, 256, (6, 5, 3), dtype=np.uint8)).save(tmp_path / "pics" / name / f"{i}.png")
+    (tmp_path / "barrier").mkdir()
+    train = ["train", "--dataset", "folder:pics", "--data-dir", "data", "--epochs", "1", "--val-size", "2",
+             "--test-size", "2", "--quiet"]
+    done = together(tmp_path / "barrier", "twolayer.data.folder:save_cached", [train, train], cwd=tmp_path)
+    assert [code for code, _, _ in done] == [0, 0], done
+    assert all(err == "" for _, _, err in done)
+    folders = sorted((tmp_path / "runs").iterdir())
+    assert len(folders) == 2
+    digests = {json.loads((f / "config.json").read_text())["data_sha256"] for f in folders}
+    assert len(digests) == 1
+    [cache] = (tmp_path / "data" / "cache").iterdir()  # no temporary file beside it
+    assert cache.suffix == ".npz"
+    written = cache.stat().st_mtime_ns
+    data = twolayer.load_dataset("folder:" + str(tmp_path / "pics"), tmp_path / "data")
+    assert data.splits["train"][0].shape == (12, 6, 5, 3)
+    assert [p.name for p in (tmp_path / "data" / "cache").iterdir()] == [cache.name]
+    assert cache.stat().st_mtime_ns == written  # read, not decoded and written again
+
+
 def test_a_file_written_as_the_page_was_made_is_kept_and_said(two_runs, tmp_path, monkeypatch, capsys):
     """The page's file appearing after report looked for it (another
     process's): refused in one line, that file left as it was."""
@@ -107,6 +140,109 @@ def test_a_file_written_as_the_page_was_made_is_kept_and_said(two_runs, tmp_path
     assert page.read_text() == "theirs"
     assert main(["report", str(two_runs[0]), "--out", str(page), "--force"]) == 0
     assert page.read_text().startswith("<!DOCTYPE html>")
+
+
+def holding(run: Path) -> subprocess.Popen:
+    """Another process holding `run` as a run continued in it does (runs.hold), until killed."""
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from twolayer import runs; "
+                               "held = runs.hold(sys.argv[1]); print('held', flush=True); time.sleep(300)", str(run)],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline() == "held\n"
+    return holder
+
+
+def test_a_finished_run_being_continued_is_read_as_such(two_runs, tmp_path, capsys):
+    """A finished run that another process is continuing (--resume
+    --epochs N): report wrote a page of the old model, which the run's end
+    left beside the new one (or read one model's figures beside the
+    other's metrics); export wrote model.onnx of the model about to be
+    replaced; evaluate and predict said nothing. Now report refuses, export
+    refuses to write beside the model, and the others say what they read."""
+    run = tmp_path / "run"
+    subprocess.run(["cp", "-a", str(two_runs[0]), str(run)], check=True)
+    picture = tmp_path / "x.png"
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(picture)
+    before = {p.name: p.stat().st_mtime_ns for p in run.iterdir()}  # a finished run keeps no lock file
+    holder = holding(run)
+    try:
+        for argv in (["report", str(run)], ["report", str(run), "--out", str(tmp_path / "p.html")]):
+            assert main(argv) == 1
+            assert capsys.readouterr().err == (f"twolayer report: error: {run} cannot be reported now: a twolayer "
+                                               "process is training or searching in it now, and writes its model, "
+                                               "metrics and report anew when it finishes; wait for it\n")
+        assert main(["export", str(run)]) == 1
+        assert "so model.onnx beside it would be of the model replaced; wait for it, or give --out elsewhere\n" in \
+            capsys.readouterr().err
+        note = (f"note: {run} is in use: a twolayer process is training or searching in it now; this is the model "
+                "it holds until that process writes its new one\n")
+        for argv in (["evaluate", str(run)], ["predict", str(run), str(picture)],
+                     ["export", str(run / "model.npz"), "--out", str(tmp_path / "m.onnx")]):
+            assert main(argv) == 0
+            assert capsys.readouterr().err == f"twolayer {argv[0]}: {note}"
+    finally:
+        holder.kill()
+        holder.wait()
+    assert {p.name: p.stat().st_mtime_ns for p in run.iterdir() if p.name != runs.LOCK} == before
+    assert not (tmp_path / "p.html").exists()
+    assert main(["report", str(run), "--out", str(tmp_path / "p.html")]) == 0
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("taken_by", ["force", "resume"])
+def test_a_run_taken_by_another_process_while_it_is_read_is_said_to_be_in_use(two_runs, tmp_path, monkeypatch,
+                                                                               capsys, taken_by):
+    """`train --out RUN --force` (or --resume) claiming the run as report
+    read its files: `RUN/history.csv: No such file` as they moved aside, or
+    a page of files some of which the new run was writing; evaluate's
+    model moved aside between its check and its read was `cannot read
+    RUN/model.npz`. Each says the folder is in use."""
+    run = tmp_path / "run"
+    subprocess.run(["cp", "-a", str(two_runs[0]), str(run)], check=True)
+    taken = []
+
+    def take():
+        if not taken:  # another process's claim: its own lock file handle, as a second process holds it
+            taken.append(runs.claim(run, "run", force=True) if taken_by == "force" else runs.hold(run))
+
+    real_history, real_resolve = runs.read_history_csv, twolayer.bundles.resolve_model_path
+    monkeypatch.setattr(runs, "read_history_csv", lambda path: (take(), real_history(path))[1])
+    try:
+        assert main(["report", str(run)]) == 1
+        assert capsys.readouterr().err.startswith(f"twolayer report: error: {run} cannot be reported now: a twolayer "
+                                                  "process is training or searching in it now")
+    finally:
+        taken.pop().abandon()
+    assert (run / "metrics.json").is_file()
+    if taken_by == "force":
+        monkeypatch.setattr(twolayer.bundles, "resolve_model_path", lambda path: (real_resolve(path), take())[0])
+        try:
+            assert main(["evaluate", str(run)]) == 1
+            assert capsys.readouterr().err == (f"twolayer evaluate: error: no model in {run} now: a twolayer process "
+                                               "is training or searching in it now, which moved the model aside as "
+                                               "it was read; wait for it to finish\n")
+        finally:
+            taken.pop().abandon()
+        assert (run / "model.npz").is_file()
+
+
+def test_a_continued_run_leaves_no_export_or_report_of_the_model_it_replaced(two_runs, tmp_path, capsys):
+    """`export RUN`, then `train --resume RUN --epochs 3`: RUN/model.onnx
+    stayed, the first model's, beside the new model.npz, and `export RUN`
+    refused to replace it (`exists; pass --force`). The run's end removes
+    what was made from the model it replaces (runs.drop_made_from_model);
+    the command line then writes the new report."""
+    run = tmp_path / "run"
+    subprocess.run(["cp", "-a", str(two_runs[0]), str(run)], check=True)
+    assert main(["export", str(run)]) == 0
+    assert main(["export", str(run), "--format", "torch"]) == 0
+    twolayer.resume(run, quiet=True, length={"epochs": 2})
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoint.npz", "config.json", "history.csv", "metrics.json",
+                                                     "model.npz"]
+    assert main(["train", "--resume", str(run), "--epochs", "3", "--quiet"]) == 0
+    assert (run / "report.html").is_file() and (run / "history.png").is_file()
+    capsys.readouterr()
+    assert main(["export", str(run)]) == 0
+    assert capsys.readouterr().err == ""
 
 
 def test_a_claim_released_as_another_opens_the_lock_file_never_gives_the_folder_twice(tmp_path, monkeypatch):

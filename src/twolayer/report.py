@@ -114,10 +114,8 @@ def _not_reportable(path: Path) -> str:
 
 
 def run_report(run_dir: Path, data: Prepared | None = None, page: Path | None = None, force: bool = False) -> Path:
-    bundle = bundles.load_bundle(run_dir)
-    metrics = read_record(run_dir / "metrics.json", "a finished run's metrics")
+    bundle, metrics, history = _read_run(run_dir)
     config = TrainConfig.from_dict(bundle.config)
-    history = runs.read_history_csv(run_dir / "history.csv")
     changed = None
     if data is None:  # the model's own preprocessing, never refitted
         data = prepare(config, quiet=True, preprocessor=bundle.preprocessor)
@@ -150,6 +148,30 @@ def run_report(run_dir: Path, data: Prepared | None = None, page: Path | None = 
                                    keyed=True), "Config: every option of the run"))
     title = f"twolayer run: {run_dir.name}" + (f", {label(config.net)}" if config.net else "")
     return _write(run_dir, page, title, parts, force)
+
+
+def _read_run(run_dir: Path) -> tuple[bundles.Bundle, dict[str, Any], Any]:
+    """A finished run's model, metrics and history, read as one: refused
+    while a twolayer process holds the folder, before or after they are
+    read. A run continued (--resume --epochs) or replaced (--force) as they
+    were read gave a page of one model's figures beside another's metrics,
+    or `metrics.json is missing` as its files moved aside; and one
+    continued after the page was written left it beside the new model."""
+    try:
+        read = (bundles.load_bundle(run_dir), read_record(run_dir / "metrics.json", "a finished run's metrics"),
+                runs.read_history_csv(run_dir / "history.csv"))
+    except TwolayerError:
+        if runs.in_use(run_dir):
+            raise TwolayerError(_in_use(run_dir)) from None
+        raise
+    if runs.in_use(run_dir):
+        raise TwolayerError(_in_use(run_dir))
+    return read
+
+
+def _in_use(run_dir: Path) -> str:
+    return (f"{run_dir} cannot be reported now: {runs.IN_USE}, and writes its model, metrics and report anew "
+            "when it finishes; wait for it")
 
 
 def _data_changed(bundle: bundles.Bundle, data: Prepared, run_dir: Path) -> str | None:
