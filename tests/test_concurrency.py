@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -159,7 +160,7 @@ def test_a_finished_run_being_continued_is_read_as_such(two_runs, tmp_path, caps
     replaced; evaluate and predict said nothing. Now report refuses, export
     refuses to write beside the model, and the others say what they read."""
     run = tmp_path / "run"
-    subprocess.run(["cp", "-a", str(two_runs[0]), str(run)], check=True)
+    shutil.copytree(two_runs[0], run)
     picture = tmp_path / "x.png"
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(picture)
     before = {p.name: p.stat().st_mtime_ns for p in run.iterdir()}  # a finished run keeps no lock file
@@ -197,7 +198,7 @@ def test_a_run_taken_by_another_process_while_it_is_read_is_said_to_be_in_use(tw
     model moved aside between its check and its read was `cannot read
     RUN/model.npz`. Each says the folder is in use."""
     run = tmp_path / "run"
-    subprocess.run(["cp", "-a", str(two_runs[0]), str(run)], check=True)
+    shutil.copytree(two_runs[0], run)
     taken = []
 
     def take():
@@ -232,7 +233,7 @@ def test_a_continued_run_leaves_no_export_or_report_of_the_model_it_replaced(two
     what was made from the model it replaces (runs.drop_made_from_model);
     the command line then writes the new report."""
     run = tmp_path / "run"
-    subprocess.run(["cp", "-a", str(two_runs[0]), str(run)], check=True)
+    shutil.copytree(two_runs[0], run)
     assert main(["export", str(run)]) == 0
     assert main(["export", str(run), "--format", "torch"]) == 0
     twolayer.resume(run, quiet=True, length={"epochs": 2})
