@@ -201,7 +201,13 @@ def load_bundle(path: str | Path) -> Bundle:
     """Read and verify a bundle; BundleError for anything that is not one,
     or that holds what no model could use (see check_bundle)."""
     path = resolve_model_path(path)
-    meta, arrays = read_npz(path, FORMAT, "model bundle")
+    try:
+        meta, arrays = read_npz(path, FORMAT, "model bundle")
+    except BundleError:
+        if path.name == MODEL_FILE and not path.is_file() and runs.in_use(path.parent):  # --force took the run
+            raise BundleError(f"no model in {path.parent} now: {runs.IN_USE}, which moved the model aside as it "
+                              "was read; wait for it to finish") from None
+        raise
     if meta.get("version") != FORMAT_VERSION:
         raise BundleError(
             f"{path} has bundle format version {schema.shown(meta.get('version'))}; this twolayer reads version "

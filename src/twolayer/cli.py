@@ -16,7 +16,8 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from twolayer import __version__, signals, workflow
+from twolayer import __version__, runs, signals, workflow
+from twolayer.bundles import MODEL_FILE
 from twolayer.config import GROUPS, Option, OptionError, TrainConfig, check_used, options, with_recipe
 from twolayer.data import SPEC_HELP
 from twolayer.errors import TwolayerError, UsageError
@@ -467,7 +468,19 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def note_if_training(command: str, model: str) -> None:
+    """One note on stderr when `model` is a run folder's (or its model.npz)
+    that a twolayer process is training in now, continuing the run: the
+    model read is the one the folder holds until that process writes its
+    new one (nothing said it; the numbers were taken for the new model's)."""
+    run = runs.folder_of(model) if model else None
+    if run is not None and (run / MODEL_FILE).is_file() and runs.in_use(run):
+        say(f"twolayer {command}: note: {run} is in use: {runs.IN_USE}; this is the model it holds until that "
+            "process writes its new one", sys.stderr)
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    note_if_training("evaluate", args.model)
     result = workflow.evaluate(args.model, args.dataset, args.split, args.data_dir)
     if result.get("skipped"):
         say(f"twolayer evaluate: note: skipped {result['skipped']}", sys.stderr)
@@ -482,6 +495,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    note_if_training("predict", args.model)
     for row in workflow.predictions(args.model, args.images):  # each chunk's rows printed as it is scored
         if args.json:
             print(json.dumps(row))
@@ -502,6 +516,7 @@ def cmd_help(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     done = export(args.model, args.format, args.out, force=args.force, float16=args.float16)
+    note_if_training("export", args.model)
     d = done.input_size
     shape = "x".join(str(s) for s in done.image_shape)
     rows, n = f"raw pixel rows (N, {d}) of {shape} images, 0..255", len(done.class_names)

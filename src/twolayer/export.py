@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from twolayer import runs
 from twolayer.bundles import Bundle, load_bundle, resolve_model_path
 from twolayer.config import given_flag
 from twolayer.errors import TwolayerError, UsageError
@@ -93,14 +94,18 @@ def export(model: str | Path, fmt: str = "onnx", out: str | Path | None = None, 
                             f"{SUFFIXES[fmt]}")
     if out.exists() and not force:
         raise TwolayerError(f"{out} exists; pass --force to overwrite it")
+    if _same_file(out.parent, source.parent) and runs.in_use(source.parent):
+        raise TwolayerError(f"{source.parent} is in use: {runs.IN_USE}, and replaces its {source.name} when it "
+                            f"finishes, so {out.name} beside it would be of the model replaced; wait for it, or give "
+                            "--out elsewhere")
     dtype = np.float16 if float16 else np.float32
     if fmt == "onnx":
         data = onnx_model(bundle, dtype).SerializeToString()
-        write_making_folders(out, lambda f: f.write(data))
+        write_making_folders(out, lambda f: f.write(data), replace=force)
     else:
         state = torch_state_dict(bundle, dtype)
         torch = _torch()
-        write_making_folders(out, lambda f: torch.save(state, f))
+        write_making_folders(out, lambda f: torch.save(state, f), replace=force)
     return Exported(out, fmt, np.dtype(dtype).name, bundle.net.sizes[0], bundle.class_names, bundle.image_shape)
 
 

@@ -16,6 +16,7 @@ import re
 import reprlib
 import stat
 import tempfile
+import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterator
@@ -50,11 +51,12 @@ def given_path(path: Any, what: str, give: str, empty: type[TwolayerError] = Usa
     return Path(text)
 
 
-def atomic_write(path: str | Path, write: Callable[[BinaryIO], Any]) -> None:
+def atomic_write(path: str | Path, write: Callable[[BinaryIO], Any], replace: bool = True) -> None:
     """Call write(file) on a temporary file beside `path`, then rename it.
     OSError for a `path` that is a device, a FIFO or a socket: the rename
     would put a file in its place (run as root, `--out /dev/null` replaced
-    the device)."""
+    the device). `replace` False: FileExistsError where a file is there by
+    then (put_new), checked in the same step as the file is put in place."""
     path = Path(path)
     _refuse_special(path)
     remove_abandoned(path)
@@ -64,12 +66,15 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], Any]) -> None:
         raise OSError(e.errno, e.strerror, str(path)) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)  # held until it is renamed: a killed write's lock dies with it
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
+        os.fchmod(fd, 0o666 & ~umask())  # mkstemp makes 0600; give the usual mode
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-            os.replace(tmp, path)  # before the file closes, so that no one takes it for an abandoned one
+            if replace:  # before the file closes, so that no one takes it for an abandoned one
+                os.replace(tmp, path)
+            else:
+                put_new(tmp, path)
     except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -77,6 +82,27 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], Any]) -> None:
         if cause is not None:
             raise OSError(cause.errno, cause.strerror, str(path)) from None  # the file asked for, not the temporary one
         raise
+
+
+def put_new(tmp: str, path: Path) -> None:
+    """Rename `tmp` to `path` unless a file is there, in one step: a hard
+    link fails if it is. Two processes writing one new file (`report --out
+    p.html`, `export --out m.onnx`, each having found no file there) both
+    renamed: the second's silently replaced the first's, and both said they
+    wrote it. Where the file system has no hard links: checked, then renamed."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise
+    except OSError as e:
+        if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS):
+            raise
+        if os.path.lexists(path):
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(path)) from None
+        os.replace(tmp, path)
+        return
+    with contextlib.suppress(OSError):  # left, it is only a second name of the file, removed as abandoned
+        os.unlink(tmp)
 
 
 # a write's temporary file beside NAME: .NAME.XXXXXXXX.tmp (tempfile.mkstemp's 8 characters)
@@ -147,10 +173,25 @@ def write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, allow_nan=True) + "\n")
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
+def umask() -> int:
+    """The process's umask, read without changing it (Linux says it in
+    /proc/self/status). os.umask reads it only by setting another: two
+    threads writing files at once (twolayer.train in two threads of a
+    notebook) each set 0 and put back what they read, which could be the
+    other's 0, so the process kept umask 0 for good and made its files
+    and folders writable by everyone. Elsewhere the set-and-restore runs
+    under a lock."""
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status", "rb") as status:
+        for line in status:
+            if line.startswith(b"Umask:"):
+                return int(line.split()[1], 8)
+    with _UMASK_SET:
+        mask = os.umask(0)
+        os.umask(mask)
     return mask
+
+
+_UMASK_SET = threading.Lock()
 
 
 @contextlib.contextmanager
@@ -243,14 +284,19 @@ def make_folders(path: Path) -> list[Path]:
     return missing
 
 
-def write_making_folders(path: Path, write) -> None:
-    """atomic_write(path, write), making path's missing folders (as
-    train's --out does); the folders made are removed again if it fails."""
+def write_making_folders(path: Path, write, replace: bool = True) -> None:
+    """atomic_write(path, write, replace), making path's missing folders (as
+    train's --out does); the folders made are removed again if it fails.
+    `replace` False (an output a command found absent, without --force): a
+    file written there since is one line, left as it is."""
     made = make_folders(path.parent)
     try:
-        atomic_write(path, write)
-    except BaseException:
+        atomic_write(path, write, replace)
+    except BaseException as e:
         remove_folders(made)
+        if isinstance(e, FileExistsError) and not replace:
+            raise TwolayerError(f"{path} exists: another process wrote it while this one ran; pass --force to "
+                                "overwrite it") from None
         raise
 
 

@@ -76,7 +76,7 @@ def report(path: str | Path, data: Prepared | None = None, out: str | Path | Non
     if not (search or run):
         raise TwolayerError(_not_reportable(path))
     page = None if out is None else _page_path(given_path(out, "--out", "give the page's file name"), force)
-    return tune_report(path, page) if search else run_report(path, data, page)
+    return tune_report(path, page, force) if search else run_report(path, data, page, force)
 
 
 def _page_path(out: Path, force: bool) -> Path:
@@ -113,11 +113,9 @@ def _not_reportable(path: Path) -> str:
 # -- a training run ---------------------------------------------------------------------
 
 
-def run_report(run_dir: Path, data: Prepared | None = None, page: Path | None = None) -> Path:
-    bundle = bundles.load_bundle(run_dir)
-    metrics = read_record(run_dir / "metrics.json", "a finished run's metrics")
+def run_report(run_dir: Path, data: Prepared | None = None, page: Path | None = None, force: bool = False) -> Path:
+    bundle, metrics, history = _read_run(run_dir)
     config = TrainConfig.from_dict(bundle.config)
-    history = runs.read_history_csv(run_dir / "history.csv")
     changed = None
     if data is None:  # the model's own preprocessing, never refitted
         data = prepare(config, quiet=True, preprocessor=bundle.preprocessor)
@@ -149,7 +147,31 @@ def run_report(run_dir: Path, data: Prepared | None = None, page: Path | None = 
     parts.append(_collapsed(_table("Config", _config_rows(bundle.config), ["option", "value", "what it is"],
                                    keyed=True), "Config: every option of the run"))
     title = f"twolayer run: {run_dir.name}" + (f", {label(config.net)}" if config.net else "")
-    return _write(run_dir, page, title, parts)
+    return _write(run_dir, page, title, parts, force)
+
+
+def _read_run(run_dir: Path) -> tuple[bundles.Bundle, dict[str, Any], Any]:
+    """A finished run's model, metrics and history, read as one: refused
+    while a twolayer process holds the folder, before or after they are
+    read. A run continued (--resume --epochs) or replaced (--force) as they
+    were read gave a page of one model's figures beside another's metrics,
+    or `metrics.json is missing` as its files moved aside; and one
+    continued after the page was written left it beside the new model."""
+    try:
+        read = (bundles.load_bundle(run_dir), read_record(run_dir / "metrics.json", "a finished run's metrics"),
+                runs.read_history_csv(run_dir / "history.csv"))
+    except TwolayerError:
+        if runs.in_use(run_dir):
+            raise TwolayerError(_in_use(run_dir)) from None
+        raise
+    if runs.in_use(run_dir):
+        raise TwolayerError(_in_use(run_dir))
+    return read
+
+
+def _in_use(run_dir: Path) -> str:
+    return (f"{run_dir} cannot be reported now: {runs.IN_USE}, and writes its model, metrics and report anew "
+            "when it finishes; wait for it")
 
 
 def _data_changed(bundle: bundles.Bundle, data: Prepared, run_dir: Path) -> str | None:
@@ -282,7 +304,7 @@ def _examples(split: tuple[np.ndarray, np.ndarray], predicted: np.ndarray, names
 # -- a search -----------------------------------------------------------------------------------
 
 
-def tune_report(out: Path, page: Path | None = None) -> Path:
+def tune_report(out: Path, page: Path | None = None, force: bool = False) -> Path:
     summary = read_record(out / "tune.json", "a search's summary")
     space = summary.get("space")
     if not (isinstance(space, dict) and isinstance(space.get("dimensions"), dict)
@@ -322,7 +344,7 @@ def tune_report(out: Path, page: Path | None = None) -> Path:
     learner = summary["space"]["fixed"].get("net")
     title = f"twolayer search: {summary.get('study')}" + (f", {label(learner)}" if learner else "")
     return _write(out, page, title, [headline, *images_html, sections[2], sections[1],
-                               _collapsed(sections[0], "Search settings")])
+                               _collapsed(sections[0], "Search settings")], force)
 
 
 def _unfinished(summary: dict[str, Any]) -> str | None:
@@ -422,22 +444,23 @@ def _image_uri(image: np.ndarray) -> str:
     return _png_uri(buffer.getvalue())
 
 
-def _write(folder: Path, page: Path | None, title: str, parts: list[str]) -> Path:
-    """The page: report.html in the folder, or `page`."""
+def _write(folder: Path, page: Path | None, title: str, parts: list[str], force: bool = False) -> Path:
+    """The page: report.html in the folder, or `page` (a new file unless force)."""
     text = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{_h(title)}</title>'
             f'<style>{STYLE}</style></head><body><main class="{R[1:]}"><h1>{_h(title)}</h1>'
             f"{''.join(parts)}</main></body></html>\n")
     where = page or folder / REPORT
-    _put(where, text.encode("utf-8"), folder, page)
+    _put(where, text.encode("utf-8"), folder, page, replace=page is None or force)
     return where
 
 
-def _put(path: Path, data: bytes, folder: Path, page: Path | None) -> None:
+def _put(path: Path, data: bytes, folder: Path, page: Path | None, replace: bool = True) -> None:
     """Write one of the report's files (making --out's missing folders); a
     full or read-only disk is one line saying what to do: for the folder's
-    own report, --out writes the page elsewhere."""
+    own report, --out writes the page elsewhere. `replace` False: a file
+    there by then is refused (write_making_folders)."""
     try:
-        write_making_folders(path, lambda f: f.write(data))
+        write_making_folders(path, lambda f: f.write(data), replace)
     except OSError as e:
         elsewhere = f"twolayer report {shell_word(folder)} --out PAGE.html"
         then = "run the same command again" if page else f"run it again, or write the page elsewhere: {elsewhere}"

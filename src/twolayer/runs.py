@@ -37,6 +37,7 @@ import contextlib
 import csv
 import fcntl
 import io
+import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -85,8 +86,9 @@ GONE = ".twolayer.gone"  # the held files of a run that started, being removed
 ASIDE = (HELD, MOVING, GONE)
 FIGURES = ("history.png", "weights.png", "confusion_val.png", "confusion_test.png", "search_history.png",
            "heatmap.png")
-RUN_FILES = ("config.json", "checkpoint.npz", "model.npz", "metrics.json", "history.csv", "report.html",
-             "model.onnx", "model.fp16.onnx", "model.pt", "model.fp16.pt", *FIGURES)
+# made from a run's model: a continued run's new model.npz makes them stale (drop_made_from_model)
+FROM_MODEL = ("report.html", "model.onnx", "model.fp16.onnx", "model.pt", "model.fp16.pt", *FIGURES)
+RUN_FILES = ("config.json", "checkpoint.npz", "model.npz", "metrics.json", "history.csv", *FROM_MODEL)
 SEARCH_FILES = ("tune.json", "trials.csv", "study.journal", "study.journal.lock", ".lock", "report.html",
                 *FIGURES)
 SEARCH_FOLDERS = ("trials", "best")
@@ -116,6 +118,17 @@ def kind_of(folder: Path) -> str:
 def unfinished(folder: Path) -> bool:
     """Whether `folder` holds a run stopped before its end: a checkpoint to resume, no metrics.json."""
     return (folder / "checkpoint.npz").is_file() and not (folder / "metrics.json").is_file()
+
+
+def drop_made_from_model(folder: Path) -> None:
+    """Remove what was made from the model a run folder held (its report,
+    figures and exports), as its run writes a new one: a run continued
+    to a longer length (--resume --epochs) kept the old model's model.onnx
+    beside the new model.npz, and export then refused to replace it."""
+    for name in FROM_MODEL:
+        if (folder / name).is_file():  # a fresh run's folder has none: no file operation made for them
+            with contextlib.suppress(FileNotFoundError):
+                (folder / name).unlink()
 
 
 def not_begun(folder: Path, so: str, claimed: bool | None = None) -> str | None:
@@ -345,7 +358,21 @@ def _lock(path: Path, option: str) -> IO:
         handle.close()
         raise TwolayerError(f"{path} is in use by another twolayer process; wait for it or choose another "
                             f"{option}") from None
+    if not _still_there(handle, path / LOCK):  # released (and removed) as it was opened: lock the file there now
+        handle.close()
+        return _lock(path, option)
     return handle
+
+
+def _still_there(handle: IO, lock: Path) -> bool:
+    """Whether the lock file `handle` holds is still the one named `lock`. A
+    claim released removes its lock file: one opened just before that, then
+    locked, is a file no one else can find, and a third claim made a new one
+    and held the folder too, two runs writing in it at once."""
+    try:
+        return os.path.samestat(os.fstat(handle.fileno()), os.stat(lock))
+    except OSError:  # removed
+        return False
 
 
 def _make_room(path: Path, kind: str, force: bool, option: str) -> None:

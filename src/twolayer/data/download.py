@@ -21,7 +21,7 @@ import urllib.request
 from pathlib import Path
 
 from twolayer.errors import DataError, remedy
-from twolayer.files import _umask, make_folders, remove_folders
+from twolayer.files import make_folders, remove_folders, umask
 from twolayer.progress import Progress
 
 CHUNK = 1 << 20
@@ -50,7 +50,7 @@ def fetch(url: str, dest: str | Path, md5: str, quiet: bool = False, timeout: fl
         fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
         partial = Path(name)
         fcntl.flock(fd, fcntl.LOCK_EX)  # held until the file is closed: a killed download's lock dies with it
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
+        os.fchmod(fd, 0o666 & ~umask())  # mkstemp makes 0600; give the usual mode
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
             total = int(response.headers.get("Content-Length") or 0)
             bar = Progress(total or 1, f"download {dest.name}", enabled=not quiet, bytes=True)
