@@ -219,3 +219,14 @@ def test_an_unknown_option_names_the_option_meant(name, meant):
     for make in (TrainConfig, TwoLayerClassifier):
         with pytest.raises(TypeError, match=re.escape(f"unexpected keyword argument {name!r}; did you mean {meant}?")):
             make(**{name: 1})
+
+
+def test_a_net_of_integer_weights_is_named_by_every_entry():
+    # weights set by hand as integers were `data type <class 'numpy.int64'> not inexact`, from deep in NumPy
+    whole = TwoLayerNet(4, 3, 2)
+    whole.params = {k: v.astype(np.int64) for k, v in whole.params.items()}
+    X, y = np.random.default_rng(0).random((20, 4)), np.arange(20) % 2
+    for call in (lambda: whole.predict(X), lambda: whole.loss(X, y),
+                 lambda: fit(whole, X, y, config=TrainConfig(iters=2))):
+        with pytest.raises(ValueError, match="the network's weights are int64, not floating point"):
+            call()

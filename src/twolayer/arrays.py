@@ -30,6 +30,9 @@ def rows(X: Any, width: int | None = None, name: str = "X", finite: bool = False
     finite: NaN and infinity are refused, and so are values beyond the range
     of `dtype` (the network's float type), which its arithmetic would make
     infinite (1e300 in a float32 network: a row labeled 0, the argmax of NaN)."""
+    if dtype is not None and np.dtype(dtype).kind != "f":  # set by hand: net.params[...] = an integer array
+        raise ConfigError(f"the network's weights are {np.dtype(dtype)}, not floating point: give them as float32 or "
+                          "float64 (W.astype(numpy.float32))")
     X = as_array(X, name)
     if X.dtype.names:  # a structured array: one record per row, "got shape (N,)"
         raise ConfigError(f"{name} is a structured array (fields {', '.join(X.dtype.names)}): "

@@ -71,6 +71,14 @@ class Optimizer:
                 sums[key] = total
         return sums
 
+    def options(self) -> dict[str, Any]:
+        """The TrainConfig options this optimizer stands for (momentum only where the rule uses it): what a
+        continued run must keep."""
+        made = {"optimizer": self.name, "weight_decay": self.weight_decay}
+        if self.name in ("momentum", "nesterov"):
+            made["momentum"] = self.momentum
+        return made
+
     def step(self, p: Any, grad: Any, states: list[Any], lr: float, l2: float, wd: float) -> None:
         """The reference update of one parameter, in place (l2 and wd are 0 for biases)."""
         raise NotImplementedError

@@ -316,11 +316,8 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
     def _check_continuable(self, config: TrainConfig) -> None:
         """The net being continued must be the one these parameters describe."""
         d, h, _ = self._net.sizes
-        optimizer = self._state.optimizer
-        built = {"hidden_size": h, "dtype": str(self._net.dtype), "optimizer": optimizer.name,
-                 "weight_decay": optimizer.weight_decay, "preprocess": self.preprocessor_.kind}
-        if optimizer.name in ("momentum", "nesterov"):  # the others leave it unused
-            built["momentum"] = optimizer.momentum
+        built = {"hidden_size": h, "dtype": str(self._net.dtype), "preprocess": self.preprocessor_.kind,
+                 **self._state.optimizer.options()}
         for name, value in built.items():
             if getattr(config, name) != value:
                 raise ValueError(f"warm_start continues a net with {name}={value!r}, but {name} is now "

@@ -383,10 +383,7 @@ def check_continued(state: Any, net: TwoLayerNet, config: TrainConfig, n: int) -
         raise ConfigError(f"state is not of a run on these {n} rows of X ({fault}): continue a run on the rows it "
                           "started with, or start afresh with state=None")
     optimizer = state.optimizer
-    has = {"optimizer": optimizer.name, "weight_decay": optimizer.weight_decay}
-    if optimizer.name in ("momentum", "nesterov"):
-        has["momentum"] = optimizer.momentum
-    for name, value in has.items():
+    for name, value in optimizer.options().items():
         if getattr(config, name) != value:
             raise ConfigError(f"state continues a run with {name}={value!r}, but config has {name}="
                               f"{getattr(config, name)!r}: a continued run keeps its optimizer; give the config it "
