@@ -413,3 +413,24 @@ def test_costly_checkpoints_are_spaced_out_but_the_last_epoch_is_always_saved(tm
     workflow.train(TrainConfig(**{**CONFIG, "epochs": 60, "patience": 1, "lr": 1e-6}), tmp_path / "p", quiet=True)
     assert len(saved) == 2 and saved[-1] < 60 * 28  # stopped early, after the first epoch
     assert load_checkpoint(tmp_path / "p" / CHECKPOINT_FILE)[1].iteration == saved[-1]
+
+
+def test_a_first_ctrl_c_whose_step_does_not_end_says_what_it_waits_for(monkeypatch, capsys):
+    # a learner's loss in an endless loop: the first Ctrl-C only asks the step to end, and nothing said so
+    from twolayer import signals
+
+    monkeypatch.setattr(signals, "WAIT_NOTE", 0.05)
+    with signals.StopOnSignal((signal.SIGINT,)) as stop:
+        os.kill(os.getpid(), signal.SIGINT)
+        while stop.waiting is None or stop.waiting.is_alive():  # the step under way, going on
+            time.sleep(0.01)
+        with pytest.raises(signals.Signalled):  # the second stops at once
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+    assert capsys.readouterr().err == ("twolayer: interrupted; stopping once the step under way ends (Ctrl-C again "
+                                       "stops at once, losing that step)\n")
+    monkeypatch.setattr(signals, "WAIT_NOTE", 0.5)
+    with signals.StopOnSignal((signal.SIGINT,)) as stop:  # a step that ends in time says nothing
+        os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(0.7)
+    assert stop.signum == signal.SIGINT and capsys.readouterr().err == ""

@@ -6,8 +6,11 @@ SIGHUP (a closed terminal) either interrupt at once as Ctrl-C does
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from typing import Any
+
+from twolayer.streams import say
 
 
 class Signalled(KeyboardInterrupt):
@@ -82,6 +85,7 @@ class StopOnSignal:
     def __enter__(self) -> StopOnSignal:
         self.signum: int | None = None
         self.previous = {}
+        self.waiting: threading.Timer | None = None  # the line a step that does not end brings
         for sig in handled(self.signals):
             if not self.unclaimed or signal.getsignal(sig) is pythons_own(sig):
                 self.previous[sig] = signal.signal(sig, self._handle)
@@ -91,7 +95,23 @@ class StopOnSignal:
         if self.signum is not None:
             raise Signalled(signum)
         self.signum = signum
+        # a step that does not end (a learner's loss in an endless loop) showed nothing after the first Ctrl-C
+        self.waiting = threading.Timer(WAIT_NOTE, say, (waiting_note(signum), sys.stderr))
+        self.waiting.daemon = True
+        self.waiting.start()
 
     def __exit__(self, *exc: Any) -> None:
+        if self.waiting is not None:
+            self.waiting.cancel()
         for sig, handler in self.previous.items():
             signal.signal(sig, handler)
+
+
+# seconds after a first stopping signal before a line says the work is waiting for its step to end
+WAIT_NOTE = 10.0
+
+
+def waiting_note(signum: int) -> str:
+    again = "Ctrl-C again stops" if signum == signal.SIGINT else "the same signal again stops"
+    return (f"twolayer: {signal_words(signum)}; stopping once the step under way ends ({again} at once, losing "
+            "that step)")
