@@ -6,6 +6,7 @@ barriers made of files, never after a sleep."""
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -244,6 +245,39 @@ def test_a_continued_run_leaves_no_export_or_report_of_the_model_it_replaced(two
     capsys.readouterr()
     assert main(["export", str(run)]) == 0
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("fails", ["after its model", "at its history"])
+def test_a_continued_run_stopped_as_it_writes_its_end_is_finished_by_resume(two_runs, tmp_path, monkeypatch,
+                                                                           capsys, fails):
+    """`train --resume RUN --epochs 3` of an exported run, its end's
+    writing failing (a full disk) just after the new model.npz, or at
+    history.csv: the old metrics.json stayed beside the new model, so the
+    remedy the error gave, `train --resume RUN`, said `RUN has finished`,
+    and report paired the new model with the old metrics; failing just
+    after the model, the old model.onnx stayed beside it too. What was made
+    from the old model, metrics.json first, now goes before the new model
+    is written: the remedy finishes the run."""
+    run = tmp_path / "run"
+    shutil.copytree(two_runs[0], run)
+    assert main(["export", str(run)]) == 0
+    where = (twolayer.bundles, "save_bundle") if fails == "after its model" else (runs, "write_history_csv")
+    real = getattr(*where)
+
+    def full(path, *args):
+        if fails == "after its model":
+            real(path, *args)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(*where, full)
+    assert main(["train", "--resume", str(run), "--epochs", "3", "--quiet"]) == 1
+    assert capsys.readouterr().err.endswith(f"continue with: twolayer train --resume {run}\n")
+    monkeypatch.undo()
+    assert not {"metrics.json", "model.onnx", "report.html"} & {p.name for p in run.iterdir()}
+    assert main(["train", "--resume", str(run), "--quiet"]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["iterations"] == 3 * json.loads((two_runs[0] / "metrics.json").read_text())["iterations"]
+    assert (run / "report.html").is_file()
 
 
 def test_a_claim_released_as_another_opens_the_lock_file_never_gives_the_folder_twice(tmp_path, monkeypatch):
