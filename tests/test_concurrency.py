@@ -92,6 +92,23 @@ def test_two_commands_writing_one_new_file_at_once_never_both_write_it(two_runs,
         assert out.read_bytes() == again.read_bytes()
 
 
+@pytest.mark.parametrize("command", ["report", "export"])
+def test_an_output_that_is_a_link_to_nothing_is_refused_as_a_link(two_runs, tmp_path, capsys, command):
+    """`report RUN --out p.html` (or export) where p.html is a link to a
+    file that does not exist: taken for absent, then put_new, which puts a
+    file only where no name is, refused it as `written by another process
+    while this one ran`. It is said to be a link; --force replaces the link
+    (its target is never made)."""
+    out = tmp_path / ("p.html" if command == "report" else "m.onnx")
+    out.symlink_to("gone")
+    assert main([command, str(two_runs[0]), "--out", str(out)]) == 1
+    assert capsys.readouterr().err == (f"twolayer {command}: error: {out} exists, a link to gone, which does not "
+                                       "exist; pass --force to replace the link\n")
+    assert out.is_symlink()
+    assert main([command, str(two_runs[0]), "--out", str(out), "--force"]) == 0
+    assert out.is_file() and not out.is_symlink() and not (tmp_path / "gone").exists()
+
+
 def test_two_runs_decoding_one_new_image_folder_at_once_share_its_cache(tmp_path):
     """Two `train` runs on one image folder that no run has decoded, with
     no --out, started together: each decodes it and both write its cache

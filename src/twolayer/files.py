@@ -105,6 +105,18 @@ def put_new(tmp: str, path: Path) -> None:
         os.unlink(tmp)
 
 
+def refuse_existing(path: Path) -> None:
+    """One line for an output (report --out, export) that is there without
+    --force, as put_new will find it: a link is there even when it points
+    to nothing (one to nothing was taken for absent, then put_new refused
+    it as `written by another process while this one ran`)."""
+    if path.exists():
+        raise TwolayerError(f"{path} exists; pass --force to overwrite it")
+    if path.is_symlink():
+        raise TwolayerError(f"{path} exists, a link to {os.readlink(path)}, which does not exist; pass --force to "
+                            "replace the link")
+
+
 # a write's temporary file beside NAME: .NAME.XXXXXXXX.tmp (tempfile.mkstemp's 8 characters)
 TEMPORARY = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp$")
 ABANDONED_AFTER = 10.0  # seconds an empty, unlocked temporary file may be a write's that has not locked it yet
