@@ -24,7 +24,7 @@ import twolayer
 from twolayer import TrainConfig, runs
 from twolayer.cli import main
 from twolayer.errors import TwolayerError
-from twolayer.files import atomic_write_text
+from twolayer.files import atomic_write_text, write_making_folders
 
 # runs twolayer's command line (argv[5:]) meeting another process at a barrier: when it first calls
 # MODULE.NAME (argv[4]), it makes BARRIER/ME (argv[1], argv[2]) and waits for BARRIER/OTHER (argv[3])
@@ -90,6 +90,27 @@ def test_two_commands_writing_one_new_file_at_once_never_both_write_it(two_runs,
         again = tmp_path / "again" / out.name
         assert main(["export", str(winner), "--out", str(again)]) == 0
         assert out.read_bytes() == again.read_bytes()
+
+
+@pytest.mark.parametrize("refusal", [errno.EPERM, errno.EACCES, errno.EXDEV], ids=["EPERM", "EACCES", "EXDEV"])
+def test_a_new_output_on_a_file_system_without_hard_links_is_written(two_runs, tmp_path, monkeypatch, capsys,
+                                                                     refusal):
+    """`report RUN --out p.html` where the file system makes no hard link:
+    vfat says EPERM, which put_new knew, but an SMB share may say EACCES
+    and other mounts other things, which put_new passed on as the page's
+    own error (`p.html: Permission denied`). Any such refusal is checked,
+    then renamed, as before put_new; a file there by then is still kept."""
+    def no_links(source, target, *args, **kwargs):
+        raise OSError(refusal, os.strerror(refusal))
+
+    monkeypatch.setattr(os, "link", no_links)
+    page = tmp_path / "p.html"
+    assert main(["report", str(two_runs[0]), "--out", str(page)]) == 0, capsys.readouterr().err
+    assert page.read_text().startswith("<!DOCTYPE html>")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.html"]  # no temporary file
+    with pytest.raises(TwolayerError, match="exists: another process wrote it while this one ran"):
+        write_making_folders(page, lambda f: f.write(b"second"), replace=False)
+    assert page.read_text().startswith("<!DOCTYPE html>")
 
 
 @pytest.mark.parametrize("command", ["report", "export"])

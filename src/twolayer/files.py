@@ -89,14 +89,14 @@ def put_new(tmp: str, path: Path) -> None:
     link fails if it is. Two processes writing one new file (`report --out
     p.html`, `export --out m.onnx`, each having found no file there) both
     renamed: the second's silently replaced the first's, and both said they
-    wrote it. Where the file system has no hard links: checked, then renamed."""
+    wrote it. Where the file system makes no hard link (vfat: EPERM; a
+    FUSE or SMB mount: ENOSYS, EOPNOTSUPP, EACCES...): checked, then
+    renamed; a fault of the folder itself the rename then says."""
     try:
         os.link(tmp, path)
     except FileExistsError:
         raise
-    except OSError as e:
-        if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS):
-            raise
+    except OSError:
         if os.path.lexists(path):
             raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(path)) from None
         os.replace(tmp, path)
