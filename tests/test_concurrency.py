@@ -51,7 +51,12 @@ def together(barrier: Path, at: str, commands: list[list[str]], cwd: Path | None
     procs = [subprocess.Popen([sys.executable, "-c", BARRIER, str(barrier), me, other, at, *argv], cwd=cwd,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for argv, me, other in zip(commands, ("a", "b"), ("b", "a"), strict=True)]
-    outputs = [p.communicate(timeout=300) for p in procs]
+    try:
+        outputs = [p.communicate(timeout=300) for p in procs]
+    finally:  # one stuck past the timeout is not left running
+        for p in procs:
+            p.kill()
+            p.wait()
     assert (barrier / "a").exists() and (barrier / "b").exists(), outputs  # both came to the barrier
     return [(p.returncode, out, err) for p, (out, err) in zip(procs, outputs, strict=True)]
 
@@ -385,12 +390,13 @@ def test_two_threads_training_at_once_each_write_their_own_run(tmp_path, monkeyp
         except BaseException as e:  # noqa: BLE001 -- said by the assertion below
             errors.append(e)
 
-    threads = [threading.Thread(target=work) for _ in range(2)]
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(2)]  # daemon: one stuck never holds pytest
     try:
         for t in threads:
             t.start()
         for t in threads:
-            t.join()
+            t.join(timeout=300)
+        assert not any(t.is_alive() for t in threads), "a thread did not finish in 300 s"
         assert os.umask(0o022) == 0o022
     finally:
         os.umask(previous)
