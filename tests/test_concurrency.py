@@ -350,25 +350,38 @@ def test_a_claim_released_as_another_opens_the_lock_file_never_gives_the_folder_
         second.release()
 
 
-@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="reads the umask from /proc (Linux)")
-def test_writing_a_file_never_changes_the_processs_umask(tmp_path, monkeypatch):
+@pytest.mark.parametrize("proc", ["/proc", "no /proc"])
+def test_writing_a_file_never_changes_the_processs_umask(tmp_path, monkeypatch, proc):
     """Every atomic write read the umask by setting it to 0 and back: two
     threads writing at once (twolayer.train in two threads of a notebook)
     could each put back the other's 0, leaving the process at umask 0 for
     good, its files and folders writable by everyone, and a thread's
-    folder made in that moment was. The umask is now read, never set."""
-    real, set_to = os.umask, []
+    folder made in that moment was. Reading it from /proc/self/status left
+    that so where there is none (macOS, some containers), and read /proc on
+    every write. A write's temporary file is now made with the usual mode,
+    which the system gives it (files.new_temporary): the umask is never read."""
+    import builtins
+
+    real, set_to, real_open = os.umask, [], builtins.open
 
     def umask(mask):
         set_to.append(mask)
         return real(mask)
 
+    def no_proc(file, *args, **kwargs):
+        if str(file).startswith("/proc"):
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), file)
+        return real_open(file, *args, **kwargs)
+
     monkeypatch.setattr(os, "umask", umask)
+    if proc == "no /proc":
+        monkeypatch.setattr(builtins, "open", no_proc)
     previous = real(0o027)
     try:
         atomic_write_text(tmp_path / "a.txt", "a")
     finally:
         real(previous)
+    monkeypatch.undo()
     assert set_to == []
     assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o640
 
