@@ -6,6 +6,7 @@ barriers made of files, never after a sleep."""
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -23,7 +24,7 @@ import twolayer
 from twolayer import TrainConfig, runs
 from twolayer.cli import main
 from twolayer.errors import TwolayerError
-from twolayer.files import atomic_write_text
+from twolayer.files import atomic_write_text, write_making_folders
 
 # runs twolayer's command line (argv[5:]) meeting another process at a barrier: when it first calls
 # MODULE.NAME (argv[4]), it makes BARRIER/ME (argv[1], argv[2]) and waits for BARRIER/OTHER (argv[3])
@@ -50,7 +51,12 @@ def together(barrier: Path, at: str, commands: list[list[str]], cwd: Path | None
     procs = [subprocess.Popen([sys.executable, "-c", BARRIER, str(barrier), me, other, at, *argv], cwd=cwd,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for argv, me, other in zip(commands, ("a", "b"), ("b", "a"), strict=True)]
-    outputs = [p.communicate(timeout=300) for p in procs]
+    try:
+        outputs = [p.communicate(timeout=300) for p in procs]
+    finally:  # one stuck past the timeout is not left running
+        for p in procs:
+            p.kill()
+            p.wait()
     assert (barrier / "a").exists() and (barrier / "b").exists(), outputs  # both came to the barrier
     return [(p.returncode, out, err) for p, (out, err) in zip(procs, outputs, strict=True)]
 
@@ -89,6 +95,44 @@ def test_two_commands_writing_one_new_file_at_once_never_both_write_it(two_runs,
         again = tmp_path / "again" / out.name
         assert main(["export", str(winner), "--out", str(again)]) == 0
         assert out.read_bytes() == again.read_bytes()
+
+
+@pytest.mark.parametrize("refusal", [errno.EPERM, errno.EACCES, errno.EXDEV], ids=["EPERM", "EACCES", "EXDEV"])
+def test_a_new_output_on_a_file_system_without_hard_links_is_written(two_runs, tmp_path, monkeypatch, capsys,
+                                                                     refusal):
+    """`report RUN --out p.html` where the file system makes no hard link:
+    vfat says EPERM, which put_new knew, but an SMB share may say EACCES
+    and other mounts other things, which put_new passed on as the page's
+    own error (`p.html: Permission denied`). Any such refusal is checked,
+    then renamed, as before put_new; a file there by then is still kept."""
+    def no_links(source, target, *args, **kwargs):
+        raise OSError(refusal, os.strerror(refusal))
+
+    monkeypatch.setattr(os, "link", no_links)
+    page = tmp_path / "p.html"
+    assert main(["report", str(two_runs[0]), "--out", str(page)]) == 0, capsys.readouterr().err
+    assert page.read_text().startswith("<!DOCTYPE html>")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.html"]  # no temporary file
+    with pytest.raises(TwolayerError, match="exists: another process wrote it while this one ran"):
+        write_making_folders(page, lambda f: f.write(b"second"), replace=False)
+    assert page.read_text().startswith("<!DOCTYPE html>")
+
+
+@pytest.mark.parametrize("command", ["report", "export"])
+def test_an_output_that_is_a_link_to_nothing_is_refused_as_a_link(two_runs, tmp_path, capsys, command):
+    """`report RUN --out p.html` (or export) where p.html is a link to a
+    file that does not exist: taken for absent, then put_new, which puts a
+    file only where no name is, refused it as `written by another process
+    while this one ran`. It is said to be a link; --force replaces the link
+    (its target is never made)."""
+    out = tmp_path / ("p.html" if command == "report" else "m.onnx")
+    out.symlink_to("gone")
+    assert main([command, str(two_runs[0]), "--out", str(out)]) == 1
+    assert capsys.readouterr().err == (f"twolayer {command}: error: {out} exists, a link to gone, which does not "
+                                       "exist; pass --force to replace the link\n")
+    assert out.is_symlink()
+    assert main([command, str(two_runs[0]), "--out", str(out), "--force"]) == 0
+    assert out.is_file() and not out.is_symlink() and not (tmp_path / "gone").exists()
 
 
 def test_two_runs_decoding_one_new_image_folder_at_once_share_its_cache(tmp_path):
@@ -246,6 +290,39 @@ def test_a_continued_run_leaves_no_export_or_report_of_the_model_it_replaced(two
     assert capsys.readouterr().err == ""
 
 
+@pytest.mark.parametrize("fails", ["after its model", "at its history"])
+def test_a_continued_run_stopped_as_it_writes_its_end_is_finished_by_resume(two_runs, tmp_path, monkeypatch,
+                                                                           capsys, fails):
+    """`train --resume RUN --epochs 3` of an exported run, its end's
+    writing failing (a full disk) just after the new model.npz, or at
+    history.csv: the old metrics.json stayed beside the new model, so the
+    remedy the error gave, `train --resume RUN`, said `RUN has finished`,
+    and report paired the new model with the old metrics; failing just
+    after the model, the old model.onnx stayed beside it too. What was made
+    from the old model, metrics.json first, now goes before the new model
+    is written: the remedy finishes the run."""
+    run = tmp_path / "run"
+    shutil.copytree(two_runs[0], run)
+    assert main(["export", str(run)]) == 0
+    where = (twolayer.bundles, "save_bundle") if fails == "after its model" else (runs, "write_history_csv")
+    real = getattr(*where)
+
+    def full(path, *args):
+        if fails == "after its model":
+            real(path, *args)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(*where, full)
+    assert main(["train", "--resume", str(run), "--epochs", "3", "--quiet"]) == 1
+    assert capsys.readouterr().err.endswith(f"continue with: twolayer train --resume {run}\n")
+    monkeypatch.undo()
+    assert not {"metrics.json", "model.onnx", "report.html"} & {p.name for p in run.iterdir()}
+    assert main(["train", "--resume", str(run), "--quiet"]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["iterations"] == 3 * json.loads((two_runs[0] / "metrics.json").read_text())["iterations"]
+    assert (run / "report.html").is_file()
+
+
 def test_a_claim_released_as_another_opens_the_lock_file_never_gives_the_folder_twice(tmp_path, monkeypatch):
     """A claim's release removes its lock file. A second claim that had
     opened that file just before, then locked it, held a file no one else
@@ -273,25 +350,38 @@ def test_a_claim_released_as_another_opens_the_lock_file_never_gives_the_folder_
         second.release()
 
 
-@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="reads the umask from /proc (Linux)")
-def test_writing_a_file_never_changes_the_processs_umask(tmp_path, monkeypatch):
+@pytest.mark.parametrize("proc", ["/proc", "no /proc"])
+def test_writing_a_file_never_changes_the_processs_umask(tmp_path, monkeypatch, proc):
     """Every atomic write read the umask by setting it to 0 and back: two
     threads writing at once (twolayer.train in two threads of a notebook)
     could each put back the other's 0, leaving the process at umask 0 for
     good, its files and folders writable by everyone, and a thread's
-    folder made in that moment was. The umask is now read, never set."""
-    real, set_to = os.umask, []
+    folder made in that moment was. Reading it from /proc/self/status left
+    that so where there is none (macOS, some containers), and read /proc on
+    every write. A write's temporary file is now made with the usual mode,
+    which the system gives it (files.new_temporary): the umask is never read."""
+    import builtins
+
+    real, set_to, real_open = os.umask, [], builtins.open
 
     def umask(mask):
         set_to.append(mask)
         return real(mask)
 
+    def no_proc(file, *args, **kwargs):
+        if str(file).startswith("/proc"):
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), file)
+        return real_open(file, *args, **kwargs)
+
     monkeypatch.setattr(os, "umask", umask)
+    if proc == "no /proc":
+        monkeypatch.setattr(builtins, "open", no_proc)
     previous = real(0o027)
     try:
         atomic_write_text(tmp_path / "a.txt", "a")
     finally:
         real(previous)
+    monkeypatch.undo()
     assert set_to == []
     assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o640
 
@@ -313,12 +403,13 @@ def test_two_threads_training_at_once_each_write_their_own_run(tmp_path, monkeyp
         except BaseException as e:  # noqa: BLE001 -- said by the assertion below
             errors.append(e)
 
-    threads = [threading.Thread(target=work) for _ in range(2)]
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(2)]  # daemon: one stuck never holds pytest
     try:
         for t in threads:
             t.start()
         for t in threads:
-            t.join()
+            t.join(timeout=300)
+        assert not any(t.is_alive() for t in threads), "a thread did not finish in 300 s"
         assert os.umask(0o022) == 0o022
     finally:
         os.umask(previous)

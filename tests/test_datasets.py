@@ -414,6 +414,6 @@ def test_a_download_into_a_full_or_read_only_data_directory_is_one_line_naming_i
     def read_only(*args, **kwargs):
         raise OSError(errno.EROFS, "Read-only file system", str(dest.parent / ".f.bin.abcd1234.part"))
 
-    monkeypatch.setattr(download.tempfile, "mkstemp", read_only)
+    monkeypatch.setattr(download, "new_temporary", read_only)
     with pytest.raises(DataError, match=f"to {dest}: Read-only file system; make it writable there"):
         fetch(url + "f.bin", dest, "0" * 32)

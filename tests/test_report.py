@@ -308,18 +308,17 @@ def test_a_folder_that_cannot_be_written_is_one_line_and_out_writes_the_page_els
     """A read-only run folder said only 'RUN/history.png: Read-only file system', and there was no
     way to write its report anywhere else."""
     import errno
-    import tempfile
 
     from twolayer import files
 
-    real = tempfile.mkstemp
+    real = files.new_temporary
 
-    def read_only(*args, dir=None, **kwargs):
-        if dir is not None and Path(dir) == run_dir:
-            raise OSError(errno.EROFS, "Read-only file system", str(dir))
-        return real(*args, dir=dir, **kwargs)
+    def read_only(path, suffix):
+        if path.parent == run_dir:
+            raise OSError(errno.EROFS, "Read-only file system", str(run_dir))
+        return real(path, suffix)
 
-    monkeypatch.setattr(files.tempfile, "mkstemp", read_only)
+    monkeypatch.setattr(files, "new_temporary", read_only)
     before = {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir()}
     capsys.readouterr()
     assert main(["report", str(run_dir)]) == 1

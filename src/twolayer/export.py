@@ -30,7 +30,7 @@ from twolayer import runs
 from twolayer.bundles import Bundle, load_bundle, resolve_model_path
 from twolayer.config import given_flag
 from twolayer.errors import TwolayerError, UsageError
-from twolayer.files import write_making_folders
+from twolayer.files import refuse_existing, write_making_folders
 
 FORMATS = ("onnx", "torch")
 SUFFIXES = {"onnx": ".onnx", "torch": ".pt"}  # the default output's
@@ -92,8 +92,8 @@ def export(model: str | Path, fmt: str = "onnx", out: str | Path | None = None, 
     if out.is_dir():
         raise TwolayerError(f"--out {out} is a folder; give a file name in it, e.g. {out / source.stem}"
                             f"{SUFFIXES[fmt]}")
-    if out.exists() and not force:
-        raise TwolayerError(f"{out} exists; pass --force to overwrite it")
+    if not force:
+        refuse_existing(out)
     if _same_file(out.parent, source.parent) and runs.in_use(source.parent):
         raise TwolayerError(f"{source.parent} is in use: {runs.IN_USE}, and replaces its {source.name} when it "
                             f"finishes, so {out.name} beside it would be of the model replaced; wait for it, or give "

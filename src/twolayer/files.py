@@ -14,9 +14,8 @@ import json
 import os
 import re
 import reprlib
+import secrets
 import stat
-import tempfile
-import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterator
@@ -61,12 +60,11 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], Any], replace: bo
     _refuse_special(path)
     remove_abandoned(path)
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = new_temporary(path, ".tmp")
     except OSError as e:  # no such folder, no permission, a full disk: say it of the file asked for
         raise OSError(e.errno, e.strerror, str(path)) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)  # held until it is renamed: a killed write's lock dies with it
-        os.fchmod(fd, 0o666 & ~umask())  # mkstemp makes 0600; give the usual mode
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -89,14 +87,14 @@ def put_new(tmp: str, path: Path) -> None:
     link fails if it is. Two processes writing one new file (`report --out
     p.html`, `export --out m.onnx`, each having found no file there) both
     renamed: the second's silently replaced the first's, and both said they
-    wrote it. Where the file system has no hard links: checked, then renamed."""
+    wrote it. Where the file system makes no hard link (vfat: EPERM; a
+    FUSE or SMB mount: ENOSYS, EOPNOTSUPP, EACCES...): checked, then
+    renamed; a fault of the folder itself the rename then says."""
     try:
         os.link(tmp, path)
     except FileExistsError:
         raise
-    except OSError as e:
-        if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS):
-            raise
+    except OSError:
         if os.path.lexists(path):
             raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(path)) from None
         os.replace(tmp, path)
@@ -105,7 +103,19 @@ def put_new(tmp: str, path: Path) -> None:
         os.unlink(tmp)
 
 
-# a write's temporary file beside NAME: .NAME.XXXXXXXX.tmp (tempfile.mkstemp's 8 characters)
+def refuse_existing(path: Path) -> None:
+    """One line for an output (report --out, export) that is there without
+    --force, as put_new will find it: a link is there even when it points
+    to nothing (one to nothing was taken for absent, then put_new refused
+    it as `written by another process while this one ran`)."""
+    if path.exists():
+        raise TwolayerError(f"{path} exists; pass --force to overwrite it")
+    if path.is_symlink():
+        raise TwolayerError(f"{path} exists, a link to {os.readlink(path)}, which does not exist; pass --force to "
+                            "replace the link")
+
+
+# a write's temporary file beside NAME: .NAME.XXXXXXXX.tmp (new_temporary's 8 characters)
 TEMPORARY = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp$")
 ABANDONED_AFTER = 10.0  # seconds an empty, unlocked temporary file may be a write's that has not locked it yet
 
@@ -173,25 +183,22 @@ def write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, allow_nan=True) + "\n")
 
 
-def umask() -> int:
-    """The process's umask, read without changing it (Linux says it in
-    /proc/self/status). os.umask reads it only by setting another: two
-    threads writing files at once (twolayer.train in two threads of a
-    notebook) each set 0 and put back what they read, which could be the
-    other's 0, so the process kept umask 0 for good and made its files
-    and folders writable by everyone. Elsewhere the set-and-restore runs
-    under a lock."""
-    with contextlib.suppress(OSError, ValueError), open("/proc/self/status", "rb") as status:
-        for line in status:
-            if line.startswith(b"Umask:"):
-                return int(line.split()[1], 8)
-    with _UMASK_SET:
-        mask = os.umask(0)
-        os.umask(mask)
-    return mask
-
-
-_UMASK_SET = threading.Lock()
+def new_temporary(path: Path, suffix: str) -> tuple[int, str]:
+    """A new empty file beside `path`, .NAME.XXXXXXXX`suffix`, open to
+    write (fd, name). Its mode is the usual one, 0666 less the umask (or as
+    the folder's default ACL says), which the system applies as it makes the
+    file: tempfile.mkstemp makes 0600, and widening that meant reading the
+    umask, which os.umask does only by setting another (two threads writing
+    at once, twolayer.train in two threads of a notebook, could leave the
+    process at umask 0 for good, or make a folder in that moment writable
+    by everyone), or reading /proc (Linux only) on every write."""
+    for _ in range(100):
+        name = str(path.parent / f".{path.name}.{secrets.token_hex(4)}{suffix}")
+        try:
+            return os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666), name
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free name for a temporary file beside it", str(path))
 
 
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ from twolayer import bundles, plots, runs
 from twolayer.config import TrainConfig, given_flag, options
 from twolayer.data.fingerprint import decoded_otherwise, fingerprint
 from twolayer.errors import TwolayerError, WriteError
-from twolayer.files import given_path, read_record, write_making_folders
+from twolayer.files import given_path, read_record, refuse_existing, write_making_folders
 from twolayer.learner import label
 from twolayer.metrics import confusion_matrix, per_class_accuracy
 from twolayer.streams import shell_word, shown
@@ -83,8 +83,8 @@ def _page_path(out: Path, force: bool) -> Path:
     """--out, checked before any work: a file name, not a file there already (unless force)."""
     if out.is_dir():
         raise TwolayerError(f"--out {out} is a folder; give a file name in it, e.g. {out / REPORT}")
-    if out.exists() and not force:
-        raise TwolayerError(f"{out} exists; pass --force to overwrite it")
+    if not force:
+        refuse_existing(out)
     return out
 
 

@@ -121,11 +121,15 @@ def unfinished(folder: Path) -> bool:
 
 
 def drop_made_from_model(folder: Path) -> None:
-    """Remove what was made from the model a run folder held (its report,
-    figures and exports), as its run writes a new one: a run continued
-    to a longer length (--resume --epochs) kept the old model's model.onnx
-    beside the new model.npz, and export then refused to replace it."""
-    for name in FROM_MODEL:
+    """Remove what was made from the model a run folder held (its metrics,
+    report, figures and exports), before its run writes a new one: a run
+    continued to a longer length (--resume --epochs) kept the old model's
+    model.onnx beside the new model.npz, and export then refused to
+    replace it. metrics.json, the mark of a finished run, goes first: a
+    continued run stopped after this (a full disk, kill -9) is one that
+    --resume finishes (with the old metrics.json it said `has finished`,
+    and report paired the new model with the old metrics)."""
+    for name in ("metrics.json", *FROM_MODEL):
         if (folder / name).is_file():  # a fresh run's folder has none: no file operation made for them
             with contextlib.suppress(FileNotFoundError):
                 (folder / name).unlink()

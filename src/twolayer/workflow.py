@@ -443,8 +443,8 @@ def finish_run(config: TrainConfig, data: Prepared, run_dir: Path, net: TwoLayer
     run_dir.mkdir(parents=True, exist_ok=True)
     if not (run_dir / "config.json").exists():
         write_json(run_dir / "config.json", run_record(config))
+    runs.drop_made_from_model(run_dir)  # a continued run's metrics, report and exports: of the model it replaces
     bundles.save_bundle(run_dir / bundles.MODEL_FILE, bundle)
-    runs.drop_made_from_model(run_dir)  # a continued run's: its report and exports were of the model replaced
     runs.write_history_csv(run_dir / "history.csv", history)
     write_json(run_dir / "metrics.json", metrics)
     runs.remove_stale_temporaries(run_dir)  # of writes killed midway in an earlier attempt

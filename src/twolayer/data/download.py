@@ -14,14 +14,13 @@ import fcntl
 import glob
 import hashlib
 import os
-import tempfile
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from twolayer.errors import DataError, remedy
-from twolayer.files import make_folders, remove_folders, umask
+from twolayer.files import make_folders, new_temporary, remove_folders
 from twolayer.progress import Progress
 
 CHUNK = 1 << 20
@@ -47,10 +46,9 @@ def fetch(url: str, dest: str | Path, md5: str, quiet: bool = False, timeout: fl
         remove_abandoned(dest)
         # a name of its own: two runs downloading the same file at once each write
         # their own (a shared NAME.part was truncated and deleted under the other)
-        fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+        fd, name = new_temporary(dest, ".part")
         partial = Path(name)
         fcntl.flock(fd, fcntl.LOCK_EX)  # held until the file is closed: a killed download's lock dies with it
-        os.fchmod(fd, 0o666 & ~umask())  # mkstemp makes 0600; give the usual mode
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
             total = int(response.headers.get("Content-Length") or 0)
             bar = Progress(total or 1, f"download {dest.name}", enabled=not quiet, bytes=True)
