@@ -9,6 +9,7 @@ import json
 import os
 import pickle
 import re
+import time
 import zipfile
 from pathlib import Path
 
@@ -192,17 +193,23 @@ def test_files_that_declare_more_than_the_memory_are_refused_before_they_are_rea
 
 def test_a_config_file_may_be_a_pipe(tmp_path, monkeypatch, capsys):
     """Reading is bounded, not refused for what is not a regular file: bash's
-    <(...) gives a pipe, read like a file."""
+    <(...) gives a pipe, read like a file, and a FIFO's writer may open it
+    a moment after twolayer does."""
     import threading
 
     from twolayer.cli import main
 
     os.mkfifo(tmp_path / "config.toml")
-    writer = threading.Thread(target=(tmp_path / "config.toml").write_text, args=("iters = 3\nhidden_size = 8\n",))
+
+    def write_late() -> None:  # a writer that opens the FIFO after twolayer has (it was "nothing writes to")
+        time.sleep(0.5)
+        (tmp_path / "config.toml").write_text("iters = 3\nhidden_size = 8\n")
+
+    writer = threading.Thread(target=write_late, daemon=True)  # left blocked if the read fails: not a hang
     writer.start()
     monkeypatch.setenv("TWOLAYER_DATA", str(tmp_path / "data"))
     assert main(["train", "--config", str(tmp_path / "config.toml"), "--out", str(tmp_path / "run"), "--quiet"]) == 0
-    writer.join()
+    writer.join(timeout=60)
     assert json.loads((tmp_path / "run" / "config.json").read_text())["hidden_size"] == 8
 
 

@@ -223,28 +223,55 @@ def read_small(path: str | Path, what: str, limit: int = SMALL_FILE) -> bytes:
     `limit`: OSError (EFBIG) for more, so that /dev/zero or a huge file given
     as a config fails at once instead of filling the memory. Pipes (bash's
     <(...)) are read like files; a FIFO that nothing writes to is an OSError
-    at once (open() waited for a writer forever: `predict RUN x.png`, where
-    x.png was made by mkfifo, hung)."""
+    once FIFO_WAIT seconds have passed without a writer (open() waited for
+    one forever: `predict RUN x.png`, where x.png was made by mkfifo, hung)."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO's open returns without waiting for a writer
     try:
         kind = os.fstat(fd).st_mode
         if stat.S_ISDIR(kind):  # as open() says it
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+        first = _first_written(fd, path) if stat.S_ISFIFO(kind) else b""
         os.set_blocking(fd, True)  # a pipe's reads wait for its writer's data
         f = os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
         raise
     with f:
-        data = read_at_most(f, limit, what, path)
+        data = read_at_most(f, limit, what, path, first)
     if stat.S_ISFIFO(kind) and not data:  # with no writer, a read ends at once, empty
         raise OSError(errno.ENXIO, "a FIFO (named pipe) that nothing writes to", str(path))
     return data
 
 
-def read_at_most(stream: BinaryIO, limit: int, what: str, name: str | Path) -> bytes:
-    """All of `stream`, or OSError (EFBIG) naming `name` once it gives more than `limit` bytes."""
-    data = stream.read(limit + 1)
+# seconds a FIFO given to read may wait for its writer to open it (`mkfifo p; producer > p & twolayer ... p`: the
+# producer may open it a moment after twolayer does)
+FIFO_WAIT = 2.0
+
+
+def _first_written(fd: int, path: str | Path) -> bytes:
+    """The first byte of the FIFO open (non-blocking) at fd, once a writer
+    has opened it: b"" where the writer has yet to write (the blocking
+    reads that follow wait for it). OSError (ENXIO) where no writer came
+    within FIFO_WAIT seconds: with none, a read ends at once, empty, which
+    is also what a writer that has not opened it yet looks like."""
+    deadline = time.monotonic() + FIFO_WAIT
+    while True:
+        try:
+            chunk = os.read(fd, 1)
+        except BlockingIOError:  # a writer holds it open, its data to come
+            return b""
+        if chunk or time.monotonic() >= deadline:
+            break
+        time.sleep(0.01)
+    if not chunk:
+        raise OSError(errno.ENXIO, "a FIFO (named pipe) that nothing writes to", str(path))
+    return chunk
+
+
+def read_at_most(stream: BinaryIO, limit: int, what: str, name: str | Path, start: bytes = b"") -> bytes:
+    """All of `stream` after the bytes `start` already read from it, or OSError (EFBIG) naming `name` once
+    they are more than `limit` bytes."""
+    data = start + stream.read(limit + 1 - len(start))
     if len(data) > limit:
         raise OSError(errno.EFBIG, f"it holds more than {describe(limit)}, too much for {what}", str(name))
     return data
