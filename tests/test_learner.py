@@ -109,6 +109,17 @@ def test_check_with_a_dataset_checks_then_trains(tmp_path, capsys):
     assert json.loads((out / "config.json").read_text())["net"] == str(LEARNER)
 
 
+def test_check_with_a_dataset_says_a_network_that_fails_was_not_trained(tmp_path, capsys):
+    """Its summary ended at 'fix loss first', exit 1: nothing said whether the
+    training asked for had run."""
+    path, out = tmp_path / "net.py", tmp_path / "run"
+    path.write_text(learner_replacing(("loss += reg *", "loss += 0.5 * reg *")))
+    assert main(["check", str(path), "--dataset", "digits", "--epochs", "2", "--out", str(out), "--quiet"]) == 1
+    printed = capsys.readouterr().out
+    assert printed.endswith("fix loss first\nnot trained on digits: it trains once every check passes\n"), printed
+    assert not out.exists()
+
+
 def test_tune_searches_over_a_learners_network(tmp_path, capsys):
     out = tmp_path / "tune"
     assert main(["tune", "--net", str(LEARNER), "--lr", "1e-3,1e-2", "--epochs", "2", "--out", str(out),
@@ -383,6 +394,7 @@ EXITS = {
     "sys.exit('bye') in loss": (learner_with("import sys; sys.exit('bye')"),
                                 "loss raised SystemExit: bye ({path}:26); its code must return, not end the process"),
     "sys.exit() in loss": (learner_with("import sys; sys.exit()"), "loss raised SystemExit ({path}:26)"),
+    "exit() in loss": (learner_with("exit()"), "loss raised SystemExit ({path}:26)"),  # not 'SystemExit: None'
     "os._exit(0) in loss": (learner_with("import os; os._exit(0)"), "loss raised SystemExit: os._exit(0) ({path}:26)"),
     "os._exit(0) at import": ("import os\nos._exit(0)\n" + LEARNER.read_text(),
                               "importing {path} raised SystemExit: os._exit(0) ({path}:2)"),

@@ -187,7 +187,8 @@ def _find_class(module: Any, path: Path, name: str | None) -> type:
 def describe(e: BaseException, path: Path) -> str:
     """"ValueError: message (file.py:42)": the exception, first line of its
     message, and the deepest line of the learner's file it passed through."""
-    text, place = first_line(e), where(e, path)
+    bare_exit = isinstance(e, SystemExit) and e.code is None  # exit() and quit() raise SystemExit(None)
+    text, place = "SystemExit" if bare_exit else first_line(e), where(e, path)
     text = f"{text} ({place})" if place else text
     if isinstance(e, ValueError) and "read-only" in str(e):  # confined(): it wrote into its input or params
         text += ("; it changes X, y or self.params in place, which loss and predict must leave as they are "
