@@ -29,6 +29,7 @@ from twolayer import workflow
 from twolayer.bundles import load_bundle
 from twolayer.cli import main
 from twolayer.config import TrainConfig
+from twolayer.errors import UsageError
 from twolayer.learner import file_digest, label
 from twolayer.model import PARAM_NAMES
 from twolayer.progress import Progress
@@ -156,6 +157,24 @@ def test_an_interrupted_learners_run_resumes_exactly(tmp_path, monkeypatch, caps
     a, b = load_bundle(tmp_path / "cut").net.params, load_bundle(tmp_path / "whole").net.params
     for key in PARAM_NAMES:
         np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_in_a_notebook_an_interrupted_learners_run_names_the_python_call_with_its_net(tmp_path, monkeypatch):
+    """In Jupyter the interrupt said `(here: twolayer.resume('RUN'))`, which a
+    learner's run refuses; that refusal named only the shell's --resume --net."""
+    from twolayer import learner
+
+    out = tmp_path / "run"
+    config = TrainConfig(net=str(LEARNER), dataset="digits", epochs=1)
+    workflow.train(config, out=out, quiet=True)
+    call = f"twolayer.resume({str(out)!r}, net={str(LEARNER)!r})"
+    for module in (workflow, learner):
+        monkeypatch.setattr(module, "in_notebook", lambda: True)
+    assert str(workflow.Interrupted(out, 5, signal.SIGINT)).endswith(f"--net {LEARNER} (here: {call})")
+    with pytest.raises(UsageError) as refused:
+        workflow.resume(out, quiet=True)
+    assert str(refused.value).endswith(f"--net {LEARNER} (here: {call})")
+    workflow.resume(out, quiet=True, length={"epochs": 2}, net=str(LEARNER))  # the call it names
 
 
 def test_a_learners_file_changed_since_the_run_is_refused_on_resume(tmp_path, capsys):

@@ -34,7 +34,8 @@ from twolayer.errors import ConfigError, LearnerError, UsageError, first_line
 from twolayer.files import SMALL_FILE, given_path, read_small
 from twolayer.gradcheck import scaled_error
 from twolayer.model import PARAM_NAMES, TwoLayerNet
-from twolayer.runs import resume_command
+from twolayer.progress import in_notebook
+from twolayer.runs import resume_call, resume_command
 from twolayer.streams import shell_word
 
 # What the assignment's loss(X, y, reg) cannot do; refused in one line.
@@ -107,8 +108,9 @@ def confirm_resume(recorded: str | None, given: str | None, run_dir: Path) -> No
             raise UsageError(f"--net: {run_dir} trained twolayer's own network, not a learner's")
         return
     if given is None:
+        python = f" (here: {resume_call(run_dir)})" if in_notebook() else ""  # not a shell's words
         raise UsageError(f"{run_dir} trained a learner's network, {recorded}, and resuming it imports that file "
-                         f"and runs its code; to do so, name it: {resume_command(run_dir)}")
+                         f"and runs its code; to do so, name it: {resume_command(run_dir)}{python}")
     (path, name), (was, was_name) = parse_spec(given), parse_spec(recorded)
     if path.resolve() != was.resolve() or name != was_name:
         raise UsageError(f"--net {given} is not the network {run_dir} trained, {recorded}; "
