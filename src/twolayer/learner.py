@@ -132,7 +132,9 @@ def load_class(spec: str) -> type:
     if path.is_dir():
         raise LearnerError(f"{path} is a folder; give the .py file that defines the network")
     if not path.is_file():
-        raise LearnerError(f"{path} is not a file" if path.exists() else f"no such file: {path}")
+        with_py = path.with_name(path.name + ".py")  # `check neural_net`, as one imports it
+        meant = f"; did you mean {with_py}?" if path.suffix != ".py" and with_py.is_file() else ""
+        raise LearnerError(f"{path} is not a file" if path.exists() else f"no such file: {path}{meant}")
     if path.suffix != ".py":
         raise LearnerError(f"{path} is not a Python file (.py){NOT_SOURCE.get(path.suffix.lower(), '')}")
     if path.stat().st_size > SMALL_FILE:  # importing it would read it whole
