@@ -264,6 +264,7 @@ def test_a_broken_file_is_one_line_and_exit_1(tmp_path, capsys, name):
 
 @pytest.mark.parametrize("spec,message", [
     ("{tmp}/absent.py", "no such file: {tmp}/absent.py"),
+    ("{tmp}/net", "no such file: {tmp}/net; did you mean {tmp}/net.py?"),  # as one imports it
     ("{learner}:Nope", "has no class Nope; it defines TwoLayerNet"),
     ("{tmp}", "is a folder"),
     ("{tmp}/net.ipynb", "net.ipynb is not a Python file (.py): it is a notebook; put the class in a .py file"),
@@ -271,7 +272,7 @@ def test_a_broken_file_is_one_line_and_exit_1(tmp_path, capsys, name):
 ])
 def test_a_missing_file_or_class_is_one_line(tmp_path, capsys, spec, message):
     values = {"tmp": tmp_path, "learner": LEARNER}
-    for name in ("net.ipynb", "net.pyc"):
+    for name in ("net.ipynb", "net.pyc", "net.py"):
         (tmp_path / name).write_text("{}")
     assert main(["check", spec.format(**values)]) == 1
     err = capsys.readouterr().err

@@ -29,6 +29,7 @@ from twolayer import workflow
 from twolayer.bundles import load_bundle
 from twolayer.cli import main
 from twolayer.config import TrainConfig
+from twolayer.errors import UsageError
 from twolayer.learner import file_digest, label
 from twolayer.model import PARAM_NAMES
 from twolayer.progress import Progress
@@ -109,6 +110,17 @@ def test_check_with_a_dataset_checks_then_trains(tmp_path, capsys):
     assert json.loads((out / "config.json").read_text())["net"] == str(LEARNER)
 
 
+def test_check_with_a_dataset_says_a_network_that_fails_was_not_trained(tmp_path, capsys):
+    """Its summary ended at 'fix loss first', exit 1: nothing said whether the
+    training asked for had run."""
+    path, out = tmp_path / "net.py", tmp_path / "run"
+    path.write_text(learner_replacing(("loss += reg *", "loss += 0.5 * reg *")))
+    assert main(["check", str(path), "--dataset", "digits", "--epochs", "2", "--out", str(out), "--quiet"]) == 1
+    printed = capsys.readouterr().out
+    assert printed.endswith("fix loss first\nnot trained on digits: it trains once every check passes\n"), printed
+    assert not out.exists()
+
+
 def test_tune_searches_over_a_learners_network(tmp_path, capsys):
     out = tmp_path / "tune"
     assert main(["tune", "--net", str(LEARNER), "--lr", "1e-3,1e-2", "--epochs", "2", "--out", str(out),
@@ -145,6 +157,24 @@ def test_an_interrupted_learners_run_resumes_exactly(tmp_path, monkeypatch, caps
     a, b = load_bundle(tmp_path / "cut").net.params, load_bundle(tmp_path / "whole").net.params
     for key in PARAM_NAMES:
         np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_in_a_notebook_an_interrupted_learners_run_names_the_python_call_with_its_net(tmp_path, monkeypatch):
+    """In Jupyter the interrupt said `(here: twolayer.resume('RUN'))`, which a
+    learner's run refuses; that refusal named only the shell's --resume --net."""
+    from twolayer import learner
+
+    out = tmp_path / "run"
+    config = TrainConfig(net=str(LEARNER), dataset="digits", epochs=1)
+    workflow.train(config, out=out, quiet=True)
+    call = f"twolayer.resume({str(out)!r}, net={str(LEARNER)!r})"
+    for module in (workflow, learner):
+        monkeypatch.setattr(module, "in_notebook", lambda: True)
+    assert str(workflow.Interrupted(out, 5, signal.SIGINT)).endswith(f"--net {LEARNER} (here: {call})")
+    with pytest.raises(UsageError) as refused:
+        workflow.resume(out, quiet=True)
+    assert str(refused.value).endswith(f"--net {LEARNER} (here: {call})")
+    workflow.resume(out, quiet=True, length={"epochs": 2}, net=str(LEARNER))  # the call it names
 
 
 def test_a_learners_file_changed_since_the_run_is_refused_on_resume(tmp_path, capsys):
@@ -383,6 +413,7 @@ EXITS = {
     "sys.exit('bye') in loss": (learner_with("import sys; sys.exit('bye')"),
                                 "loss raised SystemExit: bye ({path}:26); its code must return, not end the process"),
     "sys.exit() in loss": (learner_with("import sys; sys.exit()"), "loss raised SystemExit ({path}:26)"),
+    "exit() in loss": (learner_with("exit()"), "loss raised SystemExit ({path}:26)"),  # not 'SystemExit: None'
     "os._exit(0) in loss": (learner_with("import os; os._exit(0)"), "loss raised SystemExit: os._exit(0) ({path}:26)"),
     "os._exit(0) at import": ("import os\nos._exit(0)\n" + LEARNER.read_text(),
                               "importing {path} raised SystemExit: os._exit(0) ({path}:2)"),

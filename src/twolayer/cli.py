@@ -337,6 +337,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     say(f"checking {args.net}: importing it and running its code in a child process, "
         f"at most {args.timeout:g} s per check")
     if not print_checks(args.net, args.timeout):
+        if "dataset" in given:  # asked to train: say that it did not
+            say(f"not trained on {args.dataset}: it trains once every check passes")
         return 1
     return cmd_train(args) if "dataset" in given else 0
 

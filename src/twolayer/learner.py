@@ -34,7 +34,8 @@ from twolayer.errors import ConfigError, LearnerError, UsageError, first_line
 from twolayer.files import SMALL_FILE, given_path, read_small
 from twolayer.gradcheck import scaled_error
 from twolayer.model import PARAM_NAMES, TwoLayerNet
-from twolayer.runs import resume_command
+from twolayer.progress import in_notebook
+from twolayer.runs import resume_call, resume_command
 from twolayer.streams import shell_word
 
 # What the assignment's loss(X, y, reg) cannot do; refused in one line.
@@ -107,8 +108,9 @@ def confirm_resume(recorded: str | None, given: str | None, run_dir: Path) -> No
             raise UsageError(f"--net: {run_dir} trained twolayer's own network, not a learner's")
         return
     if given is None:
+        python = f" (here: {resume_call(run_dir)})" if in_notebook() else ""  # not a shell's words
         raise UsageError(f"{run_dir} trained a learner's network, {recorded}, and resuming it imports that file "
-                         f"and runs its code; to do so, name it: {resume_command(run_dir)}")
+                         f"and runs its code; to do so, name it: {resume_command(run_dir)}{python}")
     (path, name), (was, was_name) = parse_spec(given), parse_spec(recorded)
     if path.resolve() != was.resolve() or name != was_name:
         raise UsageError(f"--net {given} is not the network {run_dir} trained, {recorded}; "
@@ -130,7 +132,9 @@ def load_class(spec: str) -> type:
     if path.is_dir():
         raise LearnerError(f"{path} is a folder; give the .py file that defines the network")
     if not path.is_file():
-        raise LearnerError(f"{path} is not a file" if path.exists() else f"no such file: {path}")
+        with_py = path.with_name(path.name + ".py")  # `check neural_net`, as one imports it
+        meant = f"; did you mean {with_py}?" if path.suffix != ".py" and with_py.is_file() else ""
+        raise LearnerError(f"{path} is not a file" if path.exists() else f"no such file: {path}{meant}")
     if path.suffix != ".py":
         raise LearnerError(f"{path} is not a Python file (.py){NOT_SOURCE.get(path.suffix.lower(), '')}")
     if path.stat().st_size > SMALL_FILE:  # importing it would read it whole
@@ -187,7 +191,8 @@ def _find_class(module: Any, path: Path, name: str | None) -> type:
 def describe(e: BaseException, path: Path) -> str:
     """"ValueError: message (file.py:42)": the exception, first line of its
     message, and the deepest line of the learner's file it passed through."""
-    text, place = first_line(e), where(e, path)
+    bare_exit = isinstance(e, SystemExit) and e.code is None  # exit() and quit() raise SystemExit(None)
+    text, place = "SystemExit" if bare_exit else first_line(e), where(e, path)
     text = f"{text} ({place})" if place else text
     if isinstance(e, ValueError) and "read-only" in str(e):  # confined(): it wrote into its input or params
         text += ("; it changes X, y or self.params in place, which loss and predict must leave as they are "

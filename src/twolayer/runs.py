@@ -412,16 +412,30 @@ def _check_ancestors(path: Path, option: str) -> None:
             return
 
 
-def resume_command(run_dir: Path) -> str:
-    """The command that continues the run in run_dir, quoted for the shell:
-    with --net FILE for a learner's network (config.json's `net`), whose
-    file a resume imports only when the command line names it too."""
+def recorded_net(run_dir: Path) -> str | None:
+    """The learner's file that the run in run_dir trained (config.json's
+    `net`), or None: twolayer's own network, or no readable record (the
+    resume itself will say so)."""
     try:
         net = read_record(Path(run_dir) / "config.json", "a run's config.json").get("net")
-    except TwolayerError:  # no readable record: the resume itself will say so
-        net = None
-    naming = f" --net {shell_word(net)}" if isinstance(net, str) and net else ""
-    return f"twolayer train --resume {shell_word(run_dir)}{naming}"
+    except TwolayerError:
+        return None
+    return net if isinstance(net, str) and net else None
+
+
+def resume_command(run_dir: Path) -> str:
+    """The command that continues the run in run_dir, quoted for the shell:
+    with --net FILE for a learner's network, whose file a resume imports
+    only when the command line names it too."""
+    net = recorded_net(run_dir)
+    return f"twolayer train --resume {shell_word(run_dir)}" + (f" --net {shell_word(net)}" if net else "")
+
+
+def resume_call(run_dir: Path) -> str:
+    """resume_command's Python call, for a notebook: twolayer.resume('RUN'),
+    with net='FILE' for a learner's network (without it, refused)."""
+    net = recorded_net(run_dir)
+    return f"twolayer.resume({str(run_dir)!r}" + (f", net={net!r})" if net else ")")
 
 
 def remove_stale_temporaries(folder: Path) -> None:

@@ -81,7 +81,7 @@ class Interrupted(Stopped):
     def __init__(self, run_dir: Path, iteration: int, signum: int) -> None:
         self.run_dir, self.iteration, self.signum = run_dir, iteration, signum
         self.exit_code = 128 + signum
-        python = f" (here: twolayer.resume({str(run_dir)!r}))" if in_notebook() else ""  # not a shell's words
+        python = f" (here: {runs.resume_call(run_dir)})" if in_notebook() else ""  # not a shell's words
         super().__init__(f"{signal_words(signum)} at iteration {iteration}; checkpoint saved. Resume with: "
                          f"{runs.resume_command(run_dir)}{python}")
 
