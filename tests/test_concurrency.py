@@ -417,3 +417,24 @@ def test_two_threads_training_at_once_each_write_their_own_run(tmp_path, monkeyp
     folders = {r.run_dir for r in results}
     assert len(folders) == 2 and all((f / "metrics.json").is_file() for f in folders)
     assert {oct(f.stat().st_mode & 0o777) for f in folders} == {"0o755"}
+
+
+def test_a_claim_made_while_a_reader_checks_the_folder_waits_for_the_reader(tmp_path, monkeypatch):
+    # `report`, `evaluate` and `predict` hold a folder's lock shared for a moment (runs.in_use); a claim at that
+    # moment (`train --resume` of a run whose lock file a kill -9 left) said another process was training there
+    monkeypatch.setattr(runs, "CLAIM_TRIES", 1000, raising=False)  # up to 10 s: the reader below lets go after 0.05 s
+    (tmp_path / runs.LOCK).touch()
+    held, reader = threading.Event(), open(tmp_path / runs.LOCK, "rb")  # noqa: SIM115
+
+    def read_a_moment() -> None:
+        fcntl.flock(reader, fcntl.LOCK_SH)
+        held.set()
+        threading.Event().wait(0.05)
+        reader.close()
+
+    thread = threading.Thread(target=read_a_moment, daemon=True)
+    thread.start()
+    assert held.wait(60)
+    handle = runs._lock(tmp_path, "--out")
+    thread.join(60)
+    handle.close()

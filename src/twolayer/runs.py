@@ -347,25 +347,32 @@ def in_use(path: str | Path) -> bool:
 IN_USE = "a twolayer process is training or searching in it now"  # said of a folder that in_use
 
 
+# tries at taking a folder's lock, CLAIM_WAIT seconds apart, before a claim says another process holds it: a reader
+# (report, evaluate, predict: in_use) holds it shared for a moment, and a claim at that moment was refused
+CLAIM_TRIES = 20
+CLAIM_WAIT = 0.01
+
+
 def _lock(path: Path, option: str) -> IO:
     """The folder's lock file, locked; one line if another process holds it
     or the folder cannot be written (said of the folder, not the lock file)."""
-    try:
-        handle = open(path / LOCK, "a")  # noqa: SIM115 -- held for the claim's life
-    except OSError as e:
-        what = remedy(e)
-        raise TwolayerError(f"{option} {path}: cannot write in it ({e.strerror}); twolayer keeps its files there"
-                            + (f": {what}, or copy it where you can write" if what else "")) from None
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise TwolayerError(f"{path} is in use by another twolayer process; wait for it or choose another "
-                            f"{option}") from None
-    if not _still_there(handle, path / LOCK):  # released (and removed) as it was opened: lock the file there now
-        handle.close()
-        return _lock(path, option)
-    return handle
+    for _ in range(CLAIM_TRIES):
+        try:
+            handle = open(path / LOCK, "a")  # noqa: SIM115 -- held for the claim's life
+        except OSError as e:
+            what = remedy(e)
+            raise TwolayerError(f"{option} {path}: cannot write in it ({e.strerror}); twolayer keeps its files "
+                                "there" + (f": {what}, or copy it where you can write" if what else "")) from None
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            time.sleep(CLAIM_WAIT)
+            continue
+        if _still_there(handle, path / LOCK):
+            return handle
+        handle.close()  # released (and removed) as it was opened: lock the file there now
+    raise TwolayerError(f"{path} is in use by another twolayer process; wait for it or choose another {option}")
 
 
 def _still_there(handle: IO, lock: Path) -> bool:
