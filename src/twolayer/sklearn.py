@@ -55,7 +55,7 @@ from twolayer.bundles import Bundle
 from twolayer.config import TrainConfig, did_you_mean, is_number, options, with_recipe
 from twolayer.data import Dataset
 from twolayer.data.preprocess import Preprocessor
-from twolayer.data.splits import carve, resolve_size, untrained
+from twolayer.data.splits import carve, class_list, resolve_size, untrained
 from twolayer.export import folded_params, onnx_graph
 from twolayer.layers import softmax
 from twolayer.progress import Progress
@@ -224,10 +224,9 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
         train, val = self._carve(X, y, config)
         lost = untrained(y, train[1])
         if len(lost) and len(lost) == len(np.unique(y)) - 1:  # it trained on the one class left, without a word
-            named = ", ".join(map(repr, classes[lost][:5].tolist()))
             raise ValueError(f"val_size={config.val_size!r} (split_seed={config.split_seed}) holds out every sample "
-                             f"of {'class' if len(lost) == 1 else 'classes'} {named}, leaving one class to train on; "
-                             "pass more samples of it, another split_seed, or val_size=0")
+                             f"of {class_list(classes[lost].tolist())}, leaving one class to train on; pass more "
+                             f"samples of {'it' if len(lost) == 1 else 'them'}, another split_seed, or val_size=0")
         if continuing and len(train[1]) != len(self._state.order):
             raise ValueError(f"warm_start continues a fit on {len(self._state.order)} training rows, but X and "
                              f"val_size now give {len(train[1])}; give as many rows, or set warm_start=False to start "

@@ -448,8 +448,8 @@ def _move(net: TwoLayerNet, state: TrainState, xp: Any) -> None:
 def _read_losses(pending: list[tuple[Any, float]], state: TrainState, last: int, decay: float) -> bool:
     """Read the pending losses (iterations last - len + 1 .. last) into the
     history; False, with the history's stop_reason set, if one exploded.
-    decay: 2 * reg + weight_decay, each weight's pull toward zero per unit of
-    learning rate (for the advice)."""
+    decay: each weight's pull toward zero per unit of learning rate (fit's
+    `shrink`: 2 * reg + weight_decay, Adam's L2 left out), for the advice."""
     history = state.history
     values = to_numpy(array_module(pending[0][0]).stack([loss for loss, _ in pending])).tolist()
     first = last - len(pending) + 1

@@ -369,7 +369,8 @@ def _run(config: TrainConfig, data: Prepared, held: runs.Claim, net: TwoLayerNet
         now = time.monotonic()
         if s.iteration >= total or s.history.early_stop or due(s.iteration, last[0], now - written[0], *written[1:]):
             save_checkpoint(checkpoint, net, s, record)
-            written[:] = time.monotonic(), time.monotonic() - now, checkpoint.stat().st_size
+            done = time.monotonic()
+            written[:] = done, done - now, checkpoint.stat().st_size
             last[0] = s.iteration
 
     def on_iteration(it: int, total: int, loss: float, lr: float) -> None:

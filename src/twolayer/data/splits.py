@@ -94,9 +94,9 @@ def check_classes(dataset: Dataset, train_labels: np.ndarray, carved: str) -> li
     if len(lost) == len(present) - 1:
         left = dataset.class_names[int(np.unique(train_labels)[0])]
         raise DataError(f"{dataset.name}: the validation and test images carved from it ({carved}) hold every "
-                        f"image of {_names(lost)}, leaving only {left!r} to train on (a classifier needs two classes "
-                        f"or more); give {'it' if len(lost) == 1 else 'them'} more images, or another --split-seed, or "
-                        f"a smaller {carved_sizes(dataset)}")
+                        f"image of {class_list(lost)}, leaving only {left!r} to train on (a classifier needs two "
+                        f"classes or more); give {'it' if len(lost) == 1 else 'them'} more images, or another "
+                        f"--split-seed, or a smaller {carved_sizes(dataset)}")
     return lost
 
 
@@ -105,7 +105,7 @@ def carved_sizes(dataset: Dataset) -> str:
     return "--val-size" if "test" in dataset.splits else "--val-size and --test-size"
 
 
-def _names(names: list[str], shown: int = 5) -> str:
+def class_list(names: list[str], shown: int = 5) -> str:
     """'a', 'b' and 3 more classes: a few names of a list that may hold thousands."""
     head = ", ".join(repr(n) for n in names[:shown])
     more = f" and {len(names) - shown:,} more classes" if len(names) > shown else ""
@@ -115,5 +115,5 @@ def _names(names: list[str], shown: int = 5) -> str:
 def untrained_note(lost: list[str], dataset: Dataset) -> str:
     """What train says of the classes the carve left without a training image."""
     return (f"{len(lost):,} of {len(dataset.class_names):,} classes have no training image (the validation and test "
-            f"carve took all of theirs), so the model cannot learn them: {_names(lost)}; give them more images, or a "
-            f"smaller {carved_sizes(dataset)}")
+            f"carve took all of theirs), so the model cannot learn them: {class_list(lost)}; give them more images, "
+            f"or a smaller {carved_sizes(dataset)}")
