@@ -34,7 +34,7 @@ from twolayer.data.images import (
     resize_images,
 )
 from twolayer.data.preprocess import Preprocessor
-from twolayer.data.splits import carve, check_classes, untrained_note
+from twolayer.data.splits import carve, carve_options, check_classes, untrained_note
 from twolayer.errors import DataError, Stopped, TwolayerError, UsageError, WriteError
 from twolayer.files import given_path, read_record, write_json
 from twolayer.learner import LearnerNet, check_unchanged, confirm_resume, file_digest, label, learner_net
@@ -123,9 +123,8 @@ def prepare(config: TrainConfig, quiet: bool = True, preprocessor: Preprocessor 
         say(f"skipped {dataset.skipped}")  # file and folder names: escaped, never obeyed
     raw = carve(dataset, config.val_size, config.test_size, config.split_seed)
     if preprocessor is None:  # training: two classes, and options that suit the images (a folder's size is new)
-        test = "" if "test" in dataset.splits else f", --test-size {config.test_size:g}"
-        lost = check_classes(dataset, raw["train"][1],
-                             f"--val-size {config.val_size:g}{test}, chosen by --split-seed {config.split_seed}")
+        lost = check_classes(dataset, raw["train"][1], carve_options(dataset, config.val_size, config.test_size,
+                                                                     config.split_seed))
         if lost and not quiet:
             say(untrained_note(lost, dataset))
         config.check_images(dataset.image_shape)

@@ -105,6 +105,12 @@ def carved_sizes(dataset: Dataset) -> str:
     return "--val-size" if "test" in dataset.splits else "--val-size and --test-size"
 
 
+def carve_options(dataset: Dataset, val_size: float, test_size: float, split_seed: int) -> str:
+    """The options that made a carve of `dataset`, as a message says them (its own test split: no --test-size)."""
+    test = "" if "test" in dataset.splits else f", --test-size {test_size:g}"
+    return f"--val-size {val_size:g}{test}, chosen by --split-seed {split_seed}"
+
+
 def class_list(names: list[str], shown: int = 5) -> str:
     """'a', 'b' and 3 more classes: a few names of a list that may hold thousands."""
     head = ", ".join(repr(n) for n in names[:shown])
