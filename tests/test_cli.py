@@ -263,6 +263,20 @@ def test_options_are_never_abbreviated_and_a_slip_names_the_nearest(capsys):
         assert out == "" and err.count("\n") == 1 and line in err, (argv, err)
 
 
+def test_a_positional_argument_given_as_an_option_says_it_is_given_by_its_place(capsys):
+    """`predict --model RUN x.png`, as other tools write it, said `did you mean --help?`."""
+    for argv, line in [
+        (["predict", "--model", "run", "x.png"], "unrecognized arguments: --model; MODEL is given by its place, "
+                                                  "without --model: twolayer predict MODEL IMAGE [IMAGE ...]"),
+        (["predict", "run", "--images", "x.png"], "IMAGE is given by its place, without --images"),
+        (["evaluate", "--model=run"], "MODEL is given by its place, without --model: twolayer evaluate MODEL"),
+        (["help", "--topic", "train"], "COMMAND is given by its place, without --topic: twolayer help [COMMAND]"),
+    ]:
+        assert exit_code(argv) == 2, argv
+        out, err = capsys.readouterr()
+        assert out == "" and err.count("\n") == 1 and line in err and "did you mean" not in err, (argv, err)
+
+
 def test_twolayer_alone_names_the_commands(capsys):
     """A newcomer's first word, `twolayer` alone, said `the following arguments are required:
     COMMAND`: which commands there are went unsaid."""

@@ -61,6 +61,10 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         """One line, whatever the words given hold (`predict RUN IMG $'\\n'`:
         an unrecognized newline broke the line in two)."""
+        if message.startswith("the following arguments are required"):  # `evaluate --model=RUN`
+            places = [self.given_by_place(w.split("=")[0]) for w in self.given
+                      if w.startswith("--") and w.split("=")[0] not in self._option_string_actions]
+            message += "".join(f"; {place}" for place in places[:1] if place)
         self.exit(2, f"{self.prog}: error: {shown(message)}{self.dashed_files()} (see --help)\n")
 
     def dashed_files(self) -> str:
@@ -81,9 +85,25 @@ class Parser(argparse.ArgumentParser):
             self.error(f"give a command: {', '.join(self.commands)}; a first run: twolayer train")
         if extra:
             target = getattr(self, "commands", {}).get(getattr(parsed, "command", None), self)
-            near = nearest(extra[0].split("=")[0], list(target._option_string_actions))
-            target.error(f"unrecognized arguments: {' '.join(extra)}" + (f"; did you mean {near}?" if near else ""))
+            word = extra[0].split("=")[0]
+            place = target.given_by_place(word)
+            near = nearest(word, list(target._option_string_actions))
+            target.error(f"unrecognized arguments: {' '.join(extra)}" + (
+                f"; {place}" if place else f"; did you mean {near}?" if near else ""))
         return parsed
+
+    def given_by_place(self, word: str) -> str | None:
+        """For an option named as one of the command's positional arguments
+        (`predict --model RUN IMG`, as other tools write it): that the
+        argument is given by its place, and the command's shape."""
+        name = word.lstrip("-").lower().replace("-", "_").removesuffix("s")
+        places = [a for a in self._actions if not a.option_strings and a.dest != "command"]
+        for action in places:
+            if name and name in {action.dest.lower().removesuffix("s"), str(action.metavar).lower()}:
+                shape = " ".join({"+": f"{a.metavar} [{a.metavar} ...]", "?": f"[{a.metavar}]"}.get(
+                    a.nargs, str(a.metavar)) for a in places)
+                return f"{action.metavar} is given by its place, without {word}: {self.prog} {shape}"
+        return None
 
     def _check_value(self, action: argparse.Action, value) -> None:
         """A value not among an option's choices, or an unknown command, with
