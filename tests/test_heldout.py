@@ -262,3 +262,47 @@ def test_a_linked_sub_folder_given_to_predict_is_read_once_and_a_loop_ends(tmp_p
     (tmp_path / "top" / "loop").symlink_to(tmp_path / "top")
     found = [Path(p).relative_to(tmp_path / "top").as_posix() for p in workflow.image_files([tmp_path / "top"])]
     assert found == ["2.png", "linked/0.png", "linked/1.png"]
+
+
+def test_a_gray_gif_is_read_as_gray(tmp_path):
+    """A gray picture saved as GIF is a palette image of gray colours: it
+    was read as color, so a folder of them was a color dataset (three equal
+    channels) and one among gray PNGs turned the whole folder color."""
+    picture = np.arange(0, 250, 250 / 36, dtype=np.uint8)[:36].reshape(6, 6)
+    for c in ("a", "b"):
+        (tmp_path / "gifs" / c).mkdir(parents=True)
+        Image.fromarray(picture).save(tmp_path / "gifs" / c / "0.gif")
+        (tmp_path / "mixed" / c).mkdir(parents=True)
+        Image.fromarray(picture).save(tmp_path / "mixed" / c / "0.png")
+    Image.fromarray(picture).save(tmp_path / "mixed" / "a" / "1.gif")
+    for folder in ("gifs", "mixed"):
+        images = load_dataset(f"folder:{tmp_path / folder}").splits["train"][0]
+        assert images.shape[3] == 1
+        np.testing.assert_array_equal(images[0, ..., 0], picture)
+    assert read_image(tmp_path / "gifs" / "a" / "0.gif").shape == (6, 6, 1)
+    colored = Image.fromarray(np.stack([picture, picture, picture // 2], axis=-1)).convert("P")  # not gray: color
+    colored.save(tmp_path / "c.gif")
+    assert read_image(tmp_path / "c.gif").shape == (6, 6, 3)
+
+
+def test_a_folder_read_at_two_sizes_keeps_a_decode_cache_for_each(tmp_path, private_data_dir, capsys):
+    """One cache file a folder: read at another size (evaluate at a model's
+    --image-size, tune over sizes), each size's decode replaced the other's,
+    so every read decoded every image again. A cache named the older way
+    (by the folder alone) is removed."""
+    picture = images_and_labels(1)[0][0]
+    for c in ("a", "b"):
+        (tmp_path / "f" / c).mkdir(parents=True)
+        Image.fromarray(picture).save(tmp_path / "f" / c / "0.png")
+    spec, cache = f"folder:{tmp_path / 'f'}", private_data_dir / "cache"
+    load_dataset(spec)
+    [name] = [p.name for p in cache.iterdir()]
+    older = cache / (name.split("-32x32-")[0] + "-0123456789abcdef01234567.npz")  # as decoding 3 named it
+    older.write_bytes(b"")
+    load_dataset(spec, image_size=16)
+    assert sorted(p.name.split("-")[2] for p in cache.iterdir()) == ["16x16", "32x32"] and not older.exists()
+    capsys.readouterr()
+    for size in (None, 16, 32):
+        assert load_dataset(spec, quiet=False, image_size=size).image_shape[:2] != (0, 0)
+    shown = capsys.readouterr()
+    assert "decode" not in shown.out + shown.err  # each read from its own cache file

@@ -235,14 +235,15 @@ class Split:
         return images, _sizes(sizes) if sizes != {size} else None
 
     def where(self, size: tuple[int, int]) -> Path:
-        return cache_path(self.cache_root, _source_name(self.folder), _key(self.folder, self.listing, size,
-                                                                           self.channels))
+        return cache_path(self.cache_root, _source_name(self.folder, size), _key(self.folder, self.listing, size,
+                                                                                 self.channels))
 
     def decoded_before(self, size: tuple[int, int]) -> bool:
         """Whether the cache holds these very files as an earlier decoding
         (fingerprint.DECODING) made them: they are decoded again for that
-        alone, not because the folder changed."""
-        return any(cache_path(self.cache_root, _source_name(self.folder),
+        alone, not because the folder changed. Decodings before 4 named the
+        file by the folder alone."""
+        return any(cache_path(self.cache_root, _source_name(self.folder, size if earlier > 3 else None),
                               _key(self.folder, self.listing, size, self.channels, earlier)).is_file()
                    for earlier in range(2, DECODING))
 
@@ -360,10 +361,16 @@ def _list(folder: Path, class_dirs: dict[str, Path], class_names: list[str]) -> 
     return listing, skipped
 
 
-def _source_name(folder: Path) -> str:
-    """The cache's name for a folder (a split's): its path's digest, so that
-    the folder keeps one cache file whatever it held before."""
-    return "folder-" + hashlib.sha256(os.fsencode(folder.resolve())).hexdigest()[:16]
+def _source_name(folder: Path, size: tuple[int, int] | None) -> str:
+    """The cache's name for a folder (a split's) decoded at `size` (H, W):
+    its path's digest and the size, so that the folder keeps one cache file
+    a size whatever it held before. Named by the folder alone (as before
+    decoding 4), a folder read at two sizes (`evaluate` at a model's
+    --image-size, `tune --image-size 16,32`) replaced one size's file with
+    the other's, each read decoding every image again. None: that older
+    name, which save_cached removes."""
+    name = "folder-" + hashlib.sha256(os.fsencode(folder.resolve())).hexdigest()[:16]
+    return name + (f"-{size[0]}x{size[1]}" if size else "")
 
 
 def _key(folder: Path, listing: Listing, size: tuple[int, int], channels: int | None,

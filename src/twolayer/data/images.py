@@ -33,7 +33,14 @@ logging.getLogger("PIL").addHandler(logging.NullHandler())
 
 
 def pillow_mode(img) -> str:
-    """The mode an image is read in: "L" (one channel) for gray images, else "RGB"."""
+    """The mode an image is read in: "L" (one channel) for gray images, a
+    palette image whose colours are all gray among them (a gray picture
+    saved as GIF is one: it was read as color, so a folder of them trained
+    a color model on three equal channels, and a gray folder holding one
+    became color); else "RGB"."""
+    if img.mode in ("P", "PA"):
+        palette = img.getpalette("RGB") or []
+        return "L" if palette[0::3] == palette[1::3] == palette[2::3] else "RGB"
     return "L" if img.mode in GRAY_MODES else "RGB"
 
 
