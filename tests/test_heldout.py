@@ -4,6 +4,7 @@ image files as cameras and other tools write them.
 
 Every test here is listed in TESTING.md."""
 
+import json
 import os
 import pickle
 import tarfile
@@ -306,3 +307,23 @@ def test_a_folder_read_at_two_sizes_keeps_a_decode_cache_for_each(tmp_path, priv
         assert load_dataset(spec, quiet=False, image_size=size).image_shape[:2] != (0, 0)
     shown = capsys.readouterr()
     assert "decode" not in shown.out + shown.err  # each read from its own cache file
+
+
+def test_json_rows_of_file_names_that_are_not_utf8_are_valid_unicode(tmp_path, capsys):
+    """A name's byte that is not UTF-8 (caf\\xe9.png, as Latin-1 systems and
+    old zips write é) came out of `predict --json` and `evaluate --json` as
+    the lone surrogate "\\udce9", which strict JSON readers refuse."""
+    picture = images_and_labels(1)[0][0]
+    folder = tmp_path / os.fsdecode(b"held\xff")
+    for c in ("class 1", "class 2"):
+        (folder / c).mkdir(parents=True)
+        Image.fromarray(picture).save(folder / c / os.fsdecode(b"caf\xe9.png"))
+    model = str(cifar_model(tmp_path / "model.npz"))
+    capsys.readouterr()
+    assert main(["predict", model, str(folder), "--json"]) == 0
+    assert main(["evaluate", model, "--dataset", f"folder:{folder}", "--json"]) == 0
+    *rows, result = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [row["path"] for row in rows] == [f"{tmp_path}/held\\xff/class {i}/caf\\xe9.png" for i in (1, 2)]
+    assert result["dataset"] == f"folder:{tmp_path}/held\\xff" and result["n"] == 2
+    for text in [*(row["path"] for row in rows), result["dataset"], result["note"]]:
+        text.encode("utf-8")  # no lone surrogate: it raised UnicodeEncodeError
