@@ -20,7 +20,7 @@ from twolayer.data import cifar10, load_dataset
 from twolayer.data.images import read_image
 from twolayer.data.preprocess import Preprocessor
 from twolayer.data.splits import carve
-from twolayer.errors import DataError
+from twolayer.errors import DataError, UsageError
 
 NAMES = [f"class {i}" for i in range(10)]
 
@@ -327,3 +327,38 @@ def test_json_rows_of_file_names_that_are_not_utf8_are_valid_unicode(tmp_path, c
     assert result["dataset"] == f"folder:{tmp_path}/held\\xff" and result["n"] == 2
     for text in [*(row["path"] for row in rows), result["dataset"], result["note"]]:
         text.encode("utf-8")  # no lone surrogate: it raised UnicodeEncodeError
+
+
+def test_files_that_are_not_images_or_folders_say_how_they_are_read(tmp_path):
+    """Held-out images handed over in a form predict and a dataset spec do
+    not read: CIFAR-10's batches (a batch file, their folder), a NumPy file
+    of arrays, a zip. Each said `unknown dataset` (then proposing folder:
+    for any path), `no image folder`, `holds no class folders`, or `not an
+    image file`, never how to read them."""
+    images, labels = images_and_labels(3)
+    batches = write_python(tmp_path / "cifar-10-batches-py", {"test_batch": (images, labels)})
+    write_binary(tmp_path / "cifar-10-batches-bin", {"test_batch": (images, labels)})
+    np.savez(tmp_path / "held.npz", x=images, y=labels)
+    np.save(tmp_path / "held.npy", images)
+    (tmp_path / "renamed.png").write_bytes((tmp_path / "held.npy").read_bytes())
+    (tmp_path / "flat").mkdir()
+    Image.fromarray(images[0]).save(tmp_path / "flat" / "0.png")
+    model = cifar_model(tmp_path / "model.npz")
+    cifar = f"CIFAR-10's batches are read as --dataset cifar10 --data-dir {batches}, by train and evaluate"
+    arrays = "a NumPy file of arrays, which twolayer's commands do not read; in Python, twolayer.load_bundle(MODEL)"
+    for spec, said in [(str(batches), cifar), (str(batches / "test_batch"), cifar), (f"folder:{batches}", cifar),
+                       (str(tmp_path / "held.npz"), arrays), (f"folder:{tmp_path / 'held.npy'}", arrays),
+                       (f"folder:{tmp_path / 'flat'}", "the images there (1 .png file) are of no class: put each "
+                                                      "class's images in a sub-folder named for it (twolayer predict")]:
+        with pytest.raises((UsageError, DataError)) as error:
+            workflow.evaluate(model, spec)
+        assert said in str(error.value) and "\n" not in str(error.value)
+    with pytest.raises(DataError, match="give the folder that holds it: --data-dir"):
+        load_dataset("cifar10", batches / "test_batch")
+    bin_batch = tmp_path / "cifar-10-batches-bin" / "test_batch.bin"
+    for image, said in [(batches / "test_batch", cifar), (batches, cifar), (tmp_path / "held.npz", arrays),
+                        (bin_batch, f"--data-dir {bin_batch.parent}"), (tmp_path / "renamed.png", arrays)]:
+        with pytest.raises(DataError) as error:
+            workflow.predict(model, [image])
+        assert said in str(error.value)
+    assert [row["path"] for row in workflow.predict(model, [tmp_path / "flat"])] == [str(tmp_path / "flat" / "0.png")]

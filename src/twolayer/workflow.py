@@ -21,7 +21,7 @@ from twolayer.arrays import training_config
 from twolayer.backend import device_module, to_device
 from twolayer.checkpoint import CHECKPOINT_FILE, check_state, config_disagreements, read_checkpoint, save_checkpoint
 from twolayer.config import TrainConfig, given_flag, layered, options, relative_paths
-from twolayer.data import Dataset, check_spec, load_dataset
+from twolayer.data import Dataset, check_spec, files_hint, load_dataset
 from twolayer.data.fingerprint import DECODING, decoded_otherwise, fingerprint
 from twolayer.data.folder import check_training_folder
 from twolayer.data.images import (
@@ -687,9 +687,10 @@ def image_files(paths: list[str | Path]) -> list[str | Path]:
         else:
             found.append(path)
             continue
-        if not files:  # a folder of a phone's HEIC photos: said, as a class folder of them is
+        if not files:  # a folder of a phone's HEIC photos: said, as a class folder of them is; CIFAR-10's batches
+            hint = files_hint(path) if what.startswith("folder") else None
             raise DataError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {what}"
-                            + (f"; {holds} {kinds(others)}" if others else ""))
+                            + (f"; {holds} {kinds(others)}" if others else "") + (f"; {hint}" if hint else ""))
         found.extend(files)
     return found
 

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from twolayer.data import Dataset
+from twolayer.data import Dataset, files_hint
 from twolayer.data.cache import cache_path, load_cached, refresh_wanted, save_cached
 from twolayer.data.fingerprint import DECODING
 from twolayer.data.images import (
@@ -82,12 +82,19 @@ def load_folder(path: str | Path, cache_root: Path, quiet: bool = False, refresh
     except (RuntimeError, OSError) as e:  # ~nosuchuser, a symlink loop
         raise DataError(f"cannot use folder:{path}: {e}") from None
     if not root.is_dir():
-        raise DataError(f"no image folder at {root}: give folder:PATH with one sub-folder of images per class")
+        hint = files_hint(root)
+        raise DataError(f"no image folder at {root}: " + (hint if hint else "give folder:PATH with one sub-folder "
+                                                          "of images per class"))
     split_dirs = _split_dirs(root)
     class_dirs = {split: _classes(folder) for split, folder in split_dirs.items()}
     class_names = sorted({name for dirs in class_dirs.values() for name in dirs})
     if not class_names:
-        raise DataError(f"{root} holds no class folders: expected {root}/<class>/<image files>")
+        loose = _loose_images(root)
+        hint = files_hint(root) or (f"the images there ({kinds([p.name for p in loose])}) are of no class: put "
+                                    "each class's images in a sub-folder named for it (twolayer predict MODEL FOLDER "
+                                    "classifies images of no class)" if loose else None)
+        raise DataError(f"{root} holds no class folders: expected {root}/<class>/<image files>"
+                        + (f"; {hint}" if hint else ""))
 
     asked = _asked(size)
     target = asked  # (H, W) every image is resized to; None: their own size, which all must share
