@@ -155,10 +155,15 @@ def test_cifar_rows_given_to_a_bundle_are_refused_not_scored_wrong(tmp_path):
     another order: they were scored, silently wrong."""
     bundle = bundles.load_bundle(cifar_model(tmp_path / "model.npz"))
     images, _ = images_and_labels()
-    for wrong in (rows(images), images.transpose(0, 3, 1, 2), rows(images)[0]):
+    for wrong in (rows(images), rows(images)[0]):
         with pytest.raises(ValueError, match=r"images must be \(N, 32, 32, 3\)") as error:
             bundle.probabilities(wrong)
         assert "reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)" in str(error.value)
+    # (N, 3, 32, 32), as PyTorch holds images: said so, with the transpose alone (it named the batch's rows)
+    with pytest.raises(ValueError, match=r"channel-first \(N, C, H, W\): images.transpose\(0, 2, 3, 1\)$"):
+        bundle.probabilities(images.transpose(0, 3, 1, 2))
+    with pytest.raises(ValueError, match=r"gray images for a color model: np.repeat\(images\[..., None\], 3, axis=3\)"):
+        bundle.probabilities(images[..., 0])
     with pytest.raises(ValueError, match=r"got \(32, 32, 3\); one image: images\[None\]"):  # not a batch row
         bundle.probabilities(images[0])
     assert bundle.probabilities(images).shape == (40, 10)
@@ -362,3 +367,24 @@ def test_files_that_are_not_images_or_folders_say_how_they_are_read(tmp_path):
             workflow.predict(model, [image])
         assert said in str(error.value)
     assert [row["path"] for row in workflow.predict(model, [tmp_path / "flat"])] == [str(tmp_path / "flat" / "0.png")]
+
+
+def test_an_npz_file_object_given_to_a_bundle_names_its_arrays(tmp_path):
+    """np.load of an .npz given whole (not one of its arrays): NumPy made
+    text of its keys, refused as `got text of shape (2,)`."""
+    images, labels = images_and_labels(3)
+    np.savez(tmp_path / "held.npz", x_test=images, y_test=labels)
+    bundle = bundles.load_bundle(cifar_model(tmp_path / "model.npz"))
+    with np.load(tmp_path / "held.npz") as held:
+        with pytest.raises(ValueError, match=r"^images must be an array of numbers, got a NpzFile holding 'x_test', "
+                                             r"'y_test': give one of its arrays, such as its \['x_test'\]$"):
+            bundle.probabilities(held)
+        assert bundle.probabilities(held["x_test"]).shape == (3, 10)
+
+
+def test_load_model_as_other_libraries_name_it_points_to_load_bundle():
+    import twolayer
+
+    with pytest.raises(AttributeError, match=r"no attribute 'load_model'; did you mean load_bundle\?$"):
+        twolayer.load_model  # noqa: B018
+    assert not hasattr(twolayer, "no_such_thing")
