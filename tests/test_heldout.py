@@ -388,3 +388,28 @@ def test_load_model_as_other_libraries_name_it_points_to_load_bundle():
     with pytest.raises(AttributeError, match=r"no attribute 'load_model'; did you mean load_bundle\?$"):
         twolayer.load_model  # noqa: B018
     assert not hasattr(twolayer, "no_such_thing")
+
+
+@pytest.mark.parametrize("layout,said", [
+    (("0", "1"), "(classes are matched by name, never by number: rename each folder to its "
+                                       "class, as 0 to 'class 0', 1 to 'class 1', 2 to 'class 2', ... if they are "
+                                       "numbered in the model's order)"),
+    (("extra/class 1", "extra/class 2"), "(its folder extra/ holds the model's classes: give "
+                                                               "folder:{held}/extra)"),
+    (("class 1", "unicorn"), "has class 'unicorn', which the model does not know"),
+])
+def test_held_out_class_folders_the_model_does_not_know_are_refused_before_decoding_saying_why(tmp_path, layout,
+                                                                                             said):
+    """Class folders named 0..9, the class folders one level down (a zip's
+    extra folder), a class the model does not know: refused after every
+    image was decoded (a damaged one was named instead), and without a word
+    of why."""
+    picture = images_and_labels(1)[0][0]
+    held = tmp_path / "held"
+    for folder in layout:
+        (held / folder).mkdir(parents=True)
+        Image.fromarray(picture).save(held / folder / "0.png")
+    (held / layout[0] / "1.png").write_bytes(b"\x89PNG damaged")
+    with pytest.raises(DataError) as error:
+        workflow.evaluate(cifar_model(tmp_path / "model.npz"), f"folder:{held}")
+    assert said.format(held=held) in str(error.value)

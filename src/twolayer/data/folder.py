@@ -166,6 +166,21 @@ def check_training_folder(path: str | Path) -> None:
                     f"sub-folder of images per class); if {listed} in it {what}, give folder:{folder}")
 
 
+def listed_classes(path: str | Path) -> dict[str, Path]:
+    """The class folders of folder:PATH by class name, every split's, as
+    load_folder names them, before any image is decoded (evaluate matches
+    them to a model's first: a folder of classes the model does not know
+    was decoded whole, then refused); {} where load_folder would refuse the
+    folder itself, which it says."""
+    try:
+        root = Path(path).expanduser().resolve()
+        if not root.is_dir():
+            return {}
+        return {name: d for folder in _split_dirs(root).values() for name, d in _classes(folder).items()}
+    except (RuntimeError, OSError, DataError):
+        return {}
+
+
 def _skipped(root: Path, split_dirs: dict[str, Path], files: list[str]) -> str | None:
     """What of the folder is not read, said (Dataset.skipped): the class
     folders' other files (a phone's HEIC photos among its JPEGs), images
