@@ -4,6 +4,7 @@ image files as cameras and other tools write them.
 
 Every test here is listed in TESTING.md."""
 
+import json
 import os
 import pickle
 import tarfile
@@ -19,7 +20,7 @@ from twolayer.data import cifar10, load_dataset
 from twolayer.data.images import read_image
 from twolayer.data.preprocess import Preprocessor
 from twolayer.data.splits import carve
-from twolayer.errors import DataError
+from twolayer.errors import DataError, UsageError
 
 NAMES = [f"class {i}" for i in range(10)]
 
@@ -154,10 +155,15 @@ def test_cifar_rows_given_to_a_bundle_are_refused_not_scored_wrong(tmp_path):
     another order: they were scored, silently wrong."""
     bundle = bundles.load_bundle(cifar_model(tmp_path / "model.npz"))
     images, _ = images_and_labels()
-    for wrong in (rows(images), images.transpose(0, 3, 1, 2), rows(images)[0]):
+    for wrong in (rows(images), rows(images)[0]):
         with pytest.raises(ValueError, match=r"images must be \(N, 32, 32, 3\)") as error:
             bundle.probabilities(wrong)
         assert "reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)" in str(error.value)
+    # (N, 3, 32, 32), as PyTorch holds images: said so, with the transpose alone (it named the batch's rows)
+    with pytest.raises(ValueError, match=r"channel-first \(N, C, H, W\): images.transpose\(0, 2, 3, 1\)$"):
+        bundle.probabilities(images.transpose(0, 3, 1, 2))
+    with pytest.raises(ValueError, match=r"gray images for a color model: np.repeat\(images\[..., None\], 3, axis=3\)"):
+        bundle.probabilities(images[..., 0])
     with pytest.raises(ValueError, match=r"got \(32, 32, 3\); one image: images\[None\]"):  # not a batch row
         bundle.probabilities(images[0])
     assert bundle.probabilities(images).shape == (40, 10)
@@ -262,3 +268,148 @@ def test_a_linked_sub_folder_given_to_predict_is_read_once_and_a_loop_ends(tmp_p
     (tmp_path / "top" / "loop").symlink_to(tmp_path / "top")
     found = [Path(p).relative_to(tmp_path / "top").as_posix() for p in workflow.image_files([tmp_path / "top"])]
     assert found == ["2.png", "linked/0.png", "linked/1.png"]
+
+
+def test_a_gray_gif_is_read_as_gray(tmp_path):
+    """A gray picture saved as GIF is a palette image of gray colours: it
+    was read as color, so a folder of them was a color dataset (three equal
+    channels) and one among gray PNGs turned the whole folder color."""
+    picture = np.arange(0, 250, 250 / 36, dtype=np.uint8)[:36].reshape(6, 6)
+    for c in ("a", "b"):
+        (tmp_path / "gifs" / c).mkdir(parents=True)
+        Image.fromarray(picture).save(tmp_path / "gifs" / c / "0.gif")
+        (tmp_path / "mixed" / c).mkdir(parents=True)
+        Image.fromarray(picture).save(tmp_path / "mixed" / c / "0.png")
+    Image.fromarray(picture).save(tmp_path / "mixed" / "a" / "1.gif")
+    for folder in ("gifs", "mixed"):
+        images = load_dataset(f"folder:{tmp_path / folder}").splits["train"][0]
+        assert images.shape[3] == 1
+        np.testing.assert_array_equal(images[0, ..., 0], picture)
+    assert read_image(tmp_path / "gifs" / "a" / "0.gif").shape == (6, 6, 1)
+    colored = Image.fromarray(np.stack([picture, picture, picture // 2], axis=-1)).convert("P")  # not gray: color
+    colored.save(tmp_path / "c.gif")
+    assert read_image(tmp_path / "c.gif").shape == (6, 6, 3)
+
+
+def test_a_folder_read_at_two_sizes_keeps_a_decode_cache_for_each(tmp_path, private_data_dir, capsys):
+    """One cache file a folder: read at another size (evaluate at a model's
+    --image-size, tune over sizes), each size's decode replaced the other's,
+    so every read decoded every image again. A cache named the older way
+    (by the folder alone) is removed."""
+    picture = images_and_labels(1)[0][0]
+    for c in ("a", "b"):
+        (tmp_path / "f" / c).mkdir(parents=True)
+        Image.fromarray(picture).save(tmp_path / "f" / c / "0.png")
+    spec, cache = f"folder:{tmp_path / 'f'}", private_data_dir / "cache"
+    load_dataset(spec)
+    [name] = [p.name for p in cache.iterdir()]
+    older = cache / (name.split("-32x32-")[0] + "-0123456789abcdef01234567.npz")  # as decoding 3 named it
+    older.write_bytes(b"")
+    load_dataset(spec, image_size=16)
+    assert sorted(p.name.split("-")[2] for p in cache.iterdir()) == ["16x16", "32x32"] and not older.exists()
+    capsys.readouterr()
+    for size in (None, 16, 32):
+        assert load_dataset(spec, quiet=False, image_size=size).image_shape[:2] != (0, 0)
+    shown = capsys.readouterr()
+    assert "decode" not in shown.out + shown.err  # each read from its own cache file
+
+
+def test_json_rows_of_file_names_that_are_not_utf8_are_valid_unicode(tmp_path, capsys):
+    """A name's byte that is not UTF-8 (caf\\xe9.png, as Latin-1 systems and
+    old zips write é) came out of `predict --json` and `evaluate --json` as
+    the lone surrogate "\\udce9", which strict JSON readers refuse."""
+    picture = images_and_labels(1)[0][0]
+    folder = tmp_path / os.fsdecode(b"held\xff")
+    for c in ("class 1", "class 2"):
+        (folder / c).mkdir(parents=True)
+        Image.fromarray(picture).save(folder / c / os.fsdecode(b"caf\xe9.png"))
+    model = str(cifar_model(tmp_path / "model.npz"))
+    capsys.readouterr()
+    assert main(["predict", model, str(folder), "--json"]) == 0
+    assert main(["evaluate", model, "--dataset", f"folder:{folder}", "--json"]) == 0
+    *rows, result = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [row["path"] for row in rows] == [f"{tmp_path}/held\\xff/class {i}/caf\\xe9.png" for i in (1, 2)]
+    assert result["dataset"] == f"folder:{tmp_path}/held\\xff" and result["n"] == 2
+    for text in [*(row["path"] for row in rows), result["dataset"], result["note"]]:
+        text.encode("utf-8")  # no lone surrogate: it raised UnicodeEncodeError
+
+
+def test_files_that_are_not_images_or_folders_say_how_they_are_read(tmp_path):
+    """Held-out images handed over in a form predict and a dataset spec do
+    not read: CIFAR-10's batches (a batch file, their folder), a NumPy file
+    of arrays, a zip. Each said `unknown dataset` (then proposing folder:
+    for any path), `no image folder`, `holds no class folders`, or `not an
+    image file`, never how to read them."""
+    images, labels = images_and_labels(3)
+    batches = write_python(tmp_path / "cifar-10-batches-py", {"test_batch": (images, labels)})
+    write_binary(tmp_path / "cifar-10-batches-bin", {"test_batch": (images, labels)})
+    np.savez(tmp_path / "held.npz", x=images, y=labels)
+    np.save(tmp_path / "held.npy", images)
+    (tmp_path / "renamed.png").write_bytes((tmp_path / "held.npy").read_bytes())
+    (tmp_path / "flat").mkdir()
+    Image.fromarray(images[0]).save(tmp_path / "flat" / "0.png")
+    model = cifar_model(tmp_path / "model.npz")
+    cifar = f"CIFAR-10's batches are read as --dataset cifar10 --data-dir {batches}, by train and evaluate"
+    arrays = "a NumPy file of arrays, which twolayer's commands do not read; in Python, twolayer.load_bundle(MODEL)"
+    for spec, said in [(str(batches), cifar), (str(batches / "test_batch"), cifar), (f"folder:{batches}", cifar),
+                       (str(tmp_path / "held.npz"), arrays), (f"folder:{tmp_path / 'held.npy'}", arrays),
+                       (f"folder:{tmp_path / 'flat'}", "the images there (1 .png file) are of no class: put each "
+                                                      "class's images in a sub-folder named for it (twolayer predict")]:
+        with pytest.raises((UsageError, DataError)) as error:
+            workflow.evaluate(model, spec)
+        assert said in str(error.value) and "\n" not in str(error.value)
+    with pytest.raises(DataError, match="give the folder that holds it: --data-dir"):
+        load_dataset("cifar10", batches / "test_batch")
+    bin_batch = tmp_path / "cifar-10-batches-bin" / "test_batch.bin"
+    for image, said in [(batches / "test_batch", cifar), (batches, cifar), (tmp_path / "held.npz", arrays),
+                        (bin_batch, f"--data-dir {bin_batch.parent}"), (tmp_path / "renamed.png", arrays)]:
+        with pytest.raises(DataError) as error:
+            workflow.predict(model, [image])
+        assert said in str(error.value)
+    assert [row["path"] for row in workflow.predict(model, [tmp_path / "flat"])] == [str(tmp_path / "flat" / "0.png")]
+
+
+def test_an_npz_file_object_given_to_a_bundle_names_its_arrays(tmp_path):
+    """np.load of an .npz given whole (not one of its arrays): NumPy made
+    text of its keys, refused as `got text of shape (2,)`."""
+    images, labels = images_and_labels(3)
+    np.savez(tmp_path / "held.npz", x_test=images, y_test=labels)
+    bundle = bundles.load_bundle(cifar_model(tmp_path / "model.npz"))
+    with np.load(tmp_path / "held.npz") as held:
+        with pytest.raises(ValueError, match=r"^images must be an array of numbers, got a NpzFile holding 'x_test', "
+                                             r"'y_test': give one of its arrays, such as its \['x_test'\]$"):
+            bundle.probabilities(held)
+        assert bundle.probabilities(held["x_test"]).shape == (3, 10)
+
+
+def test_load_model_as_other_libraries_name_it_points_to_load_bundle():
+    import twolayer
+
+    with pytest.raises(AttributeError, match=r"no attribute 'load_model'; did you mean load_bundle\?$"):
+        twolayer.load_model  # noqa: B018
+    assert not hasattr(twolayer, "no_such_thing")
+
+
+@pytest.mark.parametrize("layout,said", [
+    (("0", "1"), "(classes are matched by name, never by number: rename each folder to its "
+                                       "class, as 0 to 'class 0', 1 to 'class 1', 2 to 'class 2', ... if they are "
+                                       "numbered in the model's order)"),
+    (("extra/class 1", "extra/class 2"), "(its folder extra/ holds the model's classes: give "
+                                                               "folder:{held}/extra)"),
+    (("class 1", "unicorn"), "has class 'unicorn', which the model does not know"),
+])
+def test_held_out_class_folders_the_model_does_not_know_are_refused_before_decoding_saying_why(tmp_path, layout,
+                                                                                             said):
+    """Class folders named 0..9, the class folders one level down (a zip's
+    extra folder), a class the model does not know: refused after every
+    image was decoded (a damaged one was named instead), and without a word
+    of why."""
+    picture = images_and_labels(1)[0][0]
+    held = tmp_path / "held"
+    for folder in layout:
+        (held / folder).mkdir(parents=True)
+        Image.fromarray(picture).save(held / folder / "0.png")
+    (held / layout[0] / "1.png").write_bytes(b"\x89PNG damaged")
+    with pytest.raises(DataError) as error:
+        workflow.evaluate(cifar_model(tmp_path / "model.npz"), f"folder:{held}")
+    assert said.format(held=held) in str(error.value)

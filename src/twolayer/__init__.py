@@ -18,8 +18,11 @@ __all__ = ["TwoLayerNet", "TrainConfig", "fit", "History", "__version__", *LAZY]
 
 
 def __getattr__(name: str):
-    if name not in LAZY:
-        raise AttributeError(f"module 'twolayer' has no attribute {name!r}")
+    if name not in LAZY:  # load_model, as other libraries name it: "did you mean load_bundle?"
+        from twolayer.config import did_you_mean
+
+        raise AttributeError(f"module 'twolayer' has no attribute {name!r}"
+                             + did_you_mean(name, [n for n in __all__ if not n.startswith("_")]))
     import importlib
 
     value = getattr(importlib.import_module(LAZY[name]), name)

@@ -203,6 +203,11 @@ def as_array(value: Any, name: str, path_hint: str = FOLDER_HINT, ragged_hint: s
         shown = repr(value if isinstance(value, (str, bytes)) else os.fspath(value))
         raise ConfigError(f"{name} must be an array of numbers, got the path or text "
                           f"{shown if len(shown) <= 80 else shown[:76] + '...'}; {path_hint}")
+    if isinstance(value, Mapping):  # np.load of an .npz, a dict: NumPy made text of its keys ("got text of shape (2,)")
+        keys = [str(k) for k in value]
+        held = f" holding {', '.join(map(repr, keys[:6]))}{', ...' if len(keys) > 6 else ''}" if keys else ""
+        raise ConfigError(f"{name} must be an array of numbers, got a {type(value).__name__}{held}: give one of "
+                          "its arrays" + (f", such as its [{keys[0]!r}]" if keys else ""))
     sparse = sys.modules.get("scipy.sparse")
     if sparse is not None and sparse.issparse(value):
         raise ConfigError(f"{name} is a sparse matrix; the network takes dense rows: {name}.toarray()")

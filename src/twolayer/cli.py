@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import json
 import os
 import signal
 import sys
@@ -26,7 +25,7 @@ from twolayer.files import owner_rights
 from twolayer.learner import label
 from twolayer.memory import address_space_limit, describe
 from twolayer.space import config_file
-from twolayer.streams import lasting_output, lost, open_closed_standard_fds, say, shell_word, shown
+from twolayer.streams import json_line, lasting_output, lost, open_closed_standard_fds, say, shell_word, shown
 from twolayer.tune import PRUNERS, SAMPLERS, cell, no_best
 
 
@@ -509,7 +508,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if result.get("note"):
         say(f"twolayer evaluate: note: {result['note']}", sys.stderr)
     if args.json:
-        print(json.dumps(result))
+        print(json_line(result))
     else:
         say(f"{result['split']} accuracy {result['accuracy']:.4f} ({result['correct']}/{result['n']}) "
             f"on {result['dataset']}")
@@ -520,7 +519,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     note_if_training("predict", args.model)
     for row in workflow.predictions(args.model, args.images):  # each chunk's rows printed as it is scored
         if args.json:
-            print(json.dumps(row))
+            print(json_line(row))
         else:
             print(f"{shown(row['path'])}\t{shown(row['class'])}\t{row['probability']:.3f}")
     return 0

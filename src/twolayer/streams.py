@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import shlex
 import sys
@@ -30,6 +31,30 @@ def shown(text: object) -> str:
     bytes) is written as repr writes it (\\n, \\x1b, \\u202e, \\udcff)."""
     text = str(text)
     return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def json_line(value: Any) -> str:
+    """`value` as one line of JSON that any reader takes: every text in it
+    (a path, a class name) as valid Unicode. A file name's bytes that are
+    not UTF-8 come into Python as lone surrogates (caf\\xe9.jpg as
+    'caf\\udce9.jpg'), which json.dumps wrote as "\\udce9": a lone surrogate,
+    which I-JSON forbids and strict readers refuse (Rust's serde_json) or
+    replace; each such byte is written as the text \\xe9 instead, as repr
+    shows a byte."""
+    return json.dumps(_unicode(value))
+
+
+def _unicode(value: Any) -> Any:
+    if isinstance(value, str):
+        if value.isascii():
+            return value
+        return "".join(f"\\x{ord(c) - 0xDC00:02x}" if 0xDC80 <= ord(c) <= 0xDCFF  # surrogateescape's bytes
+                       else f"\\u{ord(c):04x}" if 0xD800 <= ord(c) <= 0xDFFF else c for c in value)
+    if isinstance(value, dict):
+        return {_unicode(k): _unicode(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_unicode(v) for v in value]
+    return value
 
 
 def say(line: str, file: TextIO | None = None) -> None:

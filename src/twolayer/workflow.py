@@ -21,9 +21,9 @@ from twolayer.arrays import training_config
 from twolayer.backend import device_module, to_device
 from twolayer.checkpoint import CHECKPOINT_FILE, check_state, config_disagreements, read_checkpoint, save_checkpoint
 from twolayer.config import TrainConfig, given_flag, layered, options, relative_paths
-from twolayer.data import Dataset, check_spec, load_dataset
+from twolayer.data import Dataset, check_spec, files_hint, load_dataset
 from twolayer.data.fingerprint import DECODING, decoded_otherwise, fingerprint
-from twolayer.data.folder import check_training_folder
+from twolayer.data.folder import check_training_folder, listed_classes
 from twolayer.data.images import (
     IMAGE_SUFFIXES,
     files_under,
@@ -536,6 +536,9 @@ def evaluate(model: str | Path, spec: str | None = None, split: str = "test", da
         if not bundle.config.get("dataset"):  # a bundle made by hand: its config need not hold every option
             raise UsageError(f"{model} does not record the dataset it was trained on: give --dataset SPEC")
         spec, data_dir = bundle.config["dataset"], data_dir or bundle.config.get("data_dir")
+    if spec.startswith("folder:"):  # its classes matched to the model's before any image is decoded
+        folders = listed_classes(spec[len("folder:"):])
+        class_map(bundle.class_names, sorted(folders), spec, folders)
     # a folder is decoded at the model's size (its images may differ in size); other data is resized below
     dataset = load_dataset(spec, data_dir, image_size=bundle.image_shape[:2] if spec.startswith("folder:") else None)
     resized_from = dataset.resized_from or (_size(dataset.image_shape) if dataset.image_shape[:2]
@@ -576,25 +579,43 @@ def evaluate(model: str | Path, spec: str | None = None, split: str = "test", da
     return result
 
 
-def class_map(model_names: list[str], data_names: list[str], spec: str) -> np.ndarray:
+def class_map(model_names: list[str], data_names: list[str], spec: str,
+              folders: dict[str, Path] | None = None) -> np.ndarray:
     """For each of the data's class indices, the model's index of the class
     of that name: a folder's classes are its folders' names, sorted, so a
     folder lacking a class numbers the others differently than the model
     does. Names are matched in Unicode's composed form (NFC), as a folder's
     are read since decoding 3: a model made before from a Mac's folder holds
     "é" as e and an accent. DataError naming the data's classes that the
-    model does not know."""
+    model does not know, and why where it can tell (`folders`: the class
+    folders by name)."""
     model_names = [unicodedata.normalize("NFC", name) for name in model_names]
     data_names = [unicodedata.normalize("NFC", name) for name in data_names]
     unknown = [name for name in data_names if name not in model_names]
     if unknown:
-        folded = {name.casefold(): name for name in model_names}
-        cased = [(name, folded[name.casefold()]) for name in unknown if name.casefold() in folded]
         raise DataError(f"{spec} has class {_names(unknown)}, which the model does not know; it was trained on "
-                        f"{_names(model_names)}" + (f" (names are matched exactly: {cased[0][0]!r} is the model's "
-                                                    f"{cased[0][1]!r} in another case; rename the folder)"
-                                                    if cased else ""))
+                        f"{_names(model_names)}" + _unknown_hint(unknown, model_names, folders or {}))
     return np.array([model_names.index(name) for name in data_names], dtype=np.int64)
+
+
+def _unknown_hint(unknown: list[str], model_names: list[str], folders: dict[str, Path]) -> str:
+    """Why a held-out folder's classes are not the model's, where it shows:
+    a name in another case, folders named by number (0..9, as some exports
+    name them: never matched by position), one folder holding the model's
+    class folders (an extra level, as a zip makes)."""
+    folded = {name.casefold(): name for name in model_names}
+    cased = [(name, folded[name.casefold()]) for name in unknown if name.casefold() in folded]
+    if cased:
+        return (f" (names are matched exactly: {cased[0][0]!r} is the model's {cased[0][1]!r} in another case; "
+                "rename the folder)")
+    if all(name.isdecimal() for name in unknown):
+        pairs = ", ".join(f"{k} to {name!r}" for k, name in enumerate(model_names[:3]))
+        return (f" (classes are matched by name, never by number: rename each folder to its class, as {pairs}, "
+                "... if they are numbered in the model's order)")
+    inner = listed_classes(folders[unknown[0]]) if len(unknown) == 1 and unknown[0] in folders else {}
+    if inner and {unicodedata.normalize("NFC", name) for name in inner} <= set(model_names):
+        return f" (its folder {unknown[0]}/ holds the model's classes: give folder:{folders[unknown[0]]})"
+    return ""
 
 
 def _size(shape: tuple[int, ...]) -> str:
@@ -687,9 +708,10 @@ def image_files(paths: list[str | Path]) -> list[str | Path]:
         else:
             found.append(path)
             continue
-        if not files:  # a folder of a phone's HEIC photos: said, as a class folder of them is
+        if not files:  # a folder of a phone's HEIC photos: said, as a class folder of them is; CIFAR-10's batches
+            hint = files_hint(path) if what.startswith("folder") else None
             raise DataError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {what}"
-                            + (f"; {holds} {kinds(others)}" if others else ""))
+                            + (f"; {holds} {kinds(others)}" if others else "") + (f"; {hint}" if hint else ""))
         found.extend(files)
     return found
 

@@ -113,8 +113,36 @@ def check_spec(spec: str) -> None:
     elif spec not in DATASETS:
         # a newcomer's folder of pictures given by its path: `--dataset pets` said only "unknown dataset"
         folder = "/" in spec or spec.startswith("~") or os.path.isdir(os.path.expanduser(spec))  # False on any error
-        raise UsageError(f"unknown dataset {spec!r}; " + (f"a folder of class folders is given as folder:{spec}"
-                                                          if folder else f"choose from {SPEC_HELP}"))
+        raise UsageError(f"unknown dataset {spec!r}; " + (files_hint(spec) or (
+            f"a folder of class folders is given as folder:{spec}" if folder else f"choose from {SPEC_HELP}")))
+
+
+ARRAYS_HINT = ("in Python, twolayer.load_bundle(MODEL).probabilities(images) scores images (N, H, W, C) of pixel "
+               "values 0..255, and twolayer.TwoLayerClassifier().fit(X, y) trains on rows")
+ARCHIVES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.xz", ".tar.bz2", ".7z", ".rar")
+
+
+def files_hint(path: str | Path) -> str | None:
+    """How twolayer reads the files at `path` where they were given as a
+    dataset spec, a folder of class folders or an image: CIFAR-10's batches
+    (a batch, its archive, a folder of them: --dataset cifar10 --data-dir),
+    a NumPy file of arrays (.npz, .npy: the Python API), an archive (to
+    extract); None for others. Each was refused as an unknown dataset, a
+    missing folder or a file that is no image, saying nothing of the way to
+    read it."""
+    from twolayer.data.cifar10 import batches_folder
+    from twolayer.streams import shell_word
+
+    folder = batches_folder(path)
+    name = Path(path).name.lower()
+    if folder is not None:
+        return (f"CIFAR-10's batches are read as --dataset cifar10 --data-dir {shell_word(folder)}, by train and "
+                "evaluate")
+    if name.endswith((".npz", ".npy")):
+        return f"a NumPy file of arrays, which twolayer's commands do not read; {ARRAYS_HINT}"
+    if name.endswith(ARCHIVES):
+        return "an archive: extract it, then give the folder it makes"
+    return None
 
 
 def validate(dataset: Dataset) -> None:

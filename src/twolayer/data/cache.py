@@ -48,8 +48,8 @@ def refresh_wanted(refresh: bool = False) -> bool:
 
 def cache_path(root: Path, name: str, key: str) -> Path:
     """Where the arrays of source `name` for content `key` are kept: NAME-KEY.npz.
-    save_cached keeps one file per name: NAME names a source (a folder), the
-    key what it held when decoded."""
+    save_cached keeps one file per name: NAME names a source (a folder read
+    at one size), the key what it held when decoded."""
     return root / "cache" / f"{name}-{key[:24]}.npz"
 
 
@@ -68,7 +68,8 @@ def save_cached(path: Path, arrays: dict[str, np.ndarray]) -> None:
     The same source's files for its earlier contents go (each change to a
     folder of images left another copy of its decoded arrays, 150 MB for
     CIFAR-10), as do folder caches named as earlier versions named them (by
-    their contents alone), which nothing reads any more."""
+    their contents alone, or by the folder without its size: NAME is
+    folder-DIGEST-HxW, whose file named folder-DIGEST nothing reads any more)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_npz(path, arrays)
@@ -76,7 +77,8 @@ def save_cached(path: Path, arrays: dict[str, np.ndarray]) -> None:
         return
     name = path.name.rsplit("-", 1)[0]
     for old in path.parent.glob("*.npz"):
-        if old != path and (old.name.rsplit("-", 1)[0] == name or LEGACY.fullmatch(old.name)):
+        other = old.name.rsplit("-", 1)[0]  # the same source, or its name before it named a size too (a folder's)
+        if old != path and (other == name or name.startswith(other + "-") or LEGACY.fullmatch(old.name)):
             with contextlib.suppress(OSError):
                 old.unlink()
     for partial in path.parent.glob(".*.npz.*.tmp"):  # the writes of killed runs, 150 MB each for CIFAR-10

@@ -34,6 +34,7 @@ from twolayer.data.download import fetch
 from twolayer.errors import DataError
 from twolayer.files import read_small
 from twolayer.memory import describe
+from twolayer.streams import shell_word
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 MD5 = "c58f30108f718f92721af3b95e74349a"
@@ -186,7 +187,8 @@ VERSIONS = (PYTHON, BINARY)
 def load_cifar10(root: Path, quiet: bool = False) -> Dataset:
     if root.exists() and not root.is_dir():
         raise DataError(f"{root} is not a folder: the data directory holds {PYTHON.folder}/ or {BINARY.folder}/ "
-                        "(or is one)")
+                        "(or is one)" + (f"; give the folder that holds it: --data-dir {shell_word(root.parent)}"
+                                         if batches_folder(root) else ""))
     found = _find(root)
     if found is None:
         archive = root / ARCHIVE
@@ -214,6 +216,21 @@ def load_cifar10(root: Path, quiet: bool = False) -> Dataset:
                   "test": test}
     meta = files.read(version.meta) if files.has(version.meta) else None
     return Dataset("cifar10", version.names(meta, files.where(version.meta)), splits)
+
+
+def batches_folder(path: str | Path) -> Path | None:
+    """The data directory that reads CIFAR-10 when `path`, given where
+    images or a dataset spec belong, is its files: a batch file or an
+    archive (its folder), or a folder holding batches, a version's folder
+    or an archive (itself); None otherwise."""
+    path = Path(path).expanduser()
+    names = {f"{b}{v.suffix}" for v in VERSIONS for b in ("test_batch", *TRAIN_BATCHES)} | {v.archive for v in VERSIONS}
+    try:
+        if path.is_dir():
+            return path if _find(path) else None
+        return path.parent if path.name in names and path.is_file() else None
+    except OSError:  # a name too long, a folder that cannot be read: no hint
+        return None
 
 
 def _find(root: Path) -> tuple[Version, _Folder | _Archive] | None:

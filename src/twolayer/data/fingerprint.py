@@ -32,13 +32,14 @@ def fingerprint(dataset: Dataset) -> str:
 # other pixels, or other files are read. Runs and models record it (since 2) beside
 # the fingerprint, so that data that no longer matches can say whether this
 # twolayer reads the folder differently from the one that made them.
-DECODING = 3
+DECODING = 4
 # what each earlier decoding did otherwise than the next (1: before it was recorded)
 CHANGES = {
     1: "transparent pixels took the colour stored under them, float and 32-bit TIFFs were not scaled, Netpbm and "
        ".jfif files were skipped",
     2: "a class folder's sub-folders and .avif files were skipped, a color image for gray was made gray before it "
        "was resized, and class names were kept in the Unicode form of their folder's name",
+    3: "a GIF or palette PNG whose colours are all gray was read as color",
 }
 
 

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from twolayer.data import Dataset
+from twolayer.data import Dataset, files_hint
 from twolayer.data.cache import cache_path, load_cached, refresh_wanted, save_cached
 from twolayer.data.fingerprint import DECODING
 from twolayer.data.images import (
@@ -82,12 +82,19 @@ def load_folder(path: str | Path, cache_root: Path, quiet: bool = False, refresh
     except (RuntimeError, OSError) as e:  # ~nosuchuser, a symlink loop
         raise DataError(f"cannot use folder:{path}: {e}") from None
     if not root.is_dir():
-        raise DataError(f"no image folder at {root}: give folder:PATH with one sub-folder of images per class")
+        hint = files_hint(root)
+        raise DataError(f"no image folder at {root}: " + (hint if hint else "give folder:PATH with one sub-folder "
+                                                          "of images per class"))
     split_dirs = _split_dirs(root)
     class_dirs = {split: _classes(folder) for split, folder in split_dirs.items()}
     class_names = sorted({name for dirs in class_dirs.values() for name in dirs})
     if not class_names:
-        raise DataError(f"{root} holds no class folders: expected {root}/<class>/<image files>")
+        loose = _loose_images(root)
+        hint = files_hint(root) or (f"the images there ({kinds([p.name for p in loose])}) are of no class: put "
+                                    "each class's images in a sub-folder named for it (twolayer predict MODEL FOLDER "
+                                    "classifies images of no class)" if loose else None)
+        raise DataError(f"{root} holds no class folders: expected {root}/<class>/<image files>"
+                        + (f"; {hint}" if hint else ""))
 
     asked = _asked(size)
     target = asked  # (H, W) every image is resized to; None: their own size, which all must share
@@ -157,6 +164,21 @@ def check_training_folder(path: str | Path) -> None:
         "are the dataset's classes"
     raise DataError(f"folder:{root} holds one class folder, {name}/, and a classifier needs two or more (one "
                     f"sub-folder of images per class); if {listed} in it {what}, give folder:{folder}")
+
+
+def listed_classes(path: str | Path) -> dict[str, Path]:
+    """The class folders of folder:PATH by class name, every split's, as
+    load_folder names them, before any image is decoded (evaluate matches
+    them to a model's first: a folder of classes the model does not know
+    was decoded whole, then refused); {} where load_folder would refuse the
+    folder itself, which it says."""
+    try:
+        root = Path(path).expanduser().resolve()
+        if not root.is_dir():
+            return {}
+        return {name: d for folder in _split_dirs(root).values() for name, d in _classes(folder).items()}
+    except (RuntimeError, OSError, DataError):
+        return {}
 
 
 def _skipped(root: Path, split_dirs: dict[str, Path], files: list[str]) -> str | None:
@@ -235,14 +257,15 @@ class Split:
         return images, _sizes(sizes) if sizes != {size} else None
 
     def where(self, size: tuple[int, int]) -> Path:
-        return cache_path(self.cache_root, _source_name(self.folder), _key(self.folder, self.listing, size,
-                                                                           self.channels))
+        return cache_path(self.cache_root, _source_name(self.folder, size), _key(self.folder, self.listing, size,
+                                                                                 self.channels))
 
     def decoded_before(self, size: tuple[int, int]) -> bool:
         """Whether the cache holds these very files as an earlier decoding
         (fingerprint.DECODING) made them: they are decoded again for that
-        alone, not because the folder changed."""
-        return any(cache_path(self.cache_root, _source_name(self.folder),
+        alone, not because the folder changed. Decodings before 4 named the
+        file by the folder alone."""
+        return any(cache_path(self.cache_root, _source_name(self.folder, size if earlier > 3 else None),
                               _key(self.folder, self.listing, size, self.channels, earlier)).is_file()
                    for earlier in range(2, DECODING))
 
@@ -360,10 +383,16 @@ def _list(folder: Path, class_dirs: dict[str, Path], class_names: list[str]) -> 
     return listing, skipped
 
 
-def _source_name(folder: Path) -> str:
-    """The cache's name for a folder (a split's): its path's digest, so that
-    the folder keeps one cache file whatever it held before."""
-    return "folder-" + hashlib.sha256(os.fsencode(folder.resolve())).hexdigest()[:16]
+def _source_name(folder: Path, size: tuple[int, int] | None) -> str:
+    """The cache's name for a folder (a split's) decoded at `size` (H, W):
+    its path's digest and the size, so that the folder keeps one cache file
+    a size whatever it held before. Named by the folder alone (as before
+    decoding 4), a folder read at two sizes (`evaluate` at a model's
+    --image-size, `tune --image-size 16,32`) replaced one size's file with
+    the other's, each read decoding every image again. None: that older
+    name, which save_cached removes."""
+    name = "folder-" + hashlib.sha256(os.fsencode(folder.resolve())).hexdigest()[:16]
+    return name + (f"-{size[0]}x{size[1]}" if size else "")
 
 
 def _key(folder: Path, listing: Listing, size: tuple[int, int], channels: int | None,

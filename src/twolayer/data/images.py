@@ -33,7 +33,14 @@ logging.getLogger("PIL").addHandler(logging.NullHandler())
 
 
 def pillow_mode(img) -> str:
-    """The mode an image is read in: "L" (one channel) for gray images, else "RGB"."""
+    """The mode an image is read in: "L" (one channel) for gray images, a
+    palette image whose colours are all gray among them (a gray picture
+    saved as GIF is one: it was read as color, so a folder of them trained
+    a color model on three equal channels, and a gray folder holding one
+    became color); else "RGB"."""
+    if img.mode in ("P", "PA"):
+        palette = img.getpalette("RGB") or []
+        return "L" if palette[0::3] == palette[1::3] == palette[2::3] else "RGB"
     return "L" if img.mode in GRAY_MODES else "RGB"
 
 
@@ -284,7 +291,8 @@ def pillow_image(source: str | Path | io.BytesIO) -> Iterator[Any]:
             img = Image.open(file)
         except Image.UnidentifiedImageError as e:
             file.seek(0)
-            e.what = what_file(file.read(256))  # type: ignore[attr-defined]  # said by reading()
+            path = None if isinstance(source, io.BytesIO) else source
+            e.what = what_file(file.read(256), path)  # type: ignore[attr-defined]  # said by reading()
             raise
         yield img  # decoded by the caller, while the file is open
 
@@ -293,13 +301,24 @@ UNIDENTIFIED = "not an image file, or a damaged one (Pillow cannot identify its 
 HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1")
 
 
-def what_file(head: bytes) -> str | None:
-    """What a file Pillow cannot identify is, from its first bytes, where a
-    user meets it among pictures: empty, a phone's HEIC photo, an AVIF
-    image (which Pillow reads from 11.3), an SVG drawing, a web page saved
-    in a picture's place. None: something else."""
+def what_file(head: bytes, path: str | Path | None = None) -> str | None:
+    """What a file Pillow cannot identify is, from its first bytes (and
+    its `path`, where known), where a user meets it among pictures: empty,
+    CIFAR-10's batches, a NumPy file or a zip archive (each given to predict
+    in place of images: data.files_hint says how they are read), a phone's
+    HEIC photo, an AVIF image (which Pillow reads from 11.3), an SVG
+    drawing, a web page saved in a picture's place. None: something else."""
+    from twolayer.data import ARRAYS_HINT, files_hint
+
     if not head:
         return "the file is empty (0 bytes)"
+    hint = files_hint(path) if path is not None else None
+    if hint:
+        return hint
+    if head.startswith(b"\x93NUMPY"):  # a .npy by another name
+        return f"a NumPy file of arrays, which twolayer's commands do not read; {ARRAYS_HINT}"
+    if head.startswith(b"PK\x03\x04"):
+        return "a zip archive: extract it, then give the folder it makes"
     if head[4:8] == b"ftyp":  # an ISO media file: its brands say which
         brands = head[8 : min(int.from_bytes(head[:4], "big"), len(head))]
         if b"avif" in brands or b"avis" in brands:
