@@ -544,6 +544,16 @@ def check_used(given: dict[str, Any], values: Callable[[str], Sequence[Any]]) ->
                               f"use{'s' if len(users) == 1 else ''} it")
 
 
+def check_used_by(config: TrainConfig) -> None:
+    """check_used for a config made in Python (`fit`, `train`): an option
+    away from its default and from its recipe's value counts as given, as
+    on the command line (TrainConfig(optimizer="sgd", momentum=0.5) trained
+    without momentum, saying nothing, where --momentum 0.5 is refused)."""
+    recipe = RECIPES.get(config.recipe, {}) if config.recipe else {}
+    values = config.to_dict()
+    check_used({k: v for k, v in values.items() if k not in recipe or v != recipe[k]}, lambda name: (values[name],))
+
+
 def check_crop(crop: int, image_shape: Sequence[int], where: str) -> None:
     """OptionError unless crops padded by `crop` pixels can be cut from
     images of image_shape (H, W, ...) of `where`: reflect padding mirrors

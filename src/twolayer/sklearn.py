@@ -60,7 +60,7 @@ from twolayer.export import folded_params, onnx_graph
 from twolayer.layers import softmax
 from twolayer.progress import Progress
 from twolayer.recipes import RECIPES
-from twolayer.trainer import History, fit, initial_net, new_state, num_iters
+from twolayer.trainer import History, fit_as_given, initial_net, new_state, num_iters
 
 # Options of the table that are not parameters of the estimator, and why.
 NOT_PARAMETERS = {
@@ -247,9 +247,9 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
         run = replace(config, iters=start + num_iters(config, len(train[1])))
         bar = Progress(run.iters - start, "fit", enabled=bool(self.verbose))
         try:
-            history = fit(net, X_train, train[1], X_val, val[1], run, image_shape=image_shape, state=state,
-                          restore_best=False,  # the net trains on from its last epoch; net_ gets the best
-                          on_iteration=lambda it, total, loss, lr: bar.update(it - start, f"loss {loss:.4f}"))
+            history = fit_as_given(net, X_train, train[1], X_val, val[1], run, image_shape=image_shape, state=state,
+                                   restore_best=False,  # the net trains on from its last epoch; net_ gets the best
+                                   on_iteration=lambda it, total, loss, lr: bar.update(it - start, f"loss {loss:.4f}"))
         finally:
             bar.close()
         if history.stop_reason:

@@ -20,7 +20,7 @@ from twolayer import bundles, runs
 from twolayer.arrays import training_config
 from twolayer.backend import device_module, to_device
 from twolayer.checkpoint import CHECKPOINT_FILE, check_state, config_disagreements, read_checkpoint, save_checkpoint
-from twolayer.config import TrainConfig, given_flag, layered, options, relative_paths
+from twolayer.config import TrainConfig, check_used_by, given_flag, layered, options, relative_paths
 from twolayer.data import Dataset, check_spec, load_dataset
 from twolayer.data.fingerprint import DECODING, decoded_otherwise, fingerprint
 from twolayer.data.folder import check_training_folder
@@ -47,7 +47,7 @@ from twolayer.trainer import (
     TrainState,
     accuracy,
     check_memory,
-    fit,
+    fit_as_given,
     init_scale,
     initial_net,
     new_state,
@@ -152,6 +152,7 @@ def train(config: TrainConfig, out: str | Path | None = None, force: bool = Fals
     metrics.json: a folder with metrics.json is a finished run."""
     force, quiet = given_flag(force, "force"), given_flag(quiet, "quiet")  # force="no" replaced the run
     typed = training_config(config).check_images()  # a dict: one line saying TrainConfig(**options) makes one
+    check_used_by(typed)  # as the command line refuses them: TrainConfig(optimizer="sgd", momentum=0.5)
     config = typed.anchored()  # recorded with absolute paths: resume and report work from any directory
     held = runs.new_run_dir("runs", typed.dataset) if out is None else runs.claim(out, "run", force)
     try:
@@ -457,8 +458,8 @@ def fit_config(net: TwoLayerNet, data: Prepared, config: TrainConfig, state: Tra
                on_iteration=None, on_epoch_end=None, progress: bool = False) -> History:
     """`fit` with `config` on the prepared splits."""
     X, y = data.X, data.y
-    return fit(net, X["train"], y["train"], X["val"], y["val"], config, image_shape=data.dataset.image_shape,
-               state=state, on_iteration=on_iteration, on_epoch_end=on_epoch_end, progress=progress)
+    return fit_as_given(net, X["train"], y["train"], X["val"], y["val"], config, image_shape=data.dataset.image_shape,
+                        state=state, on_iteration=on_iteration, on_epoch_end=on_epoch_end, progress=progress)
 
 
 def new_net(config: TrainConfig, data: Prepared) -> TwoLayerNet | LearnerNet:
