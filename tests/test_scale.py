@@ -61,6 +61,14 @@ def test_a_class_the_carve_takes_whole_is_refused_or_said(tmp_path, capsys):
     seed = carving_out(Dataset("arrays", [], {"train": (X, (y == "dog").astype(int))}), 0, test_size=0)
     with pytest.raises(ValueError, match="holds out every sample of class 'cat', leaving one class to train on"):
         TwoLayerClassifier(epochs=1, split_seed=seed).fit(X, y)
+    # beside two classes left it trains, as train does, and says so (it was silent)
+    X, y = np.concatenate([X, X[1:]]), np.concatenate([y, ["fox"] * 30])
+    seed = carving_out(Dataset("arrays", [], {"train": (X, np.unique(y, return_inverse=True)[1])}), 0, test_size=0)
+    with pytest.warns(UserWarning, match=f"^val_size=0.1 \\(split_seed={seed}\\) holds out every sample of class "
+                                         "'cat', so the network cannot learn it \\(1 of 3 classes have no training "
+                                         "sample\\); pass more samples of it, another split_seed, or val_size=0$"):
+        model = TwoLayerClassifier(epochs=1, split_seed=seed).fit(X, y)
+    assert model.classes_.tolist() == ["cat", "dog", "fox"]
 
 
 def test_a_report_of_many_classes_stays_readable_and_bounded(tmp_path):
