@@ -71,6 +71,27 @@ def test_a_class_the_carve_takes_whole_is_refused_or_said(tmp_path, capsys):
     assert model.classes_.tolist() == ["cat", "dog", "fox"]
 
 
+@pytest.mark.parametrize("seeds", [["--split-seed", "0,{seed}", "--sampler", "grid"],
+                                   ["--split-seed", "0:{seed}", "--sampler", "random", "--trials", "3"],
+                                   ["--split-seed", "0,{seed}", "--val-size", "0.05,0.1", "--sampler", "grid"]])
+def test_tune_checks_every_split_seed_before_any_trial(tmp_path, capsys, seeds):
+    """A list (or a range) of split seeds, one of which carves every image
+    of a class out: the search stopped at that seed's first trial, after
+    the trials before it had run (and left its folder)."""
+    pics = tmp_path / "pics"
+    write_folder(pics, classes=("a",), n=1)
+    write_folder(pics, classes=("b",), n=30)
+    seed = carving_out(load_dataset(f"folder:{pics}"), 0)
+    out = tmp_path / "search"
+    argv = ["tune", "--dataset", f"folder:{pics}", "--epochs", "1", "--out", str(out),
+            *(a.format(seed=seed) for a in seeds)]
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert "trial" not in captured.out and not out.exists()
+    assert captured.err.count("\n") == 1 and f"(--val-size 0.1, --test-size 0.1, chosen by --split-seed {seed}) " \
+        "hold every image of class 'a', leaving only 'b' to train on" in captured.err
+
+
 def test_a_report_of_many_classes_stays_readable_and_bounded(tmp_path):
     # 100 classes of 1 to 3 images: the confusion matrix was a 3,000-pixel square with each cell a third of a
     # pixel (the images invisible), the per-class table 'nan' where a class had no image in the split

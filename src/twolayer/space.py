@@ -23,8 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from twolayer.config import Option, OptionError, SplitSize, TrainConfig, check_used, flag, options, with_recipe
-from twolayer.data.splits import split_counts
+from twolayer.data.splits import carve_options, carve_order, check_classes, resolve_size, split_counts
 from twolayer.errors import ConfigError, UsageError
 from twolayer.files import read_small
 
@@ -48,6 +50,7 @@ class Dimension:
 
 
 MAX_GRID = 10_000  # grid points: at a second a trial, most of three hours
+MAX_SEEDS = 1_000  # split seeds of a range each carved before a search (CIFAR-10's: a second); a wider one is not
 # What a search with nothing given to search searches: these options, each at a tenth,
 # one and ten times the value a run would take (its recipe's or the default), unless given.
 DEFAULT_SEARCH = ("lr", "reg")
@@ -127,6 +130,28 @@ class Space:
             for optimizer, dtype in itertools.product(self.candidates("optimizer"), self.candidates("dtype")):
                 config = self.config({**widest, "optimizer": optimizer, "dtype": dtype})
                 check_memory(config, inputs, config.hidden_size, classes, n_images)
+
+    def check_carves(self, dataset: Any) -> None:
+        """splits.check_classes for the carve of every split seed a trial
+        can take (a list's, or a range's of at most MAX_SEEDS), at the largest
+        validation and test sizes: a seed carves its training rows from the
+        end of one order, so larger sizes leave a subset of them. A seed
+        whose carve left one class to train on stopped the search after the
+        trials before it had run."""
+        labels = dataset.splits["train"][1]
+        n, has_test = len(labels), "test" in dataset.splits
+        val, test = (max(self.candidates(name), key=lambda size: resolve_size(size, n, name))
+                     for name in ("val_size", "test_size"))
+        held = sum(split_counts(n, val, test, has_test)[1:])
+        seeds = self.candidates("split_seed")
+        dim = self.dimensions.get("split_seed")
+        if dim is not None and not dim.is_list:
+            seeds = range(dim.low, dim.high + 1) if dim.high - dim.low < MAX_SEEDS else ()
+        classes = len(dataset.class_names)
+        for seed in seeds:
+            train = labels[carve_order(n, seed)[held:]]
+            if np.count_nonzero(np.bincount(train, minlength=classes)) < 2:  # check_classes says what and why
+                check_classes(dataset, train, carve_options(dataset, val, test, seed))
 
     def to_json(self) -> dict[str, Any]:
         return {"dimensions": {n: d.describe() for n, d in self.dimensions.items()}, "fixed": self.fixed}
