@@ -235,6 +235,33 @@ def test_a_broken_learner_stops_training_with_one_line(tmp_path, capsys, source,
     assert err.count("\n") == 1 and "Traceback" not in err and message.format(path=path) in err
 
 
+PREDICT = "        return np.argmax(self.loss(X), axis=1)\n"
+
+
+@pytest.mark.parametrize("body,message", [
+    ("        raise NotImplementedError\n", "{path}: predict raised NotImplementedError ({path}:75)"),
+    ("        y_pred = None\n        return y_pred\n",
+     "{path}: on a batch of 8 rows, predict(X) returned None (still the placeholder"),
+    ("        return np.argmax(self.loss(X), axis=1)[:, None]\n",
+     "{path}: on a batch of 8 rows, predict(X) gave labels of shape (8, 1), dtype int64; labels are integers of "
+     "shape (N,) = (8,): np.argmax(scores, axis=1)"),
+    ("        return np.argmin(self.loss(X), axis=1)\n",
+     "{path}: on a batch of 8 rows, predict(X) gave labels of shape (8,), dtype int64, but not the argmax of the "
+     "scores; predict(X) returns np.argmax(scores, axis=1)"),
+])
+def test_a_learners_faulty_predict_is_refused_before_it_trains(tmp_path, capsys, body, message):
+    """Its predict was never called: one that raised, returned the
+    template's None or other labels trained without a word, though check
+    fails it (and check --dataset would not train it)."""
+    path = tmp_path / "net.py"
+    path.write_text(learner_replacing((PREDICT, body)))
+    assert main(["train", "--net", str(path), "--epochs", "1", "--out", str(tmp_path / "run"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message.format(path=path) in err, err
+    assert f"; run twolayer check {path} first: it says where to look" in err
+    assert not (tmp_path / "run").exists()
+
+
 def test_gradients_returned_read_only_or_as_views_train_like_any_others(tmp_path):
     """The update scales a gradient in place: a learner's read-only or
     non-contiguous arrays are copied (they failed deep in the optimizer)."""
