@@ -25,6 +25,7 @@ from learner_files import (
     learner_replacing,
     tiny_learner,
 )
+from terminals import Terminal
 from twolayer import workflow
 from twolayer.bundles import load_bundle
 from twolayer.cli import main
@@ -260,6 +261,40 @@ def test_a_learners_faulty_predict_is_refused_before_it_trains(tmp_path, capsys,
     assert err.count("\n") == 1 and message.format(path=path) in err, err
     assert f"; run twolayer check {path} first: it says where to look" in err
     assert not (tmp_path / "run").exists()
+
+
+def rendered(text: str) -> list[str]:
+    """The lines a terminal shows for `text`: a carriage return goes back to
+    the line's start, and what follows overwrites it."""
+    lines, col = [[]], 0
+    for ch in text:
+        if ch == "\r":
+            col = 0
+        elif ch == "\n":
+            lines.append([])
+            col = 0
+        else:
+            line = lines[-1]
+            line[col:col + 1] = [ch]
+            col += 1
+    return ["".join(line).rstrip() for line in lines if "".join(line).strip()]
+
+
+def test_a_learners_prints_go_above_the_one_progress_bar(tmp_path, monkeypatch):
+    """Each line its loss printed was written after the bar, on its line,
+    and the bar drawn again below it: a flood of bars down the terminal."""
+    path = tmp_path / "net.py"
+    path.write_text(learner_with("print('batch of', N)"))
+    screen = Terminal()
+    monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.setenv("COLUMNS", "100")
+    monkeypatch.setattr(sys, "stdout", screen)
+    monkeypatch.setattr(sys, "stderr", screen)
+    assert main(["train", "--net", str(path), "--epochs", "2", "--out", str(tmp_path / "run")]) == 0
+    lines = rendered(screen.getvalue())
+    bars = [i for i, line in enumerate(lines) if line.startswith("train ")]
+    assert len(bars) == 1 and "100%" in lines[bars[0]] and "batch of" not in lines[bars[0]], lines
+    assert all(line.startswith("batch of") for line in lines[bars[0] - 20 : bars[0]])
 
 
 def test_gradients_returned_read_only_or_as_views_train_like_any_others(tmp_path):

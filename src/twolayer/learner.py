@@ -34,7 +34,7 @@ from twolayer.errors import ConfigError, LearnerError, UsageError, first_line
 from twolayer.files import SMALL_FILE, given_path, read_small
 from twolayer.gradcheck import scaled_error
 from twolayer.model import PARAM_NAMES, TwoLayerNet
-from twolayer.progress import in_notebook
+from twolayer.progress import in_notebook, lines_above_bars
 from twolayer.runs import resume_call, resume_command
 from twolayer.streams import shell_word
 
@@ -225,7 +225,7 @@ def guarded() -> Iterator[None]:
 
     os._exit = refused_exit
     try:
-        with np.errstate(**np.geterr()):
+        with np.errstate(**np.geterr()), lines_above_bars():  # its prints never break the run's bar
             yield
     finally:
         os._exit = real_exit
