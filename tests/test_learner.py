@@ -196,6 +196,23 @@ def test_a_learners_file_changed_since_the_run_is_refused_on_resume(tmp_path, ca
     assert json.loads((run / "config.json").read_text())["net_sha256"] == file_digest(str(net))
 
 
+def test_a_resume_whose_learner_cannot_be_built_leaves_config_json_as_it_was(tmp_path, capsys):
+    """Its file gone (nothing to compare a digest with) or failing now: the
+    resume with a new length is refused, and config.json still says the
+    run's own length (it said --epochs 4 of a run that never went on, which
+    a later plain --resume then took)."""
+    net = tmp_path / "net.py"
+    shutil.copy(LEARNER, net)
+    run = tmp_path / "run"
+    assert main(["train", "--net", str(net), "--epochs", "1", "--out", str(run), "--quiet"]) == 0
+    before = (run / "config.json").read_bytes()
+    net.rename(tmp_path / "away.py")
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--epochs", "4", "--net", str(net), "--quiet"]) == 1
+    assert f"no such file: {net}" in capsys.readouterr().err
+    assert (run / "config.json").read_bytes() == before
+
+
 # -- bad input: one line, exit 1 (2 for options) ------------------------------------------------------------------
 
 

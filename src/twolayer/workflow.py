@@ -268,11 +268,14 @@ def _resume(held: runs.Claim, quiet: bool, length: dict[str, int] | None, net_gi
         raise TwolayerError(f"{run_dir} has {'finished' if finished else 'gone further'}: it {how} "
                             f"{state.iteration} iterations, and {total} were asked for; to continue it, give a "
                             "longer --epochs or --iters")
+    # the learner's class built first: a file gone since (or failing now) left config.json saying the new length
+    # of a run that never went on
+    trained = net if at_end else as_configured(config, net)
     # the new length, for the record and a later resume; the learner's digest as first recorded
     write_json(run_dir / "config.json", {**config.to_dict(), **{k: v for k, v in record.items() if k in KEPT}})
     if at_end:  # killed after its last checkpoint, before its model and metrics were written
         return finish_checkpointed(config, data, held, net, state)
-    return _run(config, data, held, as_configured(config, net), state, quiet)
+    return _run(config, data, held, trained, state, quiet)
 
 
 def finish_checkpointed(config: TrainConfig, data: Prepared, held: runs.Claim, net: TwoLayerNet,
