@@ -206,7 +206,9 @@ class Option:
             expected = "true or false"
         elif self.kind is str:  # a NUL (a config file's "\\u0000") ends a path: every file call refuses it
             ok = isinstance(value, str) and "\0" not in value
-            expected = "text without a NUL character"
+            expected = "text without a NUL character" if isinstance(value, str) else "text"  # optimizer=5: no NUL
+            if self.name == "dataset" and isinstance(value, os.PathLike):  # which dataset a path is: it can't tell
+                expected = f"a dataset spec, text (a folder of images is 'folder:{os.fspath(value)}')"
         else:
             ok = is_number(value, self.kind)
             expected = self.rule.describe(self.kind) if self.rule else "a number"

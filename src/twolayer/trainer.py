@@ -289,6 +289,7 @@ def fit_as_given(
     image_shape = checked_image_shape(image_shape, X.shape[1], bool(c.flip or c.crop), crop=c.crop)
     if not (is_number(eval_size, int) and eval_size >= 1):
         raise ConfigError(f"eval_size must be a positive integer, got {eval_size!r}")
+    eval_size = int(eval_size)  # 5.0: a slice bound needs an int
     if state is None:
         check_memory(c, *net.params["W1"].shape, net.params["W2"].shape[1], n)  # the net's own width
         state = new_state(n, c, eval_size)
