@@ -159,15 +159,18 @@ def test_options_at_their_defaults_or_from_a_recipe_are_not_refused_where_unused
     ({"warmup": 0.1}, "warmup 0.1 does nothing with schedule step: only schedule cosine and onecycle use it"),
     ({"schedule": "cosine", "lr_decay": 0.9}, "lr_decay 0.9 does nothing with schedule cosine"),
     ({"zca_epsilon": 0.1}, "zca_epsilon 0.1 does nothing with preprocess standardize"),
+    ({"iters": 10, "epochs": 5}, "iters and epochs both set the run's length; give one of them"),
 ])
 def test_fit_and_train_refuse_an_option_the_run_would_not_use_as_the_command_line_does(options, line, tmp_path):
     """TrainConfig(optimizer="sgd", momentum=0.5) trained without momentum,
-    saying nothing, in fit and train, where --momentum 0.5 is refused."""
+    and TrainConfig(iters=10, epochs=5) for 10 iterations, saying nothing,
+    in fit and train, where the command line (and a --config file) refuses
+    them."""
     X, y = np.eye(4), np.array([0, 1, 0, 1])
     with pytest.raises(ValueError, match=f"^{line}"):
-        fit(TwoLayerNet(4, 3, 2), X, y, config=TrainConfig(iters=2, **options))
+        fit(TwoLayerNet(4, 3, 2), X, y, config=TrainConfig(**{"iters": 2, **options}))
     with pytest.raises(ValueError, match=f"^{line}"):
-        train(TrainConfig(epochs=1, **options), out=tmp_path / "run", quiet=True)
+        train(TrainConfig(**{"epochs": 1, **options}), out=tmp_path / "run", quiet=True)
     assert not (tmp_path / "run").exists()
 
 

@@ -546,14 +546,36 @@ def check_used(given: dict[str, Any], values: Callable[[str], Sequence[Any]]) ->
                               f"use{'s' if len(users) == 1 else ''} it")
 
 
+def check_one_of_each(table: dict[str, Option], entries: dict[str, Any], spell: Callable[[str], str]) -> None:
+    """Refuse two options of one exclusive group set together (--iters 5
+    --epochs 1,2: iters decides the length, so every trial trained alike and
+    the search compared nothing). A value that may be None leaves the other
+    in force (--iters none,100 --epochs 5). `entries`: name -> its value, or
+    a search's Dimension; `spell` writes a name as the user did."""
+    groups: dict[str, list[str]] = {}
+    for name, value in entries.items():
+        values = value.values if getattr(value, "is_list", False) else (value,)
+        if table[name].exclusive and None not in values:
+            groups.setdefault(table[name].exclusive, []).append(name)
+    for group, names in groups.items():
+        if len(names) > 1:
+            raise UsageError(f"{spell(names[0])} and {spell(names[1])} both set the run's {group}; give one of them")
+
+
 def check_used_by(config: TrainConfig) -> None:
-    """check_used for a config made in Python (`fit`, `train`): an option
-    away from its default and from its recipe's value counts as given, as
-    on the command line (TrainConfig(optimizer="sgd", momentum=0.5) trained
-    without momentum, saying nothing, where --momentum 0.5 is refused)."""
+    """check_used and check_one_of_each for a config made in Python (`fit`,
+    `train`): an option away from its default and from its recipe's value
+    counts as given, as on the command line (TrainConfig(optimizer="sgd",
+    momentum=0.5) trained without momentum, and TrainConfig(iters=10,
+    epochs=5) for 10 iterations, saying nothing, where the command line
+    refuses them)."""
     recipe = RECIPES.get(config.recipe, {}) if config.recipe else {}
     values = config.to_dict()
-    check_used({k: v for k, v in values.items() if k not in recipe or v != recipe[k]}, lambda name: (values[name],))
+    table = options(type(config))
+    given = {k: v for k, v in values.items() if k in table and v != table[k].default and (k not in recipe
+                                                                                          or v != recipe[k])}
+    check_one_of_each(table, given, spell=str)
+    check_used(given, lambda name: (values[name],))
 
 
 def check_crop(crop: int, image_shape: Sequence[int], where: str) -> None:

@@ -25,7 +25,17 @@ from typing import Any
 
 import numpy as np
 
-from twolayer.config import Option, OptionError, SplitSize, TrainConfig, check_used, flag, options, with_recipe
+from twolayer.config import (
+    Option,
+    OptionError,
+    SplitSize,
+    TrainConfig,
+    check_one_of_each,
+    check_used,
+    flag,
+    options,
+    with_recipe,
+)
 from twolayer.data.splits import carve_options, carve_order, check_classes, resolve_size, split_counts
 from twolayer.errors import ConfigError, UsageError
 from twolayer.files import read_small
@@ -221,8 +231,8 @@ def build_space(given: dict[str, str], toml_file: str | Path | None = None,
             on_line[name] = parse_value(_option(table, name), text)
         except OptionError as e:
             raise e.as_flag() from None
-    _one_of_each_group(table, in_file, spell=str)
-    _one_of_each_group(table, on_line, spell=flag)
+    check_one_of_each(table, in_file, spell=str)
+    check_one_of_each(table, on_line, spell=flag)
     chosen = {**in_file, **on_line}  # the values given on purpose, the command line's over the file's
     entries = with_recipe(table, in_file, on_line)  # a recipe's values under the file's, the command line's over both
     dims = {n: v for n, v in entries.items() if isinstance(v, Dimension)}
@@ -234,21 +244,6 @@ def build_space(given: dict[str, str], toml_file: str | Path | None = None,
     _validate(space)
     _spelled(space, lambda: check_used(chosen, space.candidates))
     return space
-
-
-def _one_of_each_group(table: dict[str, Option], entries: dict[str, Any], spell) -> None:
-    """Refuse two options of one exclusive group set together (--iters 5
-    --epochs 1,2: iters decides the length, so every trial trained alike and
-    the search compared nothing). A value that may be None leaves the other
-    in force (--iters none,100 --epochs 5)."""
-    groups: dict[str, list[str]] = {}
-    for name, value in entries.items():
-        values = value.values if isinstance(value, Dimension) and value.is_list else (value,)
-        if table[name].exclusive and None not in values:
-            groups.setdefault(table[name].exclusive, []).append(name)
-    for group, names in groups.items():
-        if len(names) > 1:
-            raise UsageError(f"{spell(names[0])} and {spell(names[1])} both set the run's {group}; give one of them")
 
 
 def default_dimensions(space: Space, chosen: set[str]) -> dict[str, Dimension]:
@@ -314,7 +309,7 @@ def config_file(path: str | Path, config_class: type = TrainConfig) -> dict[str,
         except OptionError as e:
             raise UsageError(f"{path}: {e}") from None
     try:  # iters = 5 and epochs = 1: iters won, saying nothing, where the command line refuses the two together
-        _one_of_each_group(table, values, spell=str)
+        check_one_of_each(table, values, spell=str)
     except UsageError as e:
         raise UsageError(f"{path}: {e}") from None
     return values
