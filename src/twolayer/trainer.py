@@ -242,7 +242,8 @@ def fit(
 
     An option given away from its default that the config's settings do
     not use (momentum with optimizer sgd or adam, warmup with the step
-    schedule...) is refused, as the command line refuses it.
+    schedule...), or beside another that overrides it (epochs beside iters),
+    is refused, as the command line refuses it.
     """
     c = training_config(config)
     check_used_by(c)  # it trained without it, saying nothing
