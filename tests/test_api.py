@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import inspect
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -159,6 +160,9 @@ def test_fit_given_something_else_as_the_net_names_it():
     ({"momentum": None}, "momentum must be a number in [0, 1), got None"),
     ({"reg": [0.1]}, "reg must be a number >= 0, got [0.1]"),
     ({"lr": -1}, "lr must be > 0, got -1"),  # a number out of range is said as before
+    ({"optimizer": 5}, "optimizer must be text, got 5"),  # it said "must be text without a NUL character"
+    ({"dataset": Path("pets")}, "dataset must be a dataset spec, text (a folder of images is 'folder:pets'), got "
+                                "PosixPath('pets')"),
 ])
 def test_options_of_the_wrong_type_say_a_number_is_expected(kwargs, message):
     with pytest.raises(OptionError, match=re.escape(message)):
@@ -319,6 +323,8 @@ def test_fit_checks_its_image_shape_and_eval_size(kwargs, message):
     history = fit(TwoLayerNet(8, 5, 3, seed=0), X, y, config=TrainConfig(epochs=1, flip=True, crop=1),
                   image_shape=(2.0, np.int64(4), 1))  # whole numbers of any type (floats were a numba TypingError)
     assert len(history.loss) == 1
+    history = fit(TwoLayerNet(8, 5, 3, seed=0), X, y, config=TrainConfig(epochs=1), eval_size=5.0)  # a TypeError
+    assert len(history.train_acc) == 1
 
 
 def test_the_loss_of_no_rows_is_one_value_error():

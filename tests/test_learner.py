@@ -25,6 +25,7 @@ from learner_files import (
     learner_replacing,
     tiny_learner,
 )
+from terminals import Terminal
 from twolayer import workflow
 from twolayer.bundles import load_bundle
 from twolayer.cli import main
@@ -195,6 +196,23 @@ def test_a_learners_file_changed_since_the_run_is_refused_on_resume(tmp_path, ca
     assert json.loads((run / "config.json").read_text())["net_sha256"] == file_digest(str(net))
 
 
+def test_a_resume_whose_learner_cannot_be_built_leaves_config_json_as_it_was(tmp_path, capsys):
+    """Its file gone (nothing to compare a digest with) or failing now: the
+    resume with a new length is refused, and config.json still says the
+    run's own length (it said --epochs 4 of a run that never went on, which
+    a later plain --resume then took)."""
+    net = tmp_path / "net.py"
+    shutil.copy(LEARNER, net)
+    run = tmp_path / "run"
+    assert main(["train", "--net", str(net), "--epochs", "1", "--out", str(run), "--quiet"]) == 0
+    before = (run / "config.json").read_bytes()
+    net.rename(tmp_path / "away.py")
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--epochs", "4", "--net", str(net), "--quiet"]) == 1
+    assert f"no such file: {net}" in capsys.readouterr().err
+    assert (run / "config.json").read_bytes() == before
+
+
 # -- bad input: one line, exit 1 (2 for options) ------------------------------------------------------------------
 
 
@@ -233,6 +251,67 @@ def test_a_broken_learner_stops_training_with_one_line(tmp_path, capsys, source,
     assert main(["train", "--net", str(path), "--epochs", "1", "--out", str(tmp_path / "run"), "--quiet"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err and message.format(path=path) in err
+
+
+PREDICT = "        return np.argmax(self.loss(X), axis=1)\n"
+
+
+@pytest.mark.parametrize("body,message", [
+    ("        raise NotImplementedError\n", "{path}: predict raised NotImplementedError ({path}:75)"),
+    ("        y_pred = None\n        return y_pred\n",
+     "{path}: on a batch of 8 rows, predict(X) returned None (still the placeholder"),
+    ("        return np.argmax(self.loss(X), axis=1)[:, None]\n",
+     "{path}: on a batch of 8 rows, predict(X) gave labels of shape (8, 1), dtype int64; labels are integers of "
+     "shape (N,) = (8,): np.argmax(scores, axis=1)"),
+    ("        return np.argmin(self.loss(X), axis=1)\n",
+     "{path}: on a batch of 8 rows, predict(X) gave labels of shape (8,), dtype int64, but not the argmax of the "
+     "scores; predict(X) returns np.argmax(scores, axis=1)"),
+])
+def test_a_learners_faulty_predict_is_refused_before_it_trains(tmp_path, capsys, body, message):
+    """Its predict was never called: one that raised, returned the
+    template's None or other labels trained without a word, though check
+    fails it (and check --dataset would not train it)."""
+    path = tmp_path / "net.py"
+    path.write_text(learner_replacing((PREDICT, body)))
+    assert main(["train", "--net", str(path), "--epochs", "1", "--out", str(tmp_path / "run"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message.format(path=path) in err, err
+    assert f"; run twolayer check {path} first: it says where to look" in err
+    assert not (tmp_path / "run").exists()
+
+
+def rendered(text: str) -> list[str]:
+    """The lines a terminal shows for `text`: a carriage return goes back to
+    the line's start, and what follows overwrites it."""
+    lines, col = [[]], 0
+    for ch in text:
+        if ch == "\r":
+            col = 0
+        elif ch == "\n":
+            lines.append([])
+            col = 0
+        else:
+            line = lines[-1]
+            line[col:col + 1] = [ch]
+            col += 1
+    return ["".join(line).rstrip() for line in lines if "".join(line).strip()]
+
+
+def test_a_learners_prints_go_above_the_one_progress_bar(tmp_path, monkeypatch):
+    """Each line its loss printed was written after the bar, on its line,
+    and the bar drawn again below it: a flood of bars down the terminal."""
+    path = tmp_path / "net.py"
+    path.write_text(learner_with("print('batch of', N)"))
+    screen = Terminal()
+    monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.setenv("COLUMNS", "100")
+    monkeypatch.setattr(sys, "stdout", screen)
+    monkeypatch.setattr(sys, "stderr", screen)
+    assert main(["train", "--net", str(path), "--epochs", "2", "--out", str(tmp_path / "run")]) == 0
+    lines = rendered(screen.getvalue())
+    bars = [i for i, line in enumerate(lines) if line.startswith("train ")]
+    assert len(bars) == 1 and "100%" in lines[bars[0]] and "batch of" not in lines[bars[0]], lines
+    assert all(line.startswith("batch of") for line in lines[bars[0] - 20 : bars[0]])
 
 
 def test_gradients_returned_read_only_or_as_views_train_like_any_others(tmp_path):

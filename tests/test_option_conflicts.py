@@ -148,7 +148,41 @@ def test_an_option_the_run_would_not_use_is_refused(argv, line, capsys, cwd):
 def test_options_at_their_defaults_or_from_a_recipe_are_not_refused_where_unused(argv, capsys, cwd):
     assert run(["train", *argv, "--epochs", "1", "--quiet", "--out", "run"], capsys)[0] == 0
     assert run(["tune", *argv, "--epochs", "1", "--quiet", "--out", "search", "--lr", "0.1,0.2"], capsys)[0] == 0
-    TrainConfig(optimizer="sgd", momentum=0.5).validate()  # Python keeps MLPClassifier's way: unused, unsaid
+    TrainConfig(optimizer="sgd", momentum=0.5).validate()  # a config may hold it: fit and train refuse it
+
+
+@pytest.mark.parametrize("options,line", [
+    ({"optimizer": "sgd", "momentum": 0.5},
+     "momentum 0.5 does nothing with optimizer sgd: only optimizer momentum and nesterov use it"),
+    ({"optimizer": "adam", "momentum": 0.5}, "momentum 0.5 does nothing with optimizer adam"),
+    ({"recipe": "classic", "momentum": 0.5}, "momentum 0.5 does nothing with optimizer sgd"),
+    ({"warmup": 0.1}, "warmup 0.1 does nothing with schedule step: only schedule cosine and onecycle use it"),
+    ({"schedule": "cosine", "lr_decay": 0.9}, "lr_decay 0.9 does nothing with schedule cosine"),
+    ({"zca_epsilon": 0.1}, "zca_epsilon 0.1 does nothing with preprocess standardize"),
+    ({"iters": 10, "epochs": 5}, "iters and epochs both set the run's length; give one of them"),
+])
+def test_fit_and_train_refuse_an_option_the_run_would_not_use_as_the_command_line_does(options, line, tmp_path):
+    """TrainConfig(optimizer="sgd", momentum=0.5) trained without momentum,
+    and TrainConfig(iters=10, epochs=5) for 10 iterations, saying nothing,
+    in fit and train, where the command line (and a --config file) refuses
+    them."""
+    X, y = np.eye(4), np.array([0, 1, 0, 1])
+    with pytest.raises(ValueError, match=f"^{line}"):
+        fit(TwoLayerNet(4, 3, 2), X, y, config=TrainConfig(**{"iters": 2, **options}))
+    with pytest.raises(ValueError, match=f"^{line}"):
+        train(TrainConfig(**{"epochs": 1, **options}), out=tmp_path / "run", quiet=True)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_recipes_own_values_and_the_estimator_are_not_refused_where_unused(tmp_path):
+    """A recipe's values are not given (the cpu recipe's warmup under a step
+    schedule); the estimator keeps MLPClassifier's way (its momentum under
+    Adam), so that a grid over optimizer and momentum runs."""
+    X, y = np.eye(4), np.array([0, 1, 0, 1])
+    config = TrainConfig(recipe="cpu", schedule="step", optimizer="sgd", preprocess="mean", flip=False, crop=0,
+                         label_smoothing=0.0, hidden_size=3, iters=2)
+    fit(TwoLayerNet(4, 3, 2), X, y, config=config)
+    TwoLayerClassifier(optimizer="adam", momentum=0.5, epochs=1, val_size=0).fit(X, y)
 
 
 @pytest.mark.parametrize("argv", [["train", "--patience", "2", "--val-size", "0"],

@@ -61,6 +61,35 @@ def test_a_class_the_carve_takes_whole_is_refused_or_said(tmp_path, capsys):
     seed = carving_out(Dataset("arrays", [], {"train": (X, (y == "dog").astype(int))}), 0, test_size=0)
     with pytest.raises(ValueError, match="holds out every sample of class 'cat', leaving one class to train on"):
         TwoLayerClassifier(epochs=1, split_seed=seed).fit(X, y)
+    # beside two classes left it trains, as train does, and says so (it was silent)
+    X, y = np.concatenate([X, X[1:]]), np.concatenate([y, ["fox"] * 30])
+    seed = carving_out(Dataset("arrays", [], {"train": (X, np.unique(y, return_inverse=True)[1])}), 0, test_size=0)
+    with pytest.warns(UserWarning, match=f"^val_size=0.1 \\(split_seed={seed}\\) holds out every sample of class "
+                                         "'cat', so the network cannot learn it \\(1 of 3 classes have no training "
+                                         "sample\\); pass more samples of it, another split_seed, or val_size=0$"):
+        model = TwoLayerClassifier(epochs=1, split_seed=seed).fit(X, y)
+    assert model.classes_.tolist() == ["cat", "dog", "fox"]
+
+
+@pytest.mark.parametrize("seeds", [["--split-seed", "0,{seed}", "--sampler", "grid"],
+                                   ["--split-seed", "0:{seed}", "--sampler", "random", "--trials", "3"],
+                                   ["--split-seed", "0,{seed}", "--val-size", "0.05,0.1", "--sampler", "grid"]])
+def test_tune_checks_every_split_seed_before_any_trial(tmp_path, capsys, seeds):
+    """A list (or a range) of split seeds, one of which carves every image
+    of a class out: the search stopped at that seed's first trial, after
+    the trials before it had run (and left its folder)."""
+    pics = tmp_path / "pics"
+    write_folder(pics, classes=("a",), n=1)
+    write_folder(pics, classes=("b",), n=30)
+    seed = carving_out(load_dataset(f"folder:{pics}"), 0)
+    out = tmp_path / "search"
+    argv = ["tune", "--dataset", f"folder:{pics}", "--epochs", "1", "--out", str(out),
+            *(a.format(seed=seed) for a in seeds)]
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert "trial" not in captured.out and not out.exists()
+    assert captured.err.count("\n") == 1 and f"(--val-size 0.1, --test-size 0.1, chosen by --split-seed {seed}) " \
+        "hold every image of class 'a', leaving only 'b' to train on" in captured.err
 
 
 def test_a_report_of_many_classes_stays_readable_and_bounded(tmp_path):

@@ -50,6 +50,7 @@ from twolayer.learner import (
     load_class,
     loss_value,
     parse_spec,
+    predict_fault,
     reference,
     retype,
     unpack_loss,
@@ -301,17 +302,10 @@ def check_predict(cls: type, spec: str) -> Verdict:
         return Verdict("predict", False, "its class has no predict method",
                        "predict(X) returns np.argmax(scores, axis=1)")
     labels = call_confined(net, "predict", X)
-    if not isinstance(labels, np.ndarray):
-        return Verdict("predict", False, f"predict(X) returned {kind_of(labels)}",
-                       "return a NumPy array: np.argmax(scores, axis=1)")
-    detail = f"shape {labels.shape}, dtype {labels.dtype}"
-    if labels.shape != (len(X),) or labels.dtype.kind not in "iu":
-        return Verdict("predict", False, detail, f"labels are integers of shape (N,) = ({len(X)},): "
-                                                 "np.argmax(scores, axis=1)")
-    if not np.array_equal(labels, reference(net).scores(X).argmax(axis=1)):
-        return Verdict("predict", False, f"{detail}, but not the argmax of the scores",
-                       "predict(X) returns np.argmax(scores, axis=1)")
-    return Verdict("predict", True, f"{detail}, the argmax of the scores")
+    fault = predict_fault(labels, reference(net).scores(X).argmax(axis=1))
+    if fault:
+        return Verdict("predict", False, *fault)
+    return Verdict("predict", True, f"shape {labels.shape}, dtype {labels.dtype}, the argmax of the scores")
 
 
 CHECKERS: dict[str, Callable[[type, str], Verdict]] = {

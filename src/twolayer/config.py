@@ -206,7 +206,9 @@ class Option:
             expected = "true or false"
         elif self.kind is str:  # a NUL (a config file's "\\u0000") ends a path: every file call refuses it
             ok = isinstance(value, str) and "\0" not in value
-            expected = "text without a NUL character"
+            expected = "text without a NUL character" if isinstance(value, str) else "text"  # optimizer=5: no NUL
+            if self.name == "dataset" and isinstance(value, os.PathLike):  # which dataset a path is: it can't tell
+                expected = f"a dataset spec, text (a folder of images is 'folder:{os.fspath(value)}')"
         else:
             ok = is_number(value, self.kind)
             expected = self.rule.describe(self.kind) if self.rule else "a number"
@@ -542,6 +544,38 @@ def check_used(given: dict[str, Any], values: Callable[[str], Sequence[Any]]) ->
             raise OptionError(name, f"{value.describe() if searched else value} does nothing with {other} "
                               f"{','.join(map(str, taken))}: only {other} {' and '.join(users)} "
                               f"use{'s' if len(users) == 1 else ''} it")
+
+
+def check_one_of_each(table: dict[str, Option], entries: dict[str, Any], spell: Callable[[str], str]) -> None:
+    """Refuse two options of one exclusive group set together (--iters 5
+    --epochs 1,2: iters decides the length, so every trial trained alike and
+    the search compared nothing). A value that may be None leaves the other
+    in force (--iters none,100 --epochs 5). `entries`: name -> its value, or
+    a search's Dimension; `spell` writes a name as the user did."""
+    groups: dict[str, list[str]] = {}
+    for name, value in entries.items():
+        values = value.values if getattr(value, "is_list", False) else (value,)
+        if table[name].exclusive and None not in values:
+            groups.setdefault(table[name].exclusive, []).append(name)
+    for group, names in groups.items():
+        if len(names) > 1:
+            raise UsageError(f"{spell(names[0])} and {spell(names[1])} both set the run's {group}; give one of them")
+
+
+def check_used_by(config: TrainConfig) -> None:
+    """check_used and check_one_of_each for a config made in Python (`fit`,
+    `train`): an option away from its default and from its recipe's value
+    counts as given, as on the command line (TrainConfig(optimizer="sgd",
+    momentum=0.5) trained without momentum, and TrainConfig(iters=10,
+    epochs=5) for 10 iterations, saying nothing, where the command line
+    refuses them)."""
+    recipe = RECIPES.get(config.recipe, {}) if config.recipe else {}
+    values = config.to_dict()
+    table = options(type(config))
+    given = {k: v for k, v in values.items() if k in table and v != table[k].default and (k not in recipe
+                                                                                          or v != recipe[k])}
+    check_one_of_each(table, given, spell=str)
+    check_used(given, lambda name: (values[name],))
 
 
 def check_crop(crop: int, image_shape: Sequence[int], where: str) -> None:

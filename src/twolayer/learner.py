@@ -34,7 +34,7 @@ from twolayer.errors import ConfigError, LearnerError, UsageError, first_line
 from twolayer.files import SMALL_FILE, given_path, read_small
 from twolayer.gradcheck import scaled_error
 from twolayer.model import PARAM_NAMES, TwoLayerNet
-from twolayer.progress import in_notebook
+from twolayer.progress import in_notebook, lines_above_bars
 from twolayer.runs import resume_call, resume_command
 from twolayer.streams import shell_word
 
@@ -225,7 +225,7 @@ def guarded() -> Iterator[None]:
 
     os._exit = refused_exit
     try:
-        with np.errstate(**np.geterr()):
+        with np.errstate(**np.geterr()), lines_above_bars():  # its prints never break the run's bar
             yield
     finally:
         os._exit = real_exit
@@ -351,6 +351,20 @@ def _own(grad: np.ndarray, param: Any) -> np.ndarray:
             and not np.may_share_memory(grad, param)):
         return grad
     return np.array(grad, dtype=param.dtype, order="C")
+
+
+def predict_fault(labels: Any, expected: np.ndarray) -> tuple[str, str] | None:
+    """(what is wrong, what to do) with the labels that a learner's
+    predict(X) returned, `expected` being the argmax of twolayer's scores on
+    the same weights and rows; None when they are those."""
+    if not isinstance(labels, np.ndarray):
+        return f"predict(X) returned {kind_of(labels)}", "return a NumPy array: np.argmax(scores, axis=1)"
+    detail = f"shape {labels.shape}, dtype {labels.dtype}"
+    if labels.shape != expected.shape or labels.dtype.kind not in "iu":
+        return detail, f"labels are integers of shape (N,) = ({len(expected)},): np.argmax(scores, axis=1)"
+    if not np.array_equal(labels, expected):
+        return f"{detail}, but not the argmax of the scores", "predict(X) returns np.argmax(scores, axis=1)"
+    return None
 
 
 def kind_of(value: Any) -> str:
@@ -543,6 +557,7 @@ def check_probe(net: LearnerNet, sizes: tuple[int, int, int]) -> None:
             net.params[key][...] = probe[key]
         right = reference(net)
         _same_scores(net, right, X, kept, check_first)
+        _same_labels(net, X, check_first)
         reg = 1.0 / sum(float(np.sum(right.params[k] ** 2)) for k in ("W1", "W2"))
         _same_loss(net, right, X, y, reg, check_first)
         net.params["b2"][...] = probe["b2"] + 1000.0  # the softmax is the same; exp(1000) overflows
@@ -570,6 +585,22 @@ def _same_scores(net: LearnerNet, right: TwoLayerNet, X: np.ndarray, kept: dict[
                            "in self.params, in place, so read W1, b1, W2 and b2 from self.params")
     raise LearnerError(f"{net.spec}: its scores differ from a two-layer network's on the same weights (by up to "
                        f"{difference:.3g}){check_first}")
+
+
+def _same_labels(net: LearnerNet, X: np.ndarray, check_first: str) -> None:
+    """LearnerError unless its predict, if it has one, gives the argmax of
+    its scores (it was never called: a predict that raised or gave other
+    labels trained without a word)."""
+    if not callable(getattr(net.obj, "predict", None)):
+        return
+    try:
+        labels = net._call("predict", X)
+    except LearnerError as e:
+        raise LearnerError(f"{e}{check_first}") from None
+    fault = predict_fault(labels, net.scores(X).argmax(axis=1))  # its scores are right's (_same_scores), rounded alike
+    if fault:
+        what = fault[0] if fault[0].startswith("predict(X)") else f"predict(X) gave labels of {fault[0]}"
+        raise LearnerError(f"{net.spec}: on a batch of {len(X)} rows, {what}; {fault[1]}{check_first}")
 
 
 def _same_loss(net: LearnerNet, right: TwoLayerNet, X: np.ndarray, y: np.ndarray, reg: float,

@@ -17,11 +17,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
 import sys
 import time
+from collections.abc import Iterator
 from typing import TextIO
 
 
@@ -74,6 +76,7 @@ class Progress:
                             bar_format=None if widget else BAR_FORMAT, **width, **units)
             if width and not notebook:
                 self.bar.dynamic_ncols = _shape  # asked at each redraw, as tqdm's dynamic_ncols=True does
+            LIVE.append(self.bar)
 
     def update(self, done: int, info: str = "") -> None:
         self.done = done
@@ -93,6 +96,7 @@ class Progress:
 
     def close(self) -> None:
         if self.bar is not None:
+            LIVE.remove(self.bar)
             self.bar.close()
             self.bar = None
 
@@ -109,6 +113,62 @@ class Progress:
             self.stream.flush()
         except (OSError, ValueError):  # a reader gone, a full disk, a closed file: the lines stop, not the work
             self.enabled = False
+
+
+LIVE: list = []  # the bars drawn now, in their terminal or notebook
+
+
+@contextlib.contextmanager
+def lines_above_bars() -> Iterator[None]:
+    """While other code runs (a learner's loss): the lines it prints, on
+    stdout or stderr, are written above the bars drawn now, which are drawn
+    again below them (each print left a bar behind it, a flood of bars down
+    the terminal). Nothing changes while no bar is drawn."""
+    bars = [bar for bar in LIVE if not bar.disable]  # tqdm disables a bar it closes
+    if not bars:
+        yield
+        return
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = (LinesAbove(stream, bars) if stream is not None else None for stream in streams)
+    try:
+        yield
+    finally:
+        for wrapper in (sys.stdout, sys.stderr):
+            if isinstance(wrapper, LinesAbove):
+                wrapper.flush()
+        sys.stdout, sys.stderr = streams
+
+
+class LinesAbove:
+    """A text stream whose whole lines are written above the live bars (the
+    end of a line not yet finished waits for its newline, or flush)."""
+
+    def __init__(self, stream: TextIO, bars: list) -> None:
+        self.stream, self.bars = stream, bars
+        self.pending = ""
+
+    def write(self, text: str) -> int:
+        lines, newline, self.pending = (self.pending + text).rpartition("\n")
+        if newline:
+            self._above(lines + newline)
+        return len(text)
+
+    def flush(self) -> None:
+        if self.pending:
+            self._above(self.pending)
+            self.pending = ""
+        self.stream.flush()
+
+    def _above(self, text: str) -> None:
+        for bar in self.bars:
+            bar.clear()
+        self.stream.write(text)
+        self.stream.flush()
+        for bar in self.bars:
+            bar.refresh()
+
+    def __getattr__(self, name: str):  # fileno, isatty, encoding...: the stream's
+        return getattr(self.stream, name)
 
 
 @functools.cache

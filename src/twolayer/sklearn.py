@@ -60,7 +60,7 @@ from twolayer.export import folded_params, onnx_graph
 from twolayer.layers import softmax
 from twolayer.progress import Progress
 from twolayer.recipes import RECIPES
-from twolayer.trainer import History, fit, initial_net, new_state, num_iters
+from twolayer.trainer import History, fit_as_given, initial_net, new_state, num_iters
 
 # Options of the table that are not parameters of the estimator, and why.
 NOT_PARAMETERS = {
@@ -222,11 +222,7 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
         else:
             classes, y = found
         train, val = self._carve(X, y, config)
-        lost = untrained(y, train[1])
-        if len(lost) and len(lost) == len(np.unique(y)) - 1:  # it trained on the one class left, without a word
-            raise ValueError(f"val_size={config.val_size!r} (split_seed={config.split_seed}) holds out every sample "
-                             f"of {class_list(classes[lost].tolist())}, leaving one class to train on; pass more "
-                             f"samples of {'it' if len(lost) == 1 else 'them'}, another split_seed, or val_size=0")
+        self._check_untrained(classes, y, train[1], config)
         if continuing and len(train[1]) != len(self._state.order):
             raise ValueError(f"warm_start continues a fit on {len(self._state.order)} training rows, but X and "
                              f"val_size now give {len(train[1])}; give as many rows, or set warm_start=False to start "
@@ -247,9 +243,9 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
         run = replace(config, iters=start + num_iters(config, len(train[1])))
         bar = Progress(run.iters - start, "fit", enabled=bool(self.verbose))
         try:
-            history = fit(net, X_train, train[1], X_val, val[1], run, image_shape=image_shape, state=state,
-                          restore_best=False,  # the net trains on from its last epoch; net_ gets the best
-                          on_iteration=lambda it, total, loss, lr: bar.update(it - start, f"loss {loss:.4f}"))
+            history = fit_as_given(net, X_train, train[1], X_val, val[1], run, image_shape=image_shape, state=state,
+                                   restore_best=False,  # the net trains on from its last epoch; net_ gets the best
+                                   on_iteration=lambda it, total, loss, lr: bar.update(it - start, f"loss {loss:.4f}"))
         finally:
             bar.close()
         if history.stop_reason:
@@ -311,6 +307,24 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
                              "train on; pass more samples or val_size=0")
         splits = carve(Dataset("arrays", [], {"train": (X, y)}), n_val, 0, config.split_seed)
         return splits["train"], splits["val"]
+
+    @staticmethod
+    def _check_untrained(classes: np.ndarray, y: np.ndarray, train_labels: np.ndarray, config: TrainConfig) -> None:
+        """The classes the validation rows took whole (a carve is not
+        stratified): ValueError if one class is left to train on (it trained
+        on it, predicting it for anything), else a UserWarning naming them,
+        as train says them (they were left out without a word)."""
+        lost = untrained(y, train_labels)
+        if not len(lost):
+            return
+        them = "it" if len(lost) == 1 else "them"
+        held = (f"val_size={config.val_size!r} (split_seed={config.split_seed}) holds out every sample of "
+                f"{class_list(classes[lost].tolist())}")
+        remedy = f"pass more samples of {them}, another split_seed, or val_size=0"
+        if len(lost) == len(np.unique(y)) - 1:
+            raise ValueError(f"{held}, leaving one class to train on; {remedy}")
+        warnings.warn(f"{held}, so the network cannot learn {them} ({len(lost):,} of {len(classes):,} classes have "
+                      f"no training sample); {remedy}", UserWarning, stacklevel=4)
 
     def _check_continuable(self, config: TrainConfig) -> None:
         """The net being continued must be the one these parameters describe."""

@@ -23,8 +23,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from twolayer.config import Option, OptionError, SplitSize, TrainConfig, check_used, flag, options, with_recipe
-from twolayer.data.splits import split_counts
+import numpy as np
+
+from twolayer.config import (
+    Option,
+    OptionError,
+    SplitSize,
+    TrainConfig,
+    check_one_of_each,
+    check_used,
+    flag,
+    options,
+    with_recipe,
+)
+from twolayer.data.splits import carve_options, carve_order, check_classes, resolve_size, split_counts
 from twolayer.errors import ConfigError, UsageError
 from twolayer.files import read_small
 
@@ -48,6 +60,7 @@ class Dimension:
 
 
 MAX_GRID = 10_000  # grid points: at a second a trial, most of three hours
+MAX_SEEDS = 1_000  # split seeds of a range each carved before a search (CIFAR-10's: a second); a wider one is not
 # What a search with nothing given to search searches: these options, each at a tenth,
 # one and ten times the value a run would take (its recipe's or the default), unless given.
 DEFAULT_SEARCH = ("lr", "reg")
@@ -128,6 +141,28 @@ class Space:
                 config = self.config({**widest, "optimizer": optimizer, "dtype": dtype})
                 check_memory(config, inputs, config.hidden_size, classes, n_images)
 
+    def check_carves(self, dataset: Any) -> None:
+        """splits.check_classes for the carve of every split seed a trial
+        can take (a list's, or a range's of at most MAX_SEEDS), at the largest
+        validation and test sizes: a seed carves its training rows from the
+        end of one order, so larger sizes leave a subset of them. A seed
+        whose carve left one class to train on stopped the search after the
+        trials before it had run."""
+        labels = dataset.splits["train"][1]
+        n, has_test = len(labels), "test" in dataset.splits
+        val, test = (max(self.candidates(name), key=lambda size: resolve_size(size, n, name))
+                     for name in ("val_size", "test_size"))
+        held = sum(split_counts(n, val, test, has_test)[1:])
+        seeds = self.candidates("split_seed")
+        dim = self.dimensions.get("split_seed")
+        if dim is not None and not dim.is_list:
+            seeds = range(dim.low, dim.high + 1) if dim.high - dim.low < MAX_SEEDS else ()
+        classes = len(dataset.class_names)
+        for seed in seeds:
+            train = labels[carve_order(n, seed)[held:]]
+            if np.count_nonzero(np.bincount(train, minlength=classes)) < 2:  # check_classes says what and why
+                check_classes(dataset, train, carve_options(dataset, val, test, seed))
+
     def to_json(self) -> dict[str, Any]:
         return {"dimensions": {n: d.describe() for n, d in self.dimensions.items()}, "fixed": self.fixed}
 
@@ -196,8 +231,8 @@ def build_space(given: dict[str, str], toml_file: str | Path | None = None,
             on_line[name] = parse_value(_option(table, name), text)
         except OptionError as e:
             raise e.as_flag() from None
-    _one_of_each_group(table, in_file, spell=str)
-    _one_of_each_group(table, on_line, spell=flag)
+    check_one_of_each(table, in_file, spell=str)
+    check_one_of_each(table, on_line, spell=flag)
     chosen = {**in_file, **on_line}  # the values given on purpose, the command line's over the file's
     entries = with_recipe(table, in_file, on_line)  # a recipe's values under the file's, the command line's over both
     dims = {n: v for n, v in entries.items() if isinstance(v, Dimension)}
@@ -209,21 +244,6 @@ def build_space(given: dict[str, str], toml_file: str | Path | None = None,
     _validate(space)
     _spelled(space, lambda: check_used(chosen, space.candidates))
     return space
-
-
-def _one_of_each_group(table: dict[str, Option], entries: dict[str, Any], spell) -> None:
-    """Refuse two options of one exclusive group set together (--iters 5
-    --epochs 1,2: iters decides the length, so every trial trained alike and
-    the search compared nothing). A value that may be None leaves the other
-    in force (--iters none,100 --epochs 5)."""
-    groups: dict[str, list[str]] = {}
-    for name, value in entries.items():
-        values = value.values if isinstance(value, Dimension) and value.is_list else (value,)
-        if table[name].exclusive and None not in values:
-            groups.setdefault(table[name].exclusive, []).append(name)
-    for group, names in groups.items():
-        if len(names) > 1:
-            raise UsageError(f"{spell(names[0])} and {spell(names[1])} both set the run's {group}; give one of them")
 
 
 def default_dimensions(space: Space, chosen: set[str]) -> dict[str, Dimension]:
@@ -289,7 +309,7 @@ def config_file(path: str | Path, config_class: type = TrainConfig) -> dict[str,
         except OptionError as e:
             raise UsageError(f"{path}: {e}") from None
     try:  # iters = 5 and epochs = 1: iters won, saying nothing, where the command line refuses the two together
-        _one_of_each_group(table, values, spell=str)
+        check_one_of_each(table, values, spell=str)
     except UsageError as e:
         raise UsageError(f"{path}: {e}") from None
     return values

@@ -25,7 +25,7 @@ import numpy as np
 
 from twolayer.arrays import checked_image_shape, training_arrays, training_config
 from twolayer.backend import array_module, device_module, take_rows, to_device, to_numpy
-from twolayer.config import TrainConfig, given_flag, is_number
+from twolayer.config import TrainConfig, check_used_by, given_flag, is_number
 from twolayer.data.augment import flip_and_crop
 from twolayer.errors import ConfigError
 from twolayer.layers import l2_penalty, softmax_loss_forward
@@ -239,7 +239,39 @@ def fit(
     the step under way, not inside it: the net, its optimizer state and
     `state` agree, so `fit(..., state=state)` continues exactly (a second
     Ctrl-C interrupts at once).
+
+    An option given away from its default that the config's settings do
+    not use (momentum with optimizer sgd or adam, warmup with the step
+    schedule...), or beside another that overrides it (epochs beside iters),
+    is refused, as the command line refuses it.
     """
+    c = training_config(config)
+    check_used_by(c)  # it trained without it, saying nothing
+    return fit_as_given(net, X, y, X_val, y_val, c, image_shape=image_shape, state=state, on_iteration=on_iteration,
+                        on_epoch_end=on_epoch_end, eval_size=eval_size, restore_best=restore_best, progress=progress)
+
+
+def fit_as_given(
+    net: TwoLayerNet,
+    X: Any,
+    y: Any,
+    X_val: Any = None,
+    y_val: Any = None,
+    config: TrainConfig | None = None,
+    *,
+    image_shape: tuple[int, ...] | None = None,
+    state: TrainState | None = None,
+    on_iteration: Callable[[int, int, float, float], None] | None = None,
+    on_epoch_end: Callable[[TrainState], None] | None = None,
+    eval_size: int = 1000,
+    restore_best: bool = True,
+    progress: bool = False,
+) -> History:
+    """fit, an option that the config's settings leave unused taken without
+    a word: a search's trials (momentum listed beside optimizers sgd and
+    momentum) and the estimator's parameters (MLPClassifier's way) hold
+    such options on purpose, and a run recorded before fit refused them
+    must resume."""
     c = training_config(config)
     X, y, X_val, y_val = training_arrays(net, X, y, X_val, y_val)  # one ValueError for data that can't be used
     progress, restore_best = given_flag(progress, "progress"), given_flag(restore_best, "restore_best")
@@ -258,6 +290,7 @@ def fit(
     image_shape = checked_image_shape(image_shape, X.shape[1], bool(c.flip or c.crop), crop=c.crop)
     if not (is_number(eval_size, int) and eval_size >= 1):
         raise ConfigError(f"eval_size must be a positive integer, got {eval_size!r}")
+    eval_size = int(eval_size)  # 5.0: a slice bound needs an int
     if state is None:
         check_memory(c, *net.params["W1"].shape, net.params["W2"].shape[1], n)  # the net's own width
         state = new_state(n, c, eval_size)

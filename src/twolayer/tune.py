@@ -193,6 +193,7 @@ class Objective:
         self.log = log
         self.stop = stop  # a signal arrived: the trial stops at its next iteration
         self.data: dict[tuple, Prepared] = {}  # prepared splits, shared by trials with the same data
+        self.carved: set[str] = set()  # the datasets whose split seeds' carves were checked
 
     def prepared(self, config) -> Prepared:
         # the data options and the float type decide the prepared arrays
@@ -207,6 +208,9 @@ class Objective:
         trial trains (and before this trial's split is judged: its classes)."""
         self.opts.space.check_images(dataset.image_shape, len(dataset.splits["train"][1]), "test" in dataset.splits,
                                      len(dataset.class_names))
+        if dataset.name not in self.carved:  # each split seed's classes, once (every trial of a seed prepares anew)
+            self.opts.space.check_carves(dataset)
+            self.carved.add(dataset.name)
 
     def __call__(self, trial) -> float:
         import optuna

@@ -20,7 +20,7 @@ from twolayer import bundles, runs
 from twolayer.arrays import training_config
 from twolayer.backend import device_module, to_device
 from twolayer.checkpoint import CHECKPOINT_FILE, check_state, config_disagreements, read_checkpoint, save_checkpoint
-from twolayer.config import TrainConfig, given_flag, layered, options, relative_paths
+from twolayer.config import TrainConfig, check_used_by, given_flag, layered, options, relative_paths
 from twolayer.data import Dataset, check_spec, files_hint, load_dataset
 from twolayer.data.fingerprint import DECODING, decoded_otherwise, fingerprint
 from twolayer.data.folder import check_training_folder, listed_classes
@@ -47,7 +47,7 @@ from twolayer.trainer import (
     TrainState,
     accuracy,
     check_memory,
-    fit,
+    fit_as_given,
     init_scale,
     initial_net,
     new_state,
@@ -152,6 +152,7 @@ def train(config: TrainConfig, out: str | Path | None = None, force: bool = Fals
     metrics.json: a folder with metrics.json is a finished run."""
     force, quiet = given_flag(force, "force"), given_flag(quiet, "quiet")  # force="no" replaced the run
     typed = training_config(config).check_images()  # a dict: one line saying TrainConfig(**options) makes one
+    check_used_by(typed)  # as the command line refuses them: TrainConfig(optimizer="sgd", momentum=0.5)
     config = typed.anchored()  # recorded with absolute paths: resume and report work from any directory
     held = runs.new_run_dir("runs", typed.dataset) if out is None else runs.claim(out, "run", force)
     try:
@@ -267,11 +268,14 @@ def _resume(held: runs.Claim, quiet: bool, length: dict[str, int] | None, net_gi
         raise TwolayerError(f"{run_dir} has {'finished' if finished else 'gone further'}: it {how} "
                             f"{state.iteration} iterations, and {total} were asked for; to continue it, give a "
                             "longer --epochs or --iters")
+    # the learner's class built first: a file gone since (or failing now) left config.json saying the new length
+    # of a run that never went on
+    trained = net if at_end else as_configured(config, net)
     # the new length, for the record and a later resume; the learner's digest as first recorded
     write_json(run_dir / "config.json", {**config.to_dict(), **{k: v for k, v in record.items() if k in KEPT}})
     if at_end:  # killed after its last checkpoint, before its model and metrics were written
         return finish_checkpointed(config, data, held, net, state)
-    return _run(config, data, held, as_configured(config, net), state, quiet)
+    return _run(config, data, held, trained, state, quiet)
 
 
 def finish_checkpointed(config: TrainConfig, data: Prepared, held: runs.Claim, net: TwoLayerNet,
@@ -457,8 +461,8 @@ def fit_config(net: TwoLayerNet, data: Prepared, config: TrainConfig, state: Tra
                on_iteration=None, on_epoch_end=None, progress: bool = False) -> History:
     """`fit` with `config` on the prepared splits."""
     X, y = data.X, data.y
-    return fit(net, X["train"], y["train"], X["val"], y["val"], config, image_shape=data.dataset.image_shape,
-               state=state, on_iteration=on_iteration, on_epoch_end=on_epoch_end, progress=progress)
+    return fit_as_given(net, X["train"], y["train"], X["val"], y["val"], config, image_shape=data.dataset.image_shape,
+                        state=state, on_iteration=on_iteration, on_epoch_end=on_epoch_end, progress=progress)
 
 
 def new_net(config: TrainConfig, data: Prepared) -> TwoLayerNet | LearnerNet:

@@ -51,7 +51,7 @@ def carve(dataset: Dataset, val_size: float, test_size: float, split_seed: int =
                         "or PATH/<class>/<images>")
     images, labels = dataset.splits["train"]
     n = len(images)
-    order = np.random.default_rng(split_seed).permutation(n)
+    order = carve_order(n, split_seed)
     has_test = "test" in dataset.splits
     n_val, n_test = split_counts(n, val_size, test_size, has_test)[1:]
 
@@ -65,6 +65,12 @@ def carve(dataset: Dataset, val_size: float, test_size: float, split_seed: int =
         "train": take(order[n_test + n_val :]),
     }
     return splits
+
+
+def carve_order(n: int, split_seed: int) -> np.ndarray:
+    """The order in which carve takes n rows: test rows first, then
+    validation rows; the rest train."""
+    return np.random.default_rng(split_seed).permutation(n)
 
 
 def untrained(labels: np.ndarray, train_labels: np.ndarray) -> np.ndarray:
