@@ -356,6 +356,20 @@ def test_continuing_says_in_one_line_what_it_cannot_do(tmp_path, capsys, argv, l
     assert line in err and err.count("\n") == 1
 
 
+@pytest.mark.parametrize("argv", [["--out", "elsewhere"], ["--force"]])
+def test_continuing_refuses_an_out_or_force_it_would_ignore(tmp_path, capsys, argv, monkeypatch):
+    """`train --resume RUN --epochs 5 --out OTHER` continued RUN in place, OTHER never made, without a word."""
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / "run"
+    assert main(["train", "--epochs", "2", "--out", str(run), "--quiet"]) == 0
+    before = (run / "model.npz").read_bytes()
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--epochs", "3", "--quiet", *argv]) == 2
+    err = capsys.readouterr().err
+    assert "--resume continues a run in its own folder" in err and f"not {argv[0]}" in err and err.count("\n") == 1
+    assert (run / "model.npz").read_bytes() == before and not (tmp_path / "elsewhere").exists()
+
+
 # -- recipes as files ------------------------------------------------------------------------
 
 

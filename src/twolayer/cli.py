@@ -307,9 +307,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         given = [name for name in vars(args) if name in table and name != "net"]
         others = [table[name].flag for name in given if not table[name].exclusive] + (["--config"] if args.config
                                                                                      else [])
+        # the run goes on in its own folder: --out and --force were ignored without a word (--out OTHER left
+        # OTHER empty and continued RUN)
+        others += [flag for flag, value in (("--out", args.out), ("--force", args.force)) if value]
         if others:
-            raise UsageError(f"--resume continues a run with its own config; only --epochs or --iters (and --net, "
-                              f"naming a learner's run's file) may be given with it, not {', '.join(others)}")
+            raise UsageError(f"--resume continues a run in its own folder, with its own config; only --epochs or "
+                             f"--iters (and --net, naming a learner's run's file) may be given with it, not "
+                             f"{', '.join(others)}")
         length = {name: getattr(args, name) for name in given}
         net = getattr(args, "net", None)
         if net:
