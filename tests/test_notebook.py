@@ -84,3 +84,15 @@ def test_progress_in_a_notebook_without_ipywidgets_is_the_text_bar_without_a_war
     # tqdm.auto warned "TqdmWarning: IProgress not found. Please update jupyter and ipywidgets" on stderr
     assert "Warning" not in text and "ipywidgets" not in text, text
     assert "100%" in text and all(o.get("name") == "stderr" for o in outputs), outputs
+
+
+def test_a_figure_is_shown_as_its_picture_without_matplotlib_inline(tmp_path):
+    """A new user's cell ending in `plots.history_figure(history)` showed `<Figure size 1100x400 with 2 Axes>`:
+    twolayer draws without pyplot, so Jupyter knew how to show its figures only after `%matplotlib inline`."""
+    cells = run_cells(
+        "import numpy as np\nfrom twolayer import TrainConfig, TwoLayerNet, fit, plots\n"
+        "rng = np.random.default_rng(0)\nX, y = rng.normal(size=(200, 8)).astype(np.float32), rng.integers(0, 3, 200)\n"
+        "history = fit(TwoLayerNet(8, 16, 3, seed=0), X, y, X, y, TrainConfig(epochs=2))",
+        "plots.history_figure(history)", path=tmp_path)
+    shown = [o for o in cells[1].outputs if o.output_type == "execute_result"]
+    assert len(shown) == 1 and shown[0].data["image/png"], cells[1].outputs
