@@ -70,8 +70,11 @@ class Progress:
             # started in (a pane 50 columns wide dropped the values of every notebook's bar)
             width = {} if widget else dict(zip(("ncols", "nrows"), _shape(None if notebook else self.stream),
                                                strict=True))
+            # Jupyter has no cursor to move: tqdm reached a second bar (a fit in another thread) by a newline and
+            # left it by ESC[A, so each redraw added a line; at position 0 the bars share one, each ending on its own
+            line = {"position": 0} if notebook and not widget else {}
             self.bar = tqdm(total=self.total, desc=desc, file=self.stream, leave=True, mininterval=0.1,
-                            bar_format=None if widget else BAR_FORMAT, **width, **units)
+                            bar_format=None if widget else BAR_FORMAT, **width, **units, **line)
             if width and not notebook:
                 self.bar.dynamic_ncols = _shape  # asked at each redraw, as tqdm's dynamic_ncols=True does
 
