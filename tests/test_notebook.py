@@ -128,3 +128,15 @@ def test_a_figure_is_shown_as_its_picture_without_matplotlib_inline(tmp_path):
         "plots.history_figure(history)", path=tmp_path)
     shown = [o for o in cells[1].outputs if o.output_type == "execute_result"]
     assert len(shown) == 1 and shown[0].data["image/png"], cells[1].outputs
+
+
+def test_a_search_in_a_notebook_without_ipywidgets_warns_of_nothing(tmp_path):
+    """optuna imports tqdm.auto, which in Jupyter without ipywidgets warned `TqdmWarning: IProgress not found.
+    Please update jupyter and ipywidgets` on the cell's stderr, at the first tune.run."""
+    cells = run_cells(
+        "import sys\nsys.modules['ipywidgets'] = None  # as if not installed: pip install twolayer alone",
+        "from pathlib import Path\nfrom twolayer import tune\nfrom twolayer.space import build_space\n"
+        "space = build_space({'dataset': 'digits', 'lr': '0.01,0.1', 'epochs': '1'})\n"
+        "result = tune.run(tune.TuneOptions(space=space, out=Path('search')))", path=tmp_path)
+    text = "".join(o.get("text", "") for o in cells[1].outputs)
+    assert "trial   1 complete" in text and "Warning" not in text and "ipywidgets" not in text, text

@@ -23,6 +23,7 @@ import shutil
 import signal
 import socket
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -379,7 +380,9 @@ def run(opts: TuneOptions, start: Callable[[], None] | None = None) -> TuneResul
     `start`: called once the options are valid and the folder is claimed
     (the command line says there what it will search, never before an error
     in the options)."""
-    import optuna
+    with warnings.catch_warnings():  # optuna imports tqdm.auto, which in Jupyter without ipywidgets warned
+        warnings.simplefilter("ignore")  # "IProgress not found" on the cell's stderr
+        import optuna
 
     opts.validate()
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # we report trials ourselves
