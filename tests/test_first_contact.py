@@ -174,6 +174,24 @@ def test_a_log_gives_no_time_left_from_the_first_step_alone():
                               "train 100% 10800/10800 00:49<00:00 loss 0.3121 lr 0.00377 val 0.892\n")
 
 
+def test_a_resumed_runs_bar_moves_and_counts_only_its_own_steps(tmp_path, monkeypatch, capsys):
+    """`train --resume RUN --epochs 4000` at iteration 42,000: the bar took the steps done before as one update,
+    after which tqdm redrew only every 42,000 steps (frozen at 75% for the whole run, at 327,459 it/s), and a
+    log's first line said 00:00 left from one step."""
+    run = str(tmp_path / "run")
+    assert main(["train", "--epochs", "20", "--out", run, "--quiet"]) == 0  # 14 iterations an epoch
+    monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    assert main(["train", "--resume", run, "--epochs", "180"]) == 0
+    counts = [int(n) for n in re.findall(r"\| (\d+)/2520", sys.stderr.getvalue())]
+    assert counts[0] == 280 and any(280 < n < 2520 for n in counts), counts  # redrawn as it went
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    capsys.readouterr()
+    assert main(["train", "--resume", run, "--epochs", "200"]) == 0  # to a log: plain lines on stdout
+    assert capsys.readouterr().out.startswith("train  90% 2521/2800 00:00<? loss ")
+
+
 def test_evaluate_and_predict_as_a_new_user_first_types_them(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "--epochs", "1", "--out", str(run), "--quiet"]) == 0
