@@ -314,6 +314,18 @@ def test_a_run_and_its_data_shown_in_a_notebook_are_one_line_not_their_arrays(tm
         "Bundle(64-100-10 net, 8x8 gray images, standardize, 10 classes: '0', '1', '2', '3', ...; dataset 'digits')")
 
 
+def test_a_search_shown_in_a_notebook_is_one_line_not_every_trial(tmp_path):
+    """`result = tune.run(...)`, then `result`: every trial's row as a dict, the whole table in one wrapped line."""
+    from twolayer import tune
+    from twolayer.space import build_space
+
+    space = build_space({"dataset": "digits", "lr": "0.01,0.1,1e9", "epochs": "1"})
+    result = tune.run(tune.TuneOptions(space=space, out=tmp_path / "search", quiet=True))
+    assert repr(result) == (f"TuneResult(out={str(tmp_path / 'search')!r}, 3 trials (2 complete, 1 diverged), best "
+                            f"trial {result.best['trial']}, val {result.best['val_accuracy']:.4f}, "
+                            f"{result.seconds:.1f} s)")
+
+
 def test_patience_stops_after_epochs_without_a_better_validation_accuracy(blobs):
     X, y, Xv, yv = blobs
     history = fit(TwoLayerNet(20, 16, 3, std=1e-2, seed=0), X, y, Xv, yv,
