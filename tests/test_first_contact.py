@@ -176,8 +176,8 @@ def test_a_log_gives_no_time_left_from_the_first_step_alone():
 
 def test_a_resumed_runs_bar_moves_and_counts_only_its_own_steps(tmp_path, monkeypatch, capsys):
     """`train --resume RUN --epochs 4000` at iteration 42,000: the bar took the steps done before as one update,
-    after which tqdm redrew only every 42,000 steps (frozen at 75% for the whole run, at 327,459 it/s), and a
-    log's first line said 00:00 left from one step."""
+    after which tqdm redrew only every 42,000 steps (frozen at 75% for the whole run, at 327,459 it/s), a
+    log's first line said 00:00 left from one step, and the last that 56,000 iterations took the resumed part's time."""
     run = str(tmp_path / "run")
     assert main(["train", "--epochs", "20", "--out", run, "--quiet"]) == 0  # 14 iterations an epoch
     monkeypatch.setenv("TERM", "xterm")
@@ -189,7 +189,10 @@ def test_a_resumed_runs_bar_moves_and_counts_only_its_own_steps(tmp_path, monkey
     monkeypatch.setattr(sys, "stderr", io.StringIO())
     capsys.readouterr()
     assert main(["train", "--resume", run, "--epochs", "200"]) == 0  # to a log: plain lines on stdout
-    assert capsys.readouterr().out.startswith("train  90% 2521/2800 00:00<? loss ")
+    out = capsys.readouterr().out
+    assert out.startswith("train  90% 2521/2800 00:00<? loss ")
+    # its time is of the resumed part: "2800 iterations in 0.4 s" said the 2,800 took it
+    assert re.search(r"\n2800 iterations in all; the resumed part in \d+\.\d s; kept the best", out), out
 
 
 def test_evaluate_and_predict_as_a_new_user_first_types_them(tmp_path, capsys):
