@@ -174,6 +174,27 @@ def test_a_log_gives_no_time_left_from_the_first_step_alone():
                               "train 100% 10800/10800 00:49<00:00 loss 0.3121 lr 0.00377 val 0.892\n")
 
 
+def test_a_resumed_runs_bar_moves_and_counts_only_its_own_steps(tmp_path, monkeypatch, capsys):
+    """`train --resume RUN --epochs 4000` at iteration 42,000: the bar took the steps done before as one update,
+    after which tqdm redrew only every 42,000 steps (frozen at 75% for the whole run, at 327,459 it/s), a
+    log's first line said 00:00 left from one step, and the last that 56,000 iterations took the resumed part's time."""
+    run = str(tmp_path / "run")
+    assert main(["train", "--epochs", "20", "--out", run, "--quiet"]) == 0  # 14 iterations an epoch
+    monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    assert main(["train", "--resume", run, "--epochs", "180"]) == 0
+    counts = [int(n) for n in re.findall(r"\| (\d+)/2520", sys.stderr.getvalue())]
+    assert counts[0] == 280 and any(280 < n < 2520 for n in counts), counts  # redrawn as it went
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    capsys.readouterr()
+    assert main(["train", "--resume", run, "--epochs", "200"]) == 0  # to a log: plain lines on stdout
+    out = capsys.readouterr().out
+    assert out.startswith("train  90% 2521/2800 00:00<? loss ")
+    # its time is of the resumed part: "2800 iterations in 0.4 s" said the 2,800 took it
+    assert re.search(r"\n2800 iterations in all; the resumed part in \d+\.\d s; kept the best", out), out
+
+
 def test_evaluate_and_predict_as_a_new_user_first_types_them(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "--epochs", "1", "--out", str(run), "--quiet"]) == 0
@@ -296,6 +317,18 @@ def test_a_run_and_its_data_shown_in_a_notebook_are_one_line_not_their_arrays(tm
         "Bundle(64-100-10 net, 8x8 gray images, standardize, 10 classes: '0', '1', '2', '3', ...; dataset 'digits')")
 
 
+def test_a_search_shown_in_a_notebook_is_one_line_not_every_trial(tmp_path):
+    """`result = tune.run(...)`, then `result`: every trial's row as a dict, the whole table in one wrapped line."""
+    from twolayer import tune
+    from twolayer.space import build_space
+
+    space = build_space({"dataset": "digits", "lr": "0.01,0.1,1e9", "epochs": "1"})
+    result = tune.run(tune.TuneOptions(space=space, out=tmp_path / "search", quiet=True))
+    assert repr(result) == (f"TuneResult(out={str(tmp_path / 'search')!r}, 3 trials (2 complete, 1 diverged), best "
+                            f"trial {result.best['trial']}, val {result.best['val_accuracy']:.4f}, "
+                            f"{result.seconds:.1f} s)")
+
+
 def test_patience_stops_after_epochs_without_a_better_validation_accuracy(blobs):
     X, y, Xv, yv = blobs
     history = fit(TwoLayerNet(20, 16, 3, std=1e-2, seed=0), X, y, Xv, yv,
@@ -354,6 +387,20 @@ def test_continuing_says_in_one_line_what_it_cannot_do(tmp_path, capsys, argv, l
     assert main(["train", "--resume", str(tmp_path / "run"), *argv]) != 0
     err = capsys.readouterr().err
     assert line in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("argv", [["--out", "elsewhere"], ["--force"]])
+def test_continuing_refuses_an_out_or_force_it_would_ignore(tmp_path, capsys, argv, monkeypatch):
+    """`train --resume RUN --epochs 5 --out OTHER` continued RUN in place, OTHER never made, without a word."""
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / "run"
+    assert main(["train", "--epochs", "2", "--out", str(run), "--quiet"]) == 0
+    before = (run / "model.npz").read_bytes()
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--epochs", "3", "--quiet", *argv]) == 2
+    err = capsys.readouterr().err
+    assert "--resume continues a run in its own folder" in err and f"not {argv[0]}" in err and err.count("\n") == 1
+    assert (run / "model.npz").read_bytes() == before and not (tmp_path / "elsewhere").exists()
 
 
 # -- recipes as files ------------------------------------------------------------------------

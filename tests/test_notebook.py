@@ -1,5 +1,6 @@
 """The walkthrough notebook runs end to end on a small subset, so it never rots."""
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -84,3 +85,58 @@ def test_progress_in_a_notebook_without_ipywidgets_is_the_text_bar_without_a_war
     # tqdm.auto warned "TqdmWarning: IProgress not found. Please update jupyter and ipywidgets" on stderr
     assert "Warning" not in text and "ipywidgets" not in text, text
     assert "100%" in text and all(o.get("name") == "stderr" for o in outputs), outputs
+
+
+def shown_text(text: str) -> list[str]:
+    """A stream's text as Jupyter shows it: a carriage return writes over its line from the start, an escape
+    sequence (it has no cursor to move) shows as nothing."""
+    lines = []
+    for line in re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", text).split("\n"):
+        shown = ""
+        for part in line.split("\r"):
+            shown = part + shown[len(part):]
+        lines.append(shown)
+    return lines
+
+
+def test_text_bars_of_fits_in_two_threads_share_a_line_in_a_notebook(tmp_path):
+    """Without ipywidgets, two fits in threads drew tqdm's nested bars, whose second line is reached by a
+    newline and left by ESC[A, which Jupyter cannot do: each redraw added a line, hundreds of them."""
+    cells = run_cells(
+        "import sys\nsys.modules['ipywidgets'] = None  # as if not installed: pip install twolayer alone",
+        "import numpy as np\nfrom concurrent.futures import ThreadPoolExecutor\n"
+        "from twolayer import TrainConfig, TwoLayerNet, fit\n"
+        "rng = np.random.default_rng(0)\n"
+        "X, y = rng.normal(size=(2000, 300)).astype(np.float32), rng.integers(0, 3, 2000)\n"
+        "def one(seed):\n"
+        "    fit(TwoLayerNet(300, 300, 3, seed=seed), X, y, X[:100], y[:100], TrainConfig(epochs=30, seed=seed),\n"
+        "        progress=True)\n"
+        "with ThreadPoolExecutor(2) as pool:\n    list(pool.map(one, [0, 1]))", path=tmp_path)
+    text = "".join(o.get("text", "") for o in cells[1].outputs if o.get("name") == "stderr")
+    assert text.count("\r") > 10  # redrawn as it went
+    lines = [line for line in shown_text(text) if line.strip()]
+    assert len(lines) == 2 and all("100%" in line for line in lines), lines
+
+
+def test_a_figure_is_shown_as_its_picture_without_matplotlib_inline(tmp_path):
+    """A new user's cell ending in `plots.history_figure(history)` showed `<Figure size 1100x400 with 2 Axes>`:
+    twolayer draws without pyplot, so Jupyter knew how to show its figures only after `%matplotlib inline`."""
+    cells = run_cells(
+        "import numpy as np\nfrom twolayer import TrainConfig, TwoLayerNet, fit, plots\n"
+        "rng = np.random.default_rng(0)\nX, y = rng.normal(size=(200, 8)).astype(np.float32), rng.integers(0, 3, 200)\n"
+        "history = fit(TwoLayerNet(8, 16, 3, seed=0), X, y, X, y, TrainConfig(epochs=2))",
+        "plots.history_figure(history)", path=tmp_path)
+    shown = [o for o in cells[1].outputs if o.output_type == "execute_result"]
+    assert len(shown) == 1 and shown[0].data["image/png"], cells[1].outputs
+
+
+def test_a_search_in_a_notebook_without_ipywidgets_warns_of_nothing(tmp_path):
+    """optuna imports tqdm.auto, which in Jupyter without ipywidgets warned `TqdmWarning: IProgress not found.
+    Please update jupyter and ipywidgets` on the cell's stderr, at the first tune.run."""
+    cells = run_cells(
+        "import sys\nsys.modules['ipywidgets'] = None  # as if not installed: pip install twolayer alone",
+        "from pathlib import Path\nfrom twolayer import tune\nfrom twolayer.space import build_space\n"
+        "space = build_space({'dataset': 'digits', 'lr': '0.01,0.1', 'epochs': '1'})\n"
+        "result = tune.run(tune.TuneOptions(space=space, out=Path('search')))", path=tmp_path)
+    text = "".join(o.get("text", "") for o in cells[1].outputs)
+    assert "trial   1 complete" in text and "Warning" not in text and "ipywidgets" not in text, text

@@ -201,6 +201,22 @@ def test_a_report_of_class_names_of_200_characters_fits_the_window(browser, tmp_
     assert cells and max(cells) < 4 * min(cells)  # a number is never broken across lines
 
 
+LINES = ("return Array.from(document.querySelectorAll(arguments[0])).map(e => {const r = document.createRange();"
+         "r.selectNodeContents(e); return [e.textContent, r.getClientRects().length]})")  # a line box per line
+
+
+@pytest.mark.parametrize("report", ["run", "tune"])
+def test_a_report_in_a_narrow_window_keeps_its_numbers_whole_and_fits_it(browser, run_dir, tune_dir, report):
+    """At 400 pixels (a phone, a window beside the terminal) the headline's numbers broke in the middle
+    (0.5 over 000, 1. over 1 over s) and the per-class and trials tables ran past the window's edge."""
+    browser.set_window_size(400, 900)
+    browser.get(((run_dir if report == "run" else tune_dir) / "report.html").resolve().as_uri())
+    wide, window = browser.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
+    assert window <= 420 and wide <= window  # a wide table scrolls inside its own box, not the page
+    values = browser.execute_script(LINES, ".stat .value") + browser.execute_script(LINES, "td.num")
+    assert values and [v for v in values if v[1] != 1] == []  # each number on one line
+
+
 def test_tune_report_in_a_real_browser(browser, tune_dir):
     browser.get((tune_dir / "report.html").resolve().as_uri())
     images = browser.execute_script(DECODED)

@@ -326,21 +326,23 @@ def cmd_train(args: argparse.Namespace) -> int:
         given = [name for name in vars(args) if name in table and name != "net"]
         others = [table[name].flag for name in given if not table[name].exclusive] + (["--config"] if args.config
                                                                                      else [])
+        # the run goes on in its own folder: --out and --force were ignored without a word (--out OTHER left
+        # OTHER empty and continued RUN)
+        others += [flag for flag, value in (("--out", args.out), ("--force", args.force)) if value]
         if others:
-            raise UsageError(f"--resume continues a run with its own config; only --epochs or --iters (and --net, "
-                              f"naming a learner's run's file) may be given with it, not {', '.join(others)}")
+            raise UsageError(f"--resume continues a run in its own folder, with its own config; only --epochs or "
+                             f"--iters (and --net, naming a learner's run's file) may be given with it, not "
+                             f"{', '.join(others)}")
         length = {name: getattr(args, name) for name in given}
         net = getattr(args, "net", None)
         if net:
             workflow.confirm_resume_net(args.resume, net)  # refused before it is announced
             say(f"network: {label(net)}; its code runs in this process")
-        result = workflow.resume(args.resume, quiet=args.quiet, length=length, net=net)
-    else:
-        config = config_from_args(args, args.config_class)
-        if config.net:
-            say(f"network: {label(config.net)}; its code runs in this process")
-        result = workflow.train(config, args.out, force=args.force, quiet=args.quiet)
-    return print_run(result)
+        return print_run(workflow.resume(args.resume, quiet=args.quiet, length=length, net=net), resumed=True)
+    config = config_from_args(args, args.config_class)
+    if config.net:
+        say(f"network: {label(config.net)}; its code runs in this process")
+    return print_run(workflow.train(config, args.out, force=args.force, quiet=args.quiet))
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -362,7 +364,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     return cmd_train(args) if "dataset" in given else 0
 
 
-def print_run(result: workflow.TrainResult) -> int:
+def print_run(result: workflow.TrainResult, resumed: bool = False) -> int:
     """What train prints about a finished run, and its report; the exit status."""
     m = result.metrics
     page, failed = write_report(result.run_dir, result.data, result.signum)
@@ -377,7 +379,9 @@ def print_run(result: workflow.TrainResult) -> int:
     else:  # --val-size 0 validates no epoch, however many completed; a stopped run's line says what it kept
         kept = ("no validation epoch completed" if m["n_val"] else "no validation split") + (
             "" if m["stopped_early"] else "; kept the last parameters")
-    print(f"{m['iterations']} iteration{'' if m['iterations'] == 1 else 's'} in {m['seconds']:.1f} s; {kept}")
+    # a resumed run's seconds are of its resumed part: "56000 iterations in 26.2 s" was 14,000 of them
+    took = f"{' in all; the resumed part' if resumed else ''} in {m['seconds']:.1f} s"
+    print(f"{m['iterations']} iteration{'' if m['iterations'] == 1 else 's'}{took}; {kept}")
     if m.get("early_stop"):
         print(f"stopped early on purpose: {m['early_stop']}")
     if m["stopped_early"]:

@@ -44,12 +44,14 @@ class Progress:
 
     bytes=True counts bytes, shown with a unit and a rate (downloads).
     terminal_only=True shows nothing in a log (tuning's per-trial bar, whose
-    trials already print a line each there)."""
+    trials already print a line each there). `start`: the steps done before
+    (a resumed run's), which its rate and time left do not count."""
 
     def __init__(self, total: int, desc: str, enabled: bool = True, stream: TextIO | None = None,
-                 log_every: float = 10.0, terminal_only: bool = False, bytes: bool = False) -> None:
+                 log_every: float = 10.0, terminal_only: bool = False, bytes: bool = False, start: int = 0) -> None:
         self.total = max(int(total), 1)
         self.desc = desc
+        self.first = start
         self.stream = stream or (sys.stderr if in_notebook() or _isatty(sys.stderr) else sys.stdout)
         self.log_every = log_every
         self.bytes = bytes
@@ -72,8 +74,13 @@ class Progress:
             # started in (a pane 50 columns wide dropped the values of every notebook's bar)
             width = {} if widget else dict(zip(("ncols", "nrows"), _shape(None if notebook else self.stream),
                                                strict=True))
+            # Jupyter has no cursor to move: tqdm reached a second bar (a fit in another thread) by a newline and
+            # left it by ESC[A, so each redraw added a line; at position 0 the bars share one, each ending on its own
+            line = {"position": 0} if notebook and not widget else {}
+            # initial: a resumed run's steps at once were one update of 42,000, after which tqdm redrew only
+            # every 42,000 steps (frozen at 75% to the end), at a rate counting steps it never took
             self.bar = tqdm(total=self.total, desc=desc, file=self.stream, leave=True, mininterval=0.1,
-                            bar_format=None if widget else BAR_FORMAT, **width, **units)
+                            bar_format=None if widget else BAR_FORMAT, initial=start, **width, **units, **line)
             if width and not notebook:
                 self.bar.dynamic_ncols = _shape  # asked at each redraw, as tqdm's dynamic_ncols=True does
             LIVE.append(self.bar)
@@ -104,7 +111,8 @@ class Progress:
         elapsed = now - self.start
         frac = min(self.done / self.total, 1.0)
         # no estimate from the first step alone: its time holds the start-up's (compiling, loading)
-        eta = _clock(elapsed / frac - elapsed) if self.done > 1 else "?"
+        steps = self.done - self.first
+        eta = _clock(elapsed * (self.total - self.done) / steps) if steps > 1 else "?"
         counts = f"{_size(self.done)}/{_size(self.total)}" if self.bytes else f"{self.done}/{self.total}"
         rate = f" {_size(self.done / max(elapsed, 1e-9))}/s" if self.bytes else ""
         try:

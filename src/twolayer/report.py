@@ -49,8 +49,11 @@ STYLE = f"""
 {R} figure {{ margin: 0; text-align: center; font-size: 0.85em; max-width: 12em; }}
 {R} figure img {{ width: 64px; height: 64px; image-rendering: pixelated; border: 2px solid #ccc; }}
 {R} figure.wrong img {{ border-color: #c33; }} {R} figure.right img {{ border-color: #3a3; }}
-{R} .headline {{ display: flex; gap: 2.5em; margin: 1em 0; }} {R} .stat {{ display: flex; flex-direction: column; }}
-{R} .stat .value {{ font-size: 2em; font-weight: 600; }} {R} .stat .label {{ color: #666; }}
+{R} .headline {{ display: flex; flex-wrap: wrap; gap: 0.5em 2.5em; margin: 1em 0; }}
+{R} .stat {{ display: flex; flex-direction: column; overflow-wrap: normal; }} /* in a narrow window a stat goes */
+{R} .stat .value {{ font-size: 2em; font-weight: 600; white-space: nowrap; }} /* below, never its number in two */
+{R} .stat .label {{ color: #666; }}
+{R} .wide {{ overflow-x: auto; }} /* a table wider than the window scrolls in its own box, the page stays put */
 {R} .note {{ color: #a60; }}
 {R} details summary {{ cursor: pointer; font-size: 1.2em; margin-top: 1.6em; }}
 """
@@ -402,7 +405,8 @@ def _table(title: str, rows, headers: list[str] | None = None, raw: bool = False
                 attrs += f' data-key="{_h(str(row[0]))}"'
             cells.append(f"<td{attrs}>{text}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<h2>{_h(title)}</h2><table>{f'<tr>{head}</tr>' if head else ''}{''.join(body)}</table>"
+    rows = f"<tr>{head}</tr>" if head else ""
+    return f'<h2>{_h(title)}</h2><div class="wide"><table>{rows}{"".join(body)}</table></div>'
 
 
 def _h(text: Any) -> str:
@@ -446,7 +450,8 @@ def _image_uri(image: np.ndarray) -> str:
 
 def _write(folder: Path, page: Path | None, title: str, parts: list[str], force: bool = False) -> Path:
     """The page: report.html in the folder, or `page` (a new file unless force)."""
-    text = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{_h(title)}</title>'
+    text = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{_h(title)}</title>'
             f'<style>{STYLE}</style></head><body><main class="{R[1:]}"><h1>{_h(title)}</h1>'
             f"{''.join(parts)}</main></body></html>\n")
     where = page or folder / REPORT

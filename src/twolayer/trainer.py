@@ -317,7 +317,7 @@ def fit_as_given(
     # each weight's pull toward zero per unit of learning rate, for the advice when a run blows up: Adam
     # normalizes the L2 term's gradient with the rest, so only its decoupled decay pulls so
     shrink = (0.0 if c.optimizer == "adam" else 2 * c.reg) + c.weight_decay
-    bar = Progress(total, "train", enabled=progress)
+    bar = Progress(total, "train", enabled=progress, start=state.iteration)
     history.early_stop = None  # a continued run goes on past an earlier patience stop
     # overflow as a run diverges is the divergence guard's to report, in one line
     saved_errors = np.seterr(over="ignore", invalid="ignore", divide="ignore")

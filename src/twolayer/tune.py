@@ -23,6 +23,7 @@ import shutil
 import signal
 import socket
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,13 +74,17 @@ def cell(value: Any, column: str = "") -> str:
     return str(value)
 
 
-def no_best(rows: list[dict[str, Any]]) -> str:
-    """Why a search has no best trial: how many of its trials ended in each state."""
+def ended(rows: list[dict[str, Any]]) -> str:
+    """How many trials ended in each state: `6 complete, 3 diverged`."""
     counts: dict[str, int] = {}
     for r in rows:
         counts[str(r.get("state"))] = counts.get(str(r.get("state")), 0) + 1
-    ended = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
-    return f"no trial completed ({ended or 'no trials'})"
+    return ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+
+
+def no_best(rows: list[dict[str, Any]]) -> str:
+    """Why a search has no best trial: how many of its trials ended in each state."""
+    return f"no trial completed ({ended(rows) or 'no trials'})"
 
 
 @dataclass
@@ -146,6 +151,13 @@ class TuneResult:
     interrupted: int = 0  # trials left failed (interrupted) in this run
     columns: list[str] = field(default_factory=list)
     best_missing: Path | None = None  # the best trial's run folder, ran here but no longer there
+
+    def __repr__(self) -> str:
+        """One line: a notebook cell ending in `result` printed every trial's row, a dict each."""
+        best = (f"best trial {self.best['trial']}, val {self.best['val_accuracy']:.4f}" if self.best
+                else no_best(self.rows))
+        return (f"TuneResult(out={str(self.out)!r}, {len(self.rows)} trials ({ended(self.rows) or 'none'}), {best}, "
+                f"{self.seconds:.1f} s)")
 
     def where_best(self) -> str:
         """Where the best trial's run folder is, said after it."""
@@ -383,7 +395,9 @@ def run(opts: TuneOptions, start: Callable[[], None] | None = None) -> TuneResul
     `start`: called once the options are valid and the folder is claimed
     (the command line says there what it will search, never before an error
     in the options)."""
-    import optuna
+    with warnings.catch_warnings():  # optuna imports tqdm.auto, which in Jupyter without ipywidgets warned
+        warnings.simplefilter("ignore")  # "IProgress not found" on the cell's stderr
+        import optuna
 
     opts.validate()
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # we report trials ourselves
