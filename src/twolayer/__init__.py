@@ -17,12 +17,15 @@ LAZY = {"train": "twolayer.workflow", "resume": "twolayer.workflow", "evaluate":
 __all__ = ["TwoLayerNet", "TrainConfig", "fit", "History", "__version__", *LAZY]
 
 
-def __getattr__(name: str):
-    if name not in LAZY:  # load_model, as other libraries name it: "did you mean load_bundle?"
-        from twolayer.config import did_you_mean
+# names other libraries give what twolayer calls otherwise (a slip of spelling,
+# `twolayer.trian`, Python itself answers with "Did you mean: 'train'?")
+OTHER_NAMES = {"load_model": "load_bundle", "load": "load_bundle", "MLPClassifier": "TwoLayerClassifier"}
 
+
+def __getattr__(name: str):
+    if name not in LAZY:
         raise AttributeError(f"module 'twolayer' has no attribute {name!r}"
-                             + did_you_mean(name, [n for n in __all__ if not n.startswith("_")]))
+                             + (f"; did you mean {OTHER_NAMES[name]}?" if name in OTHER_NAMES else ""))
     import importlib
 
     value = getattr(importlib.import_module(LAZY[name]), name)
