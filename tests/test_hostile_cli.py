@@ -213,6 +213,10 @@ CASES: dict[str, Case] = {
     "data dir of no user": Case(["train", "--dataset", "mnist", "--data-dir", "~nosuchuser/data"], 1,
                                 "~nosuchuser"),
     "folder of no user": Case(["train", "--dataset", "folder:~nosuchuser/imgs"], 1, "~nosuchuser"),
+    # the spec asked whether it is CIFAR-10's files: Path.expanduser raised RuntimeError, a traceback
+    "dataset of no user": Case(["train", "--dataset", "~nosuchuser/imgs"], 2,
+                               "unknown dataset '~nosuchuser/imgs'; a folder of class folders is given as "
+                               "folder:~nosuchuser/imgs"),
     "folder with a symlink loop": Case(["train", "--dataset", "folder:imgs", "--epochs", "1"], None, "loop",
                                        loop_folder),
     "folder that is missing": Case(["train", "--dataset", "folder:nowhere"], 1, "nowhere"),
