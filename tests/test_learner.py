@@ -283,6 +283,17 @@ def test_a_learners_faulty_predict_is_said_before_it_trains(tmp_path, capsys, bo
     assert (tmp_path / "run" / "model.npz").is_file()
 
 
+def test_a_learners_faulty_predict_is_said_once_by_a_search(tmp_path, capsys):
+    """A search builds the learner again for each trial: the note was said
+    before every trial, the same long line 2 times here, 100 for 100 trials."""
+    path = tmp_path / "net.py"
+    path.write_text(learner_replacing((PREDICT, "        y_pred = None\n        return y_pred\n")))
+    assert main(["tune", "--net", str(path), "--lr", "1e-3,1e-2", "--epochs", "1", "--hidden-size", "8",
+                 "--out", str(tmp_path / "search"), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("predict(X) returned None") == 1, err
+
+
 def rendered(text: str) -> list[str]:
     """The lines a terminal shows for `text`: a carriage return goes back to
     the line's start, and what follows overwrites it."""
