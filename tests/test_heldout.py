@@ -413,3 +413,18 @@ def test_held_out_class_folders_the_model_does_not_know_are_refused_before_decod
     with pytest.raises(DataError) as error:
         workflow.evaluate(cifar_model(tmp_path / "model.npz"), f"folder:{held}")
     assert said.format(held=held) in str(error.value)
+
+
+
+def test_a_held_out_class_numbered_beside_a_models_numbered_classes_is_not_told_to_rename_by_number(tmp_path):
+    """A model of classes named 0..9, and a held-out folder 0..10: the
+    folder '10' was told 'rename each folder to its class, as 0 to '0', 1
+    to '1' ...', which are the names the folders have."""
+    held = tmp_path / "held"
+    for folder in ("0", "1", "10"):
+        (held / folder).mkdir(parents=True)
+        Image.fromarray(images_and_labels(1)[0][0]).save(held / folder / "0.png")
+    with pytest.raises(DataError) as error:
+        workflow.evaluate(cifar_model(tmp_path / "model.npz", [str(k) for k in range(10)]), f"folder:{held}")
+    assert str(error.value).endswith("has class '10', which the model does not know; it was trained on '0', '1', "
+                                     "'2', '3', '4', '5', '6', '7', '8', '9'"), str(error.value)

@@ -213,6 +213,10 @@ CASES: dict[str, Case] = {
     "data dir of no user": Case(["train", "--dataset", "mnist", "--data-dir", "~nosuchuser/data"], 1,
                                 "~nosuchuser"),
     "folder of no user": Case(["train", "--dataset", "folder:~nosuchuser/imgs"], 1, "~nosuchuser"),
+    # the spec asked whether it is CIFAR-10's files: Path.expanduser raised RuntimeError, a traceback
+    "dataset of no user": Case(["train", "--dataset", "~nosuchuser/imgs"], 2,
+                               "unknown dataset '~nosuchuser/imgs'; a folder of class folders is given as "
+                               "folder:~nosuchuser/imgs"),
     "folder with a symlink loop": Case(["train", "--dataset", "folder:imgs", "--epochs", "1"], None, "loop",
                                        loop_folder),
     "folder that is missing": Case(["train", "--dataset", "folder:nowhere"], 1, "nowhere"),
@@ -704,13 +708,19 @@ def test_a_users_file_or_link_named_as_a_holding_folder_is_never_followed(tmp_pa
 
 def test_a_search_that_fails_before_any_trial_ran_leaves_its_folder_as_it_found_it(tmp_path, monkeypatch, capsys):
     """It left study.journal, so the same --out with the right --dataset
-    was refused as another study's search."""
+    was refused as another study's search. A folder of test/ alone (images
+    to evaluate on) was a KeyError traceback: the search's checks read its
+    training split before the carve said there was none."""
     monkeypatch.chdir(tmp_path)
     images(tmp_path / "one", classes=("a",))
+    images(tmp_path / "held" / "test")
     (tmp_path / "empty").mkdir()
-    for dataset in ("folder:nowhere", "folder:one"):
+    for dataset in ("folder:nowhere", "folder:one", "folder:held"):
         for out in ("search", "empty"):
             assert main(["tune", "--dataset", dataset, "--lr", "0.1,0.2", "--out", out, "--quiet"]) == 1
+            err = capsys.readouterr().err
+            assert err.count("\n") == 1 and err.startswith("twolayer tune: error: "), err
+    assert "has test/ but no train/" in err
     assert not (tmp_path / "search").exists() and not list((tmp_path / "empty").iterdir())
     assert main(["tune", "--lr", "0.1,0.2", "--epochs", "1", "--out", "search", "--quiet"]) == 0
     assert main(["tune", "--lr", "0.1,0.2", "--epochs", "1", "--jobs", "2", "--out", "empty", "--quiet",

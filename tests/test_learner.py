@@ -283,6 +283,17 @@ def test_a_learners_faulty_predict_is_said_before_it_trains(tmp_path, capsys, bo
     assert (tmp_path / "run" / "model.npz").is_file()
 
 
+def test_a_learners_faulty_predict_is_said_once_by_a_search(tmp_path, capsys):
+    """A search builds the learner again for each trial: the note was said
+    before every trial, the same long line 2 times here, 100 for 100 trials."""
+    path = tmp_path / "net.py"
+    path.write_text(learner_replacing((PREDICT, "        y_pred = None\n        return y_pred\n")))
+    assert main(["tune", "--net", str(path), "--lr", "1e-3,1e-2", "--epochs", "1", "--hidden-size", "8",
+                 "--out", str(tmp_path / "search"), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("predict(X) returned None") == 1, err
+
+
 def rendered(text: str) -> list[str]:
     """The lines a terminal shows for `text`: a carriage return goes back to
     the line's start, and what follows overwrites it."""
@@ -300,9 +311,9 @@ def rendered(text: str) -> list[str]:
     return ["".join(line).rstrip() for line in lines if "".join(line).strip()]
 
 
-def test_a_learners_prints_go_above_the_one_progress_bar(tmp_path, monkeypatch):
-    """Each line its loss printed was written after the bar, on its line,
-    and the bar drawn again below it: a flood of bars down the terminal."""
+def printing_learner(tmp_path, monkeypatch) -> tuple:
+    """A learner whose loss prints a line each call, and the terminal (100
+    columns) that stdout and stderr are for the test."""
     path = tmp_path / "net.py"
     path.write_text(learner_with("print('batch of', N)"))
     screen = Terminal()
@@ -310,11 +321,38 @@ def test_a_learners_prints_go_above_the_one_progress_bar(tmp_path, monkeypatch):
     monkeypatch.setenv("COLUMNS", "100")
     monkeypatch.setattr(sys, "stdout", screen)
     monkeypatch.setattr(sys, "stderr", screen)
+    return path, screen
+
+
+def test_a_learners_prints_go_above_the_one_progress_bar(tmp_path, monkeypatch):
+    """Each line its loss printed was written after the bar, on its line,
+    and the bar drawn again below it: a flood of bars down the terminal."""
+    path, screen = printing_learner(tmp_path, monkeypatch)
     assert main(["train", "--net", str(path), "--epochs", "2", "--out", str(tmp_path / "run")]) == 0
     lines = rendered(screen.getvalue())
     bars = [i for i, line in enumerate(lines) if line.startswith("train ")]
     assert len(bars) == 1 and "100%" in lines[bars[0]] and "batch of" not in lines[bars[0]], lines
     assert all(line.startswith("batch of") for line in lines[bars[0] - 20 : bars[0]])
+
+
+def test_a_decode_bar_left_by_images_of_another_size_is_not_drawn_again_under_a_learners_prints(tmp_path,
+                                                                                                  monkeypatch):
+    """A folder's last image of another size stops its first decode (OddSize), which leaves its bar
+    unclosed: the bars kept in a list held it for good, so each line the learner's loss printed drew that
+    stale 'decode' bar again, beside the run's own."""
+    for k, name in enumerate(("cat", "dog")):
+        (tmp_path / "pets" / name).mkdir(parents=True)
+        for i in range(4):
+            side = 10 if (k, i) == (1, 3) else 8  # the last image listed: found only as it is decoded
+            pixels = np.random.default_rng(i).integers(0, 256, (side, side, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "pets" / name / f"{i}.png")
+    path, screen = printing_learner(tmp_path, monkeypatch)
+    assert main(["train", "--net", str(path), "--dataset", f"folder:{tmp_path / 'pets'}", "--val-size", "2",
+                 "--test-size", "0", "--hidden-size", "8", "--epochs", "2", "--out", str(tmp_path / "run"),
+                 "--data-dir", str(tmp_path / "data")]) == 0
+    lines = rendered(screen.getvalue())
+    first = next(i for i, line in enumerate(lines) if line.startswith("batch of"))
+    assert not [line for line in lines[first:] if line.startswith("decode")], lines
 
 
 def test_gradients_returned_read_only_or_as_views_train_like_any_others(tmp_path):

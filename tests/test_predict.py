@@ -179,13 +179,15 @@ def test_bundle_probabilities_scores_a_large_batch_in_chunks(run, monkeypatch):
 
 
 def test_a_bundle_says_how_to_give_it_the_images_a_user_has(run, tmp_path):
-    """Gray images without their channel axis, a PIL image, a path, a list
+    """Gray images without their channel axis or channel-first, a PIL image, a path, a list
     of paths or of images of several sizes: each said only the shape or
     NumPy's words (a path: `load_dataset('folder:PATH') reads a folder`)."""
     bundle = load_bundle(run)
     gray = np.zeros((5, 8, 8), np.uint8)
     path = str(picture(tmp_path / "a.png"))
     cases = [(gray, r"got \(5, 8, 8\); gray images without their channel axis: images\[..., None\]"),
+             # PyTorch's (N, 1, H, W): it was told images[..., None], which made them 5-D
+             (gray[:, None], r"got \(5, 1, 8, 8\); these are channel-first \(N, C, H, W\): images.transpose"),
              (Image.open(path), r"one gray image without its channel axis: image\[None, ..., None\]"),
              (path, r"got the path or text '.*a.png'; twolayer.data.images.read_image\(path, bundle.image_shape\)"),
              ([path], r"got text of shape \(1,\); twolayer.data.images.read_image"),

@@ -108,10 +108,11 @@ def _shape_hint(given: tuple[int, ...], shape: tuple[int, ...]) -> str:
         return "one image: images[None]"
     if shape[2] == 1 and given == shape[:2]:
         return "one gray image without its channel axis: image[None, ..., None]"
-    if shape[2] == 1 and given[-2:] == shape[:2]:
-        return "gray images without their channel axis: images[..., None]"
+    # before the gray test: (N, 1, 28, 28) ends in the gray model's (28, 28), and images[..., None] made it 5-D
     if len(given) == 4 and given[1:] == (shape[2], *shape[:2]):  # PyTorch's layout, or a batch's rows reshaped
         return "these are channel-first (N, C, H, W): images.transpose(0, 2, 3, 1)"
+    if shape[2] == 1 and given[-2:] == shape[:2]:
+        return "gray images without their channel axis: images[..., None]"
     if shape[2] == 3 and len(given) == 3 and given[1:] == shape[:2]:
         return "gray images for a color model: np.repeat(images[..., None], 3, axis=3), as predict gives it a gray file"
     if shape == (32, 32, 3) and 3072 in (given[-1:] + (np.prod(given[-3:]),)):  # not a batch's rows (N, 3072)

@@ -604,9 +604,16 @@ def _same_labels(net: LearnerNet, X: np.ndarray, check_first: str) -> None:
         if fault:
             what = fault[0] if fault[0].startswith("predict(X)") else f"predict(X) gave labels of {fault[0]}"
             fault = f"{net.spec}: on a batch of {len(X)} rows, {what}", fault[1]
-    if fault:
-        say(f"twolayer: note: {fault[0]}; {fault[1]} (training goes on: it scores through loss(X) and saves "
-            f"twolayer's network){check_first}", sys.stderr)
+    if not fault:
+        return
+    line = (f"twolayer: note: {fault[0]}; {fault[1]} (training goes on: it scores through loss(X) and saves "
+            f"twolayer's network){check_first}")
+    if line not in NOTED:  # once: a search builds the learner again for every trial, each said it
+        NOTED.add(line)
+        say(line, sys.stderr)
+
+
+NOTED: set[str] = set()  # the notes on a learner's predict said in this process
 
 
 def _same_loss(net: LearnerNet, right: TwoLayerNet, X: np.ndarray, y: np.ndarray, reg: float,

@@ -23,6 +23,7 @@ import os
 import shutil
 import sys
 import time
+import weakref
 from collections.abc import Iterator
 from typing import TextIO
 
@@ -83,7 +84,7 @@ class Progress:
                             bar_format=None if widget else BAR_FORMAT, initial=start, **width, **units, **line)
             if width and not notebook:
                 self.bar.dynamic_ncols = _shape  # asked at each redraw, as tqdm's dynamic_ncols=True does
-            LIVE.append(self.bar)
+            LIVE.add(self.bar)
 
     def update(self, done: int, info: str = "") -> None:
         self.done = done
@@ -103,7 +104,7 @@ class Progress:
 
     def close(self) -> None:
         if self.bar is not None:
-            LIVE.remove(self.bar)
+            LIVE.discard(self.bar)
             self.bar.close()
             self.bar = None
 
@@ -123,7 +124,9 @@ class Progress:
             self.enabled = False
 
 
-LIVE: list = []  # the bars drawn now, in their terminal or notebook
+# the bars drawn now, in their terminal or notebook; held weakly: a bar its code left unclosed (a decode that
+# raised) goes when nothing holds it, as tqdm closes it then (a list kept it, redrawn under a learner's prints)
+LIVE: weakref.WeakSet = weakref.WeakSet()
 
 
 @contextlib.contextmanager

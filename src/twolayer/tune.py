@@ -217,7 +217,10 @@ class Objective:
 
     def check_space(self, dataset) -> None:
         """The data's size, known now: every crop, preprocessing and split size the search takes, before a
-        trial trains (and before this trial's split is judged: its classes)."""
+        trial trains (and before this trial's split is judged: its classes). A test split alone is the carve's
+        to refuse, saying what is missing."""
+        if "train" not in dataset.splits:
+            return
         self.opts.space.check_images(dataset.image_shape, len(dataset.splits["train"][1]), "test" in dataset.splits,
                                      len(dataset.class_names))
         if dataset.name not in self.carved:  # each split seed's classes, once (every trial of a seed prepares anew)

@@ -612,7 +612,7 @@ def _unknown_hint(unknown: list[str], model_names: list[str], folders: dict[str,
     if cased:
         return (f" (names are matched exactly: {cased[0][0]!r} is the model's {cased[0][1]!r} in another case; "
                 "rename the folder)")
-    if all(name.isdecimal() for name in unknown):
+    if all(name.isdecimal() for name in unknown) and not any(name.isdecimal() for name in model_names):
         pairs = ", ".join(f"{k} to {name!r}" for k, name in enumerate(model_names[:3]))
         return (f" (classes are matched by name, never by number: rename each folder to its class, as {pairs}, "
                 "... if they are numbered in the model's order)")

@@ -223,13 +223,13 @@ def batches_folder(path: str | Path) -> Path | None:
     images or a dataset spec belong, is its files: a batch file or an
     archive (its folder), or a folder holding batches, a version's folder
     or an archive (itself); None otherwise."""
-    path = Path(path).expanduser()
     names = {f"{b}{v.suffix}" for v in VERSIONS for b in ("test_batch", *TRAIN_BATCHES)} | {v.archive for v in VERSIONS}
     try:
+        path = Path(path).expanduser()
         if path.is_dir():
             return path if _find(path) else None
         return path.parent if path.name in names and path.is_file() else None
-    except OSError:  # a name too long, a folder that cannot be read: no hint
+    except (OSError, RuntimeError):  # a name too long, a folder that cannot be read, ~nosuchuser: no hint
         return None
 
 
