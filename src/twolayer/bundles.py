@@ -26,6 +26,7 @@ import numpy as np
 from twolayer import runs, schema
 from twolayer.arrays import as_array, pixels
 from twolayer.config import options
+from twolayer.data import names_fault
 from twolayer.data.preprocess import KINDS, Preprocessor
 from twolayer.errors import BundleError, ConfigError
 from twolayer.files import atomic_write_npz, given_path, load_npz
@@ -248,6 +249,7 @@ def check_bundle(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
     names = meta.get("class_names")
     schema.require(isinstance(names, list) and names and all(isinstance(n, str) for n in names),
                    "class_names is not a list of names")
+    schema.require(not names_fault(names), f"class_names: {names_fault(names)}")
     shape = meta.get("image_shape")
     schema.require(isinstance(shape, list) and len(shape) == 3
                    and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in shape)
