@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from twolayer import TwoLayerNet, bundles, files, runs
+from twolayer.checkpoint import read_checkpoint
 from twolayer.data.preprocess import Preprocessor
 from twolayer.errors import BundleError, TwolayerError
 
@@ -57,7 +58,7 @@ def test_truncated_and_foreign_files_are_refused(tmp_path, bundle):
     bundles.save_bundle(path, bundle)
     data = path.read_bytes()
     (tmp_path / "cut.npz").write_bytes(data[: len(data) // 2])
-    with pytest.raises(BundleError, match="not a twolayer model bundle"):
+    with pytest.raises(BundleError, match="damaged or cut short"):
         bundles.load_bundle(tmp_path / "cut.npz")
     (tmp_path / "text.npz").write_text("hello")
     with pytest.raises(BundleError, match="not an .npz archive"):
@@ -67,6 +68,32 @@ def test_truncated_and_foreign_files_are_refused(tmp_path, bundle):
         bundles.load_bundle(tmp_path / "other.npz")
     with pytest.raises(BundleError, match="no model at"):
         bundles.load_bundle(tmp_path / "missing")
+
+
+def test_a_bundle_or_checkpoint_cut_short_says_so_and_a_later_format_is_named(tmp_path, bundle):
+    """A model or checkpoint cut short (a copy or download stopped) was `not a twolayer model bundle
+    (BadZipFile: ...)`, as a file of another kind; a later checkpoint format `no valid metadata`."""
+    path = tmp_path / "model.npz"
+    bundles.save_bundle(path, bundle)
+    data = path.read_bytes()
+    for length in (10, 100, len(data) // 3, len(data) // 2, len(data) - 22, len(data) - 1):
+        (tmp_path / "cut.npz").write_bytes(data[:length])
+        with pytest.raises(BundleError, match=r"cut\.npz is damaged or cut short \(a copy or download stopped\?\): it "
+                                              r"is not a whole twolayer model bundle \(BadZipFile"):
+            bundles.load_bundle(tmp_path / "cut.npz")
+    np.savez(tmp_path / "evil.npz", meta=np.array([{"a": 1}], dtype=object))  # no archive fault: another kind
+    with pytest.raises(BundleError, match=r"is not a twolayer model bundle \(ValueError: Object arrays"):
+        bundles.load_bundle(tmp_path / "evil.npz")
+    with np.load(path) as npz:
+        meta = json.loads(str(npz["meta"]))
+    rewrite(path, meta=np.array(json.dumps({**meta, "format": "twolayer-bundle-2"})))
+    with pytest.raises(BundleError, match="of format 'twolayer-bundle-2', which this twolayer does not read "
+                                          r"\(it reads twolayer-bundle\): it was written by another twolayer version"):
+        bundles.load_bundle(path)
+    rewrite(path, meta=np.array(json.dumps({**meta, "format": "twolayer-checkpoint-3"})))
+    with pytest.raises(BundleError, match="of format 'twolayer-checkpoint-3', which this twolayer does not read "
+                                          r"\(it reads twolayer-checkpoint-2, twolayer-checkpoint\)"):
+        read_checkpoint(path)
 
 
 def test_object_arrays_are_never_unpickled(tmp_path):

@@ -345,3 +345,27 @@ def test_the_checkpoint_of_a_finished_run_is_not_called_unfinished(digits_run, c
     err = capsys.readouterr().err
     assert err == (f"twolayer export: error: {run / 'checkpoint.npz'} is the run's training state, not its model: "
                    f"give {run} or its model.npz\n")
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torch"])
+def test_out_dash_writes_the_model_to_standard_output_and_no_file(digits_run, tmp_path, capfdbinary, monkeypatch,
+                                                                    fmt):
+    """`export RUN --out -` wrote a file named '-' in the current folder (`report --out -` writes its page to
+    standard output); - is standard output, ./- a file, and a terminal there is one line."""
+    run, images = digits_run
+    monkeypatch.chdir(tmp_path)
+    before = {p.name: p.stat().st_mtime_ns for p in run.iterdir()}
+    assert main(["export", str(run), "--format", fmt, "--out", "-"]) == 0
+    captured = capfdbinary.readouterr()
+    (tmp_path / "piped").write_bytes(captured.out)
+    expected = load_bundle(run).probabilities(images)
+    given = run_onnx(tmp_path / "piped", images) if fmt == "onnx" else run_torch(tmp_path / "piped", images)
+    np.testing.assert_allclose(given, expected, atol=1e-5)
+    assert captured.err.decode().startswith("wrote standard output (")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["piped"]
+    assert {p.name: p.stat().st_mtime_ns for p in run.iterdir()} == before
+    assert main(["export", str(run), "--format", fmt, "--out", "./-"]) == 0 and (tmp_path / "-").stat().st_size
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    assert main(["export", str(run), "--format", fmt, "--out", "-"]) == 2
+    assert capfdbinary.readouterr().err.decode().startswith("twolayer export: error: --out - writes the model's "
+                                                            "bytes to standard output, which is a terminal here; ")

@@ -31,7 +31,7 @@ from twolayer.data.idx import parse_idx
 from twolayer.data.images import read_image
 from twolayer.data.preprocess import Preprocessor
 from twolayer.data.splits import carve
-from twolayer.errors import DataError
+from twolayer.errors import BundleError, DataError
 
 FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -218,6 +218,22 @@ def test_cifar_label_names_come_from_batches_meta(private_data_dir):
     names = [f"class {i}" for i in range(10)]
     (folder / "batches.meta").write_bytes(pickle.dumps({b"label_names": [n.encode() for n in names]}, protocol=2))
     assert load_dataset("cifar10").class_names == names
+
+
+@pytest.mark.parametrize("names", [["cat"] * 2 + [f"c{i}" for i in range(8)], [""] + [f"c{i}" for i in range(9)]])
+def test_class_names_given_twice_or_empty_are_refused_in_the_data_and_in_a_bundle(private_data_dir, tmp_path, names):
+    """`label_names` naming two classes alike (or one not at all) trained a model whose predictions could not
+    be told apart; a bundle holding such names (by hand, or from that run) was read as any other."""
+    folder = write_cifar(private_data_dir)
+    (folder / "batches.meta").write_bytes(pickle.dumps({b"label_names": names}))  # text, as it may be
+    said = "classes 0 and 1 have one name, 'cat'" if names[0] else "class 0's name is empty"
+    with pytest.raises(DataError, match=f"cifar10: {said}"):
+        load_dataset("cifar10")
+    images = np.random.default_rng(0).integers(0, 256, size=(10, 4, 4, 3), dtype=np.uint8)
+    bundle = bundles.Bundle(TwoLayerNet(48, 5, 10, seed=0), Preprocessor.fit("mean", images), names, (4, 4, 3), {})
+    bundles.save_bundle(tmp_path / "model.npz", bundle)
+    with pytest.raises(BundleError, match=f"is an inconsistent model bundle: class_names: {said}"):
+        bundles.load_bundle(tmp_path / "model.npz")
 
 
 # -- images: decompression bombs ---------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Figures, report.html, and the page checked in a real browser (headless Chromium)."""
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -9,9 +10,11 @@ import numpy as np
 import pytest
 
 from test_datasets import write_folder
+from twolayer import files
 from twolayer.cli import main
 from twolayer.metrics import confusion_matrix, per_class_accuracy, smooth
 from twolayer.plots import confusion_figure, png_bytes, weight_images
+from twolayer.runs import HISTORY_COLUMNS
 
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -110,6 +113,58 @@ def test_a_damaged_history_is_one_line_naming_the_file(run_dir, tmp_path, capsys
     assert main(["report", str(run)]) == 1
     err = capsys.readouterr().err
     assert err.startswith(f"twolayer report: error: cannot read history {history}: ") and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("row", [
+    "9" * 400 + ",0.01,1.0,0.5,0.5,1.0,1.0",  # an iteration no run reaches: the figure's int-to-float OverflowError
+    "1,0.01,-1e308,0.5,0.5,1e308,1.0",  # a negative loss: matplotlib's ticker could not span -1e308..1e308
+    "1,0.01,1.0,7,0.5,1.0,1.0",  # an accuracy beyond 1
+])
+def test_a_history_holding_values_no_run_writes_is_one_line(run_dir, tmp_path, capsys, row):
+    """Numbers a run never writes, in an edited history.csv, were drawn: a traceback from matplotlib."""
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    (run / "history.csv").write_text(",".join(HISTORY_COLUMNS) + "\n" + row + "\n")
+    capsys.readouterr()
+    assert main(["report", str(run)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"twolayer report: error: cannot read history {run / 'history.csv'}: line 2 has ") \
+        and "where a run writes" in err and err.count("\n") == 1, err
+
+
+def test_a_history_saved_by_a_spreadsheet_with_a_bom_and_crlf_is_read(run_dir, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    history = run / "history.csv"
+    history.write_bytes(b"\xef\xbb\xbf" + history.read_bytes().replace(b"\n", b"\r\n"))
+    assert main(["report", str(run)]) == 0  # it was `line 2 has no iteration value`: the BOM was in its name
+
+
+@pytest.mark.parametrize("table", ["history.csv", "trials.csv"])
+@pytest.mark.parametrize("what", ["fifo", "zeros", "sparse"])
+def test_a_fifo_or_dev_zero_in_place_of_a_table_is_one_line_not_a_hang(run_dir, tune_dir, tmp_path, capsys,
+                                                                       monkeypatch, table, what):
+    """A FIFO where history.csv or trials.csv belongs: report waited forever for a writer; /dev/zero
+    linked there, or a sparse file of a terabyte, was read until the machine ran out of memory (the kernel
+    killed it at 24 GB)."""
+    folder = tmp_path / "folder"
+    shutil.copytree(run_dir if table == "history.csv" else tune_dir, folder)
+    (folder / table).unlink()
+    if what == "fifo":
+        monkeypatch.setattr(files, "FIFO_WAIT", 0.1)
+        os.mkfifo(folder / table)
+    elif what == "zeros":
+        monkeypatch.setattr(files, "SMALL_FILE", 2**16)
+        (folder / table).symlink_to("/dev/zero")
+    else:
+        with open(folder / table, "wb") as f:
+            f.truncate(2**40)
+    capsys.readouterr()
+    assert main(["report", str(folder)]) == 1
+    err = capsys.readouterr().err
+    said = {"fifo": "a FIFO (named pipe) that nothing writes to", "zeros": "it holds more than 65.5 kB",
+            "sparse": "needs about 1.1 TB of memory to read"}[what]
+    assert f"{folder / table}: {said}" in err and err.count("\n") == 1, err
 
 
 def test_tune_report_lists_trials_best_first(tune_dir):

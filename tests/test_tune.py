@@ -441,3 +441,23 @@ def test_a_search_with_other_options_names_them_and_how_to_start_afresh(tmp_path
             f"same options to continue it, or pass --force to start it afresh in {out}, or choose another --out") in err
     assert len(err.strip().splitlines()) == 1
     assert main([*other, "--force"]) == 0
+
+
+def test_a_search_folders_study_never_made_ready_is_one_line_at_once_and_force_starts_it(tmp_path, capsys):
+    """A tune command stopped as it began (its journal's study created, never
+    made ready): the same command waited 120 s for another process to make
+    it ready, though the folder's lock lets none in, then said only that."""
+    command = ["tune", "--lr", "1e-3,1e-2", "--epochs", "1", "--hidden-size", "16", "--out", str(tmp_path / "S"),
+               "--quiet"]
+    assert main(command) == 0
+    journal = tmp_path / "S" / "study.journal"
+    journal.write_text(journal.read_text().splitlines()[0] + "\n")  # the study's creation, and nothing after
+    capsys.readouterr()
+    began = time.monotonic()
+    assert main(command) == 1
+    err = capsys.readouterr().err
+    assert time.monotonic() - began < 30
+    assert err == (f"twolayer tune: error: study 'twolayer-digits' was never made ready by the tune command that began "
+                   f"it (stopped then), so no trial ran in it; pass --force to start it afresh in {tmp_path / 'S'}, or "
+                   "choose another --out\n")
+    assert main([*command, "--force"]) == 0

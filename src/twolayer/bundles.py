@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +26,7 @@ import numpy as np
 from twolayer import runs, schema
 from twolayer.arrays import as_array, pixels
 from twolayer.config import options
+from twolayer.data import names_fault
 from twolayer.data.preprocess import KINDS, Preprocessor
 from twolayer.errors import BundleError, ConfigError
 from twolayer.files import atomic_write_npz, given_path, load_npz
@@ -189,14 +192,22 @@ def read_npz(path: str | Path, fmt: str | tuple[str, ...], what: str) -> tuple[d
         arrays = load_npz(path)
     except MemoryError as e:  # a real model this large, or a few MB of zeros declaring gigabytes
         raise BundleError(f"{path} {e}") from None
-    except Exception as e:  # zip, npy-header and decompression errors of every kind
+    except (zipfile.BadZipFile, EOFError, zlib.error) as e:  # it begins as an archive: cut short, or damaged
+        raise BundleError(f"{path} is damaged or cut short (a copy or download stopped?): it is not a whole "
+                          f"twolayer {what} ({type(e).__name__}: {e})") from None
+    except Exception as e:  # npy-header errors of every kind, an object array refused
         raise BundleError(f"{path} is not a twolayer {what} ({type(e).__name__}: {e})") from None
+    tags = (fmt,) if isinstance(fmt, str) else fmt
     try:
         meta = json.loads(str(arrays.pop("meta")))
-        if meta.get("format") not in ((fmt,) if isinstance(fmt, str) else fmt):
-            raise ValueError("wrong format tag")
+        tag = meta.get("format")
     except (KeyError, ValueError, TypeError, AttributeError):
         raise BundleError(f"{path} is not a twolayer {what} (no valid metadata)") from None
+    if tag not in tags:  # a later checkpoint format (twolayer-checkpoint-3) said `no valid metadata`
+        newer = isinstance(tag, str) and tag.rstrip("0123456789-") == tags[-1].rstrip("0123456789-")
+        raise BundleError(f"{path} is a twolayer {what} of format {schema.shown(tag)}, which this twolayer does not "
+                          f"read (it reads {', '.join(tags)}): it was written by another twolayer version" if newer
+                          else f"{path} is not a twolayer {what} (no valid metadata)")
     if checksum(arrays) != meta.get("checksum"):
         raise BundleError(f"{path} is damaged or was altered: its arrays do not match their checksum")
     return meta, arrays
@@ -239,6 +250,7 @@ def check_bundle(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
     names = meta.get("class_names")
     schema.require(isinstance(names, list) and names and all(isinstance(n, str) for n in names),
                    "class_names is not a list of names")
+    schema.require(not names_fault(names), f"class_names: {names_fault(names)}")
     shape = meta.get("image_shape")
     schema.require(isinstance(shape, list) and len(shape) == 3
                    and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in shape)

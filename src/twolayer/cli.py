@@ -20,7 +20,7 @@ from twolayer.bundles import MODEL_FILE
 from twolayer.config import GROUPS, Option, OptionError, TrainConfig, check_used, options, with_recipe
 from twolayer.data import SPEC_HELP
 from twolayer.errors import TwolayerError, UsageError
-from twolayer.export import FORMATS, INPUT, OPSET, OUTPUT, export
+from twolayer.export import FORMATS, INPUT, OPSET, OUTPUT, SUFFIXES, export
 from twolayer.files import owner_rights
 from twolayer.learner import label
 from twolayer.memory import address_space_limit, describe
@@ -278,7 +278,8 @@ def build_parser(config_class: type = TrainConfig) -> Parser:
     x.add_argument("model", metavar="MODEL", help="a run folder or its model.npz")
     x.add_argument("--format", choices=FORMATS, default="onnx",
                    help="onnx (a graph for ONNX Runtime and others) or torch (a PyTorch state dict) (default: onnx)")
-    x.add_argument("--out", metavar="PATH", help="output file (default: beside the model: model.onnx, model.pt)")
+    x.add_argument("--out", metavar="PATH", help="output file; - writes it to standard output (default: beside the "
+                                                 "model: model.onnx, model.pt)")
     x.add_argument("--force", action="store_true", help="overwrite an existing output file")
     x.add_argument("--float16", action="store_true", help="store the weights in half precision")
     h = sub.add_parser("help", help="show a command's help (as COMMAND --help does)",
@@ -540,16 +541,27 @@ def cmd_help(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    done = export(args.model, args.format, args.out, force=args.force, float16=args.float16)
+    if args.out == "-":  # the model on standard output (a file named - is ./-), as report --out - writes its page
+        if sys.stdout.isatty():
+            raise UsageError("--out - writes the model's bytes to standard output, which is a terminal here; "
+                             f"redirect it (> model{SUFFIXES[args.format]}) or give a file name")
+        with tempfile.TemporaryDirectory(prefix="twolayer-export-") as folder:
+            done = export(args.model, args.format, Path(folder) / f"model{SUFFIXES[args.format]}",
+                          float16=args.float16)
+            sys.stdout.write_bytes(done.path.read_bytes())  # a Lasting stream (main)
+        done.path = Path("standard output")
+    else:
+        done = export(args.model, args.format, args.out, force=args.force, float16=args.float16)
     note_if_training("export", args.model)
     d = done.input_size
     shape = "x".join(str(s) for s in done.image_shape)
     rows, n = f"raw pixel rows (N, {d}) of {shape} images, 0..255", len(done.class_names)
+    stream = sys.stderr if args.out == "-" else sys.stdout  # standard output holds the model's bytes alone
     if done.format == "onnx":  # what to feed the graph, by name: onnxruntime wants it so
         say(f"wrote {done.path} (onnx opset {OPSET}, {done.dtype} weights): input {INPUT!r}, float32 {rows} -> "
-            f"{OUTPUT!r} of {n} classes")
+            f"{OUTPUT!r} of {n} classes", stream)
     else:
-        say(f"wrote {done.path} (torch, {done.dtype} weights): {rows} -> scores of {n} classes")
+        say(f"wrote {done.path} (torch, {done.dtype} weights): {rows} -> scores of {n} classes", stream)
     return 0
 
 

@@ -243,6 +243,25 @@ def read_small(path: str | Path, what: str, limit: int = SMALL_FILE) -> bytes:
     return data
 
 
+def read_table(path: str | Path, what: str) -> str:
+    """The UTF-8 text of a table twolayer wrote and reads back whole (a
+    run's history.csv, a search's trials.csv), as read_small reads it: a
+    FIFO put in its place waits FIFO_WAIT seconds for a writer, not forever,
+    and /dev/zero linked there ends at SMALL_FILE; a regular file may be
+    larger (a long run's history) where the memory allows (ENOMEM: a sparse
+    file of terabytes); a BOM (a spreadsheet's save) is no cell of its.
+    OSError or UnicodeDecodeError."""
+    try:
+        facts = os.stat(path)
+    except OSError:
+        facts = None  # nothing there, or a link that loops: read_small says it
+    size = facts.st_size if facts and stat.S_ISREG(facts.st_mode) else 0
+    problem = shortfall(size, "to read")
+    if problem:
+        raise OSError(errno.ENOMEM, problem, str(path))
+    return read_small(path, what, max(SMALL_FILE, size)).decode("utf-8-sig")
+
+
 # seconds a FIFO given to read may wait for its writer to open it (`mkfifo p; producer > p & twolayer ... p`: the
 # producer may open it a moment after twolayer does)
 FIFO_WAIT = 2.0

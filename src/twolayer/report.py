@@ -19,7 +19,7 @@ from twolayer import bundles, plots, runs
 from twolayer.config import TrainConfig, given_flag, options
 from twolayer.data.fingerprint import decoded_otherwise, fingerprint
 from twolayer.errors import TwolayerError, WriteError
-from twolayer.files import given_path, read_record, refuse_existing, write_making_folders
+from twolayer.files import given_path, read_record, read_table, refuse_existing, write_making_folders
 from twolayer.learner import label
 from twolayer.metrics import confusion_matrix, per_class_accuracy
 from twolayer.streams import shell_word, shown
@@ -364,15 +364,16 @@ def read_trials_csv(path: Path, columns: list[str] | None = None) -> list[dict[s
     `columns`: the columns a search of its space writes, each row's numbers
     numbers and its state text)."""
     try:
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            rows = []
-            for row in reader:  # cells a row lacks are None, those beyond its header listed under None
-                if None in row or None in row.values():
-                    raise TwolayerError(f"{path} is not a trials table: line {reader.line_num} has "
-                                        f"{'more' if None in row else 'fewer'} cells than its header")
-                rows.append({k: _number(v) for k, v in row.items()})
-            found = reader.fieldnames or []
+        reader = csv.DictReader(io.StringIO(read_table(path, "a search's trials table"), newline=""))
+        rows = []
+        for row in reader:  # cells a row lacks are None, those beyond its header listed under None
+            if None in row or None in row.values():
+                raise TwolayerError(f"{path} is not a trials table: line {reader.line_num} has "
+                                    f"{'more' if None in row else 'fewer'} cells than its header")
+            rows.append({k: _number(v) for k, v in row.items()})
+        found = reader.fieldnames or []
+    except OSError as e:  # a FIFO in its place waited forever for a writer
+        raise TwolayerError(f"cannot read {path}: {e.strerror or e}") from None
     except (UnicodeDecodeError, csv.Error) as e:
         raise TwolayerError(f"cannot read {path}: {e}") from None
     missing = [c for c in columns or [] if c not in found]

@@ -37,6 +37,7 @@ import contextlib
 import csv
 import fcntl
 import io
+import math
 import os
 import shutil
 import time
@@ -44,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from twolayer.config import LONGEST_RUN
 from twolayer.errors import TwolayerError, remedy
 from twolayer.files import (
     TEMPORARY,
@@ -51,6 +53,7 @@ from twolayer.files import (
     given_path,
     make_folders,
     read_record,
+    read_table,
     remove_folders,
     remove_if_abandoned,
 )
@@ -462,28 +465,49 @@ HISTORY_COLUMNS = ("iteration", "lr", "loss", "train_acc", "val_acc", "train_los
 
 def read_history_csv(path: str | Path):
     """A History back from history.csv (evaluations where an epoch ended).
-    Files from before the per-epoch losses lack those columns: NaN there."""
+    Files from before the per-epoch losses lack those columns: NaN there.
+    One line naming the file for anything else: a row cut short, a value
+    that is not a number, or one no run writes (an iteration beyond any
+    run's, a negative loss or rate, an accuracy outside 0..1: the figure's
+    axes could not be drawn); a FIFO or /dev/zero in its place (read_table)."""
     from twolayer.trainer import History
 
     history = History()
     try:
-        with open(path, newline="") as f:
-            reader = csv.DictReader(f)
-            for row in reader:
-                missing = [c for c in HISTORY_COLUMNS[:5] if row.get(c) is None]
-                if missing:  # a column the file lacks, or a row cut short (a TypeError in float(None))
-                    raise ValueError(f"line {reader.line_num} has no {missing[0]} value")
-                history.loss.append(float(row["loss"]))
-                history.lr.append(float(row["lr"]))
-                if row["train_acc"] != "":
-                    history.eval_iteration.append(int(row["iteration"]))
-                    history.train_acc.append(float(row["train_acc"]))
-                    history.val_acc.append(float(row["val_acc"]))
-                    history.train_loss.append(float(row.get("train_loss") or "nan"))
-                    history.val_loss.append(float(row.get("val_loss") or "nan"))
-    except (OSError, ValueError, csv.Error) as e:
+        reader = csv.DictReader(io.StringIO(read_table(path, "a run's history"), newline=""))
+        for row in reader:
+            missing = [c for c in HISTORY_COLUMNS[:5] if row.get(c) is None]
+            if missing:  # a column the file lacks, or a row cut short (a TypeError in float(None))
+                raise ValueError(f"line {reader.line_num} has no {missing[0]} value")
+            value = _history_values(row, reader.line_num)
+            history.loss.append(value("loss"))
+            history.lr.append(value("lr"))
+            if row["train_acc"] != "":
+                history.eval_iteration.append(int(value("iteration", LONGEST_RUN)))
+                history.train_acc.append(value("train_acc", 1))
+                history.val_acc.append(value("val_acc", 1))
+                history.train_loss.append(value("train_loss"))
+                history.val_loss.append(value("val_loss"))
+    except OSError as e:
+        raise TwolayerError(f"cannot read history {path}: {e.strerror or e}") from None
+    except (ValueError, csv.Error) as e:
         raise TwolayerError(f"cannot read history {path}: {e}") from None
     return history
+
+
+def _history_values(row: dict, line: int):
+    """value(column, top): a history row's number in `column`, 0..top (an
+    iteration: a whole number 1..top), or NaN (no validation split; and an
+    empty or missing per-epoch loss, in files from before them)."""
+    def value(column: str, top: float = math.inf) -> float:
+        text = row.get(column) or ("nan" if column in HISTORY_COLUMNS[5:] else "")
+        number, low = (int(text), 1) if column == "iteration" else (float(text), 0)
+        if not (low <= number <= top or number != number):  # NaN
+            shown = text if len(text) <= 20 else text[:17] + "..."
+            raise ValueError(f"line {line} has {column} {shown}, where a run writes "
+                             + (f"{low} or more" if top == math.inf else f"{low}..{top:g}"))
+        return number
+    return value
 
 
 def write_history_csv(path: str | Path, history) -> None:

@@ -201,10 +201,15 @@ def open_study(opts: TuneOptions, storage):
                 study.enqueue_trial(params, user_attrs={"grid_index": index})
         study.set_user_attr("ready", True)
         return study
-    deadline = time.monotonic() + READY_TIMEOUT
+    fresh = ("use another --study name" if opts.storage else
+             f"pass --force to start it afresh in {opts.out}, or choose another --out")
+    # another machine may be making a database's study ready; a search folder's journal is this process's
+    # alone (its folder's lock), so one not ready there was left by a tune stopped as it began (it waited 120 s)
+    deadline = time.monotonic() + (READY_TIMEOUT if opts.storage else 0)
     while not study.user_attrs.get("ready"):
-        if time.monotonic() > deadline:
-            raise TwolayerError(f"study {opts.study!r} was never made ready by the process that created it")
+        if time.monotonic() >= deadline:
+            by = "the process that created it" if opts.storage else "the tune command that began it (stopped then)"
+            raise TwolayerError(f"study {opts.study!r} was never made ready by {by}, so no trial ran in it; {fresh}")
         time.sleep(0.5)
         study = optuna.load_study(study_name=opts.study, storage=storage)
     theirs = study.user_attrs.get("twolayer") or {}
@@ -212,8 +217,6 @@ def open_study(opts: TuneOptions, storage):
                                      ("version", "twolayer version"), ("code", "twolayer code"))
               if theirs.get(key) != signature[key]]
     code = [what for what in differ if what.startswith("twolayer")]
-    fresh = ("use another --study name" if opts.storage else
-             f"pass --force to start it afresh in {opts.out}, or choose another --out")
     if code:  # the same command after an upgrade, say: not another search, but trials of other code
         raise TwolayerError(f"study {opts.study!r} was begun by another twolayer (its {' and '.join(code)} "
                             f"differs), whose trials this one does not compare with its own; continue it with that "

@@ -145,10 +145,27 @@ def files_hint(path: str | Path) -> str | None:
     return None
 
 
+def names_fault(names: list[str]) -> str | None:
+    """Why class names cannot name a model's outputs: an empty one, or one
+    given to two classes (predict would print the same class for both, and
+    evaluate could not match a folder's classes to them); None if they can."""
+    seen: dict[str, int] = {}
+    for index, name in enumerate(names):
+        if not name:
+            return f"class {index}'s name is empty"
+        if name in seen:
+            return f"classes {seen[name]} and {index} have one name, {name!r}: each class needs its own"
+        seen[name] = index
+    return None
+
+
 def validate(dataset: Dataset) -> None:
     """Plain errors for data no trainer could use, whatever its source (each
     reader names the file at fault where it can; this is the last check)."""
     n_classes = len(dataset.class_names)
+    fault = names_fault(dataset.class_names)
+    if fault:
+        raise DataError(f"{dataset.name}: {fault}")
     shape = dataset.image_shape
     for split, (images, labels) in dataset.splits.items():
         where = f"{dataset.name} ({split} split)"
