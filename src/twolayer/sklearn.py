@@ -276,15 +276,21 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
         predict_proba, classes_ as text in the metadata's class_names (JSON).
         float16 stores the weights in half precision. In a Pipeline, the
         steps before this one are not in the graph."""
-        check_is_fitted(self)
+        params = self._folded_params(np.float16 if float16 else np.float32, "call to_onnx() without float16=True")
         d, h, c = self.net_.sizes
         names = [str(label) for label in self.classes_]
-        bundle = Bundle(self.net_, self.preprocessor_, names, (1, 1, d), {})  # folding reads only net and preprocessor
-        params = folded_params(bundle, np.float16 if float16 else np.float32, "call to_onnx() without float16=True")
         folded = f"{self.preprocessor_.kind} preprocessing folded into the first layer"
         doc = f"twolayer TwoLayerClassifier {d}-{h}-{c}: rows X (N, {d}) -> probabilities of its {c} classes; {folded}"
         return onnx_graph(params, "X", doc, {"class_names": json.dumps(names), "preprocess": folded,
                                              "input": "rows of X as TwoLayerClassifier.predict takes them"})
+
+    def _folded_params(self, dtype: Any, remedy: str = "") -> dict[str, np.ndarray]:
+        """W1, b1, W2, b2 of the fitted network in `dtype`, taking the rows
+        of X as predict does: the preprocessing folded into W1 and b1 (the
+        weights of to_onnx's graph and of skl2onnx's)."""
+        check_is_fitted(self)
+        bundle = Bundle(self.net_, self.preprocessor_, [], (1, 1, self.net_.sizes[0]), {})  # folding reads only these
+        return folded_params(bundle, dtype, remedy)
 
     # -- the steps of fit ---------------------------------------------------------------------
 
