@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -141,26 +142,16 @@ def onnx_graph(params: dict[str, np.ndarray], name: str, doc: str, props: dict[s
     """The checked ONNX graph of a network whose W1 takes the rows as given
     (folded_params): `name` (N, D) float32 -> Gemm -> Relu -> Gemm -> Softmax
     -> probabilities (N, C) float32, whatever the weights' float type."""
-    onnx = _require("onnx", "export")
-    from onnx import TensorProto, helper, numpy_helper
+    onnx = require("onnx", "export")
+    from onnx import TensorProto, helper
 
     (d, _), (_, c) = params["W1"].shape, params["W2"].shape
-    half = params["W1"].dtype == np.float16
-    x, probs = (name + "_half", OUTPUT + "_half") if half else (name, OUTPUT)
-    nodes = [
-        helper.make_node("Gemm", [x, "W1", "b1"], ["hidden_in"]),  # x @ W1 + b1
-        helper.make_node("Relu", ["hidden_in"], ["hidden"]),
-        helper.make_node("Gemm", ["hidden", "W2", "b2"], ["scores"]),
-        helper.make_node("Softmax", ["scores"], [probs], axis=1),
-    ]
-    if half:  # float32 at both ends, so that callers need not know
-        nodes.insert(0, helper.make_node("Cast", [name], [x], to=TensorProto.FLOAT16))
-        nodes.append(helper.make_node("Cast", [probs], [OUTPUT], to=TensorProto.FLOAT))
+    nodes, weights = network_nodes(params, name, OUTPUT)
     graph = helper.make_graph(
         nodes, "twolayer",
         [helper.make_tensor_value_info(name, TensorProto.FLOAT, ["N", d])],
         [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["N", c])],
-        [numpy_helper.from_array(params[k], k) for k in ("W1", "b1", "W2", "b2")],
+        weights,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="twolayer",
                               doc_string=doc)
@@ -168,6 +159,34 @@ def onnx_graph(params: dict[str, np.ndarray], name: str, doc: str, props: dict[s
     helper.set_model_props(model, props)
     onnx.checker.check_model(model)
     return model
+
+
+def network_nodes(params: dict[str, np.ndarray], x: str, out: str,
+                  unique: Callable[[str], str] = str) -> tuple[list[Any], list[Any]]:
+    """The network as ONNX nodes and weights (NodeProto, TensorProto), from
+    the rows `x` (N, D) to the probabilities `out` (N, C): Gemm, Relu, Gemm,
+    Softmax, in the float type of x and the weights (float32, or float64);
+    float16 weights cast x to half and the probabilities back to float32.
+    `unique` names the weights and the values between the nodes: the
+    standalone graph keeps their names, a larger graph (skl2onnx's) makes
+    them unique in it. The one description of the network's graph, for
+    onnx_graph and for skl2onnx's converter (sklearn_onnx.py)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    W1, b1, W2, b2, hidden_in, hidden, scores = map(unique, ("W1", "b1", "W2", "b2", "hidden_in", "hidden", "scores"))
+    half = params["W1"].dtype == np.float16
+    rows, probs = (unique(x + "_half"), unique(out + "_half")) if half else (x, out)
+    nodes = [
+        helper.make_node("Gemm", [rows, W1, b1], [hidden_in]),  # x @ W1 + b1
+        helper.make_node("Relu", [hidden_in], [hidden]),
+        helper.make_node("Gemm", [hidden, W2, b2], [scores]),
+        helper.make_node("Softmax", [scores], [probs], axis=1),
+    ]
+    if half:  # float32 at both ends, so that callers need not know
+        nodes.insert(0, helper.make_node("Cast", [x], [rows], to=TensorProto.FLOAT16))
+        nodes.append(helper.make_node("Cast", [probs], [out], to=TensorProto.FLOAT))
+    weights = [numpy_helper.from_array(params[k], n) for k, n in (("W1", W1), ("b1", b1), ("W2", W2), ("b2", b2))]
+    return nodes, weights
 
 
 def torch_state_dict(bundle: Bundle, dtype: Any = np.float32) -> dict[str, Any]:
@@ -187,10 +206,10 @@ def describe(bundle: Bundle) -> str:
 
 
 def _torch() -> Any:
-    return _require("torch", "bench")
+    return require("torch", "bench")
 
 
-def _require(module: str, extra: str) -> Any:
+def require(module: str, extra: str) -> Any:
     """The module, or one line saying how to install it."""
     try:
         return importlib.import_module(module)

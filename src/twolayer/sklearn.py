@@ -32,7 +32,8 @@ What the table's options mean for arrays:
 - flip and crop need image_shape, the (H, W, C) that each row flattens.
 
 to_onnx() gives the fitted network as an ONNX graph, its preprocessing
-folded in, as `twolayer export` gives a run's.
+folded in, as `twolayer export` gives a run's; register_skl2onnx() lets
+skl2onnx.to_onnx convert a whole Pipeline holding the estimator.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ from twolayer.config import TrainConfig, did_you_mean, is_number, options, with_
 from twolayer.data import Dataset
 from twolayer.data.preprocess import Preprocessor
 from twolayer.data.splits import carve, class_list, resolve_size, untrained
-from twolayer.export import folded_params, onnx_graph
+from twolayer.export import folded_params, onnx_graph, require
 from twolayer.layers import softmax
 from twolayer.progress import Progress
 from twolayer.recipes import RECIPES
@@ -139,6 +140,17 @@ def _unique(y: np.ndarray, return_inverse: bool = False) -> Any:
                              "or numbers") from None
         raise ValueError(f"y mixes labels of different types ({', '.join(kinds)}); give labels of one type, all "
                          "text or all numbers") from None
+
+
+def register_skl2onnx() -> None:
+    """Teach skl2onnx to convert TwoLayerClassifier, so that
+    skl2onnx.to_onnx(pipeline, X[:1]) converts a whole Pipeline holding it
+    (sklearn_onnx.py); call it once, before converting. TwolayerError
+    naming the pip command when skl2onnx is not installed."""
+    require("skl2onnx", "export")
+    from twolayer.sklearn_onnx import register
+
+    register()
 
 
 class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
@@ -275,16 +287,23 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
         layer; output "probabilities" (N, C) float32, its columns those of
         predict_proba, classes_ as text in the metadata's class_names (JSON).
         float16 stores the weights in half precision. In a Pipeline, the
-        steps before this one are not in the graph."""
-        check_is_fitted(self)
+        steps before this one are not in the graph: register_skl2onnx() lets
+        skl2onnx convert the whole pipeline."""
+        params = self._folded_params(np.float16 if float16 else np.float32, "call to_onnx() without float16=True")
         d, h, c = self.net_.sizes
         names = [str(label) for label in self.classes_]
-        bundle = Bundle(self.net_, self.preprocessor_, names, (1, 1, d), {})  # folding reads only net and preprocessor
-        params = folded_params(bundle, np.float16 if float16 else np.float32, "call to_onnx() without float16=True")
         folded = f"{self.preprocessor_.kind} preprocessing folded into the first layer"
         doc = f"twolayer TwoLayerClassifier {d}-{h}-{c}: rows X (N, {d}) -> probabilities of its {c} classes; {folded}"
         return onnx_graph(params, "X", doc, {"class_names": json.dumps(names), "preprocess": folded,
                                              "input": "rows of X as TwoLayerClassifier.predict takes them"})
+
+    def _folded_params(self, dtype: Any, remedy: str = "") -> dict[str, np.ndarray]:
+        """W1, b1, W2, b2 of the fitted network in `dtype`, taking the rows
+        of X as predict does: the preprocessing folded into W1 and b1 (the
+        weights of to_onnx's graph and of skl2onnx's)."""
+        check_is_fitted(self)
+        bundle = Bundle(self.net_, self.preprocessor_, [], (1, 1, self.net_.sizes[0]), {})  # folding reads only these
+        return folded_params(bundle, dtype, remedy)
 
     # -- the steps of fit ---------------------------------------------------------------------
 
