@@ -164,6 +164,17 @@ def other_checkpoint(d, shared):
     shutil.copy(d / "other" / "checkpoint.npz", run / "checkpoint.npz")
 
 
+def in_place_of(name: str, kind: str):
+    """A copy of the finished run whose `name` (model.npz, checkpoint.npz) is a folder, a FIFO, a link that
+    loops or a link to nothing: each was taken for a missing file ("the run has not finished")."""
+    def setup(d, shared):
+        path = copy_run(shared, d) / name
+        path.unlink()
+        {"folder": path.mkdir, "fifo": lambda: os.mkfifo(path), "loop": lambda: path.symlink_to(name),
+         "dangling": lambda: path.symlink_to("gone.npz")}[kind]()
+    return setup
+
+
 def modified_folder(d, shared):
     shutil.copytree(shared["images"], d / "imgs")
     (d / "imgs" / "a" / "0.png").unlink()
@@ -266,6 +277,21 @@ CASES: dict[str, Case] = {
     # 3. bundles and checkpoints whose checksum is right but whose content is not
     "bundle with a transposed W2": Case(["evaluate", "run", "--dataset", "digits"], 1, "inconsistent model bundle",
                                         run_setup(lambda m, a: a.update({"param.W2": a["param.W2"].T.copy()}))),
+    "model.npz that is a folder": Case(["predict", "run", "{image}"], 1,
+                                       "run/model.npz is a folder, not the run's model.npz: put the file back",
+                                       in_place_of("model.npz", "folder")),
+    "model.npz that is a FIFO": Case(["evaluate", "run"], 1, "run/model.npz is a FIFO (named pipe), not the run's",
+                                     in_place_of("model.npz", "fifo")),
+    "model.npz that is a looping link": Case(["report", "run"], 1, "run/model.npz is a link that loops, not the run's",
+                                             in_place_of("model.npz", "loop")),
+    "model.npz that links to nothing": Case(["export", "run"], 1, "run/model.npz is a link to nothing (gone.npz)",
+                                            in_place_of("model.npz", "dangling")),
+    "model.npz a folder, resumed": Case(["train", "--resume", "run", "--epochs", "3"], 1,
+                                        "run/model.npz is a folder, not the run's model.npz",
+                                        in_place_of("model.npz", "folder")),
+    "checkpoint.npz that is a folder": Case(["train", "--resume", "run", "--epochs", "3"], 1,
+                                            "run/checkpoint.npz is a folder, not the run's checkpoint.npz",
+                                            in_place_of("checkpoint.npz", "folder")),
     "bundle whose config is a list": Case(["predict", "run", "{image}"], 1, "not a mapping",
                                           run_setup(lambda m, a: m.update(config=[1, 2]))),
     "bundle with too few class names": Case(["evaluate", "run", "--dataset", "digits"], 1, "class names",

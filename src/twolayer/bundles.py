@@ -29,7 +29,7 @@ from twolayer.config import options
 from twolayer.data import names_fault
 from twolayer.data.preprocess import KINDS, Preprocessor
 from twolayer.errors import BundleError, ConfigError
-from twolayer.files import atomic_write_npz, given_path, load_npz
+from twolayer.files import atomic_write_npz, given_path, load_npz, not_a_file
 from twolayer.layers import softmax
 from twolayer.model import PARAM_NAMES, TwoLayerNet, chunk_rows
 
@@ -160,6 +160,10 @@ def resolve_model_path(path: str | Path) -> Path:
         path = path / MODEL_FILE
     run = path.parent
     runs.recover(run)  # a --force run killed before it started: the run it replaced is back
+    for name in (MODEL_FILE, CHECKPOINT_FILE) if path.name in (MODEL_FILE, CHECKPOINT_FILE) else ():
+        odd = not_a_file(run / name)  # a folder or a link to nothing there read as a missing file
+        if odd:
+            raise BundleError(f"{run / name} is {odd}, not the run's {name}: put the file back, or train again")
     if path.name in (MODEL_FILE, CHECKPOINT_FILE) and not (run / MODEL_FILE).is_file() and runs.in_use(run):
         raise BundleError(f"no model in {run} yet: {runs.IN_USE}; wait for it to finish")
     if path.name in (MODEL_FILE, CHECKPOINT_FILE) and (run / CHECKPOINT_FILE).is_file():

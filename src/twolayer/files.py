@@ -243,6 +243,26 @@ def read_small(path: str | Path, what: str, limit: int = SMALL_FILE) -> bytes:
     return data
 
 
+def not_a_file(path: str | Path) -> str | None:
+    """What stands at `path` where twolayer keeps a regular file (a run's
+    model.npz, its checkpoint), in words: "a folder", "a FIFO (named pipe)",
+    "a link that loops", "a link to nothing (TARGET)"...; None for a file
+    (or a link to one) and for nothing at all. Such a thing was taken for a
+    file that is missing: "the run has not finished"."""
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return f"a link to nothing ({os.readlink(path)})" if os.path.islink(path) else None
+    except OSError as e:
+        return "a link that loops" if e.errno == errno.ELOOP else f"unreadable ({e.strerror})"
+    mode = os.stat(path).st_mode
+    for test, words in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                        (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device")):
+        if test(mode):
+            return words
+    return None
+
+
 def read_table(path: str | Path, what: str) -> str:
     """The UTF-8 text of a table twolayer wrote and reads back whole (a
     run's history.csv, a search's trials.csv), as read_small reads it: a

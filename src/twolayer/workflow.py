@@ -36,7 +36,7 @@ from twolayer.data.images import (
 from twolayer.data.preprocess import Preprocessor
 from twolayer.data.splits import carve, carve_options, check_classes, untrained_note
 from twolayer.errors import DataError, Stopped, TwolayerError, UsageError, WriteError
-from twolayer.files import given_path, read_record, write_json
+from twolayer.files import given_path, not_a_file, read_record, write_json
 from twolayer.learner import LearnerNet, check_unchanged, confirm_resume, file_digest, label, learner_net
 from twolayer.model import TwoLayerNet
 from twolayer.progress import in_notebook
@@ -211,6 +211,11 @@ def _resume(held: runs.Claim, quiet: bool, length: dict[str, int] | None, net_gi
     run_dir = held.path
     checkpoint = run_dir / CHECKPOINT_FILE
     finished = (run_dir / "metrics.json").is_file()
+    for name in (CHECKPOINT_FILE, bundles.MODEL_FILE):  # taken for a missing file, or met after training
+        odd = not_a_file(run_dir / name)
+        if odd:
+            raise TwolayerError(f"{run_dir / name} is {odd}, not the run's {name}: put the file back (or remove "
+                                f"it{', and train again' if name == CHECKPOINT_FILE else ''})")
     if not checkpoint.is_file():
         if finished:
             raise TwolayerError(f"{run_dir} has finished and kept no training state ({CHECKPOINT_FILE}) to "
