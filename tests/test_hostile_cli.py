@@ -277,6 +277,16 @@ CASES: dict[str, Case] = {
     # 3. bundles and checkpoints whose checksum is right but whose content is not
     "bundle with a transposed W2": Case(["evaluate", "run", "--dataset", "digits"], 1, "inconsistent model bundle",
                                         run_setup(lambda m, a: a.update({"param.W2": a["param.W2"].T.copy()}))),
+    # a web address was made a path (https://x as ./https:/x) and said to be missing
+    "image at a web address": Case(["predict", "{run}", "https://example.com/cat.jpg"], 1,
+                                   "an image's path is a web address (https://example.com/cat.jpg): twolayer reads "
+                                   "and writes local files only (one on the web: download it first, as curl -LO "
+                                   "https://example.com/cat.jpg)"),
+    "out at a web address": Case(["train", "--out", "s3://bucket/run"], 2, "--out is a web address (s3://bucket/run)"),
+    "folder at a web address": Case(["train", "--dataset", "folder:https://example.com/pets"], 2,
+                                    "--dataset is a web address (folder:https://example.com/pets)"),
+    "data dir at a web address": Case(["train", "--dataset", "mnist", "--data-dir", "https://x/data"], 2,
+                                      "--data-dir is a web address (https://x/data)"),
     "model.npz that is a folder": Case(["predict", "run", "{image}"], 1,
                                        "run/model.npz is a folder, not the run's model.npz: put the file back",
                                        in_place_of("model.npz", "folder")),

@@ -36,6 +36,7 @@ import numpy as np
 
 from twolayer.backend import DEVICES, device_module
 from twolayer.errors import ConfigError, UsageError
+from twolayer.files import web_address
 from twolayer.optim import OPTIMIZERS
 from twolayer.recipes import RECIPES
 from twolayer.schedules import SCHEDULES
@@ -391,6 +392,12 @@ class TrainConfig:
                 setattr(self, opt.name, bool(value))
         if self.std is not None:
             check_std(self.std, self.dtype)
+        for name in PATH_OPTIONS:  # --data-dir https://...: made /here/https:/..., "not found"
+            value = getattr(self, name)
+            path = _path_part(name, value)[1] if isinstance(value, str) else None
+            fault = web_address(path) if path else None
+            if fault:
+                raise OptionError(name, fault.replace(f"({path})", f"({value})"))
         if self.patience is not None and self.val_size == 0:  # it never stopped a run: no epoch was compared
             raise OptionError("patience", f"{self.patience} stops a run on its validation accuracy, but the "
                               "validation size is 0: hold some out (a count or a fraction), or give no patience")

@@ -47,7 +47,24 @@ def given_path(path: Any, what: str, give: str, empty: type[TwolayerError] = Usa
         raise empty(f"{what} is empty; {give}")
     if "\0" in text:
         raise UsageError(f"{what} holds a NUL character, got {reprlib.repr(text)}; {give}")
+    fault = web_address(text)
+    if fault:
+        raise empty(f"{what} {fault}; {give}")
     return Path(text)
+
+
+URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")  # https://, s3://, file://
+
+
+def web_address(text: str) -> str | None:
+    """What is wrong with a path that is a web address (https://...,
+    s3://...) where no such local file exists, or None: Path() made
+    https://x of it https:/x, a missing file or folder under ./https:, which
+    said nothing of the address."""
+    if URL.match(text) and not os.path.lexists(text):
+        return (f"is a web address ({text}): twolayer reads and writes local files only (one on the web: download "
+                f"it first, as curl -LO {text})")
+    return None
 
 
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], Any], replace: bool = True) -> None:

@@ -49,6 +49,7 @@ from twolayer.data.images import (
     upright,
 )
 from twolayer.errors import DataError, UsageError
+from twolayer.files import web_address
 from twolayer.memory import shortfall
 from twolayer.progress import Progress
 from twolayer.streams import say
@@ -77,6 +78,9 @@ def load_folder(path: str | Path, cache_root: Path, quiet: bool = False, refresh
     TWOLAYER_REFRESH_CACHE=1) decodes every image again, for files rewritten
     in place with the same size and modification time. `size`: (H, W), or N
     for N x N, that every image is resized to; None: see AUTO_SIZE."""
+    fault = web_address(str(path))
+    if fault:
+        raise DataError(f"folder:{path} {fault}; give folder:PATH with one sub-folder of images per class")
     try:
         root = Path(path).expanduser().resolve()  # one cache key however the path is spelled
     except (RuntimeError, OSError) as e:  # ~nosuchuser, a symlink loop
