@@ -301,6 +301,9 @@ def test_the_readmes_layout_names_every_module_and_only_modules_that_exist():
     for path in (root / "src" / "twolayer" / "data").glob("*.py"):
         if path.stem != "__init__":
             assert path.name in data, path.name
+    benchmarks = layout.split("    benchmarks/", 1)[1]
+    for path in [*(root / "benchmarks").glob("*.py"), *(root / "benchmarks").glob("*.sh")]:  # kill_soak.py was not
+        assert path.name in benchmarks, path.name
 
 
 # -- the history people ask for ----------------------------------------------------------
