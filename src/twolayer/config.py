@@ -276,8 +276,8 @@ class TrainConfig:
     data_dir: str | None = option(None, "data", "where dataset files are kept (default: env TWOLAYER_DATA, "
                                   "else the user cache)", "the user's cache directory", metavar="DIR",
                                   searchable=False)
-    image_size: int | None = option(None, "data", "resize the images of a folder: dataset to N x N pixels (default: "
-                                    "kept when they share one size of at most 128 x 128, else 32 x 32)",
+    image_size: int | None = option(None, "data", "resize the images of a folder:PATH dataset to N x N pixels "
+                                    "(default: kept when they share one size of at most 128 x 128, else 32 x 32)",
                                     "a folder's own pictures (photos) differ in size and are large; a two-layer "
                                     "network learns from small ones, as CIFAR-10's 32 x 32", Interval(1, IMAGE_SIDE),
                                     metavar="N")
