@@ -24,9 +24,12 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/pip
 train: $(STAMP)
 	$(BIN)/twolayer train
 
-## test: set up, then lint and run the test suite
-test: $(TEST_STAMP)
+## lint: set up, then check the code with ruff (the first half of `make test`)
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check src tests benchmarks
+
+## test: set up, then lint and run the test suite
+test: lint
 	$(BIN)/python -m pytest
 
 clean:

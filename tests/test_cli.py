@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from twolayer.cli import main
+from twolayer.config import TrainConfig, options
 
 
 @pytest.fixture(scope="module")
@@ -310,6 +311,15 @@ def test_help_command_and_every_option_says_what_it_does_and_its_default(capsys)
             if action.default not in (None, False, argparse.SUPPRESS):
                 shown = f"{action.default:g}" if isinstance(action.default, float) else action.default
                 assert f"(default: {shown})" in action.help, (name, action.dest, action.help)
+            if action.option_strings and not isinstance(action, argparse._StoreTrueAction):
+                # an option left unset says what that means (--patience, --iters, --net, --recipe said nothing)
+                assert "default: " in action.help, (name, action.dest, action.help)
+            assert "overrides" not in action.help, (name, action.dest, action.help)  # --iters with --epochs: refused
+    table = options(TrainConfig)
+    for action in build_parser().commands["tune"]._actions:  # a range is of numbers: --optimizer offered one
+        opt = table.get(action.dest)
+        if opt is not None and opt.searchable:
+            assert ("low:high" in action.help) == (opt.kind in (int, float)), (action.dest, action.help)
 
 
 def test_a_search_whose_every_trial_diverged_exits_3_as_a_diverged_run_does(tmp_path, capsys):

@@ -280,6 +280,32 @@ def test_make_train_installs_the_package_without_the_test_extras(tmp_path):
     assert "pip install --quiet -e '.[test]'" in plan["test"], plan["test"]
 
 
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_lint_runs_ruff_as_make_test_does_first(tmp_path):
+    """`make lint` was declared (.PHONY) with no rule: 'Nothing to be done for lint'."""
+    root = Path(__file__).resolve().parents[1]
+    plan = {target: subprocess.run(["make", "-n", "-C", str(root), target, f"VENV={tmp_path / 'venv'}"],
+                                   capture_output=True, text=True, check=True).stdout for target in ("lint", "test")}
+    assert "ruff check src tests benchmarks" in plan["lint"], plan["lint"]
+    assert plan["test"].index("ruff check") < plan["test"].index("-m pytest"), plan["test"]
+
+
+def test_the_readmes_layout_names_every_module_and_only_modules_that_exist():
+    """The README's Layout section is the map of src/twolayer/: each module on it, once, and no other."""
+    root = Path(__file__).resolve().parents[1]
+    layout = (root / "README.md").read_text().split("## Layout", 1)[1].split("\n## ", 1)[0]
+    listed = re.findall(r"^ {6}(\w+\.py) ", layout, flags=re.M)
+    modules = sorted(path.name for path in (root / "src" / "twolayer").glob("*.py"))
+    assert sorted(listed) == modules
+    data = re.search(r"^ {6}data/ +(.+?)\n {6}\w", layout, flags=re.M | re.S).group(1)
+    for path in (root / "src" / "twolayer" / "data").glob("*.py"):
+        if path.stem != "__init__":
+            assert path.name in data, path.name
+    benchmarks = layout.split("    benchmarks/", 1)[1]
+    for path in [*(root / "benchmarks").glob("*.py"), *(root / "benchmarks").glob("*.sh")]:  # kill_soak.py was not
+        assert path.name in benchmarks, path.name
+
+
 # -- the history people ask for ----------------------------------------------------------
 
 

@@ -164,8 +164,10 @@ def add_train_options(parser: argparse.ArgumentParser, config_class: type, searc
         if searchable and opt.searchable:
             choices = opt.choices()
             metavar = f"{{{','.join(choices)}}}" if choices else (opt.metavar or "true,false")
+            forms = "a value, a list a,b,c or a range low:high[:log]" if opt.kind in (int, float) else (
+                "a value or a list a,b,c")  # a range is of numbers (space.parse_value)
             target.add_argument(opt.flag, metavar=metavar, default=argparse.SUPPRESS,
-                                help=f"{opt.help}; a value, a list a,b,c or a range low:high[:log]{shown}")
+                                help=f"{opt.help}; {forms}{shown}")
         elif opt.kind is bool:
             target.add_argument(opt.flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
                                 help=help_text)
@@ -181,16 +183,18 @@ def build_parser(config_class: type = TrainConfig) -> Parser:
 
     t = sub.add_parser("train", help="train a network and write a run folder",
                        description="Train a two-layer network; write model.npz, config.json, history.csv, "
-                                   "metrics.json and a report into a run folder. Defaults suit the built-in "
-                                   "digits data; --recipe starts from a named set of options.")
+                                   "metrics.json and a report into a run folder. The defaults train on any built-in "
+                                   "dataset (digits unless --dataset names another); --recipe starts from a named "
+                                   "set of options.")
     add_train_options(t, config_class, searchable=False)
     out = add_run_output(t)
     t.add_argument("--config", metavar="FILE.toml",
                    help="training options from a file, one `name = value` a line (Python names: lr_decay = 0.9); "
-                        "the recipe's values apply under it and the command line's over it")
+                        "the recipe's values apply under it and the command line's over it (default: none)")
     out.add_argument("--resume", metavar="RUN_DIR",
                      help="continue a run from its checkpoint, with its own config: an interrupted run to its "
-                          "end, or any run (finished too) to a longer --epochs N or --iters N")
+                          "end, or any run (finished too) to a longer --epochs N or --iters N (default: none, a new "
+                          "run)")
 
     c = sub.add_parser("check", help="check your own TwoLayerNet against the assignment (runs its code)",
                        description="Run the course assignment's checks on your own TwoLayerNet class, each on "
@@ -218,7 +222,7 @@ def build_parser(config_class: type = TrainConfig) -> Parser:
                                    "interrupted search.")
     add_train_options(u, config_class, searchable=True)
     s = u.add_argument_group("search")
-    s.add_argument("--space", metavar="FILE.toml", help="search space file; command-line values win")
+    s.add_argument("--space", metavar="FILE.toml", help="search space file; command-line values win (default: none)")
     s.add_argument("--sampler", choices=SAMPLERS, default="grid",
                    help="how trials' values are chosen: every point of the grid, or drawn at random or by TPE "
                         "from the lists and ranges (default: grid)")
@@ -231,7 +235,7 @@ def build_parser(config_class: type = TrainConfig) -> Parser:
                    help="seed of the random/tpe sampler (default: 0)")
     s.add_argument("--storage", metavar="URL",
                    help="shared study database, e.g. postgresql://USER@HOST/DB (default: a journal file in --out)")
-    s.add_argument("--study", metavar="NAME", help="study name (default: twolayer-DATASET)")
+    s.add_argument("--study", metavar="NAME", help="study name (default: twolayer-DATASET; learner-DATASET with --net)")
     s.add_argument("--out", metavar="DIR", help="output folder (default: runs/STUDY)")
     s.add_argument("--quiet", action="store_true", help="no per-trial lines")
     s.add_argument("--force", action="store_true",
@@ -279,9 +283,12 @@ def build_parser(config_class: type = TrainConfig) -> Parser:
     x.add_argument("--format", choices=FORMATS, default="onnx",
                    help="onnx (a graph for ONNX Runtime and others) or torch (a PyTorch state dict) (default: onnx)")
     x.add_argument("--out", metavar="PATH", help="output file; - writes it to standard output (default: beside the "
-                                                 "model: model.onnx, model.pt)")
+                                                 "model: model.onnx, model.pt; model.fp16.onnx, model.fp16.pt with "
+                                                 "--float16)")
     x.add_argument("--force", action="store_true", help="overwrite an existing output file")
-    x.add_argument("--float16", action="store_true", help="store the weights in half precision")
+    x.add_argument("--float16", action="store_true",
+                   help="store the weights in half precision: half the file (an ONNX graph still takes and gives "
+                        "float32)")
     h = sub.add_parser("help", help="show a command's help (as COMMAND --help does)",
                        description="Show the help of a command, as twolayer COMMAND --help does, or this list.")
     h.add_argument("topic", nargs="?", metavar="COMMAND",

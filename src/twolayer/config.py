@@ -267,7 +267,8 @@ class TrainConfig:
     recipe: str | None = option(None, "recipe", "start from a named recipe (options given here win): classic (the "
                                 "course report's), cpu (one hidden layer trained well on 2 cores), gpu (the same "
                                 "at full width, for a GPU), sklearn (the scikit-learn estimator's defaults: Adam, for "
-                                "features of any scale)", "none: the options as given",
+                                "features of any scale) (default: none, the options' own defaults)",
+                                "none: the options as given",
                                 OneOf(lambda: tuple(RECIPES)), searchable=False)
 
     # -- data ------------------------------------------------------------------------------
@@ -276,8 +277,8 @@ class TrainConfig:
     data_dir: str | None = option(None, "data", "where dataset files are kept (default: env TWOLAYER_DATA, "
                                   "else the user cache)", "the user's cache directory", metavar="DIR",
                                   searchable=False)
-    image_size: int | None = option(None, "data", "resize the images of a folder: dataset to N x N pixels (default: "
-                                    "kept when they share one size of at most 128 x 128, else 32 x 32)",
+    image_size: int | None = option(None, "data", "resize the images of a folder:PATH dataset to N x N pixels "
+                                    "(default: kept when they share one size of at most 128 x 128, else 32 x 32)",
                                     "a folder's own pictures (photos) differ in size and are large; a two-layer "
                                     "network learns from small ones, as CIFAR-10's 32 x 32", Interval(1, IMAGE_SIDE),
                                     metavar="N")
@@ -321,13 +322,15 @@ class TrainConfig:
                             "at 20 epochs); the classic recipe uses sgd", OneOf(tuple(OPTIMIZERS)))
     momentum: float = option(0.9, "net", "momentum (optimizers momentum and nesterov)", "the usual value",
                              FRACTION, metavar="X")
-    iters: int | None = option(None, "net", "iterations (minibatches); overrides --epochs",
+    iters: int | None = option(None, "net", "iterations (minibatches), instead of --epochs (default: none, the "
+                               "length is --epochs)",
                                "unset: the run's length is given in epochs", RUN_LENGTH, metavar="N",
                                exclusive="length")
     epochs: int = option(20, "net", "epochs, when --iters is not given",
                          "a first run on CIFAR-10 or Fashion-MNIST within 2 minutes on 2 cores", RUN_LENGTH,
                          metavar="N", exclusive="length")
-    patience: int | None = option(None, "net", "stop after this many epochs without a better validation accuracy",
+    patience: int | None = option(None, "net", "stop after this many epochs without a better validation accuracy "
+                                  "(default: none, the whole length is trained)",
                                   "unset: train the whole length, then keep the best epoch", POSITIVE, metavar="N")
     seed: int = option(0, "net", "seed for initialization, batch order, dropout and augmentation",
                        "fixes initialization and batch order: one seed, one run", NONNEGATIVE, metavar="N")
@@ -337,7 +340,7 @@ class TrainConfig:
                          "NumPy on the CPU runs everywhere", OneOf(DEVICES))
     net: str | None = option(None, "net", "train a learner's own TwoLayerNet class instead of twolayer's: "
                              "FILE.py or FILE.py:CLASS, in the assignment's interface (this imports the file "
-                             "and runs its code; check it first with twolayer check)",
+                             "and runs its code; check it first with twolayer check; default: twolayer's own)",
                              "none: twolayer's own network", metavar="FILE.py[:CLASS]", searchable=False)
 
     # -- regularization and augmentation ----------------------------------------------------
