@@ -140,3 +140,17 @@ def test_long_lists_of_crops_and_image_sizes_are_checked_at_their_extremes(monke
         space.check_images((100, 100, 3), 10**6)  # too few for the largest size, 1099 x 1099, whichever trial reads
     with pytest.raises(ConfigError, match="^--crop must be below 50 for the 50x50 images of folder:/data/x, got 99"):
         build_space({**given, "image_size": "none,50,1000"})
+
+
+def test_slips_in_a_list_or_range_are_read_or_said_with_the_syntax():
+    # spaces around a range's colons were `a range is LOW:HIGH or LOW:HIGH:log, got '1e-3 : 1e-1 : log'`
+    assert build_space({"lr": " 1e-3 : 1e-1 : LOG "}).dimensions["lr"] == Dimension("lr", low=1e-3, high=0.1, log=True)
+    # a minus sign pasted from a typeset page (U+2212) was `expected a number, got '1e−3'`
+    assert build_space({"lr": "1e\u22123,1e\u22122"}).dimensions["lr"].values == (1e-3, 1e-2)
+    with pytest.raises(ConfigError, match="--seed must be a whole number >= 0, got -1"):
+        build_space({"seed": "\u22121,5"})
+    # other ways of writing a list or range were `expected a number, got '1e-3..1e-1'`, the way to write one unsaid
+    for text in ("1e-3..1e-1", "0.1-0.2", "[0.1,0.2]", "0.1 0.2", "0.1;0.2"):
+        with pytest.raises(ConfigError, match="expected a number, got .*; a list is written a,b,c and a range "
+                                              "LOW:HIGH or LOW:HIGH:log"):
+            build_space({"lr": text})

@@ -170,19 +170,27 @@ class Space:
 def parse_value(opt: Option, text: str) -> Dimension | Any:
     """A command-line value: a Dimension (list or range) or a fixed value."""
     text = text.strip()
-    if "," in text and opt.searchable:
-        items = [t.strip() for t in text.split(",")]
-        if not all(items):
-            raise OptionError(opt.name, f"empty item in list {text!r}", "{option}: {problem}")
-        return Dimension(opt.name, values=tuple(opt.convert(t) for t in items))
-    if ":" in text and opt.kind in (int, float) and opt.searchable:  # folder:PATH is a value, not a range
-        parts = text.split(":")
-        if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] != "log"):
-            raise OptionError(opt.name, f"a range is LOW:HIGH or LOW:HIGH:log, got {text!r}", "{option}: {problem}")
-        return _range(opt, parts[0], parts[1], log=len(parts) == 3)
-    if not text:
-        raise OptionError(opt.name, "empty value", "{option}: {problem}")
-    return opt.convert(text)
+    try:
+        if "," in text and opt.searchable:
+            items = [t.strip() for t in text.split(",")]
+            if not all(items):
+                raise OptionError(opt.name, f"empty item in list {text!r}", "{option}: {problem}")
+            return Dimension(opt.name, values=tuple(opt.convert(t) for t in items))
+        if ":" in text and opt.kind in (int, float) and opt.searchable:  # folder:PATH is a value, not a range
+            parts = [part.strip() for part in text.split(":")]  # 1e-3 : 1e-1 : log was refused
+            if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2].lower() != "log"):
+                raise OptionError(opt.name, f"a range is LOW:HIGH or LOW:HIGH:log, got {text!r}",
+                                  "{option}: {problem}")
+            return _range(opt, parts[0], parts[1], log=len(parts) == 3)
+        if not text:
+            raise OptionError(opt.name, "empty value", "{option}: {problem}")
+        return opt.convert(text)
+    except OptionError as e:
+        if not (opt.searchable and e.problem.startswith(("expected a number", "expected a count"))):
+            raise
+        # 1e-3..1e-1, 0.1-0.2, [0.1,0.2] or 0.1 0.2 were "expected a number", the way to write one unsaid
+        raise OptionError(opt.name, f"{e.problem}; a list is written a,b,c and a range LOW:HIGH or LOW:HIGH:log",
+                          "{option}: {problem}") from None
 
 
 def parse_toml_value(opt: Option, value: Any) -> Dimension | Any:
