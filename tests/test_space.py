@@ -1,5 +1,7 @@
 """Search spaces from the command line and from TOML files."""
 
+import re
+
 import pytest
 
 from twolayer.errors import ConfigError
@@ -154,3 +156,20 @@ def test_slips_in_a_list_or_range_are_read_or_said_with_the_syntax():
         with pytest.raises(ConfigError, match="expected a number, got .*; a list is written a,b,c and a range "
                                               "LOW:HIGH or LOW:HIGH:log"):
             build_space({"lr": text})
+
+
+def test_build_space_in_python_takes_a_space_files_values_and_refuses_the_rest_in_one_line(tmp_path):
+    # a list, a number or a range as Python values was `AttributeError: 'list' object has no attribute 'strip'`
+    space = build_space({"lr": [0.01, 0.1], "reg": (0.1, 0.2), "hidden_size": 50, "flip": True,
+                         "dropout_hidden": {"low": 0.1, "high": 0.5}})
+    assert space.dimensions["lr"].values == (0.01, 0.1) and space.dimensions["reg"].values == (0.1, 0.2)
+    assert space.dimensions["dropout_hidden"] == Dimension("dropout_hidden", low=0.1, high=0.5)
+    assert space.fixed == {"hidden_size": 50, "flip": True}
+    for given, toml_file, message in [
+        ("lr=0.1", None, "a space is a dict of option names to values"),  # `'str' object has no attribute 'items'`
+        ({5: "0.1"}, None, "unknown training option '5'"),  # `'int' object has no attribute 'replace'`
+        ({"lr": "0.1,0.2"}, 5, "the space file must be text or a pathlib.Path, got int 5"),  # a TypeError from open
+        ({"lr": None}, None, "--lr: expected a number, got None"),
+    ]:
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            build_space(given, toml_file)
