@@ -558,3 +558,15 @@ def test_tune_run_takes_its_folder_as_text_and_whole_floats(tmp_path, monkeypatc
     space = build_space({"dataset": "digits", "lr": "0.01,0.1", "epochs": "1"})
     result = tune.run(tune.TuneOptions(space=space, out="search", trials=2.0, quiet=True))
     assert result.out == Path("search") and len(result.rows) == 2
+
+
+def test_an_sqlite_storage_inside_the_search_folder_is_refused_before_it_starts(tmp_path, capsys):
+    # the search ran, and the same command then refused its folder for good, even with --force: `holds files
+    # twolayer did not write ('studies.db')`
+    out = tmp_path / "s"
+    for url in (f"sqlite:///{out / 'studies.db'}", f"sqlite:///{out / '..' / 's' / 'trials' / 'x.db'}"):
+        assert main(["tune", *FAST, "--lr", "1e-2,3e-3", "--out", str(out), "--storage", url]) == 2
+        err = capsys.readouterr().err
+        assert f"is a file inside --out {out}, a search's folder" in err and len(err.strip().splitlines()) == 1
+        assert f"sqlite:///{tmp_path / 'studies.db'}" in err or f"sqlite:///{tmp_path / 'x.db'}" in err
+        assert not out.exists()

@@ -233,6 +233,30 @@ def lost_database(e: BaseException, url: str | None) -> TwolayerError | None:
 SQLITE_HEADER = b"SQLite format 3\0"
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file a sqlite:/// URL names; None for another database, or a URI
+    filename (file:x.db?mode=ro&uri=true), which is SQLite's to read."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.query.get("uri"):
+        return None
+    return Path(parsed.database)
+
+
+def check_outside(url: str, out: Path) -> None:
+    """UsageError for a SQLite --storage inside the search's folder, which
+    holds only twolayer's files: the search ran, and the same command then
+    refused the folder for good, even with --force (`holds files twolayer
+    did not write ('studies.db')`)."""
+    path = sqlite_file(url)
+    if path is not None and out.absolute().resolve() in path.absolute().resolve().parents:
+        raise UsageError(f"--storage {mask_url(url)} is a file inside --out {out}, a search's folder, which holds "
+                         "only twolayer's own files; keep it beside the folder "
+                         f"(sqlite:///{out.parent / path.name}), or leave --storage out (the study is then a journal "
+                         f"file in {out})")
+
+
 def check_sqlite_file(url: str) -> None:
     """The file of a sqlite:/// --storage can hold a study: not a folder,
     in a folder that exists, and new, empty or a database Optuna made.
@@ -241,12 +265,9 @@ def check_sqlite_file(url: str) -> None:
     and a folder or a missing one was `unable to open database file`)."""
     import sqlite3
 
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    if not parsed.database or parsed.query.get("uri"):  # a URI filename (file:x.db?mode=ro) is SQLite's to read
+    path = sqlite_file(url)
+    if path is None:
         return
-    path = Path(parsed.database)
     where = f"--storage {mask_url(url)}"
     if path.is_dir():
         raise TwolayerError(f"{where}: {path} is a folder; give a file in it, sqlite:///{path / 'studies.db'}")

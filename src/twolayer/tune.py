@@ -41,6 +41,7 @@ from twolayer.streams import lasting_output, say
 from twolayer.studies import (
     GRACE,
     JOURNAL,
+    check_outside,
     check_url,
     database_error,
     lost_database,
@@ -124,6 +125,7 @@ class TuneOptions:
             self.space.grid()  # raises for ranges
         if self.storage is not None:
             check_url(self.storage)
+            check_outside(self.storage, self.out)
         if not validated(self.space):  # every trial would end without a score, and a rerun would too
             raise UsageError("a search compares its trials by their validation accuracy, and --val-size 0 "
                              "leaves none: give --val-size N (images) or a fraction such as 0.1")
