@@ -77,6 +77,10 @@ def test_existing_run_is_not_overwritten_without_force(run_dir, capsys):
 
 @pytest.mark.parametrize("argv,message", [
     (["train", "--lr", "-1"], "lr must be > 0, got -1.0"),
+    # a value beginning with a minus and a digit was taken for an option: `expected one argument`
+    (["train", "--lr", "-1e-3"], "--lr must be > 0, got -0.001"),
+    (["tune", "--seed", "-1,5"], "--seed must be a whole number >= 0, got -1"),
+    (["tune", "--lr", "-1:1:log", "--sampler", "random"], "--lr: a log range needs low > 0, got -1.0:1.0:log"),
     (["train", "--batch-size", "0"], "batch-size must be a positive integer, got 0"),
     (["train", "--dataset", "nope"], "unknown dataset 'nope'"),
     (["train", "--val-size", "x"], "expected a count or a fraction"),

@@ -362,7 +362,7 @@ CASES: dict[str, Case] = {
         lambda d, s: shutil.copytree(s["search"], d / "search")),
     "tune on a database in a missing folder": Case(
         ["tune", "--lr", "0.1,0.2", "--storage", "sqlite:///nowhere/x.db", "--out", "search"], 1,
-        "cannot use the database at sqlite:///nowhere/x.db"),
+        "--storage sqlite:///nowhere/x.db: no folder nowhere to hold x.db; make it, or give another path"),
     "report of a run whose metrics.json is a list": Case(
         ["report", "run"], 1, "run/metrics.json: it holds a JSON list",
         lambda d, s: (copy_run(s, d) / "metrics.json").write_text("[1]")),

@@ -1,5 +1,7 @@
 """Search spaces from the command line and from TOML files."""
 
+import re
+
 import pytest
 
 from twolayer.errors import ConfigError
@@ -140,3 +142,34 @@ def test_long_lists_of_crops_and_image_sizes_are_checked_at_their_extremes(monke
         space.check_images((100, 100, 3), 10**6)  # too few for the largest size, 1099 x 1099, whichever trial reads
     with pytest.raises(ConfigError, match="^--crop must be below 50 for the 50x50 images of folder:/data/x, got 99"):
         build_space({**given, "image_size": "none,50,1000"})
+
+
+def test_slips_in_a_list_or_range_are_read_or_said_with_the_syntax():
+    # spaces around a range's colons were `a range is LOW:HIGH or LOW:HIGH:log, got '1e-3 : 1e-1 : log'`
+    assert build_space({"lr": " 1e-3 : 1e-1 : LOG "}).dimensions["lr"] == Dimension("lr", low=1e-3, high=0.1, log=True)
+    # a minus sign pasted from a typeset page (U+2212) was `expected a number, got '1e−3'`
+    assert build_space({"lr": "1e\u22123,1e\u22122"}).dimensions["lr"].values == (1e-3, 1e-2)
+    with pytest.raises(ConfigError, match="--seed must be a whole number >= 0, got -1"):
+        build_space({"seed": "\u22121,5"})
+    # other ways of writing a list or range were `expected a number, got '1e-3..1e-1'`, the way to write one unsaid
+    for text in ("1e-3..1e-1", "0.1-0.2", "[0.1,0.2]", "0.1 0.2", "0.1;0.2"):
+        with pytest.raises(ConfigError, match="expected a number, got .*; a list is written a,b,c and a range "
+                                              "LOW:HIGH or LOW:HIGH:log"):
+            build_space({"lr": text})
+
+
+def test_build_space_in_python_takes_a_space_files_values_and_refuses_the_rest_in_one_line(tmp_path):
+    # a list, a number or a range as Python values was `AttributeError: 'list' object has no attribute 'strip'`
+    space = build_space({"lr": [0.01, 0.1], "reg": (0.1, 0.2), "hidden_size": 50, "flip": True,
+                         "dropout_hidden": {"low": 0.1, "high": 0.5}})
+    assert space.dimensions["lr"].values == (0.01, 0.1) and space.dimensions["reg"].values == (0.1, 0.2)
+    assert space.dimensions["dropout_hidden"] == Dimension("dropout_hidden", low=0.1, high=0.5)
+    assert space.fixed == {"hidden_size": 50, "flip": True}
+    for given, toml_file, message in [
+        ("lr=0.1", None, "a space is a dict of option names to values"),  # `'str' object has no attribute 'items'`
+        ({5: "0.1"}, None, "unknown training option '5'"),  # `'int' object has no attribute 'replace'`
+        ({"lr": "0.1,0.2"}, 5, "the space file must be text or a pathlib.Path, got int 5"),  # a TypeError from open
+        ({"lr": None}, None, "--lr: expected a number, got None"),
+    ]:
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            build_space(given, toml_file)

@@ -4,6 +4,7 @@ searches continue, and a PostgreSQL study is shared by several workers."""
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -443,21 +444,129 @@ def test_a_search_with_other_options_names_them_and_how_to_start_afresh(tmp_path
     assert main([*other, "--force"]) == 0
 
 
-def test_a_search_folders_study_never_made_ready_is_one_line_at_once_and_force_starts_it(tmp_path, capsys):
-    """A tune command stopped as it began (its journal's study created, never
-    made ready): the same command waited 120 s for another process to make
-    it ready, though the folder's lock lets none in, then said only that."""
-    command = ["tune", "--lr", "1e-3,1e-2", "--epochs", "1", "--hidden-size", "16", "--out", str(tmp_path / "S"),
-               "--quiet"]
-    assert main(command) == 0
-    journal = tmp_path / "S" / "study.journal"
-    journal.write_text(journal.read_text().splitlines()[0] + "\n")  # the study's creation, and nothing after
-    capsys.readouterr()
-    began = time.monotonic()
-    assert main(command) == 1
+@pytest.mark.parametrize("url, message", [
+    # sqlalchemy's `Can't load plugin: sqlalchemy.dialects:ftp` and `invalid literal for int()`, exit 1
+    ("ftp://host/studies", "ftp:// is no kind of database twolayer keeps a study in"),
+    ("postgres://me:hunter2@db/studies", "(PostgreSQL's is written postgresql://)"),
+    ("postgresql://me:hunter2@[::1/studies", "cannot be read as a database URL"),
+    ("postgresql://me:hunter2@db:port/studies", "its form is postgresql://USER[:PASSWORD]@HOST[:PORT]/DB"),
+    # SQLite's URI forms of a database in memory: with --jobs 2, `KeyError: 'Record does not exist.'`
+    ("sqlite:///file::memory:?cache=shared&uri=true", "is a database in memory"),
+    ("sqlite:///file:x?mode=memory&uri=true", "is a database in memory"),
+])
+def test_a_storage_url_of_no_database_is_a_bad_option(tmp_path, url, message, capsys):
+    assert main(["tune", *FAST, "--lr", "1e-2,3e-3", "--out", str(tmp_path / "s"), "--storage", url]) == 2
     err = capsys.readouterr().err
-    assert time.monotonic() - began < 30
-    assert err == (f"twolayer tune: error: study 'twolayer-digits' was never made ready by the tune command that began "
-                   f"it (stopped then), so no trial ran in it; pass --force to start it afresh in {tmp_path / 'S'}, or "
-                   "choose another --out\n")
-    assert main([*command, "--force"]) == 0
+    assert message in err and len(err.strip().splitlines()) == 1 and "hunter2" not in err
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_storage_whose_driver_is_missing_names_it(tmp_path, monkeypatch, capsys):
+    # Optuna's own `Failed to import DB access module for the specified storage URL` named no module
+    monkeypatch.setitem(sys.modules, "MySQLdb", None)  # importing it fails, as where it is not installed
+    url = "mysql://me:hunter2@db/studies"
+    assert main(["tune", *FAST, "--lr", "1e-2,3e-3", "--out", str(tmp_path / "s"), "--storage", url]) == 1
+    err = capsys.readouterr().err
+    assert "needs a database driver that is not installed (MySQLdb)" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "s").exists()
+
+
+def test_an_sqlite_storage_that_cannot_hold_a_study_is_one_line(tmp_path, capsys):
+    import sqlite3
+
+    theirs = tmp_path / "app.db"
+    with sqlite3.connect(theirs) as db:
+        db.execute("CREATE TABLE customers (name TEXT)")
+    before = theirs.read_bytes()
+    (tmp_path / "folder.db").mkdir()
+    (tmp_path / "notes.db").write_text("not a database")
+    optuna.create_study(study_name="theirs", storage=f"sqlite:///{tmp_path / 'studies.db'}")
+    for path, message in [
+        # Optuna added its tables to another program's database, beside its own
+        (theirs, "app.db is another program's database (its tables: customers)"),
+        (tmp_path / "folder.db", "folder.db is a folder; give a file in it"),  # `unable to open database file`
+        (tmp_path / "no" / "s.db", f"no folder {tmp_path / 'no'} to hold s.db"),
+        (tmp_path / "notes.db", "notes.db is not a SQLite database"),
+        # read-only: `StorageInternalError: An exception is raised during the commit. This typically happens due
+        # to invalid data in the commit, e.g. exceeding max length`
+        (f"file:{tmp_path / 'studies.db'}?mode=ro&uri=true", "attempt to write a readonly database"),
+    ]:
+        assert main(["tune", *FAST, "--lr", "1e-2,3e-3", "--out", str(tmp_path / "s"),
+                     "--storage", f"sqlite:///{path}"]) == 1
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1
+        assert not (tmp_path / "s").exists()
+    assert theirs.read_bytes() == before
+
+
+def test_a_study_that_twolayer_did_not_make_is_refused_at_once(tmp_path, capsys):
+    # a study of the same name from a plain Optuna script: waited two minutes for it to be made ready, then said
+    # `was never made ready by the process that created it`
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    study = optuna.create_study(study_name="twolayer-digits", storage=url)
+    study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=2)
+    started = time.monotonic()
+    assert main(["tune", *FAST, "--lr", "1e-2,3e-3", "--out", str(tmp_path / "s"), "--storage", url]) == 1
+    assert time.monotonic() - started < 30
+    err = capsys.readouterr().err
+    assert "study 'twolayer-digits' in sqlite:///" in err and "is no twolayer search" in err
+    assert "give another --study name" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_study_left_unready_in_its_folder_is_made_again(tmp_path, capsys):
+    # a tune killed between creating its study and recording its search (or enqueuing its grid) in the journal:
+    # the same command waited two minutes, then refused; under the folder's lock no other process is making it
+    out = tmp_path / "s"
+    out.mkdir()
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(out / "study.journal")))
+    optuna.create_study(study_name="twolayer-digits", storage=storage, direction="maximize")
+    started = time.monotonic()
+    assert main(["tune", *FAST, "--lr", "1e-2,3e-3", "--out", str(out)]) == 0
+    assert time.monotonic() - started < 60
+    assert sorted(r["state"] for r in rows(out)) == ["complete", "complete"]
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("space", {"lr": [0.1, 0.2]}, "space must be a twolayer.space.Space"),  # an AttributeError
+    ("trials", "5", "--trials must be a whole number, got str '5'"),  # a TypeError
+    ("trials", 1.5, "--trials must be a whole number, got float 1.5"),  # taken: 1.5 trials
+    ("jobs", "2", "--jobs must be a whole number"),
+    ("seed", None, "--sampler-seed must be a whole number, got NoneType None"),
+    ("storage", Path("studies.db"), "--storage must be a database URL, text"),  # a TypeError from re
+    ("study", None, "--study must be a name (text, not empty)"),  # a study under a name Optuna made up
+    ("study", "x" * 513, "--study is a name of 513 characters; a study's name has at most 512"),
+    ("quiet", "no", "quiet must be True or False"),  # a true string
+])
+def test_tune_run_given_a_wrong_value_raises_one_usage_error(tmp_path, field, value, message):
+    from twolayer import tune
+    from twolayer.errors import UsageError
+    from twolayer.space import build_space
+
+    space = build_space({"dataset": "digits", "lr": "0.01,0.1", "epochs": "1"})
+    opts = tune.TuneOptions(**{"space": space, "out": tmp_path / "s", field: value})
+    with pytest.raises(UsageError, match=re.escape(message)):
+        tune.run(opts)
+    assert not (tmp_path / "s").exists()
+
+
+def test_tune_run_takes_its_folder_as_text_and_whole_floats(tmp_path, monkeypatch):
+    # out="search" was a TypeError (str / str) once the options were checked
+    from twolayer import tune
+    from twolayer.space import build_space
+
+    monkeypatch.chdir(tmp_path)
+    space = build_space({"dataset": "digits", "lr": "0.01,0.1", "epochs": "1"})
+    result = tune.run(tune.TuneOptions(space=space, out="search", trials=2.0, quiet=True))
+    assert result.out == Path("search") and len(result.rows) == 2
+
+
+def test_an_sqlite_storage_inside_the_search_folder_is_refused_before_it_starts(tmp_path, capsys):
+    # the search ran, and the same command then refused its folder for good, even with --force: `holds files
+    # twolayer did not write ('studies.db')`
+    out = tmp_path / "s"
+    for url in (f"sqlite:///{out / 'studies.db'}", f"sqlite:///{out / '..' / 's' / 'trials' / 'x.db'}"):
+        assert main(["tune", *FAST, "--lr", "1e-2,3e-3", "--out", str(out), "--storage", url]) == 2
+        err = capsys.readouterr().err
+        assert f"is a file inside --out {out}, a search's folder" in err and len(err.strip().splitlines()) == 1
+        assert f"sqlite:///{tmp_path / 'studies.db'}" in err or f"sqlite:///{tmp_path / 'x.db'}" in err
+        assert not out.exists()

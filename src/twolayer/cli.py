@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import os
+import re
 import signal
 import sys
 import tempfile
@@ -33,12 +34,17 @@ class Parser(argparse.ArgumentParser):
     """argparse, with its errors cut to one line, no abbreviated options
     (`--hid 10` would mean --hidden-size only until an option --hidden-... is
     added, and a script that used it would then fail or, worse, mean
-    another), and no empty values (_get_value)."""
+    another), no empty values (_get_value), and a word that begins with a
+    minus and a digit read as a value, never as an option: argparse reads
+    only -1 and -1.5 so, and `--lr -1e-3`, or tune's `--seed -1,5` and
+    `--lr -1:1`, said `expected one argument`, not what was wrong with the
+    value (no option of twolayer's begins so)."""
 
     given: list[str] = []  # the words parsed, for a refusal's hint
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, allow_abbrev=False, **kwargs)
+        self._negative_number_matcher = re.compile(r"^-\.?\d")  # as Python 3.13's argparse reads -1e-3
 
     def _get_value(self, action: argparse.Action, text: str):  # type: ignore[override]
         """Every value given, before its conversion: an empty one is refused,

@@ -179,6 +179,8 @@ class Option:
                 return text in ("true", "yes", "1")
             raise OptionError(option, f"expected true or false, got {value!r}", "{option}: {problem}")
         expected = "a count or a fraction" if isinstance(self.rule, SplitSize) else "a number"
+        if isinstance(value, str):  # the minus sign U+2212 of a typeset page (1e−3): float() reads other digits
+            value = value.replace("\u2212", "-")
         if self.kind is int and not isinstance(value, (bool, float)):
             try:  # exactly: through a float, seed 2**64 - 1 became 2**64 and 2**53 + 1 became 2**53
                 return int(value)

@@ -17,8 +17,10 @@ from __future__ import annotations
 import difflib
 import itertools
 import math
+import reprlib
 import sys
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +40,7 @@ from twolayer.config import (
 )
 from twolayer.data.splits import carve_options, carve_order, check_classes, resolve_size, split_counts
 from twolayer.errors import ConfigError, UsageError
-from twolayer.files import read_small
+from twolayer.files import given_path, read_small
 
 
 @dataclass(frozen=True)
@@ -170,25 +172,33 @@ class Space:
 def parse_value(opt: Option, text: str) -> Dimension | Any:
     """A command-line value: a Dimension (list or range) or a fixed value."""
     text = text.strip()
-    if "," in text and opt.searchable:
-        items = [t.strip() for t in text.split(",")]
-        if not all(items):
-            raise OptionError(opt.name, f"empty item in list {text!r}", "{option}: {problem}")
-        return Dimension(opt.name, values=tuple(opt.convert(t) for t in items))
-    if ":" in text and opt.kind in (int, float) and opt.searchable:  # folder:PATH is a value, not a range
-        parts = text.split(":")
-        if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] != "log"):
-            raise OptionError(opt.name, f"a range is LOW:HIGH or LOW:HIGH:log, got {text!r}", "{option}: {problem}")
-        return _range(opt, parts[0], parts[1], log=len(parts) == 3)
-    if not text:
-        raise OptionError(opt.name, "empty value", "{option}: {problem}")
-    return opt.convert(text)
+    try:
+        if "," in text and opt.searchable:
+            items = [t.strip() for t in text.split(",")]
+            if not all(items):
+                raise OptionError(opt.name, f"empty item in list {text!r}", "{option}: {problem}")
+            return Dimension(opt.name, values=tuple(opt.convert(t) for t in items))
+        if ":" in text and opt.kind in (int, float) and opt.searchable:  # folder:PATH is a value, not a range
+            parts = [part.strip() for part in text.split(":")]  # 1e-3 : 1e-1 : log was refused
+            if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2].lower() != "log"):
+                raise OptionError(opt.name, f"a range is LOW:HIGH or LOW:HIGH:log, got {text!r}",
+                                  "{option}: {problem}")
+            return _range(opt, parts[0], parts[1], log=len(parts) == 3)
+        if not text:
+            raise OptionError(opt.name, "empty value", "{option}: {problem}")
+        return opt.convert(text)
+    except OptionError as e:
+        if not (opt.searchable and e.problem.startswith(("expected a number", "expected a count"))):
+            raise
+        # 1e-3..1e-1, 0.1-0.2, [0.1,0.2] or 0.1 0.2 were "expected a number", the way to write one unsaid
+        raise OptionError(opt.name, f"{e.problem}; a list is written a,b,c and a range LOW:HIGH or LOW:HIGH:log",
+                          "{option}: {problem}") from None
 
 
 def parse_toml_value(opt: Option, value: Any) -> Dimension | Any:
-    if isinstance(value, (list, dict)) and not opt.searchable:
+    if isinstance(value, (list, tuple, dict)) and not opt.searchable:
         raise OptionError(opt.name, "takes one value; it cannot be searched", "{option} {problem}")
-    if isinstance(value, list) and opt.searchable:
+    if isinstance(value, (list, tuple)) and opt.searchable:
         if not value:
             raise OptionError(opt.name, "empty list", "{option}: {problem}")
         return Dimension(opt.name, values=tuple(opt.convert(v) for v in value))
@@ -214,21 +224,28 @@ def _range(opt: Option, low: Any, high: Any, log: bool) -> Dimension:
     return Dimension(opt.name, low=ends[0], high=ends[1], log=log)
 
 
-def build_space(given: dict[str, str], toml_file: str | Path | None = None,
+def build_space(given: Mapping[str, Any], toml_file: str | Path | None = None,
                 config_class: type = TrainConfig) -> Space:
     """The space from a TOML file (optional) and command-line values, which
-    win. `given` maps option names to command-line strings. Errors name an
-    option as its flag when its value came from the command line, and as
-    its Python name when it came from the file."""
+    win. `given` maps option names to command-line strings, or, in Python,
+    to the values a space file holds: a list, a range {"low": ..., "high":
+    ..., "log": True} or one value (a list or a number was an
+    AttributeError, `'list' object has no attribute 'strip'`). Errors name
+    an option as its flag when its value came from the command line, and
+    as its Python name when it came from the file."""
+    if not isinstance(given, Mapping):
+        raise UsageError(f"a space is a dict of option names to values ('lr': '0.01,0.1', or [0.01, 0.1]), got "
+                         f"{type(given).__name__} {reprlib.repr(given)}")
     table = options(config_class)
     in_file: dict[str, Any] = {}
     if toml_file is not None:
-        for name, value in read_toml(toml_file).items():
+        for name, value in read_toml(given_path(toml_file, "the space file", "give FILE.toml")).items():
             in_file[name] = parse_toml_value(_option(table, name), value)
     on_line: dict[str, Any] = {}
-    for name, text in given.items():
+    for name, value in given.items():
         try:
-            on_line[name] = parse_value(_option(table, name), text)
+            opt = _option(table, name)
+            on_line[name] = parse_value(opt, value) if isinstance(value, str) else parse_toml_value(opt, value)
         except OptionError as e:
             raise e.as_flag() from None
     check_one_of_each(table, in_file, spell=str)
@@ -318,7 +335,7 @@ def config_file(path: str | Path, config_class: type = TrainConfig) -> dict[str,
 def _option(table: dict[str, Option], name: str) -> Option:
     opt = table.get(name)
     if opt is None or not opt.on_tune:
-        raise UsageError(unknown_option(name, [n for n, o in table.items() if o.on_tune]))
+        raise UsageError(unknown_option(str(name), [n for n, o in table.items() if o.on_tune]))
     return opt
 
 

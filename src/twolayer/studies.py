@@ -26,7 +26,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from twolayer.errors import TwolayerError
+from twolayer.errors import TwolayerError, UsageError
 
 if TYPE_CHECKING:
     from twolayer.tune import TuneOptions
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 JOURNAL = "study.journal"
 LOCK_SUFFIX = ".lock"  # Optuna's journal lock: a link named study.journal.lock while a process appends
 READY_TIMEOUT = 120.0  # seconds a joining worker waits for the creator to enqueue a grid
+MADE_TIMEOUT = 10.0  # seconds it waits for the creator to record its search in the study, which it does at once
 HEARTBEAT = 10  # seconds between a running trial's heartbeats in a database
 GRACE = 30  # seconds without one before the trial counts as its machine's death, and is run again
 
@@ -52,6 +53,48 @@ def scrub(text: str, url: str | None) -> str:
     """Remove a storage URL's password from any message."""
     secret = _password(url)
     return text.replace(secret, "***") if secret else text
+
+
+def check_url(url: Any) -> None:
+    """A --storage value that names a database Optuna can keep a study in;
+    UsageError (a bad option, exit 2) saying why not, before any folder or
+    connection is made (a URL that could not be read, or of no kind of
+    database, was exit 1: `invalid literal for int() with base 10`, `Can't
+    load plugin: sqlalchemy.dialects:ftp`)."""
+    import sqlalchemy.exc
+    from sqlalchemy.engine import make_url
+
+    if not isinstance(url, str):
+        raise UsageError(f"--storage must be a database URL, text such as sqlite:///PATH.db, got "
+                         f"{type(url).__name__} {url!r}")
+    if not re.match(r"^[a-z0-9+]+://", url):
+        raise UsageError(f"--storage must be a database URL such as postgresql://USER@HOST/DB or sqlite:///PATH.db, "
+                         f"got {mask_url(url)!r} (without --storage the study is a journal file in --out)")
+    try:
+        parsed = make_url(url)
+        parsed.get_dialect()
+    except sqlalchemy.exc.NoSuchModuleError:
+        scheme = url.split("://")[0]
+        near = " (PostgreSQL's is written postgresql://)" if scheme.startswith("postgres") else ""
+        raise UsageError(f"--storage {mask_url(url)}: {scheme}:// is no kind of database twolayer keeps a study "
+                         f"in{near}; give postgresql://USER@HOST/DB, mysql://USER@HOST/DB or sqlite:///PATH.db"
+                         ) from None
+    except (sqlalchemy.exc.ArgumentError, ValueError) as e:
+        raise UsageError(f"--storage {mask_url(url)} cannot be read as a database URL ({scrub(str(e), url)}); "
+                         "its form is postgresql://USER[:PASSWORD]@HOST[:PORT]/DB") from None
+    if parsed.get_backend_name() == "sqlite" and _in_memory(parsed):
+        raise UsageError(f"--storage {url} is a database in memory, gone when its process ends, so nothing is kept "
+                         "and no second process finds the study; give a file, sqlite:///PATH.db, or no --storage (a "
+                         "journal file in --out)")
+
+
+def _in_memory(sqlite_url) -> bool:
+    """Whether a SQLite URL names a database in memory: sqlite://, sqlite:///:memory:, or SQLite's URI forms
+    (file::memory:?uri=true, file:NAME?mode=memory&uri=true, which --jobs 2 met as `KeyError: 'Record does not
+    exist.'`)."""
+    name, query = sqlite_url.database or "", sqlite_url.query
+    return name in ("", ":memory:") or bool(query.get("uri")) and (
+        name.startswith("file::memory:") or query.get("mode") == "memory")
 
 
 def make_storage(opts_storage: str | None, out: Path):
@@ -73,6 +116,8 @@ def make_storage(opts_storage: str | None, out: Path):
 
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     sqlite = opts_storage.startswith("sqlite")
+    if sqlite:
+        check_sqlite_file(opts_storage)
     for attempt in range(5):
         try:
             storage = RDBStorage(
@@ -91,9 +136,13 @@ def make_storage(opts_storage: str | None, out: Path):
             if attempt == 4:
                 raise TwolayerError(_db_error(opts_storage, e)) from None
             time.sleep(0.2 + random.random())
-        except ModuleNotFoundError as e:
-            raise TwolayerError(f"--storage {mask_url(opts_storage)} needs a database driver ({e.name}): "
-                                "pip install 'twolayer[postgres]'") from None
+        except ImportError as e:  # Optuna's own ImportError ("Failed to import DB access module") names none
+            module = getattr(e.__cause__, "name", None) or e.name or "its Python module"
+            how = ("pip install 'twolayer[postgres]'" if module == "psycopg" else
+                   "install it, or write postgresql://..., whose driver pip install 'twolayer[postgres]' installs"
+                   if opts_storage.startswith("postgres") else "install it")
+            raise TwolayerError(f"--storage {mask_url(opts_storage)} needs a database driver that is not installed "
+                                f"({module}): {how}") from None
         except Exception as e:  # sqlalchemy's errors for bad URLs and unreachable servers
             raise TwolayerError(_db_error(opts_storage, e)) from None
 
@@ -158,17 +207,93 @@ def _db_error(url: str, e: Exception) -> str:
     return f"cannot use the database at {mask_url(url)}: {scrub(first, url)}"
 
 
+def database_error(e: BaseException | None) -> BaseException | None:
+    """The database's own error behind `e`, which Optuna may wrap in its
+    own (StorageInternalError: `An exception is raised during the commit`,
+    where SQLite had said `attempt to write a readonly database`), or None."""
+    import sqlalchemy.exc
+
+    while e is not None:
+        if isinstance(e, sqlalchemy.exc.DBAPIError):
+            return e
+        e = e.__cause__ or e.__context__
+    return None
+
+
 def lost_database(e: BaseException, url: str | None) -> TwolayerError | None:
     """One line for a database that went away mid-search (Optuna may wrap
     the driver's error in its own, or in an error of its own making)."""
-    import sqlalchemy.exc
+    lost = database_error(e) if url else None
+    if lost is None:
+        return None
+    return TwolayerError(f"lost the database at {mask_url(url)} during the search ({_db_error(url, lost)}); "
+                         "the finished trials are kept there: run the same command again once it is back")
 
-    while url and e is not None:
-        if isinstance(e, sqlalchemy.exc.DBAPIError):
-            return TwolayerError(f"lost the database at {mask_url(url)} during the search ({_db_error(url, e)}); "
-                                 "the finished trials are kept there: run the same command again once it is back")
-        e = e.__cause__ or e.__context__
-    return None
+
+SQLITE_HEADER = b"SQLite format 3\0"
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file a sqlite:/// URL names; None for another database, or a URI
+    filename (file:x.db?mode=ro&uri=true), which is SQLite's to read."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.query.get("uri"):
+        return None
+    return Path(parsed.database)
+
+
+def check_outside(url: str, out: Path) -> None:
+    """UsageError for a SQLite --storage inside the search's folder, which
+    holds only twolayer's files: the search ran, and the same command then
+    refused the folder for good, even with --force (`holds files twolayer
+    did not write ('studies.db')`)."""
+    path = sqlite_file(url)
+    if path is not None and out.absolute().resolve() in path.absolute().resolve().parents:
+        raise UsageError(f"--storage {mask_url(url)} is a file inside --out {out}, a search's folder, which holds "
+                         "only twolayer's own files; keep it beside the folder "
+                         f"(sqlite:///{out.parent / path.name}), or leave --storage out (the study is then a journal "
+                         f"file in {out})")
+
+
+def check_sqlite_file(url: str) -> None:
+    """The file of a sqlite:/// --storage can hold a study: not a folder,
+    in a folder that exists, and new, empty or a database Optuna made.
+    TwolayerError naming it otherwise, before Optuna makes its tables (in
+    the database of another program it made them beside that program's,
+    and a folder or a missing one was `unable to open database file`)."""
+    import sqlite3
+
+    path = sqlite_file(url)
+    if path is None:
+        return
+    where = f"--storage {mask_url(url)}"
+    if path.is_dir():
+        raise TwolayerError(f"{where}: {path} is a folder; give a file in it, sqlite:///{path / 'studies.db'}")
+    if not path.parent.is_dir():
+        raise TwolayerError(f"{where}: no folder {path.parent} to hold {path.name}; make it, or give another path")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(SQLITE_HEADER))
+    except FileNotFoundError:
+        return  # a new database
+    except OSError as e:
+        raise TwolayerError(f"{where}: {path}: {e.strerror or e}") from None
+    if not head:
+        return
+    if head != SQLITE_HEADER:
+        raise TwolayerError(f"{where}: {path} is not a SQLite database; give a new file, or one that holds studies")
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=60)) as db:
+            tables = sorted(name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'"))
+    except sqlite3.Error as e:
+        raise TwolayerError(f"{where}: cannot read {path}: {e}") from None
+    if tables and "version_info" not in tables:  # every Optuna database has its schema's version_info table
+        shown = ", ".join(tables[:3]) + (", ..." if len(tables) > 3 else "")
+        raise TwolayerError(f"{where}: {path} is another program's database (its tables: {shown}), which Optuna "
+                            "would add its own tables to; give a file of its own, such as "
+                            f"sqlite:///{path.with_name(path.stem + '-studies.db')}")
 
 
 def code_digest() -> str:
@@ -201,15 +326,12 @@ def open_study(opts: TuneOptions, storage):
                 study.enqueue_trial(params, user_attrs={"grid_index": index})
         study.set_user_attr("ready", True)
         return study
-    fresh = ("use another --study name" if opts.storage else
-             f"pass --force to start it afresh in {opts.out}, or choose another --out")
-    # another machine may be making a database's study ready; a search folder's journal is this process's
-    # alone (its folder's lock), so one not ready there was left by a tune stopped as it began (it waited 120 s)
-    deadline = time.monotonic() + (READY_TIMEOUT if opts.storage else 0)
+    began = time.monotonic()
     while not study.user_attrs.get("ready"):
-        if time.monotonic() >= deadline:
-            by = "the process that created it" if opts.storage else "the tune command that began it (stopped then)"
-            raise TwolayerError(f"study {opts.study!r} was never made ready by {by}, so no trial ran in it; {fresh}")
+        if not opts.storage and not _foreign(study):  # under the folder's lock: its maker was killed making it
+            optuna.delete_study(study_name=opts.study, storage=storage)  # no trial ran: ready comes first
+            return open_study(opts, storage)
+        _check_made(study, opts, time.monotonic() - began)
         time.sleep(0.5)
         study = optuna.load_study(study_name=opts.study, storage=storage)
     theirs = study.user_attrs.get("twolayer") or {}
@@ -217,6 +339,8 @@ def open_study(opts: TuneOptions, storage):
                                      ("version", "twolayer version"), ("code", "twolayer code"))
               if theirs.get(key) != signature[key]]
     code = [what for what in differ if what.startswith("twolayer")]
+    fresh = ("use another --study name" if opts.storage else
+             f"pass --force to start it afresh in {opts.out}, or choose another --out")
     if code:  # the same command after an upgrade, say: not another search, but trials of other code
         raise TwolayerError(f"study {opts.study!r} was begun by another twolayer (its {' and '.join(code)} "
                             f"differs), whose trials this one does not compare with its own; continue it with that "
@@ -226,6 +350,30 @@ def open_study(opts: TuneOptions, storage):
         raise TwolayerError(f"study {opts.study!r} already holds a different search ({differs}): give the same "
                             f"options to continue it, or {fresh}")
     return study
+
+
+def _foreign(study) -> bool:
+    """Whether a study not yet ready was made by another program: no
+    twolayer search recorded in it, and trials (twolayer enqueues a grid
+    only once it has recorded its search)."""
+    return "twolayer" not in study.user_attrs and bool(study.get_trials(deepcopy=False))
+
+
+def _check_made(study, opts: TuneOptions, waited: float) -> None:
+    """TwolayerError for a study that is not being made ready by a twolayer
+    process: another program's, or one whose maker stopped (a study of the
+    same name from a plain Optuna script was waited on for two minutes,
+    then said `never made ready by the process that created it`)."""
+    where = mask_url(opts.storage) if opts.storage else opts.out / JOURNAL
+    fresh = (f"give another --study name, or delete it: optuna delete-study --study-name {opts.study!r} --storage "
+             f"{mask_url(opts.storage)}" if opts.storage else
+             f"pass --force to start the search afresh in {opts.out}, or choose another --out")
+    if _foreign(study) or ("twolayer" not in study.user_attrs and waited > MADE_TIMEOUT):
+        raise TwolayerError(f"study {opts.study!r} in {where} is no twolayer search (another program made it, or a "
+                            f"tune was stopped as it made it); {fresh}")
+    if waited > READY_TIMEOUT:
+        raise TwolayerError(f"study {opts.study!r} in {where} was never made ready by the process that created it "
+                            f"(was it stopped?); {fresh}")
 
 
 def trial_dir(out: Path, number: int) -> Path:

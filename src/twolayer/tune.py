@@ -18,7 +18,7 @@ import io
 import multiprocessing
 import os
 import pickle
-import re
+import reprlib
 import shutil
 import signal
 import socket
@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from twolayer import runs
-from twolayer.config import options
+from twolayer.config import given_flag, is_number, options
 from twolayer.errors import Stopped, TwolayerError, UsageError, WriteError, first_line
-from twolayer.files import atomic_write_text, read_record, write_json
+from twolayer.files import atomic_write_text, given_path, read_record, write_json
 from twolayer.learner import label, load_class
 from twolayer.progress import Progress
 from twolayer.signals import Signalled, StopOnSignal
@@ -41,6 +41,9 @@ from twolayer.streams import lasting_output, say
 from twolayer.studies import (
     GRACE,
     JOURNAL,
+    check_outside,
+    check_url,
+    database_error,
     lost_database,
     make_storage,
     mask_url,
@@ -56,6 +59,7 @@ from twolayer.workflow import Prepared, finish_run, fit_config, new_net, num_ite
 SAMPLERS = ("grid", "random", "tpe")
 MAX_SAMPLER_SEED = 2**32 // 1000 - 1  # worker w's sampler is seeded seed * 1000 + w, which NumPy takes below 2**32
 PRUNERS = ("median", "hyperband", "none")
+MAX_STUDY_NAME = 512  # characters: Optuna's column for a study's name in a database
 
 
 def trial_columns(searched: list[str]) -> list[str]:
@@ -102,6 +106,7 @@ class TuneOptions:
     force: bool = False  # replace a training run's folder at `out` (only twolayer's own files)
 
     def validate(self) -> TuneOptions:
+        self.check_types()
         if self.sampler not in SAMPLERS:
             raise UsageError(f"unknown sampler {self.sampler!r}; choose from {', '.join(SAMPLERS)}")
         if self.pruner not in PRUNERS:
@@ -118,19 +123,43 @@ class TuneOptions:
             raise UsageError(f"--trials must be >= 1, got {self.trials}")
         if self.sampler == "grid":
             self.space.grid()  # raises for ranges
-        if self.storage and not re.match(r"^[a-z0-9+]+://", self.storage):
-            raise UsageError(f"--storage must be a database URL such as postgresql://USER@HOST/DB, "
-                              f"got {mask_url(self.storage)!r}")
-        if self.storage and re.match(r"^sqlite[a-z0-9+]*://(/(:memory:)?)?([?].*)?$", self.storage):
-            raise UsageError(f"--storage {self.storage} is a database in memory, gone when its process ends, so "
-                             "nothing is kept and no second process finds the study; give a file, "
-                             "sqlite:///PATH.db, or no --storage (a journal file in --out)")
+        if self.storage is not None:
+            check_url(self.storage)
+            check_outside(self.storage, self.out)
         if not validated(self.space):  # every trial would end without a score, and a rerun would too
             raise UsageError("a search compares its trials by their validation accuracy, and --val-size 0 "
                              "leaves none: give --val-size N (images) or a fraction such as 0.1")
         if self.space.fixed.get("net"):  # a learner's file and class, in one line, before any trial
             load_class(self.space.fixed["net"])
         return self
+
+    def check_types(self) -> None:
+        """Each field of the kind the search takes, as the Python API may be
+        given anything: one UsageError naming the field (out="search" was a
+        TypeError from str / str, a dict for the space an AttributeError,
+        seed=None a TypeError, trials=1.5 and quiet="no" were taken, and
+        study=None ran a search under a name Optuna made up, which the same
+        call then refused as another study's)."""
+        if not isinstance(self.space, Space):
+            raise UsageError(f"space must be a twolayer.space.Space, as build_space({{'lr': '0.01,0.1'}}) makes, got "
+                             f"{type(self.space).__name__} {reprlib.repr(self.space)}")
+        self.out = given_path(self.out, "out", "give the search's folder")
+        self.jobs, self.seed = whole(self.jobs, "--jobs"), whole(self.seed, "--sampler-seed")
+        self.trials = None if self.trials is None else whole(self.trials, "--trials")
+        self.quiet, self.force = given_flag(self.quiet, "quiet"), given_flag(self.force, "force")
+        if not isinstance(self.study, str) or not self.study or "\0" in self.study:
+            raise UsageError(f"--study must be a name (text, not empty), got {type(self.study).__name__} "
+                             f"{reprlib.repr(self.study)}")
+        if len(self.study) > MAX_STUDY_NAME:  # a database's column is that wide: PostgreSQL refused it mid-creation
+            raise UsageError(f"--study is a name of {len(self.study):,} characters; a study's name has at most "
+                             f"{MAX_STUDY_NAME}")
+
+
+def whole(value: Any, name: str) -> int:
+    """A whole-number argument (5.0 is 5); UsageError naming it otherwise."""
+    if not is_number(value, int):  # text, None, a bool, 1.5
+        raise UsageError(f"{name} must be a whole number, got {type(value).__name__} {reprlib.repr(value)}")
+    return int(value)
 
 
 def validated(space: Space) -> bool:
@@ -470,11 +499,13 @@ def _study(opts: TuneOptions):
     except TwolayerError:
         raise
     except Exception as e:  # a journal that is not Optuna's; the database went away, or refused the study
-        why = first_line(e)
+        cause = database_error(e)  # the database's own words, not Optuna's wrapping of them
+        why = first_line(e) if cause is None else str(cause).strip().splitlines()[0]
         if not opts.storage:
             raise TwolayerError(f"{opts.out / JOURNAL} is not a study journal twolayer can read ({why}); move it "
                                 "away, or pass --force to start the search afresh") from None
-        raise TwolayerError(scrub(f"cannot open study {opts.study!r}: {why}", opts.storage)) from None
+        raise TwolayerError(scrub(f"cannot open study {opts.study!r} in {mask_url(opts.storage)}: {why}",
+                                  opts.storage)) from None
 
 
 def check_journal_kept(opts: TuneOptions) -> None:
