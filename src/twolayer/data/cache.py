@@ -46,11 +46,16 @@ def refresh_wanted(refresh: bool = False) -> bool:
     return refresh or os.environ.get("TWOLAYER_REFRESH_CACHE", "") not in ("", "0")
 
 
+def cache_folder(root: Path) -> Path:
+    """The folder of decoded arrays in data directory `root`."""
+    return root / "cache"
+
+
 def cache_path(root: Path, name: str, key: str) -> Path:
     """Where the arrays of source `name` for content `key` are kept: NAME-KEY.npz.
     save_cached keeps one file per name: NAME names a source (a folder read
     at one size), the key what it held when decoded."""
-    return root / "cache" / f"{name}-{key[:24]}.npz"
+    return cache_folder(root) / f"{name}-{key[:24]}.npz"
 
 
 def load_cached(path: Path) -> dict[str, np.ndarray] | None:
