@@ -27,9 +27,10 @@ from twolayer.files import atomic_write_npz, given_path, load_npz
 
 
 def data_dir(explicit: str | Path | None = None) -> Path:
-    if explicit:  # None or "" (an empty --data-dir is refused as an option): the environment's, else the cache
-        given_path(explicit, "data_dir", "give the folder where dataset files are kept")
-    given = explicit or os.environ.get("TWOLAYER_DATA")
+    # None or "" (an empty --data-dir is refused as an option): the environment's, else the cache; bytes as
+    # text (Path(b"...") was a TypeError from pathlib)
+    given = given_path(explicit, "data_dir", "give the folder where dataset files are kept") if explicit else \
+        os.environ.get("TWOLAYER_DATA")
     try:
         if given:
             return Path(given).expanduser()
