@@ -540,6 +540,9 @@ CASES: dict[str, Case] = {
     "-- as a value given with = to tune": Case(["tune", "--lr=--"], 2, "argument --lr: expected one argument"),
     "-- as a value given with = to export": Case(["export", "{run}", "--out=--"], 2,
                                                  "argument --out: expected one argument"),
+    # an option tune takes one value of, as none (twolayer's own network): argparse made it None, then a traceback
+    "tune --net none": Case(["tune", "--net", "none", "--lr", "0.01,0.02", "--iters", "2", "--quiet", "--out", "s"], 0,
+                            ""),
     "a newline as an extra word": Case(["predict", "{run}", "{image}", "--json", "\n\x1b[2J"], 2,
                                        "unrecognized arguments: \\n\\x1b[2J (see --help)"),
 }
