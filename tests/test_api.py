@@ -245,6 +245,9 @@ def test_a_model_path_as_bytes_is_read_and_predict_needs_an_image(tmp_path):
         assert [row["path"] for row in predict(path, images)] == [str(tmp_path / "a.png")]
     with pytest.raises(ConfigError, match="no image files given to predict"):
         predict(path, [])
+    from twolayer import load_dataset  # a data directory as bytes too (it was pathlib's TypeError)
+
+    assert load_dataset("digits", data_dir=bytes(tmp_path)).class_names[0] == "0"
 
 
 def test_a_path_argument_that_is_not_a_path_or_is_empty_is_one_usage_error(tmp_path, monkeypatch):
@@ -276,6 +279,9 @@ def test_a_path_argument_that_is_not_a_path_or_is_empty_is_one_usage_error(tmp_p
         "the model's path holds a NUL character, got 'm\\x00.npz'": lambda: evaluate("m\0.npz"),
         "an image's path holds a NUL character, got 'a\\x00.png'": lambda: predict(model, ["a\0.png"]),
         "--out holds a NUL character, got 'p\\x00.html'": lambda: report(tmp_path, out="p\0.html"),
+        # the run's data, which train passes on: anything else was an AttributeError ('str' object has no attribute 'y')
+        "data must be the run's Prepared data (workflow.prepare(config)), or None to load it again, got str":
+            lambda: report(tmp_path, data="digits"),
     }
     for message, call in calls.items():
         with pytest.raises(UsageError, match=re.escape(message)):

@@ -314,6 +314,23 @@ def test_a_folder_read_at_two_sizes_keeps_a_decode_cache_for_each(tmp_path, priv
     assert "decode" not in shown.out + shown.err  # each read from its own cache file
 
 
+@pytest.mark.parametrize("inside", [".", "a"])
+def test_a_data_dir_inside_the_image_folder_gets_no_decode_cache(tmp_path, inside):
+    """--data-dir naming the image folder itself (or one of its class
+    folders), as `train --dataset folder:imgs --data-dir imgs` reads: the
+    decode cache went into imgs/cache/, which every later run read as a
+    class folder (`class folder imgs/cache holds no images`): one run broke
+    the folder for good. No cache is kept there; the images are decoded."""
+    picture = images_and_labels(1)[0][0]
+    for c in ("a", "b"):
+        (tmp_path / "imgs" / c).mkdir(parents=True)
+        Image.fromarray(picture).save(tmp_path / "imgs" / c / "0.png")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    for _ in range(2):
+        assert load_dataset(f"folder:{tmp_path / 'imgs'}", tmp_path / "imgs" / inside).class_names == ["a", "b"]
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
 def test_json_rows_of_file_names_that_are_not_utf8_are_valid_unicode(tmp_path, capsys):
     """A name's byte that is not UTF-8 (caf\\xe9.png, as Latin-1 systems and
     old zips write é) came out of `predict --json` and `evaluate --json` as

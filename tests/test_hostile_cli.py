@@ -536,6 +536,13 @@ CASES: dict[str, Case] = {
                                            text_file("s.toml", 'data_dir = "a\\u0000b"\nlr = [0.1, 0.2]\n')),
     "a NUL in a value": Case(["export", "{run}", "--out", "m\0.onnx"], 2,
                              "argument --out: a NUL character in 'm\\x00.onnx'"),
+    # argparse dropped the "--" and gave the option [], which tune and export met as a traceback
+    "-- as a value given with = to tune": Case(["tune", "--lr=--"], 2, "argument --lr: expected one argument"),
+    "-- as a value given with = to export": Case(["export", "{run}", "--out=--"], 2,
+                                                 "argument --out: expected one argument"),
+    # an option tune takes one value of, as none (twolayer's own network): argparse made it None, then a traceback
+    "tune --net none": Case(["tune", "--net", "none", "--lr", "0.01,0.02", "--iters", "2", "--quiet", "--out", "s"], 0,
+                            ""),
     "a newline as an extra word": Case(["predict", "{run}", "{image}", "--json", "\n\x1b[2J"], 2,
                                        "unrecognized arguments: \\n\\x1b[2J (see --help)"),
 }

@@ -185,3 +185,21 @@ def test_scales_that_overflow_are_refused_by_every_door_or_named_when_the_first_
     code, _, err = run(["train", "--reg", "1e300", "--epochs", "1", "--out", str(tmp_path / "run")], capsys)
     assert code == 3 and "at iteration 1; before any update, so not the learning rate: lower std" in err
     assert "lower learning rate" not in err and err.count("\n") == 1
+
+
+def test_scales_too_small_for_the_float_type_are_refused_by_every_door(capsys, tmp_path):
+    """--lr 1e-50 is 0 in float32 (no update changed a weight) and --std 1e-50
+    made every weight 0: each trained to 0.10 on digits, saying nothing."""
+    from twolayer import TwoLayerNet
+
+    tiny = "must be at least 1.18e-38 in float32, its smallest normal number"
+    for given in ({"lr": 1e-50}, {"std": 1e-40}):
+        with pytest.raises(OptionError, match=f"^{next(iter(given))} {tiny}"):
+            TrainConfig(**given).validate()
+        TrainConfig(**given, dtype="float64").validate()  # float64 holds them
+    with pytest.raises(OptionError, match=f"^std {tiny}"):
+        TwoLayerNet(4, 5, 3, std=1e-50, dtype=np.float32)
+    for argv in (["train", "--lr", "1e-50"], ["tune", "--lr", "1e-50:1e-1:log"], ["train", "--std", "1e-40"]):
+        code, _, err = run([*argv, "--epochs", "1", "--out", str(tmp_path / "run")], capsys)
+        assert code == 2 and err.count("\n") == 1 and f"{argv[1]} {tiny}" in err, err
+    assert not (tmp_path / "run").exists()

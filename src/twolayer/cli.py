@@ -63,6 +63,15 @@ class Parser(argparse.ArgumentParser):
             raise argparse.ArgumentError(action, f"a NUL character in {text!r}")
         return super()._get_value(action, text)
 
+    def _get_values(self, action: argparse.Action, words: list[str]):  # type: ignore[override]
+        """`--lr=--`: argparse drops a "--" given with "=" as the end of the
+        options, and the option took an empty list, which no conversion saw
+        (tune, export and check failed with a traceback, train said `--lr
+        must be a number > 0, got []`): refused as `--lr --` is."""
+        if action.option_strings and action.nargs is None and words == ["--"]:
+            raise argparse.ArgumentError(action, "expected one argument")
+        return super()._get_values(action, words)
+
     def error(self, message: str) -> None:  # type: ignore[override]
         """One line, whatever the words given hold (`predict RUN IMG $'\\n'`:
         an unrecognized newline broke the line in two)."""

@@ -397,6 +397,7 @@ class TrainConfig:
                 setattr(self, opt.name, bool(value))
         if self.std is not None:
             check_std(self.std, self.dtype)
+        check_normal("lr", self.lr, self.dtype, "every update is 0, and the weights never change")
         for name in PATH_OPTIONS:  # --data-dir https://...: made /here/https:/..., "not found"
             value = getattr(self, name)
             path = _path_part(name, value)[1] if isinstance(value, str) else None
@@ -521,11 +522,23 @@ def with_recipe(table: dict[str, Option], *layers: dict[str, Any]) -> dict[str, 
 
 
 def check_std(std: float, dtype: Any) -> None:
-    """OptionError if initial weights of scale std overflow dtype."""
+    """OptionError if initial weights of scale std overflow dtype, or are
+    too small for it (check_normal)."""
     largest = float(np.finfo(dtype).max) / 10  # std * N(0, 1) draws reach 6 and more
     if std > largest:
         raise OptionError("std", f"must be at most {largest:.3g} in {np.dtype(dtype)}, the initial weights overflow "
                           f"to infinity; got {std!r}")
+    check_normal("std", std, dtype, "the initial weights are 0 or denormal, and the network cannot learn")
+
+
+def check_normal(name: str, value: float, dtype: Any, below: str) -> None:
+    """OptionError for a value > 0 below dtype's smallest normal number:
+    `--lr 1e-50` is 0 in float32 (no update changed a weight) and `--std
+    1e-50` made every weight 0: the run learned nothing and said nothing."""
+    tiny = float(np.finfo(dtype).tiny)
+    if 0 < value < tiny:
+        raise OptionError(name, f"must be at least {tiny:.3g} in {np.dtype(dtype)}, its smallest normal number "
+                          f"(below it {below}); got {value!r}")
 
 
 # Options that only some values of another option use: name -> (that option, the values that use it).

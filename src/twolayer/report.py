@@ -18,7 +18,7 @@ import numpy as np
 from twolayer import bundles, plots, runs
 from twolayer.config import TrainConfig, given_flag, options
 from twolayer.data.fingerprint import decoded_otherwise, fingerprint
-from twolayer.errors import TwolayerError, WriteError
+from twolayer.errors import TwolayerError, UsageError, WriteError
 from twolayer.files import given_path, not_a_file, read_record, read_table, refuse_existing, write_making_folders
 from twolayer.learner import label
 from twolayer.metrics import confusion_matrix, per_class_accuracy
@@ -70,6 +70,9 @@ def report(path: str | Path, data: Prepared | None = None, out: str | Path | Non
     path = given_path(path, "the path to report", "give a run folder (or its model.npz) or a tuning folder",
                       TwolayerError)
     force = given_flag(force, "force")
+    if not (data is None or isinstance(data, Prepared)):  # an AttributeError (`'str' object has no attribute 'y'`)
+        raise UsageError(f"data must be the run's Prepared data (workflow.prepare(config)), or None to load it "
+                         f"again, got {type(data).__name__}")
     if path.name == bundles.MODEL_FILE and path.is_file():  # a run's model, as predict and evaluate take it
         path = path.parent
     runs.recover(path)  # a --force run or search killed before it started: the one it replaced is back

@@ -171,6 +171,8 @@ class Space:
 
 def parse_value(opt: Option, text: str) -> Dimension | Any:
     """A command-line value: a Dimension (list or range) or a fixed value."""
+    if not isinstance(text, str):  # converted already: an option tune takes one value of (--net none: None)
+        return text
     text = text.strip()
     try:
         if "," in text and opt.searchable:

@@ -27,9 +27,10 @@ from twolayer.files import atomic_write_npz, given_path, load_npz
 
 
 def data_dir(explicit: str | Path | None = None) -> Path:
-    if explicit:  # None or "" (an empty --data-dir is refused as an option): the environment's, else the cache
-        given_path(explicit, "data_dir", "give the folder where dataset files are kept")
-    given = explicit or os.environ.get("TWOLAYER_DATA")
+    # None or "" (an empty --data-dir is refused as an option): the environment's, else the cache; bytes as
+    # text (Path(b"...") was a TypeError from pathlib)
+    given = given_path(explicit, "data_dir", "give the folder where dataset files are kept") if explicit else \
+        os.environ.get("TWOLAYER_DATA")
     try:
         if given:
             return Path(given).expanduser()
@@ -46,11 +47,16 @@ def refresh_wanted(refresh: bool = False) -> bool:
     return refresh or os.environ.get("TWOLAYER_REFRESH_CACHE", "") not in ("", "0")
 
 
+def cache_folder(root: Path) -> Path:
+    """The folder of decoded arrays in data directory `root`."""
+    return root / "cache"
+
+
 def cache_path(root: Path, name: str, key: str) -> Path:
     """Where the arrays of source `name` for content `key` are kept: NAME-KEY.npz.
     save_cached keeps one file per name: NAME names a source (a folder read
     at one size), the key what it held when decoded."""
-    return root / "cache" / f"{name}-{key[:24]}.npz"
+    return cache_folder(root) / f"{name}-{key[:24]}.npz"
 
 
 def load_cached(path: Path) -> dict[str, np.ndarray] | None:

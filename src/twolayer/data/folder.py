@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from twolayer.data import Dataset, files_hint
-from twolayer.data.cache import cache_path, load_cached, refresh_wanted, save_cached
+from twolayer.data.cache import cache_folder, cache_path, load_cached, refresh_wanted, save_cached
 from twolayer.data.fingerprint import DECODING
 from twolayer.data.images import (
     IMAGE_SUFFIXES,
@@ -89,6 +89,8 @@ def load_folder(path: str | Path, cache_root: Path, quiet: bool = False, refresh
         hint = files_hint(root)
         raise DataError(f"no image folder at {root}: " + (hint if hint else "give folder:PATH with one sub-folder "
                                                           "of images per class"))
+    if _within(cache_root, root):  # --data-dir naming the image folder: its cache/ would be read as a class
+        cache_root = None
     split_dirs = _split_dirs(root)
     class_dirs = {split: _classes(folder) for split, folder in split_dirs.items()}
     class_names = sorted({name for dirs in class_dirs.values() for name in dirs})
@@ -131,6 +133,18 @@ def load_folder(path: str | Path, cache_root: Path, quiet: bool = False, refresh
         resized_from = resized_from or (f"the test split's {note}" if test_only and note else note)
     return Dataset(f"folder:{root}", class_names, splits, resized_from,
                    _skipped(root, split_dirs, skipped))
+
+
+def _within(cache_root: Path, root: Path) -> bool:
+    """Whether the decode cache of data directory `cache_root` lies in the
+    image folder `root` (--data-dir naming it, or one of its class folders):
+    then no cache is kept, since its cache/ folder would be read as a class
+    folder of the dataset (`class folder cache holds no images`) by every
+    later run."""
+    try:
+        return cache_folder(cache_root).resolve().is_relative_to(root)
+    except (RuntimeError, OSError):  # ~nosuchuser, a link loop: a cache that cannot be written there anyway
+        return False
 
 
 def _split_dirs(root: Path) -> dict[str, Path]:
@@ -236,7 +250,7 @@ class Split:
     listing: Listing
     labels: np.ndarray
     channels: int | None
-    cache_root: Path
+    cache_root: Path | None  # None: no decode cache (_within)
     quiet: bool
     refresh: bool
     read: dict = field(default_factory=dict)  # size -> what cached(size) found
@@ -256,8 +270,9 @@ class Split:
                     "some image files differently")
             images, sizes = _decode(self.listing, f"decode {self.folder.name or self.folder}", self.quiet, size,
                                     target is None, self.channels)
-            save_cached(self.where(size), {"images": images, "labels": self.labels,
-                                           "sizes": np.array(sorted(sizes), dtype=np.int64).reshape(-1, 2)})
+            if self.cache_root is not None:
+                save_cached(self.where(size), {"images": images, "labels": self.labels,
+                                               "sizes": np.array(sorted(sizes), dtype=np.int64).reshape(-1, 2)})
         return images, _sizes(sizes) if sizes != {size} else None
 
     def where(self, size: tuple[int, int]) -> Path:
@@ -269,6 +284,8 @@ class Split:
         (fingerprint.DECODING) made them: they are decoded again for that
         alone, not because the folder changed. Decodings before 4 named the
         file by the folder alone."""
+        if self.cache_root is None:
+            return False
         return any(cache_path(self.cache_root, _source_name(self.folder, size if earlier > 3 else None),
                               _key(self.folder, self.listing, size, self.channels, earlier)).is_file()
                    for earlier in range(2, DECODING))
@@ -282,6 +299,8 @@ class Split:
         return self.read[size]
 
     def _cached(self, size: tuple[int, int]) -> tuple[np.ndarray, set[tuple[int, int]]] | None:
+        if self.cache_root is None:
+            return None
         cached = None if refresh_wanted(self.refresh) else load_cached(self.where(size))
         if cached is None or not _fits(cached, self.labels, size, self.channels):
             return None
