@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -197,6 +198,19 @@ def test_numpy_scalars_in_a_trainconfig_train_and_are_recorded_as_numbers(tmp_pa
     recorded = json.loads((tmp_path / "run" / "config.json").read_text())
     assert recorded["lr"] == float(np.float32(0.01)) and recorded["hidden_size"] == 8 and recorded["flip"] is False
     assert result.metrics["iterations"] == 14
+
+
+def test_a_numpy_scalar_reg_of_a_narrow_type_is_the_number_it_holds():
+    """loss(X, y, reg=np.float16(65504)): 2 * reg overflowed in float16 (a
+    RuntimeWarning, infinite gradients); np.uint64's wrapped."""
+    X, y = data()
+    model = net(dtype=np.float64)
+    for reg in (np.float16(65504), np.uint64(2**64 - 1)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            loss, grads = model.loss(X, y, reg=reg)
+        expected_loss, expected = model.loss(X, y, reg=float(reg))
+        assert loss == expected_loss and all(np.array_equal(grads[k], expected[k]) for k in grads)
 
 
 def test_a_warm_fit_with_another_momentum_or_weight_decay_is_refused():

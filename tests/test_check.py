@@ -300,9 +300,12 @@ def test_loss_returning_the_wrong_things_fails_its_check(tmp_path, capsys, body,
     assert len(lines) == 1 and message.format(path=path) in lines[0]
 
 
-def test_training_options_without_a_dataset_are_refused(capsys):
+def test_training_options_without_a_dataset_are_refused(capsys, tmp_path):
     assert main(["check", str(LEARNER), "--lr", "0.1"]) == 2
     assert "--lr: training options need --dataset" in capsys.readouterr().err
+    # the run's folder too: it was ignored, the checks run and exit 0, no run written where --out said
+    assert main(["check", str(LEARNER), "--out", str(tmp_path / "run"), "--force"]) == 2
+    assert "--out, --force: training options need --dataset" in capsys.readouterr().err
 
 
 NOISY = """import os, subprocess, sys, warnings

@@ -372,9 +372,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     from twolayer.checks import print_checks, refuse_plain_faults
 
     given = [name for name in options(args.config_class) if hasattr(args, name) and name != "net"]
-    if given and "dataset" not in given:
-        flags = ", ".join(options(args.config_class)[n].flag for n in given)
-        raise UsageError(f"{flags}: training options need --dataset (check trains only when given a dataset)")
+    # the run's folder too: --out without --dataset was ignored, the check exiting 0
+    flags = [options(args.config_class)[n].flag for n in given] + [
+        flag for flag, value in (("--out", args.out), ("--force", args.force)) if value]
+    if flags and "dataset" not in given:
+        raise UsageError(f"{', '.join(flags)}: training options need --dataset (check trains only when given a "
+                         "dataset)")
     if given:
         config_from_args(args, args.config_class)  # a bad training option is said before any check runs
     refuse_plain_faults(args.net)

@@ -193,4 +193,5 @@ def l2_penalty(weights: list[Array], reg: float, sums: list[Array] | None = None
     if sums is None:
         sums = [sum_squares(W) for W in weights]
     total = functools.reduce(operator.add, sums)  # not sum(): its 0 + ... is one more operation on a GPU
+    reg = float(reg)  # a NumPy scalar of a narrow type (loss(X, y, reg=np.float16(6e4))) overflowed in 2 * reg
     return reg * total.astype(weights[0].dtype), 2 * reg
