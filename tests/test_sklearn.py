@@ -300,17 +300,36 @@ def test_a_learners_network_is_not_a_parameter_it_would_ignore():
 
 def test_values_too_large_for_the_network_are_one_value_error(digits):
     """Finite values beyond float32's range: fit said "X holds NaN or
-    infinity (row 0)" and predict_proba gave rows of NaN, and predict class 0."""
+    infinity (row 0)" and predict_proba gave rows of NaN, and predict class 0.
+    Standardized, they fit the network (as far as their sum is finite)."""
     X, _, y, _ = digits
     expected = "X holds values too large for the network: row 0 (largest absolute value 1.6e+301) overflows"
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # nothing from NumPy either
-        for params in ({}, {"preprocess": "mean"}, {"preprocess": "none"}):
+        for params in ({"preprocess": "mean"}, {"preprocess": "none"}):
             with pytest.raises(ValueError, match=re.escape(expected)):
                 TwoLayerClassifier(epochs=1, **params).fit(X * 1e300, y)
+        with pytest.raises(ValueError, match=r"row 0 \(largest absolute value 1.6e\+306\) overflows"):
+            TwoLayerClassifier(epochs=1).fit(X * 1e305, y)  # their sum overflows: no mean to subtract
         model = TwoLayerClassifier(epochs=1).fit(X, y)
         with pytest.raises(ValueError, match=r"row 0 \(largest absolute value 1.6e\+39\) overflows"):
             model.predict(X * 1e38)
+
+
+@pytest.mark.parametrize(("scale", "offset"), [(1e-12, 0), (1, 1.23456789e10), (1e-3, 1e6), (1e-6, 45.0),
+                                               (1e300, 0)])
+def test_standardize_learns_features_of_any_offset_and_scale(digits, scale, offset):
+    """preprocess="standardize" (the default) is StandardScaler's scaling,
+    whatever the features' units: features of scale 1e-12 were divided by
+    their std + 1e-8 (about 1e-8: no feature reached the network), a spread
+    below sqrt(n * eps) of the mean was taken for a constant (E[x^2] - E[x]^2
+    cancels) and the mean was subtracted in float32 (off by 52 at 1.2e10):
+    each was chance accuracy (0.08), without a word; values of 1e300 were
+    refused as too large."""
+    X, _, y, _ = digits
+    expected = TwoLayerClassifier(epochs=3).fit(X, y).predict_proba(X)
+    model = TwoLayerClassifier(epochs=3).fit(X * scale + offset, y)
+    assert np.abs(model.predict_proba(X * scale + offset) - expected).max() < 1e-3
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

@@ -245,7 +245,7 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
         else:
             shape = image_shape or (1, 1, X.shape[1])  # without a shape, each column is a channel
             with np.errstate(over="ignore", invalid="ignore"):  # values too large: said by network_rows
-                pre = Preprocessor.fit(config.preprocess, train[0].reshape(-1, *shape), config.zca_epsilon)
+                pre = Preprocessor.fit(config.preprocess, train[0].reshape(-1, *shape), config.zca_epsilon, np.float64)
             net = initial_net(config, X.shape[1], len(classes), len(train[1]))
             state = new_state(len(train[1]), config)
         X_train, X_val = (network_rows(pre, rows, config.dtype) if len(rows) else None for rows in (train[0], val[0]))

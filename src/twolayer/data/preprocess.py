@@ -15,6 +15,8 @@ The output is float32 rows (N, D), D = H * W * C.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from twolayer.config import OptionError
@@ -38,38 +40,44 @@ def check_zca(kind: str, n: int, width: int) -> None:
 
 
 class Preprocessor:
-    def __init__(self, kind: str, shift: np.ndarray, scale: np.ndarray, matrix: np.ndarray | None = None) -> None:
+    def __init__(self, kind: str, shift: np.ndarray, scale: np.ndarray, matrix: np.ndarray | None = None,
+                 dtype: type = np.float32) -> None:
         if kind not in KINDS:
             raise ConfigError(f"unknown preprocessing {kind!r}; choose from {', '.join(KINDS)}")
         self.kind = kind
-        self.shift = shift.astype(np.float32)  # (D,), subtracted
-        self.scale = scale.astype(np.float32)  # (D,), divided by
+        self.shift = shift.astype(dtype)  # (D,), subtracted
+        self.scale = scale.astype(dtype)  # (D,), divided by
         self.matrix = None if matrix is None else matrix.astype(np.float32)  # (D, D), multiplied by (zca)
 
     @classmethod
-    def fit(cls, kind: str, images: np.ndarray, zca_epsilon: float = 1e-2) -> Preprocessor:
-        """Fit on training images (N, H, W, C) uint8."""
+    def fit(cls, kind: str, images: np.ndarray, zca_epsilon: float = 1e-2, dtype: type = np.float32) -> Preprocessor:
+        """Fit on training images (N, H, W, C) uint8. `dtype`: the type the
+        shift and scale are kept in, float32 for images (as a bundle stores
+        them); the estimator keeps float64, for features of any size (in
+        float32, a mean of 1.23456789e10 is rounded by hundreds: features
+        spread over 0..16 were all but lost)."""
         if kind not in KINDS:
             raise ConfigError(f"unknown preprocessing {kind!r}; choose from {', '.join(KINDS)}")
         n, h, w, c = images.shape
         d = h * w * c
         if kind == "none":
-            return cls(kind, np.zeros(d), np.ones(d))
+            return cls(kind, np.zeros(d), np.ones(d), dtype=dtype)
         mean_image = _mean(images)  # (H, W, C), in float64
         if kind == "mean":
-            return cls(kind, mean_image.ravel(), np.ones(d))
+            return cls(kind, mean_image.ravel(), np.ones(d), dtype=dtype)
         if kind == "zca":
-            return cls(kind, mean_image.ravel(), np.full(d, 255.0), _zca_matrix(images, mean_image, zca_epsilon))
+            return cls(kind, mean_image.ravel(), np.full(d, 255.0), _zca_matrix(images, mean_image, zca_epsilon),
+                       dtype=dtype)
         channel_mean = mean_image.mean(axis=(0, 1))  # (C,)
-        channel_sq = _mean(images, square=True).mean(axis=(0, 1))
-        channel_var = np.maximum(channel_sq - channel_mean**2, 0)
-        # A channel of one value throughout (what rounding alone leaves of it included) is only
-        # centred: divided by its std + 1e-8, a new image's least difference there became 1e8 times
-        # larger than any other feature, and decided the prediction alone.
-        constant = channel_var <= n * h * w * np.finfo(np.float64).eps * channel_mean**2
-        channel_std = np.where(constant, 1.0, np.sqrt(channel_var) + 1e-8)
+        channel_std = _std(images, channel_mean)
+        # A channel of one value throughout (what rounding alone leaves of it included: below the
+        # float64 precision of its sum, StandardScaler's bound) is only centred: divided by its std +
+        # 1e-8, a new image's least difference there became 1e8 times larger than any other feature,
+        # and decided the prediction alone. (The + 1e-8 is gone: features of 1e-12 were all but zeros.)
+        constant = channel_std <= n * h * w * np.finfo(np.float64).eps * np.abs(channel_mean)
+        channel_std = np.where(constant, 1.0, channel_std)
         tile = lambda v: np.broadcast_to(v, (h, w, c)).ravel()  # noqa: E731
-        return cls(kind, tile(channel_mean), tile(channel_std))
+        return cls(kind, tile(channel_mean), tile(channel_std), dtype=dtype)
 
     def transform(self, images: np.ndarray, dtype: type = np.float32) -> np.ndarray:
         """uint8 (N, H, W, C) -> (N, D) of `dtype`, float32 unless asked
@@ -82,12 +90,13 @@ class Preprocessor:
                 f"images have {flat.shape[1]} values each but the preprocessing expects {self.shift.shape[0]}"
             )
         out = np.empty(flat.shape, dtype=dtype)
+        shift, scale = self.shift.astype(dtype, copy=False), self.scale.astype(dtype, copy=False)
         for start in range(0, n, CHUNK):
             block = out[start : start + CHUNK]
             block[...] = flat[start : start + CHUNK]
-            block -= self.shift
+            block -= shift
             if self.kind in ("standardize", "zca"):
-                block /= self.scale
+                block /= scale
             if self.matrix is not None:
                 block[...] = block @ self.matrix
         return out
@@ -128,13 +137,34 @@ class Preprocessor:
 NO_SPREAD = 1e-6
 
 
-def _mean(images: np.ndarray, square: bool = False) -> np.ndarray:
+def _mean(images: np.ndarray) -> np.ndarray:
     """Mean image (H, W, C) in float64, summed in chunks."""
     total = np.zeros(images.shape[1:], dtype=np.float64)
     for start in range(0, len(images), CHUNK):
-        block = images[start : start + CHUNK].astype(np.float64)
-        total += (block * block if square else block).sum(axis=0)
+        total += images[start : start + CHUNK].astype(np.float64).sum(axis=0)
     return total / len(images)
+
+
+def _std(images: np.ndarray, channel_mean: np.ndarray) -> np.ndarray:
+    """Each channel's standard deviation (C,) in float64, from the
+    deviations from its mean, divided by the largest so that no square
+    overflows. (The mean square less the squared mean lost any spread below
+    the float64 precision of the square: a feature of 1e10 + 0..1000 was
+    taken for a constant, and left unscaled.)"""
+    largest = np.zeros_like(channel_mean)
+    for block in _deviations(images, channel_mean):
+        largest = np.maximum(largest, np.abs(block).max(axis=(0, 1, 2)))
+    unit = np.where(largest > 0, largest, 1.0)
+    total = np.zeros_like(channel_mean)
+    for block in _deviations(images, channel_mean):
+        total += ((block / unit) ** 2).sum(axis=(0, 1, 2))
+    return unit * np.sqrt(total / (images.size // len(channel_mean)))
+
+
+def _deviations(images: np.ndarray, channel_mean: np.ndarray) -> Iterator[np.ndarray]:
+    """The images less their channel's mean, in float64, a chunk at a time."""
+    for start in range(0, len(images), CHUNK):
+        yield images[start : start + CHUNK] - channel_mean
 
 
 def _zca_matrix(images: np.ndarray, mean_image: np.ndarray, epsilon: float) -> np.ndarray:
