@@ -72,6 +72,20 @@ def test_a_pipeline_converts_to_its_predictions_in_onnxruntime(skl2onnx, digits,
         assert out["label"].dtype == (object if names else np.int64)
 
 
+def test_features_far_from_zero_give_predict_probas_in_float32(skl2onnx, digits):
+    """Digits + 1e4 (exact in float32): the mean was folded into b1, and
+    x @ W1 + b1 summed two terms of 1e4 in float32, so the graph's
+    probabilities were 0.006 off predict_proba's (to_onnx and skl2onnx's
+    float32 graph); the shift is now subtracted from the rows first."""
+    X, X_test, y, _ = digits
+    model = TwoLayerClassifier(epochs=5).fit(X + 1e4, y)
+    rows = (X_test + 1e4).astype(np.float32)
+    expected = model.predict_proba(X_test + 1e4)
+    assert np.abs(run(model.to_onnx(), rows)["probabilities"] - expected).max() < TOLERANCE
+    out = run(skl2onnx.to_onnx(model, rows[:1], options={"zipmap": False}), rows)
+    assert np.abs(out["probabilities"] - expected).max() < TOLERANCE
+
+
 def test_the_options_of_skl2onnx_classifiers(skl2onnx, digits):
     """nocl (the label is the class's index), zipmap="columns" (a column
     per class) and output_class_labels, as skl2onnx's classifiers take

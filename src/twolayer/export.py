@@ -13,7 +13,8 @@ With float16 the weights are stored in half precision (half the file); the
 ONNX graph still takes and gives float32, casting at both ends.
 
 The scikit-learn estimator's to_onnx builds the same graph (onnx_graph) on
-its rows of features instead of pixels.
+its rows of features instead of pixels, subtracting the mean from them
+first (features far from 0 lost their precision folded into b1).
 """
 
 from __future__ import annotations
@@ -52,14 +53,28 @@ class Exported:
     image_shape: tuple[int, ...]
 
 
-def folded_params(bundle: Bundle, dtype: Any = np.float32,
-                  remedy: str = "export it without --float16") -> dict[str, np.ndarray]:
+def folded_params(bundle: Bundle, dtype: Any = np.float32, remedy: str = "export it without --float16",
+                  subtract_shift: bool = False) -> dict[str, np.ndarray]:
     """W1, b1, W2, b2 of a network that takes raw pixel rows (the
     preprocessing folded into W1 and b1), computed in float64, then cast;
-    TwolayerError (ending in `remedy`) for weights float16 cannot hold."""
-    params = bundle.net.params
-    W1, b1 = bundle.preprocessor.fold_into(params["W1"], params["b1"])
-    folded = {"W1": W1, "b1": b1, "W2": params["W2"], "b2": params["b2"]}
+    TwolayerError (ending in `remedy`) for weights float16 cannot hold.
+    subtract_shift: the preprocessing's shift stays out of b1, as "shift",
+    which network_nodes subtracts from the rows first (the estimator's
+    features may lie far from 0: folded in, x @ W1 + b1 summed two large
+    terms in float32, and X + 1e4 gave probabilities 0.006 off, X + 1e6
+    anything)."""
+    params, pre = bundle.net.params, bundle.preprocessor
+    W1, b1 = pre.fold_into(params["W1"], params["b1"])
+    if not subtract_shift:
+        return _cast({"W1": W1, "b1": b1, "W2": params["W2"], "b2": params["b2"]}, dtype, remedy)
+    # the shift in the rows' type (half would round it as much as the rows), what that rounds off folded into b1
+    shift = _cast({"shift": pre.shift}, np.float64 if dtype == np.float64 else np.float32, remedy)["shift"]
+    b1 = params["b1"] - (pre.shift.astype(np.float64) - shift) @ W1
+    return {**_cast({"W1": W1, "b1": b1, "W2": params["W2"], "b2": params["b2"]}, dtype, remedy), "shift": shift}
+
+
+def _cast(folded: dict[str, np.ndarray], dtype: Any, remedy: str) -> dict[str, np.ndarray]:
+    """The folded weights in `dtype`; TwolayerError for those it cannot hold."""
     largest = float(np.finfo(dtype).max)
     for name, value in folded.items():  # cast, they would be infinite, and every probability NaN
         top = float(np.abs(value).max())
@@ -173,19 +188,24 @@ def network_nodes(params: dict[str, np.ndarray], x: str, out: str,
     onnx_graph and for skl2onnx's converter (sklearn_onnx.py)."""
     from onnx import TensorProto, helper, numpy_helper
 
-    W1, b1, W2, b2, hidden_in, hidden, scores = map(unique, ("W1", "b1", "W2", "b2", "hidden_in", "hidden", "scores"))
+    names = {k: unique(k) for k in params}  # W1, b1, W2, b2 (and shift)
+    hidden_in, hidden, scores = map(unique, ("hidden_in", "hidden", "scores"))
     half = params["W1"].dtype == np.float16
     rows, probs = (unique(x + "_half"), unique(out + "_half")) if half else (x, out)
     nodes = [
-        helper.make_node("Gemm", [rows, W1, b1], [hidden_in]),  # x @ W1 + b1
+        helper.make_node("Gemm", [rows, names["W1"], names["b1"]], [hidden_in]),  # x @ W1 + b1
         helper.make_node("Relu", [hidden_in], [hidden]),
-        helper.make_node("Gemm", [hidden, W2, b2], [scores]),
+        helper.make_node("Gemm", [hidden, names["W2"], names["b2"]], [scores]),
         helper.make_node("Softmax", [scores], [probs], axis=1),
     ]
     if half:  # float32 at both ends, so that callers need not know
         nodes.insert(0, helper.make_node("Cast", [x], [rows], to=TensorProto.FLOAT16))
         nodes.append(helper.make_node("Cast", [probs], [out], to=TensorProto.FLOAT))
-    weights = [numpy_helper.from_array(params[k], n) for k, n in (("W1", W1), ("b1", b1), ("W2", W2), ("b2", b2))]
+    if "shift" in params:  # x - shift first, in the rows' own type (folded_params(subtract_shift=True))
+        centred = unique(x + "_centred")
+        nodes[0].input[0] = centred
+        nodes.insert(0, helper.make_node("Sub", [x, names["shift"]], [centred]))
+    weights = [numpy_helper.from_array(value, names[k]) for k, value in params.items()]
     return nodes, weights
 
 

@@ -33,7 +33,8 @@ What the table's options mean for arrays:
 - flip and crop need image_shape, the (H, W, C) that each row flattens.
 
 to_onnx() gives the fitted network as an ONNX graph, its preprocessing
-folded in, as `twolayer export` gives a run's; register_skl2onnx() lets
+in the graph (the mean subtracted, the scale folded into the first layer),
+as `twolayer export` gives a run's; register_skl2onnx() lets
 skl2onnx.to_onnx convert a whole Pipeline holding the estimator.
 """
 
@@ -284,8 +285,8 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
     def to_onnx(self, float16: bool = False) -> Any:
         """The fitted network as an ONNX graph (onnx.ModelProto: onnx.save(graph,
         "model.onnx") writes it): input "X", rows (N, n_features_in_) float32
-        as predict_proba takes them, the preprocessing folded into the first
-        layer; output "probabilities" (N, C) float32, its columns those of
+        as predict_proba takes them, less the preprocessing's shift, its
+        scale folded into the first layer; output "probabilities" (N, C) float32, its columns those of
         predict_proba, classes_ as text in the metadata's class_names (JSON).
         float16 stores the weights in half precision. In a Pipeline, the
         steps before this one are not in the graph: register_skl2onnx() lets
@@ -293,18 +294,19 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
         params = self._folded_params(np.float16 if float16 else np.float32, "call to_onnx() without float16=True")
         d, h, c = self.net_.sizes
         names = [str(label) for label in self.classes_]
-        folded = f"{self.preprocessor_.kind} preprocessing folded into the first layer"
+        folded = f"{self.preprocessor_.kind} preprocessing: its shift subtracted, its scale folded into the first layer"
         doc = f"twolayer TwoLayerClassifier {d}-{h}-{c}: rows X (N, {d}) -> probabilities of its {c} classes; {folded}"
         return onnx_graph(params, "X", doc, {"class_names": json.dumps(names), "preprocess": folded,
                                              "input": "rows of X as TwoLayerClassifier.predict takes them"})
 
     def _folded_params(self, dtype: Any, remedy: str = "") -> dict[str, np.ndarray]:
         """W1, b1, W2, b2 of the fitted network in `dtype`, taking the rows
-        of X as predict does: the preprocessing folded into W1 and b1 (the
-        weights of to_onnx's graph and of skl2onnx's)."""
+        of X as predict does: the preprocessing's shift (float32 or float64)
+        to subtract first, its scale folded into W1 (the weights of
+        to_onnx's graph and of skl2onnx's)."""
         check_is_fitted(self)
         bundle = Bundle(self.net_, self.preprocessor_, [], (1, 1, self.net_.sizes[0]), {})  # folding reads only these
-        return folded_params(bundle, dtype, remedy)
+        return folded_params(bundle, dtype, remedy, subtract_shift=True)
 
     # -- the steps of fit ---------------------------------------------------------------------
 

@@ -3,8 +3,8 @@ converter, so that skl2onnx.to_onnx converts a whole Pipeline holding it.
 register() (twolayer.sklearn.register_skl2onnx) hands them to skl2onnx.
 
 The network's nodes are export.py's (network_nodes), the weights those of
-the estimator's own to_onnx (its preprocessing folded into the first
-layer); the converter adds what skl2onnx's classifiers give: the label,
+the estimator's own to_onnx (its preprocessing's mean subtracted, its
+scale folded into the first layer); the converter adds what skl2onnx's classifiers give: the label,
 the most probable class of classes_ (ArgMax, Gather), beside the
 probabilities, which skl2onnx's parser turns into a ZipMap unless
 zipmap=False. Its options are those of skl2onnx's own classifiers: zipmap
