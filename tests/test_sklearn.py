@@ -248,6 +248,19 @@ def test_string_and_sparse_integer_labels(digits):
         np.testing.assert_array_equal(model.classes_[proba.argmax(axis=1)], predicted)
 
 
+def test_predict_log_proba_as_scikit_learns_classifiers_give_it(digits):
+    """MLPClassifier and LogisticRegression have it (BaggingClassifier
+    calls it where its estimators do): it was an AttributeError. From the
+    scores, it is finite where a probability rounds to 0."""
+    X, X_test, y, _ = digits
+    model = TwoLayerClassifier(epochs=3).fit(X, y)
+    np.testing.assert_allclose(np.exp(model.predict_log_proba(X_test)), model.predict_proba(X_test), atol=1e-12)
+    far = X_test * 1000  # scores thousands apart: probabilities of exactly 0
+    assert (model.predict_proba(far) == 0).any()
+    log = model.predict_log_proba(far)
+    assert np.isfinite(log).all() and np.array_equal(log.argmax(axis=1), model.predict_proba(far).argmax(axis=1))
+
+
 def test_fitted_attributes(digits):
     pd = pytest.importorskip("pandas", reason="feature_names_in_ comes from a DataFrame's columns")
     X, _, y, _ = digits

@@ -271,11 +271,23 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities (N, C), columns in the order of classes_."""
+        return softmax(self._scores(X))
+
+    def predict_log_proba(self, X: Any) -> np.ndarray:
+        """The logarithms of predict_proba's probabilities, as scikit-learn's
+        classifiers give them, computed from the scores: finite where a
+        probability rounds to 0 (np.log(predict_proba) says -inf there)."""
+        shifted = self._scores(X)
+        shifted -= shifted.max(axis=1, keepdims=True)
+        return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+    def _scores(self, X: Any) -> np.ndarray:
+        """The network's scores (N, C) of the rows of X, in float64."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
         with np.errstate(over="ignore", invalid="ignore"):
             scores = self.net_.scores(network_rows(self.preprocessor_, X, self.net_.dtype))
-        return softmax(finite(scores.astype(np.float64), X))
+        return finite(scores.astype(np.float64), X)
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class of each row, as a label of classes_."""
