@@ -137,11 +137,12 @@ class Preprocessor:
 NO_SPREAD = 1e-6
 
 
-def _mean(images: np.ndarray) -> np.ndarray:
-    """Mean image (H, W, C) in float64, summed in chunks."""
+def _mean(images: np.ndarray, square: bool = False) -> np.ndarray:
+    """Mean image (H, W, C) in float64 (of the squares if `square`), summed in chunks."""
     total = np.zeros(images.shape[1:], dtype=np.float64)
     for start in range(0, len(images), CHUNK):
-        total += images[start : start + CHUNK].astype(np.float64).sum(axis=0)
+        block = images[start : start + CHUNK].astype(np.float64)
+        total += (block * block if square else block).sum(axis=0)
     return total / len(images)
 
 
@@ -150,7 +151,12 @@ def _std(images: np.ndarray, channel_mean: np.ndarray) -> np.ndarray:
     deviations from its mean, divided by the largest so that no square
     overflows. (The mean square less the squared mean lost any spread below
     the float64 precision of the square: a feature of 1e10 + 0..1000 was
-    taken for a constant, and left unscaled.)"""
+    taken for a constant, and left unscaled.) Pixels, whole numbers of 16
+    bits or fewer, keep that one pass: their squares' sums are exact in
+    float64, and the two passes here took CIFAR-10's 50,000 images 3 s more."""
+    if images.dtype.kind in "biu" and images.dtype.itemsize <= 2:
+        mean_square = _mean(images, square=True).mean(axis=(0, 1))
+        return np.sqrt(np.maximum(mean_square - channel_mean**2, 0))
     largest = np.zeros_like(channel_mean)
     for block in _deviations(images, channel_mean):
         largest = np.maximum(largest, np.abs(block).max(axis=(0, 1, 2)))
