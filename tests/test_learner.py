@@ -587,3 +587,23 @@ def test_np_seterr_in_a_learners_code_is_undone(tmp_path):
     before = np.geterr()
     workflow.train(TrainConfig(epochs=1, net=str(path)), tmp_path / "run", quiet=True)
     assert np.geterr() == before
+
+
+def test_a_search_over_a_learners_file_edited_since_it_began_is_refused(tmp_path, capsys):
+    """A search of a learner's network continued after the file changed would
+    compare trials of two codes as one search (it went on without a word); as
+    a search begun by other twolayer code, it is refused, and goes on once
+    the file is restored."""
+    path = tmp_path / "net.py"
+    path.write_text(LEARNER.read_text())
+    search = ["tune", "--net", str(path), "--lr", "1e-3,1e-2", "--epochs", "1", "--hidden-size", "8",
+              "--out", str(tmp_path / "search"), "--quiet"]
+    assert main([*search, "--trials", "1"]) == 0
+    capsys.readouterr()
+    path.write_text(LEARNER.read_text() + "# edited\n")
+    assert main(search) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"was begun with other code in {path} (it has changed since" in err, err
+    path.write_text(LEARNER.read_text())
+    assert main(search) == 0
+    assert len((tmp_path / "search" / "trials.csv").read_text().splitlines()) == 3
