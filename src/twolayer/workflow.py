@@ -10,7 +10,7 @@ import os
 import time
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -204,7 +204,8 @@ def confirm_resume_net(run_dir: str | Path, net: str) -> None:
     checks it again; a folder without a config.json is resume's to name)."""
     run_dir = Path(run_dir)
     if (run_dir / "config.json").is_file():
-        confirm_resume(read_run_config(run_dir)[0].anchored().net, net, run_dir)
+        config, record = read_run_config(run_dir)
+        confirm_resume(config.anchored().net, net, run_dir, record.get(NET_DIGEST))
 
 
 def _resume(held: runs.Claim, quiet: bool, length: dict[str, int] | None, net_given: str | None) -> TrainResult:
@@ -230,15 +231,19 @@ def _resume(held: runs.Claim, quiet: bool, length: dict[str, int] | None, net_gi
     config, record = read_run_config(run_dir)
     relative = relative_paths(record)  # a run from before paths were recorded absolute: read from here
     config = config.anchored()
-    confirm_resume(config.net, net_given, run_dir)
+    learner = confirm_resume(config.net, net_given, run_dir, record.get(NET_DIGEST))
+    if learner != config.net:  # the learner's file moved since (its digest is the run's): trained from there
+        config = replace(config, net=learner).anchored()
     if config.net:  # the learner's code must be the code the checkpoint was trained with
         check_unchanged(config.net, record.get(NET_DIGEST))
     net, state, saved = read_checkpoint(checkpoint)
     # an image folder moved since may be named anew where the run recorded its data's fingerprint (checked
-    # below, as is any change to the data, moved or in place: the run could not go on as it would have)
+    # below, as is any change to the data, moved or in place: the run could not go on as it would have); so
+    # may a learner's file, where the run recorded its digest (checked above)
     digest = record.get(DATA_DIGEST)
     folders = [str(spec).startswith("folder:") for spec in (config.dataset, (saved or {}).get("dataset"))]
-    movable = ("dataset",) if digest and all(folders) else ()
+    movable = (("dataset",) if digest and all(folders) else ()) + (
+        ("net",) if record.get(NET_DIGEST) and config.net and (saved or {}).get("net") else ())
     differ = config_disagreements(config.to_dict(), net, state, saved, ignore=(*LENGTH, *WHERE, *movable))
     if differ:
         raise TwolayerError(f"{run_dir / 'config.json'} disagrees with its checkpoint ({'; '.join(differ[:3])}): "
