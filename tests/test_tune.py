@@ -584,3 +584,23 @@ def test_a_random_search_continued_draws_new_points_not_its_first_again(tmp_path
     assert main([*search, "--trials", "4"]) == 0
     drawn = [r["lr"] for r in rows(out)]
     assert drawn[:2] == first and len(set(drawn)) == 4
+
+
+def test_a_search_folder_given_for_a_model_names_its_best_trials_run(tmp_path, capsys):
+    """evaluate, predict, export and load_bundle of a tuning folder: one line
+    naming best/ (they said `no model at SEARCH/model.npz: give a run
+    folder`, though the search holds runs)."""
+    from twolayer.bundles import load_bundle
+    from twolayer.errors import BundleError
+
+    out = tmp_path / "search"
+    assert main(["tune", *FAST, "--epochs", "1", "--lr", "1e-2,1e-1", "--out", str(out)]) == 0
+    capsys.readouterr()
+    for argv in (["evaluate", str(out)], ["predict", str(out), str(tmp_path / "x.png")], ["export", str(out)]):
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"{out} is a tuning folder (a search), not a run: give its best trial's " \
+            f"run, {out / 'best'}" in err, err
+    with pytest.raises(BundleError, match="give its best trial's run"):
+        load_bundle(out)
+    assert main(["evaluate", str(out / "best")]) == 0
