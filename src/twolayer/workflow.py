@@ -253,6 +253,10 @@ def _resume(held: runs.Claim, quiet: bool, length: dict[str, int] | None, net_gi
     try:
         data = prepare(config, quiet)
     except DataError as e:
+        if not relative and folder_gone(config.dataset):  # it said `give folder:PATH`, which --resume refuses
+            raise DataError(f"the run's data, {config.dataset}, is no longer there (moved or deleted?); if its "
+                            f"images moved, name their new place in {run_dir / 'config.json'} (\"dataset\": "
+                            "\"folder:PATH\"; the run's data fingerprint checks that they are its images)") from None
         if not relative:
             raise
         raise DataError(f"{e} ({run_dir / 'config.json'} records {_names(list(relative))} relative to the folder the "
@@ -550,6 +554,9 @@ def evaluate(model: str | Path, spec: str | None = None, split: str = "test", da
         if not bundle.config.get("dataset"):  # a bundle made by hand: its config need not hold every option
             raise UsageError(f"{model} does not record the dataset it was trained on: give --dataset SPEC")
         spec, data_dir = bundle.config["dataset"], data_dir or bundle.config.get("data_dir")
+        if folder_gone(spec):  # a run moved or copied without its images
+            raise DataError(f"the model's own data, {spec}, is no longer there (moved or deleted?): give --dataset "
+                            "folder:PATH where its images are now, or another dataset to score it on")
     if spec.startswith("folder:"):  # its classes matched to the model's before any image is decoded
         folders = listed_classes(spec[len("folder:"):])
         class_map(bundle.class_names, sorted(folders), spec, folders)
@@ -591,6 +598,12 @@ def evaluate(model: str | Path, spec: str | None = None, split: str = "test", da
                              f"{_color(bundle.image_shape)}" if converted else "")
                           + (f"; {otherwise}" if otherwise else ""))
     return result
+
+
+def folder_gone(spec: str) -> bool:
+    """Whether `spec` names an image folder that is not there (a run's
+    recorded data, moved or deleted since)."""
+    return spec.startswith("folder:") and not os.path.lexists(os.path.expanduser(spec[len("folder:"):]))
 
 
 def class_map(model_names: list[str], data_names: list[str], spec: str,
