@@ -620,8 +620,11 @@ def class_map(model_names: list[str], data_names: list[str], spec: str,
     data_names = [unicodedata.normalize("NFC", name) for name in data_names]
     unknown = [name for name in data_names if name not in model_names]
     if unknown:
-        raise DataError(f"{spec} has class {_names(unknown)}, which the model does not know; it was trained on "
-                        f"{_names(model_names)}" + _unknown_hint(unknown, model_names, folders or {}))
+        # the hints rename folders: none for a built-in dataset or CIFAR-10's batches (digits given to a model of
+        # cats was told to rename each folder to its class, 0 to 'cat')
+        hint = _unknown_hint(unknown, model_names, folders) if folders is not None else ""
+        raise DataError(f"{spec} has {'classes' if len(unknown) > 1 else 'class'} {_names(unknown)}, which the model "
+                        f"does not know; it was trained on {_names(model_names)}" + hint)
     return np.array([model_names.index(name) for name in data_names], dtype=np.int64)
 
 
