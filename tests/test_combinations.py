@@ -36,3 +36,20 @@ def test_a_run_moved_away_from_its_image_folder_says_where_to_name_it(tmp_path, 
     config["dataset"] = f"folder:{tmp_path / 'moved' / 'pics'}"
     (run / "config.json").write_text(json.dumps(config))
     assert main(["train", "--resume", str(run), "--epochs", "2", "--quiet"]) == 0
+
+
+def test_the_best_trial_trained_again_by_its_options_is_the_same_model(tmp_path, capsys):
+    """A search's best trial, trained again by `train` with the search's fixed
+    options and its values (as README says), is the same model bit for bit;
+    its config.json given as --config was TOML's `Invalid statement (at line
+    1, column 1)`, and now says what the file is and what --config reads."""
+    search = tmp_path / "search"
+    assert main(["tune", "--epochs", "2", "--lr", "0.01,0.1", "--out", str(search), "--quiet"]) == 0
+    best = json.loads((search / "tune.json").read_text())["best"]
+    assert main(["train", "--epochs", "2", "--lr", str(best["lr"]), "--out", str(tmp_path / "again"), "--quiet"]) == 0
+    assert (tmp_path / "again" / "model.npz").read_bytes() == (search / "best" / "model.npz").read_bytes()
+    capsys.readouterr()
+    assert main(["train", "--config", str(search / "best" / "config.json"), "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "config.json: it is JSON (a run's config.json?), and a config file is TOML" in err
+    assert not (tmp_path / "x").exists()
