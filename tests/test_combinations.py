@@ -42,7 +42,9 @@ def test_the_best_trial_trained_again_by_its_options_is_the_same_model(tmp_path,
     """A search's best trial, trained again by `train` with the search's fixed
     options and its values (as README says), is the same model bit for bit;
     its config.json given as --config was TOML's `Invalid statement (at line
-    1, column 1)`, and now says what the file is and what --config reads."""
+    1, column 1)`, and now says what the file is and what --config reads;
+    --resume of it says how to train it longer (it said only that it kept
+    no training state)."""
     search = tmp_path / "search"
     assert main(["tune", "--epochs", "2", "--lr", "0.01,0.1", "--out", str(search), "--quiet"]) == 0
     best = json.loads((search / "tune.json").read_text())["best"]
@@ -53,3 +55,7 @@ def test_the_best_trial_trained_again_by_its_options_is_the_same_model(tmp_path,
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "config.json: it is JSON (a run's config.json?), and a config file is TOML" in err
     assert not (tmp_path / "x").exists()
+    assert main(["train", "--resume", str(search / "best"), "--epochs", "4"]) == 1  # a trial keeps no checkpoint
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "a search keeps no trial's training state; to train this one again or longer, " \
+        "give train the options in its config.json" in err, err

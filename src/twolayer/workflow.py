@@ -219,8 +219,11 @@ def _resume(held: runs.Claim, quiet: bool, length: dict[str, int] | None, net_gi
                                 f"it{', and train again' if name == CHECKPOINT_FILE else ''})")
     if not checkpoint.is_file():
         if finished:
+            trial = any(runs.kind_of(up) == "search" for up in run_dir.resolve().parents[:2] if up.is_dir())
             raise TwolayerError(f"{run_dir} has finished and kept no training state ({CHECKPOINT_FILE}) to "
-                                "continue from")
+                                "continue from" + (": a search keeps no trial's training state; to train this one "
+                                                   "again or longer, give train the options in its config.json"
+                                                   if trial else ""))
         if runs.kind_of(run_dir) == "search":
             raise TwolayerError(f"{run_dir} is a tuning folder, not a training run; run the same twolayer tune "
                                 "command again to continue its search")
