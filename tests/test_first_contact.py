@@ -406,13 +406,17 @@ def test_continuing_with_a_length_dependent_schedule_keeps_the_rates_already_use
     (["--epochs", "2"], "has finished: it ran 28 iterations, and 28 were asked for"),
     (["--epochs", "5", "--lr", "0.1"],
      "only --epochs or --iters (and --net, naming a learner's run's file) may be given with it, not --lr"),
+    (["--device", "cpu"], "not --device (for a run moved to its data or to another device, edit data_dir, device or "
+                          "an image folder's dataset in {run}/config.json)"),
 ])
 def test_continuing_says_in_one_line_what_it_cannot_do(tmp_path, capsys, argv, line):
+    """--device, --data-dir or --dataset with --resume: the line names the
+    config.json edit a moved run takes (it named only the length options)."""
     assert main(["train", "--epochs", "2", "--out", str(tmp_path / "run"), "--quiet"]) == 0
     capsys.readouterr()
     assert main(["train", "--resume", str(tmp_path / "run"), *argv]) != 0
     err = capsys.readouterr().err
-    assert line in err and err.count("\n") == 1
+    assert line.format(run=tmp_path / "run") in err and err.count("\n") == 1
 
 
 @pytest.mark.parametrize("argv", [["--out", "elsewhere"], ["--force"]])

@@ -433,6 +433,18 @@ def test_held_out_class_folders_the_model_does_not_know_are_refused_before_decod
 
 
 
+def test_a_built_in_dataset_of_other_classes_is_not_told_to_rename_folders(tmp_path):
+    """evaluate MODEL --dataset digits for a CIFAR-10 model: digits' classes
+    0..9 were told `rename each folder to its class, as 0 to 'airplane'`,
+    though digits has no folder to rename."""
+    with pytest.raises(DataError) as error:
+        workflow.evaluate(cifar_model(tmp_path / "model.npz"), "digits")
+    assert str(error.value).startswith("digits has classes '0', '1', ") and "folder" not in str(error.value) and \
+        str(error.value).endswith("which the model does not know; it was trained on 'class 0', 'class 1', 'class 2', "
+                                  "'class 3', 'class 4', 'class 5', 'class 6', 'class 7', 'class 8', 'class 9'"), \
+        str(error.value)
+
+
 def test_a_held_out_class_numbered_beside_a_models_numbered_classes_is_not_told_to_rename_by_number(tmp_path):
     """A model of classes named 0..9, and a held-out folder 0..10: the
     folder '10' was told 'rename each folder to its class, as 0 to '0', 1

@@ -196,6 +196,33 @@ def test_a_learners_file_changed_since_the_run_is_refused_on_resume(tmp_path, ca
     assert json.loads((run / "config.json").read_text())["net_sha256"] == file_digest(str(net))
 
 
+def test_a_learners_project_moved_with_its_run_resumes_from_the_files_new_place(tmp_path, capsys):
+    """A learner's folder (net.py and its runs) moved or copied: --net names
+    the file where it is now, taken since its code and class are the run's
+    (config.json records its SHA-256). The only remedy said was `give --net
+    OLD/net.py`, a file no longer there: the run could never go on."""
+    (tmp_path / "project").mkdir()
+    shutil.copy(LEARNER, tmp_path / "project" / "net.py")
+    common = ["--epochs", "1", "--hidden-size", "16", "--quiet"]
+    assert main(["train", "--net", str(tmp_path / "project" / "net.py"), *common,
+                 "--out", str(tmp_path / "project" / "run")]) == 0
+    (tmp_path / "project").rename(tmp_path / "moved")
+    net, run = tmp_path / "moved" / "net.py", tmp_path / "moved" / "run"
+    (tmp_path / "other.py").write_text(LEARNER.read_text() + "# another learner's\n")
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--epochs", "2", "--net", str(tmp_path / "other.py"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "(no longer there): a file moved since is taken where its class and code are " \
+        "the run's" in err and "other.py's code differs" in err, err
+    assert main(["train", "--resume", str(run), "--epochs", "2", "--net", str(net), "--quiet"]) == 0
+    assert json.loads((run / "config.json").read_text())["net"] == str(net)
+    assert main(["train", "--net", str(net), *common, "--epochs", "2", "--out", str(tmp_path / "straight")]) == 0
+    resumed, straight = load_bundle(run), load_bundle(tmp_path / "straight")
+    for name in PARAM_NAMES:  # the run left alone, bit for bit
+        assert np.array_equal(resumed.net.params[name], straight.net.params[name])
+    assert main(["train", "--resume", str(run), "--epochs", "3", "--net", str(net), "--quiet"]) == 0  # and again
+
+
 def test_a_resume_whose_learner_cannot_be_built_leaves_config_json_as_it_was(tmp_path, capsys):
     """Its file gone (nothing to compare a digest with) or failing now: the
     resume with a new length is refused, and config.json still says the
@@ -587,3 +614,23 @@ def test_np_seterr_in_a_learners_code_is_undone(tmp_path):
     before = np.geterr()
     workflow.train(TrainConfig(epochs=1, net=str(path)), tmp_path / "run", quiet=True)
     assert np.geterr() == before
+
+
+def test_a_search_over_a_learners_file_edited_since_it_began_is_refused(tmp_path, capsys):
+    """A search of a learner's network continued after the file changed would
+    compare trials of two codes as one search (it went on without a word); as
+    a search begun by other twolayer code, it is refused, and goes on once
+    the file is restored."""
+    path = tmp_path / "net.py"
+    path.write_text(LEARNER.read_text())
+    search = ["tune", "--net", str(path), "--lr", "1e-3,1e-2", "--epochs", "1", "--hidden-size", "8",
+              "--out", str(tmp_path / "search"), "--quiet"]
+    assert main([*search, "--trials", "1"]) == 0
+    capsys.readouterr()
+    path.write_text(LEARNER.read_text() + "# edited\n")
+    assert main(search) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"was begun with other code in {path} (it has changed since" in err, err
+    path.write_text(LEARNER.read_text())
+    assert main(search) == 0
+    assert len((tmp_path / "search" / "trials.csv").read_text().splitlines()) == 3

@@ -570,3 +570,37 @@ def test_an_sqlite_storage_inside_the_search_folder_is_refused_before_it_starts(
         assert f"is a file inside --out {out}, a search's folder" in err and len(err.strip().splitlines()) == 1
         assert f"sqlite:///{tmp_path / 'studies.db'}" in err or f"sqlite:///{tmp_path / 'x.db'}" in err
         assert not out.exists()
+
+
+def test_a_random_search_continued_draws_new_points_not_its_first_again(tmp_path):
+    """--trials 2, then the same search with --trials 4 (or the same command
+    after an interrupt): the continuation draws on, never the points already
+    run (each process seeded its sampler alike and drew them again)."""
+    out = tmp_path / "tune"
+    search = ["tune", *FAST, "--epochs", "1", "--sampler", "random", "--lr", "1e-3:1e-1:log", "--pruner", "none",
+              "--out", str(out)]
+    assert main([*search, "--trials", "2"]) == 0
+    first = [r["lr"] for r in rows(out)]
+    assert main([*search, "--trials", "4"]) == 0
+    drawn = [r["lr"] for r in rows(out)]
+    assert drawn[:2] == first and len(set(drawn)) == 4
+
+
+def test_a_search_folder_given_for_a_model_names_its_best_trials_run(tmp_path, capsys):
+    """evaluate, predict, export and load_bundle of a tuning folder: one line
+    naming best/ (they said `no model at SEARCH/model.npz: give a run
+    folder`, though the search holds runs)."""
+    from twolayer.bundles import load_bundle
+    from twolayer.errors import BundleError
+
+    out = tmp_path / "search"
+    assert main(["tune", *FAST, "--epochs", "1", "--lr", "1e-2,1e-1", "--out", str(out)]) == 0
+    capsys.readouterr()
+    for argv in (["evaluate", str(out)], ["predict", str(out), str(tmp_path / "x.png")], ["export", str(out)]):
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"{out} is a tuning folder (a search), not a run: give its best trial's " \
+            f"run, {out / 'best'}" in err, err
+    with pytest.raises(BundleError, match="give its best trial's run"):
+        load_bundle(out)
+    assert main(["evaluate", str(out / "best")]) == 0

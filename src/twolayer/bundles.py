@@ -164,6 +164,8 @@ def resolve_model_path(path: str | Path) -> Path:
         odd = not_a_file(run / name)  # a folder or a link to nothing there read as a missing file
         if odd:
             raise BundleError(f"{run / name} is {odd}, not the run's {name}: put the file back, or train again")
+    if path.name == MODEL_FILE and not path.is_file() and run.is_dir() and runs.kind_of(run) == "search":
+        raise BundleError(_search_given(run))
     if path.name in (MODEL_FILE, CHECKPOINT_FILE) and not (run / MODEL_FILE).is_file() and runs.in_use(run):
         raise BundleError(f"no model in {run} yet: {runs.IN_USE}; wait for it to finish")
     if path.name in (MODEL_FILE, CHECKPOINT_FILE) and (run / CHECKPOINT_FILE).is_file():
@@ -178,6 +180,17 @@ def resolve_model_path(path: str | Path) -> Path:
         begun = runs.not_begun(run, "it holds no model") if path.name == MODEL_FILE else None  # a run that never began
         raise BundleError(begun or f"no model at {path}: give a run folder or its {MODEL_FILE}")
     return path
+
+
+def _search_given(folder: Path) -> str:
+    """What to give instead of a tuning folder where a model is asked for
+    (it said `no model at SEARCH/model.npz: give a run folder`)."""
+    best, trials = folder / "best", folder / "trials"
+    if (best / MODEL_FILE).is_file():
+        return (f"{folder} is a tuning folder (a search), not a run: give its best trial's run, {best} (or a "
+                f"trial's, {trials / '0000'}...)")
+    return (f"{folder} is a tuning folder (a search), not a run, and none of its trials has finished yet: give a "
+            f"trial's run folder in {trials} once one has")
 
 
 def read_npz(path: str | Path, fmt: str | tuple[str, ...], what: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

@@ -353,9 +353,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         # OTHER empty and continued RUN)
         others += [flag for flag, value in (("--out", args.out), ("--force", args.force)) if value]
         if others:
+            # where its data or arrays are may change: README's config.json edit, which the line did not name
+            moved = [flag for flag in others if flag in ("--data-dir", "--device", "--dataset")]
+            where = (" (for a run moved to its data or to another device, edit data_dir, device or an image "
+                     f"folder's dataset in {Path(args.resume) / 'config.json'})" if moved else "")
             raise UsageError(f"--resume continues a run in its own folder, with its own config; only --epochs or "
                              f"--iters (and --net, naming a learner's run's file) may be given with it, not "
-                             f"{', '.join(others)}")
+                             f"{', '.join(others)}{where}")
         length = {name: getattr(args, name) for name in given}
         net = getattr(args, "net", None)
         if net:

@@ -98,23 +98,33 @@ def check_unchanged(spec: str, recorded: str | None) -> None:
                            "run with --force")
 
 
-def confirm_resume(recorded: str | None, given: str | None, run_dir: Path) -> None:
-    """UsageError unless the command line names the learner's file that a
-    resumed run would import. A run folder's config.json is data, which may
-    come from anyone: the file it names runs only when the user names it
-    too (--net), and it must be the same file and class."""
+def confirm_resume(recorded: str | None, given: str | None, run_dir: Path, digest: str | None = None) -> str | None:
+    """The learner's file a resumed run imports (None: twolayer's own
+    network); UsageError unless the command line names it. A run folder's
+    config.json is data, which may come from anyone: the file it names runs
+    only when the user names it too (--net), and it must be the same file
+    and class, or, where the run recorded the file's SHA-256 (`digest`),
+    the same code and class in another place: a project moved or copied
+    with its runs (the file the run names is gone, or another's)."""
     if recorded is None:
         if given:
             raise UsageError(f"--net: {run_dir} trained twolayer's own network, not a learner's")
-        return
+        return None
     if given is None:
         python = f" (here: {resume_call(run_dir)})" if in_notebook() else ""  # not a shell's words
         raise UsageError(f"{run_dir} trained a learner's network, {recorded}, and resuming it imports that file "
                          f"and runs its code; to do so, name it: {resume_command(run_dir)}{python}")
     (path, name), (was, was_name) = parse_spec(given), parse_spec(recorded)
-    if path.resolve() != was.resolve() or name != was_name:
+    if path.resolve() == was.resolve() and name == was_name:
+        return recorded
+    if name == was_name and digest is not None and file_digest(given) == digest:
+        return given  # the run's code, moved: its digest checked
+    if was.is_file() or digest is None:
         raise UsageError(f"--net {given} is not the network {run_dir} trained, {recorded}; "
                          f"give --net {shell_word(recorded)}")
+    raise UsageError(f"--net {given} is not the network {run_dir} trained, {recorded} (no longer there): a file "
+                     "moved since is taken where its class and code are the run's (config.json records its "
+                     f"SHA-256), and {given}'s {'class' if name != was_name else 'code'} differs")
 
 
 # -- loading --------------------------------------------------------------------------------------

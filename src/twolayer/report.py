@@ -18,14 +18,14 @@ import numpy as np
 from twolayer import bundles, plots, runs
 from twolayer.config import TrainConfig, given_flag, options
 from twolayer.data.fingerprint import decoded_otherwise, fingerprint
-from twolayer.errors import TwolayerError, UsageError, WriteError
+from twolayer.errors import DataError, TwolayerError, UsageError, WriteError
 from twolayer.files import given_path, not_a_file, read_record, read_table, refuse_existing, write_making_folders
 from twolayer.learner import label
 from twolayer.metrics import confusion_matrix, per_class_accuracy
 from twolayer.streams import shell_word, shown
 from twolayer.trainer import epoch_length
 from twolayer.tune import cell, no_best, trial_columns
-from twolayer.workflow import Prepared, prepare
+from twolayer.workflow import Prepared, folder_gone, prepare
 
 REPORT = "report.html"
 TITLES = {"history": "Loss and accuracy", "weights": "First-layer weights",
@@ -128,18 +128,26 @@ def run_report(run_dir: Path, data: Prepared | None = None, page: Path | None = 
     config = TrainConfig.from_dict(bundle.config)
     changed = None
     if data is None:  # the model's own preprocessing, never refitted
-        data = prepare(config, quiet=True, preprocessor=bundle.preprocessor)
-        changed = _data_changed(bundle, data, run_dir)
+        try:
+            data = prepare(config, quiet=True, preprocessor=bundle.preprocessor)
+        except DataError as e:  # a run copied or moved without its data: the page of what the run holds
+            why = ("is no longer there (moved or deleted?)" if folder_gone(config.dataset) else
+                   f"cannot be read here ({str(e).splitlines()[0]})")
+            changed = (f"The run's data, {config.dataset}, {why}, so its per-class results and examples are left "
+                       "out; the accuracies are the run's own")
+        else:
+            changed = _data_changed(bundle, data, run_dir)
     names = bundle.class_names
-
-    figures = {"history": plots.history_figure(history, epoch_length(config, len(data.y["train"])))}
+    n_train = len(data.y["train"]) if data is not None else metrics.get("n_train")  # as the run counted them
+    known = isinstance(n_train, int) and not isinstance(n_train, bool) and n_train > 0
+    figures = {"history": plots.history_figure(history, epoch_length(config, n_train) if known else None)}
     W1 = np.asarray(bundle.net.params["W1"])
     shape = tuple(bundle.image_shape)
     if W1.shape[0] == int(np.prod(shape)) and shape[-1] in (1, 3) and len(shape) == 3:
         figures["weights"] = plots.weights_figure(W1, shape)
     confusions: dict[str, np.ndarray] = {}
     predictions: dict[str, np.ndarray] = {}
-    for split in ("val", "test"):
+    for split in ("val", "test") if data is not None else ():
         labels = data.y[split]
         if len(labels) == 0 or changed:  # today's images are not the run's: no per-class results of them
             continue
@@ -148,7 +156,7 @@ def run_report(run_dir: Path, data: Prepared | None = None, page: Path | None = 
         confusions[split] = confusion_matrix(labels, predictions[split], len(names))
         figures[f"confusion_{split}"] = plots.confusion_figure(confusions[split], names, f"Confusion matrix ({split})")
     parts = [_run_headline(metrics), *([f'<p class="note">{_h(changed)}</p>'] if changed else []),
-             *_resized(data.dataset), *_figures(figures, run_dir, page),
+             *(_resized(data.dataset) if data is not None else []), *_figures(figures, run_dir, page),
              _table("Metrics", _metric_rows(metrics))]
     if confusions:
         parts += _per_class(confusions, np.bincount(data.y["train"], minlength=len(names)), names)

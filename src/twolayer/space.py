@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import json
 import math
 import reprlib
 import sys
@@ -300,15 +301,27 @@ def read_toml(path: str | Path, what: str = "space file") -> dict[str, Any]:
 
 def _toml(path: str | Path, what: str) -> dict[str, Any]:
     try:
-        return tomllib.loads(read_small(path, f"a {what}").decode("utf-8-sig"))  # a BOM (Notepad) is not a statement
+        text = read_small(path, f"a {what}").decode("utf-8-sig")  # a BOM (Notepad) is not a statement
+        return tomllib.loads(text)
     except FileNotFoundError:
         raise ConfigError(f"no {what} at {path}") from None
     except UnicodeDecodeError as e:
         raise UsageError(f"cannot read {what} {path}: not UTF-8 text (byte {e.start})") from None
     except tomllib.TOMLDecodeError as e:
+        if _json_object(text):  # a run's (or a trial's) config.json, to train with its options: `Invalid statement`
+            raise UsageError(f"cannot read {what} {path}: it is JSON (a run's config.json?), and a {what} is TOML, "
+                             "one option a line (lr = 0.01); give a run's options as such a file, or on the command "
+                             "line") from None
         raise UsageError(f"cannot read {what} {path}: {e}") from None
     except OSError as e:
         raise ConfigError(f"cannot read {what} {path}: {e.strerror or e}") from None
+
+
+def _json_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:
+        return False
 
 
 def config_file(path: str | Path, config_class: type = TrainConfig) -> dict[str, Any]:

@@ -316,9 +316,11 @@ def open_study(opts: TuneOptions, storage):
         study = optuna.load_study(study_name=opts.study, storage=storage)
         created = False
     from twolayer import __version__
+    from twolayer.learner import file_digest
 
+    net = opts.space.fixed.get("net")  # a learner's file: its code, as twolayer's own, makes the trials
     signature = {"space": opts.space.to_json(), "sampler": opts.sampler, "version": __version__,
-                 "code": code_digest()}
+                 "code": code_digest(), **({"net_code": file_digest(net)} if net else {})}
     if created:
         study.set_user_attr("twolayer", signature)
         if opts.sampler == "grid":
@@ -341,6 +343,11 @@ def open_study(opts: TuneOptions, storage):
     code = [what for what in differ if what.startswith("twolayer")]
     fresh = ("use another --study name" if opts.storage else
              f"pass --force to start it afresh in {opts.out}, or choose another --out")
+    was, now = theirs.get("net_code"), signature.get("net_code")
+    if net and "net_code" in theirs and was != now:  # (a study made before digests were recorded has none)
+        raise TwolayerError(f"study {opts.study!r} was begun with other code in {net} (it has changed since: its "
+                            f"SHA-256 was {str(was)[:12]}..., is {str(now)[:12]}...), whose trials are not "
+                            f"compared with this code's; restore the file, or {fresh}")
     if code:  # the same command after an upgrade, say: not another search, but trials of other code
         raise TwolayerError(f"study {opts.study!r} was begun by another twolayer (its {' and '.join(code)} "
                             f"differs), whose trials this one does not compare with its own; continue it with that "

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from twolayer import runs
 from twolayer.config import given_flag, is_number, options
 from twolayer.errors import Stopped, TwolayerError, UsageError, WriteError, first_line
@@ -207,10 +209,17 @@ def _blas_threads() -> int:
 # -- workers ---------------------------------------------------------------------------
 
 
-def make_sampler(opts: TuneOptions, worker: int):
+def make_sampler(opts: TuneOptions, worker: int, begun: int = 0):
+    """Worker `worker`'s sampler, for a study that holds `begun` trials: a
+    search continued (the same command after an interrupt, or a larger
+    --trials) draws on from where it is, not again from its start (a new
+    process seeded as the first drew the points of the trials already run
+    again: `--trials 2`, then `--trials 4`, ran each point twice)."""
     import optuna
 
     seed = opts.seed * 1000 + worker  # workers must not draw the same sequence
+    if begun:  # a fresh search's draws stay what they were
+        seed = int(np.random.SeedSequence([opts.seed, worker, begun]).generate_state(1)[0])
     if opts.sampler == "tpe":
         return optuna.samplers.TPESampler(seed=seed)
     return optuna.samplers.RandomSampler(seed=seed)  # grid trials are enqueued; this only serves ranges
@@ -343,17 +352,18 @@ def remaining(study, opts: TuneOptions, target: int) -> int:
     return max(target - started, waiting)
 
 
-def work(opts: TuneOptions, worker: int, target: int) -> None:
+def work(opts: TuneOptions, worker: int, target: int, begun: int = 0) -> None:
     """One worker: run trials until none remain. With a database, it then
     waits for the trials running elsewhere: one whose machine died is run
-    again, so the search ends with every trial finished."""
+    again, so the search ends with every trial finished. `begun`: the
+    trials the study held when this command's workers started (make_sampler)."""
     import optuna
     from optuna.trial import TrialState
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # we report trials ourselves
     storage = make_storage(opts.storage, opts.out)
     study = optuna.load_study(study_name=opts.study, storage=storage,
-                              sampler=make_sampler(opts, worker), pruner=make_pruner(opts))
+                              sampler=make_sampler(opts, worker, begun), pruner=make_pruner(opts))
     with StopOnSignal() as stop:  # SIGINT or SIGTERM: stop at the next iteration, the trial marked failed
         objective = Objective(opts, _logger(opts, target), stop)
         waiting = False
@@ -374,11 +384,11 @@ def work(opts: TuneOptions, worker: int, target: int) -> None:
                 break
 
 
-def _worker_main(opts: TuneOptions, worker: int, target: int, parent: int, errors) -> None:
+def _worker_main(opts: TuneOptions, worker: int, target: int, begun: int, parent: int, errors) -> None:
     _die_with_parent(parent)
     try:
         with lasting_output():  # as the parent's: a reader gone from the pipe stops the output, not the search
-            work(opts, worker, target)
+            work(opts, worker, target, begun)
     except KeyboardInterrupt:
         os._exit(130)
     except Exception as e:  # the parent says it, in one line for all the workers
@@ -448,10 +458,11 @@ def run(opts: TuneOptions, start: Callable[[], None] | None = None) -> TuneResul
         signum = None
         try:
             for _ in range(3):  # a worker killed mid-trial leaves it running; retry it here
+                begun = len(study.get_trials(deepcopy=False))  # counted once for all workers (make_sampler)
                 if opts.jobs == 1:
-                    work(opts, 0, target)
+                    work(opts, 0, target, begun)
                 else:
-                    _run_processes(opts, target)
+                    _run_processes(opts, target, begun)
                 if opts.storage or not recover(study, opts, all_running_orphaned=True):
                     break
         except KeyboardInterrupt as e:  # Signalled, or a second Ctrl-C that did not wait
@@ -557,10 +568,10 @@ class TuneInterrupted(Stopped):
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def _run_processes(opts: TuneOptions, target: int) -> None:
+def _run_processes(opts: TuneOptions, target: int, begun: int) -> None:
     context = multiprocessing.get_context("spawn")
     errors = context.SimpleQueue()  # a worker's error, said once by this process
-    workers = [context.Process(target=_worker_main, args=(opts, i, target, os.getpid(), errors))
+    workers = [context.Process(target=_worker_main, args=(opts, i, target, begun, os.getpid(), errors))
                for i in range(opts.jobs)]
     # workers x BLAS threads stays within the cores: set in each worker's
     # environment before it starts, so every BLAS it loads (NumPy's, SciPy's)

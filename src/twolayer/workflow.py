@@ -10,7 +10,7 @@ import os
 import time
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -204,7 +204,8 @@ def confirm_resume_net(run_dir: str | Path, net: str) -> None:
     checks it again; a folder without a config.json is resume's to name)."""
     run_dir = Path(run_dir)
     if (run_dir / "config.json").is_file():
-        confirm_resume(read_run_config(run_dir)[0].anchored().net, net, run_dir)
+        config, record = read_run_config(run_dir)
+        confirm_resume(config.anchored().net, net, run_dir, record.get(NET_DIGEST))
 
 
 def _resume(held: runs.Claim, quiet: bool, length: dict[str, int] | None, net_given: str | None) -> TrainResult:
@@ -218,8 +219,11 @@ def _resume(held: runs.Claim, quiet: bool, length: dict[str, int] | None, net_gi
                                 f"it{', and train again' if name == CHECKPOINT_FILE else ''})")
     if not checkpoint.is_file():
         if finished:
+            trial = any(runs.kind_of(up) == "search" for up in run_dir.resolve().parents[:2] if up.is_dir())
             raise TwolayerError(f"{run_dir} has finished and kept no training state ({CHECKPOINT_FILE}) to "
-                                "continue from")
+                                "continue from" + (": a search keeps no trial's training state; to train this one "
+                                                   "again or longer, give train the options in its config.json"
+                                                   if trial else ""))
         if runs.kind_of(run_dir) == "search":
             raise TwolayerError(f"{run_dir} is a tuning folder, not a training run; run the same twolayer tune "
                                 "command again to continue its search")
@@ -230,15 +234,19 @@ def _resume(held: runs.Claim, quiet: bool, length: dict[str, int] | None, net_gi
     config, record = read_run_config(run_dir)
     relative = relative_paths(record)  # a run from before paths were recorded absolute: read from here
     config = config.anchored()
-    confirm_resume(config.net, net_given, run_dir)
+    learner = confirm_resume(config.net, net_given, run_dir, record.get(NET_DIGEST))
+    if learner != config.net:  # the learner's file moved since (its digest is the run's): trained from there
+        config = replace(config, net=learner).anchored()
     if config.net:  # the learner's code must be the code the checkpoint was trained with
         check_unchanged(config.net, record.get(NET_DIGEST))
     net, state, saved = read_checkpoint(checkpoint)
     # an image folder moved since may be named anew where the run recorded its data's fingerprint (checked
-    # below, as is any change to the data, moved or in place: the run could not go on as it would have)
+    # below, as is any change to the data, moved or in place: the run could not go on as it would have); so
+    # may a learner's file, where the run recorded its digest (checked above)
     digest = record.get(DATA_DIGEST)
     folders = [str(spec).startswith("folder:") for spec in (config.dataset, (saved or {}).get("dataset"))]
-    movable = ("dataset",) if digest and all(folders) else ()
+    movable = (("dataset",) if digest and all(folders) else ()) + (
+        ("net",) if record.get(NET_DIGEST) and config.net and (saved or {}).get("net") else ())
     differ = config_disagreements(config.to_dict(), net, state, saved, ignore=(*LENGTH, *WHERE, *movable))
     if differ:
         raise TwolayerError(f"{run_dir / 'config.json'} disagrees with its checkpoint ({'; '.join(differ[:3])}): "
@@ -248,6 +256,10 @@ def _resume(held: runs.Claim, quiet: bool, length: dict[str, int] | None, net_gi
     try:
         data = prepare(config, quiet)
     except DataError as e:
+        if not relative and folder_gone(config.dataset):  # it said `give folder:PATH`, which --resume refuses
+            raise DataError(f"the run's data, {config.dataset}, is no longer there (moved or deleted?); if its "
+                            f"images moved, name their new place in {run_dir / 'config.json'} (\"dataset\": "
+                            "\"folder:PATH\"; the run's data fingerprint checks that they are its images)") from None
         if not relative:
             raise
         raise DataError(f"{e} ({run_dir / 'config.json'} records {_names(list(relative))} relative to the folder the "
@@ -545,6 +557,9 @@ def evaluate(model: str | Path, spec: str | None = None, split: str = "test", da
         if not bundle.config.get("dataset"):  # a bundle made by hand: its config need not hold every option
             raise UsageError(f"{model} does not record the dataset it was trained on: give --dataset SPEC")
         spec, data_dir = bundle.config["dataset"], data_dir or bundle.config.get("data_dir")
+        if folder_gone(spec):  # a run moved or copied without its images
+            raise DataError(f"the model's own data, {spec}, is no longer there (moved or deleted?): give --dataset "
+                            "folder:PATH where its images are now, or another dataset to score it on")
     if spec.startswith("folder:"):  # its classes matched to the model's before any image is decoded
         folders = listed_classes(spec[len("folder:"):])
         class_map(bundle.class_names, sorted(folders), spec, folders)
@@ -588,6 +603,12 @@ def evaluate(model: str | Path, spec: str | None = None, split: str = "test", da
     return result
 
 
+def folder_gone(spec: str) -> bool:
+    """Whether `spec` names an image folder that is not there (a run's
+    recorded data, moved or deleted since)."""
+    return spec.startswith("folder:") and not os.path.lexists(os.path.expanduser(spec[len("folder:"):]))
+
+
 def class_map(model_names: list[str], data_names: list[str], spec: str,
               folders: dict[str, Path] | None = None) -> np.ndarray:
     """For each of the data's class indices, the model's index of the class
@@ -602,8 +623,11 @@ def class_map(model_names: list[str], data_names: list[str], spec: str,
     data_names = [unicodedata.normalize("NFC", name) for name in data_names]
     unknown = [name for name in data_names if name not in model_names]
     if unknown:
-        raise DataError(f"{spec} has class {_names(unknown)}, which the model does not know; it was trained on "
-                        f"{_names(model_names)}" + _unknown_hint(unknown, model_names, folders or {}))
+        # the hints rename folders: none for a built-in dataset or CIFAR-10's batches (digits given to a model of
+        # cats was told to rename each folder to its class, 0 to 'cat')
+        hint = _unknown_hint(unknown, model_names, folders) if folders is not None else ""
+        raise DataError(f"{spec} has {'classes' if len(unknown) > 1 else 'class'} {_names(unknown)}, which the model "
+                        f"does not know; it was trained on {_names(model_names)}" + hint)
     return np.array([model_names.index(name) for name in data_names], dtype=np.int64)
 
 
