@@ -362,3 +362,64 @@ def test_a_network_too_wide_for_its_containers_memory_is_refused_naming_the_limi
     assert err.count("\n") == 1 and "control group (a container's memory limit) has 200.0 MB left of its limit of " \
         "300.0 MB" in err, err
     assert not out.exists()
+
+
+CHECK, TRAIN_NET, TUNE_JOBS = (["check", "{net}"], ["train", "--net", "{net}", "--out", "{out}"],
+                                ["tune", "--jobs", "2", "--lr", "0.1,0.2", "--out", "{out}"])
+
+
+@pytest.mark.parametrize(("argv", "folder"), [(CHECK, "deleted"), (TRAIN_NET, "deleted"), (TUNE_JOBS, "deleted"),
+                                              (CHECK, "too deep"), (TUNE_JOBS, "too deep")],
+                         ids=["check", "train-net", "tune-jobs", "check-too-deep", "tune-jobs-too-deep"])
+def test_commands_of_absolute_paths_run_where_the_current_folder_is_gone(tmp_path, monkeypatch, capsys, argv,
+                                                                         folder):
+    """`mkdir d; cd d; rmdir ../d`, then commands given absolute paths:
+    `check /abs/net.py` and `train --net /abs/net.py` failed (`No such file
+    or directory`: os.getcwd(), to put the folder back after the learner's
+    code), and so did `tune --jobs 2` (multiprocessing's spawn names the
+    parent's folder for its child). A folder the child cannot enter (chmod
+    a-x, deeper than PATH_MAX) killed the checking child at its start, with
+    a traceback, and its parent said `the learner's code ended the checking
+    process`. Now the folder is held by a descriptor (here.kept), and the
+    children start in / (here.children_can_start)."""
+    net = Path(__file__).parent / "learners" / "neural_net.py"
+    argv = [word.format(net=net, out=tmp_path / "out") for word in argv]
+    argv += ["--epochs", "1", "--quiet"] * (argv[0] != "check")
+    monkeypatch.chdir(tmp_path)
+    if folder == "deleted":
+        os.mkdir("gone")
+        os.chdir("gone")
+        os.rmdir("../gone")
+    else:
+        _too_deep()
+    code = main(argv)
+    assert code == 0, capsys.readouterr().err
+    if argv[0] == "tune":  # its workers died at their start, and it said `0 trials`, exit 0
+        assert (tmp_path / "out" / "trials.csv").read_text().count(",complete,") == 2
+
+
+def _too_deep() -> None:
+    """Into a folder deeper than PATH_MAX: no process may change into it by its name, root's neither."""
+    while len(os.getcwd()) <= 4200:
+        os.mkdir("d" * 250)
+        os.chdir("d" * 250)
+
+
+def test_tuning_workers_that_all_die_are_said_not_taken_for_a_search_done(tmp_path, monkeypatch, capsys):
+    """Tuning workers that all died before their first trial (killed by the
+    out-of-memory killer as they load, or unable to start): the search
+    said `0 trials in 0.5 s` and exited 0. A worker that ends well has found
+    no trial left, so when none did the one line says so, exit 1."""
+    import contextlib
+
+    from twolayer import here
+
+    monkeypatch.chdir(tmp_path)
+    _too_deep()  # the workers cannot start here
+    monkeypatch.setattr(here, "children_can_start", contextlib.nullcontext)  # as before here.children_can_start
+    code = main(["tune", "--jobs", "2", "--lr", "0.1,0.2", "--epochs", "1", "--quiet", "--out",
+                 str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 1 and err.strip().endswith(
+        "error: the 2 tuning workers ended before the search did: the first exited with status 1; the finished "
+        f"trials are kept in {tmp_path / 'out'}: run the same command again to continue"), err

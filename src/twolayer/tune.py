@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from twolayer import runs
+from twolayer import here, runs
 from twolayer.config import given_flag, is_number, options
 from twolayer.errors import Stopped, TwolayerError, UsageError, WriteError, first_line
 from twolayer.files import atomic_write_text, given_path, read_record, write_json
@@ -569,8 +569,9 @@ def _run_processes(opts: TuneOptions, target: int) -> None:
     saved = {name: os.environ.get(name) for name in BLAS_THREAD_VARIABLES}
     os.environ.update({name: threads for name in BLAS_THREAD_VARIABLES})
     try:
-        for w in workers:
-            w.start()
+        with here.children_can_start():
+            for w in workers:
+                w.start()
     finally:
         for name, value in saved.items():
             if value is None:
@@ -591,6 +592,21 @@ def _run_processes(opts: TuneOptions, target: int) -> None:
             raise Signalled(stop.signum)
     if not errors.empty():
         raise errors.get()
+    if all(w.exitcode for w in workers):  # a worker that ends well found no trial left; these were killed
+        raise TwolayerError(f"the {len(workers)} tuning workers ended before the search did: the first "
+                            f"{process_end(workers[0].exitcode)}; the finished trials are kept in {opts.out}: run "
+                            "the same command again to continue")
+
+
+def process_end(code: int) -> str:
+    """How a process of exit code `code` ended: 'was killed by SIGKILL
+    ...', 'exited with status 1'."""
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            name = signal.Signals(-code).name
+            return f"was killed by {name}" + " (the out-of-memory killer's signal)" * (-code == signal.SIGKILL)
+        return f"was killed by signal {-code}"
+    return f"exited with status {code}"
 
 
 def summarize(study, opts: TuneOptions, seconds: float, stopped: bool = False) -> TuneResult:
