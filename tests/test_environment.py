@@ -243,6 +243,21 @@ def test_a_terminal_of_one_column_gets_a_bar_that_never_wraps(monkeypatch, colum
     assert redraws and all(len(part) <= max(int(columns) - 1, 1) for part in redraws), redraws
 
 
+@pytest.mark.parametrize("columns", ["1000000000", "99999999999999999999"])
+def test_a_huge_columns_gets_a_bar_of_a_screens_width(monkeypatch, columns):
+    """COLUMNS=1000000000 where the terminal reports no size (a pty nobody
+    sized: `script`, `docker exec -t`): each redraw built a bar of a billion
+    characters and the run hung; COLUMNS=1e20 was an OverflowError
+    traceback from tqdm. Now the bar is at most progress.WIDEST wide."""
+    from terminals import drawn
+    from twolayer.progress import WIDEST
+
+    screen = drawn(columns, 100, [(50, "loss 0.4825 lr 0.00903"), (100, "loss 0.3121 lr 0.00377 val 0.892")],
+                   monkeypatch)
+    redraws = [part for part in screen.replace("\n", "\r").split("\r") if part]
+    assert redraws and all(len(part) <= WIDEST for part in redraws), [len(part) for part in redraws]
+
+
 def test_a_network_too_wide_for_ulimit_v_is_refused_before_it_is_allocated(tmp_path):
     """`ulimit -v 800000; twolayer train --hidden-size 400000`: the check of
     the machine's memory passed (it has gigabytes available), and the
