@@ -243,6 +243,27 @@ def test_a_terminal_of_one_column_gets_a_bar_that_never_wraps(monkeypatch, colum
     assert redraws and all(len(part) <= max(int(columns) - 1, 1) for part in redraws), redraws
 
 
+@pytest.mark.parametrize("name", ["m" * 250 + ".onnx", "é" * 125 + ".html", "r" * 251 + ".npz"],
+                         ids=["export", "report-utf8", "atomic-write"])
+def test_an_output_name_of_up_to_255_bytes_is_written(tmp_path, name):
+    """`export RUN --out NAME` or `report RUN --out NAME` of a name of 242 to
+    255 bytes, which the folder takes: `File name too long`, of the
+    temporary file written first (.NAME.XXXXXXXX.tmp, 14 bytes more). Its
+    name now holds as much of NAME as fits (files.temporary_stem), and a
+    killed write's is still found and removed."""
+    from twolayer.files import atomic_write_npz, new_temporary
+
+    out = tmp_path / name
+    if name.endswith(".npz"):
+        os.close(new_temporary(out, ".tmp")[0])  # a write killed midway, long ago
+        os.utime(next(tmp_path.glob(".*.tmp")), (0, 0))
+        atomic_write_npz(out, {"a": np.zeros(3)})
+    else:
+        assert main(["train", "--epochs", "1", "--quiet", "--out", str(tmp_path / "run")]) == 0
+        assert main(["export" if name.endswith(".onnx") else "report", str(tmp_path / "run"), "--out", str(out)]) == 0
+    assert out.is_file() and not list(tmp_path.glob(".*.tmp"))
+
+
 @pytest.mark.parametrize("columns", ["1000000000", "99999999999999999999"])
 def test_a_huge_columns_gets_a_bar_of_a_screens_width(monkeypatch, columns):
     """COLUMNS=1000000000 where the terminal reports no size (a pty nobody
