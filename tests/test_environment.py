@@ -264,6 +264,39 @@ def test_an_output_name_of_up_to_255_bytes_is_written(tmp_path, name):
     assert out.is_file() and not list(tmp_path.glob(".*.tmp"))
 
 
+def test_no_home_directory_trains_what_needs_none_and_names_the_remedy_for_the_rest(tmp_path, monkeypatch, capsys):
+    """HOME unset for a user id the user database does not know (a
+    container's `--user 12345`, a service): `train` on digits, which ship in
+    scikit-learn, and on an image folder failed, `cannot use ~/.cache as the
+    data directory: Could not determine home directory`. Now they train (the
+    folder keeps no decode cache), and a dataset to download says what to
+    give (--data-dir, TWOLAYER_DATA)."""
+    import pwd
+
+    from PIL import Image
+
+    def unknown(uid):
+        raise KeyError(f"getpwuid(): uid not found: {uid}")
+
+    for name in ("HOME", "XDG_CACHE_HOME", "TWOLAYER_DATA"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(pwd, "getpwuid", unknown)
+    for k, name in enumerate("ab"):
+        (tmp_path / "imgs" / name).mkdir(parents=True)
+        for i in range(12):
+            Image.fromarray(np.full((6, 6), 40 + 150 * k + i, np.uint8)).save(tmp_path / "imgs" / name / f"{i}.png")
+    assert main(["train", "--epochs", "1", "--quiet", "--out", str(tmp_path / "digits")]) == 0
+    assert main(["train", "--dataset", f"folder:{tmp_path / 'imgs'}", "--val-size", "4", "--test-size", "4",
+                 "--epochs", "1", "--quiet", "--out", str(tmp_path / "folder")]) == 0
+    assert not (tmp_path / "imgs" / "cache").exists()
+    capsys.readouterr()
+    assert main(["train", "--dataset", "mnist", "--out", str(tmp_path / "mnist")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.endswith("mnist: there is no home directory to keep its files in (HOME is not "
+                                                 "set, and the user database has none for this user): give --data-dir "
+                                                 "DIR, or set TWOLAYER_DATA\n"), err
+
+
 @pytest.mark.parametrize("columns", ["1000000000", "99999999999999999999"])
 def test_a_huge_columns_gets_a_bar_of_a_screens_width(monkeypatch, columns):
     """COLUMNS=1000000000 where the terminal reports no size (a pty nobody
