@@ -264,6 +264,35 @@ def test_an_output_name_of_up_to_255_bytes_is_written(tmp_path, name):
     assert out.is_file() and not list(tmp_path.glob(".*.tmp"))
 
 
+@pytest.mark.parametrize("fault", ["unreadable", "too deep"])
+def test_a_search_journal_the_system_cannot_open_is_named_as_such_not_as_foreign(tmp_path, monkeypatch, capsys,
+                                                                                 fault):
+    """A search's study.journal that cannot be opened (chmod 000, an I/O
+    error; under a current folder deeper than PATH_MAX, a path too long):
+    `S/study.journal is not a study journal twolayer can read (PermissionError
+    ...); move it away, or pass --force to start the search afresh`, which
+    would throw a sound search away. Now the system's error, as every
+    other file's: `S/study.journal: Permission denied`."""
+    from twolayer import tune
+
+    monkeypatch.chdir(tmp_path)
+    argv = ["tune", "--lr", "0.1,0.2", "--epochs", "1", "--quiet", "--out", "search"]
+    if fault == "unreadable":  # as root, chmod 000 takes nothing away: the error the open then raises
+        assert main(argv) == 0
+
+        def unreadable(storage, out):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(out / "study.journal"))
+
+        monkeypatch.setattr(tune, "make_storage", unreadable)
+    else:
+        _too_deep()
+    capsys.readouterr()
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "search/study.journal: " in err and "--force" not in err, err
+    assert ("Permission denied" if fault == "unreadable" else "File name too long") in err
+
+
 def test_no_home_directory_trains_what_needs_none_and_names_the_remedy_for_the_rest(tmp_path, monkeypatch, capsys):
     """HOME unset for a user id the user database does not know (a
     container's `--user 12345`, a service): `train` on digits, which ship in

@@ -93,7 +93,7 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], Any], replace: bo
     except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        cause = _os_error(e)
+        cause = os_error_behind(e)
         if cause is not None:
             raise OSError(cause.errno, cause.strerror, str(path)) from None  # the file asked for, not the temporary one
         raise
@@ -160,7 +160,7 @@ def remove_if_abandoned(temporary: Path, after: float = ABANDONED_AFTER) -> None
             temporary.unlink()
 
 
-def _os_error(e: BaseException) -> OSError | None:
+def os_error_behind(e: BaseException) -> OSError | None:
     """The operating system's error behind `e`: itself, or one a writer met
     and then hid under another while it cleaned up (torch.save on a full
     disk raises a RuntimeError, `unexpected pos`, during its ENOSPC)."""

@@ -32,7 +32,7 @@ from typing import Any
 from twolayer import here, runs
 from twolayer.config import given_flag, is_number, options
 from twolayer.errors import Stopped, TwolayerError, UsageError, WriteError, first_line
-from twolayer.files import atomic_write_text, given_path, read_record, write_json
+from twolayer.files import atomic_write_text, given_path, os_error_behind, read_record, write_json
 from twolayer.learner import label, load_class
 from twolayer.progress import Progress
 from twolayer.signals import Signalled, StopOnSignal
@@ -502,6 +502,9 @@ def _study(opts: TuneOptions):
         cause = database_error(e)  # the database's own words, not Optuna's wrapping of them
         why = first_line(e) if cause is None else str(cause).strip().splitlines()[0]
         if not opts.storage:
+            failed = os_error_behind(e)  # the folder's or the disk's fault (EACCES, EIO, a path too long), said
+            if failed is not None:  # as such: `move it away, or pass --force` would throw a sound search away
+                raise OSError(failed.errno, failed.strerror, failed.filename or str(opts.out / JOURNAL)) from None
             raise TwolayerError(f"{opts.out / JOURNAL} is not a study journal twolayer can read ({why}); move it "
                                 "away, or pass --force to start the search afresh") from None
         raise TwolayerError(scrub(f"cannot open study {opts.study!r} in {mask_url(opts.storage)}: {why}",
