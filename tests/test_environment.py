@@ -137,6 +137,32 @@ def test_a_thread_count_numba_refuses_trains_with_the_numpy_reference(tmp_path, 
     assert (tmp_path / "run" / "metrics.json").is_file()
 
 
+def test_numba_with_no_folder_to_keep_its_code_in_compiles_in_memory():
+    """A read-only install whose HOME and NUMBA_CACHE_DIR numba cannot write
+    (a container's site-packages, run as another user): numba found no
+    folder to keep compiled code in (RuntimeError `no locator available`
+    as fused_cpu loaded), and every run fell back to the NumPy reference.
+    Now the kernels are compiled in memory, and give the same numbers."""
+    code = """if True:
+        import numba.core.caching as caching
+        import numpy as np
+
+        caching.CacheImpl._locator_classes = []  # no folder anywhere to keep compiled code in
+        from twolayer import backend
+
+        fused = backend.compiled_cpu()
+        assert fused is not None and type(fused.sgd._cache).__name__ == "NullCache"
+        rng = np.random.default_rng(0)
+        w, g = rng.standard_normal((300, 300)), rng.standard_normal((300, 300))
+        mine = w.copy()
+        fused.update("sgd", mine, g, [], [np.float64(1.0), np.float64(0.1)])  # shrink, lr
+        assert np.array_equal(mine, w * 1.0 - g * 0.1)
+        print("ok")
+    """
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.stdout == "ok\n", done.stderr
+
+
 @pytest.mark.parametrize("umask", [0o777, 0o277, 0o077], ids=["0777", "0277", "0077"])
 def test_a_umask_never_takes_the_owners_rights_to_a_run(tmp_path, umask):
     """`umask 0777; twolayer train`: the run folder was made d---------, and
