@@ -163,6 +163,22 @@ def test_numba_with_no_folder_to_keep_its_code_in_compiles_in_memory():
     assert done.stdout == "ok\n", done.stderr
 
 
+def test_python_m_twolayer_beside_files_named_like_its_modules_runs_twolayer(tmp_path):
+    """`python -m twolayer` from a folder holding numpy.py, csv.py or
+    optuna.py (an experiment saved under that name): -m puts the current
+    folder first on sys.path, and the file was imported in the library's
+    place: its code ran (here: a SystemExit), or a traceback from deep inside.
+    twolayer now takes the folder off the path, as -P and the installed
+    `twolayer` command leave it; tune's worker processes too."""
+    for name in ("numpy", "csv", "optuna"):
+        (tmp_path / f"{name}.py").write_text(f"raise SystemExit('the folder\\'s {name}.py ran')\n")
+    command = [sys.executable, "-m", "twolayer", "tune", "--jobs", "2", "--lr", "0.1,0.2", "--epochs", "1",
+               "--quiet", "--out", "search"]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert (tmp_path / "search" / "trials.csv").read_text().count(",complete,") == 2
+
+
 @pytest.mark.parametrize("umask", [0o777, 0o277, 0o077], ids=["0777", "0277", "0077"])
 def test_a_umask_never_takes_the_owners_rights_to_a_run(tmp_path, umask):
     """`umask 0777; twolayer train`: the run folder was made d---------, and
