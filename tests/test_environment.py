@@ -179,6 +179,19 @@ def test_python_m_twolayer_beside_files_named_like_its_modules_runs_twolayer(tmp
     assert (tmp_path / "search" / "trials.csv").read_text().count(",complete,") == 2
 
 
+def test_tune_counts_the_cores_this_process_may_use(tmp_path, monkeypatch, capsys):
+    """`taskset -c 0 twolayer tune --jobs 2` (or a container's cpuset of one
+    core): --jobs was checked against the machine's cores, so two workers,
+    each with its own copy of the data, shared the one core. Now the cores
+    of the process's affinity mask."""
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    code = main(["tune", "--jobs", "2", "--lr", "0.1,0.2", "--epochs", "1", "--quiet", "--out", str(tmp_path / "s")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.endswith("error: --jobs 2 is more than the 1 CPU core this process may use; give --jobs "
+                                      "1 or fewer\n"), err
+    assert not (tmp_path / "s").exists()
+
+
 @pytest.mark.parametrize("umask", [0o777, 0o277, 0o077], ids=["0777", "0277", "0077"])
 def test_a_umask_never_takes_the_owners_rights_to_a_run(tmp_path, umask):
     """`umask 0777; twolayer train`: the run folder was made d---------, and

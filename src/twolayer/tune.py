@@ -113,10 +113,10 @@ class TuneOptions:
             raise UsageError(f"unknown pruner {self.pruner!r}; choose from {', '.join(PRUNERS)}")
         if self.jobs < 1:
             raise UsageError(f"--jobs must be >= 1, got {self.jobs}")
-        cores = os.cpu_count() or 1
+        cores = usable_cores()
         if self.jobs > cores:  # each worker holds its own copy of the data, and trains on a core
-            raise UsageError(f"--jobs {self.jobs} is more than this machine's {cores} CPU cores; give --jobs "
-                             f"{cores} or fewer")
+            raise UsageError(f"--jobs {self.jobs} is more than the {cores} CPU core{'s' * (cores > 1)} this process "
+                             f"may use; give --jobs {cores} or fewer")
         if not 0 <= self.seed <= MAX_SAMPLER_SEED:  # NumPy's `Seed must be between 0 and 2**32 - 1`, a traceback
             raise UsageError(f"--sampler-seed must be in [0, {MAX_SAMPLER_SEED}], got {self.seed}")
         if self.trials is not None and self.trials < 1:
@@ -557,6 +557,15 @@ class TuneInterrupted(Stopped):
                          "again to continue.")
 
 
+def usable_cores() -> int:
+    """The CPU cores this process may run on: those of its affinity mask
+    (`taskset -c 0`, a container's cpuset), not the machine's count, which
+    let `--jobs 2` put two workers on one core."""
+    with contextlib.suppress(AttributeError, OSError):  # no sched_getaffinity: macOS
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -568,7 +577,7 @@ def _run_processes(opts: TuneOptions, target: int) -> None:
     # workers x BLAS threads stays within the cores: set in each worker's
     # environment before it starts, so every BLAS it loads (NumPy's, SciPy's)
     # starts with that many threads
-    threads = str(max(1, (os.cpu_count() or 1) // opts.jobs))
+    threads = str(max(1, usable_cores() // opts.jobs))
     saved = {name: os.environ.get(name) for name in BLAS_THREAD_VARIABLES}
     os.environ.update({name: threads for name in BLAS_THREAD_VARIABLES})
     try:
