@@ -137,6 +137,61 @@ def test_a_thread_count_numba_refuses_trains_with_the_numpy_reference(tmp_path, 
     assert (tmp_path / "run" / "metrics.json").is_file()
 
 
+def test_numba_with_no_folder_to_keep_its_code_in_compiles_in_memory():
+    """A read-only install whose HOME and NUMBA_CACHE_DIR numba cannot write
+    (a container's site-packages, run as another user): numba found no
+    folder to keep compiled code in (RuntimeError `no locator available`
+    as fused_cpu loaded), and every run fell back to the NumPy reference.
+    Now the kernels are compiled in memory, and give the same numbers."""
+    code = """if True:
+        import numba.core.caching as caching
+        import numpy as np
+
+        caching.CacheImpl._locator_classes = []  # no folder anywhere to keep compiled code in
+        from twolayer import backend
+
+        fused = backend.compiled_cpu()
+        assert fused is not None and type(fused.sgd._cache).__name__ == "NullCache"
+        rng = np.random.default_rng(0)
+        w, g = rng.standard_normal((300, 300)), rng.standard_normal((300, 300))
+        mine = w.copy()
+        fused.update("sgd", mine, g, [], [np.float64(1.0), np.float64(0.1)])  # shrink, lr
+        assert np.array_equal(mine, w * 1.0 - g * 0.1)
+        print("ok")
+    """
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.stdout == "ok\n", done.stderr
+
+
+def test_python_m_twolayer_beside_files_named_like_its_modules_runs_twolayer(tmp_path):
+    """`python -m twolayer` from a folder holding numpy.py, csv.py or
+    optuna.py (an experiment saved under that name): -m puts the current
+    folder first on sys.path, and the file was imported in the library's
+    place: its code ran (here: a SystemExit), or a traceback from deep inside.
+    twolayer now takes the folder off the path, as -P and the installed
+    `twolayer` command leave it; tune's worker processes too."""
+    for name in ("numpy", "csv", "optuna"):
+        (tmp_path / f"{name}.py").write_text(f"raise SystemExit('the folder\\'s {name}.py ran')\n")
+    command = [sys.executable, "-m", "twolayer", "tune", "--jobs", "2", "--lr", "0.1,0.2", "--epochs", "1",
+               "--quiet", "--out", "search"]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert (tmp_path / "search" / "trials.csv").read_text().count(",complete,") == 2
+
+
+def test_tune_counts_the_cores_this_process_may_use(tmp_path, monkeypatch, capsys):
+    """`taskset -c 0 twolayer tune --jobs 2` (or a container's cpuset of one
+    core): --jobs was checked against the machine's cores, so two workers,
+    each with its own copy of the data, shared the one core. Now the cores
+    of the process's affinity mask."""
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    code = main(["tune", "--jobs", "2", "--lr", "0.1,0.2", "--epochs", "1", "--quiet", "--out", str(tmp_path / "s")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.endswith("error: --jobs 2 is more than the 1 CPU core this process may use; give --jobs "
+                                      "1 or fewer\n"), err
+    assert not (tmp_path / "s").exists()
+
+
 @pytest.mark.parametrize("umask", [0o777, 0o277, 0o077], ids=["0777", "0277", "0077"])
 def test_a_umask_never_takes_the_owners_rights_to_a_run(tmp_path, umask):
     """`umask 0777; twolayer train`: the run folder was made d---------, and
@@ -241,6 +296,104 @@ def test_a_terminal_of_one_column_gets_a_bar_that_never_wraps(monkeypatch, colum
                    monkeypatch)
     redraws = [part for part in screen.replace("\n", "\r").split("\r") if part]
     assert redraws and all(len(part) <= max(int(columns) - 1, 1) for part in redraws), redraws
+
+
+@pytest.mark.parametrize("name", ["m" * 250 + ".onnx", "é" * 125 + ".html", "r" * 251 + ".npz"],
+                         ids=["export", "report-utf8", "atomic-write"])
+def test_an_output_name_of_up_to_255_bytes_is_written(tmp_path, name):
+    """`export RUN --out NAME` or `report RUN --out NAME` of a name of 242 to
+    255 bytes, which the folder takes: `File name too long`, of the
+    temporary file written first (.NAME.XXXXXXXX.tmp, 14 bytes more). Its
+    name now holds as much of NAME as fits (files.temporary_stem), and a
+    killed write's is still found and removed."""
+    from twolayer.files import atomic_write_npz, new_temporary
+
+    out = tmp_path / name
+    if name.endswith(".npz"):
+        os.close(new_temporary(out, ".tmp")[0])  # a write killed midway, long ago
+        os.utime(next(tmp_path.glob(".*.tmp")), (0, 0))
+        atomic_write_npz(out, {"a": np.zeros(3)})
+    else:
+        assert main(["train", "--epochs", "1", "--quiet", "--out", str(tmp_path / "run")]) == 0
+        assert main(["export" if name.endswith(".onnx") else "report", str(tmp_path / "run"), "--out", str(out)]) == 0
+    assert out.is_file() and not list(tmp_path.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("fault", ["unreadable", "too deep"])
+def test_a_search_journal_the_system_cannot_open_is_named_as_such_not_as_foreign(tmp_path, monkeypatch, capsys,
+                                                                                 fault):
+    """A search's study.journal that cannot be opened (chmod 000, an I/O
+    error; under a current folder deeper than PATH_MAX, a path too long):
+    `S/study.journal is not a study journal twolayer can read (PermissionError
+    ...); move it away, or pass --force to start the search afresh`, which
+    would throw a sound search away. Now the system's error, as every
+    other file's: `S/study.journal: Permission denied`."""
+    from twolayer import tune
+
+    monkeypatch.chdir(tmp_path)
+    argv = ["tune", "--lr", "0.1,0.2", "--epochs", "1", "--quiet", "--out", "search"]
+    if fault == "unreadable":  # as root, chmod 000 takes nothing away: the error the open then raises
+        assert main(argv) == 0
+
+        def unreadable(storage, out):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(out / "study.journal"))
+
+        monkeypatch.setattr(tune, "make_storage", unreadable)
+    else:
+        _too_deep()
+    capsys.readouterr()
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "search/study.journal: " in err and "--force" not in err, err
+    assert ("Permission denied" if fault == "unreadable" else "File name too long") in err
+
+
+def test_no_home_directory_trains_what_needs_none_and_names_the_remedy_for_the_rest(tmp_path, monkeypatch, capsys):
+    """HOME unset for a user id the user database does not know (a
+    container's `--user 12345`, a service): `train` on digits, which ship in
+    scikit-learn, and on an image folder failed, `cannot use ~/.cache as the
+    data directory: Could not determine home directory`. Now they train (the
+    folder keeps no decode cache), and a dataset to download says what to
+    give (--data-dir, TWOLAYER_DATA)."""
+    import pwd
+
+    from PIL import Image
+
+    def unknown(uid):
+        raise KeyError(f"getpwuid(): uid not found: {uid}")
+
+    for name in ("HOME", "XDG_CACHE_HOME", "TWOLAYER_DATA"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(pwd, "getpwuid", unknown)
+    for k, name in enumerate("ab"):
+        (tmp_path / "imgs" / name).mkdir(parents=True)
+        for i in range(12):
+            Image.fromarray(np.full((6, 6), 40 + 150 * k + i, np.uint8)).save(tmp_path / "imgs" / name / f"{i}.png")
+    assert main(["train", "--epochs", "1", "--quiet", "--out", str(tmp_path / "digits")]) == 0
+    assert main(["train", "--dataset", f"folder:{tmp_path / 'imgs'}", "--val-size", "4", "--test-size", "4",
+                 "--epochs", "1", "--quiet", "--out", str(tmp_path / "folder")]) == 0
+    assert not (tmp_path / "imgs" / "cache").exists()
+    capsys.readouterr()
+    assert main(["train", "--dataset", "mnist", "--out", str(tmp_path / "mnist")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.endswith("mnist: there is no home directory to keep its files in (HOME is not "
+                                                 "set, and the user database has none for this user): give --data-dir "
+                                                 "DIR, or set TWOLAYER_DATA\n"), err
+
+
+@pytest.mark.parametrize("columns", ["1000000000", "99999999999999999999"])
+def test_a_huge_columns_gets_a_bar_of_a_screens_width(monkeypatch, columns):
+    """COLUMNS=1000000000 where the terminal reports no size (a pty nobody
+    sized: `script`, `docker exec -t`): each redraw built a bar of a billion
+    characters and the run hung; COLUMNS=1e20 was an OverflowError
+    traceback from tqdm. Now the bar is at most progress.WIDEST wide."""
+    from terminals import drawn
+    from twolayer.progress import WIDEST
+
+    screen = drawn(columns, 100, [(50, "loss 0.4825 lr 0.00903"), (100, "loss 0.3121 lr 0.00377 val 0.892")],
+                   monkeypatch)
+    redraws = [part for part in screen.replace("\n", "\r").split("\r") if part]
+    assert redraws and all(len(part) <= WIDEST for part in redraws), [len(part) for part in redraws]
 
 
 def test_a_network_too_wide_for_ulimit_v_is_refused_before_it_is_allocated(tmp_path):
@@ -362,3 +515,64 @@ def test_a_network_too_wide_for_its_containers_memory_is_refused_naming_the_limi
     assert err.count("\n") == 1 and "control group (a container's memory limit) has 200.0 MB left of its limit of " \
         "300.0 MB" in err, err
     assert not out.exists()
+
+
+CHECK, TRAIN_NET, TUNE_JOBS = (["check", "{net}"], ["train", "--net", "{net}", "--out", "{out}"],
+                                ["tune", "--jobs", "2", "--lr", "0.1,0.2", "--out", "{out}"])
+
+
+@pytest.mark.parametrize(("argv", "folder"), [(CHECK, "deleted"), (TRAIN_NET, "deleted"), (TUNE_JOBS, "deleted"),
+                                              (CHECK, "too deep"), (TUNE_JOBS, "too deep")],
+                         ids=["check", "train-net", "tune-jobs", "check-too-deep", "tune-jobs-too-deep"])
+def test_commands_of_absolute_paths_run_where_the_current_folder_is_gone(tmp_path, monkeypatch, capsys, argv,
+                                                                         folder):
+    """`mkdir d; cd d; rmdir ../d`, then commands given absolute paths:
+    `check /abs/net.py` and `train --net /abs/net.py` failed (`No such file
+    or directory`: os.getcwd(), to put the folder back after the learner's
+    code), and so did `tune --jobs 2` (multiprocessing's spawn names the
+    parent's folder for its child). A folder the child cannot enter (chmod
+    a-x, deeper than PATH_MAX) killed the checking child at its start, with
+    a traceback, and its parent said `the learner's code ended the checking
+    process`. Now the folder is held by a descriptor (here.kept), and the
+    children start in / (here.children_can_start)."""
+    net = Path(__file__).parent / "learners" / "neural_net.py"
+    argv = [word.format(net=net, out=tmp_path / "out") for word in argv]
+    argv += ["--epochs", "1", "--quiet"] * (argv[0] != "check")
+    monkeypatch.chdir(tmp_path)
+    if folder == "deleted":
+        os.mkdir("gone")
+        os.chdir("gone")
+        os.rmdir("../gone")
+    else:
+        _too_deep()
+    code = main(argv)
+    assert code == 0, capsys.readouterr().err
+    if argv[0] == "tune":  # its workers died at their start, and it said `0 trials`, exit 0
+        assert (tmp_path / "out" / "trials.csv").read_text().count(",complete,") == 2
+
+
+def _too_deep() -> None:
+    """Into a folder deeper than PATH_MAX: no process may change into it by its name, root's neither."""
+    while len(os.getcwd()) <= 4200:
+        os.mkdir("d" * 250)
+        os.chdir("d" * 250)
+
+
+def test_tuning_workers_that_all_die_are_said_not_taken_for_a_search_done(tmp_path, monkeypatch, capsys):
+    """Tuning workers that all died before their first trial (killed by the
+    out-of-memory killer as they load, or unable to start): the search
+    said `0 trials in 0.5 s` and exited 0. A worker that ends well has found
+    no trial left, so when none did the one line says so, exit 1."""
+    import contextlib
+
+    from twolayer import here
+
+    monkeypatch.chdir(tmp_path)
+    _too_deep()  # the workers cannot start here
+    monkeypatch.setattr(here, "children_can_start", contextlib.nullcontext)  # as before here.children_can_start
+    code = main(["tune", "--jobs", "2", "--lr", "0.1,0.2", "--epochs", "1", "--quiet", "--out",
+                 str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 1 and err.strip().endswith(
+        "error: the 2 tuning workers ended before the search did: the first exited with status 1; the finished "
+        f"trials are kept in {tmp_path / 'out'}: run the same command again to continue"), err

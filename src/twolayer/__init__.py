@@ -3,6 +3,30 @@ scratch in NumPy, with a trainer, a command line and saved models."""
 
 __version__ = "0.1.0"
 
+import os as _os  # noqa: E402
+import sys as _sys  # noqa: E402
+
+
+def _leave_the_current_folder_off_the_path() -> None:
+    """`python -m twolayer` puts the current folder first on sys.path, so a
+    file there named like a module twolayer imports (numpy.py, csv.py, an
+    experiment saved as optuna.py) was imported in its place: a traceback
+    from deep inside, or the file's own code run. While -m looks for the
+    module, sys.argv[0] is "-m": then the folder is taken off the path, as
+    -P (PYTHONSAFEPATH) and the installed `twolayer` command leave it,
+    unless twolayer itself was found there (run from its source folder)."""
+    if _sys.argv[:1] != ["-m"] or _sys.flags.safe_path or not _sys.path:
+        return
+    try:
+        here = _os.getcwd()
+    except OSError:  # deleted under the process: nothing there to import
+        return
+    if _sys.path[0] in ("", here) and _os.path.dirname(_os.path.dirname(__file__)) != here:
+        del _sys.path[0]
+
+
+_leave_the_current_folder_off_the_path()
+
 from twolayer.config import TrainConfig  # noqa: E402
 from twolayer.model import TwoLayerNet  # noqa: E402
 from twolayer.trainer import History, fit  # noqa: E402

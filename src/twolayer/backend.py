@@ -117,8 +117,7 @@ def fused_update(rule: str, p: Any, *arrays: Any) -> Callable | None:
 def compiled_cpu() -> ModuleType | None:
     """twolayer.fused_cpu (the numba loops: update rules, flips and crops),
     imported on first use (numba takes a moment to load); None without numba
-    (a dependency, but a machine may lack it), where numba can't keep its
-    compiled kernels (RuntimeError: no writable cache folder) or refuses its
+    (a dependency, but a machine may lack it), or where numba refuses its
     environment (NUMBA_NUM_THREADS=0 is a ValueError as numba loads: the
     run ended in its traceback). The NumPy reference then gives the same
     numbers."""

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from twolayer import hints
+from twolayer import here, hints
 from twolayer.errors import LearnerError
 from twolayer.gradcheck import numerical_gradient, scaled_error
 from twolayer.learner import (
@@ -384,7 +384,8 @@ def run_checks(spec: str, timeout: float = 60.0) -> Iterator[Verdict]:
     context = multiprocessing.get_context("spawn")
     receiver, sender = context.Pipe(duplex=False)
     process = context.Process(target=_child, args=(spec, sender), daemon=True)
-    process.start()
+    with here.children_can_start():
+        process.start()
     sender.close()
     try:
         for name in CHECKS:

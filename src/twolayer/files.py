@@ -93,7 +93,7 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], Any], replace: bo
     except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        cause = _os_error(e)
+        cause = os_error_behind(e)
         if cause is not None:
             raise OSError(cause.errno, cause.strerror, str(path)) from None  # the file asked for, not the temporary one
         raise
@@ -143,7 +143,7 @@ def remove_abandoned(path: Path) -> None:
     good: a report.html's, an exported model's, a page written with
     report --out into a folder of the user's."""
     with contextlib.suppress(OSError):
-        for temporary in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        for temporary in path.parent.glob(f".{glob.escape(temporary_stem(path, '.tmp'))}.*.tmp"):
             if TEMPORARY.match(temporary.name):
                 remove_if_abandoned(temporary)
 
@@ -160,7 +160,7 @@ def remove_if_abandoned(temporary: Path, after: float = ABANDONED_AFTER) -> None
             temporary.unlink()
 
 
-def _os_error(e: BaseException) -> OSError | None:
+def os_error_behind(e: BaseException) -> OSError | None:
     """The operating system's error behind `e`: itself, or one a writer met
     and then hid under another while it cleaned up (torch.save on a full
     disk raises a RuntimeError, `unexpected pos`, during its ENOSPC)."""
@@ -210,12 +210,24 @@ def new_temporary(path: Path, suffix: str) -> tuple[int, str]:
     process at umask 0 for good, or make a folder in that moment writable
     by everyone), or reading /proc (Linux only) on every write."""
     for _ in range(100):
-        name = str(path.parent / f".{path.name}.{secrets.token_hex(4)}{suffix}")
+        name = str(path.parent / f".{temporary_stem(path, suffix)}.{secrets.token_hex(4)}{suffix}")
         try:
             return os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666), name
         except FileExistsError:
             continue
     raise FileExistsError(errno.EEXIST, "no free name for a temporary file beside it", str(path))
+
+
+NAME_MAX = 255  # bytes in one file's name: the limit of ext4, XFS, Btrfs, tmpfs, APFS
+
+
+def temporary_stem(path: Path, suffix: str) -> str:
+    """What of `path`'s name its temporary files' names hold: all of it, or
+    as much as leaves room for .NAME.XXXXXXXX`suffix` within NAME_MAX bytes
+    (`export --out` or `report --out` of a name of 242 to 255 bytes, which
+    the folder takes, failed: `File name too long`, of its temporary file)."""
+    room = NAME_MAX - len(f"..{'x' * 8}{suffix}")
+    return os.fsdecode(os.fsencode(path.name)[:room])
 
 
 @contextlib.contextmanager

@@ -24,7 +24,18 @@ import numpy as np
 
 from twolayer.layers import SUM_BLOCK, as_rows
 
-jit = numba.njit(cache=True, nogil=True)  # cache: compiled once per machine, not per process
+
+def jit(function):
+    """numba's compiled `function`, its machine code kept on disk (compiled
+    once per machine, not per process); compiled in each process instead
+    where numba finds no folder to keep it in (a read-only install, and a
+    HOME and NUMBA_CACHE_DIR it cannot write: RuntimeError `no locator
+    available`, which left the whole module unloaded and every update to
+    the NumPy reference)."""
+    try:
+        return numba.njit(cache=True, nogil=True)(function)
+    except RuntimeError:
+        return numba.njit(nogil=True)(function)
 
 
 @numba.njit(inline="always")

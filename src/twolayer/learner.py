@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from twolayer import memory
+from twolayer import here, memory
 from twolayer.errors import ConfigError, LearnerError, UsageError, first_line
 from twolayer.files import SMALL_FILE, given_path, read_small
 from twolayer.gradcheck import scaled_error
@@ -225,8 +225,10 @@ def guarded() -> Iterator[None]:
     the callers catch (it ended twolayer's process at once, exit status 0,
     a run folder left half-made); NumPy's error handling (np.seterr) and the
     working directory are put back afterwards (np.seterr(all="raise") made
-    twolayer's own arithmetic raise; a run folder may be a relative path)."""
-    cwd, real_exit, pid = os.getcwd(), os._exit, os.getpid()
+    twolayer's own arithmetic raise; a run folder may be a relative path;
+    here.kept holds it by a descriptor: os.getcwd() raised in a folder
+    deleted under the process, and `train --net` of an absolute path failed)."""
+    real_exit, pid = os._exit, os.getpid()
 
     def refused_exit(status: int = 0) -> None:
         if os.getpid() != pid:  # a process its code forked ends as asked
@@ -235,11 +237,10 @@ def guarded() -> Iterator[None]:
 
     os._exit = refused_exit
     try:
-        with np.errstate(**np.geterr()), lines_above_bars():  # its prints never break the run's bar
+        with np.errstate(**np.geterr()), lines_above_bars(), here.kept():  # its prints never break the run's bar
             yield
     finally:
         os._exit = real_exit
-        os.chdir(cwd)
 
 
 @contextlib.contextmanager

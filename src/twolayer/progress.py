@@ -241,14 +241,19 @@ def _shape(stream: TextIO | None) -> tuple[int, int]:
     -1 rows, no room for a bar, and showed nothing at all. So does no stream
     (a notebook). One of a single column gets a line of one character: 0
     columns was tqdm's "no limit", a line of 70 characters that wrapped on
-    every redraw."""
+    every redraw. At most WIDEST columns: COLUMNS=1000000000 drew a bar of a
+    billion characters at every redraw (the run hung), and COLUMNS=1e20's
+    was an OverflowError traceback."""
     try:
         size = os.get_terminal_size(stream.fileno())
     except (AttributeError, OSError, ValueError):
         size = os.terminal_size((0, 0))
     if size.columns <= 1 or size.lines <= 1:
         size = shutil.get_terminal_size()
-    return max(size.columns - 1, 1), max(size.lines - 1, 1)
+    return min(max(size.columns - 1, 1), WIDEST), min(max(size.lines - 1, 1), WIDEST)
+
+
+WIDEST = 1000  # columns (and lines): wider than any screen's line of text
 
 
 def _clock(seconds: float) -> str:

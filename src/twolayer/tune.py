@@ -31,10 +31,10 @@ from typing import Any
 
 import numpy as np
 
-from twolayer import runs
+from twolayer import here, runs
 from twolayer.config import given_flag, is_number, options
 from twolayer.errors import Stopped, TwolayerError, UsageError, WriteError, first_line
-from twolayer.files import atomic_write_text, given_path, read_record, write_json
+from twolayer.files import atomic_write_text, given_path, os_error_behind, read_record, write_json
 from twolayer.learner import label, load_class
 from twolayer.progress import Progress
 from twolayer.signals import Signalled, StopOnSignal
@@ -115,10 +115,10 @@ class TuneOptions:
             raise UsageError(f"unknown pruner {self.pruner!r}; choose from {', '.join(PRUNERS)}")
         if self.jobs < 1:
             raise UsageError(f"--jobs must be >= 1, got {self.jobs}")
-        cores = os.cpu_count() or 1
+        cores = usable_cores()
         if self.jobs > cores:  # each worker holds its own copy of the data, and trains on a core
-            raise UsageError(f"--jobs {self.jobs} is more than this machine's {cores} CPU cores; give --jobs "
-                             f"{cores} or fewer")
+            raise UsageError(f"--jobs {self.jobs} is more than the {cores} CPU core{'s' * (cores > 1)} this process "
+                             f"may use; give --jobs {cores} or fewer")
         if not 0 <= self.seed <= MAX_SAMPLER_SEED:  # NumPy's `Seed must be between 0 and 2**32 - 1`, a traceback
             raise UsageError(f"--sampler-seed must be in [0, {MAX_SAMPLER_SEED}], got {self.seed}")
         if self.trials is not None and self.trials < 1:
@@ -513,6 +513,9 @@ def _study(opts: TuneOptions):
         cause = database_error(e)  # the database's own words, not Optuna's wrapping of them
         why = first_line(e) if cause is None else str(cause).strip().splitlines()[0]
         if not opts.storage:
+            failed = os_error_behind(e)  # the folder's or the disk's fault (EACCES, EIO, a path too long), said
+            if failed is not None:  # as such: `move it away, or pass --force` would throw a sound search away
+                raise OSError(failed.errno, failed.strerror, failed.filename or str(opts.out / JOURNAL)) from None
             raise TwolayerError(f"{opts.out / JOURNAL} is not a study journal twolayer can read ({why}); move it "
                                 "away, or pass --force to start the search afresh") from None
         raise TwolayerError(scrub(f"cannot open study {opts.study!r} in {mask_url(opts.storage)}: {why}",
@@ -565,6 +568,15 @@ class TuneInterrupted(Stopped):
                          "again to continue.")
 
 
+def usable_cores() -> int:
+    """The CPU cores this process may run on: those of its affinity mask
+    (`taskset -c 0`, a container's cpuset), not the machine's count, which
+    let `--jobs 2` put two workers on one core."""
+    with contextlib.suppress(AttributeError, OSError):  # no sched_getaffinity: macOS
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -576,12 +588,13 @@ def _run_processes(opts: TuneOptions, target: int, begun: int) -> None:
     # workers x BLAS threads stays within the cores: set in each worker's
     # environment before it starts, so every BLAS it loads (NumPy's, SciPy's)
     # starts with that many threads
-    threads = str(max(1, (os.cpu_count() or 1) // opts.jobs))
+    threads = str(max(1, usable_cores() // opts.jobs))
     saved = {name: os.environ.get(name) for name in BLAS_THREAD_VARIABLES}
     os.environ.update({name: threads for name in BLAS_THREAD_VARIABLES})
     try:
-        for w in workers:
-            w.start()
+        with here.children_can_start():
+            for w in workers:
+                w.start()
     finally:
         for name, value in saved.items():
             if value is None:
@@ -602,6 +615,21 @@ def _run_processes(opts: TuneOptions, target: int, begun: int) -> None:
             raise Signalled(stop.signum)
     if not errors.empty():
         raise errors.get()
+    if all(w.exitcode for w in workers):  # a worker that ends well found no trial left; these were killed
+        raise TwolayerError(f"the {len(workers)} tuning workers ended before the search did: the first "
+                            f"{process_end(workers[0].exitcode)}; the finished trials are kept in {opts.out}: run "
+                            "the same command again to continue")
+
+
+def process_end(code: int) -> str:
+    """How a process of exit code `code` ended: 'was killed by SIGKILL
+    ...', 'exited with status 1'."""
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            name = signal.Signals(-code).name
+            return f"was killed by {name}" + " (the out-of-memory killer's signal)" * (-code == signal.SIGKILL)
+        return f"was killed by signal {-code}"
+    return f"exited with status {code}"
 
 
 def summarize(study, opts: TuneOptions, seconds: float, stopped: bool = False) -> TuneResult:

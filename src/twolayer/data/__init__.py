@@ -41,20 +41,24 @@ class Dataset:
                 f"images: {counts})")
 
 
-def _digits(root: Path, quiet: bool) -> Dataset:
+def _digits(root: Path | None, quiet: bool) -> Dataset:
     from twolayer.data.digits import load_digits
 
     return load_digits()
 
 
-def _cifar10(root: Path, quiet: bool) -> Dataset:
+def _cifar10(root: Path | None, quiet: bool) -> Dataset:
+    from twolayer.data.cache import NO_HOME
     from twolayer.data.cifar10 import load_cifar10
+
+    if root is None:
+        raise DataError(f"cifar10: {NO_HOME}")
 
     return load_cifar10(root, quiet)
 
 
 def _idx(name: str):
-    def load(root: Path, quiet: bool) -> Dataset:
+    def load(root: Path | None, quiet: bool) -> Dataset:
         from twolayer.data.idx import load_idx_dataset
 
         return load_idx_dataset(name, root, quiet)
@@ -89,7 +93,7 @@ def load_dataset(spec: str, data_dir: str | Path | None = None, quiet: bool = Tr
     from twolayer.data.cache import data_dir as resolve_data_dir
 
     check_spec(spec)
-    root = resolve_data_dir(data_dir)
+    root = resolve_data_dir(data_dir)  # None: no home directory (a folder keeps no decode cache then)
     if spec.startswith("folder:"):
         from twolayer.data.folder import load_folder
 

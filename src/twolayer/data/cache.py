@@ -26,7 +26,13 @@ from twolayer.errors import DataError
 from twolayer.files import atomic_write_npz, given_path, load_npz
 
 
-def data_dir(explicit: str | Path | None = None) -> Path:
+def data_dir(explicit: str | Path | None = None) -> Path | None:
+    """The data directory; None where there is none to use: no home
+    directory (HOME unset, and a user id the user database does not know,
+    as a container's `--user 12345` is), which only the files of a dataset
+    to download need (NO_HOME says so): training on digits or an image
+    folder said `cannot use ~/.cache as the data directory: Could not
+    determine home directory`."""
     # None or "" (an empty --data-dir is refused as an option): the environment's, else the cache; bytes as
     # text (Path(b"...") was a TypeError from pathlib)
     given = given_path(explicit, "data_dir", "give the folder where dataset files are kept") if explicit else \
@@ -36,9 +42,15 @@ def data_dir(explicit: str | Path | None = None) -> Path:
             return Path(given).expanduser()
         xdg = os.environ.get("XDG_CACHE_HOME")  # a relative one is ignored (the XDG specification)
         base = xdg if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
-    except RuntimeError as e:  # ~nosuchuser, or no home directory at all
-        raise DataError(f"cannot use {given or '~/.cache'} as the data directory: {e}") from None
+    except RuntimeError as e:  # ~nosuchuser given, or no home directory at all
+        if given:
+            raise DataError(f"cannot use {given} as the data directory: {e}") from None
+        return None
     return Path(base) / "twolayer"
+
+
+NO_HOME = ("there is no home directory to keep its files in (HOME is not set, and the user database has none for "
+           "this user): give --data-dir DIR, or set TWOLAYER_DATA")
 
 
 def refresh_wanted(refresh: bool = False) -> bool:

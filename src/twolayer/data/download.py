@@ -20,7 +20,7 @@ import urllib.request
 from pathlib import Path
 
 from twolayer.errors import DataError, remedy
-from twolayer.files import make_folders, new_temporary, remove_folders
+from twolayer.files import make_folders, new_temporary, remove_folders, temporary_stem
 from twolayer.progress import Progress
 
 CHUNK = 1 << 20
@@ -85,7 +85,7 @@ def remove_abandoned(dest: Path) -> None:
     (kill -9, a power cut): files no download holds locked and that nothing
     wrote to for ABANDONED_AFTER seconds (the age covers the moment between
     a download creating its file and locking it)."""
-    for partial in dest.parent.glob(f".{glob.escape(dest.name)}.*.part"):
+    for partial in dest.parent.glob(f".{glob.escape(temporary_stem(dest, '.part'))}.*.part"):
         with contextlib.suppress(OSError), open(partial, "rb") as f:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError while its download runs
             if time.time() - os.fstat(f.fileno()).st_mtime > ABANDONED_AFTER:

@@ -71,7 +71,7 @@ class OddSize(DataError):
     then resizes the training images (never said to the user)."""
 
 
-def load_folder(path: str | Path, cache_root: Path, quiet: bool = False, refresh: bool = False,
+def load_folder(path: str | Path, cache_root: Path | None, quiet: bool = False, refresh: bool = False,
                 size: int | tuple[int, int] | None = None) -> Dataset:
     """The dataset in an image folder. Decoded arrays come from the cache
     when its key matches and its contents check out; `refresh` (or
@@ -89,8 +89,8 @@ def load_folder(path: str | Path, cache_root: Path, quiet: bool = False, refresh
         hint = files_hint(root)
         raise DataError(f"no image folder at {root}: " + (hint if hint else "give folder:PATH with one sub-folder "
                                                           "of images per class"))
-    if _within(cache_root, root):  # --data-dir naming the image folder: its cache/ would be read as a class
-        cache_root = None
+    if cache_root is not None and _within(cache_root, root):  # --data-dir naming the image folder: its cache/
+        cache_root = None  # would be read as a class
     split_dirs = _split_dirs(root)
     class_dirs = {split: _classes(folder) for split, folder in split_dirs.items()}
     class_names = sorted({name for dirs in class_dirs.values() for name in dirs})
@@ -250,7 +250,7 @@ class Split:
     listing: Listing
     labels: np.ndarray
     channels: int | None
-    cache_root: Path | None  # None: no decode cache (_within)
+    cache_root: Path | None  # None: no decode cache (_within, or no data directory)
     quiet: bool
     refresh: bool
     read: dict = field(default_factory=dict)  # size -> what cached(size) found

@@ -21,6 +21,7 @@ import numpy as np
 
 from twolayer import memory
 from twolayer.data import Dataset
+from twolayer.data.cache import NO_HOME
 from twolayer.data.download import fetch
 from twolayer.errors import DataError
 
@@ -142,12 +143,16 @@ def find_file(name: str, base: str, dirs: list[Path]) -> Path | None:
     return None
 
 
-def load_idx_dataset(name: str, root: Path, quiet: bool = False) -> Dataset:
+def load_idx_dataset(name: str, root: Path | None, quiet: bool = False) -> Dataset:
+    """`root`: the data directory, None where there is none (no home
+    directory): the system's copy is read then, if there is one."""
     source = SOURCES[name]
-    dirs = [root / name, *source["system_dirs"]]
+    dirs = ([] if root is None else [root / name]) + source["system_dirs"]
     paths = {}
     for key, base in FILES.items():
         path = find_file(name, base, dirs)
+        if path is None and root is None:
+            raise DataError(f"{name}: {NO_HOME}")
         if path is None:
             path = root / name / (base + ".gz")
             try:

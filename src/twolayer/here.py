@@ -1,0 +1,74 @@
+"""The current folder, which the environment can take away: deleted under
+the process (`mkdir d; cd d; rmdir ../d`), without search permission
+(`chmod a-x .`), or deeper than PATH_MAX. No relative path names anything
+there, but absolute ones work, and so does every command given them: the
+code that only passed through the current folder (putting it back after a
+learner's code, starting a child process in it) must not fail there."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+
+@contextlib.contextmanager
+def kept() -> Iterator[None]:
+    """The current folder put back after the block (a learner's code may
+    change it), held by a descriptor: os.getcwd() has no name for a folder
+    deleted under the process (FileNotFoundError: `twolayer check` and
+    `train --net` of an absolute path failed there). A folder without search
+    permission is left as it is: nothing can change back into it, and no
+    path was taken relative to it."""
+    try:
+        fd = os.open(".", getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY)
+    except OSError:
+        fd = None
+    try:
+        yield
+    finally:
+        if fd is not None:
+            os.fchdir(fd)
+            os.close(fd)
+
+
+def enterable() -> bool:
+    """Whether a new process could change into the current folder by its
+    name: False where it was deleted, lacks search permission, or is
+    deeper than PATH_MAX."""
+    try:
+        return os.access(os.getcwd(), os.X_OK)
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def children_can_start() -> Iterator[None]:
+    """Processes spawned in the block start in / where they could not start
+    in the current folder: multiprocessing's spawn names it (os.getcwd()) and
+    the child changes into it first, so in a deleted folder the parent's
+    getcwd raised (`tune --jobs 2` and `check` failed with `No such file or
+    directory`), and in one the child cannot enter it died at its start
+    with a traceback on stderr. The children are given absolute paths
+    there: relative ones were refused before, naming nothing."""
+    if enterable():
+        yield
+        return
+    from multiprocessing import spawn
+
+    original = spawn.get_preparation_data
+
+    def from_root(name: str) -> dict:
+        try:
+            data = original(name)
+        except FileNotFoundError:  # deleted: os.getcwd() has no name for it
+            with kept():
+                os.chdir("/")
+                data = original(name)
+        return {**data, "dir": "/"}
+
+    spawn.get_preparation_data = from_root
+    try:
+        yield
+    finally:
+        spawn.get_preparation_data = original
