@@ -37,7 +37,7 @@ from twolayer.data.preprocess import Preprocessor
 from twolayer.data.splits import carve, carve_options, check_classes, untrained_note
 from twolayer.errors import DataError, Stopped, TwolayerError, UsageError, WriteError
 from twolayer.files import given_path, not_a_file, read_record, write_json
-from twolayer.learner import LearnerNet, check_unchanged, confirm_resume, file_digest, label, learner_net
+from twolayer.learner import LearnerNet, check_unchanged, confirm_resume, file_digest, label, learner_net, parse_spec
 from twolayer.model import TwoLayerNet
 from twolayer.progress import in_notebook
 from twolayer.signals import StopOnSignal, signal_words
@@ -245,8 +245,10 @@ def _resume(held: runs.Claim, quiet: bool, length: dict[str, int] | None, net_gi
     # may a learner's file, where the run recorded its digest (checked above)
     digest = record.get(DATA_DIGEST)
     folders = [str(spec).startswith("folder:") for spec in (config.dataset, (saved or {}).get("dataset"))]
-    movable = (("dataset",) if digest and all(folders) else ()) + (
-        ("net",) if record.get(NET_DIGEST) and config.net and (saved or {}).get("net") else ())
+    saved_net = (saved or {}).get("net")  # its place may change, never its class (another class's is refused)
+    moved_net = bool(record.get(NET_DIGEST) and config.net and saved_net) and \
+        parse_spec(config.net)[1] == parse_spec(saved_net)[1]
+    movable = (("dataset",) if digest and all(folders) else ()) + (("net",) if moved_net else ())
     differ = config_disagreements(config.to_dict(), net, state, saved, ignore=(*LENGTH, *WHERE, *movable))
     if differ:
         raise TwolayerError(f"{run_dir / 'config.json'} disagrees with its checkpoint ({'; '.join(differ[:3])}): "
