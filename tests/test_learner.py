@@ -213,7 +213,12 @@ def test_a_learners_project_moved_with_its_run_resumes_from_the_files_new_place(
     assert main(["train", "--resume", str(run), "--epochs", "2", "--net", str(tmp_path / "other.py"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "(no longer there): a file moved since is taken where its class and code are " \
-        "the run's" in err and "other.py's code differs" in err, err
+        "the run's" in err and "and its code differs" in err, err
+    # a name that is no file, or a folder, is said to be so (it was said to be of other code)
+    for given, why in ((tmp_path / "typo.py", "there is no file there"), (tmp_path / "moved", "it is a folder")):
+        assert main(["train", "--resume", str(run), "--epochs", "2", "--net", str(given), "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.endswith(f"SHA-256), and {why}\n"), err
     assert main(["train", "--resume", str(run), "--epochs", "2", "--net", str(net), "--quiet"]) == 0
     assert json.loads((run / "config.json").read_text())["net"] == str(net)
     assert main(["train", "--net", str(net), *common, "--epochs", "2", "--out", str(tmp_path / "straight")]) == 0
