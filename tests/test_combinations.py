@@ -5,6 +5,7 @@ run's recorded options given where a file of options goes."""
 import json
 
 from test_datasets import write_folder
+from test_hostile_cli import resign_bundle
 from twolayer.cli import main
 
 
@@ -26,6 +27,14 @@ def test_a_run_moved_away_from_its_image_folder_says_where_to_name_it(tmp_path, 
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"folder:{tmp_path / 'project' / 'pics'}, is no longer there" in err and \
         f"name their new place in {run / 'config.json'}" in err, err
+    # a run recording no data fingerprint (an earlier twolayer's) cannot be named elsewhere: config.json's
+    # dataset then disagrees with its checkpoint, so it was a remedy that was refused
+    record = (run / "config.json").read_text()
+    (run / "config.json").write_text(json.dumps({k: v for k, v in json.loads(record).items() if k != "data_sha256"}))
+    assert main(["train", "--resume", str(run), "--epochs", "2", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "if its images moved, put them back there (the run records no fingerprint" in err
+    (run / "config.json").write_text(record)
     assert main(["evaluate", str(run)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "is no longer there (moved or deleted?): give --dataset folder:PATH" in err, err
@@ -59,3 +68,27 @@ def test_the_best_trial_trained_again_by_its_options_is_the_same_model(tmp_path,
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "a search keeps no trial's training state; to train this one again or longer, " \
         "give train the options in its config.json" in err, err
+
+
+def test_a_model_recording_its_folder_relative_is_not_said_to_be_moved(tmp_path, monkeypatch, capsys):
+    """A model made before paths were recorded absolute records `folder:imgs`:
+    evaluated from another folder it was said to be `no longer there (moved
+    or deleted?)`, though it is where it was; the loader's line names the
+    folder it looked in."""
+    monkeypatch.setenv("TWOLAYER_DATA", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)
+    write_folder(tmp_path / "imgs", n=6)
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", "folder:imgs", "--epochs", "1", "--val-size", "2", "--test-size", "2",
+                 "--out", str(run), "--quiet"]) == 0
+    relative = lambda meta, arrays: meta["config"].update(dataset="folder:imgs")  # noqa: E731
+    resign_bundle(run / "model.npz", run / "model.npz", relative)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    capsys.readouterr()
+    assert main(["evaluate", str(run)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no longer there" not in err and str(tmp_path / "elsewhere" / "imgs") in err, err
+    assert main(["report", str(run), "--out", "page.html"]) == 0
+    page = (tmp_path / "elsewhere" / "page.html").read_text()
+    assert "no longer there" not in page and "folder:imgs, cannot be read here (no image folder at" in page

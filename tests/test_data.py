@@ -97,6 +97,24 @@ def test_standardize_gives_zero_mean_unit_std_per_channel():
     np.testing.assert_allclose(out.std(axis=(0, 1, 2)), 1, atol=1e-4)
 
 
+def test_standardize_of_pixels_keeps_the_scales_it_always_had():
+    """Pixels are divided by their std + 1e-8, and a channel that rounding
+    leaves all but constant is only centred, bit for bit as before the
+    estimator's features got their own std: a run resumed by this twolayer
+    refits its preprocessing, and must go on as it would have. The
+    features' std, used for pixels too, divided four pixels 0, 0, 0, 1 by
+    0.4330127 (0.43301272 before), and a channel of 300 images at 255 but
+    for one pixel at 254 by 0.0018 (only centred before): a new image one
+    level darker there got a feature of -555, which decided its prediction."""
+    four = np.array([0, 0, 0, 1], dtype=np.uint8).reshape(4, 1, 1, 1)
+    assert Preprocessor.fit("standardize", four).scale[0] == np.float32(np.sqrt(3 / 16) + 1e-8)
+    images = np.random.default_rng(0).integers(0, 256, (300, 32, 32, 3), dtype=np.uint8)
+    images[..., 2] = 255
+    images[0, 0, 0, 2] = 254
+    scale = Preprocessor.fit("standardize", images).scale.reshape(32, 32, 3)
+    assert (scale[..., 2] == 1).all() and (scale[..., :2] > 70).all()
+
+
 def test_preprocessing_round_trips_through_arrays_and_checks_sizes():
     images = small_dataset().splits["train"][0]
     pre = Preprocessor.fit("standardize", images)

@@ -213,7 +213,12 @@ def test_a_learners_project_moved_with_its_run_resumes_from_the_files_new_place(
     assert main(["train", "--resume", str(run), "--epochs", "2", "--net", str(tmp_path / "other.py"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "(no longer there): a file moved since is taken where its class and code are " \
-        "the run's" in err and "other.py's code differs" in err, err
+        "the run's" in err and "and its code differs" in err, err
+    # a name that is no file, or a folder, is said to be so (it was said to be of other code)
+    for given, why in ((tmp_path / "typo.py", "there is no file there"), (tmp_path / "moved", "it is a folder")):
+        assert main(["train", "--resume", str(run), "--epochs", "2", "--net", str(given), "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.endswith(f"SHA-256), and {why}\n"), err
     assert main(["train", "--resume", str(run), "--epochs", "2", "--net", str(net), "--quiet"]) == 0
     assert json.loads((run / "config.json").read_text())["net"] == str(net)
     assert main(["train", "--net", str(net), *common, "--epochs", "2", "--out", str(tmp_path / "straight")]) == 0
@@ -221,6 +226,25 @@ def test_a_learners_project_moved_with_its_run_resumes_from_the_files_new_place(
     for name in PARAM_NAMES:  # the run left alone, bit for bit
         assert np.array_equal(resumed.net.params[name], straight.net.params[name])
     assert main(["train", "--resume", str(run), "--epochs", "3", "--net", str(net), "--quiet"]) == 0  # and again
+
+
+def test_a_learners_class_changed_in_config_json_is_refused_on_resume(tmp_path, capsys):
+    """config.json's net may name a new place for the run's file (its digest
+    checked), never another class: one edited to name another class of the
+    same file, and --net naming it, went on training that class from the
+    checkpoint without a word once the file's place became movable."""
+    path = tmp_path / "net.py"
+    path.write_text(LEARNER.read_text() + "\n\nclass Other(TwoLayerNet):\n    pass\n")
+    run = tmp_path / "run"
+    assert main(["train", "--net", str(path), "--epochs", "1", "--hidden-size", "16", "--out", str(run),
+                 "--quiet"]) == 0
+    (run / "metrics.json").unlink()
+    record = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**record, "net": f"{path}:Other"}))
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--epochs", "2", "--net", f"{path}:Other", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"net is '{path}:Other' in config.json and '{path}' in the checkpoint" in err, err
 
 
 def test_a_resume_whose_learner_cannot_be_built_leaves_config_json_as_it_was(tmp_path, capsys):

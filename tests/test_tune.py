@@ -604,3 +604,9 @@ def test_a_search_folder_given_for_a_model_names_its_best_trials_run(tmp_path, c
     with pytest.raises(BundleError, match="give its best trial's run"):
         load_bundle(out)
     assert main(["evaluate", str(out / "best")]) == 0
+    # a search ended with no trial completed (each diverged): it was told to wait until one had finished
+    assert main(["tune", *FAST, "--epochs", "1", "--lr", "1e3,1e4", "--std", "1e30", "--out", str(tmp_path / "x")]) == 3
+    capsys.readouterr()
+    assert main(["evaluate", str(tmp_path / "x")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "none of its trials completed, so it holds no model" in err, err

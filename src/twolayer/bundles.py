@@ -185,12 +185,14 @@ def resolve_model_path(path: str | Path) -> Path:
 def _search_given(folder: Path) -> str:
     """What to give instead of a tuning folder where a model is asked for
     (it said `no model at SEARCH/model.npz: give a run folder`)."""
-    best, trials = folder / "best", folder / "trials"
+    best, trials, search = folder / "best", folder / "trials", f"{folder} is a tuning folder (a search), not a run"
     if (best / MODEL_FILE).is_file():
-        return (f"{folder} is a tuning folder (a search), not a run: give its best trial's run, {best} (or a "
-                f"trial's, {trials / '0000'}...)")
-    return (f"{folder} is a tuning folder (a search), not a run, and none of its trials has finished yet: give a "
-            f"trial's run folder in {trials} once one has")
+        return f"{search}: give its best trial's run, {best} (or a trial's, in {trials})"
+    if runs.in_use(folder):
+        return f"{search}, and none of its trials has finished yet: give a trial's run folder in {trials} once one has"
+    # stopped or ended with no trial completed (every one diverged, say): it was told to wait for one
+    return (f"{search}, and none of its trials completed, so it holds no model ({folder / 'trials.csv'} gives "
+            "each one's state)")
 
 
 def read_npz(path: str | Path, fmt: str | tuple[str, ...], what: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

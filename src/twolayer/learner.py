@@ -31,7 +31,7 @@ import numpy as np
 
 from twolayer import here, memory
 from twolayer.errors import ConfigError, LearnerError, UsageError, first_line
-from twolayer.files import SMALL_FILE, given_path, read_small
+from twolayer.files import SMALL_FILE, given_path, not_a_file, read_small
 from twolayer.gradcheck import scaled_error
 from twolayer.model import PARAM_NAMES, TwoLayerNet
 from twolayer.progress import in_notebook, lines_above_bars
@@ -117,14 +117,17 @@ def confirm_resume(recorded: str | None, given: str | None, run_dir: Path, diges
     (path, name), (was, was_name) = parse_spec(given), parse_spec(recorded)
     if path.resolve() == was.resolve() and name == was_name:
         return recorded
-    if name == was_name and digest is not None and file_digest(given) == digest:
+    now = file_digest(given)
+    if name == was_name and digest is not None and now == digest:
         return given  # the run's code, moved: its digest checked
     if was.is_file() or digest is None:
         raise UsageError(f"--net {given} is not the network {run_dir} trained, {recorded}; "
                          f"give --net {shell_word(recorded)}")
+    why = ("its class differs" if name != was_name else "its code differs" if now is not None else
+           "there is no file there" if not path.exists() else f"it is {not_a_file(path) or 'unreadable'}")
     raise UsageError(f"--net {given} is not the network {run_dir} trained, {recorded} (no longer there): a file "
                      "moved since is taken where its class and code are the run's (config.json records its "
-                     f"SHA-256), and {given}'s {'class' if name != was_name else 'code'} differs")
+                     f"SHA-256), and {why}")
 
 
 # -- loading --------------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from twolayer.data.preprocess import Preprocessor
 from twolayer.data.splits import carve, carve_options, check_classes, untrained_note
 from twolayer.errors import DataError, Stopped, TwolayerError, UsageError, WriteError
 from twolayer.files import given_path, not_a_file, read_record, write_json
-from twolayer.learner import LearnerNet, check_unchanged, confirm_resume, file_digest, label, learner_net
+from twolayer.learner import LearnerNet, check_unchanged, confirm_resume, file_digest, label, learner_net, parse_spec
 from twolayer.model import TwoLayerNet
 from twolayer.progress import in_notebook
 from twolayer.signals import StopOnSignal, signal_words
@@ -245,8 +245,10 @@ def _resume(held: runs.Claim, quiet: bool, length: dict[str, int] | None, net_gi
     # may a learner's file, where the run recorded its digest (checked above)
     digest = record.get(DATA_DIGEST)
     folders = [str(spec).startswith("folder:") for spec in (config.dataset, (saved or {}).get("dataset"))]
-    movable = (("dataset",) if digest and all(folders) else ()) + (
-        ("net",) if record.get(NET_DIGEST) and config.net and (saved or {}).get("net") else ())
+    saved_net = (saved or {}).get("net")  # its place may change, never its class (another class's is refused)
+    moved_net = bool(record.get(NET_DIGEST) and config.net and saved_net) and \
+        parse_spec(config.net)[1] == parse_spec(saved_net)[1]
+    movable = (("dataset",) if digest and all(folders) else ()) + (("net",) if moved_net else ())
     differ = config_disagreements(config.to_dict(), net, state, saved, ignore=(*LENGTH, *WHERE, *movable))
     if differ:
         raise TwolayerError(f"{run_dir / 'config.json'} disagrees with its checkpoint ({'; '.join(differ[:3])}): "
@@ -257,9 +259,11 @@ def _resume(held: runs.Claim, quiet: bool, length: dict[str, int] | None, net_gi
         data = prepare(config, quiet)
     except DataError as e:
         if not relative and folder_gone(config.dataset):  # it said `give folder:PATH`, which --resume refuses
+            where = (f"name their new place in {run_dir / 'config.json'} (\"dataset\": \"folder:PATH\"; the run's "
+                     "data fingerprint checks that they are its images)" if digest else "put them back there (the "
+                     "run records no fingerprint of its data, which a new place needs: an earlier twolayer made it)")
             raise DataError(f"the run's data, {config.dataset}, is no longer there (moved or deleted?); if its "
-                            f"images moved, name their new place in {run_dir / 'config.json'} (\"dataset\": "
-                            "\"folder:PATH\"; the run's data fingerprint checks that they are its images)") from None
+                            f"images moved, {where}") from None
         if not relative:
             raise
         raise DataError(f"{e} ({run_dir / 'config.json'} records {_names(list(relative))} relative to the folder the "
@@ -605,8 +609,12 @@ def evaluate(model: str | Path, spec: str | None = None, split: str = "test", da
 
 def folder_gone(spec: str) -> bool:
     """Whether `spec` names an image folder that is not there (a run's
-    recorded data, moved or deleted since)."""
-    return spec.startswith("folder:") and not os.path.lexists(os.path.expanduser(spec[len("folder:"):]))
+    recorded data, moved or deleted since). A relative path, recorded before
+    paths were recorded absolute, is not said to be gone: it is read from the
+    working directory, which the loader's line names (it was said to be moved
+    or deleted when run from another folder)."""
+    path = os.path.expanduser(spec[len("folder:"):])
+    return spec.startswith("folder:") and os.path.isabs(path) and not os.path.lexists(path)
 
 
 def class_map(model_names: list[str], data_names: list[str], spec: str,

@@ -69,15 +69,8 @@ class Preprocessor:
             return cls(kind, mean_image.ravel(), np.full(d, 255.0), _zca_matrix(images, mean_image, zca_epsilon),
                        dtype=dtype)
         channel_mean = mean_image.mean(axis=(0, 1))  # (C,)
-        channel_std = _std(images, channel_mean)
-        # A channel of one value throughout (what rounding alone leaves of it included: below the
-        # float64 precision of its sum, StandardScaler's bound) is only centred: divided by its std +
-        # 1e-8, a new image's least difference there became 1e8 times larger than any other feature,
-        # and decided the prediction alone. (The + 1e-8 is gone: features of 1e-12 were all but zeros.)
-        constant = channel_std <= n * h * w * np.finfo(np.float64).eps * np.abs(channel_mean)
-        channel_std = np.where(constant, 1.0, channel_std)
         tile = lambda v: np.broadcast_to(v, (h, w, c)).ravel()  # noqa: E731
-        return cls(kind, tile(channel_mean), tile(channel_std), dtype=dtype)
+        return cls(kind, tile(channel_mean), tile(_channel_scale(images, channel_mean)), dtype=dtype)
 
     def transform(self, images: np.ndarray, dtype: type = np.float32) -> np.ndarray:
         """uint8 (N, H, W, C) -> (N, D) of `dtype`, float32 unless asked
@@ -146,17 +139,32 @@ def _mean(images: np.ndarray, square: bool = False) -> np.ndarray:
     return total / len(images)
 
 
-def _std(images: np.ndarray, channel_mean: np.ndarray) -> np.ndarray:
+def _channel_scale(images: np.ndarray, channel_mean: np.ndarray) -> np.ndarray:
+    """Each channel's divisor (C,) in float64: its standard deviation, or 1
+    for a channel of one value throughout (what rounding alone leaves of it
+    included), which is only centred: divided by its std + 1e-8, a new
+    image's least difference there became 1e8 times larger than any other
+    feature, and decided the prediction alone."""
+    n = images.size // len(channel_mean)  # the values of each channel
+    eps = np.finfo(np.float64).eps
+    if images.dtype.kind in "biu" and images.dtype.itemsize <= 2:
+        # Pixels, whole numbers of 16 bits or fewer: as they always were, bit for bit (a run resumed
+        # by a later twolayer refits them; the reference numbers), in one pass (two took CIFAR-10's
+        # 50,000 images 3 s more): the mean square less the squared mean, exact in float64 for them.
+        var = np.maximum(_mean(images, square=True).mean(axis=(0, 1)) - channel_mean**2, 0)
+        return np.where(var <= n * eps * channel_mean**2, 1.0, np.sqrt(var) + 1e-8)
+    # The estimator's features, in any units: the std of the deviations from the mean (the mean
+    # square less the squared mean lost any spread below the float64 precision of the square: 1e10
+    # + 0..1000 was taken for a constant), StandardScaler's bound for a constant, and no + 1e-8
+    # (features of 1e-12 were all but zeros).
+    std = _deviations_std(images, channel_mean)
+    return np.where(std <= n * eps * np.abs(channel_mean), 1.0, std)
+
+
+def _deviations_std(images: np.ndarray, channel_mean: np.ndarray) -> np.ndarray:
     """Each channel's standard deviation (C,) in float64, from the
     deviations from its mean, divided by the largest so that no square
-    overflows. (The mean square less the squared mean lost any spread below
-    the float64 precision of the square: a feature of 1e10 + 0..1000 was
-    taken for a constant, and left unscaled.) Pixels, whole numbers of 16
-    bits or fewer, keep that one pass: their squares' sums are exact in
-    float64, and the two passes here took CIFAR-10's 50,000 images 3 s more."""
-    if images.dtype.kind in "biu" and images.dtype.itemsize <= 2:
-        mean_square = _mean(images, square=True).mean(axis=(0, 1))
-        return np.sqrt(np.maximum(mean_square - channel_mean**2, 0))
+    overflows (features of 1e300)."""
     largest = np.zeros_like(channel_mean)
     for block in _deviations(images, channel_mean):
         largest = np.maximum(largest, np.abs(block).max(axis=(0, 1, 2)))
