@@ -219,7 +219,8 @@ def _resume(held: runs.Claim, quiet: bool, length: dict[str, int] | None, net_gi
                                 f"it{', and train again' if name == CHECKPOINT_FILE else ''})")
     if not checkpoint.is_file():
         if finished:
-            trial = any(runs.kind_of(up) == "search" for up in run_dir.resolve().parents[:2] if up.is_dir())
+            # tune.json marks a search; os.path.isfile, not a listing: a parent it cannot read is no search
+            trial = any(os.path.isfile(up / "tune.json") for up in run_dir.resolve().parents[:2])
             raise TwolayerError(f"{run_dir} has finished and kept no training state ({CHECKPOINT_FILE}) to "
                                 "continue from" + (": a search keeps no trial's training state; to train this one "
                                                    "again or longer, give train the options in its config.json"
