@@ -3,8 +3,11 @@
 continuing a finished run), recipes as files, and watching a search in
 optuna-dashboard."""
 
+import ast
+import builtins
 import csv
 import fcntl
+import importlib
 import io
 import json
 import math
@@ -304,6 +307,63 @@ def test_the_readmes_layout_names_every_module_and_only_modules_that_exist():
     benchmarks = layout.split("    benchmarks/", 1)[1]
     for path in [*(root / "benchmarks").glob("*.py"), *(root / "benchmarks").glob("*.sh")]:  # kill_soak.py was not
         assert path.name in benchmarks, path.name
+
+
+def readme() -> str:
+    return (Path(__file__).resolve().parents[1] / "README.md").read_text()
+
+
+def numbers_masked(text: str) -> list[str]:
+    """The lines of `text`, every number as #: the words, names and columns, which a BLAS kernel does not move."""
+    return [re.sub(r"\d+(\.\d+)?(e[+-]?\d+)?", "#", line) for line in text.splitlines()]
+
+
+def test_the_readmes_first_commands_run_as_shown(tmp_path):
+    """The README's first console block, typed as a new user types it: its predict read a seven.png that no step
+    had made. Each command's output is the README's, its numbers aside; the class it predicts, the README's."""
+    block = readme().split("```console\n", 1)[1].split("```", 1)[0]
+    steps = [(step.split("\n", 1) + [""])[:2] for step in block.removeprefix("$ ").split("\n$ ")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1] / "src"),
+                                                        os.environ.get("PYTHONPATH", "")]),
+           "TWOLAYER_DATA": str(tmp_path / "data"), "PYTHON": sys.executable}
+    prelude = 'twolayer() { "$PYTHON" -m twolayer "$@"; }; python() { "$PYTHON" "$@"; }; '
+    bar = re.compile(r"^train +\d+% ")
+    for command, shown in steps:
+        done = subprocess.run(["bash", "-c", prelude + command], cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert done.returncode == 0 and not done.stderr, (command, done.stderr)
+        got, want = numbers_masked(done.stdout), numbers_masked(shown)
+        bars, shown_bars = [line for line in got if bar.match(line)], [line for line in want if bar.match(line)]
+        assert bars[:1] + bars[-1:] == shown_bars[:1] + shown_bars[-1:]  # a slow machine's bar adds a line each 10 s
+        assert [line for line in got if not bar.match(line)] == [line for line in want if not bar.match(line)]
+        if command.startswith("twolayer predict"):
+            assert done.stdout.split("\t")[:2] == shown.split("\t")[:2], done.stdout
+
+
+def test_the_readmes_python_names_exist():
+    """Each of the README's Python blocks defines what it uses (the sklearn and ONNX blocks used X_train and
+    images, which they never made), and what they import from twolayer, and every twolayer.NAME.NAME the text
+    names, exists: a renamed function leaves a snippet that fails on its first line."""
+    text = readme()
+    names = set(re.findall(r"(?<![\w.])twolayer(?:\.\w+)+", text))
+    for block in re.findall(r"```python\n(.*?)```", text, flags=re.S):
+        nodes = list(ast.walk(ast.parse(block)))
+        bound = {node.id for node in nodes if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load)}
+        bound |= {node.arg for node in nodes if isinstance(node, ast.arg)}
+        bound |= {(alias.asname or alias.name).split(".")[0] for node in nodes
+                  if isinstance(node, (ast.Import, ast.ImportFrom)) for alias in node.names}
+        used = {node.id for node in nodes if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)}
+        assert used <= bound | set(dir(builtins)), (used - bound - set(dir(builtins)), block)
+        for node in nodes:
+            if isinstance(node, ast.ImportFrom) and node.module.split(".")[0] == "twolayer":
+                names.update(f"{node.module}.{alias.name}" for alias in node.names)
+            elif isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names if alias.name.split(".")[0] == "twolayer")
+    assert len(names) > 20, names
+    for name in sorted(names):
+        parts = name.split(".")
+        found = importlib.import_module("twolayer")
+        for i, part in enumerate(parts[1:], 2):  # a module that its package does not import is imported
+            found = getattr(found, part) if hasattr(found, part) else importlib.import_module(".".join(parts[:i]))
 
 
 # -- the history people ask for ----------------------------------------------------------

@@ -235,6 +235,21 @@ def test_zca_on_fewer_training_images_than_values_in_each_is_refused(capsys, cwd
     TwoLayerClassifier(preprocess="zca", epochs=1).fit(np.vstack([X, X]), np.concatenate([y, y]))
 
 
+def test_a_zca_refusal_comes_before_train_announces_the_fitting(capsys, cwd, monkeypatch):
+    """train said `fitting ZCA whitening to 16 training images of 90 values`, then refused them (too few, or
+    their matrices too large for memory): a line announcing work that never came, above the one error."""
+    from twolayer import memory
+
+    write_folder(cwd / "pics", size=(6, 5), n=10)  # 90 values, 16 training images
+    code, out, err = run(["train", "--preprocess", "zca", "--dataset", "folder:pics", "--out", "run"], capsys)
+    assert code == 2 and "zca needs more training images than values in each" in one_line(err)
+    assert "ZCA" not in out
+    monkeypatch.setattr(memory, "available_bytes", lambda: 200_000)  # the network fits; ZCA's 324 kB do not
+    code, out, err = run(["train", "--preprocess", "zca", "--dataset", "folder:pics", "--out", "run"], capsys)
+    assert code == 1 and "ZCA whitening of images of 5x6x3 (90 values) needs about" in one_line(err)
+    assert "ZCA" not in out and not (cwd / "run").exists()
+
+
 def test_zca_is_checked_at_the_largest_image_size_a_search_takes(capsys, cwd):
     """Each trial checked the search against its own data: the first, at
     --image-size 2, passed ZCA on 16 images of 12 values, trained, and the

@@ -148,7 +148,7 @@ def test_killed_worker_is_retried_in_the_same_run(tmp_path):
     (["--lr", ","], "--lr: empty item"),
     (["--lr=-1,1e-3"], "lr must be > 0, got -1.0"),
     (["--lr", "1e-3,1e-2", "--sampler", "bogus"], "invalid choice: 'bogus'"),
-    (["--lr", "1e-3:1e-2"], "grid sampler needs lists"),
+    (["--lr", "1e-3:1e-2"], "needs lists, not ranges: lr; give --sampler random or tpe"),
     (["--lr", "1e-3,1e-2", "--storage", "postgresql://me:hunter2@127.0.0.1:1/db"], "cannot use the database"),
     (["--lr", "1e-3,1e-2", "--jobs", "0"], "jobs must be >= 1"),
     # no validation split: every trial ended unscored ("complete", then "fail"), and a rerun ran them again

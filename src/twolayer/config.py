@@ -437,7 +437,8 @@ class TrainConfig:
         the dataset and image_size give before any image is read (a
         folder's own size is known only once read: nothing is checked
         then); with `n_train`, the training images, the preprocessing
-        too. Call it on a validated config; return self."""
+        too (ZCA's memory: a ConfigError). Call it on a validated config;
+        return self."""
         if image_shape is None:
             from twolayer.data import known_image_size  # data imports this package's modules
 
@@ -447,7 +448,7 @@ class TrainConfig:
         if n_train is not None and image_shape is not None:
             from twolayer.data.preprocess import check_zca
 
-            check_zca(self.preprocess, n_train, math.prod(image_shape))
+            check_zca(self.preprocess, n_train, tuple(image_shape))
         return self
 
     def to_dict(self) -> dict[str, Any]:

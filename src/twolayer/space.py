@@ -81,7 +81,8 @@ class Space:
         """Every combination of the list dimensions, in a fixed order (at most MAX_GRID)."""
         ranges = [d.name for d in self.dimensions.values() if not d.is_list]
         if ranges:
-            raise UsageError(f"the grid sampler needs lists, not ranges: {', '.join(ranges)}")
+            raise UsageError(f"the grid sampler (the default) needs lists, not ranges: {', '.join(ranges)}; give "
+                             "--sampler random or tpe to draw from a range, or a list a,b,c")
         names = list(self.dimensions)
         sizes = [len(self.dimensions[n].values) for n in names]
         if math.prod(sizes) > MAX_GRID:  # counted before it is built: 10**6 points were queued silently for minutes

@@ -127,7 +127,7 @@ def prepare(config: TrainConfig, quiet: bool = True, preprocessor: Preprocessor 
                                                                      config.split_seed))
         if lost and not quiet:
             say(untrained_note(lost, dataset))
-        config.check_images(dataset.image_shape)
+        config.check_images(dataset.image_shape, len(raw["train"][1]))  # ZCA's refusals before it is announced
         if config.preprocess == "zca" and not quiet:  # a minute of silence on CIFAR-10 otherwise
             images = raw["train"][0]
             say(f"fitting ZCA whitening to {len(images):,} training images of {int(np.prod(images.shape[1:])):,} "

@@ -15,6 +15,7 @@ The output is float32 rows (N, D), D = H * W * C.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import numpy as np
@@ -27,13 +28,22 @@ KINDS = ("mean", "standardize", "zca", "none")
 CHUNK = 4096  # rows converted at a time, so no float64 copy of a whole split exists
 
 
-def check_zca(kind: str, n: int, width: int) -> None:
-    """OptionError for ZCA whitening fitted on `n` training images of
-    `width` values each when n <= width: their covariance has rank n - 1
-    at most, so the directions they never vary in are amplified most, and a
-    held-out image is mostly those (1,000 CIFAR-10 images: 0.18 test
-    accuracy against 0.36 with standardize, whatever zca_epsilon)."""
-    if kind == "zca" and n <= width:
+def check_zca(kind: str, n: int, shape: tuple[int, ...]) -> None:
+    """For ZCA whitening fitted on `n` training images of `shape` (H, W, C):
+    ConfigError when its d x d matrices (d = H * W * C) do not fit in memory,
+    OptionError when n <= d: their covariance has rank n - 1 at most, so the
+    directions they never vary in are amplified most, and a held-out image
+    is mostly those (1,000 CIFAR-10 images: 0.18 test accuracy against 0.36
+    with standardize, whatever zca_epsilon)."""
+    if kind != "zca":
+        return
+    width = math.prod(shape)
+    # the covariance, its eigenvectors, LAPACK's workspace and the product: about five d x d float64 arrays
+    problem = shortfall(40 * width * width)
+    if problem:
+        raise ConfigError(f"ZCA whitening of images of {'x'.join(map(str, shape))} ({width:,} values) "
+                          f"{problem}; choose --preprocess standardize, or smaller images")
+    if n <= width:
         raise OptionError("preprocess", f"zca needs more training images than values in each, got {n:,} images of "
                           f"{width:,} values: whitening then amplifies what they never vary in, and held-out images "
                           "are mostly that; choose standardize, or more images", "{option} {problem}")
@@ -188,12 +198,7 @@ def _zca_matrix(images: np.ndarray, mean_image: np.ndarray, epsilon: float) -> n
         raise ConfigError(f"zca-epsilon must be > 0, got {epsilon!r}")
     n = len(images)
     d = mean_image.size
-    # the covariance, its eigenvectors, LAPACK's workspace and the product: about five d x d float64 arrays
-    problem = shortfall(40 * d * d)
-    if problem:
-        raise ConfigError(f"ZCA whitening of images of {'x'.join(map(str, mean_image.shape))} ({d:,} values) "
-                          f"{problem}; choose --preprocess standardize, or smaller images")
-    check_zca("zca", n, d)
+    check_zca("zca", n, mean_image.shape)
     mean = mean_image.ravel() / 255
     covariance = np.zeros((d, d))
     for start in range(0, n, CHUNK):  # summed in chunks: never a float64 copy of all images
