@@ -558,21 +558,34 @@ def _too_deep() -> None:
         os.chdir("d" * 250)
 
 
-def test_tuning_workers_that_all_die_are_said_not_taken_for_a_search_done(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("search", ["new", "continued"])
+def test_tuning_workers_that_all_die_are_said_not_taken_for_a_search_done(tmp_path, monkeypatch, capsys, search):
     """Tuning workers that all died before their first trial (killed by the
     out-of-memory killer as they load, or unable to start): the search
     said `0 trials in 0.5 s` and exited 0. A worker that ends well has found
-    no trial left, so when none did the one line says so, exit 1."""
+    no trial left, so when none did the one line says so, exit 1. A new
+    search whose workers began no trial is removed, as any search that never
+    got going: its line said `the finished trials are kept in OUT` of a
+    folder no longer there."""
     import contextlib
 
     from twolayer import here
 
+    out = tmp_path / "out"
+    argv = ["tune", "--lr", "0.1,0.2", "--epochs", "1", "--quiet", "--out", str(out)]
+    if search == "continued":
+        assert main([*argv, "--trials", "1"]) == 0
     monkeypatch.chdir(tmp_path)
     _too_deep()  # the workers cannot start here
     monkeypatch.setattr(here, "children_can_start", contextlib.nullcontext)  # as before here.children_can_start
-    code = main(["tune", "--jobs", "2", "--lr", "0.1,0.2", "--epochs", "1", "--quiet", "--out",
-                 str(tmp_path / "out")])
+    capsys.readouterr()
+    code = main([*argv, "--jobs", "2", "--trials", "2"])
     err = capsys.readouterr().err
-    assert code == 1 and err.strip().endswith(
-        "error: the 2 tuning workers ended before the search did: the first exited with status 1; the finished "
-        f"trials are kept in {tmp_path / 'out'}: run the same command again to continue"), err
+    said = "error: the 2 tuning workers ended before the search did: the first exited with status 1"
+    if search == "new":
+        assert code == 1 and err.strip().endswith(f"{said}, before any trial began"), err
+        assert not out.exists()
+    else:
+        assert code == 1 and err.strip().endswith(f"{said}; the finished trials are kept in {out}: run the same "
+                                                  "command again to continue"), err
+        assert (out / "trials.csv").read_text().count(",complete,") == 1
