@@ -381,6 +381,24 @@ def test_no_home_directory_trains_what_needs_none_and_names_the_remedy_for_the_r
                                                  "DIR, or set TWOLAYER_DATA\n"), err
 
 
+@pytest.mark.parametrize("name", ["é" * 125 + ".html", "猫" * 83 + ".h", "a" * 255], ids=["e-acute", "cjk", "ascii"])
+def test_a_long_output_names_temporary_file_is_cut_between_characters(tmp_path, name):
+    """The temporary file of an output name of 242 to 255 bytes holds as
+    much of the name as fits: it was cut at a byte, so 125 `é`s kept half
+    of one, a name that is not UTF-8 (`.éé...\\xc3.1a2b3c4d.tmp`), which
+    macOS and a strict UTF-8 file system refuse. Now whole characters."""
+    from twolayer.files import NAME_MAX, new_temporary, remove_abandoned
+
+    fd, temporary = new_temporary(tmp_path / name, ".tmp")
+    os.close(fd)
+    made = Path(temporary).name
+    assert len(os.fsencode(made)) <= NAME_MAX
+    assert made.encode("utf-8").decode("utf-8") == made  # strict: half a character is a lone surrogate here
+    os.utime(temporary, (0, 0))  # a write killed long ago: still found and removed
+    remove_abandoned(tmp_path / name)
+    assert not os.path.lexists(temporary)
+
+
 @pytest.mark.parametrize("columns", ["1000000000", "99999999999999999999"])
 def test_a_huge_columns_gets_a_bar_of_a_screens_width(monkeypatch, columns):
     """COLUMNS=1000000000 where the terminal reports no size (a pty nobody
