@@ -179,6 +179,19 @@ def test_python_m_twolayer_beside_files_named_like_its_modules_runs_twolayer(tmp
     assert (tmp_path / "search" / "trials.csv").read_text().count(",complete,") == 2
 
 
+def test_python_m_of_a_package_that_imports_twolayer_keeps_the_current_folder(tmp_path):
+    """`python -m myexp`, whose package imports twolayer and then a module
+    of the current folder (helpers.py): twolayer took the folder off
+    sys.path for any -m, so the import of helpers failed. Only `python -m
+    twolayer` (or one of its modules) has it taken off now."""
+    (tmp_path / "myexp").mkdir()
+    (tmp_path / "myexp" / "__init__.py").write_text("import twolayer\nimport helpers\n\nprint(helpers.X)\n")
+    (tmp_path / "myexp" / "__main__.py").write_text("")
+    (tmp_path / "helpers.py").write_text("X = 'helped'\n")
+    done = subprocess.run([sys.executable, "-m", "myexp"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout == "helped\n", done.stderr
+
+
 def test_tune_counts_the_cores_this_process_may_use(tmp_path, monkeypatch, capsys):
     """`taskset -c 0 twolayer tune --jobs 2` (or a container's cpuset of one
     core): --jobs was checked against the machine's cores, so two workers,
