@@ -419,6 +419,38 @@ def test_two_threads_training_at_once_each_write_their_own_run(tmp_path, monkeyp
     assert {oct(f.stat().st_mode & 0o777) for f in folders} == {"0o755"}
 
 
+def test_two_threads_starting_children_where_the_folder_is_gone_leave_multiprocessing_as_it_was(monkeypatch):
+    """Two threads of a notebook whose current folder is gone, each starting
+    processes (tune's workers, check's child) in here.children_can_start:
+    the second's block began inside the first's and ended after it, and
+    put back the first's patch of multiprocessing, for good: every child
+    spawned later started in /, whatever the folder by then. The blocks now
+    take turns."""
+    from multiprocessing import spawn
+
+    from twolayer import here
+
+    monkeypatch.setattr(here, "enterable", lambda: False)  # a folder the children cannot enter
+    original = spawn.get_preparation_data
+    monkeypatch.setattr(spawn, "get_preparation_data", original)  # put back after the test whatever it left
+    inside, leave = threading.Event(), threading.Event()
+
+    def second():
+        with here.children_can_start():
+            inside.set()
+            leave.wait(timeout=60)
+
+    first = here.children_can_start()
+    first.__enter__()
+    thread = threading.Thread(target=second, daemon=True)
+    thread.start()
+    inside.wait(timeout=0.5)  # at once where nothing holds the second thread back; else it waits for the first
+    first.__exit__(None, None, None)
+    leave.set()
+    thread.join(timeout=60)
+    assert spawn.get_preparation_data is original
+
+
 def test_a_claim_made_while_a_reader_checks_the_folder_waits_for_the_reader(tmp_path, monkeypatch):
     # `report`, `evaluate` and `predict` hold a folder's lock shared for a moment (runs.in_use); a claim at that
     # moment (`train --resume` of a run whose lock file a kill -9 left) said another process was training there

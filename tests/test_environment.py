@@ -179,6 +179,19 @@ def test_python_m_twolayer_beside_files_named_like_its_modules_runs_twolayer(tmp
     assert (tmp_path / "search" / "trials.csv").read_text().count(",complete,") == 2
 
 
+def test_python_m_of_a_package_that_imports_twolayer_keeps_the_current_folder(tmp_path):
+    """`python -m myexp`, whose package imports twolayer and then a module
+    of the current folder (helpers.py): twolayer took the folder off
+    sys.path for any -m, so the import of helpers failed. Only `python -m
+    twolayer` (or one of its modules) has it taken off now."""
+    (tmp_path / "myexp").mkdir()
+    (tmp_path / "myexp" / "__init__.py").write_text("import twolayer\nimport helpers\n\nprint(helpers.X)\n")
+    (tmp_path / "myexp" / "__main__.py").write_text("")
+    (tmp_path / "helpers.py").write_text("X = 'helped'\n")
+    done = subprocess.run([sys.executable, "-m", "myexp"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout == "helped\n", done.stderr
+
+
 def test_tune_counts_the_cores_this_process_may_use(tmp_path, monkeypatch, capsys):
     """`taskset -c 0 twolayer tune --jobs 2` (or a container's cpuset of one
     core): --jobs was checked against the machine's cores, so two workers,
@@ -381,6 +394,24 @@ def test_no_home_directory_trains_what_needs_none_and_names_the_remedy_for_the_r
                                                  "DIR, or set TWOLAYER_DATA\n"), err
 
 
+@pytest.mark.parametrize("name", ["é" * 125 + ".html", "猫" * 83 + ".h", "a" * 255], ids=["e-acute", "cjk", "ascii"])
+def test_a_long_output_names_temporary_file_is_cut_between_characters(tmp_path, name):
+    """The temporary file of an output name of 242 to 255 bytes holds as
+    much of the name as fits: it was cut at a byte, so 125 `é`s kept half
+    of one, a name that is not UTF-8 (`.éé...\\xc3.1a2b3c4d.tmp`), which
+    macOS and a strict UTF-8 file system refuse. Now whole characters."""
+    from twolayer.files import NAME_MAX, new_temporary, remove_abandoned
+
+    fd, temporary = new_temporary(tmp_path / name, ".tmp")
+    os.close(fd)
+    made = Path(temporary).name
+    assert len(os.fsencode(made)) <= NAME_MAX
+    assert made.encode("utf-8").decode("utf-8") == made  # strict: half a character is a lone surrogate here
+    os.utime(temporary, (0, 0))  # a write killed long ago: still found and removed
+    remove_abandoned(tmp_path / name)
+    assert not os.path.lexists(temporary)
+
+
 @pytest.mark.parametrize("columns", ["1000000000", "99999999999999999999"])
 def test_a_huge_columns_gets_a_bar_of_a_screens_width(monkeypatch, columns):
     """COLUMNS=1000000000 where the terminal reports no size (a pty nobody
@@ -558,21 +589,34 @@ def _too_deep() -> None:
         os.chdir("d" * 250)
 
 
-def test_tuning_workers_that_all_die_are_said_not_taken_for_a_search_done(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("search", ["new", "continued"])
+def test_tuning_workers_that_all_die_are_said_not_taken_for_a_search_done(tmp_path, monkeypatch, capsys, search):
     """Tuning workers that all died before their first trial (killed by the
     out-of-memory killer as they load, or unable to start): the search
     said `0 trials in 0.5 s` and exited 0. A worker that ends well has found
-    no trial left, so when none did the one line says so, exit 1."""
+    no trial left, so when none did the one line says so, exit 1. A new
+    search whose workers began no trial is removed, as any search that never
+    got going: its line said `the finished trials are kept in OUT` of a
+    folder no longer there."""
     import contextlib
 
     from twolayer import here
 
+    out = tmp_path / "out"
+    argv = ["tune", "--lr", "0.1,0.2", "--epochs", "1", "--quiet", "--out", str(out)]
+    if search == "continued":
+        assert main([*argv, "--trials", "1"]) == 0
     monkeypatch.chdir(tmp_path)
     _too_deep()  # the workers cannot start here
     monkeypatch.setattr(here, "children_can_start", contextlib.nullcontext)  # as before here.children_can_start
-    code = main(["tune", "--jobs", "2", "--lr", "0.1,0.2", "--epochs", "1", "--quiet", "--out",
-                 str(tmp_path / "out")])
+    capsys.readouterr()
+    code = main([*argv, "--jobs", "2", "--trials", "2"])
     err = capsys.readouterr().err
-    assert code == 1 and err.strip().endswith(
-        "error: the 2 tuning workers ended before the search did: the first exited with status 1; the finished "
-        f"trials are kept in {tmp_path / 'out'}: run the same command again to continue"), err
+    said = "error: the 2 tuning workers ended before the search did: the first exited with status 1"
+    if search == "new":
+        assert code == 1 and err.strip().endswith(f"{said}, before any trial began"), err
+        assert not out.exists()
+    else:
+        assert code == 1 and err.strip().endswith(f"{said}; the finished trials are kept in {out}: run the same "
+                                                  "command again to continue"), err
+        assert (out / "trials.csv").read_text().count(",complete,") == 1

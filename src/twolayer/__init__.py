@@ -12,10 +12,13 @@ def _leave_the_current_folder_off_the_path() -> None:
     file there named like a module twolayer imports (numpy.py, csv.py, an
     experiment saved as optuna.py) was imported in its place: a traceback
     from deep inside, or the file's own code run. While -m looks for the
-    module, sys.argv[0] is "-m": then the folder is taken off the path, as
-    -P (PYTHONSAFEPATH) and the installed `twolayer` command leave it,
-    unless twolayer itself was found there (run from its source folder)."""
-    if _sys.argv[:1] != ["-m"] or _sys.flags.safe_path or not _sys.path:
+    module, sys.argv[0] is "-m": then, where the module is twolayer's, the
+    folder is taken off the path, as -P (PYTHONSAFEPATH) and the installed
+    `twolayer` command leave it, unless twolayer itself was found there (run
+    from its source folder). `python -m myexp`, whose package imports
+    twolayer and then a module of the folder, is left as it is."""
+    if _sys.argv[:1] != ["-m"] or _python_m_module().partition(".")[0] != "twolayer" or _sys.flags.safe_path \
+            or not _sys.path:
         return
     try:
         here = _os.getcwd()
@@ -23,6 +26,22 @@ def _leave_the_current_folder_off_the_path() -> None:
         return
     if _sys.path[0] in ("", here) and _os.path.dirname(_os.path.dirname(__file__)) != here:
         del _sys.path[0]
+
+
+def _python_m_module() -> str:
+    """The module Python's own command line names after -m (`python -X dev
+    -m twolayer`, `-mtwolayer`); "" where it names none this reads."""
+    words = iter(_sys.orig_argv[1:])
+    for word in words:
+        if word == "-m":
+            return next(words, "")
+        if word.startswith("-m"):
+            return word[2:]
+        if word in ("-W", "-X", "--check-hash-based-pycs"):  # an option's value follows
+            next(words, "")
+        elif not word.startswith("-") or word == "-c":
+            return ""
+    return ""
 
 
 _leave_the_current_folder_off_the_path()

@@ -225,9 +225,13 @@ def temporary_stem(path: Path, suffix: str) -> str:
     """What of `path`'s name its temporary files' names hold: all of it, or
     as much as leaves room for .NAME.XXXXXXXX`suffix` within NAME_MAX bytes
     (`export --out` or `report --out` of a name of 242 to 255 bytes, which
-    the folder takes, failed: `File name too long`, of its temporary file)."""
-    room = NAME_MAX - len(f"..{'x' * 8}{suffix}")
-    return os.fsdecode(os.fsencode(path.name)[:room])
+    the folder takes, failed: `File name too long`, of its temporary file).
+    Cut between characters: half of one's UTF-8 bytes made a name that is
+    not UTF-8, which macOS and a strict UTF-8 file system refuse."""
+    stem = path.name
+    while len(os.fsencode(f".{stem}.{'x' * 8}{suffix}")) > NAME_MAX:
+        stem = stem[:-1]
+    return stem
 
 
 @contextlib.contextmanager

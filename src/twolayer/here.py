@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Iterator
 
 
@@ -50,25 +51,32 @@ def children_can_start() -> Iterator[None]:
     getcwd raised (`tune --jobs 2` and `check` failed with `No such file or
     directory`), and in one the child cannot enter it died at its start
     with a traceback on stderr. The children are given absolute paths
-    there: relative ones were refused before, naming nothing."""
+    there: relative ones were refused before, naming nothing. One thread at
+    a time: two whose blocks overlapped (`twolayer.tune` in two threads of a
+    notebook) left the other's patch in place for good, and every child
+    spawned later started in / whatever the folder."""
     if enterable():
         yield
         return
     from multiprocessing import spawn
 
-    original = spawn.get_preparation_data
+    with _patching:
+        original = spawn.get_preparation_data
 
-    def from_root(name: str) -> dict:
-        try:
-            data = original(name)
-        except FileNotFoundError:  # deleted: os.getcwd() has no name for it
-            with kept():
-                os.chdir("/")
+        def from_root(name: str) -> dict:
+            try:
                 data = original(name)
-        return {**data, "dir": "/"}
+            except FileNotFoundError:  # deleted: os.getcwd() has no name for it
+                with kept():
+                    os.chdir("/")
+                    data = original(name)
+            return {**data, "dir": "/"}
 
-    spawn.get_preparation_data = from_root
-    try:
-        yield
-    finally:
-        spawn.get_preparation_data = original
+        spawn.get_preparation_data = from_root
+        try:
+            yield
+        finally:
+            spawn.get_preparation_data = original
+
+
+_patching = threading.RLock()  # children_can_start's patch of multiprocessing: one thread's at a time

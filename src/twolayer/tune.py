@@ -462,7 +462,7 @@ def run(opts: TuneOptions, start: Callable[[], None] | None = None) -> TuneResul
                 if opts.jobs == 1:
                     work(opts, 0, target, begun)
                 else:
-                    _run_processes(opts, target, begun)
+                    _run_processes(opts, target, begun, held)
                 if opts.storage or not recover(study, opts, all_running_orphaned=True):
                     break
         except KeyboardInterrupt as e:  # Signalled, or a second Ctrl-C that did not wait
@@ -580,7 +580,7 @@ def usable_cores() -> int:
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def _run_processes(opts: TuneOptions, target: int, begun: int) -> None:
+def _run_processes(opts: TuneOptions, target: int, begun: int, held: runs.Claim) -> None:
     context = multiprocessing.get_context("spawn")
     errors = context.SimpleQueue()  # a worker's error, said once by this process
     workers = [context.Process(target=_worker_main, args=(opts, i, target, begun, os.getpid(), errors))
@@ -616,9 +616,11 @@ def _run_processes(opts: TuneOptions, target: int, begun: int) -> None:
     if not errors.empty():
         raise errors.get()
     if all(w.exitcode for w in workers):  # a worker that ends well found no trial left; these were killed
+        # where no trial began, run() leaves the folder as it found it: no trial is kept there
+        kept = (f"; the finished trials are kept in {opts.out}: run the same command again to continue"
+                if held.started() else ", before any trial began")
         raise TwolayerError(f"the {len(workers)} tuning workers ended before the search did: the first "
-                            f"{process_end(workers[0].exitcode)}; the finished trials are kept in {opts.out}: run "
-                            "the same command again to continue")
+                            f"{process_end(workers[0].exitcode)}{kept}")
 
 
 def process_end(code: int) -> str:
