@@ -1301,3 +1301,19 @@ def test_a_study_name_never_places_the_default_search_folder(tmp_path, monkeypat
     assert main(["tune", "--study", study, "--lr", "0.1,0.2", "--iters", "2", "--quiet"]) == 0
     assert (here / "runs" / folder / "tune.json").is_file()
     assert sorted(p.name for p in tmp_path.rglob("tune.json")) == ["tune.json"]
+
+
+@pytest.mark.parametrize("name,command", [("study.journal", "tune"), ("model.npz", "train"), ("report.html", "tune")])
+def test_a_users_folder_named_like_a_file_twolayer_writes_is_never_removed_by_force(tmp_path, capsys, name,
+                                                                                      command):
+    """A folder named study.journal holding the user's notes, beside nothing
+    else: `tune --out S --force` took it for twolayer's and removed it
+    whole, the notes with it. It is the user's: refused, kept."""
+    out = tmp_path / "S"
+    (out / name).mkdir(parents=True)
+    (out / name / "mine.txt").write_text("notes")
+    argv = ["--out", str(out), "--force", "--epochs", "1", "--quiet"]
+    argv = (["tune", "--lr", "0.1", "--trials", "1", *argv] if command == "tune" else ["train", *argv])
+    assert main(argv) == 1
+    assert f"holds files twolayer did not write ('{name}')" in capsys.readouterr().err
+    assert (out / name / "mine.txt").read_text() == "notes"

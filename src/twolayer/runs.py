@@ -108,6 +108,8 @@ def kind_of(folder: Path) -> str:
     names = _names(folder)
     if not names:
         return "empty"
+    if _misshapen(folder, names):
+        return "foreign"
     if names & {"tune.json", "study.journal"} or (folder / "trials").is_dir():
         mine = set(SEARCH_FILES) | set(SEARCH_FOLDERS)
         return "search" if names <= mine | {"best"} else "foreign"
@@ -155,8 +157,17 @@ def not_begun(folder: Path, so: str, claimed: bool | None = None) -> str | None:
 
 
 def not_ours(folder: Path) -> list[str]:
-    """The names in `folder` that none of twolayer's runs or searches writes, sorted."""
-    return sorted(_names(folder) - {*RUN_FILES, *SEARCH_FILES, *SEARCH_FOLDERS, "best"})
+    """The names in `folder` that none of twolayer's runs or searches writes
+    (or not in that shape: _misshapen), sorted."""
+    names = _names(folder)
+    return sorted((names - {*RUN_FILES, *SEARCH_FILES, *SEARCH_FOLDERS}) | _misshapen(folder, names))
+
+
+def _misshapen(folder: Path, names: set[str]) -> set[str]:
+    """Of `names`, the folders named like a file twolayer writes (a user's
+    folder named study.journal or model.npz): not twolayer's, so never
+    replaced (--force removed such a folder whole, with what it held)."""
+    return {name for name in names if name not in SEARCH_FOLDERS and (folder / name).is_dir()}
 
 
 @dataclass
@@ -263,8 +274,11 @@ def _ours(path: Path) -> list[str]:
 
 
 def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
+    """Remove one of twolayer's names: a whole folder only where twolayer writes one (trials, best)."""
+    if path.name in SEARCH_FOLDERS and path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
+    elif path.is_dir() and not path.is_symlink():
+        return  # a folder where twolayer writes a file is the user's
     else:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
