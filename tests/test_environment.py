@@ -569,6 +569,7 @@ def test_commands_of_absolute_paths_run_where_the_current_folder_is_gone(tmp_pat
     net = Path(__file__).parent / "learners" / "neural_net.py"
     argv = [word.format(net=net, out=tmp_path / "out") for word in argv]
     argv += ["--epochs", "1", "--quiet"] * (argv[0] != "check")
+    _absolute_python_path(monkeypatch)
     monkeypatch.chdir(tmp_path)
     if folder == "deleted":
         os.mkdir("gone")
@@ -580,6 +581,15 @@ def test_commands_of_absolute_paths_run_where_the_current_folder_is_gone(tmp_pat
     assert code == 0, capsys.readouterr().err
     if argv[0] == "tune":  # its workers died at their start, and it said `0 trials`, exit 0
         assert (tmp_path / "out" / "trials.csv").read_text().count(",complete,") == 2
+
+
+def _absolute_python_path(monkeypatch) -> None:
+    """The children's PYTHONPATH made absolute: a relative one (PYTHONPATH=src, run from the project) is
+    resolved against the current folder as Python starts, which fails there (`failed to make path absolute`)
+    whatever twolayer does."""
+    if os.environ.get("PYTHONPATH"):
+        entries = os.environ["PYTHONPATH"].split(os.pathsep)
+        monkeypatch.setenv("PYTHONPATH", os.pathsep.join(os.path.abspath(entry) for entry in entries))
 
 
 def _too_deep() -> None:
