@@ -7,6 +7,7 @@ TESTING.md."""
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import sys
@@ -18,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from twolayer import portable, studies
+from twolayer import portable, streams, studies
 from windowslike.fakemsvcrt import msvcrt
 
 HERE = Path(__file__).parent
@@ -82,6 +83,26 @@ def test_a_windows_lock_is_held_by_one_open_file_at_a_time(tmp_path, windows_loc
     third.close()
     portable.lock(second, wait=False)
     second.close()
+
+
+def test_a_pipe_whose_reader_left_on_windows_loses_only_output(monkeypatch):
+    class Gone:  # Windows says EINVAL where POSIX says EPIPE (cpython issue 79935)
+        encoding = "utf-8"
+
+        def write(self, text: str) -> int:
+            raise OSError(errno.EINVAL, "Invalid argument")
+
+        def fileno(self) -> int:
+            raise OSError(errno.EBADF, "no descriptor")
+
+    monkeypatch.setattr(streams, "WINDOWS", True)
+    stream = streams.Lasting(Gone(), 1)
+    stream.write("a line\n")
+    assert stream.failed is None and streams.lost(stream) is None
+    monkeypatch.setattr(streams, "WINDOWS", False)  # elsewhere EINVAL is a fault of its own: said, exit 1
+    stream = streams.Lasting(Gone(), 1)
+    stream.write("a line\n")
+    assert streams.lost(stream) == "standard output: Invalid argument"
 
 
 def test_a_trial_process_is_never_sent_signal_0_on_windows(monkeypatch):

@@ -22,6 +22,8 @@ import sys
 from collections.abc import Iterator
 from typing import Any, TextIO
 
+from twolayer.portable import WINDOWS
+
 
 def shown(text: object) -> str:
     """Text from outside (a path, a class name, a dataset spec) as a terminal
@@ -123,15 +125,15 @@ class Lasting:
     @contextlib.contextmanager
     def _until_gone(self) -> Iterator[None]:
         """Run a write or flush; if it fails, drop the stream: silently where
-        the reader has gone (a closed pipe, EPIPE, or a closed terminal, EIO),
-        else keeping the error in `failed`. Raised, the error stopped the work
+        the reader has gone (a closed pipe, EPIPE, or on Windows often EINVAL;
+        or a closed terminal, EIO), else keeping the error in `failed`. Raised, the error stopped the work
         (a run's progress line on a full disk ended the run, saying no
         checkpoint could be saved) or was lost at exit (`help > /dev/full`
         exited 0)."""
         try:
             yield
         except OSError as e:
-            if e.errno not in (errno.EPIPE, errno.EIO):
+            if e.errno not in (errno.EPIPE, errno.EIO) and not (WINDOWS and e.errno == errno.EINVAL):
                 self.failed = self.failed or e
             self._reader_gone()
 
