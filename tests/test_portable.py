@@ -122,3 +122,13 @@ def test_a_journal_lock_left_by_a_killed_append_on_windows_is_removed(tmp_path, 
     lock.touch()  # Optuna's JournalFileOpenLock, a file: the next append waited its grace period first
     studies.mend_journal(journal)
     assert not lock.exists() and journal.read_bytes() == b'{"op_code": 0}\n'
+
+
+def test_a_command_suggested_on_windows_is_quoted_as_its_shells_read_it(monkeypatch):
+    monkeypatch.setattr(streams, "WINDOWS", True)  # cmd.exe takes no single quotes: 'runs\x' named a folder 'runs\x'
+    assert streams.shell_word("runs\\20240101-120000-digits") == "runs\\20240101-120000-digits"
+    assert streams.shell_word("C:\\Users\\Ann Lee\\runs\\a") == '"C:\\Users\\Ann Lee\\runs\\a"'
+    assert streams.shell_word("D:\\my runs\\") == '"D:\\my runs\\\\"'  # \" would escape the closing quote
+    assert streams.shell_word("-run") == "./-run"
+    monkeypatch.setattr(streams, "WINDOWS", False)
+    assert streams.shell_word("my runs/a") == "'my runs/a'"

@@ -17,6 +17,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import shlex
 import sys
 from collections.abc import Iterator
@@ -78,9 +79,17 @@ def shell_word(path: object) -> str:
     the shell would split or expand it (a space, a `$`), and a relative path
     beginning with "-" written ./-x, which no command reads as an option
     (`Resume with: twolayer train --resume -run` was refused: `argument
-    --resume: expected one argument`)."""
+    --resume: expected one argument`). On Windows, where cmd.exe takes no
+    single quotes, a path's backslashes are left bare and a word that needs
+    quoting is double-quoted, as both cmd.exe and PowerShell read it (a
+    Windows name holds no double quote)."""
     text = str(path)
-    return shlex.quote("./" + text if text.startswith("-") else text)
+    text = "./" + text if text.startswith("-") else text
+    if not WINDOWS:
+        return shlex.quote(text)
+    if re.fullmatch(r"[\w@+=:,./\\-]+", text):
+        return text
+    return '"' + re.sub(r"(\\+)$", r"\1\1", text) + '"'  # a closing quote after a backslash is read as escaped
 
 
 class Lasting:
