@@ -308,7 +308,7 @@ def _read_only(X):
 HOSTILE_FILES = ("tests/test_schema.py", "tests/test_readers.py", "tests/test_hostile_cli.py", "tests/test_heldout.py",
                  "tests/test_formats.py", "tests/test_predict.py", "tests/test_own_images.py",
                  "tests/test_environment.py", "tests/test_extremes.py", "tests/test_api_hostile.py",
-                 "tests/test_scale.py", "tests/test_concurrency.py")
+                 "tests/test_scale.py", "tests/test_concurrency.py", "tests/test_portable.py")
 
 
 def test_testing_md_lists_every_hostile_test():

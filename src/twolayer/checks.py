@@ -343,7 +343,8 @@ def _child(spec: str, conn: Any) -> None:
     of its own, which the parent kills at the end (with any process the
     learner's code started), and nothing it prints or warns reaches the
     terminal: the parent prints one line per check."""
-    os.setsid()  # its own group, out of the terminal's: Ctrl-C reaches the parent, which stops it
+    if hasattr(os, "setsid"):  # not on Windows, where the process alone is killed at the end
+        os.setsid()  # its own group, out of the terminal's: Ctrl-C reaches the parent, which stops it
     _silence()
     try:
         for verdict in checks_here(spec, catch=(Exception, SystemExit, KeyboardInterrupt)):
@@ -429,8 +430,9 @@ def _arrives(receiver: Any, timeout: float) -> bool:
 def _kill_group(process: Any) -> None:
     """Kill the checking process and whatever the learner's code started in
     its process group; the process alone if it has no group yet."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):  # a group led by its pid: made by os.setsid
-        os.killpg(process.pid, signal.SIGKILL)
+    if hasattr(os, "killpg"):  # POSIX: a group led by its pid, made by os.setsid
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError):
         process.kill()
 

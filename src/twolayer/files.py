@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import glob
 import json
 import os
@@ -26,6 +25,7 @@ import numpy as np
 
 from twolayer.errors import TwolayerError, UsageError
 from twolayer.memory import describe, shortfall
+from twolayer.portable import BINARY, CLOEXEC, NONBLOCK, WINDOWS, lock, remove_held
 
 # what a file read whole may hold: a config or space file, a run's JSON record,
 # a learner's source; /dev/zero, or a huge file named like one, is refused at that
@@ -80,16 +80,17 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], Any], replace: bo
         fd, tmp = new_temporary(path, ".tmp")
     except OSError as e:  # no such folder, no permission, a full disk: say it of the file asked for
         raise OSError(e.errno, e.strerror, str(path)) from None
+    put = os.replace if replace else put_new
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)  # held until it is renamed: a killed write's lock dies with it
+        lock(fd)  # held until it is renamed: a killed write's lock dies with it
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-            if replace:  # before the file closes, so that no one takes it for an abandoned one
-                os.replace(tmp, path)
-            else:
-                put_new(tmp, path)
+            if not WINDOWS:  # before the file closes, so that no one takes it for an abandoned one
+                put(tmp, path)
+        if WINDOWS:  # which renames no file that is open (nor lets another process remove it while it is)
+            put(tmp, path)
     except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -154,10 +155,10 @@ def remove_if_abandoned(temporary: Path, after: float = ABANDONED_AFTER) -> None
     the writer), and an empty one made in the last `after` seconds may be a
     write's that has not locked it yet."""
     with contextlib.suppress(OSError), open(temporary, "rb") as f:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError while its write runs
+        lock(f, wait=False)  # BlockingIOError while its write runs
         facts = os.fstat(f.fileno())
         if facts.st_size or time.time() - facts.st_mtime >= after:
-            temporary.unlink()
+            remove_held(temporary, f)
 
 
 def os_error_behind(e: BaseException) -> OSError | None:
@@ -212,7 +213,7 @@ def new_temporary(path: Path, suffix: str) -> tuple[int, str]:
     for _ in range(100):
         name = str(path.parent / f".{temporary_stem(path, suffix)}.{secrets.token_hex(4)}{suffix}")
         try:
-            return os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666), name
+            return os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL | CLOEXEC | BINARY, 0o666), name
         except FileExistsError:
             continue
     raise FileExistsError(errno.EEXIST, "no free name for a temporary file beside it", str(path))
@@ -258,13 +259,14 @@ def read_small(path: str | Path, what: str, limit: int = SMALL_FILE) -> bytes:
     <(...)) are read like files; a FIFO that nothing writes to is an OSError
     once FIFO_WAIT seconds have passed without a writer (open() waited for
     one forever: `predict RUN x.png`, where x.png was made by mkfifo, hung)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO's open returns without waiting for a writer
+    fd = os.open(path, os.O_RDONLY | NONBLOCK | BINARY)  # a FIFO's open returns without waiting for a writer
     try:
         kind = os.fstat(fd).st_mode
         if stat.S_ISDIR(kind):  # as open() says it
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
         first = _first_written(fd, path) if stat.S_ISFIFO(kind) else b""
-        os.set_blocking(fd, True)  # a pipe's reads wait for its writer's data
+        if NONBLOCK:  # Windows has no FIFO to open so
+            os.set_blocking(fd, True)  # a pipe's reads wait for its writer's data
         f = os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)

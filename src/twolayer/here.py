@@ -20,7 +20,19 @@ def kept() -> Iterator[None]:
     deleted under the process (FileNotFoundError: `twolayer check` and
     `train --net` of an absolute path failed there). A folder without search
     permission is left as it is: nothing can change back into it, and no
-    path was taken relative to it."""
+    path was taken relative to it. Windows, which has no os.fchdir (nor
+    deletes a folder that is a process's current one), goes back by name."""
+    if not hasattr(os, "fchdir"):
+        try:
+            name = os.getcwd()
+        except OSError:
+            name = None
+        try:
+            yield
+        finally:
+            if name is not None:
+                os.chdir(name)
+        return
     try:
         fd = os.open(".", getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY)
     except OSError:

@@ -7,7 +7,7 @@ history.csv and, last, metrics.json: a folder with metrics.json is a
 finished run.
 
 A claim is atomic: the folder is made (or found), a lock file in it is
-locked (fcntl, released when the process ends however it ends), and only
+locked (portable.lock, released when the process ends however it ends), and only
 then is the folder's content judged. So two runs started at once with the
 same --out cannot both proceed: the second says so in one line. What a
 folder may hold, judged by the names twolayer itself writes:
@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import fcntl
 import io
 import math
 import os
@@ -57,6 +56,7 @@ from twolayer.files import (
     remove_folders,
     remove_if_abandoned,
 )
+from twolayer.portable import lock, remove_held
 from twolayer.streams import shell_word
 
 
@@ -184,9 +184,9 @@ class Claim:
         if self.handle.closed:
             return
         if remove_lock:
-            with contextlib.suppress(OSError):
-                (self.path / LOCK).unlink()
-        self.handle.close()
+            remove_held(self.path / LOCK, self.handle)
+        else:
+            self.handle.close()
 
     def close(self) -> None:  # for contextlib.closing
         self.release()
@@ -353,7 +353,7 @@ def in_use(path: str | Path) -> bool:
     training or searching there; the lock file is never made here."""
     try:
         with open(Path(path) / LOCK, "rb") as f:
-            fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)  # released as the file closes
+            lock(f, wait=False, shared=True)  # released as the file closes
     except BlockingIOError:
         return True
     except OSError:  # no lock file: never claimed, or released
@@ -381,7 +381,7 @@ def _lock(path: Path, option: str) -> IO:
             raise TwolayerError(f"{option} {path}: cannot write in it ({e.strerror}); twolayer keeps its files "
                                 "there" + (f": {what}, or copy it where you can write" if what else "")) from None
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            lock(handle, wait=False)
         except BlockingIOError:
             handle.close()
             time.sleep(CLAIM_WAIT)

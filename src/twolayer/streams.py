@@ -17,10 +17,13 @@ import contextlib
 import errno
 import json
 import os
+import re
 import shlex
 import sys
 from collections.abc import Iterator
 from typing import Any, TextIO
+
+from twolayer.portable import WINDOWS
 
 
 def shown(text: object) -> str:
@@ -76,9 +79,17 @@ def shell_word(path: object) -> str:
     the shell would split or expand it (a space, a `$`), and a relative path
     beginning with "-" written ./-x, which no command reads as an option
     (`Resume with: twolayer train --resume -run` was refused: `argument
-    --resume: expected one argument`)."""
+    --resume: expected one argument`). On Windows, where cmd.exe takes no
+    single quotes, a path's backslashes are left bare and a word that needs
+    quoting is double-quoted, as both cmd.exe and PowerShell read it (a
+    Windows name holds no double quote)."""
     text = str(path)
-    return shlex.quote("./" + text if text.startswith("-") else text)
+    text = "./" + text if text.startswith("-") else text
+    if not WINDOWS:
+        return shlex.quote(text)
+    if re.fullmatch(r"[\w@+=:,./\\-]+", text):
+        return text
+    return '"' + re.sub(r"(\\+)$", r"\1\1", text) + '"'  # a closing quote after a backslash is read as escaped
 
 
 class Lasting:
@@ -123,15 +134,15 @@ class Lasting:
     @contextlib.contextmanager
     def _until_gone(self) -> Iterator[None]:
         """Run a write or flush; if it fails, drop the stream: silently where
-        the reader has gone (a closed pipe, EPIPE, or a closed terminal, EIO),
-        else keeping the error in `failed`. Raised, the error stopped the work
+        the reader has gone (a closed pipe, EPIPE, or on Windows often EINVAL;
+        or a closed terminal, EIO), else keeping the error in `failed`. Raised, the error stopped the work
         (a run's progress line on a full disk ended the run, saying no
         checkpoint could be saved) or was lost at exit (`help > /dev/full`
         exited 0)."""
         try:
             yield
         except OSError as e:
-            if e.errno not in (errno.EPIPE, errno.EIO):
+            if e.errno not in (errno.EPIPE, errno.EIO) and not (WINDOWS and e.errno == errno.EINVAL):
                 self.failed = self.failed or e
             self._reader_gone()
 

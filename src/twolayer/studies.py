@@ -27,12 +27,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from twolayer.errors import TwolayerError, UsageError
+from twolayer.portable import WINDOWS
 
 if TYPE_CHECKING:
     from twolayer.tune import TuneOptions
 
 JOURNAL = "study.journal"
-LOCK_SUFFIX = ".lock"  # Optuna's journal lock: a link named study.journal.lock while a process appends
+LOCK_SUFFIX = ".lock"  # Optuna's journal lock: a link (a file on Windows) named study.journal.lock while a process
+# appends
 READY_TIMEOUT = 120.0  # seconds a joining worker waits for the creator to enqueue a grid
 MADE_TIMEOUT = 10.0  # seconds it waits for the creator to record its search in the study, which it does at once
 HEARTBEAT = 10  # seconds between a running trial's heartbeats in a database
@@ -100,7 +102,7 @@ def _in_memory(sqlite_url) -> bool:
 def make_storage(opts_storage: str | None, out: Path):
     import optuna
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
-    from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
+    from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, JournalFileSymlinkLock
 
     if not opts_storage:
         # A worker killed while appending leaves the journal's lock behind; the
@@ -109,9 +111,11 @@ def make_storage(opts_storage: str | None, out: Path):
         # relative one (--out S) linked to S/S/study.journal, which does not
         # exist, and Optuna, which reads the grace period off the link's
         # target, waited for it forever, spinning (tune --out S after a kill
-        # -9 mid-append never ended).
+        # -9 mid-append never ended). Windows makes a link only for an
+        # administrator (or in Developer Mode): there the lock is a file.
         path = str((out / JOURNAL).absolute())
-        return optuna.storages.JournalStorage(JournalFileBackend(path, JournalFileSymlinkLock(path, grace_period=5)))
+        lock = (JournalFileOpenLock if WINDOWS else JournalFileSymlinkLock)(path, grace_period=5)
+        return optuna.storages.JournalStorage(JournalFileBackend(path, lock))
     import sqlalchemy.exc
 
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -159,7 +163,7 @@ def mend_journal(path: Path) -> None:
     waited its grace period first). Called under the search folder's lock
     (no other process appends)."""
     lock = Path(f"{path}{LOCK_SUFFIX}")
-    if lock.is_symlink():  # Optuna's lock is a link; a file of that name is no lock of its
+    if lock.is_symlink() or WINDOWS and lock.is_file():  # Optuna's lock (make_storage); no other file of that name
         lock.unlink()
     try:
         with open(path, "rb+") as f:
@@ -448,6 +452,11 @@ def point(t) -> Any:
 
 
 def _alive(pid: int) -> bool:
+    """Whether process `pid` of this machine lives; True where that cannot be
+    asked (Windows, where signal 0 is Ctrl-C, sent to a process group): the
+    heartbeat of the trial it ran then tells (GRACE)."""
+    if WINDOWS:
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

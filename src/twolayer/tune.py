@@ -412,7 +412,7 @@ def _die_with_parent(parent: int) -> None:
     """Ask Linux to send this worker SIGTERM when its parent dies (even by
     kill -9), so no worker trains on unsupervised; elsewhere, or if the
     parent is already gone, the worker checks its parent at start."""
-    with contextlib.suppress(OSError, AttributeError):
+    with contextlib.suppress(OSError, AttributeError, TypeError):  # TypeError: Windows' CDLL takes no None
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
     if os.getppid() != parent:
         os._exit(1)

@@ -10,7 +10,6 @@ removed by the next download of the same file.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import glob
 import hashlib
 import os
@@ -21,6 +20,7 @@ from pathlib import Path
 
 from twolayer.errors import DataError, remedy
 from twolayer.files import make_folders, new_temporary, remove_folders, temporary_stem
+from twolayer.portable import lock, remove_held
 from twolayer.progress import Progress
 
 CHUNK = 1 << 20
@@ -48,7 +48,7 @@ def fetch(url: str, dest: str | Path, md5: str, quiet: bool = False, timeout: fl
         # their own (a shared NAME.part was truncated and deleted under the other)
         fd, name = new_temporary(dest, ".part")
         partial = Path(name)
-        fcntl.flock(fd, fcntl.LOCK_EX)  # held until the file is closed: a killed download's lock dies with it
+        lock(fd)  # held until the file is closed: a killed download's lock dies with it
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
             total = int(response.headers.get("Content-Length") or 0)
             bar = Progress(total or 1, f"download {dest.name}", enabled=not quiet, bytes=True)
@@ -87,6 +87,6 @@ def remove_abandoned(dest: Path) -> None:
     a download creating its file and locking it)."""
     for partial in dest.parent.glob(f".{glob.escape(temporary_stem(dest, '.part'))}.*.part"):
         with contextlib.suppress(OSError), open(partial, "rb") as f:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError while its download runs
+            lock(f, wait=False)  # BlockingIOError while its download runs
             if time.time() - os.fstat(f.fileno()).st_mtime > ABANDONED_AFTER:
-                partial.unlink()
+                remove_held(partial, f)
