@@ -257,3 +257,19 @@ def test_tune_after_a_kill_9_as_a_trial_wrote_its_folder_keeps_no_half_trial(tmp
     assert [(row["trial"], row["state"]) for row in rows] == [("0", "fail"), ("1", "complete"), ("2", "complete")]
     assert sorted(p.name for p in (tmp_path / "S" / "trials").iterdir()) == ["0001", "0002"]
     no_leftovers(tmp_path / "S")
+
+
+def test_tune_after_a_kill_9_as_it_copied_its_best_trial_goes_on(tmp_path, capsys):
+    """kill -9 (or a full disk) as tune copied its best trial into best/
+    left the copy, .best.tmp/, which no name twolayer writes matched: the
+    same command then refused the folder, `holds files twolayer did not
+    write ('.best.tmp')`."""
+    command = ["tune", "--lr", "1e-3,1e-2", "--epochs", "1", "--hidden-size", "16", "--out", "S", "--quiet"]
+    killed = run(command, tmp_path, Kill(at=9, only="replace"))  # the copy made, not yet renamed to best
+    assert killed.code == -signal.SIGKILL and (tmp_path / "S" / runs.BEST_COPY).is_dir()
+    assert main(["report", str(tmp_path / "S")]) == 1
+    assert "run the same twolayer tune command again" in capsys.readouterr().err
+    again = run(command, tmp_path)
+    assert again.code == 0, again.err
+    assert (tmp_path / "S" / "best" / "model.npz").is_file()
+    no_leftovers(tmp_path / "S")

@@ -87,6 +87,7 @@ HELD = ".twolayer.held"  # the files a claim replaced, until its run starts (emp
 MOVING = ".twolayer.moving"  # the same, while they move aside or back
 GONE = ".twolayer.gone"  # the held files of a run that started, being removed
 ASIDE = (HELD, MOVING, GONE)
+BEST_COPY = ".best.tmp"  # a search's best/ while tune copies it there (tune._copy_best)
 FIGURES = ("history.png", "weights.png", "confusion_val.png", "confusion_test.png", "search_history.png",
            "heatmap.png")
 # made from a run's model: a continued run's new model.npz makes them stale (drop_made_from_model)
@@ -98,9 +99,9 @@ SEARCH_FOLDERS = ("trials", "best")
 
 
 def _names(folder: Path) -> set[str]:
-    """What `folder` holds, less the lock, the holding folders and the temporary files of writes."""
+    """What `folder` holds, less the lock, the holding folders and the temporary files (and folder) of writes."""
     return {p.name for p in folder.iterdir()
-            if p.name != LOCK and not TEMPORARY.match(p.name) and not (p.name in ASIDE and _aside(p))}
+            if p.name != LOCK and not TEMPORARY.match(p.name) and not (p.name in (*ASIDE, BEST_COPY) and _aside(p))}
 
 
 def kind_of(folder: Path) -> str:
@@ -465,8 +466,11 @@ def resume_call(run_dir: Path) -> str:
 def remove_stale_temporaries(folder: Path) -> None:
     """Remove the temporary files of writes that were killed midway (only
     twolayer's own: .NAME.XXXX.tmp beside a file twolayer writes, and none
-    a write holds now: a report of the run may be writing). Called under
+    a write holds now: a report of the run may be writing), and a search's
+    copy of its best trial cut short (a full disk, kill -9). Called under
     the folder's lock, so an empty one is no write's about to begin."""
+    if _aside(folder / BEST_COPY):
+        shutil.rmtree(folder / BEST_COPY, ignore_errors=True)
     known = set(RUN_FILES) | set(SEARCH_FILES)
     for p in folder.iterdir():
         found = TEMPORARY.match(p.name)

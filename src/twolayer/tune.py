@@ -688,7 +688,7 @@ def summarize(study, opts: TuneOptions, seconds: float, stopped: bool = False) -
 
 
 def _copy_best(source: Path, dest: Path) -> Path:
-    tmp = dest.with_name(".best.tmp")
+    tmp = dest.with_name(runs.BEST_COPY)
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(source, tmp)
     shutil.rmtree(dest, ignore_errors=True)
