@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from twolayer import portable, streams, studies
+from twolayer import files, portable, streams, studies
 from windowslike.fakemsvcrt import msvcrt
 
 HERE = Path(__file__).parent
@@ -48,6 +48,7 @@ def test_every_command_runs_as_on_windows(tmp_path):
     for code, *args in commands:
         if "--force" in args:  # a write killed midway (kill -9) left its temporary file: removed as the run begins
             (tmp_path / "run" / ".model.npz.0123abcd.tmp").write_bytes(b"PK")
+            os.utime(tmp_path / "run" / ".model.npz.0123abcd.tmp", (time.time() - 60,) * 2)
         done = as_on_windows(*args, cwd=tmp_path)
         assert done.returncode == code, (args, done.stderr)
         assert "Traceback" not in done.stderr, (args, done.stderr)
@@ -83,6 +84,31 @@ def test_a_windows_lock_is_held_by_one_open_file_at_a_time(tmp_path, windows_loc
     third.close()
     portable.lock(second, wait=False)
     second.close()
+
+
+def test_a_write_about_to_be_renamed_on_windows_is_left_to_its_writer(tmp_path, monkeypatch):
+    """Windows renames no open file, so a write closes its temporary file,
+    and so lets go of its lock, before renaming it: another process's write
+    of the same file, beginning then, took it for a killed write's and
+    removed it (the rename failed: `page.html: No such file or directory`),
+    or held it open, which alone makes the rename fail there. A killed
+    write's, older, still goes."""
+    monkeypatch.setattr(files, "WINDOWS", True)
+    monkeypatch.setattr(portable, "WINDOWS", True)
+    path = tmp_path / "page.html"
+    killed = tmp_path / ".page.html.0123abcd.tmp"
+    killed.write_bytes(b"<html")
+    os.utime(killed, (time.time() - 60,) * 2)
+    rename = os.replace
+
+    def another_write_begins(source, target):
+        files.remove_abandoned(path)  # what another process's write of page.html does first
+        rename(source, target)
+
+    monkeypatch.setattr(os, "replace", another_write_begins)
+    files.atomic_write(path, lambda f: f.write(b"<html></html>"))
+    assert path.read_bytes() == b"<html></html>"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["page.html"]
 
 
 def test_a_pipe_whose_reader_left_on_windows_loses_only_output(monkeypatch):

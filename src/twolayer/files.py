@@ -153,12 +153,19 @@ def remove_if_abandoned(temporary: Path, after: float = ABANDONED_AFTER) -> None
     """Remove a write's temporary file unless a write holds it: its writer
     locks it from its first moment until it is renamed (the lock dies with
     the writer), and an empty one made in the last `after` seconds may be a
-    write's that has not locked it yet."""
-    with contextlib.suppress(OSError), open(temporary, "rb") as f:
-        lock(f, wait=False)  # BlockingIOError while its write runs
-        facts = os.fstat(f.fileno())
-        if facts.st_size or time.time() - facts.st_mtime >= after:
-            remove_held(temporary, f)
+    write's that has not locked it yet. On Windows a write lets go of its
+    lock as it closes the file, before the rename (atomic_write): there one
+    written to in the last ABANDONED_AFTER seconds may be about to be
+    renamed, and is not even opened (a file open anywhere is one its writer
+    cannot rename)."""
+    with contextlib.suppress(OSError):
+        if WINDOWS and time.time() - os.stat(temporary).st_mtime < max(after, ABANDONED_AFTER):
+            return
+        with open(temporary, "rb") as f:
+            lock(f, wait=False)  # BlockingIOError while its write runs
+            facts = os.fstat(f.fileno())
+            if facts.st_size or time.time() - facts.st_mtime >= after:
+                remove_held(temporary, f)
 
 
 def os_error_behind(e: BaseException) -> OSError | None:
