@@ -1,4 +1,4 @@
-"""Windows and macOS, from Linux: the commands run under tests/windowslike,
+"""Windows, from Linux: the commands run under tests/windowslike,
 which plays Windows where it matters to twolayer (no fcntl, no renaming or
 removing an open file, no O_CLOEXEC or fchdir, descriptors opened in text
 mode without O_BINARY, no symbolic links...), and the few calls that differ
@@ -27,8 +27,11 @@ TWOLAYER = [sys.executable, "-m", "twolayer"]
 
 
 def as_on_windows(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    """`twolayer ARGS` under tests/windowslike (its spawned children too)."""
-    path = os.pathsep.join(filter(None, [str(HERE / "windowslike"), os.environ.get("PYTHONPATH")]))
+    """`twolayer ARGS` under tests/windowslike (its spawned children too),
+    run in `cwd`: a relative PYTHONPATH (src) made absolute, or the twolayer
+    installed in the environment ran instead of the one under test."""
+    given = [os.path.abspath(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    path = os.pathsep.join([str(HERE / "windowslike"), *given])
     return subprocess.run([*TWOLAYER, *args], cwd=cwd, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PYTHONPATH": path})
 
@@ -69,8 +72,8 @@ def windows_locks(monkeypatch):
 
 def test_a_windows_lock_is_held_by_one_open_file_at_a_time(tmp_path, windows_locks):
     path = tmp_path / "lock"
-    path.touch()
-    first, second, third = (open(path, "a") for _ in range(3))  # noqa: SIM115
+    path.write_bytes(b"x")  # opened to append, a file is at its end: Windows locks from there
+    first, second, third = (open(path, mode) for mode in ("a", "rb", "a"))  # noqa: SIM115
     portable.lock(first, wait=False)
     for shared in (False, True):  # Windows has no shared lock: a reader holds it alone for a moment
         with pytest.raises(BlockingIOError):
@@ -156,5 +159,7 @@ def test_a_command_suggested_on_windows_is_quoted_as_its_shells_read_it(monkeypa
     assert streams.shell_word("C:\\Users\\Ann Lee\\runs\\a") == '"C:\\Users\\Ann Lee\\runs\\a"'
     assert streams.shell_word("D:\\my runs\\") == '"D:\\my runs\\\\"'  # \" would escape the closing quote
     assert streams.shell_word("-run") == "./-run"
+    assert streams.shell_word("runs,old") == '"runs,old"'  # PowerShell read runs,old bare as two words
+    assert streams.shell_word("@runs") == '"@runs"'  # and @runs as the splat of a variable $runs
     monkeypatch.setattr(streams, "WINDOWS", False)
     assert streams.shell_word("my runs/a") == "'my runs/a'"

@@ -82,12 +82,15 @@ def shell_word(path: object) -> str:
     --resume: expected one argument`). On Windows, where cmd.exe takes no
     single quotes, a path's backslashes are left bare and a word that needs
     quoting is double-quoted, as both cmd.exe and PowerShell read it (a
-    Windows name holds no double quote)."""
+    Windows name holds no double quote), a `,` or `@` too, which PowerShell
+    reads bare as an array or a splat (`runs,old` passed two words). A `$`
+    or a backquote PowerShell expands even inside double quotes, and a
+    %NAME% cmd.exe does: no quoting reads the same in both."""
     text = str(path)
     text = "./" + text if text.startswith("-") else text
     if not WINDOWS:
         return shlex.quote(text)
-    if re.fullmatch(r"[\w@+=:,./\\-]+", text):
+    if re.fullmatch(r"[\w+=:./\\-]+", text):
         return text
     return '"' + re.sub(r"(\\+)$", r"\1\1", text) + '"'  # a closing quote after a backslash is read as escaped
 
