@@ -273,3 +273,18 @@ def test_tune_after_a_kill_9_as_it_copied_its_best_trial_goes_on(tmp_path, capsy
     assert again.code == 0, again.err
     assert (tmp_path / "S" / "best" / "model.npz").is_file()
     no_leftovers(tmp_path / "S")
+
+
+def test_tune_after_a_kill_9_as_optuna_released_its_journal_lock_goes_on(tmp_path):
+    """Optuna releases its journal lock by renaming it, then removing it:
+    kill -9 in between left study.journal.lockUUID.rename, which no name
+    twolayer writes matched, and the same command, --force too, refused the
+    folder for good (`holds files twolayer did not write`)."""
+    command = ["tune", "--lr", "1e-3,1e-2", "--epochs", "1", "--hidden-size", "16", "--out", "S", "--quiet"]
+    killed = run(command, tmp_path, Kill(at=0, only="unlink"))  # the first unlink: the released lock's
+    assert killed.code == -signal.SIGKILL
+    assert [p for p in (tmp_path / "S").iterdir() if runs.RELEASED_LOCK.fullmatch(p.name)]
+    again = run(command, tmp_path)
+    assert again.code == 0, again.err
+    assert not [p for p in (tmp_path / "S").iterdir() if p.name.endswith(".rename")]
+    no_leftovers(tmp_path / "S")

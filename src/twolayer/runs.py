@@ -38,6 +38,7 @@ import csv
 import io
 import math
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -88,6 +89,8 @@ MOVING = ".twolayer.moving"  # the same, while they move aside or back
 GONE = ".twolayer.gone"  # the held files of a run that started, being removed
 ASIDE = (HELD, MOVING, GONE)
 BEST_COPY = ".best.tmp"  # a search's best/ while tune copies it there (tune._copy_best)
+# Optuna's journal lock as it is released: renamed, then removed (a kill in between leaves it)
+RELEASED_LOCK = re.compile(r"study\.journal\.lock[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}\.rename")
 FIGURES = ("history.png", "weights.png", "confusion_val.png", "confusion_test.png", "search_history.png",
            "heatmap.png")
 # made from a run's model: a continued run's new model.npz makes them stale (drop_made_from_model)
@@ -99,9 +102,11 @@ SEARCH_FOLDERS = ("trials", "best")
 
 
 def _names(folder: Path) -> set[str]:
-    """What `folder` holds, less the lock, the holding folders and the temporary files (and folder) of writes."""
+    """What `folder` holds, less the lock, the holding folders, the temporary
+    files (and folder) of writes and a journal lock caught as it was released."""
     return {p.name for p in folder.iterdir()
-            if p.name != LOCK and not TEMPORARY.match(p.name) and not (p.name in (*ASIDE, BEST_COPY) and _aside(p))}
+            if p.name != LOCK and not TEMPORARY.match(p.name) and not RELEASED_LOCK.fullmatch(p.name)
+            and not (p.name in (*ASIDE, BEST_COPY) and _aside(p))}
 
 
 def kind_of(folder: Path) -> str:
@@ -466,9 +471,11 @@ def resume_call(run_dir: Path) -> str:
 def remove_stale_temporaries(folder: Path) -> None:
     """Remove the temporary files of writes that were killed midway (only
     twolayer's own: .NAME.XXXX.tmp beside a file twolayer writes, and none
-    a write holds now: a report of the run may be writing), and a search's
-    copy of its best trial cut short (a full disk, kill -9). Called under
-    the folder's lock, so an empty one is no write's about to begin."""
+    a write holds now: a report of the run may be writing), a search's
+    copy of its best trial cut short (a full disk, kill -9) and its
+    journal's lock caught as Optuna released it. Called under the folder's
+    lock, so an empty one is no write's about to begin, and no process of
+    the search appends to its journal."""
     if _aside(folder / BEST_COPY):
         shutil.rmtree(folder / BEST_COPY, ignore_errors=True)
     known = set(RUN_FILES) | set(SEARCH_FILES)
@@ -476,6 +483,9 @@ def remove_stale_temporaries(folder: Path) -> None:
         found = TEMPORARY.match(p.name)
         if found and found["name"] in known:
             remove_if_abandoned(p, after=0)
+        elif RELEASED_LOCK.fullmatch(p.name):
+            with contextlib.suppress(OSError):
+                p.unlink()
 
 
 HISTORY_COLUMNS = ("iteration", "lr", "loss", "train_acc", "val_acc", "train_loss", "val_loss")
