@@ -23,7 +23,7 @@ import numpy as np
 from twolayer import schema
 from twolayer.backend import to_numpy
 from twolayer.bundles import CHECKPOINT_FILE as CHECKPOINT_FILE  # the run folder's name for it, defined there
-from twolayer.bundles import checksum, read_npz
+from twolayer.bundles import check_options, checksum, read_npz
 from twolayer.errors import BundleError
 from twolayer.files import atomic_write_npz
 from twolayer.model import PARAM_NAMES, TwoLayerNet
@@ -146,6 +146,7 @@ def check_checkpoint(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Non
     schema.meta_text(meta, "early_stop", optional=True)
     schema.require(isinstance(meta.get("config", {}), dict), f"config is {schema.shown(meta.get('config'))}, not "
                                                              "a mapping of options")
+    check_options(meta.get("config", {}))  # else a bad value there was blamed on config.json, which differs from it
 
     params = [f"param.{k}" for k in PARAM_NAMES]
     best_is_params = meta.get("best_is_params", False)
