@@ -367,8 +367,9 @@ CASES: dict[str, Case] = {
         ["report", "run"], 1, "run/metrics.json: it holds a JSON list",
         lambda d, s: (copy_run(s, d) / "metrics.json").write_text("[1]")),
     "report of a run whose metrics are text and nulls": Case(
-        ["report", "run"], 0, "", lambda d, s: edit_json(copy_run(s, d) / "metrics.json", seconds=None,
-                                                         iterations="many", val_accuracy=float("nan"))),
+        ["report", "run"], 1, "run/metrics.json: val_accuracy is nan, where a run writes a number in 0..1",
+        lambda d, s: edit_json(copy_run(s, d) / "metrics.json", seconds=None, iterations="many",
+                               val_accuracy=float("nan"))),
     "report of a search whose tune.json has no space": Case(
         ["report", "search"], 1, "search/tune.json is not a search's summary",
         lambda d, s: edit_json(Path(shutil.copytree(s["search"], d / "search")) / "tune.json", space=3)),

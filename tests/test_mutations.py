@@ -52,3 +52,30 @@ def test_a_bad_option_in_a_checkpoints_own_config_names_the_checkpoint(run_dir, 
     err = one_error_line(capsys)
     assert f"{run / 'checkpoint.npz'} is an inconsistent checkpoint: its config: {key}" in err \
         and "config.json" not in err, err
+
+
+@pytest.mark.parametrize("key, value", [("val_accuracy", [1, 2]), ("test_accuracy", float("nan")),
+                                        ("n_train", -1), ("train_accuracy", 7), ("network", 5)])
+def test_a_metric_no_run_writes_is_one_line_naming_metrics_json(run_dir, tmp_path, capsys, key, value):
+    """metrics.json is shown by report as it reads it: an accuracy of [1, 2],
+    NaN or 7 was put on the page without a word; now each value is checked
+    as history.csv's are, and the remedy (the run keeps its checkpoint) given."""
+    run = copy(run_dir, tmp_path)
+    metrics = json.loads((run / "metrics.json").read_text())
+    (run / "metrics.json").write_text(json.dumps({**metrics, key: value}))
+    capsys.readouterr()
+    assert main(["report", str(run)]) == 1
+    err = one_error_line(capsys)
+    assert err.startswith(f"twolayer report: error: cannot read {run / 'metrics.json'}: {key} is ") \
+        and f"remove it, and twolayer train --resume {run} writes it again" in err, err
+
+
+def test_metrics_of_every_kind_a_run_writes_are_reported(run_dir, tmp_path):
+    """null where a run has no validation split or best epoch, a NaN loss where it diverged, and keys of a
+    later version are all still reported."""
+    run = copy(run_dir, tmp_path)
+    metrics = json.loads((run / "metrics.json").read_text())
+    (run / "metrics.json").write_text(json.dumps({**metrics, "val_accuracy": None, "best_iteration": None,
+                                                  "final_loss": float("nan"), "stopped_early": "loss became nan",
+                                                  "a_later_key": [1]}))
+    assert main(["report", str(run)]) == 0

@@ -176,7 +176,7 @@ def _read_run(run_dir: Path) -> tuple[bundles.Bundle, dict[str, Any], Any]:
     or `metrics.json is missing` as its files moved aside; and one
     continued after the page was written left it beside the new model."""
     try:
-        read = (bundles.load_bundle(run_dir), read_record(run_dir / "metrics.json", "a finished run's metrics"),
+        read = (bundles.load_bundle(run_dir), runs.read_metrics(run_dir / "metrics.json"),
                 runs.read_history_csv(run_dir / "history.csv"))
     except TwolayerError:
         if runs.in_use(run_dir):
