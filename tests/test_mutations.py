@@ -79,3 +79,49 @@ def test_metrics_of_every_kind_a_run_writes_are_reported(run_dir, tmp_path):
                                                   "final_loss": float("nan"), "stopped_early": "loss became nan",
                                                   "a_later_key": [1]}))
     assert main(["report", str(run)]) == 0
+
+
+GRID = ["tune", "--lr", "0.05,0.1", "--epochs", "1", "--hidden-size", "8", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def search_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("searched") / "search"
+    assert main([*GRID, "--out", str(out)]) == 0
+    return out
+
+
+def snapshot(folder):
+    return {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file() and not p.is_symlink()}
+
+
+@pytest.mark.parametrize("notes", [b"my notes\nlast line, unfinished", b"one line without an end",
+                                   b'{"event": "login"}\n{"event": "log'])
+def test_a_journal_that_links_to_a_users_file_is_never_cut_or_appended_to(search_dir, tmp_path, capsys, notes):
+    """study.journal a link to the user's notes (or a file of another program):
+    the same tune command cut the notes' last line as an unfinished record,
+    then appended a study's first record to them, and only then said the
+    journal was not one."""
+    search = copy(search_dir, tmp_path)
+    (tmp_path / "notes.txt").write_bytes(notes)
+    (search / "study.journal").unlink()
+    (search / "study.journal").symlink_to("../notes.txt")
+    before = snapshot(search)
+    capsys.readouterr()
+    assert main([*GRID, "--out", str(search)]) == 1
+    err = one_error_line(capsys)
+    assert f"{search / 'study.journal'} is not a study journal twolayer can read" in err, err
+    assert (tmp_path / "notes.txt").read_bytes() == notes and snapshot(search) == before
+
+
+def test_an_emptied_journal_beside_its_trials_is_refused_as_a_missing_one_is(search_dir, tmp_path, capsys):
+    """An empty study.journal (a disk that lost it) beside trials/NNNN: a new study began in it and wrote its
+    trials over the old ones, as a missing journal's is refused for."""
+    search = copy(search_dir, tmp_path)
+    (search / "study.journal").write_bytes(b"")
+    before = snapshot(search)
+    capsys.readouterr()
+    assert main([*GRID, "--out", str(search)]) == 1
+    err = one_error_line(capsys)
+    assert "holds a search's trials but its study.journal, which numbered them, is empty" in err, err
+    assert snapshot(search) == before
