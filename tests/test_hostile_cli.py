@@ -383,7 +383,7 @@ CASES: dict[str, Case] = {
         ["report", "search"], 1, "search/trials.csv is not a trials table of this search: it has no column 'trial'",
         lambda d, s: (Path(shutil.copytree(s["search"], d / "search")) / "trials.csv").write_text("a,b\n1,2\n")),
     "report of a search whose trials.csv has text for a score": Case(
-        ["report", "search"], 1, "val_accuracy 'high'",
+        ["report", "search"], 1, "search/trials.csv is not a trials table: line 2: val_accuracy is 'high'",
         lambda d, s: (Path(shutil.copytree(s["search"], d / "search")) / "trials.csv").write_text(
             "trial,state,lr,train_accuracy,val_accuracy,seconds\n0,complete,0.01,0.5,high,1.0\n")),
     "report of a search whose trials.csv has a row cut short": Case(  # int(None) was a TypeError traceback

@@ -125,3 +125,47 @@ def test_an_emptied_journal_beside_its_trials_is_refused_as_a_missing_one_is(sea
     err = one_error_line(capsys)
     assert "holds a search's trials but its study.journal, which numbered them, is empty" in err, err
     assert snapshot(search) == before
+
+
+def edit_trials(search, edit):
+    lines = (search / "trials.csv").read_text().splitlines()
+    (search / "trials.csv").write_text("\n".join(edit(lines)) + "\n")
+
+
+@pytest.mark.parametrize("edit, fault", [
+    (lambda lines: [lines[0], lines[1].replace(",complete,", ",-1,"), *lines[2:]], "state is -1"),
+    (lambda lines: [lines[0], *[line.rsplit(",", 2)[0] + ",nan," + line.rsplit(",", 1)[1] for line in lines[1:]]],
+     "val_accuracy is nan"),
+    (lambda lines: [lines[0], lines[1].replace(",0.05,", ",-inf,"), *lines[2:]], "lr must be > 0, got -inf"),
+    (lambda lines: [lines[0], lines[1], lines[1], *lines[2:]], "line 3: trial 0 has a row above"),
+])
+def test_a_trials_table_holding_what_no_search_writes_is_one_line(search_dir, tmp_path, capsys, edit, fault):
+    """Each row of trials.csv is checked as a search writes it: a state of
+    -1, an accuracy of NaN, an lr of -inf, a trial listed twice were put on
+    the page as they stood."""
+    search = copy(search_dir, tmp_path)
+    edit_trials(search, edit)
+    capsys.readouterr()
+    assert main(["report", str(search)]) == 1
+    err = one_error_line(capsys)
+    assert f"{search / 'trials.csv'} is not a trials table: line " in err and fault in err, err
+
+
+@pytest.mark.parametrize("key, value, fault", [
+    ("pruner", 1e308, "pruner is 1e+308, where a search writes one of median, hyperband, none"),
+    ("trials", "abc", "trials is 'abc', where a search writes a whole number >= 0"),
+    ("best", {"state": float("inf")}, "its best trial's state is inf, and 'complete' in trials.csv"),
+    ("best", {"val_accuracy": 0.99}, "its best trial's val_accuracy is 0.99, and"),
+])
+def test_a_search_summary_holding_what_no_search_writes_is_one_line(search_dir, tmp_path, capsys, key, value, fault):
+    """tune.json's values are checked as a search writes them, and its best
+    trial against that trial's row: a pruner of 1e308 or a best trial whose
+    state is inf (or whose accuracy is not its row's) were put on the page."""
+    search = copy(search_dir, tmp_path)
+    summary = json.loads((search / "tune.json").read_text())
+    summary[key] = {**summary["best"], **value} if key == "best" else value
+    (search / "tune.json").write_text(json.dumps(summary))
+    capsys.readouterr()
+    assert main(["report", str(search)]) == 1
+    err = one_error_line(capsys)
+    assert f"{search / 'tune.json'} is not a search's summary: {fault}" in err and "tune command again" in err, err

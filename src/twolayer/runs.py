@@ -57,6 +57,7 @@ from twolayer.files import (
     remove_folders,
     remove_if_abandoned,
 )
+from twolayer.schema import ACCURACY, AMOUNT, COUNT, TEXT, record_fault
 from twolayer.streams import shell_word
 
 
@@ -510,9 +511,7 @@ def _history_values(row: dict, line: int):
     return value
 
 
-# what each value of metrics.json is, as workflow.finish_run writes it (any may be null: no validation split, no
-# best epoch, a file from an earlier version); keys not named here (a later version's) are shown as they are
-TEXT, COUNT, ACCURACY, AMOUNT = "text", "a whole number >= 0", "a number in 0..1", "a number >= 0"
+# metrics.json's values, as workflow.finish_run writes them (null where a run has none: no validation split)
 METRICS = {"network": TEXT, "dataset": TEXT, "stopped_early": TEXT, "early_stop": TEXT, "train_accuracy": ACCURACY,
            "val_accuracy": ACCURACY, "test_accuracy": ACCURACY, "n_train": COUNT, "n_val": COUNT, "n_test": COUNT,
            "iterations": COUNT, "best_iteration": COUNT, "final_loss": AMOUNT, "seconds": AMOUNT}
@@ -523,26 +522,12 @@ def read_metrics(path: Path) -> dict:
     for one no run writes (a report showed an accuracy of NaN, [1, 2] or
     7, a count of -1, as the file held them)."""
     metrics = read_record(path, "a finished run's metrics")
-    for key, kind in METRICS.items():
-        value = metrics.get(key)
-        if value is not None and not _is_metric(kind, value):
-            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
-            again = (f"; remove it, and {resume_command(path.parent)} writes it again"
-                     if (path.parent / "checkpoint.npz").is_file() else "")
-            raise TwolayerError(f"cannot read {path}: {key} is {shown}, where a run writes {kind}{again}")
+    fault = record_fault(metrics, METRICS, "a run")
+    if fault:
+        again = (f"; remove it, and {resume_command(path.parent)} writes it again"
+                 if (path.parent / "checkpoint.npz").is_file() else "")
+        raise TwolayerError(f"cannot read {path}: {fault}{again}")
     return metrics
-
-
-def _is_metric(kind: str, value) -> bool:
-    if kind == TEXT:
-        return isinstance(value, str)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    if kind == COUNT:
-        return isinstance(value, int) and value >= 0
-    if kind == ACCURACY:
-        return 0 <= value <= 1
-    return value >= 0 or value != value  # a loss that became NaN: a run that diverged writes it
 
 
 def write_history_csv(path: str | Path, history) -> None:
