@@ -54,6 +54,15 @@ def test_a_bad_option_in_a_checkpoints_own_config_names_the_checkpoint(run_dir, 
         and "config.json" not in err, err
 
 
+
+def test_an_option_this_twolayer_does_not_know_in_a_checkpoints_config_is_no_disagreement(run_dir, tmp_path, capsys):
+    """A key of a later version (or a renamed one) in the options a checkpoint keeps: config.json, which
+    this twolayer reads into its own options, never holds it, so the resume was refused, blaming config.json
+    (`a_later_option is None in config.json and 1 in the checkpoint: it was changed since the run started`)."""
+    run = copy(run_dir, tmp_path)
+    edit_meta(run / "checkpoint.npz", lambda meta: meta["config"].update(a_later_option=1))
+    assert main(["train", "--resume", str(run), "--epochs", "2", "--quiet"]) == 0, capsys.readouterr().err
+
 @pytest.mark.parametrize("key, value", [("val_accuracy", [1, 2]), ("test_accuracy", float("nan")),
                                         ("n_train", -1), ("train_accuracy", 7), ("network", 5)])
 def test_a_metric_no_run_writes_is_one_line_naming_metrics_json(run_dir, tmp_path, capsys, key, value):

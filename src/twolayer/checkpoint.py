@@ -254,5 +254,6 @@ def config_disagreements(config: dict[str, Any], net: TwoLayerNet, state: TrainS
     if saved is None:
         saved = {"hidden_size": net.sizes[1], "optimizer": state.optimizer.name,
                  "momentum": state.optimizer.momentum, "weight_decay": state.optimizer.weight_decay}
+    # an option this twolayer does not know (a later version's) is in neither config.json's options nor its rule
     return [f"{name} is {config.get(name)!r} in config.json and {value!r} in the checkpoint"
-            for name, value in saved.items() if name not in ignore and config.get(name) != value]
+            for name, value in saved.items() if name in config and name not in ignore and config.get(name) != value]
