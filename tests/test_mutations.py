@@ -161,21 +161,27 @@ def test_a_trials_table_holding_what_no_search_writes_is_one_line(search_dir, tm
     assert str(search) in err and " is not a " in err and fault in err, err
 
 
-@pytest.mark.parametrize("key, value, fault", [
-    ("pruner", 1e308, "pruner is 1e+308, where a search writes one of median, hyperband, none"),
-    ("trials", "abc", "trials is 'abc', where a search writes a whole number >= 0"),
-    ("best", {"state": float("inf")}, "its best trial's state is inf, and 'complete' in trials.csv"),
-    ("best", {"val_accuracy": 0.99}, "its best trial's val_accuracy is 0.99, and"),
+@pytest.mark.parametrize("edit, fault", [
+    (lambda summary: summary.update(pruner=1e308),
+     "tune.json is not a search's summary: pruner is 1e+308, where a search writes one of median, hyperband, none"),
+    (lambda summary: summary.update(trials="abc"), "trials is 'abc', where a search writes a whole number >= 0"),
+    (lambda summary: summary["best"].update(state=float("inf")),
+     "its best trial's state is inf, and 'complete' in trials.csv"),
+    (lambda summary: summary["best"].update(val_accuracy=0.99), "its best trial's val_accuracy is 0.99, and"),
+    (lambda summary: summary["space"]["fixed"].update(hidden_size=0), "hidden_size must be a positive integer, got 0"),
+    (lambda summary: summary.update(best=0), "or a best trial that is not a mapping"),  # taken for no best trial
 ])
-def test_a_search_summary_holding_what_no_search_writes_is_one_line(search_dir, tmp_path, capsys, key, value, fault):
-    """tune.json's values are checked as a search writes them, and its best
-    trial against that trial's row: a pruner of 1e308 or a best trial whose
-    state is inf (or whose accuracy is not its row's) were put on the page."""
+def test_a_search_summary_holding_what_no_search_writes_is_one_line(search_dir, tmp_path, capsys, edit, fault):
+    """tune.json's values are checked as a search writes them, its fixed
+    options by the option table, and its best trial against that trial's
+    row: a pruner of 1e308, a best trial whose state is inf (or whose
+    accuracy is not its row's), a hidden size of 0 were put on the
+    page; a best trial of 0 was said to be none."""
     search = copy(search_dir, tmp_path)
     summary = json.loads((search / "tune.json").read_text())
-    summary[key] = {**summary["best"], **value} if key == "best" else value
+    edit(summary)
     (search / "tune.json").write_text(json.dumps(summary))
     capsys.readouterr()
     assert main(["report", str(search)]) == 1
     err = one_error_line(capsys)
-    assert f"{search / 'tune.json'} is not a search's summary: {fault}" in err and "tune command again" in err, err
+    assert f"{search / 'tune.json'} is not a search's summary: " in err and fault in err, err

@@ -333,7 +333,7 @@ def tune_report(out: Path, page: Path | None = None, force: bool = False) -> Pat
     summary = read_record(out / "tune.json", "a search's summary")
     space = summary.get("space")
     if not (isinstance(space, dict) and isinstance(space.get("dimensions"), dict)
-            and isinstance(space.get("fixed"), dict) and isinstance(summary.get("best") or {}, dict)):
+            and isinstance(space.get("fixed"), dict) and isinstance(summary.get("best", {}), (dict, type(None)))):
         raise TwolayerError(f"{out / 'tune.json'} is not a search's summary: it has no space with dimensions and "
                             "fixed values, or a best trial that is not a mapping")
     rows = read_trials_csv(out / "trials.csv", trial_columns(list(space["dimensions"])))
@@ -408,7 +408,7 @@ def read_trials_csv(path: Path, columns: list[str] | None = None) -> list[dict[s
         raise TwolayerError(f"{path} is not a trials table of this search: it has no column {missing[0]!r}")
     table, seen = options(), set()
     for line, row in zip(lines, rows if columns else [], strict=False):  # without columns: none checked
-        fault = record_fault(row, TRIAL, "a search") or _value_fault(row, columns or [], table)
+        fault = record_fault(row, TRIAL, "a search") or _value_fault(row, table)
         if fault is None and row.get("trial") is None:
             fault = "it has no trial number"
         if fault is None and row["trial"] in seen:
@@ -419,10 +419,10 @@ def read_trials_csv(path: Path, columns: list[str] | None = None) -> list[dict[s
     return rows
 
 
-def _value_fault(row: dict[str, Any], columns: list[str], table: dict) -> str | None:
-    """Why a trials row's number for a searched option is none the option takes (None if each is one)."""
-    for name in columns:
-        value = row.get(name)
+def _value_fault(values: dict[str, Any], table: dict) -> str | None:
+    """Why a number for an option (a trials row's searched value, a search's fixed one) is none the option
+    takes (None if each is one; text is the option's own spelling, as trials.csv holds it)."""
+    for name, value in values.items():
         if name in table and isinstance(value, (int, float)) and table[name].kind is not bool:
             try:
                 table[name].check(value)
@@ -434,7 +434,7 @@ def _value_fault(row: dict[str, Any], columns: list[str], table: dict) -> str | 
 def _summary_fault(summary: dict[str, Any], rows: list[dict[str, Any]]) -> str | None:
     """Why tune.json's values are not those tune writes: each of its kind,
     and its best trial the trials table's row of that trial, as shown."""
-    fault = record_fault(summary, SUMMARY, "a search")
+    fault = record_fault(summary, SUMMARY, "a search") or _value_fault(summary["space"]["fixed"], options())
     if fault is None and summary.get("trials") not in (None, len(rows)):  # both written at once, by summarize
         return f"it counts {summary['trials']} trials, and trials.csv lists {len(rows)}"
     best = summary.get("best")
