@@ -367,8 +367,9 @@ CASES: dict[str, Case] = {
         ["report", "run"], 1, "run/metrics.json: it holds a JSON list",
         lambda d, s: (copy_run(s, d) / "metrics.json").write_text("[1]")),
     "report of a run whose metrics are text and nulls": Case(
-        ["report", "run"], 0, "", lambda d, s: edit_json(copy_run(s, d) / "metrics.json", seconds=None,
-                                                         iterations="many", val_accuracy=float("nan"))),
+        ["report", "run"], 1, "run/metrics.json: val_accuracy is nan, where a run writes a number in 0..1",
+        lambda d, s: edit_json(copy_run(s, d) / "metrics.json", seconds=None, iterations="many",
+                               val_accuracy=float("nan"))),
     "report of a search whose tune.json has no space": Case(
         ["report", "search"], 1, "search/tune.json is not a search's summary",
         lambda d, s: edit_json(Path(shutil.copytree(s["search"], d / "search")) / "tune.json", space=3)),
@@ -382,7 +383,7 @@ CASES: dict[str, Case] = {
         ["report", "search"], 1, "search/trials.csv is not a trials table of this search: it has no column 'trial'",
         lambda d, s: (Path(shutil.copytree(s["search"], d / "search")) / "trials.csv").write_text("a,b\n1,2\n")),
     "report of a search whose trials.csv has text for a score": Case(
-        ["report", "search"], 1, "val_accuracy 'high'",
+        ["report", "search"], 1, "search/trials.csv is not a trials table: line 2: val_accuracy is 'high'",
         lambda d, s: (Path(shutil.copytree(s["search"], d / "search")) / "trials.csv").write_text(
             "trial,state,lr,train_accuracy,val_accuracy,seconds\n0,complete,0.01,0.5,high,1.0\n")),
     "report of a search whose trials.csv has a row cut short": Case(  # int(None) was a TypeError traceback

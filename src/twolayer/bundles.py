@@ -259,6 +259,18 @@ def load_bundle(path: str | Path) -> Bundle:
                   meta.get("data_decoding"))
 
 
+def check_options(config: dict[str, Any]) -> None:
+    """schema.Invalid unless each option a file's config holds is a value the
+    option table allows (other keys: options of a newer version, ignored)."""
+    table = options()
+    for key, value in config.items():
+        if key in table:
+            try:
+                table[key].check(value)
+            except (ValueError, TypeError) as e:
+                raise schema.Invalid(f"its config: {e}") from None
+
+
 def check_bundle(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
     """schema.Invalid unless the bundle's parts make one usable model: the
     weights, the preprocessing, the class names and the image shape agree,
@@ -279,13 +291,7 @@ def check_bundle(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
     schema.meta_int(meta, "data_decoding", minimum=1, optional=True)
     config = meta.get("config")
     schema.require(isinstance(config, dict), f"its config is {type(config).__name__}, not a mapping")
-    table = options()
-    for key, value in config.items():
-        if key in table:  # other keys: options of a newer version, ignored when read
-            try:
-                table[key].check(value)
-            except (ValueError, TypeError) as e:
-                raise schema.Invalid(f"its config: {e}") from None
+    check_options(config)
 
     pre = ["pre.shift", "pre.scale"] + (["pre.matrix"] if kind == "zca" else [])
     schema.exact_keys(arrays, [f"param.{k}" for k in PARAM_NAMES] + pre)

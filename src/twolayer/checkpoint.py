@@ -23,7 +23,7 @@ import numpy as np
 from twolayer import schema
 from twolayer.backend import to_numpy
 from twolayer.bundles import CHECKPOINT_FILE as CHECKPOINT_FILE  # the run folder's name for it, defined there
-from twolayer.bundles import checksum, read_npz
+from twolayer.bundles import check_options, checksum, read_npz
 from twolayer.errors import BundleError
 from twolayer.files import atomic_write_npz
 from twolayer.model import PARAM_NAMES, TwoLayerNet
@@ -146,6 +146,7 @@ def check_checkpoint(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Non
     schema.meta_text(meta, "early_stop", optional=True)
     schema.require(isinstance(meta.get("config", {}), dict), f"config is {schema.shown(meta.get('config'))}, not "
                                                              "a mapping of options")
+    check_options(meta.get("config", {}))  # else a bad value there was blamed on config.json, which differs from it
 
     params = [f"param.{k}" for k in PARAM_NAMES]
     best_is_params = meta.get("best_is_params", False)
@@ -253,5 +254,6 @@ def config_disagreements(config: dict[str, Any], net: TwoLayerNet, state: TrainS
     if saved is None:
         saved = {"hidden_size": net.sizes[1], "optimizer": state.optimizer.name,
                  "momentum": state.optimizer.momentum, "weight_decay": state.optimizer.weight_decay}
+    # an option this twolayer does not know (a later version's) is in neither config.json's options nor its rule
     return [f"{name} is {config.get(name)!r} in config.json and {value!r} in the checkpoint"
-            for name, value in saved.items() if name not in ignore and config.get(name) != value]
+            for name, value in saved.items() if name in config and name not in ignore and config.get(name) != value]

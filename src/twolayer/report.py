@@ -22,9 +22,11 @@ from twolayer.errors import DataError, TwolayerError, UsageError, WriteError
 from twolayer.files import given_path, not_a_file, read_record, read_table, refuse_existing, write_making_folders
 from twolayer.learner import label
 from twolayer.metrics import confusion_matrix, per_class_accuracy
+from twolayer.schema import ACCURACY, AMOUNT, COUNT, FLAG, TEXT, record_fault
+from twolayer.schema import shown as cut
 from twolayer.streams import shell_word, shown
 from twolayer.trainer import epoch_length
-from twolayer.tune import cell, no_best, trial_columns
+from twolayer.tune import PRUNERS, SAMPLERS, cell, no_best, trial_columns
 from twolayer.workflow import Prepared, folder_gone, prepare
 
 REPORT = "report.html"
@@ -32,6 +34,11 @@ TITLES = {"history": "Loss and accuracy", "weights": "First-layer weights",
           "confusion_val": "Confusion matrix, validation", "confusion_test": "Confusion matrix, test",
           "search_history": "Search history", "heatmap": "Validation accuracy by option"}
 EXAMPLES = 8  # right and wrong validation images shown
+# a search's tune.json, and a row of its trials.csv, as tune.summarize writes them
+SUMMARY = {"study": TEXT, "network": TEXT, "storage": TEXT, "sampler": SAMPLERS, "pruner": PRUNERS, "seconds": AMOUNT,
+           "trials": COUNT, "owed": COUNT, "finished": FLAG}
+TRIAL = {"trial": COUNT, "state": ("complete", "pruned", "diverged", "fail", "running"), "train_accuracy": ACCURACY,
+         "val_accuracy": ACCURACY, "seconds": AMOUNT}
 
 # Every rule is scoped to the page's own <main>: shown in Jupyter (HTML(page)) its styles apply to the
 # whole notebook, and rules for body or h2 restyled the notebook around it.
@@ -176,7 +183,7 @@ def _read_run(run_dir: Path) -> tuple[bundles.Bundle, dict[str, Any], Any]:
     or `metrics.json is missing` as its files moved aside; and one
     continued after the page was written left it beside the new model."""
     try:
-        read = (bundles.load_bundle(run_dir), read_record(run_dir / "metrics.json", "a finished run's metrics"),
+        read = (bundles.load_bundle(run_dir), runs.read_metrics(run_dir / "metrics.json"),
                 runs.read_history_csv(run_dir / "history.csv"))
     except TwolayerError:
         if runs.in_use(run_dir):
@@ -326,10 +333,14 @@ def tune_report(out: Path, page: Path | None = None, force: bool = False) -> Pat
     summary = read_record(out / "tune.json", "a search's summary")
     space = summary.get("space")
     if not (isinstance(space, dict) and isinstance(space.get("dimensions"), dict)
-            and isinstance(space.get("fixed"), dict) and isinstance(summary.get("best") or {}, dict)):
+            and isinstance(space.get("fixed"), dict) and isinstance(summary.get("best", {}), (dict, type(None)))):
         raise TwolayerError(f"{out / 'tune.json'} is not a search's summary: it has no space with dimensions and "
                             "fixed values, or a best trial that is not a mapping")
     rows = read_trials_csv(out / "trials.csv", trial_columns(list(space["dimensions"])))
+    fault = _summary_fault(summary, rows)
+    if fault:  # shown as it stood: a pruner of 1e308, a best trial whose state is inf
+        raise TwolayerError(f"{out / 'tune.json'} is not a search's summary: {fault}; run the same twolayer tune "
+                            "command again to write it anew")
     searched = list(summary["space"]["dimensions"])
     numeric = [n for n in searched if all(isinstance(r.get(n), (int, float)) for r in rows if r.get(n) is not None)]
     figures = {"search_history": plots.tune_history_figure(rows)}
@@ -380,12 +391,13 @@ def read_trials_csv(path: Path, columns: list[str] | None = None) -> list[dict[s
     numbers and its state text)."""
     try:
         reader = csv.DictReader(io.StringIO(read_table(path, "a search's trials table"), newline=""))
-        rows = []
+        rows, lines = [], []
         for row in reader:  # cells a row lacks are None, those beyond its header listed under None
             if None in row or None in row.values():
                 raise TwolayerError(f"{path} is not a trials table: line {reader.line_num} has "
                                     f"{'more' if None in row else 'fewer'} cells than its header")
             rows.append({k: _number(v) for k, v in row.items()})
+            lines.append(reader.line_num)
         found = reader.fieldnames or []
     except OSError as e:  # a FIFO in its place waited forever for a writer
         raise TwolayerError(f"cannot read {path}: {e.strerror or e}") from None
@@ -394,13 +406,47 @@ def read_trials_csv(path: Path, columns: list[str] | None = None) -> list[dict[s
     missing = [c for c in columns or [] if c not in found]
     if missing:
         raise TwolayerError(f"{path} is not a trials table of this search: it has no column {missing[0]!r}")
-    numeric = ("trial", "train_accuracy", "val_accuracy", "seconds")
-    for row in rows if columns else []:
-        bad = [c for c in numeric if row.get(c) is not None and not isinstance(row[c], (int, float))]
-        if bad or row.get("trial") is None:
-            raise TwolayerError(f"{path} is not a trials table: " + (
-                f"trial {row.get('trial')!r} has {bad[0]} {row[bad[0]]!r}" if bad else "a row has no trial number"))
+    table, seen = options(), set()
+    for line, row in zip(lines, rows if columns else [], strict=False):  # without columns: none checked
+        fault = record_fault(row, TRIAL, "a search") or _value_fault(row, table)
+        if fault is None and row.get("trial") is None:
+            fault = "it has no trial number"
+        if fault is None and row["trial"] in seen:
+            fault = f"trial {row['trial']} has a row above"
+        if fault:  # it was shown as it stood: an accuracy of nan or 1.5, a state of -1, an lr of -inf
+            raise TwolayerError(f"{path} is not a trials table: line {line}: {fault}")
+        seen.add(row["trial"])
     return rows
+
+
+def _value_fault(values: dict[str, Any], table: dict) -> str | None:
+    """Why a number for an option (a trials row's searched value, a search's fixed one) is none the option
+    takes (None if each is one; text is the option's own spelling, as trials.csv holds it)."""
+    for name, value in values.items():
+        if name in table and isinstance(value, (int, float)) and table[name].kind is not bool:
+            try:
+                table[name].check(value)
+            except ValueError as e:  # "lr must be > 0, got -inf"
+                return str(e)
+    return None
+
+
+def _summary_fault(summary: dict[str, Any], rows: list[dict[str, Any]]) -> str | None:
+    """Why tune.json's values are not those tune writes: each of its kind,
+    and its best trial the trials table's row of that trial, as shown."""
+    fault = record_fault(summary, SUMMARY, "a search") or _value_fault(summary["space"]["fixed"], options())
+    if fault is None and summary.get("trials") not in (None, len(rows)):  # both written at once, by summarize
+        return f"it counts {summary['trials']} trials, and trials.csv lists {len(rows)}"
+    best = summary.get("best")
+    if fault is None and best:
+        row = next((r for r in rows if r.get("trial") == best.get("trial")), None)
+        if row is None:
+            return f"its best trial {cut(best.get('trial'))} has no row in trials.csv"
+        differ = [k for k in best if cell(best[k], k) != cell(row.get(k), k)]
+        if differ:
+            key = differ[0]
+            return f"its best trial's {key} is {cut(best[key])}, and {cut(row.get(key))} in trials.csv"
+    return fault
 
 
 # -- page pieces ---------------------------------------------------------------------------------

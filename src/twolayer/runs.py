@@ -58,6 +58,7 @@ from twolayer.files import (
     remove_if_abandoned,
 )
 from twolayer.portable import lock, remove_held
+from twolayer.schema import ACCURACY, AMOUNT, COUNT, TEXT, record_fault
 from twolayer.streams import shell_word
 
 
@@ -536,6 +537,25 @@ def _history_values(row: dict, line: int):
                              + (f"{low} or more" if top == math.inf else f"{low}..{top:g}"))
         return number
     return value
+
+
+# metrics.json's values, as workflow.finish_run writes them (null where a run has none: no validation split)
+METRICS = {"network": TEXT, "dataset": TEXT, "stopped_early": TEXT, "early_stop": TEXT, "train_accuracy": ACCURACY,
+           "val_accuracy": ACCURACY, "test_accuracy": ACCURACY, "n_train": COUNT, "n_val": COUNT, "n_test": COUNT,
+           "iterations": COUNT, "best_iteration": COUNT, "final_loss": AMOUNT, "seconds": AMOUNT}
+
+
+def read_metrics(path: Path) -> dict:
+    """A finished run's metrics.json; one line naming the file and the value
+    for one no run writes (a report showed an accuracy of NaN, [1, 2] or
+    7, a count of -1, as the file held them)."""
+    metrics = read_record(path, "a finished run's metrics")
+    fault = record_fault(metrics, METRICS, "a run")
+    if fault:
+        again = (f"; remove it, and {resume_command(path.parent)} writes it again"
+                 if (path.parent / "checkpoint.npz").is_file() else "")
+        raise TwolayerError(f"cannot read {path}: {fault}{again}")
+    return metrics
 
 
 def write_history_csv(path: str | Path, history) -> None:

@@ -1,4 +1,5 @@
-"""Checks of what a model bundle or a checkpoint holds, once it is read.
+"""Checks of what a model bundle or a checkpoint holds, once it is read,
+and of the values of the records runs and searches write (record_fault).
 
 A checksum proves that the bytes are the ones that were written, not that
 they make sense: a file can be written by hand, by another program or by a
@@ -120,3 +121,35 @@ def meta_text(meta: Mapping[str, Any], key: str, optional: bool = False) -> str 
     value = meta.get(key)
     require((value is None and optional) or isinstance(value, str), f"{key} is {shown(value)}, not text")
     return value
+
+
+# what a value of a record (metrics.json, tune.json, a row of trials.csv) is, as twolayer writes it
+TEXT, FLAG = "text", "true or false"
+COUNT, ACCURACY, AMOUNT = "a whole number >= 0", "a number in 0..1", "a number >= 0"
+
+
+def record_fault(record: Mapping[str, Any], kinds: Mapping[str, str | tuple[str, ...]], writer: str) -> str | None:
+    """"KEY is VALUE, where `writer` writes KIND" for the first of `kinds`
+    whose value in `record` is not of its kind (a tuple: one of those
+    words; null is allowed: a value a run or trial does not have, or a file
+    of an earlier version); None if each is. Keys not named: shown as read."""
+    for key, kind in kinds.items():
+        value = record.get(key)
+        if value is not None and not _of_kind(kind, value):
+            return f"{key} is {shown(value)}, where {writer} writes " + (kind if isinstance(kind, str) else
+                                                                       "one of " + ", ".join(kind))
+    return None
+
+
+def _of_kind(kind: str | tuple[str, ...], value: Any) -> bool:
+    if isinstance(kind, tuple):
+        return value in kind
+    if kind in (TEXT, FLAG):
+        return isinstance(value, str if kind == TEXT else bool)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if kind == COUNT:
+        return isinstance(value, int) and value >= 0
+    if kind == ACCURACY:
+        return 0 <= value <= 1
+    return value >= 0 or value != value  # AMOUNT; NaN: the loss of a run that diverged

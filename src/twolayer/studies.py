@@ -167,6 +167,10 @@ def mend_journal(path: Path) -> None:
         lock.unlink()
     try:
         with open(path, "rb+") as f:
+            fault = _not_a_journal(f)
+            if fault:  # cut and appended to, it was damaged (a link to the user's notes lost its last line)
+                raise TwolayerError(f"{path} is not a study journal twolayer can read ({fault}); move it away, or "
+                                    "pass --force to start the search afresh")
             end = f.seek(0, os.SEEK_END)
             while end > 0:
                 start = max(0, end - 2**16)
@@ -180,6 +184,21 @@ def mend_journal(path: Path) -> None:
                 f.truncate(end)
     except (FileNotFoundError, IsADirectoryError):
         pass  # a new search; or a journal that is not one, which opening it says
+
+
+def _not_a_journal(f) -> str | None:
+    """Why the open file f is no Optuna journal, by its first line: every
+    record is one line of JSON, `{"op_code":...`. None for an empty file, or
+    a first record cut short (the first append of a search killed)."""
+    head = f.readline(2**20)
+    f.seek(0)
+    if not head.endswith(b"\n"):
+        return None if b'{"op_code":'.startswith(head[:11]) else "it does not begin with a journal record"
+    try:
+        record = json.loads(head)
+    except ValueError:  # not JSON, or not UTF-8
+        record = None
+    return None if isinstance(record, dict) and "op_code" in record else "its first line is not a journal record"
 
 
 def _connect_args(url: str) -> dict[str, Any]:

@@ -502,8 +502,8 @@ def _study(opts: TuneOptions):
     cannot be read or holds another search's trials in this folder."""
     try:
         if not opts.storage:
+            mend_journal(opts.out / JOURNAL)  # a first record cut short leaves it empty: no record of the trials
             check_journal_kept(opts)
-            mend_journal(opts.out / JOURNAL)
         storage = make_storage(opts.storage, opts.out)
         check_one_study(storage, opts)
         return open_study(opts, storage)
@@ -526,11 +526,14 @@ def check_journal_kept(opts: TuneOptions) -> None:
     """Trial folders without the journal that numbered them: a new study
     would number its trials from 0 again, over them, and its summary would
     replace the search's."""
-    trials = opts.out / "trials"
-    if not (opts.out / JOURNAL).exists() and trials.is_dir() and any(trials.iterdir()):
-        raise TwolayerError(f"{opts.out} holds a search's trials but not its {JOURNAL}, which numbered them (if the "
-                            "search kept its study in a database, give its --storage), so a new study would write over "
-                            "them; pass --force to start the search afresh, or choose another --out")
+    trials, journal = opts.out / "trials", opts.out / JOURNAL
+    empty = journal.is_file() and journal.stat().st_size == 0  # emptied: a new study began in it, over the trials
+    if (empty or not journal.exists()) and trials.is_dir() and any(trials.iterdir()):
+        raise TwolayerError(f"{opts.out} holds a search's trials but "
+                            + (f"its {JOURNAL}, which numbered them, is empty" if empty else
+                               f"not its {JOURNAL}, which numbered them")
+                            + " (if the search kept its study in a database, give its --storage), so a new study would "
+                            "write over them; pass --force to start the search afresh, or choose another --out")
 
 
 def check_one_study(storage, opts: TuneOptions) -> None:
