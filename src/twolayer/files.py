@@ -292,12 +292,11 @@ def not_a_file(path: str | Path) -> str | None:
     (or a link to one) and for nothing at all. Such a thing was taken for a
     file that is missing: "the run has not finished"."""
     try:
-        os.stat(path)
+        mode = os.stat(path).st_mode
     except FileNotFoundError:
         return f"a link to nothing ({os.readlink(path)})" if os.path.islink(path) else None
     except OSError as e:
         return "a link that loops" if e.errno == errno.ELOOP else f"unreadable ({e.strerror})"
-    mode = os.stat(path).st_mode
     for test, words in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
                         (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device")):
         if test(mode):

@@ -282,10 +282,9 @@ def _ours(path: Path) -> list[str]:
 
 def _remove(path: Path) -> None:
     """Remove one of twolayer's names: a whole folder only where twolayer writes one (trials, best)."""
-    if path.name in SEARCH_FOLDERS and path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.is_dir() and not path.is_symlink():
-        return  # a folder where twolayer writes a file is the user's
+    if path.is_dir() and not path.is_symlink():
+        if path.name in SEARCH_FOLDERS:  # a folder where twolayer writes a file is the user's
+            shutil.rmtree(path)
     else:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
