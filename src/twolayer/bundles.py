@@ -160,10 +160,9 @@ def resolve_model_path(path: str | Path) -> Path:
         path = path / MODEL_FILE
     run = path.parent
     runs.recover(run)  # a --force run killed before it started: the run it replaced is back
-    for name in (MODEL_FILE, CHECKPOINT_FILE) if path.name in (MODEL_FILE, CHECKPOINT_FILE) else ():
-        odd = not_a_file(run / name)  # a folder or a link to nothing there read as a missing file
-        if odd:
-            raise BundleError(f"{run / name} is {odd}, not the run's {name}: put the file back, or train again")
+    odd = misplaced_file(run) if path.name in (MODEL_FILE, CHECKPOINT_FILE) else None
+    if odd:
+        raise BundleError(odd)
     if path.name == MODEL_FILE and not path.is_file() and run.is_dir() and runs.kind_of(run) == "search":
         raise BundleError(_search_given(run))
     if path.name in (MODEL_FILE, CHECKPOINT_FILE) and not (run / MODEL_FILE).is_file() and runs.in_use(run):
@@ -180,6 +179,18 @@ def resolve_model_path(path: str | Path) -> Path:
         begun = runs.not_begun(run, "it holds no model") if path.name == MODEL_FILE else None  # a run that never began
         raise BundleError(begun or f"no model at {path}: give a run folder or its {MODEL_FILE}")
     return path
+
+
+def misplaced_file(run: Path) -> str | None:
+    """What to say of the first of a run's model.npz and checkpoint.npz that
+    stands where the run keeps a file but is none (files.not_a_file: a
+    folder, a link to nothing), which was read as a missing file (`the run
+    has not finished`); None where neither is."""
+    for name in (MODEL_FILE, CHECKPOINT_FILE):
+        odd = not_a_file(run / name)
+        if odd:
+            return f"{run / name} is {odd}, not the run's {name}: put the file back, or train again"
+    return None
 
 
 def _search_given(folder: Path) -> str:
@@ -281,7 +292,8 @@ def check_bundle(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
     names = meta.get("class_names")
     schema.require(isinstance(names, list) and names and all(isinstance(n, str) for n in names),
                    "class_names is not a list of names")
-    schema.require(not names_fault(names), f"class_names: {names_fault(names)}")
+    fault = names_fault(names)
+    schema.require(not fault, f"class_names: {fault}")
     shape = meta.get("image_shape")
     schema.require(isinstance(shape, list) and len(shape) == 3
                    and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in shape)

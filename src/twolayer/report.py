@@ -19,7 +19,7 @@ from twolayer import bundles, plots, runs
 from twolayer.config import TrainConfig, given_flag, options
 from twolayer.data.fingerprint import decoded_otherwise, fingerprint
 from twolayer.errors import DataError, TwolayerError, UsageError, WriteError
-from twolayer.files import given_path, not_a_file, read_record, read_table, refuse_existing, write_making_folders
+from twolayer.files import given_path, read_record, read_table, refuse_existing, write_making_folders
 from twolayer.learner import label
 from twolayer.metrics import confusion_matrix, per_class_accuracy
 from twolayer.schema import ACCURACY, AMOUNT, COUNT, FLAG, TEXT, record_fault
@@ -116,10 +116,9 @@ def _not_reportable(path: Path) -> str:
     begun = runs.not_begun(path, "there is nothing to report")
     if begun:
         return begun
-    odd = [(name, not_a_file(path / name)) for name in (bundles.MODEL_FILE, bundles.CHECKPOINT_FILE)]
-    for name, what in odd:
-        if what:
-            return f"{path / name} is {what}, not the run's {name}: put the file back, or train again"
+    odd = bundles.misplaced_file(path)
+    if odd:
+        return odd
     if (path / bundles.CHECKPOINT_FILE).is_file():
         missing = "metrics.json" if (path / bundles.MODEL_FILE).is_file() else bundles.MODEL_FILE
         return (f"{path} is a run that has not finished (a {bundles.CHECKPOINT_FILE}, no {missing}); "
