@@ -105,6 +105,13 @@ def softmax(scores: Array) -> Array:
     return exp / sum_exp
 
 
+def log_softmax(scores: Array) -> Array:
+    """The logarithms of softmax's probabilities (N, C), from the shifted
+    scores: finite where a probability rounds to 0 (log(softmax) is -inf there)."""
+    shifted, _, sum_exp = _exponentials(scores)
+    return shifted - array_module(scores).log(sum_exp)
+
+
 def _exponentials(scores: Array) -> tuple[Array, Array, Array]:
     """(shifted, exp(shifted), row sums of exp): shifted is scores minus each
     row's max, which keeps exp() from overflowing and leaves the softmax

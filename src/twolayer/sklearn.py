@@ -60,7 +60,7 @@ from twolayer.data import Dataset
 from twolayer.data.preprocess import Preprocessor
 from twolayer.data.splits import carve, class_list, resolve_size, untrained
 from twolayer.export import folded_params, onnx_graph, require
-from twolayer.layers import softmax
+from twolayer.layers import log_softmax, softmax
 from twolayer.progress import Progress
 from twolayer.recipes import RECIPES
 from twolayer.trainer import History, fit_as_given, initial_net, new_state, num_iters
@@ -277,9 +277,7 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
         """The logarithms of predict_proba's probabilities, as scikit-learn's
         classifiers give them, computed from the scores: finite where a
         probability rounds to 0 (np.log(predict_proba) says -inf there)."""
-        shifted = self._scores(X)
-        shifted -= shifted.max(axis=1, keepdims=True)
-        return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        return log_softmax(self._scores(X))
 
     def _scores(self, X: Any) -> np.ndarray:
         """The network's scores (N, C) of the rows of X, in float64."""
